@@ -1,0 +1,312 @@
+// A completion dispatcher over the hel queue, as Managarm's helix Dispatcher does it: maps
+// the queue, supplies and recycles CQ chunks, pushes SQ elements and reads completions,
+// waiting through helDriveQueue. Header-only; it uses nothing but hel.h. Single-threaded:
+// one Dispatcher belongs to one simulated thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <helsim/hel.h>
+
+namespace helsim {
+
+// Thrown by the dispatcher when a hel call it depends on fails.
+class HelException : public std::runtime_error {
+public:
+	HelException(const char *what, HelError error)
+	: std::runtime_error{std::string{what} + " failed with HelError " + std::to_string(error)},
+	  error_{error} {}
+	HelError error() const { return error_; }
+
+private:
+	HelError error_;
+};
+
+struct QueueConfig {
+	unsigned cq_chunks = 8;
+	unsigned sq_chunks = 8;
+	std::size_t chunk_size = 4096;
+};
+
+class Dispatcher;
+
+// One completion element. Holding it keeps its chunk from being recycled (RecvInline data
+// points into the chunk), exactly as helix's ElementHandle does.
+class Element {
+public:
+	Element() = default;
+	Element(const Element &) = delete;
+	Element &operator=(const Element &) = delete;
+	Element(Element &&other) noexcept { *this = std::move(other); }
+	Element &operator=(Element &&other) noexcept;
+	~Element() { release(); }
+
+	std::uintptr_t context() const { return context_; }
+	std::span<const std::byte> payload() const { return payload_; }
+	// The HelError every result struct starts with.
+	HelError error() const {
+		HelError e = kHelErrNone;
+		std::memcpy(&e, payload_.data(), std::min(payload_.size(), sizeof(e)));
+		return e;
+	}
+	// The payload as a result struct (the caller knows which one the operation produces).
+	template <typename T>
+	T as(std::size_t offset = 0) const {
+		T value{};
+		if (offset + sizeof(T) <= payload_.size())
+			std::memcpy(&value, payload_.data() + offset, sizeof(T));
+		return value;
+	}
+	void release();
+
+private:
+	friend class Dispatcher;
+	Dispatcher *dispatcher_ = nullptr;
+	int chunk_ = -1;
+	std::uintptr_t context_ = 0;
+	std::span<const std::byte> payload_;
+};
+
+class Dispatcher {
+public:
+	explicit Dispatcher(QueueConfig config = {}) : config_{config} {
+		HelQueueParameters params{0, config.cq_chunks, config.chunk_size, config.sq_chunks};
+		check(helCreateQueue(&params, &handle_), "helCreateQueue");
+		stride_ = (sizeof(HelChunk) + config.chunk_size + 63) & ~std::size_t{63};
+		size_ = (64 + (config.cq_chunks + config.sq_chunks) * stride_ + 4095) & ~std::size_t{4095};
+		void *mapping = nullptr;
+		check(helMapMemory(handle_, kHelNullHandle, nullptr, 0, size_,
+					  kHelMapProtRead | kHelMapProtWrite, &mapping),
+				"helMapMemory");
+		queue_ = static_cast<HelQueue *>(mapping);
+		refs_.assign(config.cq_chunks, 0);
+		// Every CQ chunk starts reset and supplied: chunk 0 first, the others linked behind it.
+		for (unsigned i = 0; i < config.cq_chunks; ++i)
+			reset(static_cast<int>(i));
+		__atomic_store_n(&queue_->cqFirst, 0 | kHelNextPresent, __ATOMIC_RELEASE);
+		tail_ = 0;
+		for (unsigned i = 1; i < config.cq_chunks; ++i)
+			link(static_cast<int>(i));
+		notify_kernel(kHelKernelNotifySupplyCqChunks);
+		if (config.sq_chunks)
+			sq_chunk_ = __atomic_load_n(&queue_->sqFirst, __ATOMIC_ACQUIRE) & ~kHelNextPresent;
+	}
+
+	Dispatcher(const Dispatcher &) = delete;
+	Dispatcher &operator=(const Dispatcher &) = delete;
+
+	~Dispatcher() {
+		helUnmapMemory(kHelNullHandle, queue_, size_);
+		helCloseDescriptor(kHelThisUniverse, handle_);
+	}
+
+	HelHandle queue() const { return handle_; }
+	HelQueue *shared() const { return queue_; }
+	const QueueConfig &config() const { return config_; }
+
+	// Appends an SQ element (no syscall; flush() or wait() hands it to the kernel).
+	void submit(std::uint32_t opcode, std::uintptr_t context, std::span<const std::byte> payload) {
+		if (!config_.sq_chunks)
+			throw std::logic_error("helsim::Dispatcher: the queue has no SQ chunks");
+		std::size_t need = sizeof(HelElement) + payload.size();
+		if (need > config_.chunk_size)
+			throw std::length_error("helsim::Dispatcher: SQ element larger than a chunk");
+		if (sq_progress_ + need > config_.chunk_size) {
+			// Move on only once the kernel has linked a next chunk, then retire this one.
+			int next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
+			while (!(next & kHelNextPresent)) {
+				__atomic_fetch_and(&queue_->userNotify, ~kHelUserNotifySupplySqChunks,
+						__ATOMIC_ACQUIRE);
+				next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
+				if (next & kHelNextPresent)
+					break;
+				check(helDriveQueue(handle_, 0, 0), "helDriveQueue");
+				next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
+			}
+			__atomic_store_n(&chunk(sq_chunk_)->progressFutex,
+					static_cast<int>(sq_progress_) | kHelProgressDone, __ATOMIC_RELEASE);
+			notify_kernel_deferred(kHelKernelNotifySqProgress);
+			sq_chunk_ = next & ~kHelNextPresent;
+			sq_progress_ = 0;
+		}
+		char *out = chunk(sq_chunk_)->buffer + sq_progress_;
+		HelElement element{static_cast<unsigned>(payload.size()), opcode,
+				reinterpret_cast<void *>(context)};
+		std::memcpy(out, &element, sizeof(element));
+		if (!payload.empty())
+			std::memcpy(out + sizeof(element), payload.data(), payload.size());
+		sq_progress_ += need;
+		__atomic_store_n(&chunk(sq_chunk_)->progressFutex, static_cast<int>(sq_progress_),
+				__ATOMIC_RELEASE);
+		notify_kernel_deferred(kHelKernelNotifySqProgress);
+	}
+
+	template <typename T>
+	void submit(std::uint32_t opcode, std::uintptr_t context, const T &payload) {
+		submit(opcode, context, std::as_bytes(std::span{&payload, 1}));
+	}
+
+	// Hands pending SQ elements to the kernel now.
+	void flush() {
+		if (sq_dirty_) {
+			sq_dirty_ = false;
+			check(helDriveQueue(handle_, 0, 0), "helDriveQueue");
+		}
+	}
+
+	// The next completion if one is there; no syscall.
+	std::optional<Element> poll() {
+		for (;;) {
+			int progress = __atomic_load_n(&chunk(retrieve_)->progressFutex, __ATOMIC_ACQUIRE);
+			if (static_cast<std::size_t>(progress & kHelProgressMask) != last_progress_)
+				return take();
+			if (!(progress & kHelProgressDone))
+				return std::nullopt;
+			// The kernel retired this chunk; continue in the one it linked next.
+			int next = __atomic_load_n(&chunk(retrieve_)->next, __ATOMIC_ACQUIRE);
+			int done = retrieve_;
+			retrieve_ = next & ~kHelNextPresent;
+			last_progress_ = 0;
+			drop(done);
+		}
+	}
+
+	// Waits for the next completion. Returns nullopt if helAlertQueue interrupted the wait.
+	std::optional<Element> wait() {
+		for (;;) {
+			if (auto element = poll())
+				return element;
+			int seen = __atomic_fetch_and(&queue_->userNotify,
+					~(kHelUserNotifyCqProgress | kHelUserNotifyAlert), __ATOMIC_ACQUIRE);
+			if (seen & kHelUserNotifyAlert)
+				return std::nullopt;
+			if (auto element = poll())
+				return element;
+			sq_dirty_ = false;
+			check(helDriveQueue(handle_, kHelDriveWait,
+						  ~static_cast<uint32_t>(kHelUserNotifyCqProgress | kHelUserNotifyAlert)),
+					"helDriveQueue");
+		}
+	}
+
+	// Waits for the completion with this context, dropping nothing: other completions that
+	// arrive first are handed to `other` in order.
+	template <typename F>
+	Element wait_for(std::uintptr_t context, F &&other) {
+		for (;;) {
+			auto element = wait();
+			if (!element)
+				continue;
+			if (element->context() == context)
+				return std::move(*element);
+			other(std::move(*element));
+		}
+	}
+
+	// Number of CQ chunks currently held by live Elements (for tests of backpressure).
+	unsigned held_chunks() const {
+		unsigned n = 0;
+		for (int r : refs_)
+			n += r > 1;
+		return n;
+	}
+
+private:
+	friend class Element;
+
+	static void check(HelError e, const char *what) {
+		if (e != kHelErrNone)
+			throw HelException{what, e};
+	}
+
+	HelChunk *chunk(int index) const {
+		return reinterpret_cast<HelChunk *>(reinterpret_cast<char *>(queue_) + 64 +
+				static_cast<std::size_t>(index) * stride_);
+	}
+
+	Element take() {
+		Element element;
+		char *at = chunk(retrieve_)->buffer + last_progress_;
+		HelElement header;
+		std::memcpy(&header, at, sizeof(header));
+		element.dispatcher_ = this;
+		element.chunk_ = retrieve_;
+		element.context_ = reinterpret_cast<std::uintptr_t>(header.context);
+		element.payload_ = {reinterpret_cast<const std::byte *>(at + sizeof(header)), header.length};
+		last_progress_ += sizeof(header) + header.length;
+		++refs_[static_cast<std::size_t>(retrieve_)];
+		return element;
+	}
+
+	void reset(int index) {
+		chunk(index)->next = 0;
+		chunk(index)->progressFutex = 0;
+		refs_[static_cast<std::size_t>(index)] = 1; // the dispatcher's own reference until Done
+	}
+
+	void link(int index) {
+		__atomic_store_n(&chunk(tail_)->next, index | kHelNextPresent, __ATOMIC_RELEASE);
+		tail_ = index;
+	}
+
+	// A chunk is recycled once the kernel is done with it and no Element points into it.
+	void drop(int index) {
+		if (--refs_[static_cast<std::size_t>(index)] == 0) {
+			reset(index);
+			link(index);
+			notify_kernel(kHelKernelNotifySupplyCqChunks);
+		}
+	}
+
+	void notify_kernel(int bit) {
+		int old = __atomic_fetch_or(&queue_->kernelNotify, bit, __ATOMIC_RELEASE);
+		if (!(old & bit))
+			check(helDriveQueue(handle_, 0, 0), "helDriveQueue");
+	}
+
+	void notify_kernel_deferred(int bit) {
+		__atomic_fetch_or(&queue_->kernelNotify, bit, __ATOMIC_RELEASE);
+		sq_dirty_ = true;
+	}
+
+	QueueConfig config_;
+	HelHandle handle_ = kHelNullHandle;
+	HelQueue *queue_ = nullptr;
+	std::size_t stride_ = 0;
+	std::size_t size_ = 0;
+
+	std::vector<int> refs_;
+	int retrieve_ = 0;
+	std::size_t last_progress_ = 0;
+	int tail_ = 0;
+
+	int sq_chunk_ = 0;
+	std::size_t sq_progress_ = 0;
+	bool sq_dirty_ = false;
+};
+
+inline Element &Element::operator=(Element &&other) noexcept {
+	if (this != &other) {
+		release();
+		dispatcher_ = std::exchange(other.dispatcher_, nullptr);
+		chunk_ = std::exchange(other.chunk_, -1);
+		context_ = other.context_;
+		payload_ = other.payload_;
+	}
+	return *this;
+}
+
+inline void Element::release() {
+	if (dispatcher_)
+		std::exchange(dispatcher_, nullptr)->drop(chunk_);
+}
+
+} // namespace helsim

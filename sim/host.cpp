@@ -1,0 +1,106 @@
+#include "host.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+
+#include "timer_queue.hpp"
+
+namespace helsim::sim {
+
+namespace {
+__attribute__((noinline)) Task *&current_task_slot() {
+	static thread_local Task *current = nullptr;
+	asm volatile("" ::: "memory");
+	return current;
+}
+} // namespace
+
+Task *current_task() { return current_task_slot(); }
+void set_current_task(Task *task) { current_task_slot() = task; }
+
+void Host::observe_progress() {
+	progress_word_.fetch_add(1, std::memory_order_seq_cst);
+	syscall(SYS_futex, &progress_word_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+void Host::activity_add(std::int64_t n) {
+	if (activity_.fetch_add(n, std::memory_order_seq_cst) + n == 0)
+		observe_progress();
+}
+
+bool TimerQueue::arm(Timer &timer) {
+	std::lock_guard lock{mutex_};
+	timer.position_ = armed_.emplace(timer.deadline, &timer);
+	timer.armed_ = true;
+	bool earliest = timer.position_ == armed_.begin();
+	update_next();
+	return earliest;
+}
+
+bool TimerQueue::disarm(Timer &timer) {
+	std::unique_lock lock{mutex_};
+	if (timer.armed_) {
+		armed_.erase(timer.position_);
+		timer.armed_ = false;
+		update_next();
+		return true;
+	}
+	// fire() may be running on another CPU with a pointer to this timer: wait it out.
+	while (firing_ == &timer) {
+		auto seen = fire_done_.load(std::memory_order_acquire);
+		lock.unlock();
+		while (fire_done_.load(std::memory_order_acquire) == seen) {
+		}
+		lock.lock();
+	}
+	return false;
+}
+
+int TimerQueue::run_expired(std::uint64_t now) {
+	if (now < next_.load(std::memory_order_acquire))
+		return 0;
+	std::unique_lock fire_lock{fire_mutex_, std::try_to_lock};
+	if (!fire_lock)
+		return 0; // another CPU is firing; it drains everything that is due
+	int fired = 0;
+	std::unique_lock lock{mutex_};
+	while (!armed_.empty() && armed_.begin()->first <= now) {
+		Timer *timer = armed_.begin()->second;
+		armed_.erase(armed_.begin());
+		timer->armed_ = false;
+		update_next();
+		firing_ = timer;
+		lock.unlock();
+		timer->fire();
+		lock.lock();
+		firing_ = nullptr;
+		fire_done_.fetch_add(1, std::memory_order_release);
+		++fired;
+	}
+	return fired;
+}
+
+int TimerQueue::abandon_all() {
+	std::unique_lock lock{mutex_};
+	int n = 0;
+	while (!armed_.empty()) {
+		Timer *timer = armed_.begin()->second;
+		armed_.erase(armed_.begin());
+		timer->armed_ = false;
+		lock.unlock();
+		timer->abandon();
+		lock.lock();
+		++n;
+	}
+	update_next();
+	return n;
+}
+
+void TimerQueue::update_next() {
+	next_.store(armed_.empty() ? kNoDeadline : armed_.begin()->first, std::memory_order_release);
+}
+
+} // namespace helsim::sim

@@ -1,0 +1,82 @@
+// The one interface between the simulated kernel and the machine under it (the idea of LKL's
+// host-operations table). The kernel schedules, sleeps, keeps time and reaches physical memory
+// only through a Host. Threads mode is one implementation; a deterministic mode is another.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+
+#include "physical_memory.hpp"
+#include "task.hpp"
+
+namespace helsim::sim {
+
+inline constexpr std::uint64_t kNoDeadline = ~std::uint64_t{0};
+
+// A one-shot timer. fire() runs on some scheduler context once `deadline` has passed; it must
+// not block. A timer is armed at most once at a time.
+class Timer {
+public:
+	virtual ~Timer() = default;
+	virtual void fire() = 0;
+	// The machine is shutting down with this timer still armed: release what it holds.
+	virtual void abandon() {}
+
+	std::uint64_t deadline = kNoDeadline;
+
+private:
+	friend class TimerQueue;
+	std::multimap<std::uint64_t, Timer *>::iterator position_{};
+	bool armed_ = false;
+};
+
+// The task running on this host thread (fiber or attached host thread), or nullptr.
+Task *current_task();
+// Host implementations only: records which task this host thread is running.
+void set_current_task(Task *task);
+
+class Host {
+public:
+	virtual ~Host() = default;
+
+	virtual unsigned cpu_count() const = 0;
+	// Nanoseconds since the machine started (monotonic).
+	virtual std::uint64_t now() = 0;
+
+	// Makes a new fiber task runnable; its body runs on a CPU allowed by its affinity.
+	virtual void start(Task &task, std::size_t stack_size) = 0;
+	// Blocks the calling task until unpark() or until `deadline` (kNoDeadline = never).
+	// May return spuriously; callers re-check what they wait for.
+	virtual void park(Task &self, std::uint64_t deadline) = 0;
+	virtual void unpark(Task &task) = 0;
+	// Puts the calling task behind the other runnable tasks of its priority (and moves it to
+	// an allowed CPU if its affinity changed).
+	virtual void yield(Task &self) = 0;
+
+	// Makes the calling host thread a task of this machine, or stops being one.
+	virtual void attach(Task &task) = 0;
+	virtual void detach(Task &task) = 0;
+
+	virtual void arm(Timer &timer) = 0;
+	// True if the timer was disarmed before it fired.
+	virtual bool disarm(Timer &timer) = 0;
+
+	virtual PhysicalMemory &physical_memory() = 0;
+
+	// Activity = runnable or running tasks + armed timers. Zero while simulated threads are
+	// still alive means nothing can ever wake them: the machine is stuck.
+	std::int64_t activity() const { return activity_.load(std::memory_order_seq_cst); }
+	// Changes whenever activity reaches zero or observe_progress() is called; futex-waitable.
+	std::atomic<std::uint32_t> &progress_word() { return progress_word_; }
+	void observe_progress();
+
+protected:
+	void activity_add(std::int64_t n);
+
+	std::atomic<std::int64_t> activity_{0};
+	std::atomic<std::uint32_t> progress_word_{0};
+};
+
+} // namespace helsim::sim

@@ -1,0 +1,49 @@
+// Simulated physical memory: one memfd-backed host region. A frame's host address in the
+// kernel's direct map is base() + physical address; user mappings map the same memfd pages
+// at the virtual address the simulated space chose, which is also the host address.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace helsim::sim {
+
+inline constexpr std::size_t kPageSize = 4096;
+
+using PhysicalAddr = std::uint64_t;
+
+class PhysicalMemory {
+public:
+	explicit PhysicalMemory(std::size_t size);
+	PhysicalMemory(const PhysicalMemory &) = delete;
+	PhysicalMemory &operator=(const PhysicalMemory &) = delete;
+	~PhysicalMemory();
+
+	std::size_t size() const { return size_; }
+	std::size_t free_bytes() const;
+
+	// Physically contiguous, page-aligned range, or nullopt when memory is exhausted.
+	std::optional<PhysicalAddr> allocate(std::size_t size);
+	void free(PhysicalAddr address, std::size_t size);
+
+	// The kernel's direct map.
+	void *direct(PhysicalAddr address) const { return base_ + address; }
+
+	// Maps [physical, physical + size) at host address `at` (page-aligned, inside a range the
+	// caller reserved). Returns false if the host refused.
+	bool map(void *at, PhysicalAddr physical, std::size_t size, int host_prot) const;
+
+private:
+	int fd_ = -1;
+	std::size_t size_ = 0;
+	char *base_ = nullptr;
+
+	mutable std::mutex mutex_;
+	std::map<PhysicalAddr, std::size_t> free_runs_; // start -> length, coalesced
+	std::size_t free_bytes_ = 0;
+};
+
+} // namespace helsim::sim

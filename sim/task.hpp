@@ -1,0 +1,103 @@
+// A schedulable execution context: a fiber on a simulated CPU, or an attached host thread.
+// The kernel's Thread object derives from Task; sim/ never looks past this interface.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "fiber.hpp"
+
+namespace helsim::sim {
+
+class Cpu;
+
+// What a task waits on, for the deadlock report. Set by the kernel right before it parks.
+struct WaitReason {
+	const char *what = nullptr; // "futex", "queue", "yield", ...
+	std::uintptr_t address = 0; // futex address, queue handle, ...
+};
+
+enum class TaskKind : std::uint8_t { fiber, attached };
+
+// Park/unpark protocol (lost-wakeup free, spurious returns allowed; callers loop on their
+// condition). The state word holds a run state plus a `notified` bit:
+//  (1) unpark() sets `notified`. If the task was parked it instead moves it to runnable and
+//      enqueues it (the bit is consumed by that transition).
+//  (2) park() consumes `notified` and returns at once if it was set; otherwise it moves
+//      running -> parking and switches away.
+//  (3) After the switch, the scheduler finishes the park: parking -> parked, unless
+//      `notified` arrived in between, in which case the task goes straight back to runnable.
+// A task is therefore never resumed before its switch-out has completed.
+enum TaskState : std::uint32_t {
+	kTaskNew = 0,
+	kTaskRunnable = 1,
+	kTaskRunning = 2,
+	kTaskParking = 3,
+	kTaskParked = 4,
+	kTaskExited = 5,
+	kTaskStateMask = 0xFF,
+	kTaskNotified = 0x100,
+};
+
+class Task {
+public:
+	explicit Task(TaskKind kind) : kind_{kind} {}
+	Task(const Task &) = delete;
+	Task &operator=(const Task &) = delete;
+	virtual ~Task() = default;
+
+	TaskKind kind() const { return kind_; }
+	bool is_fiber() const { return kind_ == TaskKind::fiber; }
+
+	// Body of a fiber task; runs on the fiber's own stack.
+	virtual void run_fiber_body() {}
+	// Called by the scheduler once a fiber task's body has returned and its stack is gone.
+	virtual void on_fiber_exit() {}
+
+	const std::string &name() const { return name_; }
+	void set_name(std::string name) { name_ = std::move(name); }
+
+	int priority() const { return priority_.load(std::memory_order_relaxed); }
+	void set_priority(int p) { priority_.store(p, std::memory_order_relaxed); }
+
+	// Bit i set = may run on CPU i. Helsim supports up to 64 simulated CPUs.
+	std::uint64_t affinity() const { return affinity_.load(std::memory_order_relaxed); }
+	void set_affinity(std::uint64_t mask) { affinity_.store(mask, std::memory_order_relaxed); }
+
+	unsigned cpu_index() const { return cpu_index_.load(std::memory_order_relaxed); }
+	void set_cpu_index(unsigned i) { cpu_index_.store(i, std::memory_order_relaxed); }
+
+	const WaitReason &wait_reason() const { return wait_; }
+	void set_wait_reason(WaitReason r) { wait_ = r; }
+
+	std::uint32_t state() const { return state_.load(std::memory_order_acquire); }
+
+	// Teardown only: destroys a fiber that never finished, running its stack's destructors.
+	void unwind_fiber_stack() { fiber_.unwind(); }
+
+private:
+	friend class ThreadsHost;
+	friend class Cpu;
+	friend class RunQueue;
+
+	TaskKind kind_;
+	std::string name_;
+	std::atomic<int> priority_{0};
+	std::atomic<std::uint64_t> affinity_{~std::uint64_t{0}};
+	std::atomic<unsigned> cpu_index_{0};
+	WaitReason wait_{};
+
+	std::atomic<std::uint32_t> state_{kTaskNew};
+	Fiber fiber_;
+
+	// Run-queue links (owned by the CPU the task is queued on).
+	Task *rq_next_ = nullptr;
+	Task *rq_prev_ = nullptr;
+	// Inbox link (lock-free stack of tasks handed over from other CPUs).
+	Task *inbox_next_ = nullptr;
+	// Why the fiber switched out, read by the scheduler right after the switch.
+	enum class SwitchReason : std::uint8_t { none, yield, park, exit } switch_reason_{};
+};
+
+} // namespace helsim::sim

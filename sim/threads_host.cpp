@@ -1,0 +1,401 @@
+#include "threads_host.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <climits>
+#include <stdexcept>
+
+namespace helsim::sim {
+namespace {
+
+// A task in a fiber switches host threads, so "which CPU runs me" is always looked up anew.
+__attribute__((noinline)) Cpu *&this_cpu_slot() {
+	static thread_local Cpu *cpu = nullptr;
+	asm volatile("" ::: "memory");
+	return cpu;
+}
+
+void futex_wait(std::atomic<std::uint32_t> &word, std::uint32_t expected,
+		const struct timespec *absolute_monotonic) {
+	syscall(SYS_futex, &word, FUTEX_WAIT_BITSET_PRIVATE, expected, absolute_monotonic, nullptr,
+			FUTEX_BITSET_MATCH_ANY);
+}
+
+void futex_wake_all(std::atomic<std::uint32_t> &word) {
+	syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+std::uint32_t run_state(std::uint32_t word) { return word & kTaskStateMask; }
+
+} // namespace
+
+void RunQueue::push(Task &task) {
+	int prio = task.priority();
+	Task *after = tail_;
+	while (after && after->priority() < prio)
+		after = after->rq_prev_;
+	task.rq_prev_ = after;
+	task.rq_next_ = after ? after->rq_next_ : head_;
+	if (task.rq_next_)
+		task.rq_next_->rq_prev_ = &task;
+	else
+		tail_ = &task;
+	if (after)
+		after->rq_next_ = &task;
+	else
+		head_ = &task;
+}
+
+Task *RunQueue::pop() {
+	Task *task = head_;
+	if (!task)
+		return nullptr;
+	head_ = task->rq_next_;
+	if (head_)
+		head_->rq_prev_ = nullptr;
+	else
+		tail_ = nullptr;
+	task->rq_next_ = task->rq_prev_ = nullptr;
+	return task;
+}
+
+ThreadsHost::ThreadsHost(unsigned cpus, std::size_t physical_bytes)
+: start_time_{std::chrono::steady_clock::now()}, physical_{physical_bytes} {
+	if (cpus == 0 || cpus > 64)
+		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
+	for (unsigned i = 0; i < cpus; ++i)
+		cpus_.push_back(std::make_unique<Cpu>(i));
+	for (auto &cpu : cpus_)
+		cpu->host_thread = std::thread{[this, c = cpu.get()] { cpu_loop(*c); }};
+}
+
+ThreadsHost::~ThreadsHost() { shutdown(); }
+
+void ThreadsHost::shutdown() {
+	if (stopping_.exchange(true))
+		return;
+	for (auto &cpu : cpus_) {
+		cpu->wake_word.fetch_add(1, std::memory_order_seq_cst);
+		futex_wake_all(cpu->wake_word);
+	}
+	for (auto &cpu : cpus_)
+		if (cpu->host_thread.joinable())
+			cpu->host_thread.join();
+	activity_add(-timers_.abandon_all());
+}
+
+std::uint64_t ThreadsHost::now() {
+	return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+			std::chrono::steady_clock::now() - start_time_)
+					.count());
+}
+
+unsigned ThreadsHost::pick_cpu(const Task &task) const {
+	std::uint64_t allowed = task.affinity();
+	if (cpus_.size() < 64)
+		allowed &= (std::uint64_t{1} << cpus_.size()) - 1;
+	unsigned preferred = task.cpu_index();
+	if (allowed & (std::uint64_t{1} << preferred))
+		return preferred;
+	// The kernel refuses affinity masks without any existing CPU, so this bit exists.
+	return static_cast<unsigned>(__builtin_ctzll(allowed));
+}
+
+void ThreadsHost::enqueue(Task &task) {
+	unsigned target = pick_cpu(task);
+	task.set_cpu_index(target);
+	Cpu &cpu = *cpus_[target];
+	if (this_cpu_slot() == &cpu) {
+		cpu.local.push(task);
+		return;
+	}
+	// Cross-CPU hand-off: (1) push onto the target's inbox stack, (2) if the target announced
+	// that it sleeps, bump its wake word and futex-wake it. The target (a) sets `sleeping`,
+	// (b) re-checks its inbox, (c) futex-waits on the wake word value read before (a). Both
+	// sides use seq_cst, so either the target sees the task in (b) or we see `sleeping` in (2).
+	Task *head = cpu.inbox.load(std::memory_order_relaxed);
+	do {
+		task.inbox_next_ = head;
+	} while (!cpu.inbox.compare_exchange_weak(head, &task, std::memory_order_seq_cst,
+			std::memory_order_relaxed));
+	kick(cpu);
+}
+
+void ThreadsHost::kick(Cpu &cpu) {
+	if (cpu.sleeping.load(std::memory_order_seq_cst)) {
+		cpu.wake_word.fetch_add(1, std::memory_order_seq_cst);
+		futex_wake_all(cpu.wake_word);
+	}
+}
+
+void ThreadsHost::start(Task &task, std::size_t stack_size) {
+	task.fiber_.create(stack_size, [&task] { task.run_fiber_body(); });
+	// Round-robin placement among the allowed CPUs, as Managarm places new threads.
+	unsigned n = static_cast<unsigned>(cpus_.size());
+	task.set_cpu_index(next_start_cpu_.fetch_add(1, std::memory_order_relaxed) % n);
+	task.state_.store(kTaskRunnable, std::memory_order_release);
+	activity_add(1);
+	enqueue(task);
+}
+
+void ThreadsHost::cpu_loop(Cpu &cpu) {
+	this_cpu_slot() = &cpu;
+	while (!stopping_.load(std::memory_order_acquire)) {
+		// Inbox tasks arrive newest first; reverse them so hand-offs keep their order.
+		Task *batch = cpu.inbox.exchange(nullptr, std::memory_order_acquire);
+		Task *ordered = nullptr;
+		while (batch) {
+			Task *next = batch->inbox_next_;
+			batch->inbox_next_ = ordered;
+			ordered = batch;
+			batch = next;
+		}
+		for (; ordered; ordered = ordered->inbox_next_)
+			cpu.local.push(*ordered);
+
+		if (timers_.next_deadline() != kNoDeadline)
+			if (int fired = timers_.run_expired(now()))
+				activity_add(-fired); // after fire(), which may have woken someone
+
+
+		Task *task = cpu.local.pop();
+		if (!task) {
+			idle(cpu);
+			continue;
+		}
+		run_task(cpu, *task);
+	}
+	this_cpu_slot() = nullptr;
+}
+
+void ThreadsHost::run_task(Cpu &cpu, Task &task) {
+	std::uint32_t word = task.state_.load(std::memory_order_acquire);
+	while (!task.state_.compare_exchange_weak(word, kTaskRunning | (word & kTaskNotified),
+			std::memory_order_acq_rel)) {
+	}
+	task.set_cpu_index(cpu.index);
+	task.switch_reason_ = Task::SwitchReason::none;
+	set_current_task(&task);
+	task.fiber_.switch_in();
+	set_current_task(nullptr);
+	if (task.fiber_.finished())
+		task.switch_reason_ = Task::SwitchReason::exit;
+	after_switch(cpu, task);
+}
+
+void ThreadsHost::after_switch(Cpu &cpu, Task &task) {
+	switch (task.switch_reason_) {
+	case Task::SwitchReason::yield: {
+		std::uint32_t word = task.state_.load(std::memory_order_acquire);
+		while (!task.state_.compare_exchange_weak(word, kTaskRunnable | (word & kTaskNotified),
+				std::memory_order_acq_rel)) {
+		}
+		(void)cpu;
+		enqueue(task);
+		return;
+	}
+	case Task::SwitchReason::park: {
+		// Step (3) of the park protocol in task.hpp.
+		std::uint32_t word = task.state_.load(std::memory_order_acquire);
+		for (;;) {
+			if (word & kTaskNotified) {
+				if (task.state_.compare_exchange_weak(word, kTaskRunnable,
+						std::memory_order_acq_rel)) {
+					enqueue(task);
+					return;
+				}
+				continue;
+			}
+			if (task.state_.compare_exchange_weak(word, kTaskParked, std::memory_order_acq_rel)) {
+				activity_add(-1);
+				return;
+			}
+		}
+	}
+	case Task::SwitchReason::exit:
+		task.state_.store(kTaskExited, std::memory_order_release);
+		// May free the task: nothing touches it afterwards.
+		task.on_fiber_exit();
+		activity_add(-1);
+		return;
+	case Task::SwitchReason::none:
+		break;
+	}
+	throw std::logic_error("helsim: a fiber switched out without a reason");
+}
+
+void ThreadsHost::idle(Cpu &cpu) {
+	std::uint32_t seen = cpu.wake_word.load(std::memory_order_seq_cst);
+	cpu.sleeping.store(true, std::memory_order_seq_cst);
+	std::uint64_t deadline = timers_.next_deadline();
+	if (cpu.inbox.load(std::memory_order_seq_cst) || stopping_.load(std::memory_order_seq_cst) ||
+			deadline <= now()) {
+		cpu.sleeping.store(false, std::memory_order_relaxed);
+		return;
+	}
+	if (deadline == kNoDeadline) {
+		futex_wait(cpu.wake_word, seen, nullptr);
+	} else {
+		auto absolute = start_time_ + std::chrono::nanoseconds{deadline};
+		auto since_epoch = absolute.time_since_epoch();
+		struct timespec ts {};
+		ts.tv_sec = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
+		ts.tv_nsec = (since_epoch - std::chrono::seconds{ts.tv_sec}).count();
+		futex_wait(cpu.wake_word, seen, &ts);
+	}
+	cpu.sleeping.store(false, std::memory_order_relaxed);
+}
+
+void ThreadsHost::park(Task &self, std::uint64_t deadline) {
+	if (!self.is_fiber()) {
+		park_attached(self, deadline);
+		return;
+	}
+	// Step (2) of the park protocol.
+	std::uint32_t word = self.state_.load(std::memory_order_acquire);
+	for (;;) {
+		if (word & kTaskNotified) {
+			if (self.state_.compare_exchange_weak(word, word & ~kTaskNotified,
+					std::memory_order_acq_rel))
+				return;
+			continue;
+		}
+		if (self.state_.compare_exchange_weak(word, kTaskParking, std::memory_order_acq_rel))
+			break;
+	}
+
+	struct Wakeup final : Timer {
+		ThreadsHost *host;
+		Task *task;
+		void fire() override { host->unpark(*task); }
+	} wakeup;
+	wakeup.host = this;
+	wakeup.task = &self;
+	if (deadline != kNoDeadline) {
+		wakeup.deadline = deadline;
+		arm(wakeup);
+	}
+	self.switch_reason_ = Task::SwitchReason::park;
+	Fiber::switch_out();
+	if (deadline != kNoDeadline)
+		disarm(wakeup);
+}
+
+void ThreadsHost::park_attached(Task &self, std::uint64_t deadline) {
+	// A pending deadline counts as activity, as an armed timer does for a fiber.
+	const bool timed = deadline != kNoDeadline;
+	if (timed)
+		activity_add(1);
+	struct TimedGuard {
+		ThreadsHost *host;
+		bool timed;
+		~TimedGuard() {
+			if (timed)
+				host->activity_add(-1);
+		}
+	} guard{this, timed};
+	std::uint32_t word = self.state_.load(std::memory_order_acquire);
+	for (;;) {
+		if (word & kTaskNotified) {
+			if (self.state_.compare_exchange_weak(word, word & ~kTaskNotified,
+					std::memory_order_acq_rel))
+				return;
+			continue;
+		}
+		if (self.state_.compare_exchange_weak(word, kTaskParked, std::memory_order_acq_rel))
+			break;
+	}
+	activity_add(-1);
+	struct timespec ts {};
+	if (deadline != kNoDeadline) {
+		auto since_epoch = (start_time_ + std::chrono::nanoseconds{deadline}).time_since_epoch();
+		ts.tv_sec = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
+		ts.tv_nsec = (since_epoch - std::chrono::seconds{ts.tv_sec}).count();
+	}
+	for (;;) {
+		word = self.state_.load(std::memory_order_acquire);
+		if (run_state(word) != kTaskParked)
+			break;
+		if (deadline != kNoDeadline && now() >= deadline) {
+			// Time is up: take ourselves out of the parked state unless a waker beat us.
+			if (self.state_.compare_exchange_strong(word, kTaskRunning, std::memory_order_acq_rel)) {
+				activity_add(1);
+				return;
+			}
+			break;
+		}
+		futex_wait(self.state_, word, deadline != kNoDeadline ? &ts : nullptr);
+	}
+	// A waker moved us to runnable (and counted us as active again).
+	self.state_.store(kTaskRunning, std::memory_order_release);
+}
+
+void ThreadsHost::unpark(Task &task) {
+	// Step (1) of the park protocol.
+	std::uint32_t word = task.state_.load(std::memory_order_acquire);
+	for (;;) {
+		if (word & kTaskNotified)
+			return;
+		switch (run_state(word)) {
+		case kTaskExited:
+			return;
+		case kTaskParked:
+			if (task.state_.compare_exchange_weak(word, kTaskRunnable, std::memory_order_acq_rel)) {
+				activity_add(1);
+				if (task.is_fiber())
+					enqueue(task);
+				else
+					futex_wake_all(task.state_);
+				return;
+			}
+			break;
+		default:
+			if (task.state_.compare_exchange_weak(word, word | kTaskNotified,
+					std::memory_order_acq_rel))
+				return;
+			break;
+		}
+	}
+}
+
+void ThreadsHost::yield(Task &self) {
+	if (!self.is_fiber()) {
+		std::this_thread::yield();
+		return;
+	}
+	self.switch_reason_ = Task::SwitchReason::yield;
+	Fiber::switch_out();
+}
+
+void ThreadsHost::attach(Task &task) {
+	if (current_task())
+		throw std::logic_error("helsim: this host thread already is a simulated thread");
+	task.state_.store(kTaskRunning, std::memory_order_release);
+	activity_add(1);
+	set_current_task(&task);
+}
+
+void ThreadsHost::detach(Task &task) {
+	set_current_task(nullptr);
+	task.state_.store(kTaskExited, std::memory_order_release);
+	activity_add(-1);
+}
+
+void ThreadsHost::arm(Timer &timer) {
+	activity_add(1);
+	if (timers_.arm(timer))
+		for (auto &cpu : cpus_)
+			kick(*cpu);
+}
+
+bool ThreadsHost::disarm(Timer &timer) {
+	bool removed = timers_.disarm(timer);
+	if (removed)
+		activity_add(-1);
+	return removed;
+}
+
+} // namespace helsim::sim

@@ -1,0 +1,82 @@
+// Threads mode: every simulated CPU is a host thread with its own run queue. Fibers run on
+// the CPU they are queued on; waking a task on another CPU goes through that CPU's lock-free
+// inbox and, if it sleeps, a host futex.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "host.hpp"
+#include "timer_queue.hpp"
+
+namespace helsim::sim {
+
+// Priority-ordered FIFO of runnable tasks; only the owning CPU's host thread touches it.
+class RunQueue {
+public:
+	bool empty() const { return head_ == nullptr; }
+	// Behind every task of the same or a higher priority.
+	void push(Task &task);
+	Task *pop();
+
+private:
+	Task *head_ = nullptr;
+	Task *tail_ = nullptr;
+};
+
+class Cpu {
+public:
+	explicit Cpu(unsigned index) : index{index} {}
+
+	const unsigned index;
+	RunQueue local;
+	std::atomic<Task *> inbox{nullptr};
+	std::atomic<std::uint32_t> wake_word{0};
+	std::atomic<bool> sleeping{false};
+	std::thread host_thread;
+};
+
+class ThreadsHost final : public Host {
+public:
+	ThreadsHost(unsigned cpus, std::size_t physical_bytes);
+	~ThreadsHost() override;
+
+	// Stops and joins the CPU threads, then abandons armed timers. Tasks that have not
+	// finished stay where they are.
+	void shutdown();
+
+	unsigned cpu_count() const override { return static_cast<unsigned>(cpus_.size()); }
+	std::uint64_t now() override;
+	void start(Task &task, std::size_t stack_size) override;
+	void park(Task &self, std::uint64_t deadline) override;
+	void unpark(Task &task) override;
+	void yield(Task &self) override;
+	void attach(Task &task) override;
+	void detach(Task &task) override;
+	void arm(Timer &timer) override;
+	bool disarm(Timer &timer) override;
+	PhysicalMemory &physical_memory() override { return physical_; }
+
+private:
+	void cpu_loop(Cpu &cpu);
+	void run_task(Cpu &cpu, Task &task);
+	void after_switch(Cpu &cpu, Task &task);
+	void idle(Cpu &cpu);
+	void kick(Cpu &cpu);
+	// Queues a runnable task on a CPU its affinity allows.
+	void enqueue(Task &task);
+	unsigned pick_cpu(const Task &task) const;
+	void park_attached(Task &self, std::uint64_t deadline);
+
+	std::chrono::steady_clock::time_point start_time_;
+	PhysicalMemory physical_;
+	TimerQueue timers_;
+	std::vector<std::unique_ptr<Cpu>> cpus_;
+	std::atomic<unsigned> next_start_cpu_{0};
+	std::atomic<bool> stopping_{false};
+};
+
+} // namespace helsim::sim

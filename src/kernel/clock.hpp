@@ -1,0 +1,17 @@
+// Waiting for the clock: kHelSubmitAwaitClock.
+#pragma once
+
+#include <cstdint>
+
+#include "object.hpp"
+
+namespace helsim::kernel {
+
+class IpcQueue;
+
+// Completes on `queue` with kHelErrNone once helGetClock() >= deadline, or with
+// kHelErrCancelled if kHelSubmitCancel names `tag` first (tag 0: not cancellable).
+void submit_await_clock(Kernel &kernel, IpcQueue &queue, std::uint64_t deadline,
+		std::uint64_t tag, std::uintptr_t context);
+
+} // namespace helsim::kernel

@@ -1,0 +1,55 @@
+#include <helsim/extension.hpp>
+
+#include "queue.hpp"
+#include "thread.hpp"
+#include "universe.hpp"
+#include "usercopy.hpp"
+
+namespace helsim::ext {
+
+using kernel::IpcQueue;
+using kernel::QueueSource;
+
+const std::string &Caller::thread_name() const { return thread_.name(); }
+
+unsigned Caller::cpu() const { return thread_.cpu_index(); }
+
+HelError Caller::descriptor_info(HelHandle handle, HelDescriptorInfo &info) const {
+	kernel::Resolved descriptor;
+	if (HelError e = thread_.universe().lookup(handle, descriptor); e != kHelErrNone)
+		return e;
+	info = {static_cast<int>(descriptor.object->kind()), descriptor.rights};
+	return kHelErrNone;
+}
+
+HelError Caller::complete(HelHandle queue, std::uintptr_t context,
+		std::span<const std::byte> payload) const {
+	auto q = thread_.universe().resolve<IpcQueue>(queue, kHelRightInvoke);
+	if (!q)
+		return q.error;
+	if (!q.object->fits(kernel::pad8(payload.size())))
+		return kHelErrQueueTooSmall;
+	q.object->note_submitted();
+	QueueSource source{payload.data(), payload.size()};
+	q.object->post({&source, 1}, context, true);
+	return kHelErrNone;
+}
+
+bool Caller::copy_from_user(void *kernel_dst, const void *user_src, std::size_t size) const {
+	return kernel::copy_from_user(kernel_dst, user_src, size);
+}
+
+bool Caller::copy_to_user(void *user_dst, const void *kernel_src, std::size_t size) const {
+	return kernel::copy_to_user(user_dst, kernel_src, size);
+}
+
+void register_syscall(Machine &machine, std::uint32_t number, std::string name,
+		SyscallHandler handler) {
+	machine.kernel_for_extensions().register_syscall(number, std::move(name), handler);
+}
+
+void set_supercall_handler(Machine &machine, SupercallHandler handler) {
+	machine.kernel_for_extensions().supercall_handler = std::move(handler);
+}
+
+} // namespace helsim::ext

@@ -1,0 +1,199 @@
+#include "kernel.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+#include "queue.hpp"
+#include "syscalls.hpp"
+#include "thread.hpp"
+#include "universe.hpp"
+
+namespace helsim::kernel {
+
+namespace {
+// Room for every mapping of every space; reserved PROT_NONE, so it costs no memory.
+constexpr std::size_t kWindowSize = std::size_t{16} << 30;
+} // namespace
+
+const char *kind_name(ObjectKind kind) {
+	switch (kind) {
+	case ObjectKind::universe: return "universe";
+	case ObjectKind::queue: return "queue";
+	case ObjectKind::memory_view: return "memory";
+	case ObjectKind::address_space: return "address space";
+	case ObjectKind::thread: return "thread";
+	case ObjectKind::lane: return "lane";
+	case ObjectKind::token: return "token";
+	case ObjectKind::extension: return "extension object";
+	}
+	return "object";
+}
+
+Object::Object(Kernel &kernel, ObjectKind kind) : kernel_{kernel}, kind_{kind} {
+	kernel.register_object(*this);
+}
+
+Object::~Object() { kernel_.unregister_object(*this); }
+
+Kernel::Kernel(const MachineConfig &config, sim::Host &host)
+: config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed} {}
+
+Kernel::~Kernel() = default;
+
+Ref<AddressSpace> Kernel::create_space() { return make_object<AddressSpace>(*this, window_); }
+
+void Kernel::register_object(Object &object) {
+	std::lock_guard lock{registry_mutex_};
+	object.registry_next = registry_head_;
+	if (registry_head_)
+		registry_head_->registry_prev = &object;
+	registry_head_ = &object;
+}
+
+void Kernel::unregister_object(Object &object) {
+	std::lock_guard lock{registry_mutex_};
+	(object.registry_prev ? object.registry_prev->registry_next : registry_head_) =
+			object.registry_next;
+	if (object.registry_next)
+		object.registry_next->registry_prev = object.registry_prev;
+}
+
+std::vector<LeakedObject> Kernel::live_objects(const std::set<const void *> &except) const {
+	std::lock_guard lock{registry_mutex_};
+	std::vector<LeakedObject> result;
+	for (Object *o = registry_head_; o; o = o->registry_next)
+		if (!except.contains(o))
+			result.push_back({kind_name(o->kind()), o->describe(), o->refs()});
+	return result;
+}
+
+void Kernel::clear_universes() {
+	for (;;) {
+		Ref<Universe> victim;
+		{
+			std::lock_guard lock{registry_mutex_};
+			for (Object *o = registry_head_; o; o = o->registry_next) {
+				if (o->kind() == ObjectKind::universe &&
+						static_cast<Universe *>(o)->size() > 0) {
+					victim = Ref<Universe>{static_cast<Universe *>(o)};
+					break;
+				}
+			}
+		}
+		if (!victim)
+			return;
+		victim->close_all();
+	}
+}
+
+void Kernel::register_thread(Thread &thread) {
+	std::lock_guard lock{threads_mutex_};
+	threads_.push_back(&thread);
+}
+
+void Kernel::unregister_thread(Thread &thread) {
+	std::lock_guard lock{threads_mutex_};
+	std::erase(threads_, &thread);
+}
+
+std::vector<Ref<Thread>> Kernel::threads() {
+	std::lock_guard lock{threads_mutex_};
+	std::vector<Ref<Thread>> result;
+	for (Thread *t : threads_)
+		if (t->refs() > 0) // a thread being destroyed is still listed until its destructor ends
+			result.emplace_back(t);
+	return result;
+}
+
+void Kernel::record_ended(ThreadReport report) {
+	std::lock_guard lock{threads_mutex_};
+	ended_.push_back(std::move(report));
+}
+
+std::vector<ThreadReport> Kernel::ended_threads() const {
+	std::lock_guard lock{threads_mutex_};
+	return ended_;
+}
+
+void Kernel::log(const LogRecord &record) {
+	std::lock_guard lock{log_mutex_};
+	if (config_.log_sink)
+		config_.log_sink(record);
+	else
+		fmt::print(stderr, "[{}] {}\n", record.thread, record.message);
+}
+
+void Kernel::random_bytes(void *out, std::size_t n) {
+	std::lock_guard lock{random_mutex_};
+	auto *bytes = static_cast<unsigned char *>(out);
+	for (std::size_t i = 0; i < n; ++i)
+		bytes[i] = static_cast<unsigned char>(random_());
+}
+
+Kernel::Accounting Kernel::accounting() const {
+	std::vector<Ref<IpcQueue>> queues;
+	{
+		std::lock_guard lock{registry_mutex_};
+		for (Object *o = registry_head_; o; o = o->registry_next)
+			if (o->kind() == ObjectKind::queue && o->refs() > 0)
+				queues.emplace_back(static_cast<IpcQueue *>(o));
+	}
+	Accounting total;
+	{
+		std::lock_guard lock{counts_mutex_};
+		total = retired_accounting_;
+	}
+	for (auto &q : queues) {
+		auto a = q->accounting();
+		total.submitted += a.submitted;
+		total.completed += a.completed;
+		total.posted += a.posted;
+	}
+	return total;
+}
+
+void Kernel::add_syscall_counts(const std::array<std::uint64_t, kSyscallSlots> &counts) {
+	std::lock_guard lock{counts_mutex_};
+	for (std::size_t i = 0; i < kSyscallSlots; ++i)
+		retired_counts_[i] += counts[i];
+}
+
+std::array<std::uint64_t, kSyscallSlots> Kernel::syscall_counts() const {
+	std::array<std::uint64_t, kSyscallSlots> total;
+	{
+		std::lock_guard lock{counts_mutex_};
+		total = retired_counts_;
+	}
+	std::lock_guard lock{threads_mutex_};
+	for (Thread *t : threads_)
+		for (std::size_t i = 0; i < kSyscallSlots; ++i)
+			total[i] += t->syscall_counts[i];
+	return total;
+}
+
+std::string Kernel::syscall_label(std::uint32_t number) const {
+	if (const char *name = syscall_name(number))
+		return name;
+	std::lock_guard lock{extension_mutex_};
+	return number < kSyscallSlots ? extension_names_[number] : std::string{};
+}
+
+void Kernel::register_syscall(std::uint32_t number, std::string name,
+		ext::SyscallHandler handler) {
+	if (number < kFirstExtensionSyscall || number >= kSyscallSlots)
+		throw std::invalid_argument(fmt::format(
+				"helsim: extension syscall numbers must lie in [{}, {}), got {}",
+				kFirstExtensionSyscall, kSyscallSlots, number));
+	if (!handler)
+		throw std::invalid_argument("helsim: extension syscall without a handler");
+	std::lock_guard lock{extension_mutex_};
+	if (extension_rows_[number].load())
+		throw std::invalid_argument(fmt::format(
+				"helsim: syscall {} is already registered as {}", number, extension_names_[number]));
+	extension_names_[number] = std::move(name);
+	extension_rows_[number].store(handler, std::memory_order_release);
+}
+
+} // namespace helsim::kernel

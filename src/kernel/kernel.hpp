@@ -1,0 +1,113 @@
+// One simulated kernel: the state every object and syscall shares. A Machine owns one.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <helsim/extension.hpp>
+#include <helsim/machine.hpp>
+
+#include "../../sim/host.hpp"
+#include "futex.hpp"
+#include "object.hpp"
+#include "space.hpp"
+
+namespace helsim::kernel {
+
+class Thread;
+
+using SyscallFn = HelError (*)(Thread &self, const HelWord *args, HelWord *outs);
+
+class Kernel {
+public:
+	Kernel(const MachineConfig &config, sim::Host &host);
+	Kernel(const Kernel &) = delete;
+	Kernel &operator=(const Kernel &) = delete;
+	~Kernel();
+
+	const MachineConfig &config() const { return config_; }
+	sim::Host &host() { return host_; }
+	FutexTable &futexes() { return futexes_; }
+	Ref<AddressSpace> create_space();
+
+	// Object registry, for leak reports.
+	void register_object(Object &object);
+	void unregister_object(Object &object);
+	// Every live object except those in `except`.
+	std::vector<LeakedObject> live_objects(const std::set<const void *> &except = {}) const;
+	// Teardown: empties every live universe, which breaks reference cycles through handles.
+	void clear_universes();
+
+	// Threads, for run reports and teardown.
+	void register_thread(Thread &thread);
+	void unregister_thread(Thread &thread);
+	std::vector<Ref<Thread>> threads();
+	std::atomic<std::int64_t> live_fibers{0};
+	// Outcomes of fiber threads that have ended, in the order they ended.
+	void record_ended(ThreadReport report);
+	std::vector<ThreadReport> ended_threads() const;
+
+	void log(const LogRecord &record);
+	void random_bytes(void *out, std::size_t n);
+
+	// Operations accepted and completions delivered, for the exactly-once invariant: live
+	// queues count their own; a dying queue hands its figures over here.
+	struct Accounting {
+		std::uint64_t submitted = 0, completed = 0, posted = 0;
+	};
+	template <typename A>
+	void retire_accounting(const A &a) {
+		std::lock_guard lock{counts_mutex_};
+		retired_accounting_.submitted += a.submitted;
+		retired_accounting_.completed += a.completed;
+		retired_accounting_.posted += a.posted;
+	}
+	// Retired figures plus those of every live queue.
+	Accounting accounting() const;
+
+	// Syscall counts of threads that have ended (live threads keep their own).
+	void add_syscall_counts(const std::array<std::uint64_t, kSyscallSlots> &counts);
+	std::array<std::uint64_t, kSyscallSlots> syscall_counts() const;
+	// Name of syscall `number`: built-in or extension; empty if none.
+	std::string syscall_label(std::uint32_t number) const;
+
+	// Extensions registered through helsim/extension.hpp.
+	ext::SyscallHandler extension_syscall(std::uint32_t number) const {
+		return extension_rows_[number].load(std::memory_order_acquire);
+	}
+	void register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler);
+	ext::SupercallHandler supercall_handler;
+
+private:
+	MachineConfig config_;
+	sim::Host &host_;
+	FutexTable futexes_;
+	VirtualWindow window_;
+
+	mutable std::mutex registry_mutex_;
+	Object *registry_head_ = nullptr;
+
+	mutable std::mutex threads_mutex_;
+	std::vector<Thread *> threads_;
+	std::vector<ThreadReport> ended_;
+
+	std::mutex log_mutex_;
+	std::mutex random_mutex_;
+	std::mt19937_64 random_;
+
+	mutable std::mutex counts_mutex_;
+	std::array<std::uint64_t, kSyscallSlots> retired_counts_{};
+	Accounting retired_accounting_;
+
+	mutable std::mutex extension_mutex_;
+	std::array<std::atomic<ext::SyscallHandler>, kSyscallSlots> extension_rows_{};
+	std::array<std::string, kSyscallSlots> extension_names_{};
+};
+
+} // namespace helsim::kernel

@@ -1,0 +1,105 @@
+// Every kernel object: reference counted, typed, and registered with its kernel so that
+// teardown can name whatever is still alive.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+#include <helsim/hel.h>
+
+namespace helsim::kernel {
+
+class Kernel;
+
+// Values are the HelDescriptorType numbers helDescriptorInfo reports.
+enum class ObjectKind : int {
+	universe = kHelDescUniverse,
+	queue = kHelDescQueue,
+	memory_view = kHelDescMemoryView,
+	address_space = kHelDescAddressSpace,
+	thread = kHelDescThread,
+	lane = kHelDescLane,
+	token = kHelDescToken,
+	extension = 1000, // objects defined through helsim/extension.hpp
+};
+
+const char *kind_name(ObjectKind kind);
+
+class Object {
+public:
+	Object(Kernel &kernel, ObjectKind kind);
+	Object(const Object &) = delete;
+	Object &operator=(const Object &) = delete;
+	virtual ~Object();
+
+	ObjectKind kind() const { return kind_; }
+	Kernel &kernel() const { return kernel_; }
+	// A short description for leak and deadlock reports.
+	virtual const char *describe() const { return kind_name(kind_); }
+
+	void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+	void unref() {
+		if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+			last_reference_dropped();
+	}
+	std::int64_t refs() const { return refs_.load(std::memory_order_relaxed); }
+
+	// Registry links (guarded by the kernel's object registry lock).
+	Object *registry_prev = nullptr;
+	Object *registry_next = nullptr;
+
+protected:
+	// Default: delete. Objects that must outlive their references (a running thread) override.
+	virtual void last_reference_dropped() { delete this; }
+
+private:
+	Kernel &kernel_;
+	ObjectKind kind_;
+	std::atomic<std::int64_t> refs_{1};
+};
+
+// Owning reference. Ref<T>::adopt takes over the reference a new object starts with.
+template <typename T>
+class Ref {
+public:
+	Ref() = default;
+	Ref(std::nullptr_t) {}
+	explicit Ref(T *p) : p_{p} {
+		if (p_)
+			p_->ref();
+	}
+	static Ref adopt(T *p) {
+		Ref r;
+		r.p_ = p;
+		return r;
+	}
+	Ref(const Ref &o) : Ref{o.p_} {}
+	Ref(Ref &&o) noexcept : p_{std::exchange(o.p_, nullptr)} {}
+	template <typename U>
+	Ref(Ref<U> &&o) noexcept : p_{o.release()} {}
+	Ref &operator=(Ref o) noexcept {
+		std::swap(p_, o.p_);
+		return *this;
+	}
+	~Ref() {
+		if (p_)
+			p_->unref();
+	}
+
+	T *get() const { return p_; }
+	T *operator->() const { return p_; }
+	T &operator*() const { return *p_; }
+	explicit operator bool() const { return p_ != nullptr; }
+	T *release() { return std::exchange(p_, nullptr); }
+
+private:
+	T *p_ = nullptr;
+};
+
+template <typename T, typename... Args>
+Ref<T> make_object(Args &&...args) {
+	return Ref<T>::adopt(new T(std::forward<Args>(args)...));
+}
+
+} // namespace helsim::kernel

@@ -1,0 +1,341 @@
+#include "queue.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "kernel.hpp"
+#include "syscalls.hpp"
+#include "thread.hpp"
+
+namespace helsim::kernel {
+namespace {
+
+// User space shares these words; every kernel access is atomic.
+int load_acquire(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+void store_release(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+constexpr std::size_t kMaxChunkSize = static_cast<std::size_t>(kHelProgressMask);
+constexpr unsigned kMaxChunks = 4096;
+
+} // namespace
+
+HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, Ref<IpcQueue> &out) {
+	if (params.flags)
+		return kHelErrIllegalArgs;
+	// A ring needs a second chunk to move to before it can retire the first one.
+	if (params.numChunks < 2 || params.numChunks > kMaxChunks)
+		return kHelErrIllegalArgs;
+	if (params.numSqChunks == 1 || params.numSqChunks > kMaxChunks)
+		return kHelErrIllegalArgs;
+	if (params.chunkSize < sizeof(HelElement) + sizeof(HelSimpleResult) ||
+			params.chunkSize > kMaxChunkSize || params.chunkSize % 8)
+		return kHelErrIllegalArgs;
+	std::size_t stride = (sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63};
+	std::size_t size = 64 + (params.numChunks + params.numSqChunks) * stride;
+	size = (size + sim::kPageSize - 1) & ~(sim::kPageSize - 1);
+	auto physical = kernel.host().physical_memory().allocate(size);
+	if (!physical)
+		return kHelErrNoMemory;
+	out = Ref<IpcQueue>::adopt(new IpcQueue{kernel, params, *physical, size});
+	return kHelErrNone;
+}
+
+IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, sim::PhysicalAddr physical,
+		std::size_t memory_size)
+: Object{kernel, ObjectKind::queue}, num_chunks_{params.numChunks},
+  num_sq_chunks_{params.numSqChunks}, chunk_size_{params.chunkSize},
+  chunk_stride_{(sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63}},
+  physical_{physical}, memory_size_{memory_size},
+  header_{static_cast<HelQueue *>(kernel.host().physical_memory().direct(physical))} {
+	// The kernel owns the SQ links: it pre-links every SQ chunk and publishes the first.
+	if (num_sq_chunks_) {
+		sq_next_.assign(num_chunks_ + num_sq_chunks_, -1);
+		for (unsigned i = num_chunks_; i + 1 < num_chunks_ + num_sq_chunks_; ++i) {
+			sq_next_[i] = static_cast<int>(i + 1);
+			chunk(i)->next = static_cast<int>(i + 1) | kHelNextPresent;
+		}
+		sq_current_ = num_chunks_;
+		sq_tail_ = num_chunks_ + num_sq_chunks_ - 1;
+		store_release(&header_->sqFirst, static_cast<int>(num_chunks_) | kHelNextPresent);
+	}
+}
+
+IpcQueue::~IpcQueue() {
+	while (Waiting *w = waiting_head_) {
+		waiting_head_ = w->next;
+		w->~Waiting();
+		::operator delete(w);
+	}
+	kernel().host().physical_memory().free(physical_, memory_size_);
+	kernel().retire_accounting(accounting());
+}
+
+IpcQueue::Accounting IpcQueue::accounting() {
+	std::lock_guard lock{cq_lock_};
+	return {operations_submitted_.load(std::memory_order_relaxed), operations_completed_,
+			completions_posted_};
+}
+
+std::size_t IpcQueue::waiting_completions() const {
+	return waiting_count_.load(std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------- CQ producer
+
+void IpcQueue::notify_user(int bits) {
+	int old = __atomic_fetch_or(&header_->userNotify, bits, __ATOMIC_SEQ_CST);
+	// Waiters are woken only when a bit goes from 0 to 1: user space clears the bits it has
+	// seen before it waits, so a bit that stays set has already been noticed.
+	if ((old & bits) == bits)
+		return;
+	if (waiter_count_.load(std::memory_order_seq_cst) == 0)
+		return;
+	std::lock_guard lock{waiters_mutex_};
+	for (Thread *t : waiters_)
+		t->wake();
+}
+
+void IpcQueue::contract_violation() { notify_user(kHelUserNotifyError); }
+
+bool IpcQueue::try_write(std::span<const QueueSource> sources, std::size_t payload,
+		std::uintptr_t context) {
+	if (cq_chunk_ < 0) {
+		int first = load_acquire(&header_->cqFirst);
+		if (!(first & kHelNextPresent))
+			return false;
+		unsigned index = static_cast<unsigned>(first & ~kHelNextPresent);
+		if (index >= num_chunks_) {
+			contract_violation();
+			return false;
+		}
+		cq_chunk_ = static_cast<int>(index);
+		cq_progress_ = 0;
+	}
+	for (;;) {
+		HelChunk *current = chunk(static_cast<unsigned>(cq_chunk_));
+		if (cq_progress_ + sizeof(HelElement) + payload <= chunk_size_)
+			break;
+		// No room: (1) mark the chunk Full so the consumer can tell a stall from a slow
+		// producer, (2) move on only once user space has linked a next chunk, (3) then retire
+		// this one with Done.
+		int progress = static_cast<int>(cq_progress_);
+		store_release(&current->progressFutex, progress | kHelProgressFull);
+		notify_user(kHelUserNotifyCqProgress);
+		int next = load_acquire(&current->next);
+		if (!(next & kHelNextPresent))
+			return false;
+		unsigned index = static_cast<unsigned>(next & ~kHelNextPresent);
+		if (index >= num_chunks_) {
+			contract_violation();
+			return false;
+		}
+		store_release(&current->progressFutex, progress | kHelProgressFull | kHelProgressDone);
+		notify_user(kHelUserNotifyCqProgress);
+		cq_chunk_ = static_cast<int>(index);
+		cq_progress_ = 0;
+	}
+	HelChunk *current = chunk(static_cast<unsigned>(cq_chunk_));
+	char *out = current->buffer + cq_progress_;
+	HelElement element{static_cast<unsigned>(payload), 0, reinterpret_cast<void *>(context)};
+	std::memcpy(out, &element, sizeof(element));
+	out += sizeof(element);
+	for (const QueueSource &s : sources) {
+		std::memcpy(out, s.data, s.size);
+		std::memset(out + s.size, 0, pad8(s.size) - s.size);
+		out += pad8(s.size);
+	}
+	cq_progress_ += sizeof(HelElement) + payload;
+	store_release(&current->progressFutex, static_cast<int>(cq_progress_));
+	notify_user(kHelUserNotifyCqProgress);
+	return true;
+}
+
+void IpcQueue::post(std::span<const QueueSource> sources, std::uintptr_t context,
+		bool is_operation) {
+	std::size_t payload = 0;
+	for (const QueueSource &s : sources)
+		payload += pad8(s.size);
+	std::lock_guard lock{cq_lock_};
+	// Completions leave in posting order: nothing overtakes an element that is waiting.
+	if (!waiting_head_ && try_write(sources, payload, context)) {
+		++completions_posted_;
+		operations_completed_ += is_operation;
+		return;
+	}
+	void *memory = ::operator new(sizeof(Waiting) + payload);
+	auto *w = new (memory) Waiting{nullptr, context, payload, is_operation};
+	std::byte *out = w->payload;
+	for (const QueueSource &s : sources) {
+		std::memcpy(out, s.data, s.size);
+		std::memset(out + s.size, 0, pad8(s.size) - s.size);
+		out += pad8(s.size);
+	}
+	if (waiting_tail_)
+		waiting_tail_->next = w;
+	else
+		waiting_head_ = w;
+	waiting_tail_ = w;
+	waiting_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void IpcQueue::post_simple(HelError error, std::uintptr_t context, bool is_operation) {
+	HelSimpleResult result{error, 0};
+	QueueSource source{&result, sizeof(result)};
+	post({&source, 1}, context, is_operation);
+}
+
+void IpcQueue::flush_waiting() {
+	std::lock_guard lock{cq_lock_};
+	while (Waiting *w = waiting_head_) {
+		QueueSource source{w->payload, w->size};
+		if (!try_write({&source, 1}, w->size, w->context))
+			return;
+		++completions_posted_;
+		operations_completed_ += w->is_operation;
+		waiting_head_ = w->next;
+		if (!waiting_head_)
+			waiting_tail_ = nullptr;
+		waiting_count_.fetch_sub(1, std::memory_order_relaxed);
+		w->~Waiting();
+		::operator delete(w);
+	}
+}
+
+// ---------------------------------------------------------------- helDriveQueue
+
+void IpcQueue::drive(Thread &self) {
+	__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySupplyCqChunks, __ATOMIC_SEQ_CST);
+	if (waiting_count_.load(std::memory_order_relaxed))
+		flush_waiting();
+	if (!num_sq_chunks_)
+		return;
+	std::lock_guard lock{sq_mutex_};
+	do {
+		__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress, __ATOMIC_SEQ_CST);
+		consume_sq(self);
+	} while (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress);
+}
+
+void IpcQueue::consume_sq(Thread &self) {
+	for (;;) {
+		HelChunk *current = chunk(sq_current_);
+		int progress = load_acquire(&current->progressFutex);
+		std::size_t available = static_cast<std::size_t>(progress & kHelProgressMask);
+		if (available > chunk_size_ || available < sq_consumed_) {
+			contract_violation();
+			return;
+		}
+		while (sq_consumed_ < available) {
+			if (available - sq_consumed_ < sizeof(HelElement)) {
+				contract_violation();
+				sq_consumed_ = available;
+				break;
+			}
+			HelElement element;
+			std::memcpy(&element, current->buffer + sq_consumed_, sizeof(element));
+			std::size_t length = element.length;
+			if (length > available - sq_consumed_ - sizeof(HelElement)) {
+				contract_violation();
+				sq_consumed_ = available;
+				break;
+			}
+			auto *payload = reinterpret_cast<const std::byte *>(current->buffer + sq_consumed_ +
+					sizeof(HelElement));
+			sq_consumed_ += sizeof(HelElement) + length;
+			submit_element(self, element.opcode, reinterpret_cast<std::uintptr_t>(element.context),
+					payload, length);
+		}
+		if (!(progress & kHelProgressDone))
+			return;
+		// Recycle: reset the finished chunk and append it behind the SQ tail.
+		unsigned finished = sq_current_;
+		int next = sq_next_[finished];
+		if (next < 0) {
+			// User space retired a chunk that had no successor: it cannot have moved on.
+			contract_violation();
+			return;
+		}
+		store_release(&current->next, 0);
+		store_release(&current->progressFutex, 0);
+		sq_next_[finished] = -1;
+		sq_next_[sq_tail_] = static_cast<int>(finished);
+		store_release(&chunk(sq_tail_)->next, static_cast<int>(finished) | kHelNextPresent);
+		sq_tail_ = finished;
+		notify_user(kHelUserNotifySupplySqChunks);
+		sq_current_ = static_cast<unsigned>(next);
+		sq_consumed_ = 0;
+	}
+}
+
+void IpcQueue::submit_element(Thread &self, unsigned opcode, std::uintptr_t context,
+		const std::byte *payload, std::size_t length) {
+	HelError error = submit_sq_operation(self, *this, opcode, context, payload, length);
+	if (error != kHelErrNone)
+		post_simple(error, kSubmitErrorContext, false);
+}
+
+void IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask) {
+	auto ready = [&] {
+		return (__atomic_load_n(&header_->userNotify, __ATOMIC_SEQ_CST) & ~mask) != 0;
+	};
+	while (!ready()) {
+		// (1) register as a waiter, (2) re-check, (3) block. notify_user() sets the bit before
+		// it reads waiter_count_, so it either finds us registered or we see the bit in (2).
+		struct Registration {
+			IpcQueue &q;
+			Thread &t;
+			Registration(IpcQueue &queue, Thread &thread) : q{queue}, t{thread} {
+				std::lock_guard lock{q.waiters_mutex_};
+				q.waiters_.push_back(&t);
+				q.waiter_count_.fetch_add(1, std::memory_order_seq_cst);
+			}
+			~Registration() {
+				std::lock_guard lock{q.waiters_mutex_};
+				q.waiters_.erase(std::find(q.waiters_.begin(), q.waiters_.end(), &t));
+				q.waiter_count_.fetch_sub(1, std::memory_order_relaxed);
+			}
+		} registration{*this, self};
+		if (ready())
+			return;
+		self.block({"queue", reinterpret_cast<std::uintptr_t>(this)}, sim::kNoDeadline);
+	}
+}
+
+void IpcQueue::alert() { notify_user(kHelUserNotifyAlert); }
+
+// ---------------------------------------------------------------- cancellation
+
+void IpcQueue::register_cancellable(Cancellable &op) {
+	std::lock_guard lock{cancel_mutex_};
+	cancellable_.emplace(op.cancellation_tag, &op);
+}
+
+bool IpcQueue::unregister_cancellable(Cancellable &op) {
+	std::lock_guard lock{cancel_mutex_};
+	auto [begin, end] = cancellable_.equal_range(op.cancellation_tag);
+	for (auto it = begin; it != end; ++it) {
+		if (it->second == &op) {
+			cancellable_.erase(it);
+			return true;
+		}
+	}
+	return false;
+}
+
+void IpcQueue::cancel(std::uint64_t tag) {
+	if (tag == 0)
+		return; // tag 0 marks operations that cannot be cancelled
+	std::vector<Cancellable *> taken;
+	{
+		std::lock_guard lock{cancel_mutex_};
+		auto [begin, end] = cancellable_.equal_range(tag);
+		for (auto it = begin; it != end; ++it)
+			taken.push_back(it->second);
+		cancellable_.erase(begin, end);
+	}
+	for (Cancellable *op : taken)
+		op->cancel();
+}
+
+} // namespace helsim::kernel

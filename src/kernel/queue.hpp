@@ -1,0 +1,160 @@
+// IpcQueue: Managarm's shared-memory completion ring (CQ) and submission ring (SQ).
+//
+// Memory: [HelQueue @0][chunk i @ 64 + i*R], R = roundup64(8 + chunkSize); chunks
+// 0..numChunks-1 form the CQ, the next numSqChunks the SQ. The kernel reaches it through the
+// direct map, user space through a helMapMemory mapping of the queue handle.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "object.hpp"
+#include "space.hpp"
+#include "spinlock.hpp"
+
+namespace helsim::kernel {
+
+class Thread;
+
+inline constexpr std::uint32_t kQueueDefaultRights = kHelRightRead | kHelRightWrite |
+		kHelRightInvoke | kHelRightAssign | kHelRightWait | kHelRightSignal;
+
+inline constexpr std::uintptr_t kSubmitErrorContext = ~std::uintptr_t{0};
+
+// One piece of a completion element; each piece is padded to 8 bytes in the ring.
+struct QueueSource {
+	const void *data;
+	std::size_t size;
+};
+
+inline constexpr std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
+
+class IpcQueue;
+
+// An asynchronous operation that kHelSubmitCancel can reach through its tag.
+class Cancellable {
+public:
+	virtual ~Cancellable() = default;
+	// The registry has handed this operation over for cancellation (no lock held).
+	virtual void cancel() = 0;
+	std::uint64_t cancellation_tag = 0;
+};
+
+class IpcQueue final : public Object, public Mappable {
+public:
+	static constexpr ObjectKind kKind = ObjectKind::queue;
+
+	// kHelErrIllegalArgs for bad parameters, kHelErrNoMemory without physical memory.
+	static HelError create(Kernel &kernel, const HelQueueParameters &params, Ref<IpcQueue> &out);
+	~IpcQueue() override;
+
+	sim::PhysicalAddr physical_base() const override { return physical_; }
+	std::size_t mappable_size() const override { return memory_size_; }
+	const char *describe() const override { return "queue"; }
+
+	// Whether a completion with this much payload (sum of padded pieces) can ever fit.
+	bool fits(std::size_t payload) const { return sizeof(HelElement) + payload <= chunk_size_; }
+
+	// Appends a completion element. Never blocks: without room and without a supplied chunk
+	// the element waits in the kernel (in posting order) until user space supplies one.
+	// `is_operation` says whether this completes a submitted operation (vs. a submission
+	// error report), for the exactly-once accounting.
+	void post(std::span<const QueueSource> sources, std::uintptr_t context, bool is_operation);
+	void post_simple(HelError error, std::uintptr_t context, bool is_operation = true);
+
+	// helDriveQueue: deliver waiting completions into newly supplied chunks, then consume
+	// the SQ, submitting every element on behalf of `self`.
+	void drive(Thread &self);
+	// Blocks `self` until userNotify & ~mask is non-zero.
+	void wait_user_notify(Thread &self, std::uint32_t mask);
+	// helAlertQueue.
+	void alert();
+
+	// Cancellation registry (per queue, tags chosen by user space; duplicates allowed).
+	void register_cancellable(Cancellable &op);
+	// False if a cancellation already took the operation (then it must not complete it).
+	bool unregister_cancellable(Cancellable &op);
+	void cancel(std::uint64_t tag);
+
+	std::size_t waiting_completions() const;
+
+	// Called when an operation that will complete on this queue has been accepted.
+	void note_submitted() { operations_submitted_.fetch_add(1, std::memory_order_relaxed); }
+	struct Accounting {
+		std::uint64_t submitted, completed, posted;
+	};
+	Accounting accounting();
+
+private:
+	IpcQueue(Kernel &kernel, const HelQueueParameters &params, sim::PhysicalAddr physical,
+			std::size_t memory_size);
+
+	HelQueue *header() const { return header_; }
+	HelChunk *chunk(unsigned index) const {
+		return reinterpret_cast<HelChunk *>(reinterpret_cast<char *>(header_) + 64 +
+				index * chunk_stride_);
+	}
+
+	// CQ producer; cq_lock_ held.
+	bool try_write(std::span<const QueueSource> sources, std::size_t payload,
+			std::uintptr_t context);
+	void flush_waiting();
+	void notify_user(int bits);
+	void contract_violation();
+
+	// SQ consumer; sq_mutex_ held.
+	void consume_sq(Thread &self);
+	void submit_element(Thread &self, unsigned opcode, std::uintptr_t context,
+			const std::byte *payload, std::size_t length);
+
+	const unsigned num_chunks_;
+	const unsigned num_sq_chunks_;
+	const std::size_t chunk_size_;
+	const std::size_t chunk_stride_;
+	const sim::PhysicalAddr physical_;
+	const std::size_t memory_size_;
+	HelQueue *header_;
+
+	// CQ producer state. Completions may come from every CPU; the critical section is one
+	// element copy.
+	struct Waiting {
+		Waiting *next;
+		std::uintptr_t context;
+		std::size_t size;
+		bool is_operation;
+		alignas(8) std::byte payload[];
+	};
+	SpinLock cq_lock_;
+	int cq_chunk_ = -1;
+	// Exactly-once accounting, kept here (not in shared kernel counters) so that producers
+	// on different queues never touch a common cache line.
+	std::uint64_t operations_completed_ = 0; // guarded by cq_lock_
+	std::uint64_t completions_posted_ = 0;   // guarded by cq_lock_
+	std::atomic<std::uint64_t> operations_submitted_{0};
+	std::size_t cq_progress_ = 0;
+	Waiting *waiting_head_ = nullptr;
+	Waiting *waiting_tail_ = nullptr;
+	std::atomic<std::size_t> waiting_count_{0};
+
+	// SQ consumer state: the kernel's own copy of the SQ chunk links (user memory may lie).
+	std::mutex sq_mutex_;
+	unsigned sq_current_ = 0;
+	std::size_t sq_consumed_ = 0;
+	unsigned sq_tail_ = 0;
+	std::vector<int> sq_next_;
+
+	// Threads blocked in helDriveQueue(kHelDriveWait).
+	std::mutex waiters_mutex_;
+	std::vector<Thread *> waiters_;
+	std::atomic<int> waiter_count_{0};
+
+	std::mutex cancel_mutex_;
+	std::unordered_multimap<std::uint64_t, Cancellable *> cancellable_;
+};
+
+} // namespace helsim::kernel

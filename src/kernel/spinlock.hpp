@@ -1,0 +1,33 @@
+// A test-and-test-and-set lock for short kernel critical sections (an element copy). The
+// simulated kernel never blocks while holding one; the host may still preempt the holder,
+// so a waiter backs off to sched_yield instead of burning its time slice.
+#pragma once
+
+#include <sched.h>
+
+#include <atomic>
+
+namespace helsim::kernel {
+
+class SpinLock {
+public:
+	void lock() {
+		for (unsigned spins = 0;; ++spins) {
+			if (!locked_.exchange(true, std::memory_order_acquire))
+				return;
+			while (locked_.load(std::memory_order_relaxed)) {
+				if (++spins > 128)
+					sched_yield();
+				else
+					__builtin_ia32_pause();
+			}
+		}
+	}
+	bool try_lock() { return !locked_.exchange(true, std::memory_order_acquire); }
+	void unlock() { locked_.store(false, std::memory_order_release); }
+
+private:
+	std::atomic<bool> locked_{false};
+};
+
+} // namespace helsim::kernel

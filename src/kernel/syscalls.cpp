@@ -1,0 +1,553 @@
+// Every syscall of helsim is a row in kSyscalls below. Entry points decode their argument
+// words, resolve handles and call into the object that implements the semantics.
+#include "syscalls.hpp"
+
+#include <array>
+#include <cstring>
+#include <string>
+
+#include <helsim/extension.hpp>
+
+#include "clock.hpp"
+#include "futex.hpp"
+#include "kernel.hpp"
+#include "queue.hpp"
+#include "space.hpp"
+#include "thread.hpp"
+#include "token.hpp"
+#include "universe.hpp"
+#include "usercopy.hpp"
+
+namespace helsim::kernel {
+namespace {
+
+template <typename T>
+T arg(const HelWord *args, int i) {
+	if constexpr (std::is_pointer_v<T>)
+		return reinterpret_cast<T>(args[i]);
+	else
+		return static_cast<T>(args[i]);
+}
+
+bool page_aligned(std::uintptr_t v) { return (v & (sim::kPageSize - 1)) == 0; }
+
+// Resolves a thread handle, kHelThisThread meaning the caller.
+Lookup<Thread> resolve_thread(Thread &self, HelHandle handle, std::uint32_t rights) {
+	if (handle == kHelThisThread) {
+		Lookup<Thread> result;
+		result.object = Ref<Thread>{&self};
+		result.rights = kThreadDefaultRights;
+		return result;
+	}
+	return self.universe().resolve<Thread>(handle, rights);
+}
+
+// Resolves a universe handle, kHelThisUniverse meaning the caller's.
+Lookup<Universe> resolve_universe(Thread &self, HelHandle handle, std::uint32_t rights) {
+	if (handle == kHelThisUniverse) {
+		Lookup<Universe> result;
+		result.object = self.universe_ref();
+		result.rights = kHelRightGrant | kHelRightTake | kHelRightAssign;
+		return result;
+	}
+	return self.universe().resolve<Universe>(handle, rights);
+}
+
+Lookup<AddressSpace> resolve_space(Thread &self, HelHandle handle, std::uint32_t rights) {
+	if (handle == kHelNullHandle) {
+		Lookup<AddressSpace> result;
+		result.object = self.space_ref();
+		result.rights = kSpaceDefaultRights;
+		return result;
+	}
+	return self.universe().resolve<AddressSpace>(handle, rights);
+}
+
+HelError attach_new(Thread &self, Ref<Object> object, std::uint32_t rights, HelWord *outs) {
+	HelHandle handle;
+	if (HelError e = self.universe().attach(std::move(object), rights, handle); e != kHelErrNone)
+		return e;
+	outs[0] = static_cast<HelWord>(handle);
+	return kHelErrNone;
+}
+
+// ---------------------------------------------------------------- logging and debugging
+
+HelError sys_log(Thread &self, const HelWord *args, HelWord *) {
+	auto severity = arg<int>(args, 0);
+	auto string = arg<const char *>(args, 1);
+	auto length = arg<std::size_t>(args, 2);
+	if (severity < kHelLogSeverityEmergency || severity > kHelLogSeverityDebug)
+		return kHelErrIllegalArgs;
+	if (!user_range_ok(string, length))
+		return kHelErrFault;
+	std::string message(length, '\0');
+	if (!copy_from_user(message.data(), string, length))
+		return kHelErrFault;
+	self.kernel().log({severity, self.name(), message});
+	return kHelErrNone;
+}
+
+HelError sys_panic(Thread &self, const HelWord *args, HelWord *) {
+	auto string = arg<const char *>(args, 0);
+	auto length = arg<std::size_t>(args, 1);
+	std::string message = "<unreadable panic message>";
+	if (user_range_ok(string, length)) {
+		message.assign(length, '\0');
+		copy_from_user(message.data(), string, length);
+	}
+	self.kernel().log({kHelLogSeverityCritical, self.name(), "panic: " + message});
+	// A fiber thread ends here (its entry catches this); an attached thread's caller gets it.
+	throw PanicError{message};
+}
+
+HelError sys_nop(Thread &, const HelWord *, HelWord *) { return kHelErrNone; }
+
+HelError sys_submit_async_nop(Thread &self, const HelWord *args, HelWord *) {
+	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0), kHelRightInvoke);
+	if (!queue)
+		return queue.error;
+	if (!queue.object->fits(sizeof(HelSimpleResult)))
+		return kHelErrQueueTooSmall;
+	queue.object->note_submitted();
+	queue.object->post_simple(kHelErrNone, arg<std::uintptr_t>(args, 1));
+	return kHelErrNone;
+}
+
+// ---------------------------------------------------------------- descriptors and universes
+
+HelError sys_create_universe(Thread &self, const HelWord *, HelWord *outs) {
+	return attach_new(self, make_object<Universe>(self.kernel()),
+			kHelRightGrant | kHelRightTake | kHelRightAssign, outs);
+}
+
+HelError sys_transfer_descriptor(Thread &self, const HelWord *args, HelWord *outs) {
+	auto handle = arg<HelHandle>(args, 0);
+	auto flags = arg<std::uint32_t>(args, 2);
+	auto exposed = arg<std::uint32_t>(args, 3);
+	auto required = arg<std::uint32_t>(args, 4);
+	if (flags != kHelTransferDescriptorOut && flags != kHelTransferDescriptorIn)
+		return kHelErrIllegalArgs;
+	bool out = flags == kHelTransferDescriptorOut;
+	auto universe = resolve_universe(self, arg<HelHandle>(args, 1),
+			out ? kHelRightGrant : kHelRightTake);
+	if (!universe)
+		return universe.error;
+	Universe &source = out ? self.universe() : *universe.object;
+	Universe &target = out ? *universe.object : self.universe();
+	Resolved descriptor;
+	if (HelError e = source.lookup(handle, descriptor); e != kHelErrNone)
+		return e;
+	std::uint32_t rights = descriptor.rights & exposed;
+	if ((rights & required) != required)
+		return kHelErrBadRights;
+	HelHandle copied;
+	if (HelError e = target.attach(std::move(descriptor.object), rights, copied); e != kHelErrNone)
+		return e;
+	outs[0] = static_cast<HelWord>(copied);
+	return kHelErrNone;
+}
+
+HelError sys_descriptor_info(Thread &self, const HelWord *args, HelWord *) {
+	Resolved descriptor;
+	if (HelError e = self.universe().lookup(arg<HelHandle>(args, 0), descriptor); e != kHelErrNone)
+		return e;
+	HelDescriptorInfo info{static_cast<int>(descriptor.object->kind()), descriptor.rights};
+	if (!copy_to_user(arg<HelDescriptorInfo *>(args, 1), &info, sizeof(info)))
+		return kHelErrFault;
+	return kHelErrNone;
+}
+
+HelError sys_get_credentials(Thread &self, const HelWord *args, HelWord *) {
+	if (arg<std::uint32_t>(args, 1) != 0)
+		return kHelErrIllegalArgs;
+	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), 0);
+	if (!thread)
+		return thread.error;
+	if (!copy_to_user(arg<char *>(args, 2), thread.object->credentials().data(), 16))
+		return kHelErrFault;
+	return kHelErrNone;
+}
+
+HelError sys_close_descriptor(Thread &self, const HelWord *args, HelWord *) {
+	auto universe = resolve_universe(self, arg<HelHandle>(args, 0), kHelRightGrant);
+	if (!universe)
+		return universe.error;
+	return universe.object->close(arg<HelHandle>(args, 1));
+}
+
+HelError sys_create_token(Thread &self, const HelWord *, HelWord *outs) {
+	return attach_new(self, make_object<Token>(self.kernel()), kHelRightsNull, outs);
+}
+
+// ---------------------------------------------------------------- queues
+
+HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
+	HelQueueParameters params;
+	if (!copy_from_user(&params, arg<const void *>(args, 0), sizeof(params)))
+		return kHelErrFault;
+	Ref<IpcQueue> queue;
+	if (HelError e = IpcQueue::create(self.kernel(), params, queue); e != kHelErrNone)
+		return e;
+	return attach_new(self, std::move(queue), kQueueDefaultRights, outs);
+}
+
+HelError sys_drive_queue(Thread &self, const HelWord *args, HelWord *) {
+	auto flags = arg<std::uint32_t>(args, 1);
+	if (flags & ~std::uint32_t{kHelDriveWait})
+		return kHelErrIllegalArgs;
+	std::uint32_t rights = kHelRightInvoke | ((flags & kHelDriveWait) ? kHelRightWait : 0);
+	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0), rights);
+	if (!queue)
+		return queue.error;
+	queue.object->drive(self);
+	if (flags & kHelDriveWait)
+		queue.object->wait_user_notify(self, arg<std::uint32_t>(args, 2));
+	return kHelErrNone;
+}
+
+HelError sys_alert_queue(Thread &self, const HelWord *args, HelWord *) {
+	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0), kHelRightSignal);
+	if (!queue)
+		return queue.error;
+	queue.object->alert();
+	return kHelErrNone;
+}
+
+// ---------------------------------------------------------------- address spaces
+
+HelError sys_create_space(Thread &self, const HelWord *, HelWord *outs) {
+	return attach_new(self, self.kernel().create_space(), kSpaceDefaultRights, outs);
+}
+
+HelError sys_map_memory(Thread &self, const HelWord *args, HelWord *outs) {
+	auto pointer = arg<std::uintptr_t>(args, 2);
+	auto offset = arg<std::uintptr_t>(args, 3);
+	auto size = arg<std::size_t>(args, 4);
+	auto flags = arg<std::uint32_t>(args, 5);
+	constexpr std::uint32_t kProt = kHelMapProtRead | kHelMapProtWrite | kHelMapProtExecute;
+	constexpr std::uint32_t kKnown = kProt | kHelMapDontRequireBacking | kHelMapFixed |
+			kHelMapFixedNoReplace | kHelMapPreferBottom;
+	if (flags & ~kKnown)
+		return kHelErrIllegalArgs;
+	bool fixed = flags & (kHelMapFixed | kHelMapFixedNoReplace);
+	if ((flags & kHelMapFixed) && (flags & kHelMapFixedNoReplace))
+		return kHelErrIllegalArgs;
+	if (!size || !page_aligned(pointer) || !page_aligned(offset) || !page_aligned(size))
+		return kHelErrIllegalArgs;
+	if (fixed && !pointer)
+		return kHelErrIllegalArgs;
+	std::uint32_t rights = kHelRightAssign;
+	if (flags & kHelMapProtRead)
+		rights |= kHelRightRead;
+	if (flags & kHelMapProtWrite)
+		rights |= kHelRightWrite;
+	if (flags & kHelMapProtExecute)
+		rights |= kHelRightExecute;
+	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0), rights);
+	if (!queue)
+		return queue.error;
+	auto space = resolve_space(self, arg<HelHandle>(args, 1), kHelRightGrant);
+	if (!space)
+		return space.error;
+	std::uintptr_t address;
+	IpcQueue &memory = *queue.object;
+	if (HelError e = space.object->map(std::move(queue.object), memory, pointer, offset, size,
+				flags, address);
+			e != kHelErrNone)
+		return e;
+	outs[0] = address;
+	return kHelErrNone;
+}
+
+HelError sys_unmap_memory(Thread &self, const HelWord *args, HelWord *) {
+	auto pointer = arg<std::uintptr_t>(args, 1);
+	auto size = arg<std::size_t>(args, 2);
+	if (!size || !page_aligned(pointer) || !page_aligned(size))
+		return kHelErrIllegalArgs;
+	auto space = resolve_space(self, arg<HelHandle>(args, 0), kHelRightGrant);
+	if (!space)
+		return space.error;
+	return space.object->unmap(pointer, size);
+}
+
+// ---------------------------------------------------------------- threads
+
+HelError sys_create_thread(Thread &self, const HelWord *args, HelWord *outs) {
+	auto ip = arg<void (*)(std::uintptr_t)>(args, 3);
+	auto argument = arg<std::uintptr_t>(args, 4);
+	auto flags = arg<std::uint32_t>(args, 5);
+	if (flags & ~std::uint32_t{kHelThreadStopped})
+		return kHelErrIllegalArgs;
+	if (!ip)
+		return kHelErrIllegalArgs;
+	Ref<Universe> universe = self.universe_ref();
+	if (HelHandle h = arg<HelHandle>(args, 0); h != kHelNullHandle) {
+		auto r = self.universe().resolve<Universe>(h,
+				kHelRightGrant | kHelRightTake | kHelRightAssign);
+		if (!r)
+			return r.error;
+		universe = std::move(r.object);
+	}
+	Ref<AddressSpace> space = self.space_ref();
+	if (HelHandle h = arg<HelHandle>(args, 1); h != kHelNullHandle) {
+		auto r = self.universe().resolve<AddressSpace>(h,
+				kHelRightRead | kHelRightWrite | kHelRightAssign);
+		if (!r)
+			return r.error;
+		space = std::move(r.object);
+	}
+	auto thread = make_object<Thread>(self.kernel(), sim::TaskKind::fiber,
+			self.name() + "/thread", std::move(universe), std::move(space));
+	thread->set_entry([ip, argument] { ip(argument); });
+	Thread &created = *thread;
+	if (HelError e = attach_new(self, std::move(thread), kThreadDefaultRights, outs); e != kHelErrNone)
+		return e;
+	if (!(flags & kHelThreadStopped))
+		created.start();
+	return kHelErrNone;
+}
+
+HelError sys_resume(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightManage);
+	if (!thread)
+		return thread.error;
+	if (!thread.object->is_fiber())
+		return kHelErrIllegalState;
+	return thread.object->start();
+}
+
+HelError sys_yield(Thread &self, const HelWord *, HelWord *) {
+	self.kernel().host().yield(self);
+	return kHelErrNone;
+}
+
+HelError sys_set_priority(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightManage);
+	if (!thread)
+		return thread.error;
+	thread.object->set_priority(arg<int>(args, 1));
+	return kHelErrNone;
+}
+
+HelError sys_get_current_cpu(Thread &self, const HelWord *, HelWord *outs) {
+	outs[0] = self.cpu_index();
+	return kHelErrNone;
+}
+
+HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
+	outs[0] = self.kernel().host().now();
+	return kHelErrNone;
+}
+
+HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *outs) {
+	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightRead);
+	if (!thread)
+		return thread.error;
+	auto size = arg<std::size_t>(args, 2);
+	unsigned cpus = self.kernel().host().cpu_count();
+	std::size_t needed = (cpus + 7) / 8;
+	outs[0] = needed;
+	if (size < needed)
+		return kHelErrBufferTooSmall;
+	std::uint8_t mask[8] = {};
+	std::uint64_t affinity = thread.object->affinity();
+	for (unsigned i = 0; i < cpus; ++i)
+		if (affinity & (std::uint64_t{1} << i))
+			mask[i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
+	if (!copy_to_user(arg<std::uint8_t *>(args, 1), mask, needed))
+		return kHelErrFault;
+	return kHelErrNone;
+}
+
+HelError sys_set_affinity(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightManage);
+	if (!thread)
+		return thread.error;
+	auto size = arg<std::size_t>(args, 2);
+	if (size == 0)
+		return kHelErrIllegalArgs;
+	unsigned cpus = self.kernel().host().cpu_count();
+	std::uint8_t mask[8] = {};
+	std::size_t used = std::min<std::size_t>(size, (cpus + 7) / 8);
+	if (!user_range_ok(arg<const void *>(args, 1), size) ||
+			!copy_from_user(mask, arg<const void *>(args, 1), used))
+		return kHelErrFault;
+	std::uint64_t affinity = 0;
+	for (unsigned i = 0; i < cpus; ++i)
+		if (mask[i / 8] & (1u << (i % 8)))
+			affinity |= std::uint64_t{1} << i;
+	if (!affinity)
+		return kHelErrIllegalArgs; // no CPU this machine has
+	thread.object->set_affinity(affinity);
+	// Leave a CPU we may no longer use at once; other threads move at their next switch.
+	if (thread.object.get() == &self && self.is_fiber() &&
+			!(affinity & (std::uint64_t{1} << self.cpu_index())))
+		self.kernel().host().yield(self);
+	return kHelErrNone;
+}
+
+// ---------------------------------------------------------------- futexes
+
+HelError sys_futex_wait(Thread &self, const HelWord *args, HelWord *) {
+	auto deadline = arg<std::int64_t>(args, 2);
+	if (deadline < -1)
+		return kHelErrIllegalArgs;
+	return self.kernel().futexes().wait(self, arg<int *>(args, 0), arg<int>(args, 1),
+			deadline == -1 ? sim::kNoDeadline : static_cast<std::uint64_t>(deadline));
+}
+
+HelError sys_futex_wake(Thread &self, const HelWord *args, HelWord *) {
+	auto pointer = arg<const int *>(args, 0);
+	if (!user_range_ok(pointer, sizeof(int)) || reinterpret_cast<std::uintptr_t>(pointer) % 4)
+		return kHelErrFault;
+	self.kernel().futexes().wake(pointer, arg<unsigned>(args, 1));
+	return kHelErrNone;
+}
+
+// ---------------------------------------------------------------- the table
+
+struct SyscallRow {
+	const char *name;
+	SyscallFn fn;
+};
+
+constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
+	std::array<SyscallRow, kHelNumCalls> t{};
+	t[kHelCallLog] = {"helLog", sys_log};
+	t[kHelCallPanic] = {"helPanic", sys_panic};
+	t[kHelCallNop] = {"helNop", sys_nop};
+	t[kHelCallSubmitAsyncNop] = {"helSubmitAsyncNop", sys_submit_async_nop};
+	t[kHelCallCreateUniverse] = {"helCreateUniverse", sys_create_universe};
+	t[kHelCallTransferDescriptor] = {"helTransferDescriptor", sys_transfer_descriptor};
+	t[kHelCallDescriptorInfo] = {"helDescriptorInfo", sys_descriptor_info};
+	t[kHelCallGetCredentials] = {"helGetCredentials", sys_get_credentials};
+	t[kHelCallCloseDescriptor] = {"helCloseDescriptor", sys_close_descriptor};
+	t[kHelCallCreateToken] = {"helCreateToken", sys_create_token};
+	t[kHelCallCreateQueue] = {"helCreateQueue", sys_create_queue};
+	t[kHelCallDriveQueue] = {"helDriveQueue", sys_drive_queue};
+	t[kHelCallAlertQueue] = {"helAlertQueue", sys_alert_queue};
+	t[kHelCallCreateSpace] = {"helCreateSpace", sys_create_space};
+	t[kHelCallMapMemory] = {"helMapMemory", sys_map_memory};
+	t[kHelCallUnmapMemory] = {"helUnmapMemory", sys_unmap_memory};
+	t[kHelCallCreateThread] = {"helCreateThread", sys_create_thread};
+	t[kHelCallResume] = {"helResume", sys_resume};
+	t[kHelCallYield] = {"helYield", sys_yield};
+	t[kHelCallSetPriority] = {"helSetPriority", sys_set_priority};
+	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu};
+	t[kHelCallGetClock] = {"helGetClock", sys_get_clock};
+	t[kHelCallGetAffinity] = {"helGetAffinity", sys_get_affinity};
+	t[kHelCallSetAffinity] = {"helSetAffinity", sys_set_affinity};
+	t[kHelCallFutexWait] = {"helFutexWait", sys_futex_wait};
+	t[kHelCallFutexWake] = {"helFutexWake", sys_futex_wake};
+	return t;
+}
+
+constexpr auto kSyscalls = make_table();
+
+// ---------------------------------------------------------------- SQ opcodes
+
+template <typename T>
+bool read_payload(T &out, const std::byte *payload, std::size_t length) {
+	if (length < sizeof(T))
+		return false;
+	std::memcpy(&out, payload, sizeof(T)); // read once: user space may change it meanwhile
+	return true;
+}
+
+HelError sq_async_nop(Thread &, IpcQueue &queue, std::uintptr_t context, const std::byte *,
+		std::size_t) {
+	queue.note_submitted();
+	queue.post_simple(kHelErrNone, context);
+	return kHelErrNone;
+}
+
+HelError sq_await_clock(Thread &self, IpcQueue &queue, std::uintptr_t context,
+		const std::byte *payload, std::size_t length) {
+	HelSqAwaitClock request;
+	if (!read_payload(request, payload, length))
+		return kHelErrBufferTooSmall;
+	submit_await_clock(self.kernel(), queue, request.counter, request.cancellationTag, context);
+	return kHelErrNone;
+}
+
+HelError sq_cancel(Thread &, IpcQueue &queue, std::uintptr_t, const std::byte *payload,
+		std::size_t length) {
+	HelSqCancel request;
+	if (!read_payload(request, payload, length))
+		return kHelErrBufferTooSmall;
+	queue.cancel(request.cancellationTag);
+	return kHelErrNone;
+}
+
+using SqFn = HelError (*)(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
+
+struct SqRow {
+	const char *name;
+	SqFn fn;
+	std::size_t result_size; // checked against the chunk size before submitting
+};
+
+constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
+	std::array<SqRow, kHelSubmitPopulateSpace + 1> t{};
+	t[kHelSubmitAsyncNop] = {"AsyncNop", sq_async_nop, sizeof(HelSimpleResult)};
+	t[kHelSubmitAwaitClock] = {"AwaitClock", sq_await_clock, sizeof(HelSimpleResult)};
+	return t;
+}
+
+constexpr auto kSqOps = make_sq_table();
+
+} // namespace
+
+const char *syscall_name(std::uint32_t number) {
+	return number < kSyscalls.size() ? kSyscalls[number].name : nullptr;
+}
+
+HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode,
+		std::uintptr_t context, const std::byte *payload, std::size_t length) {
+	if (opcode == kHelSubmitCancel)
+		return sq_cancel(self, queue, context, payload, length);
+	if (opcode >= kSqOps.size() || !kSqOps[opcode].fn)
+		return kHelErrIllegalSyscall;
+	const SqRow &row = kSqOps[opcode];
+	if (!queue.fits(pad8(row.result_size)))
+		return kHelErrQueueTooSmall;
+	return row.fn(self, queue, context, payload, length);
+}
+
+} // namespace helsim::kernel
+
+// ---------------------------------------------------------------- the entry point
+
+using helsim::kernel::Thread;
+
+extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, HelWord *outs) {
+	Thread *self = Thread::current();
+	if (!self)
+		return kHelErrIllegalState; // not a simulated thread: see docs/reference/index.md
+	HelWord scratch[3];
+	if (!outs)
+		outs = scratch;
+	if (number < helsim::kernel::kSyscalls.size()) {
+		if (auto fn = helsim::kernel::kSyscalls[number].fn) {
+			++self->syscall_counts[number];
+			return fn(*self, args, outs);
+		}
+		return kHelErrIllegalSyscall;
+	}
+	helsim::kernel::Kernel &kernel = self->kernel();
+	if (number >= static_cast<std::uint32_t>(kHelCallSuper)) {
+		if (!kernel.supercall_handler)
+			return kHelErrIllegalSyscall;
+		helsim::ext::Caller caller{*self};
+		return kernel.supercall_handler(caller, number, args, outs);
+	}
+	if (number < helsim::kSyscallSlots) {
+		if (auto handler = kernel.extension_syscall(number)) {
+			++self->syscall_counts[number];
+			helsim::ext::Caller caller{*self};
+			return handler(caller, args, outs);
+		}
+	}
+	return kHelErrIllegalSyscall;
+}

@@ -1,0 +1,97 @@
+#include "thread.hpp"
+
+#include "space.hpp"
+#include "universe.hpp"
+
+namespace helsim::kernel {
+
+Thread::Thread(Kernel &kernel, sim::TaskKind task_kind, std::string name, Ref<Universe> universe,
+		Ref<AddressSpace> space)
+: Object{kernel, ObjectKind::thread}, sim::Task{task_kind}, universe_{std::move(universe)},
+  space_{std::move(space)} {
+	set_name(std::move(name));
+	kernel.random_bytes(credentials_.data(), credentials_.size());
+	kernel.register_thread(*this);
+}
+
+Thread::~Thread() {
+	kernel().add_syscall_counts(syscall_counts);
+	kernel().unregister_thread(*this);
+}
+
+HelError Thread::start() {
+	if (ended())
+		return kHelErrThreadTerminated;
+	if (started_.exchange(true, std::memory_order_acq_rel))
+		return kHelErrIllegalState;
+	// The fiber holds a reference until it has finished (dropped in on_fiber_exit).
+	ref();
+	kernel().live_fibers.fetch_add(1, std::memory_order_seq_cst);
+	kernel().host().start(*this, kernel().config().stack_size);
+	return kHelErrNone;
+}
+
+void Thread::run_fiber_body() {
+	// Only our own exception types are caught: boost.context unwinds a fiber at teardown with
+	// an exception that must pass through untouched.
+	try {
+		entry_();
+		record_outcome(ThreadOutcome::returned, {});
+	} catch (const PanicError &e) {
+		record_outcome(ThreadOutcome::panicked, e.what());
+	} catch (const std::exception &e) {
+		record_outcome(ThreadOutcome::threw, e.what());
+	}
+	entry_ = nullptr;
+}
+
+void Thread::on_fiber_exit() {
+	ended_.store(true, std::memory_order_release);
+	kernel().record_ended({name(), outcome(), outcome_message(), {}});
+	// Let the universe and space go now: a universe holding a handle to this thread must not
+	// keep itself alive through it.
+	universe_ = nullptr;
+	space_ = nullptr;
+	Kernel &k = kernel();
+	unref(); // may delete this
+	if (k.live_fibers.fetch_sub(1, std::memory_order_seq_cst) == 1)
+		k.host().observe_progress();
+}
+
+void Thread::unwind_fiber() {
+	// Runs the fiber's destructors on the calling (teardown) thread; on_fiber_exit is not
+	// called by the scheduler for it, so do its work here.
+	record_outcome(ThreadOutcome::blocked, outcome_message());
+	sim::Task::unwind_fiber_stack();
+	ended_.store(true, std::memory_order_release);
+	universe_ = nullptr;
+	space_ = nullptr;
+	kernel().live_fibers.fetch_sub(1, std::memory_order_seq_cst);
+	unref();
+}
+
+void Thread::block(sim::WaitReason reason, std::uint64_t deadline) {
+	set_wait_reason(reason);
+	kernel().host().park(*this, deadline);
+	set_wait_reason({});
+}
+
+void Thread::wake() { kernel().host().unpark(*this); }
+
+void Thread::record_outcome(ThreadOutcome outcome, std::string message) {
+	std::lock_guard lock{outcome_mutex_};
+	outcome_ = outcome;
+	outcome_message_ = std::move(message);
+}
+
+ThreadOutcome Thread::outcome() const {
+	std::lock_guard lock{outcome_mutex_};
+	return outcome_;
+}
+
+std::string Thread::outcome_message() const {
+	std::lock_guard lock{outcome_mutex_};
+	return outcome_message_;
+}
+
+} // namespace helsim::kernel

@@ -1,0 +1,79 @@
+// A simulated thread: a fiber scheduled by a simulated CPU, or an attached host thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include <helsim/machine.hpp>
+
+#include "../../sim/task.hpp"
+#include "kernel.hpp"
+#include "object.hpp"
+
+namespace helsim::kernel {
+
+class Universe;
+class AddressSpace;
+
+inline constexpr std::uint32_t kThreadDefaultRights =
+		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
+
+class Thread final : public Object, public sim::Task {
+public:
+	static constexpr ObjectKind kKind = ObjectKind::thread;
+
+	Thread(Kernel &kernel, sim::TaskKind task_kind, std::string name, Ref<Universe> universe,
+			Ref<AddressSpace> space);
+	~Thread() override;
+
+	// The simulated thread running on this host thread, or nullptr.
+	static Thread *current() { return static_cast<Thread *>(sim::current_task()); }
+
+	Universe &universe() { return *universe_; }
+	const Ref<Universe> &universe_ref() { return universe_; }
+	AddressSpace &space() { return *space_; }
+	const Ref<AddressSpace> &space_ref() { return space_; }
+
+	const std::array<char, 16> &credentials() const { return credentials_; }
+
+	// Fiber threads: what to run, and starting it (once).
+	void set_entry(std::function<void()> entry) { entry_ = std::move(entry); }
+	// kHelErrIllegalState if already started, kHelErrThreadTerminated if it has ended.
+	HelError start();
+	bool started() const { return started_.load(std::memory_order_acquire); }
+	bool ended() const { return ended_.load(std::memory_order_acquire); }
+
+	// Blocks this (current) thread until unpark or deadline, recording what it waits on.
+	void block(sim::WaitReason reason, std::uint64_t deadline);
+	void wake();
+
+	void record_outcome(ThreadOutcome outcome, std::string message);
+	ThreadOutcome outcome() const;
+	std::string outcome_message() const;
+
+	std::array<std::uint64_t, kSyscallSlots> syscall_counts{};
+
+	void run_fiber_body() override;
+	void on_fiber_exit() override;
+
+	// Teardown only: unwind a fiber that never finished.
+	void unwind_fiber();
+
+private:
+	Ref<Universe> universe_;
+	Ref<AddressSpace> space_;
+	std::array<char, 16> credentials_{};
+	std::function<void()> entry_;
+	std::atomic<bool> started_{false};
+	std::atomic<bool> ended_{false};
+
+	mutable std::mutex outcome_mutex_;
+	ThreadOutcome outcome_ = ThreadOutcome::not_started;
+	std::string outcome_message_;
+};
+
+} // namespace helsim::kernel

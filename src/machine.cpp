@@ -1,0 +1,214 @@
+#include <helsim/machine.hpp>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/core.h>
+
+#include "../sim/threads_host.hpp"
+#include "kernel/kernel.hpp"
+#include "kernel/thread.hpp"
+#include "kernel/universe.hpp"
+
+namespace helsim {
+
+using kernel::AddressSpace;
+using kernel::Ref;
+using kernel::Thread;
+using kernel::Universe;
+
+const char *to_string(ThreadOutcome outcome) {
+	switch (outcome) {
+	case ThreadOutcome::returned: return "returned";
+	case ThreadOutcome::panicked: return "panicked";
+	case ThreadOutcome::threw: return "threw";
+	case ThreadOutcome::blocked: return "blocked";
+	case ThreadOutcome::not_started: return "not started";
+	}
+	return "?";
+}
+
+std::string RunReport::to_string() const {
+	std::string out = stuck ? "machine stuck: no thread can run any more\n" : "";
+	for (const ThreadReport &t : threads) {
+		out += fmt::format("  thread {:<20} {}", t.name, helsim::to_string(t.outcome));
+		if (!t.message.empty())
+			out += fmt::format(": {}", t.message);
+		if (!t.waits_on.empty())
+			out += fmt::format(" (waits on {})", t.waits_on);
+		out += '\n';
+	}
+	out += fmt::format("  operations: {} submitted, {} completed, {} pending; {} completions posted\n",
+			counters.operations_submitted, counters.operations_completed, operations_pending(),
+			counters.completions_posted);
+	for (const auto &[name, count] : counters.syscalls)
+		out += fmt::format("  {:<24} {:>12}\n", name, count);
+	for (const LeakedObject &leak : leaks)
+		out += fmt::format("  leaked {} ({} references)\n", leak.description, leak.references);
+	return out;
+}
+
+struct Machine::Root {
+	Ref<Universe> universe;
+	Ref<AddressSpace> space;
+};
+
+namespace {
+MachineConfig checked(MachineConfig config) {
+	if (config.cpus == 0 || config.cpus > 64)
+		throw std::invalid_argument(fmt::format(
+				"helsim: MachineConfig::cpus must be between 1 and 64, got {}", config.cpus));
+	if (config.physical_memory < 16 * sim::kPageSize)
+		throw std::invalid_argument("helsim: MachineConfig::physical_memory must be at least 64 KiB");
+	if (config.stack_size < (std::size_t{16} << 10))
+		throw std::invalid_argument("helsim: MachineConfig::stack_size must be at least 16 KiB");
+	return config;
+}
+} // namespace
+
+Machine::Machine(MachineConfig config) {
+	config = checked(std::move(config));
+	host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
+	kernel_ = std::make_unique<kernel::Kernel>(config, *host_);
+	root_ = std::make_unique<Root>(Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
+}
+
+Machine::~Machine() {
+	static_cast<sim::ThreadsHost &>(*host_).shutdown();
+	// Fibers that never finished (a stuck machine) unwind here, so whatever their frames hold
+	// is released before the leak-free teardown below.
+	for (auto &thread : kernel_->threads())
+		if (thread->is_fiber() && thread->started() && !thread->ended())
+			thread->unwind_fiber();
+	root_.reset();
+	kernel_->clear_universes();
+	kernel_.reset();
+	host_.reset();
+}
+
+const MachineConfig &Machine::config() const { return kernel_->config(); }
+
+kernel::Kernel &Machine::kernel_for_extensions() { return *kernel_; }
+
+void Machine::spawn(std::string name, Entry entry, std::initializer_list<HelHandle> handles) {
+	spawn(std::move(name), std::move(entry), std::span<const HelHandle>{handles.begin(), handles.size()});
+}
+
+void Machine::spawn(std::string name, Entry entry, std::span<const HelHandle> handles) {
+	Thread *caller = Thread::current();
+	Universe &source = caller ? caller->universe() : *root_->universe;
+	auto universe = kernel::make_object<Universe>(*kernel_);
+	std::vector<HelHandle> transferred;
+	for (HelHandle h : handles) {
+		kernel::Resolved descriptor;
+		if (source.lookup(h, descriptor) != kHelErrNone)
+			throw std::invalid_argument(fmt::format(
+					"helsim: spawn(\"{}\"): handle {} is not open in the caller's universe", name, h));
+		HelHandle copied;
+		if (universe->attach(std::move(descriptor.object), descriptor.rights, copied) != kHelErrNone)
+			throw std::runtime_error("helsim: spawn: the new universe is out of handles");
+		transferred.push_back(copied);
+	}
+	auto thread = kernel::make_object<Thread>(*kernel_, sim::TaskKind::fiber, name,
+			std::move(universe), kernel_->create_space());
+	thread->set_entry([entry = std::move(entry), transferred = std::move(transferred)] {
+		entry(std::span<const HelHandle>{transferred});
+	});
+	thread->start();
+}
+
+std::unique_ptr<Attachment> Machine::attach(AttachOptions options) {
+	Ref<Universe> universe = root_->universe;
+	if (options.new_universe) {
+		universe = kernel::make_object<Universe>(*kernel_);
+	} else if (options.universe != kHelNullHandle) {
+		auto r = root_->universe->resolve<Universe>(options.universe, 0);
+		if (!r)
+			throw std::invalid_argument(fmt::format(
+					"helsim: attach: {} is not a universe handle of the root universe", options.universe));
+		universe = std::move(r.object);
+	}
+	Ref<AddressSpace> space = root_->space;
+	if (options.new_space) {
+		space = kernel_->create_space();
+	} else if (options.space != kHelNullHandle) {
+		auto r = root_->universe->resolve<AddressSpace>(options.space, 0);
+		if (!r)
+			throw std::invalid_argument(fmt::format(
+					"helsim: attach: {} is not an address space handle of the root universe",
+					options.space));
+		space = std::move(r.object);
+	}
+	auto thread = kernel::make_object<Thread>(*kernel_, sim::TaskKind::attached,
+			std::move(options.name), std::move(universe), std::move(space));
+	host_->attach(*thread);
+	return std::unique_ptr<Attachment>{new Attachment{thread.release()}};
+}
+
+Attachment::~Attachment() {
+	thread_->kernel().host().detach(*thread_);
+	thread_->unref();
+}
+
+RunReport Machine::run() {
+	if (sim::current_task())
+		throw std::logic_error(
+				"helsim: Machine::run() must be called from a host thread that is not attached");
+	RunReport report;
+	auto &word = host_->progress_word();
+	for (;;) {
+		std::uint32_t seen = word.load(std::memory_order_seq_cst);
+		if (kernel_->live_fibers.load(std::memory_order_seq_cst) == 0)
+			break;
+		if (host_->activity() == 0) {
+			report.stuck = true;
+			break;
+		}
+		syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+	}
+
+	report.threads = kernel_->ended_threads();
+	for (auto &thread : kernel_->threads()) {
+		if (!thread->is_fiber() || thread->ended())
+			continue;
+		ThreadReport t{thread->name(), ThreadOutcome::not_started, {}, {}};
+		if (thread->started()) {
+			t.outcome = ThreadOutcome::blocked;
+			const sim::WaitReason &why = thread->wait_reason();
+			t.waits_on = why.what ? fmt::format("{} {:#x}", why.what, why.address) : "nothing (runnable)";
+		}
+		report.threads.push_back(std::move(t));
+	}
+
+	auto counts = kernel_->syscall_counts();
+	for (std::uint32_t n = 0; n < kSyscallSlots; ++n)
+		if (counts[n])
+			report.counters.syscalls.emplace_back(kernel_->syscall_label(n), counts[n]);
+	auto accounting = kernel_->accounting();
+	report.counters.operations_submitted = accounting.submitted;
+	report.counters.operations_completed = accounting.completed;
+	report.counters.completions_posted = accounting.posted;
+
+	if (!report.stuck) {
+		// What the host keeps on purpose is not a leak: the root universe, the root space and
+		// the descriptors the root universe holds; the same goes for attached threads.
+		std::set<const void *> kept{root_->universe.get(), root_->space.get()};
+		root_->universe->for_each([&](kernel::Object &o) { kept.insert(&o); });
+		for (auto &thread : kernel_->threads())
+			if (!thread->is_fiber()) {
+				kept.insert(thread.get());
+				kept.insert(&thread->universe());
+				kept.insert(&thread->space());
+				thread->universe().for_each([&](kernel::Object &o) { kept.insert(&o); });
+			}
+		for (auto &leak : kernel_->live_objects(kept))
+			report.leaks.push_back(std::move(leak));
+	}
+	return report;
+}
+
+} // namespace helsim
