@@ -194,19 +194,20 @@ RunReport Machine::run() {
 	report.counters.completions_posted = accounting.posted;
 
 	if (!report.stuck) {
-		// What the host keeps on purpose is not a leak: the root universe, the root space and
-		// the descriptors the root universe holds; the same goes for attached threads.
-		std::set<const void *> kept{root_->universe.get(), root_->space.get()};
-		root_->universe->for_each([&](kernel::Object &o) { kept.insert(&o); });
+		// Leaks: live objects that nothing the host keeps on purpose can reach. The roots are
+		// the root universe, the root space and the attached threads.
+		std::set<const void *> reachable;
+		std::vector<kernel::Object *> work{root_->universe.get(), root_->space.get()};
 		for (auto &thread : kernel_->threads())
-			if (!thread->is_fiber()) {
-				kept.insert(thread.get());
-				kept.insert(&thread->universe());
-				kept.insert(&thread->space());
-				thread->universe().for_each([&](kernel::Object &o) { kept.insert(&o); });
-			}
-		for (auto &leak : kernel_->live_objects(kept))
-			report.leaks.push_back(std::move(leak));
+			if (!thread->is_fiber())
+				work.push_back(thread.get());
+		while (!work.empty()) {
+			kernel::Object *o = work.back();
+			work.pop_back();
+			if (reachable.insert(o).second)
+				o->for_each_reference([&](kernel::Object &next) { work.push_back(&next); });
+		}
+		report.leaks = kernel_->live_objects(reachable);
 	}
 	return report;
 }

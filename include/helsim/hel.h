@@ -615,6 +615,26 @@ HEL_INLINE HelError helFutexWake(int *pointer, unsigned int count) {
 	return helSyscall2(kHelCallFutexWake, (HelWord)pointer, (HelWord)count);
 }
 
+HEL_INLINE HelError helCreateStream(HelHandle *lane1, HelHandle *lane2, uint32_t attachCredentials) {
+	HelWord out1, out2;
+	HelError error = helSyscall1_2(kHelCallCreateStream, (HelWord)attachCredentials, &out1, &out2);
+	*lane1 = (HelHandle)out1;
+	*lane2 = (HelHandle)out2;
+	return error;
+}
+
+HEL_INLINE HelError helShutdownLane(HelHandle handle) {
+	return helSyscall1(kHelCallShutdownLane, (HelWord)handle);
+}
+
+/* The 2022-era submission path (Managarm removed it in 2026): the completion goes to `queue`
+ * with `context`. helsim keeps it as a second path into the same stream code. */
+HEL_INLINE HelError helSubmitAsync(HelHandle handle, const struct HelAction *actions, size_t count,
+		HelHandle queue, uintptr_t context, uint32_t flags) {
+	return helSyscall6(kHelCallSubmitAsync, (HelWord)handle, (HelWord)actions, (HelWord)count,
+			(HelWord)queue, (HelWord)context, (HelWord)flags);
+}
+
 HEL_INLINE HelError helCreateToken(HelHandle *handle) {
 	HelWord out;
 	HelError error = helSyscall0_1(kHelCallCreateToken, &out);

@@ -27,6 +27,7 @@ const char *kind_name(ObjectKind kind) {
 	case ObjectKind::lane: return "lane";
 	case ObjectKind::token: return "token";
 	case ObjectKind::extension: return "extension object";
+	case ObjectKind::stream: return "stream";
 	}
 	return "object";
 }

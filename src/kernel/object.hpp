@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <utility>
 
 #include <helsim/hel.h>
@@ -22,6 +23,7 @@ enum class ObjectKind : int {
 	lane = kHelDescLane,
 	token = kHelDescToken,
 	extension = 1000, // objects defined through helsim/extension.hpp
+	stream = 1001,    // kernel-internal: reached only through its lanes
 };
 
 const char *kind_name(ObjectKind kind);
@@ -37,8 +39,18 @@ public:
 	Kernel &kernel() const { return kernel_; }
 	// A short description for leak and deadlock reports.
 	virtual const char *describe() const { return kind_name(kind_); }
+	// Calls f for every object this one keeps alive, for the leak report's reachability walk.
+	virtual void for_each_reference(const std::function<void(Object &)> &f) { (void)f; }
 
 	void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+	// Takes a reference unless the count already reached zero (for weak references).
+	bool try_ref() {
+		std::int64_t n = refs_.load(std::memory_order_relaxed);
+		while (n > 0)
+			if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_acquire))
+				return true;
+		return false;
+	}
 	void unref() {
 		if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
 			last_reference_dropped();
@@ -78,6 +90,8 @@ public:
 	Ref(Ref &&o) noexcept : p_{std::exchange(o.p_, nullptr)} {}
 	template <typename U>
 	Ref(Ref<U> &&o) noexcept : p_{o.release()} {}
+	template <typename U>
+	Ref(const Ref<U> &o) : Ref{static_cast<T *>(o.get())} {}
 	Ref &operator=(Ref o) noexcept {
 		std::swap(p_, o.p_);
 		return *this;

@@ -125,6 +125,12 @@ AddressSpace::~AddressSpace() {
 	}
 }
 
+void AddressSpace::for_each_reference(const std::function<void(Object &)> &f) {
+	std::lock_guard lock{mutex_};
+	for (auto &[address, mapping] : mappings_)
+		f(*mapping.owner);
+}
+
 std::size_t AddressSpace::mapping_count() const {
 	std::lock_guard lock{mutex_};
 	return mappings_.size();

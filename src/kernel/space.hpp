@@ -67,6 +67,7 @@ public:
 	HelError unmap(std::uintptr_t pointer, std::size_t size);
 
 	std::size_t mapping_count() const;
+	void for_each_reference(const std::function<void(Object &)> &f) override;
 
 private:
 	struct Mapping {

@@ -13,6 +13,7 @@
 #include "kernel.hpp"
 #include "queue.hpp"
 #include "space.hpp"
+#include "stream.hpp"
 #include "thread.hpp"
 #include "token.hpp"
 #include "universe.hpp"
@@ -161,10 +162,27 @@ HelError sys_descriptor_info(Thread &self, const HelWord *args, HelWord *) {
 HelError sys_get_credentials(Thread &self, const HelWord *args, HelWord *) {
 	if (arg<std::uint32_t>(args, 1) != 0)
 		return kHelErrIllegalArgs;
-	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), 0);
-	if (!thread)
-		return thread.error;
-	if (!copy_to_user(arg<char *>(args, 2), thread.object->credentials().data(), 16))
+	auto handle = arg<HelHandle>(args, 0);
+	std::array<char, 16> credentials;
+	if (handle == kHelThisThread) {
+		credentials = self.credentials();
+	} else {
+		Resolved r;
+		if (HelError e = self.universe().lookup(handle, r); e != kHelErrNone)
+			return e;
+		if (r.object->kind() == ObjectKind::thread) {
+			credentials = static_cast<Thread *>(r.object.get())->credentials();
+		} else if (r.object->kind() == ObjectKind::lane) {
+			Stream &stream = static_cast<Lane *>(r.object.get())->stream();
+			// thor asserts here; helsim answers with an error (docs/fidelity.md).
+			if (!stream.has_credentials())
+				return kHelErrIllegalArgs;
+			credentials = stream.credentials();
+		} else {
+			return kHelErrBadDescriptor;
+		}
+	}
+	if (!copy_to_user(arg<char *>(args, 2), credentials.data(), credentials.size()))
 		return kHelErrFault;
 	return kHelErrNone;
 }
@@ -405,6 +423,58 @@ HelError sys_futex_wake(Thread &self, const HelWord *args, HelWord *) {
 	return kHelErrNone;
 }
 
+// ---------------------------------------------------------------- streams
+
+HelError sys_create_stream(Thread &self, const HelWord *args, HelWord *outs) {
+	Ref<Lane> lane0, lane1;
+	Stream::create(self.kernel(), arg<std::uint32_t>(args, 0) != 0, lane0, lane1);
+	HelHandle h0, h1;
+	if (HelError e = self.universe().attach(std::move(lane0), kLaneDefaultRights, h0); e != kHelErrNone)
+		return e;
+	if (HelError e = self.universe().attach(std::move(lane1), kLaneDefaultRights, h1); e != kHelErrNone) {
+		self.universe().close(h0);
+		return e;
+	}
+	outs[0] = static_cast<HelWord>(h0);
+	outs[1] = static_cast<HelWord>(h1);
+	return kHelErrNone;
+}
+
+HelError sys_shutdown_lane(Thread &self, const HelWord *args, HelWord *) {
+	auto lane = self.universe().resolve<Lane>(arg<HelHandle>(args, 0), kHelRightManage);
+	if (!lane)
+		return lane.error;
+	lane.object->stream().shutdown(lane.object->side());
+	return kHelErrNone;
+}
+
+// Bounds the kernel copy of an action list (Managarm bounds it by the chunk size).
+constexpr std::size_t kMaxActions = 1024;
+
+HelError exchange(Thread &self, HelHandle lane_handle, std::span<const HelAction> actions,
+		IpcQueue &queue, std::uintptr_t context) {
+	auto lane = self.universe().resolve<Lane>(lane_handle, kHelRightInvoke);
+	if (!lane)
+		return lane.error;
+	return submit_exchange(self, *lane.object, actions, queue, context);
+}
+
+HelError sys_submit_async(Thread &self, const HelWord *args, HelWord *) {
+	auto count = arg<std::size_t>(args, 2);
+	if (arg<std::uint32_t>(args, 5) != 0 || count == 0)
+		return kHelErrIllegalArgs;
+	if (count > kMaxActions)
+		return kHelErrQueueTooSmall;
+	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 3), kHelRightInvoke);
+	if (!queue)
+		return queue.error;
+	HelAction actions[kMaxActions];
+	if (!copy_from_user(actions, arg<const void *>(args, 1), count * sizeof(HelAction)))
+		return kHelErrFault;
+	return exchange(self, arg<HelHandle>(args, 0), {actions, count}, *queue.object,
+			arg<std::uintptr_t>(args, 4));
+}
+
 // ---------------------------------------------------------------- the table
 
 struct SyscallRow {
@@ -440,6 +510,9 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallSetAffinity] = {"helSetAffinity", sys_set_affinity};
 	t[kHelCallFutexWait] = {"helFutexWait", sys_futex_wait};
 	t[kHelCallFutexWake] = {"helFutexWake", sys_futex_wake};
+	t[kHelCallCreateStream] = {"helCreateStream", sys_create_stream};
+	t[kHelCallShutdownLane] = {"helShutdownLane", sys_shutdown_lane};
+	t[kHelCallSubmitAsync] = {"helSubmitAsync", sys_submit_async};
 	return t;
 }
 
@@ -480,6 +553,22 @@ HelError sq_cancel(Thread &, IpcQueue &queue, std::uintptr_t, const std::byte *p
 	return kHelErrNone;
 }
 
+HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
+		const std::byte *payload, std::size_t length) {
+	HelSqExchangeMsgs request;
+	if (!read_payload(request, payload, length))
+		return kHelErrBufferTooSmall;
+	if (request.flags != 0 || request.count == 0)
+		return kHelErrIllegalArgs;
+	if (request.count > (length - sizeof(request)) / sizeof(HelAction))
+		return kHelErrBufferTooSmall;
+	HelAction actions[kMaxActions];
+	if (request.count > kMaxActions)
+		return kHelErrQueueTooSmall;
+	std::memcpy(actions, payload + sizeof(request), request.count * sizeof(HelAction));
+	return exchange(self, request.lane, {actions, request.count}, queue, context);
+}
+
 using SqFn = HelError (*)(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
 
 struct SqRow {
@@ -492,6 +581,8 @@ constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
 	std::array<SqRow, kHelSubmitPopulateSpace + 1> t{};
 	t[kHelSubmitAsyncNop] = {"AsyncNop", sq_async_nop, sizeof(HelSimpleResult)};
 	t[kHelSubmitAwaitClock] = {"AwaitClock", sq_await_clock, sizeof(HelSimpleResult)};
+	// Its real result size depends on the action list; submit_exchange checks it.
+	t[kHelSubmitExchangeMsgs] = {"ExchangeMsgs", sq_exchange_msgs, sizeof(HelSimpleResult)};
 	return t;
 }
 

@@ -70,6 +70,13 @@ void Thread::unwind_fiber() {
 	unref();
 }
 
+void Thread::for_each_reference(const std::function<void(Object &)> &f) {
+	if (universe_)
+		f(*universe_);
+	if (space_)
+		f(*space_);
+}
+
 void Thread::block(sim::WaitReason reason, std::uint64_t deadline) {
 	set_wait_reason(reason);
 	kernel().host().park(*this, deadline);

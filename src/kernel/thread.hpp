@@ -57,6 +57,8 @@ public:
 
 	std::array<std::uint64_t, kSyscallSlots> syscall_counts{};
 
+	void for_each_reference(const std::function<void(Object &)> &f) override;
+
 	void run_fiber_body() override;
 	void on_fiber_exit() override;
 

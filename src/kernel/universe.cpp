@@ -7,7 +7,20 @@
 
 namespace helsim::kernel {
 
-Universe::Universe(Kernel &kernel) : Object{kernel, ObjectKind::universe} {
+Ref<Universe> UniverseAnchor::lock() {
+	std::lock_guard lock{mutex_};
+	if (universe_ && universe_->try_ref())
+		return Ref<Universe>::adopt(universe_);
+	return nullptr;
+}
+
+void UniverseAnchor::clear() {
+	std::lock_guard lock{mutex_};
+	universe_ = nullptr;
+}
+
+Universe::Universe(Kernel &kernel)
+: Object{kernel, ObjectKind::universe}, anchor_{std::make_shared<UniverseAnchor>(this)} {
 	// Reserved, not committed: untouched directory pages cost nothing.
 	void *p = mmap(nullptr, kDirectorySize * sizeof(std::atomic<Segment *>), PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -17,6 +30,7 @@ Universe::Universe(Kernel &kernel) : Object{kernel, ObjectKind::universe} {
 }
 
 Universe::~Universe() {
+	anchor_->clear();
 	close_all();
 	for (std::size_t s = 0; s < kDirectorySize; ++s) {
 		if (Segment *segment = directory_[s].load(std::memory_order_relaxed))

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 
 #include "object.hpp"
@@ -10,6 +11,22 @@
 namespace helsim::kernel {
 
 inline constexpr std::uint32_t kRightsMask = (1u << 14) - 1;
+
+class Universe;
+
+// A weak reference to a universe: in-flight IPC items must not keep their submitter's
+// universe alive (the universe may hold the very lane such an item waits on).
+class UniverseAnchor {
+public:
+	explicit UniverseAnchor(Universe *universe) : universe_{universe} {}
+	// The universe, if it is still alive.
+	Ref<Universe> lock();
+	void clear();
+
+private:
+	std::mutex mutex_;
+	Universe *universe_;
+};
 
 struct Resolved {
 	Ref<Object> object;
@@ -62,6 +79,9 @@ public:
 	}
 
 	HelError close(HelHandle handle);
+
+	const std::shared_ptr<UniverseAnchor> &anchor() const { return anchor_; }
+	void for_each_reference(const std::function<void(Object &)> &f) override { for_each(f); }
 	// Closes every descriptor (teardown, and the universe's own destruction).
 	void close_all();
 
@@ -106,6 +126,7 @@ private:
 	std::atomic<std::uint32_t> epoch_{0};
 	std::atomic<std::uint64_t> readers_[2]{};
 
+	std::shared_ptr<UniverseAnchor> anchor_;
 	std::mutex writer_mutex_;
 	std::int64_t next_handle_ = 1;
 	std::atomic<std::size_t> open_{0};

@@ -1,0 +1,485 @@
+#include "stream.hpp"
+
+#include <cstring>
+#include <memory>
+
+#include "kernel.hpp"
+#include "queue.hpp"
+#include "thread.hpp"
+#include "token.hpp"
+#include "usercopy.hpp"
+
+namespace helsim::kernel {
+
+// One action of a packet. Request fields are captured at submit time; result fields are
+// written when the node is paired (or failed) and read when the packet completes.
+struct Node {
+	Packet *packet = nullptr;
+	int type = 0;
+	std::uint32_t flags = 0;
+	Node *parent = nullptr;
+	Node *first_child = nullptr;
+	Node *last_child = nullptr;
+	Node *next_sibling = nullptr;
+	Node *queue_next = nullptr;
+	Ref<Lane> lane; // keeps the lane it travels on alive while in flight
+
+	// Request.
+	const void *user_buffer = nullptr;
+	std::size_t length = 0;
+	std::uint32_t rights = 0;
+	bool buffered = false;            // send data was copied at submit (kernel buffer)
+	HelError send_error = kHelErrNone; // fault while copying send data at submit
+	std::unique_ptr<std::byte[]> heap; // buffered send data larger than `small`
+	std::array<std::byte, kMaxInlineReceive> small{};
+	Resolved pushed;
+	std::array<char, 16> credentials{};
+
+	// Result.
+	HelError error = kHelErrNone;
+	HelHandle handle = kHelNullHandle;
+	std::size_t result_length = 0;
+
+	const std::byte *data() const { return heap ? heap.get() : small.data(); }
+};
+
+struct Packet {
+	Ref<IpcQueue> queue;
+	std::uintptr_t context = 0;
+	std::shared_ptr<UniverseAnchor> anchor;
+	Ref<Universe> universe; // taken when a handle is attached; dropped with the packet
+	std::atomic<std::size_t> remaining{0};
+	std::size_t count = 0;
+	std::unique_ptr<Node[]> nodes;
+};
+
+namespace {
+
+thread_local Reaper *active_reaper = nullptr;
+
+bool is_send(int type) {
+	return type == kHelActionSendFromBuffer || type == kHelActionSendFromBufferSg;
+}
+
+std::size_t result_size(int type) {
+	switch (type) {
+	case kHelActionOffer:
+	case kHelActionAccept:
+	case kHelActionPullDescriptor: return sizeof(HelHandleResult);
+	case kHelActionExtractCredentials: return sizeof(HelCredentialsResult);
+	case kHelActionRecvInline: return sizeof(HelInlineResultNoFlex) + kMaxInlineReceive;
+	case kHelActionRecvToBuffer: return sizeof(HelLengthResult);
+	default: return sizeof(HelSimpleResult);
+	}
+}
+
+void finish_packet(Packet &packet, Reaper &reaper) {
+	std::vector<std::byte> element;
+	auto put = [&](const void *p, std::size_t n) {
+		auto *bytes = static_cast<const std::byte *>(p);
+		element.insert(element.end(), bytes, bytes + n);
+		element.resize(pad8(element.size()));
+	};
+	for (std::size_t i = 0; i < packet.count; ++i) {
+		const Node &n = packet.nodes[i];
+		switch (n.type) {
+		case kHelActionOffer:
+		case kHelActionAccept:
+		case kHelActionPullDescriptor: {
+			HelHandleResult r{n.error, 0, n.handle};
+			put(&r, sizeof(r));
+			break;
+		}
+		case kHelActionExtractCredentials: {
+			HelCredentialsResult r{n.error, 0, {}};
+			std::memcpy(r.credentials, n.credentials.data(), 16);
+			put(&r, sizeof(r));
+			break;
+		}
+		case kHelActionRecvInline: {
+			HelInlineResultNoFlex r{n.error, 0, n.result_length};
+			put(&r, sizeof(r));
+			put(n.small.data(), n.result_length);
+			break;
+		}
+		case kHelActionRecvToBuffer: {
+			HelLengthResult r{n.error, 0, n.result_length};
+			put(&r, sizeof(r));
+			break;
+		}
+		default: {
+			HelSimpleResult r{n.error, 0};
+			put(&r, sizeof(r));
+			break;
+		}
+		}
+	}
+	QueueSource source{element.data(), element.size()};
+	packet.queue->post({&source, 1}, packet.context, true);
+	reaper.add(&packet);
+}
+
+void finish_node(Node &node, HelError error, Reaper &reaper) {
+	node.error = error;
+	if (node.packet->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+		finish_packet(*node.packet, reaper);
+}
+
+// Fails a node together with its ancillary list, which then never reaches a child stream.
+void fail_node(Node &node, HelError error, Reaper &reaper) {
+	for (Node *child = node.first_child; child; child = child->next_sibling)
+		fail_node(*child, error, reaper);
+	finish_node(node, error, reaper);
+}
+
+// Attaches a descriptor in the universe of the node's submitter.
+HelError attach_to_submitter(Node &node, Ref<Object> object, std::uint32_t rights) {
+	Packet &packet = *node.packet;
+	if (!packet.universe)
+		packet.universe = packet.anchor->lock();
+	if (!packet.universe)
+		return kHelErrThreadTerminated; // the submitter's universe is gone
+	return packet.universe->attach(std::move(object), rights, node.handle);
+}
+
+// The credentials an imbue action carries: of a thread, a token or a stream.
+HelError imbue_credentials(Thread &self, HelHandle handle, std::array<char, 16> &out) {
+	if (handle == kHelThisThread) {
+		out = self.credentials();
+		return kHelErrNone;
+	}
+	Resolved r;
+	if (HelError e = self.universe().lookup(handle, r); e != kHelErrNone)
+		return e;
+	switch (r.object->kind()) {
+	case ObjectKind::thread: out = static_cast<Thread *>(r.object.get())->credentials(); break;
+	case ObjectKind::token: out = static_cast<Token *>(r.object.get())->credentials(); break;
+	case ObjectKind::lane: {
+		Stream &stream = static_cast<Lane *>(r.object.get())->stream();
+		if (!stream.has_credentials())
+			return kHelErrIllegalArgs;
+		out = stream.credentials();
+		break;
+	}
+	default: return kHelErrBadDescriptor;
+	}
+	return kHelErrNone;
+}
+
+} // namespace
+
+Reaper::Reaper() : outer_{active_reaper} {
+	if (!outer_)
+		active_reaper = this;
+}
+
+Reaper::~Reaper() {
+	if (outer_)
+		return;
+	// Freeing packets drops lane references; a lane that dies fails more packets, which land
+	// here too. Keep going until nothing is left.
+	while (!packets_.empty()) {
+		Packet *packet = packets_.back();
+		packets_.pop_back();
+		delete packet;
+	}
+	active_reaper = nullptr;
+}
+
+void Reaper::add(Packet *packet) { (outer_ ? outer_ : this)->packets_.push_back(packet); }
+
+// ---------------------------------------------------------------- lanes
+
+Lane::Lane(Kernel &kernel, Stream &stream, int side)
+: Object{kernel, ObjectKind::lane}, stream_{&stream}, side_{side} {}
+
+Lane::~Lane() = default;
+
+void Lane::for_each_reference(const std::function<void(Object &)> &f) { f(*stream_); }
+
+void Lane::last_reference_dropped() {
+	stream_->lane_dead(side_);
+	delete this;
+}
+
+// ---------------------------------------------------------------- streams
+
+Stream::Stream(Kernel &kernel) : Object{kernel, ObjectKind::stream} {}
+
+void Stream::create(Kernel &kernel, bool with_credentials, Ref<Lane> &lane0, Ref<Lane> &lane1) {
+	auto stream = Ref<Stream>::adopt(new Stream{kernel});
+	if (with_credentials) {
+		stream->has_credentials_ = true;
+		kernel.random_bytes(stream->credentials_.data(), stream->credentials_.size());
+	}
+	lane0 = make_object<Lane>(kernel, *stream, 0);
+	lane1 = make_object<Lane>(kernel, *stream, 1);
+	stream->lanes_[0] = lane0.get();
+	stream->lanes_[1] = lane1.get();
+}
+
+void Stream::fail_queued(int side, HelError error, Reaper &reaper) {
+	while (Node *node = head_[side]) {
+		head_[side] = node->queue_next;
+		node->queue_next = nullptr;
+		fail_node(*node, error, reaper);
+	}
+	tail_[side] = nullptr;
+}
+
+void Stream::lane_dead(int side) {
+	Reaper reaper;
+	std::lock_guard lock{lock_};
+	lanes_[side] = nullptr;
+	broken_[side] = true;
+	fail_queued(1 - side, kHelErrEndOfLane, reaper);
+}
+
+void Stream::shutdown(int side) {
+	Reaper reaper;
+	std::lock_guard lock{lock_};
+	shut_down_[side] = true;
+	fail_queued(side, kHelErrLaneShutdown, reaper);
+	fail_queued(1 - side, kHelErrEndOfLane, reaper);
+}
+
+void Stream::submit(int side, std::span<Node *const> items, Reaper &reaper) {
+	std::lock_guard lock{lock_};
+	int peer = 1 - side;
+	for (Node *node : items) {
+		node->lane = Ref<Lane>{lanes_[side]};
+		if (shut_down_[side]) {
+			fail_node(*node, kHelErrLaneShutdown, reaper);
+		} else if (broken_[peer] || shut_down_[peer]) {
+			fail_node(*node, kHelErrEndOfLane, reaper);
+		} else if (Node *other = head_[peer]) {
+			// Items pair strictly in order with the head of the other lane's queue.
+			head_[peer] = other->queue_next;
+			if (!head_[peer])
+				tail_[peer] = nullptr;
+			other->queue_next = nullptr;
+			pair(*node, *other, reaper);
+		} else {
+			(tail_[side] ? tail_[side]->queue_next : head_[side]) = node;
+			tail_[side] = node;
+		}
+	}
+}
+
+void Stream::pair(Node &a, Node &b, Reaper &reaper) {
+	// Dismiss cancels both sides; the dismisser succeeds unless both dismissed.
+	if (a.type == kHelActionDismiss || b.type == kHelActionDismiss) {
+		bool both = a.type == b.type;
+		fail_node(a, a.type == kHelActionDismiss && !both ? kHelErrNone : kHelErrDismissed, reaper);
+		fail_node(b, b.type == kHelActionDismiss && !both ? kHelErrNone : kHelErrDismissed, reaper);
+		return;
+	}
+	auto order = [&](int first_type) -> std::pair<Node &, Node &> {
+		if (a.type == first_type)
+			return {a, b};
+		return {b, a};
+	};
+
+	if ((a.type == kHelActionOffer && b.type == kHelActionAccept) ||
+			(a.type == kHelActionAccept && b.type == kHelActionOffer)) {
+		auto [offer, accept] = order(kHelActionOffer);
+		Ref<Lane> child0, child1;
+		Stream::create(kernel(), false, child0, child1);
+		HelError offer_error = kHelErrNone;
+		if (offer.flags & kHelItemWantLane)
+			offer_error = attach_to_submitter(offer, child0, kLaneDefaultRights);
+		HelError accept_error = attach_to_submitter(accept, child1, kLaneDefaultRights);
+		// Each ancillary list continues on its end of the new stream, in order.
+		std::vector<Node *> offer_items, accept_items;
+		for (Node *c = offer.first_child; c; c = c->next_sibling)
+			offer_items.push_back(c);
+		for (Node *c = accept.first_child; c; c = c->next_sibling)
+			accept_items.push_back(c);
+		Stream &child = child0->stream();
+		child.submit(0, offer_items, reaper);
+		child.submit(1, accept_items, reaper);
+		finish_node(offer, offer_error, reaper);
+		finish_node(accept, accept_error, reaper);
+		return; // child0/child1 drop here; a lane nobody holds breaks at once
+	}
+
+	if ((a.type == kHelActionImbueCredentials && b.type == kHelActionExtractCredentials) ||
+			(a.type == kHelActionExtractCredentials && b.type == kHelActionImbueCredentials)) {
+		auto [imbue, extract] = order(kHelActionImbueCredentials);
+		extract.credentials = imbue.credentials;
+		finish_node(imbue, kHelErrNone, reaper);
+		finish_node(extract, kHelErrNone, reaper);
+		return;
+	}
+
+	if ((a.type == kHelActionPushDescriptor && b.type == kHelActionPullDescriptor) ||
+			(a.type == kHelActionPullDescriptor && b.type == kHelActionPushDescriptor)) {
+		auto [push, pull] = order(kHelActionPushDescriptor);
+		std::uint32_t rights = push.pushed.rights;
+		HelError pull_error = kHelErrBadRights;
+		if ((rights & pull.rights) == pull.rights)
+			pull_error = attach_to_submitter(pull, push.pushed.object, rights);
+		finish_node(push, kHelErrNone, reaper);
+		finish_node(pull, pull_error, reaper);
+		return;
+	}
+
+	if ((is_send(a.type) && (b.type == kHelActionRecvInline || b.type == kHelActionRecvToBuffer)) ||
+			(is_send(b.type) && (a.type == kHelActionRecvInline || a.type == kHelActionRecvToBuffer))) {
+		Node &send = is_send(a.type) ? a : b;
+		Node &recv = is_send(a.type) ? b : a;
+		std::size_t length = send.length;
+		std::size_t room = recv.type == kHelActionRecvInline ? kMaxInlineReceive : recv.length;
+		// helsim also refuses a streamed (> 4 KiB) send into an inline receive, which thor's
+		// length check lets through; see docs/fidelity.md.
+		if (length > room) {
+			finish_node(send, kHelErrBufferTooSmall, reaper);
+			finish_node(recv, kHelErrBufferTooSmall, reaper);
+			return;
+		}
+		const std::byte *source = send.buffered ? send.data() : static_cast<const std::byte *>(send.user_buffer);
+		if (send.send_error != kHelErrNone || (!send.buffered && !user_range_ok(source, length))) {
+			finish_node(send, kHelErrFault, reaper);
+			finish_node(recv, kHelErrRemoteFault, reaper);
+			return;
+		}
+		if (recv.type == kHelActionRecvInline) {
+			std::memcpy(recv.small.data(), source, length);
+		} else if (!copy_to_user(const_cast<void *>(recv.user_buffer), source, length)) {
+			finish_node(send, send.buffered ? kHelErrNone : kHelErrRemoteFault, reaper);
+			finish_node(recv, kHelErrFault, reaper);
+			return;
+		}
+		recv.result_length = length;
+		finish_node(send, kHelErrNone, reaper);
+		finish_node(recv, kHelErrNone, reaper);
+		return;
+	}
+
+	// Anything else is a protocol mismatch. Unlike thor, helsim also fails the ancillary
+	// lists of a mismatched offer or accept, so the exchange completes; docs/fidelity.md.
+	fail_node(a, kHelErrTransmissionMismatch, reaper);
+	fail_node(b, kHelErrTransmissionMismatch, reaper);
+}
+
+// ---------------------------------------------------------------- submission
+
+HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> actions,
+		IpcQueue &queue, std::uintptr_t context) {
+	if (actions.empty())
+		return kHelErrIllegalArgs;
+	auto packet = std::make_unique<Packet>();
+	packet->count = actions.size();
+	packet->nodes = std::make_unique<Node[]>(actions.size());
+
+	// The item tree: a stack of open lists, starting with the root list. An item belongs to
+	// the list on top; without kHelItemChain it closes that list; with kHelItemAncillary it
+	// opens its own. Every list must be closed at the end.
+	std::vector<Node *> open{nullptr};
+	std::vector<Node *> roots;
+	std::size_t result_bytes = 0;
+	constexpr std::uint32_t kKnownFlags = kHelItemChain | kHelItemAncillary | kHelItemWantLane;
+	for (std::size_t i = 0; i < actions.size(); ++i) {
+		const HelAction &action = actions[i];
+		Node &node = packet->nodes[i];
+		node.packet = packet.get();
+		node.type = action.type;
+		node.flags = action.flags;
+		if (open.empty() || (action.flags & ~kKnownFlags))
+			return kHelErrIllegalArgs;
+		bool offer_or_accept = action.type == kHelActionOffer || action.type == kHelActionAccept;
+		if ((action.flags & kHelItemAncillary) && !offer_or_accept)
+			return kHelErrIllegalArgs;
+		if ((action.flags & kHelItemWantLane) && action.type != kHelActionOffer)
+			return kHelErrIllegalArgs;
+		switch (action.type) {
+		case kHelActionDismiss:
+		case kHelActionOffer:
+		case kHelActionAccept:
+		case kHelActionExtractCredentials:
+		case kHelActionRecvInline: break;
+		case kHelActionRecvToBuffer:
+			node.user_buffer = action.buffer;
+			node.length = action.length;
+			break;
+		case kHelActionSendFromBuffer:
+			node.length = action.length;
+			node.user_buffer = action.buffer;
+			// Up to 4 KiB is copied now, so the sender may reuse its buffer at once; larger
+			// sends are read from the sender's buffer when they pair.
+			if (action.length <= kMaxBufferedSend) {
+				node.buffered = true;
+				if (action.length > node.small.size())
+					node.heap = std::make_unique<std::byte[]>(action.length);
+				if (!copy_from_user(const_cast<std::byte *>(node.data()), action.buffer, action.length))
+					node.send_error = kHelErrFault;
+			}
+			break;
+		case kHelActionSendFromBufferSg: {
+			node.buffered = true;
+			std::vector<HelSgItem> items(action.length);
+			if (!copy_from_user(items.data(), action.buffer, action.length * sizeof(HelSgItem))) {
+				node.send_error = kHelErrFault;
+				break;
+			}
+			std::size_t total = 0;
+			for (const HelSgItem &item : items)
+				total += item.length;
+			node.length = total;
+			if (total > node.small.size())
+				node.heap = std::make_unique<std::byte[]>(total);
+			auto *out = const_cast<std::byte *>(node.data());
+			for (const HelSgItem &item : items) {
+				if (!copy_from_user(out, item.buffer, item.length)) {
+					node.send_error = kHelErrFault;
+					break;
+				}
+				out += item.length;
+			}
+			break;
+		}
+		case kHelActionPushDescriptor: {
+			if (HelError e = self.universe().lookup(action.handle, node.pushed); e != kHelErrNone)
+				return e;
+			node.pushed.rights &= action.rights; // the exposed mask
+			break;
+		}
+		case kHelActionPullDescriptor: node.rights = action.rights; break;
+		case kHelActionImbueCredentials:
+			if (HelError e = imbue_credentials(self, action.handle, node.credentials); e != kHelErrNone)
+				return e;
+			break;
+		default: return kHelErrIllegalArgs;
+		}
+		result_bytes += pad8(result_size(action.type));
+
+		Node *parent = open.back();
+		node.parent = parent;
+		if (!(action.flags & kHelItemChain))
+			open.pop_back();
+		if (action.flags & kHelItemAncillary)
+			open.push_back(&node);
+		if (parent) {
+			(parent->last_child ? parent->last_child->next_sibling : parent->first_child) = &node;
+			parent->last_child = &node;
+		} else {
+			roots.push_back(&node);
+		}
+	}
+	if (!open.empty())
+		return kHelErrIllegalArgs;
+	if (!queue.fits(result_bytes))
+		return kHelErrQueueTooSmall;
+
+	packet->queue = Ref<IpcQueue>{&queue};
+	packet->context = context;
+	packet->anchor = self.universe().anchor();
+	packet->remaining.store(actions.size(), std::memory_order_relaxed);
+	queue.note_submitted();
+	Reaper reaper;
+	packet.release(); // from here on the packet frees itself once its completion is posted
+	lane.stream().submit(lane.side(), roots, reaper);
+	return kHelErrNone;
+}
+
+} // namespace helsim::kernel

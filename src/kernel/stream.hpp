@@ -1,0 +1,113 @@
+// Streams: two lanes that match action lists pairwise, in order (Managarm's ExchangeMsgs).
+//
+// A stream's two ends are Lane objects; a lane handle references one. A lane breaks when its
+// last reference — handles in any universe and in-flight items — is gone. Each submission
+// (one HelAction list) becomes a Packet of Nodes, one per action; the packet posts one
+// completion element, with every result in action order, once all its nodes are done.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "object.hpp"
+#include "spinlock.hpp"
+#include "universe.hpp"
+
+namespace helsim::kernel {
+
+class IpcQueue;
+class Thread;
+class Stream;
+struct Packet;
+
+inline constexpr std::uint32_t kLaneDefaultRights = kHelRightInvoke | kHelRightManage;
+inline constexpr std::size_t kMaxInlineReceive = 128; // Managarm's hard-coded RecvInline size
+inline constexpr std::size_t kMaxBufferedSend = 4096; // larger sends stream from the sender
+
+class Lane final : public Object {
+public:
+	static constexpr ObjectKind kKind = ObjectKind::lane;
+
+	Lane(Kernel &kernel, Stream &stream, int side);
+	~Lane() override;
+	const char *describe() const override { return "lane"; }
+
+	Stream &stream() const { return *stream_; }
+	int side() const { return side_; }
+	void for_each_reference(const std::function<void(Object &)> &f) override;
+
+protected:
+	// The lane is broken: fail what waits on the other lane, then go.
+	void last_reference_dropped() override;
+
+private:
+	Ref<Stream> stream_;
+	int side_;
+};
+
+// Packets finished under a stream lock are freed after every lock is released: freeing one
+// drops lane references, which may break a lane and take a stream lock again.
+// Reapers nest: an inner one (a lane breaking while packets are being freed) hands its
+// packets to the outermost one of the host thread, which frees them last. No reaper spans a
+// park, so the thread_local that links them cannot be observed from another host thread.
+class Reaper {
+public:
+	Reaper();
+	Reaper(const Reaper &) = delete;
+	Reaper &operator=(const Reaper &) = delete;
+	~Reaper();
+	void add(Packet *packet);
+
+private:
+	Reaper *outer_;
+	std::vector<Packet *> packets_;
+};
+
+class Stream final : public Object {
+public:
+	static constexpr ObjectKind kKind = ObjectKind::stream;
+
+	// Creates a stream and its two lanes.
+	static void create(Kernel &kernel, bool with_credentials, Ref<Lane> &lane0, Ref<Lane> &lane1);
+	const char *describe() const override { return "stream"; }
+
+	bool has_credentials() const { return has_credentials_; }
+	const std::array<char, 16> &credentials() const { return credentials_; }
+
+	// helShutdownLane.
+	void shutdown(int side);
+
+	// Submits the root items of a packet on `side`.
+	void submit(int side, std::span<struct Node *const> items, Reaper &reaper);
+
+	void lane_dead(int side);
+
+private:
+	friend class Lane;
+	explicit Stream(Kernel &kernel);
+
+	void pair(struct Node &a, struct Node &b, Reaper &reaper);
+	void fail_queued(int side, HelError error, Reaper &reaper);
+
+	SpinLock lock_;
+	struct Node *head_[2] = {nullptr, nullptr};
+	struct Node *tail_[2] = {nullptr, nullptr};
+	bool broken_[2] = {false, false};
+	bool shut_down_[2] = {false, false};
+	Lane *lanes_[2] = {nullptr, nullptr}; // not owning: a lane owns its stream
+	bool has_credentials_ = false;
+	std::array<char, 16> credentials_{};
+};
+
+// Validates and submits an action list on behalf of `self` (ExchangeMsgs and the legacy
+// helSubmitAsync share this). `actions` has been copied out of user memory already.
+// Returns a submission error, or kHelErrNone once the packet is in flight.
+HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> actions,
+		IpcQueue &queue, std::uintptr_t context);
+
+} // namespace helsim::kernel
