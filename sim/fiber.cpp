@@ -169,6 +169,16 @@ void Fiber::switch_out() {
 	after_switch_into_fiber(self);
 }
 
+bool current_exception_unwinds_fiber() {
+	try {
+		throw;
+	} catch (const boost::context::detail::forced_unwind &) {
+		return true;
+	} catch (...) {
+		return false;
+	}
+}
+
 void Fiber::unwind() {
 	if (!ctx_ || finished_)
 		return;
@@ -179,9 +189,18 @@ void Fiber::unwind() {
 	void *me = __tsan_get_current_fiber();
 	__tsan_switch_to_fiber(tsan_fiber_, 0);
 #endif
+#ifdef HELSIM_ASAN
+	// As in switch_in(): ASan must know the unwind runs on the fiber's stack, or the throw
+	// that unwinds it trips over stale poison there.
+	void *fake = nullptr;
+	__sanitizer_start_switch_fiber(&fake, stack_bottom_, stack_size_);
+#endif
 	// Destroying a suspended boost fiber resumes it with a forced_unwind exception that runs
 	// every destructor on its stack, then frees the stack.
 	ctx_ = boost::context::fiber{};
+#ifdef HELSIM_ASAN
+	__sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
 #ifdef HELSIM_TSAN
 	__tsan_switch_to_fiber(me, 0);
 #endif

@@ -41,4 +41,8 @@ private:
 	bool finished_ = false;
 };
 
+// For a catch (...) handler in code that runs on a fiber: true if the exception in flight is
+// the one Fiber::unwind() uses to unwind the stack. It must be rethrown, never swallowed.
+bool current_exception_unwinds_fiber();
+
 } // namespace helsim::sim

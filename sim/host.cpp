@@ -11,15 +11,21 @@
 namespace helsim::sim {
 
 namespace {
-__attribute__((noinline)) Task *&current_task_slot() {
-	static thread_local Task *current = nullptr;
-	asm volatile("" ::: "memory");
-	return current;
-}
+// Trivial and constant-initialised: no guard on access.
+thread_local Task *current_task_value = nullptr;
 } // namespace
 
-Task *current_task() { return current_task_slot(); }
-void set_current_task(Task *task) { current_task_slot() = task; }
+// A fiber may resume on another host thread, so no caller may keep the thread_local's address
+// across a switch: both accessors stay out of line (the asm barrier keeps them from being
+// treated as pure). One call deep, because every syscall starts with current_task().
+__attribute__((noinline)) Task *current_task() {
+	asm volatile("" ::: "memory");
+	return current_task_value;
+}
+__attribute__((noinline)) void set_current_task(Task *task) {
+	asm volatile("" ::: "memory");
+	current_task_value = task;
+}
 
 void Host::observe_progress() {
 	progress_word_.fetch_add(1, std::memory_order_seq_cst);
@@ -52,8 +58,8 @@ bool TimerQueue::disarm(Timer &timer) {
 	while (firing_ == &timer) {
 		auto seen = fire_done_.load(std::memory_order_acquire);
 		lock.unlock();
-		while (fire_done_.load(std::memory_order_acquire) == seen) {
-		}
+		while (fire_done_.load(std::memory_order_acquire) == seen)
+			__builtin_ia32_pause();
 		lock.lock();
 	}
 	return false;

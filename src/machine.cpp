@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include <fmt/core.h>
@@ -78,6 +79,12 @@ Machine::Machine(MachineConfig config) {
 }
 
 Machine::~Machine() {
+	if (auto n = kernel_->live_attachments.load()) {
+		// An Attachment points into this machine; going on would be a use after free.
+		fmt::print(stderr, "helsim: Machine destroyed while {} Attachment(s) are alive; "
+				"destroy every Attachment first\n", n);
+		std::abort();
+	}
 	static_cast<sim::ThreadsHost &>(*host_).shutdown();
 	// Fibers that never finished (a stuck machine) unwind here, so whatever their frames hold
 	// is released before the leak-free teardown below.
@@ -146,11 +153,13 @@ std::unique_ptr<Attachment> Machine::attach(AttachOptions options) {
 	auto thread = kernel::make_object<Thread>(*kernel_, sim::TaskKind::attached,
 			std::move(options.name), std::move(universe), std::move(space));
 	host_->attach(*thread);
+	kernel_->live_attachments.fetch_add(1);
 	return std::unique_ptr<Attachment>{new Attachment{thread.release()}};
 }
 
 Attachment::~Attachment() {
 	thread_->kernel().host().detach(*thread_);
+	thread_->kernel().live_attachments.fetch_sub(1);
 	thread_->unref();
 }
 

@@ -4,6 +4,7 @@
 // one Dispatcher belongs to one simulated thread at a time.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

@@ -47,7 +47,8 @@ struct MachineConfig {
 	std::size_t physical_memory = std::size_t{64} << 20;
 	std::size_t stack_size = std::size_t{256} << 10;
 	// Receives every helLog line. Default: "[thread] message" on stderr.
-	std::function<void(const LogRecord &)> log_sink;
+	// Called under the kernel's log lock: a sink must not call helLog itself.
+	std::function<void(const LogRecord &)> log_sink{};
 };
 
 enum class ThreadOutcome {

@@ -103,8 +103,8 @@ std::vector<Ref<Thread>> Kernel::threads() {
 	std::lock_guard lock{threads_mutex_};
 	std::vector<Ref<Thread>> result;
 	for (Thread *t : threads_)
-		if (t->refs() > 0) // a thread being destroyed is still listed until its destructor ends
-			result.emplace_back(t);
+		if (t->try_ref()) // a thread being destroyed is still listed until its destructor ends
+			result.push_back(Ref<Thread>::adopt(t));
 	return result;
 }
 
@@ -170,7 +170,7 @@ std::array<std::uint64_t, kSyscallSlots> Kernel::syscall_counts() const {
 	std::lock_guard lock{threads_mutex_};
 	for (Thread *t : threads_)
 		for (std::size_t i = 0; i < kSyscallSlots; ++i)
-			total[i] += t->syscall_counts[i];
+			total[i] += t->syscall_counts[i].get();
 	return total;
 }
 

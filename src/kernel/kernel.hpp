@@ -49,6 +49,7 @@ public:
 	void unregister_thread(Thread &thread);
 	std::vector<Ref<Thread>> threads();
 	std::atomic<std::int64_t> live_fibers{0};
+	std::atomic<std::int64_t> live_attachments{0};
 	// Outcomes of fiber threads that have ended, in the order they ended.
 	void record_ended(ThreadReport report);
 	std::vector<ThreadReport> ended_threads() const;

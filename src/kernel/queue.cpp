@@ -206,8 +206,12 @@ void IpcQueue::flush_waiting() {
 
 void IpcQueue::drive(Thread &self) {
 	__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySupplyCqChunks, __ATOMIC_SEQ_CST);
-	if (waiting_count_.load(std::memory_order_relaxed))
-		flush_waiting();
+	// Always under cq_lock_, never behind a lock-free peek at waiting_count_: a producer that
+	// found no next chunk increments the count only after that check, still inside the lock.
+	// Peeking could miss it while the user has linked a chunk and is about to wait, and the
+	// completion would then wait for a drive that never comes (a lost wakeup). Under the lock
+	// either the producer saw the new link or this flush sees the producer's element.
+	flush_waiting();
 	if (!num_sq_chunks_)
 		return;
 	std::lock_guard lock{sq_mutex_};

@@ -79,15 +79,26 @@ bool VirtualWindow::claim_fixed(std::uintptr_t address, std::size_t size, Addres
 	std::lock_guard lock{mutex_};
 	if (!contains(address, size))
 		return false;
-	auto it = used_.lower_bound(address);
-	if (it != used_.begin())
-		--it;
-	for (; it != used_.end() && it->first < address + size; ++it) {
-		bool overlaps = it->first + it->second.first > address;
-		if (overlaps && it->second.second != owner)
+	std::uintptr_t end = address + size;
+	auto first = used_.lower_bound(address);
+	if (first != used_.begin() && std::prev(first)->first + std::prev(first)->second.first > address)
+		--first;
+	for (auto it = first; it != used_.end() && it->first < end; ++it)
+		if (it->second.second != owner)
 			return false;
+	// Only the owner's ranges overlap: trim them around the new one.
+	std::vector<std::pair<std::uintptr_t, std::size_t>> remainders;
+	while (first != used_.end() && first->first < end) {
+		auto [start, range] = *first;
+		std::uintptr_t range_end = start + range.first;
+		first = used_.erase(first);
+		if (start < address)
+			remainders.emplace_back(start, address - start);
+		if (range_end > end)
+			remainders.emplace_back(end, range_end - end);
 	}
-	// The caller carves its own overlapping mappings out before claiming.
+	for (auto [start, length] : remainders)
+		used_.emplace(start, std::pair{length, owner});
 	used_.emplace(address, std::pair{size, owner});
 	return true;
 }
@@ -111,7 +122,9 @@ void VirtualWindow::release(std::uintptr_t address, std::size_t size) {
 }
 
 void VirtualWindow::unmap_host(std::uintptr_t address, std::size_t size) {
-	mmap(reinterpret_cast<void *>(address), size, PROT_NONE,
+	// Replacing a mapping inside our own reservation cannot fail short of the host running
+	// out of mapping slots; the range then simply stays mapped until the window goes.
+	(void)mmap(reinterpret_cast<void *>(address), size, PROT_NONE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
 
@@ -155,9 +168,10 @@ HelError AddressSpace::map(Ref<Object> owner, Mappable &memory, std::uintptr_t p
 		}
 		if (!window_.contains(pointer, size))
 			return kHelErrIllegalArgs;
-		carve(pointer, size);
+		// Claim first: a refused mapping must leave the space as it was.
 		if (!window_.claim_fixed(pointer, size, this))
 			return kHelErrAlreadyExists; // another space owns part of it; see docs/fidelity.md
+		carve(pointer, size, false);
 		address = pointer;
 	} else {
 		address = window_.claim(pointer, size, flags & kHelMapPreferBottom, this);
@@ -175,7 +189,7 @@ HelError AddressSpace::map(Ref<Object> owner, Mappable &memory, std::uintptr_t p
 	return kHelErrNone;
 }
 
-void AddressSpace::carve(std::uintptr_t pointer, std::size_t size) {
+void AddressSpace::carve(std::uintptr_t pointer, std::size_t size, bool release_window) {
 	std::uintptr_t end = pointer + size;
 	auto it = mappings_.lower_bound(pointer);
 	if (it != mappings_.begin() && std::prev(it)->first + std::prev(it)->second.size > pointer)
@@ -188,7 +202,8 @@ void AddressSpace::carve(std::uintptr_t pointer, std::size_t size) {
 		std::uintptr_t cut_start = std::max(start, pointer);
 		std::uintptr_t cut_end = std::min(mapping_end, end);
 		window_.unmap_host(cut_start, cut_end - cut_start);
-		window_.release(cut_start, cut_end - cut_start);
+		if (release_window)
+			window_.release(cut_start, cut_end - cut_start);
 		if (start < pointer)
 			keep.emplace_back(start, Mapping{pointer - start, mapping.owner, mapping.physical,
 					mapping.flags});
@@ -209,7 +224,7 @@ HelError AddressSpace::unmap(std::uintptr_t pointer, std::size_t size) {
 	--it;
 	if (it->first + it->second.size < pointer + size)
 		return kHelErrIllegalArgs;
-	carve(pointer, size);
+	carve(pointer, size, true);
 	return kHelErrNone;
 }
 

@@ -40,8 +40,8 @@ public:
 	// Returns 0 when nothing fits.
 	std::uintptr_t claim(std::uintptr_t hint, std::size_t size, bool prefer_bottom,
 			AddressSpace *owner);
-	// Claims exactly [address, address + size). False if any part belongs to someone else
-	// than `owner` (ranges owned by `owner` count as free only if `owner_may_overlap`).
+	// Claims exactly [address, address + size) for `owner`, taking over (and splitting) the
+	// owner's own ranges there. False, changing nothing, if another space owns any part.
 	bool claim_fixed(std::uintptr_t address, std::size_t size, AddressSpace *owner);
 	void release(std::uintptr_t address, std::size_t size);
 	// Puts the PROT_NONE reservation back over a range.
@@ -76,8 +76,9 @@ private:
 		sim::PhysicalAddr physical; // of the first byte
 		std::uint32_t flags;
 	};
-	// Removes [pointer, pointer+size) from the mapping table, splitting mappings it cuts.
-	void carve(std::uintptr_t pointer, std::size_t size);
+	// Removes [pointer, pointer+size) from the mapping table and the host, splitting mappings
+	// it cuts; with `release_window`, also gives the range back to the window.
+	void carve(std::uintptr_t pointer, std::size_t size, bool release_window);
 
 	VirtualWindow &window_;
 	mutable std::mutex mutex_;

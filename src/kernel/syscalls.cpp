@@ -451,6 +451,22 @@ HelError sys_shutdown_lane(Thread &self, const HelWord *args, HelWord *) {
 // Bounds the kernel copy of an action list (Managarm bounds it by the chunk size).
 constexpr std::size_t kMaxActions = 1024;
 
+// The kernel's copy of an action list: on the stack for the common short lists, on the heap
+// for long ones (fiber stacks may be as small as 16 KiB).
+class ActionBuffer {
+public:
+	explicit ActionBuffer(std::size_t count) {
+		if (count > kInline)
+			heap_ = std::make_unique<HelAction[]>(count);
+	}
+	HelAction *data() { return heap_ ? heap_.get() : inline_; }
+
+private:
+	static constexpr std::size_t kInline = 16;
+	HelAction inline_[kInline];
+	std::unique_ptr<HelAction[]> heap_;
+};
+
 HelError exchange(Thread &self, HelHandle lane_handle, std::span<const HelAction> actions,
 		IpcQueue &queue, std::uintptr_t context) {
 	auto lane = self.universe().resolve<Lane>(lane_handle, kHelRightInvoke);
@@ -468,10 +484,10 @@ HelError sys_submit_async(Thread &self, const HelWord *args, HelWord *) {
 	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 3), kHelRightInvoke);
 	if (!queue)
 		return queue.error;
-	HelAction actions[kMaxActions];
-	if (!copy_from_user(actions, arg<const void *>(args, 1), count * sizeof(HelAction)))
+	ActionBuffer actions{count};
+	if (!copy_from_user(actions.data(), arg<const void *>(args, 1), count * sizeof(HelAction)))
 		return kHelErrFault;
-	return exchange(self, arg<HelHandle>(args, 0), {actions, count}, *queue.object,
+	return exchange(self, arg<HelHandle>(args, 0), {actions.data(), count}, *queue.object,
 			arg<std::uintptr_t>(args, 4));
 }
 
@@ -562,11 +578,11 @@ HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		return kHelErrIllegalArgs;
 	if (request.count > (length - sizeof(request)) / sizeof(HelAction))
 		return kHelErrBufferTooSmall;
-	HelAction actions[kMaxActions];
 	if (request.count > kMaxActions)
 		return kHelErrQueueTooSmall;
-	std::memcpy(actions, payload + sizeof(request), request.count * sizeof(HelAction));
-	return exchange(self, request.lane, {actions, request.count}, queue, context);
+	ActionBuffer actions{request.count};
+	std::memcpy(actions.data(), payload + sizeof(request), request.count * sizeof(HelAction));
+	return exchange(self, request.lane, {actions.data(), request.count}, queue, context);
 }
 
 using SqFn = HelError (*)(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
@@ -614,14 +630,19 @@ using helsim::kernel::Thread;
 
 extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, HelWord *outs) {
 	Thread *self = Thread::current();
-	if (!self)
-		return kHelErrIllegalState; // not a simulated thread: see docs/reference/index.md
+	if (!self) {
+		// Not a simulated thread: see docs/reference/index.md. helPanic cannot return, so it
+		// reports the misuse the only way it can.
+		if (number == kHelCallPanic)
+			throw helsim::PanicError{"helPanic called from a host thread that is not simulated"};
+		return kHelErrIllegalState;
+	}
 	HelWord scratch[3];
 	if (!outs)
 		outs = scratch;
 	if (number < helsim::kernel::kSyscalls.size()) {
 		if (auto fn = helsim::kernel::kSyscalls[number].fn) {
-			++self->syscall_counts[number];
+			self->syscall_counts[number].bump();
 			return fn(*self, args, outs);
 		}
 		return kHelErrIllegalSyscall;
@@ -635,7 +656,7 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 	}
 	if (number < helsim::kSyscallSlots) {
 		if (auto handler = kernel.extension_syscall(number)) {
-			++self->syscall_counts[number];
+			self->syscall_counts[number].bump();
 			helsim::ext::Caller caller{*self};
 			return handler(caller, args, outs);
 		}

@@ -15,7 +15,10 @@ Thread::Thread(Kernel &kernel, sim::TaskKind task_kind, std::string name, Ref<Un
 }
 
 Thread::~Thread() {
-	kernel().add_syscall_counts(syscall_counts);
+	std::array<std::uint64_t, kSyscallSlots> counts;
+	for (std::size_t i = 0; i < kSyscallSlots; ++i)
+		counts[i] = syscall_counts[i].get();
+	kernel().add_syscall_counts(counts);
 	kernel().unregister_thread(*this);
 }
 
@@ -32,8 +35,9 @@ HelError Thread::start() {
 }
 
 void Thread::run_fiber_body() {
-	// Only our own exception types are caught: boost.context unwinds a fiber at teardown with
-	// an exception that must pass through untouched.
+	// Every exception the entry lets escape is caught (one leaving the fiber would terminate
+	// the process), except the one boost.context unwinds a fiber with at teardown: that one
+	// must pass through untouched.
 	try {
 		entry_();
 		record_outcome(ThreadOutcome::returned, {});
@@ -41,6 +45,10 @@ void Thread::run_fiber_body() {
 		record_outcome(ThreadOutcome::panicked, e.what());
 	} catch (const std::exception &e) {
 		record_outcome(ThreadOutcome::threw, e.what());
+	} catch (...) {
+		if (sim::current_exception_unwinds_fiber())
+			throw;
+		record_outcome(ThreadOutcome::threw, "exception of a type not derived from std::exception");
 	}
 	entry_ = nullptr;
 }

@@ -55,7 +55,17 @@ public:
 	ThreadOutcome outcome() const;
 	std::string outcome_message() const;
 
-	std::array<std::uint64_t, kSyscallSlots> syscall_counts{};
+	// Written only by this thread; read by reports while it may still run. A relaxed
+	// load-add-store is a plain increment, not a locked one.
+	class CallCounter {
+	public:
+		void bump() { n_.store(n_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+		std::uint64_t get() const { return n_.load(std::memory_order_relaxed); }
+
+	private:
+		std::atomic<std::uint64_t> n_{0};
+	};
+	std::array<CallCounter, kSyscallSlots> syscall_counts{};
 
 	void for_each_reference(const std::function<void(Object &)> &f) override;
 
