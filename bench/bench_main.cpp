@@ -1,0 +1,161 @@
+// helsim microbenchmarks (Google Benchmark). docs/benchmarks.md has the command, the figures
+// and the goals they are measured against.
+//
+// Cases that run on a simulated thread either attach the benchmark thread to a Machine created
+// once per benchmark run, or run the benchmark loop itself inside a fiber while the benchmark
+// thread waits in Machine::run() (the timer then reads the simulated CPU's host thread, which
+// is the thread the loop runs on from start to end: a one-CPU machine has one).
+#include <benchmark/benchmark.h>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <utility>
+
+#include <boost/context/fiber.hpp>
+
+#include <helsim/dispatcher.hpp>
+#include <helsim/hel.h>
+#include <helsim/machine.hpp>
+
+namespace {
+
+helsim::MachineConfig one_cpu() {
+	helsim::MachineConfig config;
+	config.cpus = 1;
+	return config;
+}
+
+// Per-operation time next to the per-iteration time: `n` operations make one iteration.
+benchmark::Counter per(double n) {
+	return benchmark::Counter{
+	        n, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert};
+}
+
+// Runs `body(state)` in a fiber of a one-CPU machine; the benchmark thread waits in run().
+template <typename Body>
+void run_in_fiber(benchmark::State &state, helsim::Machine &machine, Body body) {
+	machine.spawn("bench", [&](std::span<const HelHandle>) { body(state); });
+	auto report = machine.run();
+	if (report.stuck)
+		state.SkipWithError("the machine got stuck");
+}
+
+// ---------------------------------------------------------------- syscalls
+
+// helNop from an attached host thread: the cost of entering and leaving the kernel.
+void BM_Syscall_Nop(benchmark::State &state) {
+	helsim::Machine machine{one_cpu()};
+	auto attached = machine.attach();
+	HelError failed = kHelErrNone;
+	for (auto _ : state) {
+		HelError e = helNop();
+		benchmark::DoNotOptimize(e);
+		failed |= e;
+	}
+	if (failed != kHelErrNone)
+		state.SkipWithError("helNop failed");
+}
+BENCHMARK(BM_Syscall_Nop);
+
+// The same from a fiber thread.
+void BM_Syscall_Nop_Fiber(benchmark::State &state) {
+	helsim::Machine machine{one_cpu()};
+	HelError failed = kHelErrNone;
+	run_in_fiber(state, machine, [&](benchmark::State &s) {
+		for (auto _ : s) {
+			HelError e = helNop();
+			benchmark::DoNotOptimize(e);
+			failed |= e;
+		}
+	});
+	if (failed != kHelErrNone)
+		state.SkipWithError("helNop failed");
+}
+BENCHMARK(BM_Syscall_Nop_Fiber);
+
+// ---------------------------------------------------------------- completion rings
+
+// A batch of kHelSubmitAsyncNop through the SQ, one helDriveQueue, then every completion
+// reaped from the CQ (chunks are recycled as the elements are released).
+void BM_Queue_AsyncNop(benchmark::State &state) {
+	const auto batch = static_cast<std::uintptr_t>(state.range(0));
+	helsim::Machine machine{one_cpu()};
+	auto attached = machine.attach();
+	std::int64_t bad = 0;
+	{
+		helsim::Dispatcher dispatcher;
+		for (auto _ : state) {
+			for (std::uintptr_t i = 0; i < batch; ++i)
+				dispatcher.submit(kHelSubmitAsyncNop, i, std::span<const std::byte>{});
+			dispatcher.flush();
+			for (std::uintptr_t i = 0; i < batch; ++i) {
+				auto element = dispatcher.wait();
+				bad += !element || element->error() != kHelErrNone || element->context() != i;
+			}
+		}
+	}
+	state.SetItemsProcessed(state.iterations() * state.range(0));
+	state.counters["per_op"] = per(static_cast<double>(batch));
+	if (bad)
+		state.SkipWithError("a completion was missing, failed or out of order");
+}
+BENCHMARK(BM_Queue_AsyncNop)->Arg(32)->Arg(256);
+
+// ---------------------------------------------------------------- scheduling
+
+// Two fibers on one simulated CPU yielding to each other. One iteration is a round trip:
+// bench -> partner -> bench, i.e. two simulated context switches (per_switch is half of it).
+void BM_Fiber_Switch(benchmark::State &state) {
+	helsim::Machine machine{one_cpu()};
+	std::atomic<bool> stop{false};
+	machine.spawn("partner", [&](std::span<const HelHandle>) {
+		while (!stop.load(std::memory_order_relaxed))
+			helYield();
+	});
+	run_in_fiber(state, machine, [&](benchmark::State &s) {
+		for (auto _ : s)
+			helYield();
+		stop.store(true, std::memory_order_relaxed);
+	});
+	state.SetItemsProcessed(state.iterations() * 2);
+	state.counters["per_switch"] = per(2);
+}
+BENCHMARK(BM_Fiber_Switch);
+
+// ---------------------------------------------------------------- host baselines
+
+// The cheapest real Linux syscall.
+void BM_Host_Getppid(benchmark::State &state) {
+	for (auto _ : state)
+		benchmark::DoNotOptimize(syscall(SYS_getppid));
+}
+BENCHMARK(BM_Host_Getppid);
+
+// Raw boost.context ping-pong: one iteration resumes a fiber and gets resumed back, i.e. two
+// context switches, the same unit as BM_Fiber_Switch.
+void BM_Host_ContextSwitch(benchmark::State &state) {
+	namespace ctx = boost::context;
+	bool stop = false;
+	ctx::fiber partner{[&stop](ctx::fiber &&caller) {
+		while (!stop)
+			caller = std::move(caller).resume();
+		return std::move(caller);
+	}};
+	for (auto _ : state)
+		partner = std::move(partner).resume();
+	stop = true;
+	partner = std::move(partner).resume();
+	if (partner)
+		state.SkipWithError("the partner fiber did not finish");
+	state.SetItemsProcessed(state.iterations() * 2);
+	state.counters["per_switch"] = per(2);
+}
+BENCHMARK(BM_Host_ContextSwitch);
+
+} // namespace
+
+BENCHMARK_MAIN();
