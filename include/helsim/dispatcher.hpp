@@ -273,8 +273,12 @@ private:
 			check(helDriveQueue(handle_, 0, 0), "helDriveQueue");
 	}
 
+	// The SQ is driven later by this thread (flush() or wait()), which reads the chunk
+	// progress itself; the bit only tells other drivers to look again. It stays set until a
+	// drive clears it, so skip the locked RMW while it is still set.
 	void notify_kernel_deferred(int bit) {
-		__atomic_fetch_or(&queue_->kernelNotify, bit, __ATOMIC_RELEASE);
+		if (!(__atomic_load_n(&queue_->kernelNotify, __ATOMIC_RELAXED) & bit))
+			__atomic_fetch_or(&queue_->kernelNotify, bit, __ATOMIC_RELEASE);
 		sq_dirty_ = true;
 	}
 

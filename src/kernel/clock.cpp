@@ -2,6 +2,7 @@
 
 #include "kernel.hpp"
 #include "queue.hpp"
+#include "thread.hpp"
 
 namespace helsim::kernel {
 namespace {
@@ -41,9 +42,10 @@ private:
 
 } // namespace
 
-void submit_await_clock(Kernel &kernel, IpcQueue &queue, std::uint64_t deadline,
+void submit_await_clock(Thread &self, IpcQueue &queue, std::uint64_t deadline,
 		std::uint64_t tag, std::uintptr_t context) {
-	queue.note_submitted();
+	Kernel &kernel = self.kernel();
+	self.note_submitted();
 	if (deadline <= kernel.host().now()) {
 		queue.post_simple(kHelErrNone, context);
 		return;

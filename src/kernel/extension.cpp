@@ -29,7 +29,7 @@ HelError Caller::complete(HelHandle queue, std::uintptr_t context,
 		return q.error;
 	if (!q.object->fits(kernel::pad8(payload.size())))
 		return kHelErrQueueTooSmall;
-	q.object->note_submitted();
+	thread_.note_submitted();
 	QueueSource source{payload.data(), payload.size()};
 	q.object->post({&source, 1}, context, true);
 	return kHelErrNone;

@@ -148,10 +148,12 @@ Kernel::Accounting Kernel::accounting() const {
 	}
 	for (auto &q : queues) {
 		auto a = q->accounting();
-		total.submitted += a.submitted;
 		total.completed += a.completed;
 		total.posted += a.posted;
 	}
+	std::lock_guard lock{threads_mutex_};
+	for (Thread *t : threads_)
+		total.submitted += t->operations_submitted.get();
 	return total;
 }
 

@@ -58,18 +58,22 @@ public:
 	void random_bytes(void *out, std::size_t n);
 
 	// Operations accepted and completions delivered, for the exactly-once invariant: live
-	// queues count their own; a dying queue hands its figures over here.
+	// threads count what they submit, live queues what they deliver; dying ones hand their
+	// figures over here.
 	struct Accounting {
 		std::uint64_t submitted = 0, completed = 0, posted = 0;
 	};
 	template <typename A>
 	void retire_accounting(const A &a) {
 		std::lock_guard lock{counts_mutex_};
-		retired_accounting_.submitted += a.submitted;
 		retired_accounting_.completed += a.completed;
 		retired_accounting_.posted += a.posted;
 	}
-	// Retired figures plus those of every live queue.
+	void retire_submitted(std::uint64_t n) {
+		std::lock_guard lock{counts_mutex_};
+		retired_accounting_.submitted += n;
+	}
+	// Retired figures plus those of every live queue and thread.
 	Accounting accounting() const;
 
 	// Syscall counts of threads that have ended (live threads keep their own).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "kernel.hpp"
 #include "syscalls.hpp"
@@ -73,8 +74,7 @@ IpcQueue::~IpcQueue() {
 
 IpcQueue::Accounting IpcQueue::accounting() {
 	std::lock_guard lock{cq_lock_};
-	return {operations_submitted_.load(std::memory_order_relaxed), operations_completed_,
-			completions_posted_};
+	return {operations_completed_, completions_posted_};
 }
 
 std::size_t IpcQueue::waiting_completions() const {
@@ -94,6 +94,14 @@ void IpcQueue::notify_user(int bits) {
 	std::lock_guard lock{waiters_mutex_};
 	for (Thread *t : waiters_)
 		t->wake();
+}
+
+void IpcQueue::announce(int bits) {
+	Thread *batching = batch_thread_.load(std::memory_order_relaxed);
+	if (batching && batching == Thread::current())
+		batch_bits_ |= bits;
+	else
+		notify_user(bits);
 }
 
 void IpcQueue::contract_violation() { notify_user(kHelUserNotifyError); }
@@ -121,7 +129,7 @@ bool IpcQueue::try_write(std::span<const QueueSource> sources, std::size_t paylo
 		// this one with Done.
 		int progress = static_cast<int>(cq_progress_);
 		store_release(&current->progressFutex, progress | kHelProgressFull);
-		notify_user(kHelUserNotifyCqProgress);
+		announce(kHelUserNotifyCqProgress);
 		int next = load_acquire(&current->next);
 		if (!(next & kHelNextPresent))
 			return false;
@@ -131,7 +139,7 @@ bool IpcQueue::try_write(std::span<const QueueSource> sources, std::size_t paylo
 			return false;
 		}
 		store_release(&current->progressFutex, progress | kHelProgressFull | kHelProgressDone);
-		notify_user(kHelUserNotifyCqProgress);
+		announce(kHelUserNotifyCqProgress);
 		cq_chunk_ = static_cast<int>(index);
 		cq_progress_ = 0;
 	}
@@ -142,12 +150,13 @@ bool IpcQueue::try_write(std::span<const QueueSource> sources, std::size_t paylo
 	out += sizeof(element);
 	for (const QueueSource &s : sources) {
 		std::memcpy(out, s.data, s.size);
-		std::memset(out + s.size, 0, pad8(s.size) - s.size);
+		if (std::size_t pad = pad8(s.size) - s.size)
+			std::memset(out + s.size, 0, pad);
 		out += pad8(s.size);
 	}
 	cq_progress_ += sizeof(HelElement) + payload;
 	store_release(&current->progressFutex, static_cast<int>(cq_progress_));
-	notify_user(kHelUserNotifyCqProgress);
+	announce(kHelUserNotifyCqProgress);
 	return true;
 }
 
@@ -215,10 +224,19 @@ void IpcQueue::drive(Thread &self) {
 	if (!num_sq_chunks_)
 		return;
 	std::lock_guard lock{sq_mutex_};
+	batch_thread_.store(&self, std::memory_order_relaxed);
 	do {
 		__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress, __ATOMIC_SEQ_CST);
 		consume_sq(self);
 	} while (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress);
+	int bits;
+	{
+		std::lock_guard cq{cq_lock_};
+		batch_thread_.store(nullptr, std::memory_order_relaxed);
+		bits = std::exchange(batch_bits_, 0);
+	}
+	if (bits)
+		notify_user(bits);
 }
 
 void IpcQueue::consume_sq(Thread &self) {

@@ -83,10 +83,8 @@ public:
 
 	std::size_t waiting_completions() const;
 
-	// Called when an operation that will complete on this queue has been accepted.
-	void note_submitted() { operations_submitted_.fetch_add(1, std::memory_order_relaxed); }
 	struct Accounting {
-		std::uint64_t submitted, completed, posted;
+		std::uint64_t completed, posted;
 	};
 	Accounting accounting();
 
@@ -105,6 +103,7 @@ private:
 			std::uintptr_t context);
 	void flush_waiting();
 	void notify_user(int bits);
+	void announce(int bits); // cq_lock_ held
 	void contract_violation();
 
 	// SQ consumer; sq_mutex_ held.
@@ -135,7 +134,10 @@ private:
 	// on different queues never touch a common cache line.
 	std::uint64_t operations_completed_ = 0; // guarded by cq_lock_
 	std::uint64_t completions_posted_ = 0;   // guarded by cq_lock_
-	std::atomic<std::uint64_t> operations_submitted_{0};
+	// While a thread consumes the SQ, the completions it posts itself are announced once, at
+	// the end of the pass, instead of one userNotify RMW each (it is not waiting meanwhile).
+	std::atomic<Thread *> batch_thread_{nullptr}; // set under sq_mutex_
+	int batch_bits_ = 0;                          // guarded by cq_lock_
 	std::size_t cq_progress_ = 0;
 	Waiting *waiting_head_ = nullptr;
 	Waiting *waiting_tail_ = nullptr;

@@ -47,7 +47,11 @@ struct Packet {
 	Ref<IpcQueue> queue;
 	std::uintptr_t context = 0;
 	std::shared_ptr<UniverseAnchor> anchor;
-	Ref<Universe> universe; // taken when a handle is attached; dropped with the packet
+	// Taken when a handle is attached; dropped with the packet. Nodes of one packet can pair
+	// on different streams at the same time (two offers, each pulling a descriptor in its
+	// ancillary list), so the first take is guarded.
+	SpinLock universe_lock;
+	Ref<Universe> universe;
 	std::atomic<std::size_t> remaining{0};
 	std::size_t count = 0;
 	std::unique_ptr<Node[]> nodes;
@@ -135,11 +139,16 @@ void fail_node(Node &node, HelError error, Reaper &reaper) {
 // Attaches a descriptor in the universe of the node's submitter.
 HelError attach_to_submitter(Node &node, Ref<Object> object, std::uint32_t rights) {
 	Packet &packet = *node.packet;
-	if (!packet.universe)
-		packet.universe = packet.anchor->lock();
-	if (!packet.universe)
+	Universe *universe;
+	{
+		std::lock_guard lock{packet.universe_lock};
+		if (!packet.universe)
+			packet.universe = packet.anchor->lock();
+		universe = packet.universe.get(); // stays set until the packet is freed
+	}
+	if (!universe)
 		return kHelErrThreadTerminated; // the submitter's universe is gone
-	return packet.universe->attach(std::move(object), rights, node.handle);
+	return universe->attach(std::move(object), rights, node.handle);
 }
 
 // The credentials an imbue action carries: of a thread, a token or a stream.
@@ -475,7 +484,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	packet->context = context;
 	packet->anchor = self.universe().anchor();
 	packet->remaining.store(actions.size(), std::memory_order_relaxed);
-	queue.note_submitted();
+	self.note_submitted();
 	Reaper reaper;
 	packet.release(); // from here on the packet frees itself once its completion is posted
 	lane.stream().submit(lane.side(), roots, reaper);

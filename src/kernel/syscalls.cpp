@@ -110,7 +110,7 @@ HelError sys_submit_async_nop(Thread &self, const HelWord *args, HelWord *) {
 		return queue.error;
 	if (!queue.object->fits(sizeof(HelSimpleResult)))
 		return kHelErrQueueTooSmall;
-	queue.object->note_submitted();
+	self.note_submitted();
 	queue.object->post_simple(kHelErrNone, arg<std::uintptr_t>(args, 1));
 	return kHelErrNone;
 }
@@ -544,9 +544,9 @@ bool read_payload(T &out, const std::byte *payload, std::size_t length) {
 	return true;
 }
 
-HelError sq_async_nop(Thread &, IpcQueue &queue, std::uintptr_t context, const std::byte *,
+HelError sq_async_nop(Thread &self, IpcQueue &queue, std::uintptr_t context, const std::byte *,
 		std::size_t) {
-	queue.note_submitted();
+	self.note_submitted();
 	queue.post_simple(kHelErrNone, context);
 	return kHelErrNone;
 }
@@ -556,7 +556,7 @@ HelError sq_await_clock(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	HelSqAwaitClock request;
 	if (!read_payload(request, payload, length))
 		return kHelErrBufferTooSmall;
-	submit_await_clock(self.kernel(), queue, request.counter, request.cancellationTag, context);
+	submit_await_clock(self, queue, request.counter, request.cancellationTag, context);
 	return kHelErrNone;
 }
 

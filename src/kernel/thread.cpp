@@ -19,6 +19,7 @@ Thread::~Thread() {
 	for (std::size_t i = 0; i < kSyscallSlots; ++i)
 		counts[i] = syscall_counts[i].get();
 	kernel().add_syscall_counts(counts);
+	kernel().retire_submitted(operations_submitted.get());
 	kernel().unregister_thread(*this);
 }
 

@@ -66,6 +66,9 @@ public:
 		std::atomic<std::uint64_t> n_{0};
 	};
 	std::array<CallCounter, kSyscallSlots> syscall_counts{};
+	// Asynchronous operations this thread submitted (for the exactly-once accounting).
+	CallCounter operations_submitted;
+	void note_submitted() { operations_submitted.bump(); }
 
 	void for_each_reference(const std::function<void(Object &)> &f) override;
 
