@@ -269,7 +269,10 @@ Exchange<Items...> exchange_sync_with(Dispatcher &dispatcher, HelHandle lane, Ot
 // Submits and waits; no other operation may be in flight on the dispatcher.
 template <typename... Items>
 Exchange<Items...> exchange_sync(Dispatcher &dispatcher, HelHandle lane, const Items &...items) {
-	return exchange_sync_with(dispatcher, lane, [](Element &&) {
+	return exchange_sync_with(dispatcher, lane, [](Element &&other) {
+		// The kernel reports a refused submission with context ~0.
+		if (other.context() == ~std::uintptr_t{0})
+			throw HelException{"kHelSubmitExchangeMsgs submission", other.error()};
 		throw std::logic_error("helsim::ipc::exchange_sync: an unrelated completion arrived");
 	}, items...);
 }
