@@ -115,7 +115,18 @@ void Fiber::create(std::size_t stack_size, std::function<void()> body) {
 			[this](boost::context::fiber &&scheduler) {
 				host_context().scheduler = std::move(scheduler);
 				after_switch_into_fiber(this);
-				body_();
+				try {
+					body_();
+				} catch (const boost::context::detail::forced_unwind &) {
+					// Fiber::unwind() is done with this stack; boost switches back to the
+					// unwinding thread once the exception reaches the fiber's entry.
+#ifdef HELSIM_ASAN
+					auto &hc = host_context();
+					__sanitizer_start_switch_fiber(nullptr, hc.scheduler_stack_bottom,
+							hc.scheduler_stack_size);
+#endif
+					throw;
+				}
 				body_ = nullptr;
 				auto &hc = host_context();
 #ifdef HELSIM_ASAN
@@ -133,6 +144,7 @@ void Fiber::switch_in() {
 	auto &hc = host_context();
 	hc.running = this;
 	running_ = true;
+	entered_ = true;
 #ifdef HELSIM_ASAN
 	void *fake = nullptr;
 	// stack_bottom_ is only known once the stack exists; boost allocates it in create().
@@ -163,7 +175,14 @@ void Fiber::switch_out() {
 	__tsan_switch_to_fiber(hc.tsan_scheduler, 0);
 #endif
 	Fiber *self = hc.running;
-	boost::context::fiber next = std::move(hc.scheduler).resume();
+	boost::context::fiber next;
+	try {
+		next = std::move(hc.scheduler).resume();
+	} catch (const boost::context::detail::forced_unwind &) {
+		// Fiber::unwind() resumed us, on its own host thread, to unwind this stack.
+		after_switch_into_fiber(self);
+		throw;
+	}
 	// Possibly another host thread now: look the context up again.
 	host_context().scheduler = std::move(next);
 	after_switch_into_fiber(self);
@@ -191,15 +210,19 @@ void Fiber::unwind() {
 #endif
 #ifdef HELSIM_ASAN
 	// As in switch_in(): ASan must know the unwind runs on the fiber's stack, or the throw
-	// that unwinds it trips over stale poison there.
+	// that unwinds it trips over stale poison there. The fiber's side of the handshake is in
+	// switch_out() and in the entry lambda of create(). A fiber that never ran unwinds at its
+	// entry, before any of our code, so it gets no annotation (its stack is still clean).
 	void *fake = nullptr;
-	__sanitizer_start_switch_fiber(&fake, stack_bottom_, stack_size_);
+	if (entered_)
+		__sanitizer_start_switch_fiber(&fake, stack_bottom_, stack_size_);
 #endif
 	// Destroying a suspended boost fiber resumes it with a forced_unwind exception that runs
 	// every destructor on its stack, then frees the stack.
 	ctx_ = boost::context::fiber{};
 #ifdef HELSIM_ASAN
-	__sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+	if (entered_)
+		__sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
 #ifdef HELSIM_TSAN
 	__tsan_switch_to_fiber(me, 0);

@@ -38,6 +38,7 @@ private:
 	std::size_t stack_size_ = 0;
 	void *tsan_fiber_ = nullptr;
 	bool running_ = false;
+	bool entered_ = false; // switched in at least once: its body has started
 	bool finished_ = false;
 };
 
