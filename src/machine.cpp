@@ -93,6 +93,9 @@ Machine::~Machine() {
 			thread->unwind_fiber();
 	root_.reset();
 	kernel_->clear_universes();
+	// Exchanges that never paired hold lanes, queues and their submitters' universes.
+	kernel_->abandon_objects();
+	kernel_->clear_universes();
 	kernel_.reset();
 	host_.reset();
 }

@@ -89,6 +89,18 @@ void Kernel::clear_universes() {
 	}
 }
 
+void Kernel::abandon_objects() {
+	std::vector<Ref<Object>> live;
+	{
+		std::lock_guard lock{registry_mutex_};
+		for (Object *o = registry_head_; o; o = o->registry_next)
+			if (o->try_ref())
+				live.push_back(Ref<Object>::adopt(o));
+	}
+	for (auto &o : live)
+		o->abandon();
+}
+
 void Kernel::register_thread(Thread &thread) {
 	std::lock_guard lock{threads_mutex_};
 	threads_.push_back(&thread);

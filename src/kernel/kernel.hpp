@@ -43,6 +43,8 @@ public:
 	std::vector<LeakedObject> live_objects(const std::set<const void *> &except = {}) const;
 	// Teardown: empties every live universe, which breaks reference cycles through handles.
 	void clear_universes();
+	// Teardown: lets every live object complete the work still waiting inside it.
+	void abandon_objects();
 
 	// Threads, for run reports and teardown.
 	void register_thread(Thread &thread);

@@ -41,6 +41,9 @@ public:
 	virtual const char *describe() const { return kind_name(kind_); }
 	// Calls f for every object this one keeps alive, for the leak report's reachability walk.
 	virtual void for_each_reference(const std::function<void(Object &)> &f) { (void)f; }
+	// Machine teardown: complete whatever still waits inside this object, so that the
+	// references pending work holds are released.
+	virtual void abandon() {}
 
 	void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
 	// Takes a reference unless the count already reached zero (for weak references).

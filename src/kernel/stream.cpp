@@ -244,6 +244,13 @@ void Stream::lane_dead(int side) {
 	fail_queued(1 - side, kHelErrEndOfLane, reaper);
 }
 
+void Stream::abandon() {
+	Reaper reaper;
+	std::lock_guard lock{lock_};
+	fail_queued(0, kHelErrEndOfLane, reaper);
+	fail_queued(1, kHelErrEndOfLane, reaper);
+}
+
 void Stream::shutdown(int side) {
 	Reaper reaper;
 	std::lock_guard lock{lock_};

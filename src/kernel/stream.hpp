@@ -86,6 +86,8 @@ public:
 	void submit(int side, std::span<struct Node *const> items, Reaper &reaper);
 
 	void lane_dead(int side);
+	// Teardown: fails every queued item with kHelErrEndOfLane.
+	void abandon() override;
 
 private:
 	friend class Lane;
