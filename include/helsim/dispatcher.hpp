@@ -12,6 +12,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -150,7 +151,10 @@ public:
 		notify_kernel_deferred(kHelKernelNotifySqProgress);
 	}
 
+	// The payload is the bytes of `payload` itself (a HelSq* request struct), not what it
+	// points to: containers are refused at compile time.
 	template <typename T>
+		requires std::is_trivially_copyable_v<T>
 	void submit(std::uint32_t opcode, std::uintptr_t context, const T &payload) {
 		submit(opcode, context, std::as_bytes(std::span{&payload, 1}));
 	}

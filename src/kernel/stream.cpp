@@ -433,6 +433,13 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			break;
 		case kHelActionSendFromBufferSg: {
 			node.buffered = true;
+			// The count comes from user space: check the list's range before allocating (an
+			// absurd count threw std::length_error out of the syscall, and count * 16 can wrap).
+			if (action.length > SIZE_MAX / sizeof(HelSgItem) ||
+					!user_range_ok(action.buffer, action.length * sizeof(HelSgItem))) {
+				node.send_error = kHelErrFault;
+				break;
+			}
 			std::vector<HelSgItem> items(action.length);
 			if (!copy_from_user(items.data(), action.buffer, action.length * sizeof(HelSgItem))) {
 				node.send_error = kHelErrFault;
