@@ -1,0 +1,510 @@
+// IPC benchmarks (streams through the dispatcher's SQ and the legacy helSubmitAsync) and the
+// host IPC baselines they are compared with. docs/benchmarks.md has the command, the figures
+// and the goals.
+//
+// Every helsim case runs the Google Benchmark loop inside one of its fiber threads (the client,
+// or the sender; on a two-CPU machine pinned to its CPU before the loop starts), so the timer
+// starts and stops on one host thread. The peer fiber learns how many messages to expect from
+// state.max_iterations (fixed before the loop starts) plus the warm-up count where there is one,
+// so it needs no extra stop message. The benchmark thread itself waits in Machine::run();
+// building the machine, creating the stream and the dispatchers and the warm-up round trips are
+// not timed.
+//
+// All cases here use wall-clock time (UseRealTime): in a ping-pong between two host threads, the
+// CPU time of the timing thread leaves out the time it sleeps while its peer works.
+#include <benchmark/benchmark.h>
+
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <boost/fiber/buffered_channel.hpp>
+#include <boost/fiber/channel_op_status.hpp>
+#include <boost/fiber/fiber.hpp>
+
+#include <helsim/dispatcher.hpp>
+#include <helsim/hel.h>
+#include <helsim/ipc.hpp>
+#include <helsim/machine.hpp>
+
+namespace ipc = helsim::ipc;
+
+namespace {
+
+constexpr std::size_t kMessage = 64; // payload of every ping-pong and throughput message
+constexpr std::int64_t kWarmup = 64; // untimed round trips / messages before the loop
+
+void check(HelError e, const char *what) {
+	if (e != kHelErrNone)
+		throw helsim::HelException{what, e};
+}
+
+void expect(bool ok, const char *what) {
+	if (!ok)
+		throw std::runtime_error(what);
+}
+
+helsim::MachineConfig cpus(unsigned n) {
+	helsim::MachineConfig config;
+	config.cpus = n;
+	return config;
+}
+
+// Restricts the calling fiber thread to `cpu` and checks that it now runs there.
+void pin(int cpu) {
+	const std::uint8_t mask = static_cast<std::uint8_t>(1u << cpu);
+	check(helSetAffinity(kHelThisThread, &mask, 1), "helSetAffinity");
+	int now = -1;
+	check(helGetCurrentCpu(&now), "helGetCurrentCpu");
+	expect(now == cpu, "the thread did not move to its CPU");
+}
+
+// A stream created in the root universe; spawn() copies each lane into its thread's universe.
+std::pair<HelHandle, HelHandle> make_stream(helsim::Machine &machine) {
+	auto host = machine.attach();
+	HelHandle a = kHelNullHandle, b = kHelNullHandle;
+	check(helCreateStream(&a, &b, 0), "helCreateStream");
+	return {a, b};
+}
+
+// Runs the machine to the end and turns a stuck machine or a failed thread into a skipped case.
+void finish(benchmark::State &state, helsim::Machine &machine) {
+	auto report = machine.run();
+	std::string problem;
+	if (report.stuck)
+		problem = "the machine got stuck";
+	for (const auto &thread : report.threads)
+		if (thread.outcome != helsim::ThreadOutcome::returned)
+			problem += (problem.empty() ? "" : "; ") + thread.name + " " +
+					helsim::to_string(thread.outcome) + ": " + thread.message;
+	if (!problem.empty())
+		state.SkipWithError(problem.c_str());
+}
+
+// ---------------------------------------------------------------- round trips
+
+// How a side submits its exchange and waits for the completion.
+enum class Submission { sq, legacy };
+
+// Client: send 64 bytes and receive the reply inline, as one root chain on a long-lived lane.
+template <Submission S>
+void client_round_trip(helsim::Dispatcher &dispatcher, HelHandle lane, const char *message) {
+	if constexpr (S == Submission::sq) {
+		auto exchange = ipc::exchange_sync(dispatcher, lane, ipc::send_buffer(message, kMessage),
+				ipc::recv_inline());
+		auto &[sent, reply] = exchange.results;
+		check(sent.error, "send request");
+		check(reply.error, "receive reply");
+		expect(reply.data.size() == kMessage, "short reply");
+	} else {
+		const auto send = ipc::send_buffer(message, kMessage);
+		const auto recv = ipc::recv_inline();
+		const auto list = ipc::actions(send, recv);
+		check(helSubmitAsync(lane, list.data(), list.size(), dispatcher.queue(), 1, 0),
+				"helSubmitAsync");
+		auto element = dispatcher.wait();
+		expect(element && element->context() == 1, "missing completion");
+		auto [sent, reply] = ipc::parse<decltype(send), decltype(recv)>(*element);
+		check(sent.error, "send request");
+		check(reply.error, "receive reply");
+		expect(reply.data.size() == kMessage, "short reply");
+	}
+}
+
+// Server: receive a request inline, then send 64 bytes back; two exchanges per round.
+template <Submission S>
+void server_round(helsim::Dispatcher &dispatcher, HelHandle lane, const char *reply) {
+	if constexpr (S == Submission::sq) {
+		auto request = ipc::exchange_sync(dispatcher, lane, ipc::recv_inline());
+		auto &[text] = request.results;
+		check(text.error, "receive request");
+		expect(text.data.size() == kMessage, "short request");
+		auto sent = ipc::exchange_sync(dispatcher, lane, ipc::send_buffer(reply, kMessage));
+		check(std::get<0>(sent.results).error, "send reply");
+	} else {
+		const auto recv = ipc::recv_inline();
+		const auto recv_list = ipc::actions(recv);
+		check(helSubmitAsync(lane, recv_list.data(), recv_list.size(), dispatcher.queue(), 2, 0),
+				"helSubmitAsync");
+		{
+			auto element = dispatcher.wait();
+			expect(element && element->context() == 2, "missing completion");
+			auto [text] = ipc::parse<decltype(recv)>(*element);
+			check(text.error, "receive request");
+			expect(text.data.size() == kMessage, "short request");
+		}
+		const auto send = ipc::send_buffer(reply, kMessage);
+		const auto send_list = ipc::actions(send);
+		check(helSubmitAsync(lane, send_list.data(), send_list.size(), dispatcher.queue(), 3, 0),
+				"helSubmitAsync");
+		auto element = dispatcher.wait();
+		expect(element && element->context() == 3, "missing completion");
+		auto [sent] = ipc::parse<decltype(send)>(*element);
+		check(sent.error, "send reply");
+	}
+}
+
+// A client and a server fiber on a long-lived lane pair. `client_cpu`/`server_cpu` < 0: no
+// pinning (a one-CPU machine). One iteration is one round trip.
+template <Submission S>
+void round_trip(benchmark::State &state, unsigned machine_cpus, int client_cpu, int server_cpu) {
+	helsim::Machine machine{cpus(machine_cpus)};
+	auto [client_lane, server_lane] = make_stream(machine);
+	const std::int64_t rounds = kWarmup + static_cast<std::int64_t>(state.max_iterations);
+
+	machine.spawn("server", [&, rounds](std::span<const HelHandle> h) {
+		if (server_cpu >= 0)
+			pin(server_cpu);
+		helsim::Dispatcher dispatcher;
+		std::array<char, kMessage> reply;
+		reply.fill('r');
+		for (std::int64_t i = 0; i < rounds; ++i)
+			server_round<S>(dispatcher, h[0], reply.data());
+	}, {server_lane});
+
+	machine.spawn("client", [&](std::span<const HelHandle> h) {
+		if (client_cpu >= 0)
+			pin(client_cpu);
+		helsim::Dispatcher dispatcher;
+		std::array<char, kMessage> message;
+		message.fill('q');
+		for (std::int64_t i = 0; i < kWarmup; ++i)
+			client_round_trip<S>(dispatcher, h[0], message.data());
+		for (auto _ : state)
+			client_round_trip<S>(dispatcher, h[0], message.data());
+	}, {client_lane});
+
+	finish(state, machine);
+	state.SetItemsProcessed(state.iterations()); // round trips per second
+}
+
+// Both fibers on the one CPU of a one-CPU machine: every round trip is two simulated context
+// switches on one host thread.
+void BM_Ipc_RoundTrip_SameCpu(benchmark::State &state) {
+	round_trip<Submission::sq>(state, 1, -1, -1);
+}
+BENCHMARK(BM_Ipc_RoundTrip_SameCpu)->UseRealTime();
+
+// Client on CPU 1, server on CPU 0 of a two-CPU machine: every message is a cross-CPU hand-off.
+void BM_Ipc_RoundTrip_CrossCpu(benchmark::State &state) {
+	round_trip<Submission::sq>(state, 2, 1, 0);
+}
+BENCHMARK(BM_Ipc_RoundTrip_CrossCpu)->UseRealTime();
+
+// The same-CPU round trip with both sides submitting through the legacy helSubmitAsync syscall
+// (completions still read from the dispatcher's queue).
+void BM_Ipc_LegacySubmit_RoundTrip(benchmark::State &state) {
+	round_trip<Submission::legacy>(state, 1, -1, -1);
+}
+BENCHMARK(BM_Ipc_LegacySubmit_RoundTrip)->UseRealTime();
+
+// ---------------------------------------------------------------- one-way messages
+
+// Pipelined 64-byte messages: the sender keeps `in flight` sends submitted (through the SQ;
+// each completion is reaped and replaced), the receiver keeps as many RecvInline submitted.
+// Sender on CPU 0, receiver on CPU 1 of a two-CPU machine. One iteration is one message whose
+// send completed (i.e. paired with a receive); the loop ends when the last one has.
+void BM_Ipc_Throughput(benchmark::State &state) {
+	const auto in_flight = static_cast<std::int64_t>(state.range(0));
+	const auto total = static_cast<std::int64_t>(state.max_iterations);
+	helsim::Machine machine{cpus(2)};
+	auto [send_lane, recv_lane] = make_stream(machine);
+
+	machine.spawn("receiver", [&](std::span<const HelHandle> h) {
+		pin(1);
+		helsim::Dispatcher dispatcher;
+		std::int64_t submitted = 0;
+		for (; submitted < std::min(in_flight, total); ++submitted)
+			ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted), ipc::recv_inline());
+		for (std::int64_t received = 0; received < total; ++received) {
+			auto element = dispatcher.wait();
+			expect(element.has_value(), "missing completion");
+			auto [text] = ipc::parse<ipc::Leaf<ipc::InlineResult>>(*element);
+			check(text.error, "receive");
+			expect(text.data.size() == kMessage, "short message");
+			element.reset(); // release the CQ chunk reference before resubmitting
+			if (submitted < total)
+				ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted++),
+						ipc::recv_inline());
+		}
+	}, {recv_lane});
+
+	machine.spawn("sender", [&](std::span<const HelHandle> h) {
+		pin(0);
+		helsim::Dispatcher dispatcher;
+		std::array<char, kMessage> message;
+		message.fill('m');
+		std::int64_t submitted = 0;
+		auto send = [&] {
+			ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted++),
+					ipc::send_buffer(message.data(), kMessage));
+		};
+		// Submitted here, handed to the kernel by the first wait() inside the loop.
+		while (submitted < std::min(in_flight, total))
+			send();
+		for (auto _ : state) {
+			auto element = dispatcher.wait();
+			expect(element.has_value(), "missing completion");
+			auto [sent] = ipc::parse<ipc::Leaf<ipc::SimpleResult>>(*element);
+			check(sent.error, "send");
+			element.reset();
+			if (submitted < total)
+				send();
+		}
+	}, {send_lane});
+
+	finish(state, machine);
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Ipc_Throughput)->Arg(1)->Arg(8)->Arg(32)->UseRealTime();
+
+// One-way sends of `bytes` into a RecvToBuffer, one at a time on each side (exchange_sync),
+// both fibers on a one-CPU machine. Sends up to 4096 bytes are copied at submission, longer ones
+// straight from the sender's buffer into the receiver's when they pair.
+void BM_Ipc_Send(benchmark::State &state) {
+	const auto bytes = static_cast<std::size_t>(state.range(0));
+	const std::int64_t total = kWarmup + static_cast<std::int64_t>(state.max_iterations);
+	helsim::Machine machine{cpus(1)};
+	auto [send_lane, recv_lane] = make_stream(machine);
+
+	machine.spawn("receiver", [&](std::span<const HelHandle> h) {
+		helsim::Dispatcher dispatcher;
+		std::vector<char> buffer(bytes);
+		for (std::int64_t i = 0; i < total; ++i) {
+			auto exchange = ipc::exchange_sync(dispatcher, h[0],
+					ipc::recv_buffer(buffer.data(), buffer.size()));
+			auto &[received] = exchange.results;
+			check(received.error, "receive");
+			expect(received.length == bytes, "short receive");
+		}
+		expect(buffer.front() == 's' && buffer.back() == 's', "the data did not arrive");
+	}, {recv_lane});
+
+	machine.spawn("sender", [&](std::span<const HelHandle> h) {
+		helsim::Dispatcher dispatcher;
+		std::vector<char> buffer(bytes, 's');
+		auto send = [&] {
+			auto exchange = ipc::exchange_sync(dispatcher, h[0],
+					ipc::send_buffer(buffer.data(), buffer.size()));
+			check(std::get<0>(exchange.results).error, "send");
+		};
+		for (std::int64_t i = 0; i < kWarmup; ++i)
+			send();
+		for (auto _ : state)
+			send();
+	}, {send_lane});
+
+	finish(state, machine);
+	state.SetBytesProcessed(state.iterations() * state.range(0));
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Ipc_Send)->Arg(1)->Arg(64)->Arg(4096)->Arg(65536)->Arg(1 << 20)->UseRealTime();
+
+// ---------------------------------------------------------------- host baselines
+
+bool read_full(int fd, void *buffer, std::size_t length) {
+	auto *at = static_cast<char *>(buffer);
+	while (length) {
+		ssize_t n = read(fd, at, length);
+		if (n <= 0)
+			return false;
+		at += n;
+		length -= static_cast<std::size_t>(n);
+	}
+	return true;
+}
+
+bool write_full(int fd, const void *buffer, std::size_t length) {
+	auto *at = static_cast<const char *>(buffer);
+	while (length) {
+		ssize_t n = write(fd, at, length);
+		if (n <= 0)
+			return false;
+		at += n;
+		length -= static_cast<std::size_t>(n);
+	}
+	return true;
+}
+
+// A 64-byte echo between the benchmark thread (`out` → `in`) and a partner thread
+// (`partner_in` → `partner_out`); the partner stops at end of file on `partner_in`.
+void echo_ping_pong(benchmark::State &state, int out, int in, int partner_in, int partner_out,
+		void (*close_out)(int)) {
+	std::thread partner{[=] {
+		std::array<char, kMessage> buffer;
+		while (read_full(partner_in, buffer.data(), buffer.size()))
+			if (!write_full(partner_out, buffer.data(), buffer.size()))
+				break;
+	}};
+	std::array<char, kMessage> message;
+	message.fill('p');
+	bool ok = true;
+	for (auto _ : state) {
+		ok = ok && write_full(out, message.data(), message.size()) &&
+				read_full(in, message.data(), message.size());
+	}
+	close_out(out);
+	partner.join();
+	if (!ok)
+		state.SkipWithError("read or write failed");
+	state.SetItemsProcessed(state.iterations());
+}
+
+// Two host threads, two pipes, 64 bytes each way.
+void BM_Host_PipePingPong(benchmark::State &state) {
+	int there[2], back[2];
+	if (pipe(there) != 0 || pipe(back) != 0) {
+		state.SkipWithError("pipe failed");
+		return;
+	}
+	echo_ping_pong(state, there[1], back[0], there[0], back[1], [](int fd) { close(fd); });
+	close(there[0]);
+	close(back[0]);
+	close(back[1]);
+}
+BENCHMARK(BM_Host_PipePingPong)->UseRealTime();
+
+// Two host threads, socketpair(AF_UNIX, SOCK_STREAM), 64 bytes each way.
+void BM_Host_UnixSocketPingPong(benchmark::State &state) {
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+		state.SkipWithError("socketpair failed");
+		return;
+	}
+	echo_ping_pong(state, sv[0], sv[0], sv[1], sv[1], [](int fd) { shutdown(fd, SHUT_WR); });
+	close(sv[0]);
+	close(sv[1]);
+}
+BENCHMARK(BM_Host_UnixSocketPingPong)->UseRealTime();
+
+// Two host threads, two eventfds: write 1, read it on the other side. 2 tells the partner to stop.
+void BM_Host_EventfdPingPong(benchmark::State &state) {
+	int ping = eventfd(0, 0), pong = eventfd(0, 0);
+	if (ping < 0 || pong < 0) {
+		state.SkipWithError("eventfd failed");
+		return;
+	}
+	std::thread partner{[=] {
+		std::uint64_t value = 0;
+		while (read(ping, &value, sizeof(value)) == sizeof(value) && value == 1)
+			if (write(pong, &value, sizeof(value)) != sizeof(value))
+				break;
+	}};
+	bool ok = true;
+	for (auto _ : state) {
+		std::uint64_t value = 1;
+		ok = ok && write(ping, &value, sizeof(value)) == sizeof(value) &&
+				read(pong, &value, sizeof(value)) == sizeof(value) && value == 1;
+	}
+	std::uint64_t stop = 2;
+	ok = write(ping, &stop, sizeof(stop)) == sizeof(stop) && ok;
+	partner.join();
+	close(ping);
+	close(pong);
+	if (!ok)
+		state.SkipWithError("read or write failed");
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Host_EventfdPingPong)->UseRealTime();
+
+// Turn word of the futex and spin ping-pongs: 0 idle, 1 ping, 2 pong, 3 stop.
+enum : int { kIdle = 0, kPing = 1, kPong = 2, kStop = 3 };
+
+long futex(int *word, int op, int value) {
+	return syscall(SYS_futex, word, op, value, nullptr, nullptr, 0);
+}
+
+// Two host threads handing a turn back and forth through one int with raw futex calls: each
+// side stores the new turn, wakes (always: a real syscall per hand-off) and waits until the
+// turn changes.
+void BM_Host_FutexPingPong(benchmark::State &state) {
+	alignas(64) int turn = kIdle;
+	std::thread partner{[&turn] {
+		for (;;) {
+			int seen;
+			while ((seen = __atomic_load_n(&turn, __ATOMIC_ACQUIRE)) != kPing && seen != kStop)
+				futex(&turn, FUTEX_WAIT_PRIVATE, seen);
+			if (seen == kStop)
+				return;
+			__atomic_store_n(&turn, kPong, __ATOMIC_RELEASE);
+			futex(&turn, FUTEX_WAKE_PRIVATE, 1);
+		}
+	}};
+	for (auto _ : state) {
+		__atomic_store_n(&turn, kPing, __ATOMIC_RELEASE);
+		futex(&turn, FUTEX_WAKE_PRIVATE, 1);
+		while (__atomic_load_n(&turn, __ATOMIC_ACQUIRE) == kPing)
+			futex(&turn, FUTEX_WAIT_PRIVATE, kPing);
+	}
+	__atomic_store_n(&turn, kStop, __ATOMIC_RELEASE);
+	futex(&turn, FUTEX_WAKE_PRIVATE, 1);
+	partner.join();
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Host_FutexPingPong)->UseRealTime();
+
+// Two host threads spinning on one cache line: the physical floor of a cross-core hand-off.
+void BM_Host_SpinPingPong(benchmark::State &state) {
+	alignas(64) int turn = kIdle;
+	std::thread partner{[&turn] {
+		for (;;) {
+			int seen;
+			while ((seen = __atomic_load_n(&turn, __ATOMIC_ACQUIRE)) != kPing && seen != kStop)
+				__builtin_ia32_pause();
+			if (seen == kStop)
+				return;
+			__atomic_store_n(&turn, kPong, __ATOMIC_RELEASE);
+		}
+	}};
+	for (auto _ : state) {
+		__atomic_store_n(&turn, kPing, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&turn, __ATOMIC_ACQUIRE) == kPing)
+			__builtin_ia32_pause();
+	}
+	__atomic_store_n(&turn, kStop, __ATOMIC_RELEASE);
+	partner.join();
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Host_SpinPingPong)->UseRealTime();
+
+// Two Boost.Fiber fibers on the benchmark thread exchanging 64-byte messages through two
+// buffered_channels: the user-space scheduling floor the same-CPU round trip is held against.
+void BM_Host_BoostFiberChannelPingPong(benchmark::State &state) {
+	namespace fibers = boost::fibers;
+	using Message = std::array<char, kMessage>;
+	fibers::buffered_channel<Message> ping{2}, pong{2};
+	fibers::fiber partner{[&] {
+		Message message;
+		while (ping.pop(message) == fibers::channel_op_status::success)
+			if (pong.push(message) != fibers::channel_op_status::success)
+				break;
+	}};
+	Message message;
+	message.fill('f');
+	bool ok = true;
+	for (auto _ : state) {
+		ok = ok && ping.push(message) == fibers::channel_op_status::success &&
+				pong.pop(message) == fibers::channel_op_status::success;
+	}
+	ping.close();
+	partner.join();
+	if (!ok)
+		state.SkipWithError("a channel operation failed");
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Host_BoostFiberChannelPingPong)->UseRealTime();
+
+} // namespace
