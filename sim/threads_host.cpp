@@ -1,6 +1,7 @@
 #include "threads_host.hpp"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,16 +235,16 @@ void ThreadsHost::after_switch(Cpu &cpu, Task &task) {
 
 void ThreadsHost::idle(Cpu &cpu) {
 	// Poll briefly before sleeping: a cross-CPU hand-off that arrives within this window costs
-	// no futex wake-up, which is most of a cross-CPU round trip's latency.
-	constexpr std::uint64_t kSpinNanoseconds = 20'000;
-	std::uint64_t spin_until = now() + kSpinNanoseconds;
-	for (unsigned i = 1;; ++i) {
+	// no futex wake-up, which is most of a cross-CPU round trip's latency. Polling yields the
+	// host CPU on every round, so that on an oversubscribed host the peer this CPU waits for
+	// can run in its place instead of being starved by the poll.
+	constexpr std::uint64_t kPollNanoseconds = 20'000;
+	std::uint64_t poll_until = now() + kPollNanoseconds;
+	do {
 		if (cpu.inbox.load(std::memory_order_acquire) || stopping_.load(std::memory_order_relaxed))
 			return;
-		__builtin_ia32_pause();
-		if (i % 64 == 0 && now() >= spin_until)
-			break;
-	}
+		sched_yield();
+	} while (now() < poll_until);
 	std::uint32_t seen = cpu.wake_word.load(std::memory_order_seq_cst);
 	cpu.sleeping.store(true, std::memory_order_seq_cst);
 	std::uint64_t deadline = timers_.next_deadline();

@@ -144,14 +144,14 @@ private:
 	std::atomic<std::size_t> waiting_count_{0};
 
 	// SQ consumer state: the kernel's own copy of the SQ chunk links (user memory may lie).
-	std::mutex sq_mutex_;
+	SpinLock sq_mutex_; // held while one thread consumes the SQ; nothing blocks inside
 	unsigned sq_current_ = 0;
 	std::size_t sq_consumed_ = 0;
 	unsigned sq_tail_ = 0;
 	std::vector<int> sq_next_;
 
 	// Threads blocked in helDriveQueue(kHelDriveWait).
-	std::mutex waiters_mutex_;
+	SpinLock waiters_mutex_;
 	std::vector<Thread *> waiters_;
 	std::atomic<int> waiter_count_{0};
 

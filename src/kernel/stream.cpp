@@ -18,10 +18,11 @@ struct Node {
 	int type = 0;
 	std::uint32_t flags = 0;
 	Node *parent = nullptr;
-	Node *first_child = nullptr;
+	Node *first_child = nullptr; // the ancillary list
 	Node *last_child = nullptr;
-	Node *next_sibling = nullptr;
+	Node *next_sibling = nullptr; // next item of the list this one belongs to
 	Node *queue_next = nullptr;
+	Node *open_below = nullptr; // while validating: the list below this one on the open stack
 	Ref<Lane> lane; // keeps the lane it travels on alive while in flight
 
 	// Request.
@@ -31,7 +32,7 @@ struct Node {
 	bool buffered = false;            // send data was copied at submit (kernel buffer)
 	HelError send_error = kHelErrNone; // fault while copying send data at submit
 	std::unique_ptr<std::byte[]> heap; // buffered send data larger than `small`
-	std::array<std::byte, kMaxInlineReceive> small{};
+	std::array<std::byte, kMaxInlineReceive> small; // left uninitialised: written before read
 	Resolved pushed;
 	std::array<char, 16> credentials{};
 
@@ -54,7 +55,30 @@ struct Packet {
 	Ref<Universe> universe;
 	std::atomic<std::size_t> remaining{0};
 	std::size_t count = 0;
-	std::unique_ptr<Node[]> nodes;
+	Node *first_root = nullptr; // the root list
+	Node *last_root = nullptr;
+	Packet *reap_next = nullptr;
+	Node *nodes() { return reinterpret_cast<Node *>(this + 1); }
+
+	// One allocation holds the packet and its nodes.
+	static Packet *create(std::size_t count) {
+		static_assert(sizeof(Packet) % alignof(Node) == 0);
+		void *memory = ::operator new(sizeof(Packet) + count * sizeof(Node));
+		auto *packet = new (memory) Packet;
+		packet->count = count;
+		for (std::size_t i = 0; i < count; ++i)
+			new (packet->nodes() + i) Node;
+		return packet;
+	}
+	static void destroy(Packet *packet) {
+		for (std::size_t i = 0; i < packet->count; ++i)
+			packet->nodes()[i].~Node();
+		packet->~Packet();
+		::operator delete(packet);
+	}
+	struct Deleter {
+		void operator()(Packet *p) const { destroy(p); }
+	};
 };
 
 namespace {
@@ -77,15 +101,25 @@ std::size_t result_size(int type) {
 	}
 }
 
-void finish_packet(Packet &packet, Reaper &reaper) {
-	std::vector<std::byte> element;
+std::size_t element_size(const Packet &packet) {
+	std::size_t total = 0;
+	for (std::size_t i = 0; i < packet.count; ++i) {
+		const Node &n = const_cast<Packet &>(packet).nodes()[i];
+		total += n.type == kHelActionRecvInline ? sizeof(HelInlineResultNoFlex) + pad8(n.result_length)
+		                                        : pad8(result_size(n.type));
+	}
+	return total;
+}
+
+void write_results(Packet &packet, std::byte *out) {
 	auto put = [&](const void *p, std::size_t n) {
-		auto *bytes = static_cast<const std::byte *>(p);
-		element.insert(element.end(), bytes, bytes + n);
-		element.resize(pad8(element.size()));
+		std::memcpy(out, p, n);
+		if (std::size_t pad = pad8(n) - n)
+			std::memset(out + n, 0, pad);
+		out += pad8(n);
 	};
 	for (std::size_t i = 0; i < packet.count; ++i) {
-		const Node &n = packet.nodes[i];
+		const Node &n = packet.nodes()[i];
 		switch (n.type) {
 		case kHelActionOffer:
 		case kHelActionAccept:
@@ -118,7 +152,20 @@ void finish_packet(Packet &packet, Reaper &reaper) {
 		}
 		}
 	}
-	QueueSource source{element.data(), element.size()};
+}
+
+void finish_packet(Packet &packet, Reaper &reaper) {
+	// All results of the exchange form one element, in action order.
+	std::size_t size = element_size(packet);
+	alignas(8) std::byte local[512];
+	std::unique_ptr<std::byte[]> large;
+	std::byte *element = local;
+	if (size > sizeof(local)) {
+		large = std::make_unique<std::byte[]>(size);
+		element = large.get();
+	}
+	write_results(packet, element);
+	QueueSource source{element, size};
 	packet.queue->post({&source, 1}, packet.context, true);
 	reaper.add(&packet);
 }
@@ -187,15 +234,18 @@ Reaper::~Reaper() {
 		return;
 	// Freeing packets drops lane references; a lane that dies fails more packets, which land
 	// here too. Keep going until nothing is left.
-	while (!packets_.empty()) {
-		Packet *packet = packets_.back();
-		packets_.pop_back();
-		delete packet;
+	while (Packet *packet = packets_) {
+		packets_ = packet->reap_next;
+		Packet::destroy(packet);
 	}
 	active_reaper = nullptr;
 }
 
-void Reaper::add(Packet *packet) { (outer_ ? outer_ : this)->packets_.push_back(packet); }
+void Reaper::add(Packet *packet) {
+	Reaper &owner = outer_ ? *outer_ : *this;
+	packet->reap_next = owner.packets_;
+	owner.packets_ = packet;
+}
 
 // ---------------------------------------------------------------- lanes
 
@@ -259,10 +309,11 @@ void Stream::shutdown(int side) {
 	fail_queued(1 - side, kHelErrEndOfLane, reaper);
 }
 
-void Stream::submit(int side, std::span<Node *const> items, Reaper &reaper) {
+void Stream::submit(int side, Node *first, Reaper &reaper) {
 	std::lock_guard lock{lock_};
 	int peer = 1 - side;
-	for (Node *node : items) {
+	// Nodes stay valid throughout: finished packets are freed only by the outermost Reaper.
+	for (Node *node = first; node; node = node->next_sibling) {
 		node->lane = Ref<Lane>{lanes_[side]};
 		if (shut_down_[side]) {
 			fail_node(*node, kHelErrLaneShutdown, reaper);
@@ -306,14 +357,9 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 			offer_error = attach_to_submitter(offer, child0, kLaneDefaultRights);
 		HelError accept_error = attach_to_submitter(accept, child1, kLaneDefaultRights);
 		// Each ancillary list continues on its end of the new stream, in order.
-		std::vector<Node *> offer_items, accept_items;
-		for (Node *c = offer.first_child; c; c = c->next_sibling)
-			offer_items.push_back(c);
-		for (Node *c = accept.first_child; c; c = c->next_sibling)
-			accept_items.push_back(c);
 		Stream &child = child0->stream();
-		child.submit(0, offer_items, reaper);
-		child.submit(1, accept_items, reaper);
+		child.submit(0, offer.first_child, reaper);
+		child.submit(1, accept.first_child, reaper);
 		finish_node(offer, offer_error, reaper);
 		finish_node(accept, accept_error, reaper);
 		return; // child0/child1 drop here; a lane nobody holds breaks at once
@@ -384,24 +430,24 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 		IpcQueue &queue, std::uintptr_t context) {
 	if (actions.empty())
 		return kHelErrIllegalArgs;
-	auto packet = std::make_unique<Packet>();
-	packet->count = actions.size();
-	packet->nodes = std::make_unique<Node[]>(actions.size());
+	std::unique_ptr<Packet, Packet::Deleter> packet{Packet::create(actions.size())};
 
 	// The item tree: a stack of open lists, starting with the root list. An item belongs to
 	// the list on top; without kHelItemChain it closes that list; with kHelItemAncillary it
 	// opens its own. Every list must be closed at the end.
-	std::vector<Node *> open{nullptr};
-	std::vector<Node *> roots;
+	// The open stack is linked through open_below; the root list is the bottom entry,
+	// represented by `root_open`.
+	bool root_open = true;
+	Node *open = nullptr; // innermost open ancillary list, or nullptr for the root list
 	std::size_t result_bytes = 0;
 	constexpr std::uint32_t kKnownFlags = kHelItemChain | kHelItemAncillary | kHelItemWantLane;
 	for (std::size_t i = 0; i < actions.size(); ++i) {
 		const HelAction &action = actions[i];
-		Node &node = packet->nodes[i];
+		Node &node = packet->nodes()[i];
 		node.packet = packet.get();
 		node.type = action.type;
 		node.flags = action.flags;
-		if (open.empty() || (action.flags & ~kKnownFlags))
+		if ((!open && !root_open) || (action.flags & ~kKnownFlags))
 			return kHelErrIllegalArgs;
 		bool offer_or_accept = action.type == kHelActionOffer || action.type == kHelActionAccept;
 		if ((action.flags & kHelItemAncillary) && !offer_or_accept)
@@ -476,20 +522,27 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 		}
 		result_bytes += pad8(result_size(action.type));
 
-		Node *parent = open.back();
+		Node *parent = open;
 		node.parent = parent;
-		if (!(action.flags & kHelItemChain))
-			open.pop_back();
-		if (action.flags & kHelItemAncillary)
-			open.push_back(&node);
 		if (parent) {
 			(parent->last_child ? parent->last_child->next_sibling : parent->first_child) = &node;
 			parent->last_child = &node;
 		} else {
-			roots.push_back(&node);
+			(packet->last_root ? packet->last_root->next_sibling : packet->first_root) = &node;
+			packet->last_root = &node;
+		}
+		if (!(action.flags & kHelItemChain)) {
+			if (open)
+				open = open->open_below;
+			else
+				root_open = false;
+		}
+		if (action.flags & kHelItemAncillary) {
+			node.open_below = open;
+			open = &node;
 		}
 	}
-	if (!open.empty())
+	if (open || root_open)
 		return kHelErrIllegalArgs;
 	if (!queue.fits(result_bytes))
 		return kHelErrQueueTooSmall;
@@ -500,7 +553,8 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	packet->remaining.store(actions.size(), std::memory_order_relaxed);
 	self.note_submitted();
 	Reaper reaper;
-	packet.release(); // from here on the packet frees itself once its completion is posted
+	Node *roots = packet->first_root;
+	(void)packet.release(); // from here on the packet frees itself once its completion is posted
 	lane.stream().submit(lane.side(), roots, reaper);
 	return kHelErrNone;
 }

@@ -65,7 +65,7 @@ public:
 
 private:
 	Reaper *outer_;
-	std::vector<Packet *> packets_;
+	Packet *packets_ = nullptr; // linked through Packet::reap_next
 };
 
 class Stream final : public Object {
@@ -82,8 +82,8 @@ public:
 	// helShutdownLane.
 	void shutdown(int side);
 
-	// Submits the root items of a packet on `side`.
-	void submit(int side, std::span<struct Node *const> items, Reaper &reaper);
+	// Submits a list of items (linked through next_sibling) on `side`, in order.
+	void submit(int side, struct Node *first, Reaper &reaper);
 
 	void lane_dead(int side);
 	// Teardown: fails every queued item with kHelErrEndOfLane.
