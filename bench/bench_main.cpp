@@ -31,8 +31,8 @@ helsim::MachineConfig one_cpu() {
 
 // Per-operation time next to the per-iteration time: `n` operations make one iteration.
 benchmark::Counter per(double n) {
-	return benchmark::Counter{
-	        n, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert};
+	return benchmark::Counter{n,
+			benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert};
 }
 
 // Runs `body(state)` in a fiber of a one-CPU machine; the benchmark thread waits in run().

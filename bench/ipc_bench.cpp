@@ -165,27 +165,31 @@ void round_trip(benchmark::State &state, unsigned machine_cpus, int client_cpu, 
 	auto [client_lane, server_lane] = make_stream(machine);
 	const std::int64_t rounds = kWarmup + static_cast<std::int64_t>(state.max_iterations);
 
-	machine.spawn("server", [&, rounds](std::span<const HelHandle> h) {
-		if (server_cpu >= 0)
-			pin(server_cpu);
-		helsim::Dispatcher dispatcher;
-		std::array<char, kMessage> reply;
-		reply.fill('r');
-		for (std::int64_t i = 0; i < rounds; ++i)
-			server_round<S>(dispatcher, h[0], reply.data());
-	}, {server_lane});
+	machine.spawn("server",
+			[&, rounds](std::span<const HelHandle> h) {
+				if (server_cpu >= 0)
+					pin(server_cpu);
+				helsim::Dispatcher dispatcher;
+				std::array<char, kMessage> reply;
+				reply.fill('r');
+				for (std::int64_t i = 0; i < rounds; ++i)
+					server_round<S>(dispatcher, h[0], reply.data());
+			},
+			{server_lane});
 
-	machine.spawn("client", [&](std::span<const HelHandle> h) {
-		if (client_cpu >= 0)
-			pin(client_cpu);
-		helsim::Dispatcher dispatcher;
-		std::array<char, kMessage> message;
-		message.fill('q');
-		for (std::int64_t i = 0; i < kWarmup; ++i)
-			client_round_trip<S>(dispatcher, h[0], message.data());
-		for (auto _ : state)
-			client_round_trip<S>(dispatcher, h[0], message.data());
-	}, {client_lane});
+	machine.spawn("client",
+			[&](std::span<const HelHandle> h) {
+				if (client_cpu >= 0)
+					pin(client_cpu);
+				helsim::Dispatcher dispatcher;
+				std::array<char, kMessage> message;
+				message.fill('q');
+				for (std::int64_t i = 0; i < kWarmup; ++i)
+					client_round_trip<S>(dispatcher, h[0], message.data());
+				for (auto _ : state)
+					client_round_trip<S>(dispatcher, h[0], message.data());
+			},
+			{client_lane});
 
 	finish(state, machine);
 	state.SetItemsProcessed(state.iterations()); // round trips per second
@@ -223,48 +227,53 @@ void BM_Ipc_Throughput(benchmark::State &state) {
 	helsim::Machine machine{cpus(2)};
 	auto [send_lane, recv_lane] = make_stream(machine);
 
-	machine.spawn("receiver", [&](std::span<const HelHandle> h) {
-		pin(1);
-		helsim::Dispatcher dispatcher;
-		std::int64_t submitted = 0;
-		for (; submitted < std::min(in_flight, total); ++submitted)
-			ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted), ipc::recv_inline());
-		for (std::int64_t received = 0; received < total; ++received) {
-			auto element = dispatcher.wait();
-			expect(element.has_value(), "missing completion");
-			auto [text] = ipc::parse<ipc::Leaf<ipc::InlineResult>>(*element);
-			check(text.error, "receive");
-			expect(text.data.size() == kMessage, "short message");
-			element.reset(); // release the CQ chunk reference before resubmitting
-			if (submitted < total)
-				ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted++),
-						ipc::recv_inline());
-		}
-	}, {recv_lane});
+	machine.spawn("receiver",
+			[&](std::span<const HelHandle> h) {
+				pin(1);
+				helsim::Dispatcher dispatcher;
+				std::int64_t submitted = 0;
+				for (; submitted < std::min(in_flight, total); ++submitted)
+					ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted),
+							ipc::recv_inline());
+				for (std::int64_t received = 0; received < total; ++received) {
+					auto element = dispatcher.wait();
+					expect(element.has_value(), "missing completion");
+					auto [text] = ipc::parse<ipc::Leaf<ipc::InlineResult>>(*element);
+					check(text.error, "receive");
+					expect(text.data.size() == kMessage, "short message");
+					element.reset(); // release the CQ chunk reference before resubmitting
+					if (submitted < total)
+						ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted++),
+								ipc::recv_inline());
+				}
+			},
+			{recv_lane});
 
-	machine.spawn("sender", [&](std::span<const HelHandle> h) {
-		pin(0);
-		helsim::Dispatcher dispatcher;
-		std::array<char, kMessage> message;
-		message.fill('m');
-		std::int64_t submitted = 0;
-		auto send = [&] {
-			ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted++),
-					ipc::send_buffer(message.data(), kMessage));
-		};
-		// Submitted here, handed to the kernel by the first wait() inside the loop.
-		while (submitted < std::min(in_flight, total))
-			send();
-		for (auto _ : state) {
-			auto element = dispatcher.wait();
-			expect(element.has_value(), "missing completion");
-			auto [sent] = ipc::parse<ipc::Leaf<ipc::SimpleResult>>(*element);
-			check(sent.error, "send");
-			element.reset();
-			if (submitted < total)
-				send();
-		}
-	}, {send_lane});
+	machine.spawn("sender",
+			[&](std::span<const HelHandle> h) {
+				pin(0);
+				helsim::Dispatcher dispatcher;
+				std::array<char, kMessage> message;
+				message.fill('m');
+				std::int64_t submitted = 0;
+				auto send = [&] {
+					ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted++),
+							ipc::send_buffer(message.data(), kMessage));
+				};
+				// Submitted here, handed to the kernel by the first wait() inside the loop.
+				while (submitted < std::min(in_flight, total))
+					send();
+				for (auto _ : state) {
+					auto element = dispatcher.wait();
+					expect(element.has_value(), "missing completion");
+					auto [sent] = ipc::parse<ipc::Leaf<ipc::SimpleResult>>(*element);
+					check(sent.error, "send");
+					element.reset();
+					if (submitted < total)
+						send();
+				}
+			},
+			{send_lane});
 
 	finish(state, machine);
 	state.SetItemsProcessed(state.iterations());
@@ -280,32 +289,36 @@ void BM_Ipc_Send(benchmark::State &state) {
 	helsim::Machine machine{cpus(1)};
 	auto [send_lane, recv_lane] = make_stream(machine);
 
-	machine.spawn("receiver", [&](std::span<const HelHandle> h) {
-		helsim::Dispatcher dispatcher;
-		std::vector<char> buffer(bytes);
-		for (std::int64_t i = 0; i < total; ++i) {
-			auto exchange = ipc::exchange_sync(dispatcher, h[0],
-					ipc::recv_buffer(buffer.data(), buffer.size()));
-			auto &[received] = exchange.results;
-			check(received.error, "receive");
-			expect(received.length == bytes, "short receive");
-		}
-		expect(buffer.front() == 's' && buffer.back() == 's', "the data did not arrive");
-	}, {recv_lane});
+	machine.spawn("receiver",
+			[&](std::span<const HelHandle> h) {
+				helsim::Dispatcher dispatcher;
+				std::vector<char> buffer(bytes);
+				for (std::int64_t i = 0; i < total; ++i) {
+					auto exchange = ipc::exchange_sync(dispatcher, h[0],
+							ipc::recv_buffer(buffer.data(), buffer.size()));
+					auto &[received] = exchange.results;
+					check(received.error, "receive");
+					expect(received.length == bytes, "short receive");
+				}
+				expect(buffer.front() == 's' && buffer.back() == 's', "the data did not arrive");
+			},
+			{recv_lane});
 
-	machine.spawn("sender", [&](std::span<const HelHandle> h) {
-		helsim::Dispatcher dispatcher;
-		std::vector<char> buffer(bytes, 's');
-		auto send = [&] {
-			auto exchange = ipc::exchange_sync(dispatcher, h[0],
-					ipc::send_buffer(buffer.data(), buffer.size()));
-			check(std::get<0>(exchange.results).error, "send");
-		};
-		for (std::int64_t i = 0; i < kWarmup; ++i)
-			send();
-		for (auto _ : state)
-			send();
-	}, {send_lane});
+	machine.spawn("sender",
+			[&](std::span<const HelHandle> h) {
+				helsim::Dispatcher dispatcher;
+				std::vector<char> buffer(bytes, 's');
+				auto send = [&] {
+					auto exchange = ipc::exchange_sync(dispatcher, h[0],
+							ipc::send_buffer(buffer.data(), buffer.size()));
+					check(std::get<0>(exchange.results).error, "send");
+				};
+				for (std::int64_t i = 0; i < kWarmup; ++i)
+					send();
+				for (auto _ : state)
+					send();
+			},
+			{send_lane});
 
 	finish(state, machine);
 	state.SetBytesProcessed(state.iterations() * state.range(0));

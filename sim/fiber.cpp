@@ -118,8 +118,8 @@ void Fiber::create(std::size_t stack_size, std::function<void()> body) {
 				try {
 					body_();
 				} catch (const boost::context::detail::forced_unwind &) {
-					// Fiber::unwind() is done with this stack; boost switches back to the
-					// unwinding thread once the exception reaches the fiber's entry.
+			// Fiber::unwind() is done with this stack; boost switches back to the
+			// unwinding thread once the exception reaches the fiber's entry.
 #ifdef HELSIM_ASAN
 					auto &hc = host_context();
 					__sanitizer_start_switch_fiber(nullptr, hc.scheduler_stack_bottom,

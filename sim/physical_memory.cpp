@@ -10,22 +10,24 @@
 
 namespace helsim::sim {
 
-PhysicalMemory::PhysicalMemory(std::size_t size) : size_{(size + kPageSize - 1) & ~(kPageSize - 1)} {
+PhysicalMemory::PhysicalMemory(std::size_t size)
+: size_{(size + kPageSize - 1) & ~(kPageSize - 1)} {
 	if (size_ == 0)
 		throw std::invalid_argument("helsim: physical memory size must be at least one page");
 	fd_ = memfd_create("helsim-physical", MFD_CLOEXEC);
 	if (fd_ < 0)
-		throw std::runtime_error(std::string("helsim: memfd_create failed: ") + std::strerror(errno));
+		throw std::runtime_error(
+				std::string("helsim: memfd_create failed: ") + std::strerror(errno));
 	if (ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
 		close(fd_);
-		throw std::runtime_error(std::string("helsim: cannot size physical memory: ") +
-				std::strerror(errno));
+		throw std::runtime_error(
+				std::string("helsim: cannot size physical memory: ") + std::strerror(errno));
 	}
 	void *base = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
 	if (base == MAP_FAILED) {
 		close(fd_);
-		throw std::runtime_error(std::string("helsim: cannot map physical memory: ") +
-				std::strerror(errno));
+		throw std::runtime_error(
+				std::string("helsim: cannot map physical memory: ") + std::strerror(errno));
 	}
 	base_ = static_cast<char *>(base);
 	free_runs_.emplace(0, size_);
@@ -69,7 +71,8 @@ void PhysicalMemory::free(PhysicalAddr address, std::size_t size) {
 	auto [it, inserted] = free_runs_.emplace(address, size);
 	(void)inserted;
 	free_bytes_ += size;
-	if (auto next = std::next(it); next != free_runs_.end() && it->first + it->second == next->first) {
+	if (auto next = std::next(it);
+			next != free_runs_.end() && it->first + it->second == next->first) {
 		it->second += next->second;
 		free_runs_.erase(next);
 	}

@@ -91,7 +91,7 @@ void ThreadsHost::shutdown() {
 std::uint64_t ThreadsHost::now() {
 	return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
 			std::chrono::steady_clock::now() - start_time_)
-					.count());
+											  .count());
 }
 
 unsigned ThreadsHost::pick_cpu(const Task &task) const {
@@ -166,7 +166,6 @@ void ThreadsHost::cpu_loop(Cpu &cpu) {
 			if (int fired = timers_.run_expired(now()))
 				activity_add(-fired); // after fire(), which may have woken someone
 
-
 		Task *task = cpu.local.pop();
 		if (!task) {
 			idle(cpu);
@@ -209,7 +208,7 @@ void ThreadsHost::after_switch(Cpu &cpu, Task &task) {
 		for (;;) {
 			if (word & kTaskNotified) {
 				if (task.state_.compare_exchange_weak(word, kTaskRunnable,
-						std::memory_order_acq_rel)) {
+							std::memory_order_acq_rel)) {
 					enqueue(task);
 					return;
 				}
@@ -227,8 +226,7 @@ void ThreadsHost::after_switch(Cpu &cpu, Task &task) {
 		task.on_fiber_exit();
 		activity_add(-1);
 		return;
-	case Task::SwitchReason::none:
-		break;
+	case Task::SwitchReason::none: break;
 	}
 	throw std::logic_error("helsim: a fiber switched out without a reason");
 }
@@ -276,7 +274,7 @@ void ThreadsHost::park(Task &self, std::uint64_t deadline) {
 	for (;;) {
 		if (word & kTaskNotified) {
 			if (self.state_.compare_exchange_weak(word, word & ~kTaskNotified,
-					std::memory_order_acq_rel))
+						std::memory_order_acq_rel))
 				return;
 			continue;
 		}
@@ -318,7 +316,7 @@ void ThreadsHost::park_attached(Task &self, std::uint64_t deadline) {
 	for (;;) {
 		if (word & kTaskNotified) {
 			if (self.state_.compare_exchange_weak(word, word & ~kTaskNotified,
-					std::memory_order_acq_rel))
+						std::memory_order_acq_rel))
 				return;
 			continue;
 		}
@@ -338,7 +336,8 @@ void ThreadsHost::park_attached(Task &self, std::uint64_t deadline) {
 			break;
 		if (deadline != kNoDeadline && now() >= deadline) {
 			// Time is up: take ourselves out of the parked state unless a waker beat us.
-			if (self.state_.compare_exchange_strong(word, kTaskRunning, std::memory_order_acq_rel)) {
+			if (self.state_.compare_exchange_strong(word, kTaskRunning,
+						std::memory_order_acq_rel)) {
 				activity_add(1);
 				return;
 			}
@@ -357,8 +356,7 @@ void ThreadsHost::unpark(Task &task) {
 		if (word & kTaskNotified)
 			return;
 		switch (run_state(word)) {
-		case kTaskExited:
-			return;
+		case kTaskExited: return;
 		case kTaskParked:
 			if (task.state_.compare_exchange_weak(word, kTaskRunnable, std::memory_order_acq_rel)) {
 				activity_add(1);
@@ -371,7 +369,7 @@ void ThreadsHost::unpark(Task &task) {
 			break;
 		default:
 			if (task.state_.compare_exchange_weak(word, word | kTaskNotified,
-					std::memory_order_acq_rel))
+						std::memory_order_acq_rel))
 				return;
 			break;
 		}

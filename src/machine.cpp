@@ -43,7 +43,8 @@ std::string RunReport::to_string() const {
 			out += fmt::format(" (waits on {})", t.waits_on);
 		out += '\n';
 	}
-	out += fmt::format("  operations: {} submitted, {} completed, {} pending; {} completions posted\n",
+	out += fmt::format(
+			"  operations: {} submitted, {} completed, {} pending; {} completions posted\n",
 			counters.operations_submitted, counters.operations_completed, operations_pending(),
 			counters.completions_posted);
 	for (const auto &[name, count] : counters.syscalls)
@@ -61,10 +62,12 @@ struct Machine::Root {
 namespace {
 MachineConfig checked(MachineConfig config) {
 	if (config.cpus == 0 || config.cpus > 64)
-		throw std::invalid_argument(fmt::format(
-				"helsim: MachineConfig::cpus must be between 1 and 64, got {}", config.cpus));
+		throw std::invalid_argument(
+				fmt::format("helsim: MachineConfig::cpus must be between 1 and 64, got {}",
+						config.cpus));
 	if (config.physical_memory < 16 * sim::kPageSize)
-		throw std::invalid_argument("helsim: MachineConfig::physical_memory must be at least 64 KiB");
+		throw std::invalid_argument(
+				"helsim: MachineConfig::physical_memory must be at least 64 KiB");
 	if (config.stack_size < (std::size_t{16} << 10))
 		throw std::invalid_argument("helsim: MachineConfig::stack_size must be at least 16 KiB");
 	return config;
@@ -75,14 +78,17 @@ Machine::Machine(MachineConfig config) {
 	config = checked(std::move(config));
 	host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
 	kernel_ = std::make_unique<kernel::Kernel>(config, *host_);
-	root_ = std::make_unique<Root>(Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
+	root_ = std::make_unique<Root>(
+			Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
 }
 
 Machine::~Machine() {
 	if (auto n = kernel_->live_attachments.load()) {
 		// An Attachment points into this machine; going on would be a use after free.
-		fmt::print(stderr, "helsim: Machine destroyed while {} Attachment(s) are alive; "
-				"destroy every Attachment first\n", n);
+		fmt::print(stderr,
+				"helsim: Machine destroyed while {} Attachment(s) are alive; "
+				"destroy every Attachment first\n",
+				n);
 		std::abort();
 	}
 	static_cast<sim::ThreadsHost &>(*host_).shutdown();
@@ -105,7 +111,8 @@ const MachineConfig &Machine::config() const { return kernel_->config(); }
 kernel::Kernel &Machine::kernel_for_extensions() { return *kernel_; }
 
 void Machine::spawn(std::string name, Entry entry, std::initializer_list<HelHandle> handles) {
-	spawn(std::move(name), std::move(entry), std::span<const HelHandle>{handles.begin(), handles.size()});
+	spawn(std::move(name), std::move(entry),
+			std::span<const HelHandle>{handles.begin(), handles.size()});
 }
 
 void Machine::spawn(std::string name, Entry entry, std::span<const HelHandle> handles) {
@@ -117,9 +124,11 @@ void Machine::spawn(std::string name, Entry entry, std::span<const HelHandle> ha
 		kernel::Resolved descriptor;
 		if (source.lookup(h, descriptor) != kHelErrNone)
 			throw std::invalid_argument(fmt::format(
-					"helsim: spawn(\"{}\"): handle {} is not open in the caller's universe", name, h));
+					"helsim: spawn(\"{}\"): handle {} is not open in the caller's universe", name,
+					h));
 		HelHandle copied;
-		if (universe->attach(std::move(descriptor.object), descriptor.rights, copied) != kHelErrNone)
+		if (universe->attach(std::move(descriptor.object), descriptor.rights, copied) !=
+				kHelErrNone)
 			throw std::runtime_error("helsim: spawn: the new universe is out of handles");
 		transferred.push_back(copied);
 	}
@@ -138,8 +147,9 @@ std::unique_ptr<Attachment> Machine::attach(AttachOptions options) {
 	} else if (options.universe != kHelNullHandle) {
 		auto r = root_->universe->resolve<Universe>(options.universe, 0);
 		if (!r)
-			throw std::invalid_argument(fmt::format(
-					"helsim: attach: {} is not a universe handle of the root universe", options.universe));
+			throw std::invalid_argument(
+					fmt::format("helsim: attach: {} is not a universe handle of the root universe",
+							options.universe));
 		universe = std::move(r.object);
 	}
 	Ref<AddressSpace> space = root_->space;
@@ -191,7 +201,8 @@ RunReport Machine::run() {
 		if (thread->started()) {
 			t.outcome = ThreadOutcome::blocked;
 			const sim::WaitReason &why = thread->wait_reason();
-			t.waits_on = why.what ? fmt::format("{} {:#x}", why.what, why.address) : "nothing (runnable)";
+			t.waits_on = why.what ? fmt::format("{} {:#x}", why.what, why.address)
+								  : "nothing (runnable)";
 		}
 		report.threads.push_back(std::move(t));
 	}

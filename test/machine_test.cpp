@@ -48,12 +48,8 @@ const helsim::ThreadReport *find_thread(const helsim::RunReport &report, const s
 	return nullptr;
 }
 
-int load(const int *word) {
-	return __atomic_load_n(word, __ATOMIC_SEQ_CST);
-}
-void store(int *word, int value) {
-	__atomic_store_n(word, value, __ATOMIC_SEQ_CST);
-}
+int load(const int *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+void store(int *word, int value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
 
 // Blocks the calling simulated thread until *word == want; false if helFutexWait misbehaves.
 bool wait_for(int *word, int want) {
@@ -65,8 +61,7 @@ bool wait_for(int *word, int want) {
 	return true;
 }
 
-void idle_entry(std::uintptr_t) {
-}
+void idle_entry(std::uintptr_t) {}
 
 TEST(Machine, ConfigValidationThrowsWithAClearMessage) {
 	for (unsigned cpus : {0u, 65u, 1000u}) {
@@ -142,8 +137,8 @@ TEST(Machine, SpawnPassesHandlesWithTheirRights) {
 	EXPECT_EQ(seen.infos[1].type, kHelDescQueue);
 	EXPECT_EQ(seen.infos[1].rights, std::uint32_t{kHelRightRead | kHelRightWait});
 	EXPECT_EQ(seen.infos[2].type, kHelDescUniverse);
-	EXPECT_EQ(
-			seen.infos[2].rights, std::uint32_t{kHelRightGrant | kHelRightTake | kHelRightAssign});
+	EXPECT_EQ(seen.infos[2].rights,
+			std::uint32_t{kHelRightGrant | kHelRightTake | kHelRightAssign});
 	EXPECT_EQ(seen.copy_in_universe, 1);
 	auto attached = machine.attach({.name = "check", .universe = universe});
 	EXPECT_EQ(info_of(seen.copy_in_universe).type, kHelDescToken);
@@ -157,8 +152,8 @@ TEST(Machine, SpawnFromUnattachedThreadUsesRootUniverse) {
 		token = make_token();
 	}
 	std::atomic<int> type{-1};
-	machine.spawn(
-			"child", [&](std::span<const HelHandle> h) { type = info_of(h[0]).type; }, {token});
+	machine.spawn("child", [&](std::span<const HelHandle> h) { type = info_of(h[0]).type; },
+			{token});
 	auto report = machine.run();
 	EXPECT_FALSE(report.stuck) << report.to_string();
 	EXPECT_EQ(type.load(), kHelDescToken);
@@ -290,7 +285,7 @@ TEST(Machine, RunReportsReturnedPanickedAndThrew) {
 	helsim::Machine machine{{.log_sink = [&](const helsim::LogRecord &r) {
 		std::lock_guard lock{mutex};
 		log.push_back(std::to_string(r.severity) + " " + std::string{r.thread} + " " +
-					  std::string{r.message});
+				std::string{r.message});
 	}}};
 	std::atomic<bool> after_panic{false};
 	machine.spawn("returns", [](std::span<const HelHandle>) { helNop(); });
@@ -413,10 +408,10 @@ TEST(Machine, UniverseCyclesAreReportedAsLeaks) {
 		HelHandle a, b, out;
 		ASSERT_EQ(helCreateUniverse(&a), kHelErrNone);
 		ASSERT_EQ(helCreateUniverse(&b), kHelErrNone);
-		ASSERT_EQ(
-				helTransferDescriptor(a, b, kHelTransferDescriptorOut, ~0u, 0, &out), kHelErrNone);
-		ASSERT_EQ(
-				helTransferDescriptor(b, a, kHelTransferDescriptorOut, ~0u, 0, &out), kHelErrNone);
+		ASSERT_EQ(helTransferDescriptor(a, b, kHelTransferDescriptorOut, ~0u, 0, &out),
+				kHelErrNone);
+		ASSERT_EQ(helTransferDescriptor(b, a, kHelTransferDescriptorOut, ~0u, 0, &out),
+				kHelErrNone);
 	}
 	report = machine.run();
 	ASSERT_EQ(report.leaks.size(), 3u) << report.to_string();

@@ -122,8 +122,8 @@ int main() {
 				static_cast<long long>(fresh), static_cast<long long>(token));
 		expect("helTransferDescriptor with flags Out|In",
 				helTransferDescriptor(queue, universe,
-						static_cast<HelTransferDescriptorFlags>(kHelTransferDescriptorOut |
-								kHelTransferDescriptorIn),
+						static_cast<HelTransferDescriptorFlags>(
+								kHelTransferDescriptorOut | kHelTransferDescriptorIn),
 						kHelRightsMax, 0, &unused));
 
 		helCloseDescriptor(kHelThisUniverse, fresh);
@@ -133,11 +133,13 @@ int main() {
 	}
 
 	// spawn() copies root-universe handles into the new thread's universe, rights included.
-	machine.spawn("child", [](std::span<const HelHandle> handles) {
-		std::printf("child thread, in a universe of its own:\n");
-		show("received queue", handles[0]);
-		expect("helAlertQueue(received)  [Signal]", helAlertQueue(handles[0]));
-	}, {narrowed});
+	machine.spawn("child",
+			[](std::span<const HelHandle> handles) {
+				std::printf("child thread, in a universe of its own:\n");
+				show("received queue", handles[0]);
+				expect("helAlertQueue(received)  [Signal]", helAlertQueue(handles[0]));
+			},
+			{narrowed});
 	helsim::RunReport report = machine.run();
 	std::printf("\nrun report:\n%s", report.to_string().c_str());
 	return report.stuck || !report.leaks.empty() ? 1 : 0;

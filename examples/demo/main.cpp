@@ -84,13 +84,15 @@ int main() {
 	helsim::RunReport report = machine.run();
 	auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-	std::printf("\nhelsim demo: 1 server, %d clients, separate universes, 2 simulated CPUs\n", kClients);
+	std::printf("\nhelsim demo: 1 server, %d clients, separate universes, 2 simulated CPUs\n",
+			kClients);
 	std::printf("%d requests served in %.3f s: %.0f round trips/s overall\n\n",
 			kClients * kRequestsPerClient, elapsed, kClients * kRequestsPerClient / elapsed);
 	std::printf("run report:\n%s", report.to_string().c_str());
 	bool ok = !report.stuck && report.operations_pending() == 0 && report.leaks.empty();
 	for (const auto &t : report.threads)
 		ok = ok && t.outcome == helsim::ThreadOutcome::returned;
-	std::printf("%s\n", ok ? "all threads returned, nothing pending, nothing leaked" : "PROBLEMS above");
+	std::printf("%s\n",
+			ok ? "all threads returned, nothing pending, nothing leaked" : "PROBLEMS above");
 	return ok ? 0 : 1;
 }

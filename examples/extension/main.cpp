@@ -48,7 +48,8 @@ HelError echo(helsim::ext::Caller &caller, const HelWord *args, HelWord *) {
 void body(std::span<const HelHandle>) {
 	HelWord sum = 0;
 	HelError e = helSyscall2_1(kCallAdd, 2, 40, &sum);
-	std::printf("helsimAdd(2, 40): error %d, result %llu\n", e, static_cast<unsigned long long>(sum));
+	std::printf("helsimAdd(2, 40): error %d, result %llu\n", e,
+			static_cast<unsigned long long>(sum));
 
 	helsim::Dispatcher dispatcher;
 	std::uint64_t value = 0xC0FFEE;
@@ -63,12 +64,12 @@ void body(std::span<const HelHandle>) {
 	element.release();
 
 	e = helSyscall3(kCallEcho, static_cast<HelWord>(dispatcher.queue()), 8, 0);
-	std::printf("helsimEcho with a null pointer: error %d (kHelErrFault is %d)\n", e,
-			kHelErrFault);
+	std::printf("helsimEcho with a null pointer: error %d (kHelErrFault is %d)\n", e, kHelErrFault);
 
 	HelWord out = 0;
 	e = helSyscall1_1(kHelCallSuper + 7, 5, &out);
-	std::printf("supercall 7 (5): error %d, result %llu\n", e, static_cast<unsigned long long>(out));
+	std::printf("supercall 7 (5): error %d, result %llu\n", e,
+			static_cast<unsigned long long>(out));
 
 	e = helSyscall0(kCallUnregistered);
 	std::printf("unregistered syscall %u: error %d (kHelErrIllegalSyscall is %d)\n",

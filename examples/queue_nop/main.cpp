@@ -75,8 +75,7 @@ void run_queue(std::span<const HelHandle>) {
 					static_cast<int>(context - kFirstNop), error_name(element->error()));
 		} else if (context == kShortClock) {
 			std::printf("%8.3f ms  short clock wait completed: %s; cancelling tag %llu\n", ms,
-					error_name(element->error()),
-					static_cast<unsigned long long>(kLongClockTag));
+					error_name(element->error()), static_cast<unsigned long long>(kLongClockTag));
 			// kHelSubmitCancel itself produces no completion.
 			dispatcher.submit(kHelSubmitCancel, 0, HelSqCancel{kLongClockTag});
 			dispatcher.flush();

@@ -55,7 +55,8 @@ void key_server(HelHandle lane) {
 		check(conversation.error, "accept");
 		say("server: request \"" + std::string{text.text()} + "\"");
 		auto reply = ipc::exchange_sync(dispatcher, conversation.handle,
-				ipc::send_buffer(std::string_view{"here"}), ipc::push_descriptor(token, kHelRightsNull));
+				ipc::send_buffer(std::string_view{"here"}),
+				ipc::push_descriptor(token, kHelRightsNull));
 		check(std::get<0>(reply.results).error, "send reply");
 		check(std::get<1>(reply.results).error, "push token");
 		helCloseDescriptor(kHelThisUniverse, conversation.handle);
@@ -88,12 +89,13 @@ int client(HelHandle lane) {
 	HelDescriptorInfo info{};
 	check(helDescriptorInfo(key.handle, &info), "helDescriptorInfo");
 	say("client: reply \"" + std::string{reply.text()} + "\" with descriptor " +
-			std::to_string(key.handle) + " (type " + std::to_string(info.type) + " = token: " +
-			(info.type == kHelDescToken ? "yes" : "no") + ", rights " + std::to_string(info.rights) + ")");
+			std::to_string(key.handle) + " (type " + std::to_string(info.type) +
+			" = token: " + (info.type == kHelDescToken ? "yes" : "no") + ", rights " +
+			std::to_string(info.rights) + ")");
 
 	auto second = ipc::exchange_sync(dispatcher, lane,
-			ipc::offer(ipc::send_buffer(std::string_view{"open"}), ipc::imbue_credentials(key.handle),
-					ipc::recv_inline()));
+			ipc::offer(ipc::send_buffer(std::string_view{"open"}),
+					ipc::imbue_credentials(key.handle), ipc::recv_inline()));
 	auto &verdict = std::get<3>(second.results);
 	check(verdict.error, "receive verdict");
 	say("client: verdict \"" + std::string{verdict.text()} + "\"");
@@ -111,11 +113,14 @@ int main() {
 		check(helCreateStream(&server_lane, &client_lane, 0), "helCreateStream");
 	}
 	int verdict = 1;
-	machine.spawn("key-server", [](std::span<const HelHandle> h) { key_server(h[0]); }, {server_lane});
-	machine.spawn("client", [&](std::span<const HelHandle> h) { verdict = client(h[0]); }, {client_lane});
+	machine.spawn("key-server", [](std::span<const HelHandle> h) { key_server(h[0]); },
+			{server_lane});
+	machine.spawn("client", [&](std::span<const HelHandle> h) { verdict = client(h[0]); },
+			{client_lane});
 	helsim::RunReport report = machine.run();
 	std::printf("%s", report.to_string().c_str());
-	bool ok = verdict == 0 && !report.stuck && report.leaks.empty() && report.operations_pending() == 0;
+	bool ok = verdict == 0 && !report.stuck && report.leaks.empty() &&
+			report.operations_pending() == 0;
 	std::printf("%s\n", ok ? "key granted; nothing pending, nothing leaked" : "FAILED");
 	return ok ? 0 : 1;
 }

@@ -154,7 +154,7 @@ public:
 	// The payload is the bytes of `payload` itself (a HelSq* request struct), not what it
 	// points to: containers are refused at compile time.
 	template <typename T>
-		requires std::is_trivially_copyable_v<T>
+	requires std::is_trivially_copyable_v<T>
 	void submit(std::uint32_t opcode, std::uintptr_t context, const T &payload) {
 		submit(opcode, context, std::as_bytes(std::span{&payload, 1}));
 	}
@@ -233,8 +233,8 @@ private:
 	}
 
 	HelChunk *chunk(int index) const {
-		return reinterpret_cast<HelChunk *>(reinterpret_cast<char *>(queue_) + 64 +
-				static_cast<std::size_t>(index) * stride_);
+		return reinterpret_cast<HelChunk *>(
+				reinterpret_cast<char *>(queue_) + 64 + static_cast<std::size_t>(index) * stride_);
 	}
 
 	Element take() {
@@ -245,7 +245,8 @@ private:
 		element.dispatcher_ = this;
 		element.chunk_ = retrieve_;
 		element.context_ = reinterpret_cast<std::uintptr_t>(header.context);
-		element.payload_ = {reinterpret_cast<const std::byte *>(at + sizeof(header)), header.length};
+		element.payload_ = {reinterpret_cast<const std::byte *>(at + sizeof(header)),
+				header.length};
 		last_progress_ += sizeof(header) + header.length;
 		++refs_[static_cast<std::size_t>(retrieve_)];
 		return element;

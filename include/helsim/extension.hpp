@@ -51,8 +51,8 @@ void register_syscall(Machine &machine, std::uint32_t number, std::string name,
 
 // Supercalls (numbers >= 0x80000000) go to this handler; without one they fail with
 // kHelErrIllegalSyscall.
-using SupercallHandler =
-		std::function<HelError(Caller &caller, std::uint32_t number, const HelWord *args, HelWord *outs)>;
+using SupercallHandler = std::function<HelError(Caller &caller, std::uint32_t number,
+		const HelWord *args, HelWord *outs)>;
 void set_supercall_handler(Machine &machine, SupercallHandler handler);
 
 } // namespace helsim::ext

@@ -19,8 +19,8 @@ typedef uint64_t HelWord;
 extern "C" {
 #endif
 
-/* The one exported entry point. args holds 9 argument words (unused ones zero), outs receives up to 3
- * result words (may be NULL when the call has none). Returns the HelError. */
+/* The one exported entry point. args holds 9 argument words (unused ones zero), outs receives up to
+ * 3 result words (may be NULL when the call has none). Returns the HelError. */
 HelError helsim_syscall(uint32_t number, const HelWord *args, HelWord *outs);
 
 #ifdef __cplusplus
@@ -87,7 +87,8 @@ HELSIM_STUB HelError helSyscall2_1(int number, HelWord arg0, HelWord arg1, HelWo
 	return error;
 }
 
-HELSIM_STUB HelError helSyscall2_2(int number, HelWord arg0, HelWord arg1, HelWord *res0, HelWord *res1) {
+HELSIM_STUB HelError helSyscall2_2(int number, HelWord arg0, HelWord arg1, HelWord *res0,
+		HelWord *res1) {
 	const HelWord args[9] = {arg0, arg1};
 	HelWord outs[3] = {0, 0, 0};
 	HelError error = helsim_syscall((uint32_t)number, args, outs);
@@ -96,7 +97,8 @@ HELSIM_STUB HelError helSyscall2_2(int number, HelWord arg0, HelWord arg1, HelWo
 	return error;
 }
 
-HELSIM_STUB HelError helSyscall2_3(int number, HelWord arg0, HelWord arg1, HelWord *res0, HelWord *res1, HelWord *res2) {
+HELSIM_STUB HelError helSyscall2_3(int number, HelWord arg0, HelWord arg1, HelWord *res0,
+		HelWord *res1, HelWord *res2) {
 	const HelWord args[9] = {arg0, arg1};
 	HelWord outs[3] = {0, 0, 0};
 	HelError error = helsim_syscall((uint32_t)number, args, outs);
@@ -111,7 +113,8 @@ HELSIM_STUB HelError helSyscall3(int number, HelWord arg0, HelWord arg1, HelWord
 	return helsim_syscall((uint32_t)number, args, 0);
 }
 
-HELSIM_STUB HelError helSyscall3_1(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord *res0) {
+HELSIM_STUB HelError helSyscall3_1(int number, HelWord arg0, HelWord arg1, HelWord arg2,
+		HelWord *res0) {
 	const HelWord args[9] = {arg0, arg1, arg2};
 	HelWord outs[3] = {0, 0, 0};
 	HelError error = helsim_syscall((uint32_t)number, args, outs);
@@ -119,7 +122,8 @@ HELSIM_STUB HelError helSyscall3_1(int number, HelWord arg0, HelWord arg1, HelWo
 	return error;
 }
 
-HELSIM_STUB HelError helSyscall3_2(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord *res0, HelWord *res1) {
+HELSIM_STUB HelError helSyscall3_2(int number, HelWord arg0, HelWord arg1, HelWord arg2,
+		HelWord *res0, HelWord *res1) {
 	const HelWord args[9] = {arg0, arg1, arg2};
 	HelWord outs[3] = {0, 0, 0};
 	HelError error = helsim_syscall((uint32_t)number, args, outs);
@@ -128,12 +132,14 @@ HELSIM_STUB HelError helSyscall3_2(int number, HelWord arg0, HelWord arg1, HelWo
 	return error;
 }
 
-HELSIM_STUB HelError helSyscall4(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord arg3) {
+HELSIM_STUB HelError helSyscall4(int number, HelWord arg0, HelWord arg1, HelWord arg2,
+		HelWord arg3) {
 	const HelWord args[9] = {arg0, arg1, arg2, arg3};
 	return helsim_syscall((uint32_t)number, args, 0);
 }
 
-HELSIM_STUB HelError helSyscall4_1(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord arg3, HelWord *res0) {
+HELSIM_STUB HelError helSyscall4_1(int number, HelWord arg0, HelWord arg1, HelWord arg2,
+		HelWord arg3, HelWord *res0) {
 	const HelWord args[9] = {arg0, arg1, arg2, arg3};
 	HelWord outs[3] = {0, 0, 0};
 	HelError error = helsim_syscall((uint32_t)number, args, outs);
@@ -141,12 +147,14 @@ HELSIM_STUB HelError helSyscall4_1(int number, HelWord arg0, HelWord arg1, HelWo
 	return error;
 }
 
-HELSIM_STUB HelError helSyscall5(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord arg3, HelWord arg4) {
+HELSIM_STUB HelError helSyscall5(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord arg3,
+		HelWord arg4) {
 	const HelWord args[9] = {arg0, arg1, arg2, arg3, arg4};
 	return helsim_syscall((uint32_t)number, args, 0);
 }
 
-HELSIM_STUB HelError helSyscall5_1(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord arg3, HelWord arg4, HelWord *res0) {
+HELSIM_STUB HelError helSyscall5_1(int number, HelWord arg0, HelWord arg1, HelWord arg2,
+		HelWord arg3, HelWord arg4, HelWord *res0) {
 	const HelWord args[9] = {arg0, arg1, arg2, arg3, arg4};
 	HelWord outs[3] = {0, 0, 0};
 	HelError error = helsim_syscall((uint32_t)number, args, outs);
@@ -154,12 +162,14 @@ HELSIM_STUB HelError helSyscall5_1(int number, HelWord arg0, HelWord arg1, HelWo
 	return error;
 }
 
-HELSIM_STUB HelError helSyscall6(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord arg3, HelWord arg4, HelWord arg5) {
+HELSIM_STUB HelError helSyscall6(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord arg3,
+		HelWord arg4, HelWord arg5) {
 	const HelWord args[9] = {arg0, arg1, arg2, arg3, arg4, arg5};
 	return helsim_syscall((uint32_t)number, args, 0);
 }
 
-HELSIM_STUB HelError helSyscall6_1(int number, HelWord arg0, HelWord arg1, HelWord arg2, HelWord arg3, HelWord arg4, HelWord arg5, HelWord *res0) {
+HELSIM_STUB HelError helSyscall6_1(int number, HelWord arg0, HelWord arg1, HelWord arg2,
+		HelWord arg3, HelWord arg4, HelWord arg5, HelWord *res0) {
 	const HelWord args[9] = {arg0, arg1, arg2, arg3, arg4, arg5};
 	HelWord outs[3] = {0, 0, 0};
 	HelError error = helsim_syscall((uint32_t)number, args, outs);

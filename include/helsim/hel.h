@@ -160,12 +160,7 @@ enum {
 };
 
 /* ---------------------------------------------------------------- handles and rights */
-enum {
-	kHelNullHandle = 0,
-	kHelThisUniverse = -1,
-	kHelThisThread = -2,
-	kHelZeroMemory = -3
-};
+enum { kHelNullHandle = 0, kHelThisUniverse = -1, kHelThisThread = -2, kHelZeroMemory = -3 };
 
 enum {
 	kHelRightGrant = 1 << 0,
@@ -186,10 +181,7 @@ enum {
 static const uint32_t kHelRightsNull = 0;
 static const uint32_t kHelRightsMax = ~(uint32_t)0;
 
-enum HelTransferDescriptorFlags {
-	kHelTransferDescriptorOut = 1,
-	kHelTransferDescriptorIn = 2
-};
+enum HelTransferDescriptorFlags { kHelTransferDescriptorOut = 1, kHelTransferDescriptorIn = 2 };
 
 /* Descriptor types reported by helDescriptorInfo (thor's DescriptorType order). */
 enum HelDescriptorType {
@@ -254,11 +246,7 @@ enum {
 	kHelActionPullDescriptor = 4
 };
 
-enum {
-	kHelItemChain = 1,
-	kHelItemAncillary = 2,
-	kHelItemWantLane = (1 << 16)
-};
+enum { kHelItemChain = 1, kHelItemAncillary = 2, kHelItemWantLane = (1 << 16) };
 
 struct HelSgItem {
 	void *buffer;
@@ -505,9 +493,9 @@ HEL_INLINE HelError helTransferDescriptor(HelHandle handle, HelHandle universeHa
 		enum HelTransferDescriptorFlags flags, uint32_t exposedRights, uint32_t requiredRights,
 		HelHandle *outHandle) {
 	HelWord out;
-	HelError error = helSyscall5_1(kHelCallTransferDescriptor, (HelWord)handle,
-			(HelWord)universeHandle, (HelWord)flags, (HelWord)exposedRights,
-			(HelWord)requiredRights, &out);
+	HelError error =
+			helSyscall5_1(kHelCallTransferDescriptor, (HelWord)handle, (HelWord)universeHandle,
+					(HelWord)flags, (HelWord)exposedRights, (HelWord)requiredRights, &out);
 	*outHandle = (HelHandle)out;
 	return error;
 }
@@ -540,8 +528,8 @@ HEL_INLINE HelError helAlertQueue(HelHandle handle) {
 	return helSyscall1(kHelCallAlertQueue, (HelWord)handle);
 }
 
-HEL_INLINE HelError helMapMemory(HelHandle handle, HelHandle space, void *pointer,
-		uintptr_t offset, size_t size, uint32_t flags, void **actualPointer) {
+HEL_INLINE HelError helMapMemory(HelHandle handle, HelHandle space, void *pointer, uintptr_t offset,
+		size_t size, uint32_t flags, void **actualPointer) {
 	HelWord out;
 	HelError error = helSyscall6_1(kHelCallMapMemory, (HelWord)handle, (HelWord)space,
 			(HelWord)pointer, (HelWord)offset, (HelWord)size, (HelWord)flags, &out);
@@ -563,8 +551,8 @@ HEL_INLINE HelError helCreateSpace(HelHandle *handle) {
 HEL_INLINE HelError helCreateThread(HelHandle universe, HelHandle addressSpace, HelAbi abi,
 		void *ip, void *sp, uint32_t flags, HelHandle *handle) {
 	HelWord out;
-	HelError error = helSyscall6_1(kHelCallCreateThread, (HelWord)universe,
-			(HelWord)addressSpace, (HelWord)abi, (HelWord)ip, (HelWord)sp, (HelWord)flags, &out);
+	HelError error = helSyscall6_1(kHelCallCreateThread, (HelWord)universe, (HelWord)addressSpace,
+			(HelWord)abi, (HelWord)ip, (HelWord)sp, (HelWord)flags, &out);
 	*handle = (HelHandle)out;
 	return error;
 }
@@ -596,8 +584,8 @@ HEL_INLINE HelError helGetClock(uint64_t *counter) {
 HEL_INLINE HelError helGetAffinity(HelHandle handle, uint8_t *mask, size_t size,
 		size_t *actualSize) {
 	HelWord out;
-	HelError error = helSyscall3_1(kHelCallGetAffinity, (HelWord)handle, (HelWord)mask,
-			(HelWord)size, &out);
+	HelError error =
+			helSyscall3_1(kHelCallGetAffinity, (HelWord)handle, (HelWord)mask, (HelWord)size, &out);
 	*actualSize = (size_t)out;
 	return error;
 }
@@ -607,15 +595,15 @@ HEL_INLINE HelError helSetAffinity(HelHandle handle, const uint8_t *mask, size_t
 }
 
 HEL_INLINE HelError helFutexWait(int *pointer, int expected, int64_t deadline) {
-	return helSyscall3(kHelCallFutexWait, (HelWord)pointer, (HelWord)expected,
-			(HelWord)deadline);
+	return helSyscall3(kHelCallFutexWait, (HelWord)pointer, (HelWord)expected, (HelWord)deadline);
 }
 
 HEL_INLINE HelError helFutexWake(int *pointer, unsigned int count) {
 	return helSyscall2(kHelCallFutexWake, (HelWord)pointer, (HelWord)count);
 }
 
-HEL_INLINE HelError helCreateStream(HelHandle *lane1, HelHandle *lane2, uint32_t attachCredentials) {
+HEL_INLINE HelError helCreateStream(HelHandle *lane1, HelHandle *lane2,
+		uint32_t attachCredentials) {
 	HelWord out1, out2;
 	HelError error = helSyscall1_2(kHelCallCreateStream, (HelWord)attachCredentials, &out1, &out2);
 	*lane1 = (HelHandle)out1;

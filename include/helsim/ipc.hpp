@@ -141,7 +141,8 @@ inline Leaf<LengthResult> recv_buffer(void *buffer, std::size_t max_length) {
 	return {a};
 }
 
-inline Leaf<SimpleResult> push_descriptor(HelHandle handle, uint32_t exposed_rights = kHelRightsMax) {
+inline Leaf<SimpleResult> push_descriptor(HelHandle handle,
+		uint32_t exposed_rights = kHelRightsMax) {
 	auto a = make_action(kHelActionPushDescriptor);
 	a.handle = handle;
 	a.rights = exposed_rights;
@@ -269,12 +270,16 @@ Exchange<Items...> exchange_sync_with(Dispatcher &dispatcher, HelHandle lane, Ot
 // Submits and waits; no other operation may be in flight on the dispatcher.
 template <typename... Items>
 Exchange<Items...> exchange_sync(Dispatcher &dispatcher, HelHandle lane, const Items &...items) {
-	return exchange_sync_with(dispatcher, lane, [](Element &&other) {
-		// The kernel reports a refused submission with context ~0.
-		if (other.context() == ~std::uintptr_t{0})
-			throw HelException{"kHelSubmitExchangeMsgs submission", other.error()};
-		throw std::logic_error("helsim::ipc::exchange_sync: an unrelated completion arrived");
-	}, items...);
+	return exchange_sync_with(
+			dispatcher, lane,
+			[](Element &&other) {
+				// The kernel reports a refused submission with context ~0.
+				if (other.context() == ~std::uintptr_t{0})
+					throw HelException{"kHelSubmitExchangeMsgs submission", other.error()};
+				throw std::logic_error(
+						"helsim::ipc::exchange_sync: an unrelated completion arrived");
+			},
+			items...);
 }
 
 } // namespace helsim::ipc

@@ -30,8 +30,8 @@ enum class Mode {
 };
 
 struct LogRecord {
-	int severity;             // HelLogSeverity
-	std::string_view thread;  // name of the simulated thread that logged
+	int severity;            // HelLogSeverity
+	std::string_view thread; // name of the simulated thread that logged
 	std::string_view message;
 };
 

@@ -42,8 +42,8 @@ private:
 
 } // namespace
 
-void submit_await_clock(Thread &self, IpcQueue &queue, std::uint64_t deadline,
-		std::uint64_t tag, std::uintptr_t context) {
+void submit_await_clock(Thread &self, IpcQueue &queue, std::uint64_t deadline, std::uint64_t tag,
+		std::uintptr_t context) {
 	Kernel &kernel = self.kernel();
 	self.note_submitted();
 	if (deadline <= kernel.host().now()) {

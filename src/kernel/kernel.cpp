@@ -76,8 +76,7 @@ void Kernel::clear_universes() {
 		{
 			std::lock_guard lock{registry_mutex_};
 			for (Object *o = registry_head_; o; o = o->registry_next) {
-				if (o->kind() == ObjectKind::universe &&
-						static_cast<Universe *>(o)->size() > 0) {
+				if (o->kind() == ObjectKind::universe && static_cast<Universe *>(o)->size() > 0) {
 					victim = Ref<Universe>{static_cast<Universe *>(o)};
 					break;
 				}
@@ -195,18 +194,17 @@ std::string Kernel::syscall_label(std::uint32_t number) const {
 	return number < kSyscallSlots ? extension_names_[number] : std::string{};
 }
 
-void Kernel::register_syscall(std::uint32_t number, std::string name,
-		ext::SyscallHandler handler) {
+void Kernel::register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler) {
 	if (number < kFirstExtensionSyscall || number >= kSyscallSlots)
-		throw std::invalid_argument(fmt::format(
-				"helsim: extension syscall numbers must lie in [{}, {}), got {}",
-				kFirstExtensionSyscall, kSyscallSlots, number));
+		throw std::invalid_argument(
+				fmt::format("helsim: extension syscall numbers must lie in [{}, {}), got {}",
+						kFirstExtensionSyscall, kSyscallSlots, number));
 	if (!handler)
 		throw std::invalid_argument("helsim: extension syscall without a handler");
 	std::lock_guard lock{extension_mutex_};
 	if (extension_rows_[number].load())
-		throw std::invalid_argument(fmt::format(
-				"helsim: syscall {} is already registered as {}", number, extension_names_[number]));
+		throw std::invalid_argument(fmt::format("helsim: syscall {} is already registered as {}",
+				number, extension_names_[number]));
 	extension_names_[number] = std::move(name);
 	extension_rows_[number].store(handler, std::memory_order_release);
 }

@@ -46,9 +46,9 @@ IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, sim::Physic
 		std::size_t memory_size)
 : Object{kernel, ObjectKind::queue}, num_chunks_{params.numChunks},
   num_sq_chunks_{params.numSqChunks}, chunk_size_{params.chunkSize},
-  chunk_stride_{(sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63}},
-  physical_{physical}, memory_size_{memory_size},
-  header_{static_cast<HelQueue *>(kernel.host().physical_memory().direct(physical))} {
+  chunk_stride_{(sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63}}, physical_{physical},
+  memory_size_{memory_size}, header_{static_cast<HelQueue *>(
+									 kernel.host().physical_memory().direct(physical))} {
 	// The kernel owns the SQ links: it pre-links every SQ chunk and publishes the first.
 	if (num_sq_chunks_) {
 		sq_next_.assign(num_chunks_ + num_sq_chunks_, -1);
@@ -228,7 +228,8 @@ void IpcQueue::drive(Thread &self) {
 	do {
 		__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress, __ATOMIC_SEQ_CST);
 		consume_sq(self);
-	} while (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress);
+	} while (
+			__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress);
 	int bits;
 	{
 		std::lock_guard cq{cq_lock_};
@@ -262,8 +263,8 @@ void IpcQueue::consume_sq(Thread &self) {
 				sq_consumed_ = available;
 				break;
 			}
-			auto *payload = reinterpret_cast<const std::byte *>(current->buffer + sq_consumed_ +
-					sizeof(HelElement));
+			auto *payload = reinterpret_cast<const std::byte *>(
+					current->buffer + sq_consumed_ + sizeof(HelElement));
 			sq_consumed_ += sizeof(HelElement) + length;
 			submit_element(self, element.opcode, reinterpret_cast<std::uintptr_t>(element.context),
 					payload, length);

@@ -94,8 +94,8 @@ private:
 
 	HelQueue *header() const { return header_; }
 	HelChunk *chunk(unsigned index) const {
-		return reinterpret_cast<HelChunk *>(reinterpret_cast<char *>(header_) + 64 +
-				index * chunk_stride_);
+		return reinterpret_cast<HelChunk *>(
+				reinterpret_cast<char *>(header_) + 64 + index * chunk_stride_);
 	}
 
 	// CQ producer; cq_lock_ held.

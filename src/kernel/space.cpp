@@ -81,7 +81,8 @@ bool VirtualWindow::claim_fixed(std::uintptr_t address, std::size_t size, Addres
 		return false;
 	std::uintptr_t end = address + size;
 	auto first = used_.lower_bound(address);
-	if (first != used_.begin() && std::prev(first)->first + std::prev(first)->second.first > address)
+	if (first != used_.begin() &&
+			std::prev(first)->first + std::prev(first)->second.first > address)
 		--first;
 	for (auto it = first; it != used_.end() && it->first < end; ++it)
 		if (it->second.second != owner)
@@ -118,7 +119,8 @@ void VirtualWindow::release(std::uintptr_t address, std::size_t size) {
 	if (start < address)
 		used_.emplace(start, std::pair{address - start, range.second});
 	if (address + size < start + range.first)
-		used_.emplace(address + size, std::pair{start + range.first - address - size, range.second});
+		used_.emplace(address + size,
+				std::pair{start + range.first - address - size, range.second});
 }
 
 void VirtualWindow::unmap_host(std::uintptr_t address, std::size_t size) {
@@ -205,11 +207,12 @@ void AddressSpace::carve(std::uintptr_t pointer, std::size_t size, bool release_
 		if (release_window)
 			window_.release(cut_start, cut_end - cut_start);
 		if (start < pointer)
-			keep.emplace_back(start, Mapping{pointer - start, mapping.owner, mapping.physical,
-					mapping.flags});
+			keep.emplace_back(start,
+					Mapping{pointer - start, mapping.owner, mapping.physical, mapping.flags});
 		if (mapping_end > end)
-			keep.emplace_back(end, Mapping{mapping_end - end, mapping.owner,
-					mapping.physical + (end - start), mapping.flags});
+			keep.emplace_back(end,
+					Mapping{mapping_end - end, mapping.owner, mapping.physical + (end - start),
+							mapping.flags});
 	}
 	for (auto &entry : keep)
 		mappings_.emplace(std::move(entry));

@@ -14,8 +14,8 @@
 
 namespace helsim::kernel {
 
-inline constexpr std::uint32_t kSpaceDefaultRights = kHelRightGrant | kHelRightRead |
-		kHelRightWrite | kHelRightAssign | kHelRightProvision;
+inline constexpr std::uint32_t kSpaceDefaultRights =
+		kHelRightGrant | kHelRightRead | kHelRightWrite | kHelRightAssign | kHelRightProvision;
 
 // Objects that can be mapped: a page-aligned run of contiguous simulated physical memory.
 class Mappable {

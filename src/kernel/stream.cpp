@@ -23,13 +23,13 @@ struct Node {
 	Node *next_sibling = nullptr; // next item of the list this one belongs to
 	Node *queue_next = nullptr;
 	Node *open_below = nullptr; // while validating: the list below this one on the open stack
-	Ref<Lane> lane; // keeps the lane it travels on alive while in flight
+	Ref<Lane> lane;             // keeps the lane it travels on alive while in flight
 
 	// Request.
 	const void *user_buffer = nullptr;
 	std::size_t length = 0;
 	std::uint32_t rights = 0;
-	bool buffered = false;            // send data was copied at submit (kernel buffer)
+	bool buffered = false;             // send data was copied at submit (kernel buffer)
 	HelError send_error = kHelErrNone; // fault while copying send data at submit
 	std::unique_ptr<std::byte[]> heap; // buffered send data larger than `small`
 	std::array<std::byte, kMaxInlineReceive> small; // left uninitialised: written before read
@@ -105,8 +105,9 @@ std::size_t element_size(const Packet &packet) {
 	std::size_t total = 0;
 	for (std::size_t i = 0; i < packet.count; ++i) {
 		const Node &n = const_cast<Packet &>(packet).nodes()[i];
-		total += n.type == kHelActionRecvInline ? sizeof(HelInlineResultNoFlex) + pad8(n.result_length)
-		                                        : pad8(result_size(n.type));
+		total += n.type == kHelActionRecvInline
+				? sizeof(HelInlineResultNoFlex) + pad8(n.result_length)
+				: pad8(result_size(n.type));
 	}
 	return total;
 }
@@ -387,7 +388,8 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 	}
 
 	if ((is_send(a.type) && (b.type == kHelActionRecvInline || b.type == kHelActionRecvToBuffer)) ||
-			(is_send(b.type) && (a.type == kHelActionRecvInline || a.type == kHelActionRecvToBuffer))) {
+			(is_send(b.type) &&
+					(a.type == kHelActionRecvInline || a.type == kHelActionRecvToBuffer))) {
 		Node &send = is_send(a.type) ? a : b;
 		Node &recv = is_send(a.type) ? b : a;
 		std::size_t length = send.length;
@@ -399,7 +401,8 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 			finish_node(recv, kHelErrBufferTooSmall, reaper);
 			return;
 		}
-		const std::byte *source = send.buffered ? send.data() : static_cast<const std::byte *>(send.user_buffer);
+		const std::byte *source =
+				send.buffered ? send.data() : static_cast<const std::byte *>(send.user_buffer);
 		if (send.send_error != kHelErrNone || (!send.buffered && !user_range_ok(source, length))) {
 			finish_node(send, kHelErrFault, reaper);
 			finish_node(recv, kHelErrRemoteFault, reaper);
@@ -473,7 +476,8 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 				node.buffered = true;
 				if (action.length > node.small.size())
 					node.heap = std::make_unique<std::byte[]>(action.length);
-				if (!copy_from_user(const_cast<std::byte *>(node.data()), action.buffer, action.length))
+				if (!copy_from_user(const_cast<std::byte *>(node.data()), action.buffer,
+							action.length))
 					node.send_error = kHelErrFault;
 			}
 			break;
@@ -515,7 +519,8 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 		}
 		case kHelActionPullDescriptor: node.rights = action.rights; break;
 		case kHelActionImbueCredentials:
-			if (HelError e = imbue_credentials(self, action.handle, node.credentials); e != kHelErrNone)
+			if (HelError e = imbue_credentials(self, action.handle, node.credentials);
+					e != kHelErrNone)
 				return e;
 			break;
 		default: return kHelErrIllegalArgs;

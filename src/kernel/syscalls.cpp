@@ -130,8 +130,8 @@ HelError sys_transfer_descriptor(Thread &self, const HelWord *args, HelWord *out
 	if (flags != kHelTransferDescriptorOut && flags != kHelTransferDescriptorIn)
 		return kHelErrIllegalArgs;
 	bool out = flags == kHelTransferDescriptorOut;
-	auto universe = resolve_universe(self, arg<HelHandle>(args, 1),
-			out ? kHelRightGrant : kHelRightTake);
+	auto universe =
+			resolve_universe(self, arg<HelHandle>(args, 1), out ? kHelRightGrant : kHelRightTake);
 	if (!universe)
 		return universe.error;
 	Universe &source = out ? self.universe() : *universe.object;
@@ -315,11 +315,12 @@ HelError sys_create_thread(Thread &self, const HelWord *args, HelWord *outs) {
 			return r.error;
 		space = std::move(r.object);
 	}
-	auto thread = make_object<Thread>(self.kernel(), sim::TaskKind::fiber,
-			self.name() + "/thread", std::move(universe), std::move(space));
+	auto thread = make_object<Thread>(self.kernel(), sim::TaskKind::fiber, self.name() + "/thread",
+			std::move(universe), std::move(space));
 	thread->set_entry([ip, argument] { ip(argument); });
 	Thread &created = *thread;
-	if (HelError e = attach_new(self, std::move(thread), kThreadDefaultRights, outs); e != kHelErrNone)
+	if (HelError e = attach_new(self, std::move(thread), kThreadDefaultRights, outs);
+			e != kHelErrNone)
 		return e;
 	if (!(flags & kHelThreadStopped))
 		created.start();
@@ -429,9 +430,11 @@ HelError sys_create_stream(Thread &self, const HelWord *args, HelWord *outs) {
 	Ref<Lane> lane0, lane1;
 	Stream::create(self.kernel(), arg<std::uint32_t>(args, 0) != 0, lane0, lane1);
 	HelHandle h0, h1;
-	if (HelError e = self.universe().attach(std::move(lane0), kLaneDefaultRights, h0); e != kHelErrNone)
+	if (HelError e = self.universe().attach(std::move(lane0), kLaneDefaultRights, h0);
+			e != kHelErrNone)
 		return e;
-	if (HelError e = self.universe().attach(std::move(lane1), kLaneDefaultRights, h1); e != kHelErrNone) {
+	if (HelError e = self.universe().attach(std::move(lane1), kLaneDefaultRights, h1);
+			e != kHelErrNone) {
 		self.universe().close(h0);
 		return e;
 	}
@@ -610,8 +613,8 @@ const char *syscall_name(std::uint32_t number) {
 	return number < kSyscalls.size() ? kSyscalls[number].name : nullptr;
 }
 
-HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode,
-		std::uintptr_t context, const std::byte *payload, std::size_t length) {
+HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
+		const std::byte *payload, std::size_t length) {
 	if (opcode == kHelSubmitCancel)
 		return sq_cancel(self, queue, context, payload, length);
 	if (opcode >= kSqOps.size() || !kSqOps[opcode].fn)

@@ -88,8 +88,9 @@ TEST(ClockGet, IsMonotonicAcrossThreads) {
 				if (mine < seen)
 					++violations;
 				std::uint64_t expected = published.load(std::memory_order_relaxed);
-				while (expected < mine && !published.compare_exchange_weak(
-												  expected, mine, std::memory_order_release)) {
+				while (expected < mine &&
+						!published.compare_exchange_weak(expected, mine,
+								std::memory_order_release)) {
 				}
 				if (i % 256 == 0)
 					helYield();
@@ -140,8 +141,8 @@ TEST(ClockAwait, SeveralDeadlinesCompleteInDeadlineOrder) {
 	run_body([] {
 		helsim::Dispatcher d;
 		const std::uint64_t base = now();
-		const std::uint64_t deadlines[4] = {
-				base + 3 * kMs, base + 1 * kMs, base + 4 * kMs, base + 2 * kMs};
+		const std::uint64_t deadlines[4] = {base + 3 * kMs, base + 1 * kMs, base + 4 * kMs,
+				base + 2 * kMs};
 		for (std::uintptr_t i = 0; i < 4; ++i)
 			await_clock(d, i, deadlines[i]);
 		d.flush();

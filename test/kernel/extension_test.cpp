@@ -75,8 +75,8 @@ struct ValueResult {
 
 // args: queue, context, value, payload size (>= sizeof(ValueResult); the rest is 0xab).
 HelError complete_handler(Caller &caller, const HelWord *args, HelWord *) {
-	std::vector<std::byte> payload(
-			std::max<std::size_t>(args[3], sizeof(ValueResult)), std::byte{0xab});
+	std::vector<std::byte> payload(std::max<std::size_t>(args[3], sizeof(ValueResult)),
+			std::byte{0xab});
 	ValueResult result{kHelErrNone, 0, args[2]};
 	std::memcpy(payload.data(), &result, sizeof(result));
 	return caller.complete(static_cast<HelHandle>(args[0]), args[1], payload);
@@ -259,8 +259,8 @@ TEST(Extension, CompleteChecksTheQueueHandle) {
 			kHelErrNoDescriptor);
 }
 
-std::string invalid_argument_message(
-		helsim::Machine &machine, std::uint32_t number, helsim::ext::SyscallHandler handler) {
+std::string invalid_argument_message(helsim::Machine &machine, std::uint32_t number,
+		helsim::ext::SyscallHandler handler) {
 	try {
 		helsim::ext::register_syscall(machine, number, "bad", handler);
 	} catch (const std::invalid_argument &e) {
@@ -280,8 +280,8 @@ TEST(Extension, RegisterRejectsNumbersOutsideTheExtensionRange) {
 	// Both ends of the range are usable.
 	EXPECT_NO_THROW(
 			helsim::ext::register_syscall(machine, kFirstExtensionSyscall, "first", add_handler));
-	EXPECT_NO_THROW(helsim::ext::register_syscall(
-			machine, static_cast<std::uint32_t>(kSyscallSlots - 1), "last", add_handler));
+	EXPECT_NO_THROW(helsim::ext::register_syscall(machine,
+			static_cast<std::uint32_t>(kSyscallSlots - 1), "last", add_handler));
 	auto attached = machine.attach();
 	HelWord out = 0;
 	EXPECT_EQ(helSyscall2_1(static_cast<int>(kSyscallSlots - 1), 3, 4, &out), kHelErrNone);
@@ -325,8 +325,8 @@ TEST(Extension, SupercallReachesHandlerWithNumberAndArguments) {
 		std::string thread;
 	};
 	std::vector<Seen> seen;
-	helsim::ext::set_supercall_handler(
-			machine, [&](Caller &caller, std::uint32_t number, const HelWord *args, HelWord *outs) {
+	helsim::ext::set_supercall_handler(machine,
+			[&](Caller &caller, std::uint32_t number, const HelWord *args, HelWord *outs) {
 				std::lock_guard lock{mutex};
 				seen.push_back({number, {args, args + 9}, caller.thread_name()});
 				outs[0] = number + args[0];
@@ -356,8 +356,9 @@ TEST(Extension, SupercallReachesHandlerWithNumberAndArguments) {
 	EXPECT_EQ(seen[0].args, std::vector<HelWord>(9, 0));
 	EXPECT_EQ(seen[0].thread, "super-host");
 	EXPECT_EQ(seen[1].number, 0x80000007u);
-	EXPECT_EQ(seen[1].args, (std::vector<HelWord>{10, 0xffffffffffffffff, 12, 0x8000000000000000,
-									14, 15, 0, 0, 0}));
+	EXPECT_EQ(seen[1].args,
+			(std::vector<HelWord>{10, 0xffffffffffffffff, 12, 0x8000000000000000, 14, 15, 0, 0,
+					0}));
 	EXPECT_EQ(seen[1].thread, "super-host");
 	EXPECT_EQ(seen[2].number, 0xffffffffu);
 	EXPECT_EQ(seen[2].args, (std::vector<HelWord>{1, 2, 3, 4, 5, 6, 7, 8, 9}));

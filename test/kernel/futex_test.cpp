@@ -19,12 +19,8 @@ helsim::MachineConfig cpus(unsigned n) {
 	return config;
 }
 
-int load(const int &word) {
-	return __atomic_load_n(&word, __ATOMIC_SEQ_CST);
-}
-void store(int &word, int value) {
-	__atomic_store_n(&word, value, __ATOMIC_SEQ_CST);
-}
+int load(const int &word) { return __atomic_load_n(&word, __ATOMIC_SEQ_CST); }
+void store(int &word, int value) { __atomic_store_n(&word, value, __ATOMIC_SEQ_CST); }
 
 std::uint64_t clock_now() {
 	std::uint64_t now = 0;
@@ -35,7 +31,7 @@ std::uint64_t clock_now() {
 std::string hex(const void *address) {
 	char text[32];
 	std::snprintf(text, sizeof(text), "0x%lx",
-	        static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(address)));
+			static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(address)));
 	return text;
 }
 
@@ -71,7 +67,7 @@ TEST(FutexArgs, RaceWhenTheValueDiffers) {
 		// Finite deadlines, so that a wrong answer is a Timeout rather than a hang.
 		auto attached = machine.attach();
 		EXPECT_EQ(helFutexWait(&word, 6, static_cast<std::int64_t>(clock_now() + 100'000'000)),
-		        kHelErrFutexRace);
+				kHelErrFutexRace);
 		EXPECT_EQ(helFutexWait(&word, -7, 0), kHelErrFutexRace);
 	}
 	// The infinite wait from a fiber: were it to block, run() would report the machine stuck.
@@ -104,7 +100,7 @@ TEST(FutexArgs, BadPointersFault) {
 	int *non_canonical = reinterpret_cast<int *>(std::uintptr_t{0x8000000000000000u});
 	int *past_user_half = reinterpret_cast<int *>(std::uintptr_t{1} << 47);
 	for (int *bad :
-	        {static_cast<int *>(nullptr), misaligned, zero_page, non_canonical, past_user_half}) {
+			{static_cast<int *>(nullptr), misaligned, zero_page, non_canonical, past_user_half}) {
 		SCOPED_TRACE(hex(bad));
 		EXPECT_EQ(helFutexWait(bad, 0, kHelWaitInfinite), kHelErrFault);
 		EXPECT_EQ(helFutexWait(bad, 0, 0), kHelErrFault);
@@ -334,7 +330,7 @@ TEST(FutexStuck, ThreadWaitingForeverIsReportedWithItsFutex) {
 	EXPECT_EQ(sleeper.outcome, helsim::ThreadOutcome::blocked);
 	EXPECT_NE(sleeper.waits_on.find("futex"), std::string::npos) << sleeper.waits_on;
 	EXPECT_NE(sleeper.waits_on.find(hex(&word)), std::string::npos)
-	        << sleeper.waits_on << " does not name " << hex(&word);
+			<< sleeper.waits_on << " does not name " << hex(&word);
 	EXPECT_NE(report.to_string().find("stuck"), std::string::npos);
 }
 

@@ -24,20 +24,14 @@ helsim::MachineConfig config(unsigned cpus, std::size_t memory = std::size_t{64}
 	return c;
 }
 
-std::size_t stride_for(std::size_t chunk_size) {
-	return (8 + chunk_size + 63) & ~std::size_t{63};
-}
+std::size_t stride_for(std::size_t chunk_size) { return (8 + chunk_size + 63) & ~std::size_t{63}; }
 
 std::size_t size_for(unsigned ncq, unsigned nsq, std::size_t chunk_size) {
 	return (64 + (ncq + nsq) * stride_for(chunk_size) + kPage - 1) & ~(kPage - 1);
 }
 
-int load(const int *p) {
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-void store(int *p, int v) {
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
+int load(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+void store(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 // Machine::run() from a host thread that is not attached: with no fiber alive it returns at
 // once with the current counters, so an attached test can read them mid-test.
@@ -373,8 +367,8 @@ TEST(QueueRing, PayloadIsPaddedToEightBytesWithZeros) {
 	helsim::ext::register_syscall(machine, 300, "testComplete5",
 			[](helsim::ext::Caller &c, const HelWord *args, HelWord *) {
 				const char bytes[5] = {'h', 'e', 'l', 'l', 'o'};
-				return c.complete(
-						static_cast<HelHandle>(args[0]), args[1], std::as_bytes(std::span{bytes}));
+				return c.complete(static_cast<HelHandle>(args[0]), args[1],
+						std::as_bytes(std::span{bytes}));
 			});
 	auto a = machine.attach();
 	RawQueue rq{2, 0, 128};
@@ -686,12 +680,12 @@ constexpr std::uint32_t kPostSyscall = 300;
 // args: queue, context, value. Posts a 16-byte payload {context, value}.
 HelError post_into_queue(helsim::ext::Caller &caller, const HelWord *args, HelWord *) {
 	const std::uint64_t payload[2] = {args[1], args[2]};
-	return caller.complete(
-			static_cast<HelHandle>(args[0]), args[1], std::as_bytes(std::span{payload}));
+	return caller.complete(static_cast<HelHandle>(args[0]), args[1],
+			std::as_bytes(std::span{payload}));
 }
 
-void many_producers_one_queue(
-		unsigned cpus, int producers, std::uint64_t per_producer, unsigned cq_chunks) {
+void many_producers_one_queue(unsigned cpus, int producers, std::uint64_t per_producer,
+		unsigned cq_chunks) {
 	helsim::Machine machine{config(cpus)};
 	helsim::ext::register_syscall(machine, kPostSyscall, "testPost", post_into_queue);
 	std::atomic<std::uint64_t> received{0};
@@ -742,13 +736,9 @@ void many_producers_one_queue(
 }
 } // namespace
 
-TEST(QueueConcurrency, ManyProducersOneQueueTwoCpus) {
-	many_producers_one_queue(2, 3, 5000, 2);
-}
+TEST(QueueConcurrency, ManyProducersOneQueueTwoCpus) { many_producers_one_queue(2, 3, 5000, 2); }
 
-TEST(QueueConcurrency, ManyProducersOneQueueFourCpus) {
-	many_producers_one_queue(4, 6, 2500, 4);
-}
+TEST(QueueConcurrency, ManyProducersOneQueueFourCpus) { many_producers_one_queue(4, 6, 2500, 4); }
 
 // ---------------------------------------------------------------- helDriveQueue and alerts
 
@@ -845,8 +835,8 @@ TEST(QueueDrive, MaskHidingCqProgressIgnoresCompletionsButNotAlerts) {
 				{rq.handle});
 		__atomic_store_n(&rq.q->userNotify, 0, __ATOMIC_SEQ_CST);
 		waiting = true;
-		ASSERT_EQ(helDriveQueue(
-						  rq.handle, kHelDriveWait, ~static_cast<uint32_t>(kHelUserNotifyAlert)),
+		ASSERT_EQ(helDriveQueue(rq.handle, kHelDriveWait,
+						  ~static_cast<uint32_t>(kHelUserNotifyAlert)),
 				kHelErrNone);
 		EXPECT_TRUE(alerted.load()) << "woken before the alert";
 		int bits = load(&rq.q->userNotify);

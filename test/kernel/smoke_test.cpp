@@ -20,7 +20,8 @@ TEST(Smoke, SpawnAndAsyncNop) {
 	machine.spawn("worker", [&](std::span<const HelHandle>) {
 		helsim::Dispatcher d;
 		for (int i = 0; i < 100; ++i)
-			d.submit(kHelSubmitAsyncNop, static_cast<std::uintptr_t>(i), std::span<const std::byte>{});
+			d.submit(kHelSubmitAsyncNop, static_cast<std::uintptr_t>(i),
+					std::span<const std::byte>{});
 		for (int i = 0; i < 100; ++i) {
 			auto e = d.wait();
 			ASSERT_TRUE(e);

@@ -42,7 +42,7 @@ constexpr int kSteps = 40;
 constexpr std::uintptr_t kSubmitErrorContext = ~std::uintptr_t{0};
 constexpr std::uint32_t kLaneRights = kHelRightInvoke | kHelRightManage;
 constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
-                                       kHelRightAssign | kHelRightWait | kHelRightSignal;
+		kHelRightAssign | kHelRightWait | kHelRightSignal;
 constexpr std::size_t kInlineMax = 128;
 constexpr std::size_t kBufferedMax = 4096;
 char *const kBadPointer = reinterpret_cast<char *>(16);
@@ -50,17 +50,12 @@ char *const kBadPointer = reinterpret_cast<char *>(16);
 using Credentials = std::array<char, 16>;
 using Rng = std::mt19937;
 
-std::size_t pad8(std::size_t n) {
-	return (n + 7) & ~std::size_t{7};
-}
+std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 
-int pick(Rng &rng, int n) {
-	return std::uniform_int_distribution<int>{0, n - 1}(rng);
-}
-bool chance(Rng &rng, double p) {
-	return std::bernoulli_distribution{p}(rng);
-}
-template <typename T, std::size_t N> T pick_of(Rng &rng, const T (&options)[N]) {
+int pick(Rng &rng, int n) { return std::uniform_int_distribution<int>{0, n - 1}(rng); }
+bool chance(Rng &rng, double p) { return std::bernoulli_distribution{p}(rng); }
+template <typename T, std::size_t N>
+T pick_of(Rng &rng, const T (&options)[N]) {
 	return options[pick(rng, static_cast<int>(N))];
 }
 
@@ -104,13 +99,13 @@ std::size_t random_size(Rng &rng) {
 
 std::uint32_t random_exposed(Rng &rng) {
 	static const std::uint32_t masks[] = {kHelRightsMax, kHelRightInvoke, kHelRightManage,
-	        kLaneRights, kHelRightRead | kHelRightWrite, kHelRightsNull};
+			kLaneRights, kHelRightRead | kHelRightWrite, kHelRightsNull};
 	return pick_of(rng, masks);
 }
 
 std::uint32_t random_required(Rng &rng) {
 	static const std::uint32_t masks[] = {kHelRightsNull, kHelRightInvoke, kHelRightManage,
-	        kLaneRights, kHelRightRead, kHelRightRead | kHelRightWrite};
+			kLaneRights, kHelRightRead, kHelRightRead | kHelRightWrite};
 	return pick_of(rng, masks);
 }
 
@@ -125,11 +120,11 @@ std::vector<Item> random_list(Rng &rng, int depth, int min, int max) {
 
 Item random_item(Rng &rng, int depth) {
 	static const int types[] = {kHelActionSendFromBuffer, kHelActionSendFromBuffer,
-	        kHelActionSendFromBuffer, kHelActionSendFromBufferSg, kHelActionRecvInline,
-	        kHelActionRecvInline, kHelActionRecvToBuffer, kHelActionRecvToBuffer, kHelActionOffer,
-	        kHelActionOffer, kHelActionAccept, kHelActionAccept, kHelActionPushDescriptor,
-	        kHelActionPullDescriptor, kHelActionImbueCredentials, kHelActionExtractCredentials,
-	        kHelActionDismiss};
+			kHelActionSendFromBuffer, kHelActionSendFromBufferSg, kHelActionRecvInline,
+			kHelActionRecvInline, kHelActionRecvToBuffer, kHelActionRecvToBuffer, kHelActionOffer,
+			kHelActionOffer, kHelActionAccept, kHelActionAccept, kHelActionPushDescriptor,
+			kHelActionPullDescriptor, kHelActionImbueCredentials, kHelActionExtractCredentials,
+			kHelActionDismiss};
 	Item item;
 	item.type = pick_of(rng, types);
 	switch (item.type) {
@@ -533,7 +528,7 @@ public:
 		EXPECT_EQ(helCreateToken(&token_), kHelErrNone);
 		EXPECT_EQ(helCreateStream(&creds0_, &creds1_, 1), kHelErrNone);
 		EXPECT_EQ(helGetCredentials(kHelThisThread, 0, credentials_[kThisThread].data()),
-		        kHelErrNone);
+				kHelErrNone);
 		EXPECT_EQ(helGetCredentials(creds0_, 0, credentials_[kCredsLane].data()), kHelErrNone);
 		credentials_[kToken] = token_credentials();
 		HelHandle l0, l1;
@@ -545,8 +540,8 @@ public:
 
 	void play() {
 		for (step_ = 0; step_ < kSteps && !::testing::Test::HasFatalFailure() &&
-		                !::testing::Test::HasNonfatalFailure();
-		        ++step_)
+				!::testing::Test::HasNonfatalFailure();
+				++step_)
 			random_step();
 		// Close every lane this side knows about: that must end everything, unless the
 		// model says some exchange waits on a lane whose handle was never delivered.
@@ -620,7 +615,7 @@ private:
 	std::optional<std::size_t> peer_of(std::size_t i) const {
 		for (std::size_t j = 0; j < lanes_.size(); ++j)
 			if (lanes_[j].open && lanes_[j].stream == lanes_[i].stream &&
-			        lanes_[j].side != lanes_[i].side)
+					lanes_[j].side != lanes_[i].side)
 				return j;
 		return std::nullopt;
 	}
@@ -636,13 +631,13 @@ private:
 		if (r < 6) {
 			// Close a lane; the root lanes rarely.
 			std::size_t i =
-			        open[static_cast<std::size_t>(pick(rng_, static_cast<int>(open.size())))];
+					open[static_cast<std::size_t>(pick(rng_, static_cast<int>(open.size())))];
 			if (i < 2 && !late())
 				return;
 			close_lane(i);
 		} else if (r < 10) {
 			std::size_t i =
-			        open[static_cast<std::size_t>(pick(rng_, static_cast<int>(open.size())))];
+					open[static_cast<std::size_t>(pick(rng_, static_cast<int>(open.size())))];
 			if (i < 2 && !late())
 				return;
 			shutdown_lane(i);
@@ -661,8 +656,8 @@ private:
 				std::vector<Item> answer;
 				for (int n : waiting)
 					if (answer.size() < 3)
-						answer.push_back(complement(
-						        rng_, *model_.nodes[static_cast<std::size_t>(n)].item, 0));
+						answer.push_back(complement(rng_,
+								*model_.nodes[static_cast<std::size_t>(n)].item, 0));
 				submit(i, answer);
 				return;
 			}
@@ -841,7 +836,7 @@ private:
 	// Hands one ExchangeMsgs to the kernel, by SQ or by the legacy syscall. Returns the
 	// submission error.
 	HelError hand_over(HelHandle lane, std::span<const HelAction> actions, std::uintptr_t context,
-	        std::size_t count) {
+			std::size_t count) {
 		if (chance(rng_, 0.25))
 			return helSubmitAsync(lane, actions.data(), count, dispatcher_->queue(), context, 0);
 		HelSqExchangeMsgs header{lane, count, 0};
@@ -863,7 +858,7 @@ private:
 		Built built;
 		flatten(*generated_.back(), built);
 		SCOPED_TRACE("step " + std::to_string(step_) + ": submit on lane " + std::to_string(lane) +
-		             ": " + describe(built.actions));
+				": " + describe(built.actions));
 		int first = static_cast<int>(model_.nodes.size());
 		auto roots = model_nodes(built, first);
 		int packet = model_.new_packet(first);
@@ -877,7 +872,7 @@ private:
 		for (std::size_t k = 0; k < built.actions.size(); ++k) {
 			const HelAction &a = built.actions[k];
 			if (a.type == kHelActionSendFromBuffer && a.length <= kBufferedMax &&
-			        a.buffer != kBadPointer && a.length)
+					a.buffer != kBadPointer && a.length)
 				std::memset(a.buffer, '#', a.length);
 			if (a.type == kHelActionSendFromBufferSg)
 				for (std::size_t p = 0; p < a.length; ++p) {
@@ -892,7 +887,7 @@ private:
 
 	void submit_invalid(const std::vector<std::size_t> &open) {
 		std::size_t lane =
-		        open[static_cast<std::size_t>(pick(rng_, static_cast<int>(open.size())))];
+				open[static_cast<std::size_t>(pick(rng_, static_cast<int>(open.size())))];
 		generated_.push_back(std::make_unique<std::vector<Item>>(random_list(rng_, 0, 1, 3)));
 		Built built;
 		flatten(*generated_.back(), built);
@@ -939,7 +934,7 @@ private:
 		case 3: {
 			auto leaves = any([&](const HelAction &a) { return !is_branch(a); });
 			auto chained_leaves = any(
-			        [&](const HelAction &a) { return !is_branch(a) && (a.flags & kHelItemChain); });
+					[&](const HelAction &a) { return !is_branch(a) && (a.flags & kHelItemChain); });
 			if (!chained_leaves.empty() && chance(rng_, 0.5)) {
 				// Chain -> Ancillary keeps the link stack balanced: the tree is well formed
 				// except that a leaf now has an ancillary list.
@@ -964,18 +959,18 @@ private:
 			break;
 		}
 		case 5: {
-			static const std::uint32_t stray[] = {
-			        1u << 2, 1u << 3, 1u << 8, 1u << 15, 1u << 17, 1u << 31};
+			static const std::uint32_t stray[] = {1u << 2, 1u << 3, 1u << 8, 1u << 15, 1u << 17,
+					1u << 31};
 			defect = "stray flag";
 			actions[static_cast<std::size_t>(pick(rng_, static_cast<int>(actions.size())))].flags |=
-			        pick_of(rng_, stray);
+					pick_of(rng_, stray);
 			break;
 		}
 		case 6: {
 			static const int unknown[] = {0, 12, 13, 255, -5};
 			defect = "unknown type";
 			actions[static_cast<std::size_t>(pick(rng_, static_cast<int>(actions.size())))].type =
-			        pick_of(rng_, unknown);
+					pick_of(rng_, unknown);
 			break;
 		}
 		case 7: {
@@ -1027,7 +1022,7 @@ private:
 		}
 		default: {
 			auto pushes =
-			        any([](const HelAction &a) { return a.type == kHelActionPushDescriptor; });
+					any([](const HelAction &a) { return a.type == kHelActionPushDescriptor; });
 			if (pushes.empty()) {
 				defect = "count 0";
 				count = 0;
@@ -1042,7 +1037,7 @@ private:
 		if (count)
 			count = actions.size();
 		SCOPED_TRACE("step " + std::to_string(step_) + ": invalid (" + defect + ") on lane " +
-		             std::to_string(lane) + ": " + describe(std::span{actions}.first(count)));
+				std::to_string(lane) + ": " + describe(std::span{actions}.first(count)));
 		std::uintptr_t context = next_context_++;
 		rejected_.insert(context);
 		HelError e = hand_over(handle, actions, context, count);
@@ -1178,8 +1173,8 @@ private:
 					ADD_FAILURE() << "bad inline length " << r.length;
 					return;
 				}
-				std::string data(
-				        reinterpret_cast<const char *>(bytes.data() + at + sizeof(r)), r.length);
+				std::string data(reinterpret_cast<const char *>(bytes.data() + at + sizeof(r)),
+						r.length);
 				if (n.error == kHelErrNone) {
 					EXPECT_EQ(data, n.received);
 				}
@@ -1198,8 +1193,8 @@ private:
 					std::size_t written = n.error == kHelErrNone ? n.result_length : 0;
 					EXPECT_EQ(std::string(buffer, written), n.received);
 					EXPECT_EQ(std::string(buffer + written, a.length + 8 - written),
-					        std::string(a.length + 8 - written, kCanary))
-					        << "the receive buffer was written beyond the message";
+							std::string(a.length + 8 - written, kCanary))
+							<< "the receive buffer was written beyond the message";
 				}
 				break;
 			}
@@ -1254,15 +1249,15 @@ TEST(StreamModel, RandomActionTreesMatchTheReferenceModel) {
 	}
 	auto &s = ModelRun::stats();
 	std::printf("stream model: %zu submissions (%zu rejected), %zu completions, %zu closes, "
-	            "%zu shutdowns, %zu seeds ended with exchanges the model says wait forever\n",
-	        s.submissions, s.rejected, s.completed, s.closes, s.shutdowns, s.stuck_seeds);
+				"%zu shutdowns, %zu seeds ended with exchanges the model says wait forever\n",
+			s.submissions, s.rejected, s.completed, s.closes, s.shutdowns, s.stuck_seeds);
 	std::printf("stream model: item results:");
 	for (auto &[error, count] : s.errors)
 		std::printf(" %d:%zu", error, count);
 	std::printf("\n");
 	// The generator reaches every outcome the model knows.
 	for (HelError e : {kHelErrNone, kHelErrBufferTooSmall, kHelErrLaneShutdown, kHelErrEndOfLane,
-	             kHelErrFault, kHelErrTransmissionMismatch, kHelErrDismissed, kHelErrRemoteFault,
-	             kHelErrBadRights})
+				 kHelErrFault, kHelErrTransmissionMismatch, kHelErrDismissed, kHelErrRemoteFault,
+				 kHelErrBadRights})
 		EXPECT_GT(s.errors[e], 0u) << "no item ended with HelError " << e;
 }

@@ -52,7 +52,7 @@ void expect_clean(const helsim::RunReport &report) {
 	EXPECT_FALSE(report.stuck) << report.to_string();
 	for (const auto &t : report.threads)
 		EXPECT_EQ(t.outcome, helsim::ThreadOutcome::returned)
-		        << t.name << ": " << t.message << " " << t.waits_on;
+				<< t.name << ": " << t.message << " " << t.waits_on;
 	EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
 	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
 }
@@ -78,9 +78,7 @@ struct Reply {
 std::uint64_t token_for(std::uint32_t client, std::uint32_t seq) {
 	return (std::uint64_t{client} << 40) ^ (std::uint64_t{seq} * 0x9E3779B97F4A7C15ull);
 }
-std::uint64_t answer_for(std::uint64_t token) {
-	return token * 3 + 1;
-}
+std::uint64_t answer_for(std::uint64_t token) { return token * 3 + 1; }
 
 constexpr std::uintptr_t kAcceptTag = std::uintptr_t{1} << 62;
 constexpr std::uintptr_t kReplyTag = std::uintptr_t{2} << 62;
@@ -106,7 +104,7 @@ void serve(HelHandle lane, int clients, int total, int accepts, ServerLog &log) 
 	int armed = 0, served = 0, replied = 0;
 	auto arm = [&] {
 		ipc::submit(dispatcher, lane, kAcceptTag | static_cast<std::uintptr_t>(armed),
-		        ipc::accept(ipc::recv_inline()));
+				ipc::accept(ipc::recv_inline()));
 		++armed;
 	};
 	while (armed < accepts && armed < total)
@@ -121,8 +119,8 @@ void serve(HelHandle lane, int clients, int total, int accepts, ServerLog &log) 
 			auto [conversation, request] = ipc::parse<AcceptItems>(*element);
 			if (conversation.error != kHelErrNone || request.error != kHelErrNone) {
 				++log.failed_operations;
-				throw helsim::HelException{
-				        "accept", conversation.error ? conversation.error : request.error};
+				throw helsim::HelException{"accept",
+						conversation.error ? conversation.error : request.error};
 			}
 			Request r{};
 			if (request.data.size() != sizeof(Request)) {
@@ -130,7 +128,7 @@ void serve(HelHandle lane, int clients, int total, int accepts, ServerLog &log) 
 			} else {
 				std::memcpy(&r, request.data.data(), sizeof(r));
 				if (r.client >= static_cast<std::uint32_t>(clients) ||
-				        r.token != token_for(r.client, r.seq))
+						r.token != token_for(r.client, r.seq))
 					++log.bad_requests;
 				else
 					log.arrivals[r.client].push_back(r.seq);
@@ -140,8 +138,8 @@ void serve(HelHandle lane, int clients, int total, int accepts, ServerLog &log) 
 			Reply &reply = replies[static_cast<std::size_t>(served++)];
 			reply = {r.client, r.seq, answer_for(r.token)};
 			ipc::submit(dispatcher, conversation.handle,
-			        kReplyTag | static_cast<std::uintptr_t>(conversation.handle),
-			        ipc::send_buffer(&reply, sizeof(reply)));
+					kReplyTag | static_cast<std::uintptr_t>(conversation.handle),
+					ipc::send_buffer(&reply, sizeof(reply)));
 			log.max_conversations = std::max(log.max_conversations, ++open_conversations);
 			if (armed < total)
 				arm();
@@ -176,7 +174,7 @@ void request(std::uint32_t id, HelHandle lane, int count, int window, ClientLog 
 		auto seq = static_cast<std::uint32_t>(issued);
 		requests[seq] = {id, seq, token_for(id, seq)};
 		ipc::submit(dispatcher, lane, seq,
-		        ipc::offer(ipc::send_buffer(&requests[seq], sizeof(Request)), ipc::recv_inline()));
+				ipc::offer(ipc::send_buffer(&requests[seq], sizeof(Request)), ipc::recv_inline()));
 		++issued;
 	};
 	while (issued < window && issued < count)
@@ -198,7 +196,7 @@ void request(std::uint32_t id, HelHandle lane, int count, int window, ClientLog 
 			std::memcpy(&r, reply.data.data(), sizeof(r));
 		const Request &q = requests[seq];
 		if (reply.data.size() != sizeof(Reply) || r.client != q.client || r.seq != q.seq ||
-		        r.answer != answer_for(q.token))
+				r.answer != answer_for(q.token))
 			++log.wrong_replies;
 		++log.replies;
 		++done;
@@ -219,15 +217,15 @@ void server_and_clients(unsigned cpus, int clients, int per_client) {
 	std::vector<ClientLog> client_logs(static_cast<std::size_t>(clients));
 	const int total = clients * per_client;
 	machine.spawn("server",
-	        [&](std::span<const HelHandle> h) { serve(h[0], clients, total, 6, server_log); },
-	        {server_lane});
+			[&](std::span<const HelHandle> h) { serve(h[0], clients, total, 6, server_log); },
+			{server_lane});
 	for (int id = 0; id < clients; ++id)
 		machine.spawn("client" + std::to_string(id),
-		        [&, id](std::span<const HelHandle> h) {
-			        request(static_cast<std::uint32_t>(id), h[0], per_client, 1 + id % 4,
-			                client_logs[static_cast<std::size_t>(id)]);
-		        },
-		        {client_lane});
+				[&, id](std::span<const HelHandle> h) {
+					request(static_cast<std::uint32_t>(id), h[0], per_client, 1 + id % 4,
+							client_logs[static_cast<std::size_t>(id)]);
+				},
+				{client_lane});
 	{
 		auto host = machine.attach();
 		check(helCloseDescriptor(kHelThisUniverse, server_lane), "close");
@@ -236,10 +234,10 @@ void server_and_clients(unsigned cpus, int clients, int per_client) {
 	auto start = std::chrono::steady_clock::now();
 	auto report = machine.run();
 	double seconds =
-	        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+			std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 	std::printf("%d clients x %d requests on %u CPUs: %.3f s, %.0f round trips/s, up to %zu "
-	            "conversations open\n",
-	        clients, per_client, cpus, seconds, total / seconds, server_log.max_conversations);
+				"conversations open\n",
+			clients, per_client, cpus, seconds, total / seconds, server_log.max_conversations);
 	expect_clean(report);
 	EXPECT_EQ(server_log.bad_requests, 0u);
 	EXPECT_EQ(server_log.failed_operations, 0u);
@@ -252,18 +250,16 @@ void server_and_clients(unsigned cpus, int clients, int per_client) {
 		for (int i = 0; i < per_client; ++i)
 			if (arrivals[static_cast<std::size_t>(i)] != static_cast<std::uint32_t>(i)) {
 				ADD_FAILURE() << "request " << arrivals[static_cast<std::size_t>(i)]
-				              << " arrived in position " << i;
+							  << " arrived in position " << i;
 				break;
 			}
 		EXPECT_EQ(client_logs[static_cast<std::size_t>(id)].replies,
-		        static_cast<std::uint64_t>(per_client));
+				static_cast<std::uint64_t>(per_client));
 		EXPECT_EQ(client_logs[static_cast<std::size_t>(id)].wrong_replies, 0u);
 	}
 }
 
-int requests_per_client() {
-	return 2000;
-}
+int requests_per_client() { return 2000; }
 
 // ---------------------------------------------------------------- pipelined streaming
 
@@ -283,8 +279,8 @@ struct StreamLog {
 };
 
 // Sends `count` messages, `window` exchanges of [send message, receive ack] in flight.
-void produce(
-        HelHandle lane, unsigned cpu, std::uint32_t count, std::uint32_t window, StreamLog &log) {
+void produce(HelHandle lane, unsigned cpu, std::uint32_t count, std::uint32_t window,
+		StreamLog &log) {
 	pin_to(cpu);
 	check(helGetCurrentCpu(&log.cpu), "helGetCurrentCpu");
 	helsim::Dispatcher dispatcher;
@@ -314,8 +310,8 @@ void produce(
 				HelSqExchangeMsgs header;
 				HelAction actions[2];
 			} request{{lane, 2, 0}, {actions[0], actions[1]}};
-			dispatcher.submit(
-			        kHelSubmitExchangeMsgs, (std::uintptr_t{issued} << 8) | slot, request);
+			dispatcher.submit(kHelSubmitExchangeMsgs, (std::uintptr_t{issued} << 8) | slot,
+					request);
 			++issued;
 		}
 		auto element = dispatcher.wait();
@@ -341,8 +337,8 @@ void produce(
 
 // Receives `count` messages, `window` exchanges of [receive message, send ack] in flight;
 // exchange j must receive message j.
-void consume(
-        HelHandle lane, unsigned cpu, std::uint32_t count, std::uint32_t window, StreamLog &log) {
+void consume(HelHandle lane, unsigned cpu, std::uint32_t count, std::uint32_t window,
+		StreamLog &log) {
 	pin_to(cpu);
 	check(helGetCurrentCpu(&log.cpu), "helGetCurrentCpu");
 	helsim::Dispatcher dispatcher;
@@ -369,8 +365,8 @@ void consume(
 				HelSqExchangeMsgs header;
 				HelAction actions[2];
 			} request{{lane, 2, 0}, {actions[0], actions[1]}};
-			dispatcher.submit(
-			        kHelSubmitExchangeMsgs, (std::uintptr_t{issued} << 8) | slot, request);
+			dispatcher.submit(kHelSubmitExchangeMsgs, (std::uintptr_t{issued} << 8) | slot,
+					request);
 			++issued;
 		}
 		auto element = dispatcher.wait();
@@ -420,9 +416,9 @@ TEST(StreamStress, PipelinedStreamingBetweenTwoCpus) {
 	constexpr std::uint32_t kWindow = 8;
 	StreamLog producer, consumer;
 	machine.spawn("producer",
-	        [&](std::span<const HelHandle> h) { produce(h[0], 0, count, kWindow, producer); }, {a});
+			[&](std::span<const HelHandle> h) { produce(h[0], 0, count, kWindow, producer); }, {a});
 	machine.spawn("consumer",
-	        [&](std::span<const HelHandle> h) { consume(h[0], 1, count, kWindow, consumer); }, {b});
+			[&](std::span<const HelHandle> h) { consume(h[0], 1, count, kWindow, consumer); }, {b});
 	{
 		auto host = machine.attach();
 		check(helCloseDescriptor(kHelThisUniverse, a), "close");
@@ -431,9 +427,9 @@ TEST(StreamStress, PipelinedStreamingBetweenTwoCpus) {
 	auto start = std::chrono::steady_clock::now();
 	auto report = machine.run();
 	double seconds =
-	        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+			std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 	std::printf("%u pipelined messages (window %u) between CPUs %d and %d: %.3f s\n", count,
-	        kWindow, producer.cpu, consumer.cpu, seconds);
+			kWindow, producer.cpu, consumer.cpu, seconds);
 	expect_clean(report);
 	EXPECT_EQ(producer.cpu, 0);
 	EXPECT_EQ(consumer.cpu, 1);
@@ -458,47 +454,47 @@ TEST(StreamStress, TwoServersAnswerOneExchangeConcurrently) {
 	std::uint64_t pulled[2] = {0, 0}, wrong = 0;
 	for (unsigned cpu = 0; cpu < 2; ++cpu)
 		machine.spawn("server" + std::to_string(cpu),
-		        [&, cpu](std::span<const HelHandle> h) {
-			        pin_to(cpu);
-			        helsim::Dispatcher dispatcher;
-			        HelHandle token;
-			        check(helCreateToken(&token), "helCreateToken");
-			        for (int i = 0; i < rounds; ++i) {
-				        auto accepted = ipc::exchange_sync(dispatcher, h[0], ipc::accept());
-				        auto &[conversation] = accepted.results;
-				        check(conversation.error, "accept");
-				        auto pushed = ipc::exchange_sync(
-				                dispatcher, conversation.handle, ipc::push_descriptor(token));
-				        check(std::get<0>(pushed.results).error, "push");
-				        check(helCloseDescriptor(kHelThisUniverse, conversation.handle), "close");
-			        }
-			        check(helCloseDescriptor(kHelThisUniverse, token), "close token");
-			        check(helCloseDescriptor(kHelThisUniverse, h[0]), "close server lane");
-		        },
-		        {server_lane});
+				[&, cpu](std::span<const HelHandle> h) {
+					pin_to(cpu);
+					helsim::Dispatcher dispatcher;
+					HelHandle token;
+					check(helCreateToken(&token), "helCreateToken");
+					for (int i = 0; i < rounds; ++i) {
+						auto accepted = ipc::exchange_sync(dispatcher, h[0], ipc::accept());
+						auto &[conversation] = accepted.results;
+						check(conversation.error, "accept");
+						auto pushed = ipc::exchange_sync(dispatcher, conversation.handle,
+								ipc::push_descriptor(token));
+						check(std::get<0>(pushed.results).error, "push");
+						check(helCloseDescriptor(kHelThisUniverse, conversation.handle), "close");
+					}
+					check(helCloseDescriptor(kHelThisUniverse, token), "close token");
+					check(helCloseDescriptor(kHelThisUniverse, h[0]), "close server lane");
+				},
+				{server_lane});
 	machine.spawn("client",
-	        [&](std::span<const HelHandle> h) {
-		        helsim::Dispatcher dispatcher;
-		        for (int i = 0; i < rounds; ++i) {
-			        auto exchange = ipc::exchange_sync(dispatcher, h[0],
-			                ipc::offer(ipc::pull_descriptor()), ipc::offer(ipc::pull_descriptor()));
-			        auto &[offer1, pull1, offer2, pull2] = exchange.results;
-			        check(offer1.error, "offer");
-			        check(offer2.error, "offer");
-			        int k = 0;
-			        for (auto *p : {&pull1, &pull2}) {
-				        check(p->error, "pull");
-				        HelDescriptorInfo info{-1, 0};
-				        check(helDescriptorInfo(p->handle, &info), "helDescriptorInfo");
-				        if (info.type != kHelDescToken)
-					        ++wrong;
-				        check(helCloseDescriptor(kHelThisUniverse, p->handle), "close pulled");
-				        ++pulled[k++];
-			        }
-		        }
-		        check(helCloseDescriptor(kHelThisUniverse, h[0]), "close client lane");
-	        },
-	        {client_lane});
+			[&](std::span<const HelHandle> h) {
+				helsim::Dispatcher dispatcher;
+				for (int i = 0; i < rounds; ++i) {
+					auto exchange = ipc::exchange_sync(dispatcher, h[0],
+							ipc::offer(ipc::pull_descriptor()), ipc::offer(ipc::pull_descriptor()));
+					auto &[offer1, pull1, offer2, pull2] = exchange.results;
+					check(offer1.error, "offer");
+					check(offer2.error, "offer");
+					int k = 0;
+					for (auto *p : {&pull1, &pull2}) {
+						check(p->error, "pull");
+						HelDescriptorInfo info{-1, 0};
+						check(helDescriptorInfo(p->handle, &info), "helDescriptorInfo");
+						if (info.type != kHelDescToken)
+							++wrong;
+						check(helCloseDescriptor(kHelThisUniverse, p->handle), "close pulled");
+						++pulled[k++];
+					}
+				}
+				check(helCloseDescriptor(kHelThisUniverse, h[0]), "close client lane");
+			},
+			{client_lane});
 	{
 		auto host = machine.attach();
 		check(helCloseDescriptor(kHelThisUniverse, server_lane), "close");

@@ -34,7 +34,7 @@ namespace ipc = helsim::ipc;
 constexpr std::uintptr_t kSubmitErrorContext = ~std::uintptr_t{0};
 constexpr std::uint32_t kLaneRights = kHelRightInvoke | kHelRightManage;
 constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
-                                       kHelRightAssign | kHelRightWait | kHelRightSignal;
+		kHelRightAssign | kHelRightWait | kHelRightSignal;
 
 using Credentials = std::array<char, 16>;
 using Errors = std::vector<HelError>;
@@ -45,9 +45,7 @@ std::string path_name(const ::testing::TestParamInfo<Path> &info) {
 	return info.param == Path::sq ? "Sq" : "Legacy";
 }
 
-std::size_t pad8(std::size_t n) {
-	return (n + 7) & ~std::size_t{7};
-}
+std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 
 // ---------------------------------------------------------------- raw actions
 
@@ -93,7 +91,7 @@ HelAction imbue_act(HelHandle handle, std::uint32_t flags = 0) {
 }
 
 std::vector<std::byte> sq_payload(HelHandle lane, std::span<const HelAction> actions,
-        std::size_t count, std::uint32_t flags = 0) {
+		std::size_t count, std::uint32_t flags = 0) {
 	HelSqExchangeMsgs header{lane, count, flags};
 	std::vector<std::byte> out(sizeof(header) + actions.size_bytes());
 	std::memcpy(out.data(), &header, sizeof(header));
@@ -125,15 +123,15 @@ struct Result {
 
 // Parses the payload of an exchange's completion element and checks that the results fill it
 // exactly, each padded to 8 bytes.
-std::vector<Result> parse_results(
-        std::span<const HelAction> actions, std::span<const std::byte> payload) {
+std::vector<Result> parse_results(std::span<const HelAction> actions,
+		std::span<const std::byte> payload) {
 	std::vector<Result> out;
 	std::size_t at = 0;
 	auto fits = [&](std::size_t n) {
 		if (at + n <= payload.size())
 			return true;
 		ADD_FAILURE() << "completion element too short: " << payload.size() << " bytes, need "
-		              << at + n;
+					  << at + n;
 		return false;
 	};
 	for (const HelAction &a : actions) {
@@ -171,8 +169,8 @@ std::vector<Result> parse_results(
 			r.length = i.length;
 			if (!fits(sizeof(i) + pad8(i.length)))
 				return out;
-			r.data.assign(
-			        reinterpret_cast<const char *>(payload.data() + at + sizeof(i)), i.length);
+			r.data.assign(reinterpret_cast<const char *>(payload.data() + at + sizeof(i)),
+					i.length);
 			at += sizeof(i) + pad8(i.length);
 			break;
 		}
@@ -222,8 +220,7 @@ Credentials credentials_of(HelHandle h) {
 	return c;
 }
 
-void idle_entry(std::uintptr_t) {
-}
+void idle_entry(std::uintptr_t) {}
 
 helsim::MachineConfig with_cpus(unsigned n) {
 	helsim::MachineConfig config;
@@ -253,7 +250,7 @@ protected:
 		EXPECT_TRUE(inflight_.empty()) << inflight_.size() << " exchange(s) never completed";
 		EXPECT_TRUE(completed_.empty()) << completed_.size() << " completion(s) left unchecked";
 		EXPECT_TRUE(submit_errors_.empty()) << "unexpected submission error "
-		                                    << (submit_errors_.empty() ? 0 : submit_errors_[0]);
+											<< (submit_errors_.empty() ? 0 : submit_errors_[0]);
 		completed_.clear();
 		dispatcher_.reset();
 		attachment_.reset();
@@ -271,17 +268,17 @@ protected:
 
 	// Submits an exchange (the kernel processes it before this returns); its completion is
 	// collected by pump().
-	std::uintptr_t submit(
-	        HelHandle lane, std::span<const HelAction> actions, Path path = Path::sq) {
+	std::uintptr_t submit(HelHandle lane, std::span<const HelAction> actions,
+			Path path = Path::sq) {
 		std::uintptr_t context = next_context_++;
 		if (path == Path::sq) {
 			auto payload = sq_payload(lane, actions, actions.size());
-			dispatcher_->submit(
-			        kHelSubmitExchangeMsgs, context, std::span<const std::byte>{payload});
+			dispatcher_->submit(kHelSubmitExchangeMsgs, context,
+					std::span<const std::byte>{payload});
 			dispatcher_->flush(); // the kernel sees submissions in program order
 		} else {
-			HelError e = helSubmitAsync(
-			        lane, actions.data(), actions.size(), dispatcher_->queue(), context, 0);
+			HelError e = helSubmitAsync(lane, actions.data(), actions.size(), dispatcher_->queue(),
+					context, 0);
 			if (e != kHelErrNone) {
 				submit_errors_.push_back(e);
 				return context;
@@ -290,8 +287,8 @@ protected:
 		inflight_[context] = {actions.begin(), actions.end()};
 		return context;
 	}
-	std::uintptr_t submit(
-	        HelHandle lane, std::initializer_list<HelAction> actions, Path path = Path::sq) {
+	std::uintptr_t submit(HelHandle lane, std::initializer_list<HelAction> actions,
+			Path path = Path::sq) {
 		return submit(lane, std::span<const HelAction>{actions.begin(), actions.size()}, path);
 	}
 
@@ -311,8 +308,8 @@ protected:
 		return e;
 	}
 	HelError submission_error(HelHandle lane, std::initializer_list<HelAction> actions, Path path) {
-		return submission_error(
-		        lane, std::span<const HelAction>{actions.begin(), actions.size()}, path);
+		return submission_error(lane, std::span<const HelAction>{actions.begin(), actions.size()},
+				path);
 	}
 
 	// An SQ element with a hand-made payload; returns the submission error it produced.
@@ -380,9 +377,9 @@ protected:
 	// A copy of `h` in this universe with only `rights`.
 	HelHandle narrowed(HelHandle h, std::uint32_t rights) {
 		HelHandle out = kHelNullHandle;
-		EXPECT_EQ(helTransferDescriptor(
-		                  h, kHelThisUniverse, kHelTransferDescriptorOut, rights, 0, &out),
-		        kHelErrNone);
+		EXPECT_EQ(helTransferDescriptor(h, kHelThisUniverse, kHelTransferDescriptorOut, rights, 0,
+						  &out),
+				kHelErrNone);
 		return out;
 	}
 
@@ -571,10 +568,11 @@ TEST_F(StreamOfferAccept, OffersPairWithAcceptsInSubmissionOrder) {
 
 TEST_F(StreamOfferAccept, AncillaryListsNestOnGrandchildStreams) {
 	auto [a, b] = stream();
-	auto off = submit(a, ipc::actions(ipc::offer(ipc::offer(ipc::send_buffer("deep")),
-	                             ipc::send_buffer("shallow"))));
-	auto acc = submit(
-	        b, ipc::actions(ipc::accept(ipc::accept(ipc::recv_inline()), ipc::recv_inline())));
+	auto off = submit(a,
+			ipc::actions(
+					ipc::offer(ipc::offer(ipc::send_buffer("deep")), ipc::send_buffer("shallow"))));
+	auto acc = submit(b,
+			ipc::actions(ipc::accept(ipc::accept(ipc::recv_inline()), ipc::recv_inline())));
 	EXPECT_EQ(take_errors(off), (Errors{kHelErrNone, kHelErrNone, kHelErrNone, kHelErrNone}));
 	auto accepted = take(acc);
 	ASSERT_EQ(accepted.size(), 4u);
@@ -602,15 +600,15 @@ TEST_F(StreamSend, SendUpToFourKiBIsCopiedAtSubmission) {
 			EXPECT_FALSE(done(s));
 			std::fill(buffer.begin(), buffer.end(), '\0');
 			std::vector<char> received(size + 8, '#');
-			auto r = submit(
-			        b, ipc::actions(ipc::recv_buffer(received.data(), received.size())), path);
+			auto r = submit(b, ipc::actions(ipc::recv_buffer(received.data(), received.size())),
+					path);
 			EXPECT_EQ(take_errors(s), Errors{kHelErrNone});
 			auto results = take(r);
 			ASSERT_EQ(results.size(), 1u);
 			EXPECT_EQ(results[0].error, kHelErrNone);
 			EXPECT_EQ(results[0].length, size);
 			EXPECT_TRUE(std::equal(original.begin(), original.end(), received.begin()))
-			        << "the receiver saw the overwritten buffer";
+					<< "the receiver saw the overwritten buffer";
 			EXPECT_EQ(received[size], '#') << "wrote past the received length";
 		}
 	}
@@ -657,7 +655,7 @@ TEST_F(StreamSend, ScatterGatherSendsAnySizeFromSeveralPieces) {
 	auto [a, b] = stream();
 	auto p1 = pattern(3, 1), p2 = pattern(5000, 2), p3 = pattern(70000, 3), p4 = pattern(1, 4);
 	HelSgItem items[] = {{p1.data(), p1.size()}, {nullptr, 0}, {p2.data(), p2.size()},
-	        {p3.data(), p3.size()}, {p4.data(), p4.size()}};
+			{p3.data(), p3.size()}, {p4.data(), p4.size()}};
 	std::vector<char> expected;
 	for (auto *p : {&p1, &p2, &p3, &p4})
 		expected.insert(expected.end(), p->begin(), p->end());
@@ -677,7 +675,7 @@ TEST_F(StreamSend, ScatterGatherSendsAnySizeFromSeveralPieces) {
 
 	// A few small pieces into RecvInline.
 	HelSgItem small[] = {{const_cast<char *>("hel"), 3}, {const_cast<char *>("lo, "), 4},
-	        {const_cast<char *>("world"), 5}};
+			{const_cast<char *>("world"), 5}};
 	auto s2 = submit(a, {sg_act(small, 3)});
 	auto r2 = submit(b, ipc::actions(ipc::recv_inline()));
 	EXPECT_EQ(take_errors(s2), Errors{kHelErrNone});
@@ -788,24 +786,24 @@ TEST_F(StreamSend, FaultsOnEitherSideAreReportedPerSide) {
 		void *recv;
 		HelError sender, receiver;
 	} cases[] = {
-	        // A kernel-buffered send that faulted at submission.
-	        {"bad small send", bad, 10, true, nullptr, kHelErrFault, kHelErrRemoteFault},
-	        {"bad small send to buffer", bad, 10, false, received.data(), kHelErrFault,
-	                kHelErrRemoteFault},
-	        // A streamed send reads the sender's memory when it pairs.
-	        {"bad streamed send", bad, 8000, false, received.data(), kHelErrFault,
-	                kHelErrRemoteFault},
-	        // The receiver's buffer faults: a buffered sender still succeeded.
-	        {"bad receive of a buffered send", data.data(), 10, false, bad, kHelErrNone,
-	                kHelErrFault},
-	        {"bad receive of a streamed send", data.data(), 8000, false, bad, kHelErrRemoteFault,
-	                kHelErrFault},
+			// A kernel-buffered send that faulted at submission.
+			{"bad small send", bad, 10, true, nullptr, kHelErrFault, kHelErrRemoteFault},
+			{"bad small send to buffer", bad, 10, false, received.data(), kHelErrFault,
+					kHelErrRemoteFault},
+			// A streamed send reads the sender's memory when it pairs.
+			{"bad streamed send", bad, 8000, false, received.data(), kHelErrFault,
+					kHelErrRemoteFault},
+			// The receiver's buffer faults: a buffered sender still succeeded.
+			{"bad receive of a buffered send", data.data(), 10, false, bad, kHelErrNone,
+					kHelErrFault},
+			{"bad receive of a streamed send", data.data(), 8000, false, bad, kHelErrRemoteFault,
+					kHelErrFault},
 	};
 	for (const Case &c : cases) {
 		SCOPED_TRACE(c.what);
 		auto s = submit(a, {send_act(c.send, c.length)});
-		auto r = submit(
-		        b, {c.inline_recv ? act(kHelActionRecvInline) : recv_buffer_act(c.recv, 8000)});
+		auto r = submit(b,
+				{c.inline_recv ? act(kHelActionRecvInline) : recv_buffer_act(c.recv, 8000)});
 		EXPECT_EQ(take_errors(s), Errors{c.sender});
 		EXPECT_EQ(take_errors(r), Errors{c.receiver});
 	}
@@ -820,11 +818,11 @@ TEST_F(StreamSend, ScatterGatherListsThatCannotBeReadFault) {
 		const HelSgItem *list;
 		std::size_t count;
 	} cases[] = {
-	        {"a piece at a bad address", items, 2},
-	        {"the list at a bad address", reinterpret_cast<const HelSgItem *>(16), 1},
-	        // count * sizeof(HelSgItem) runs past the end of user space (and past SIZE_MAX).
-	        {"an absurd count", items, std::size_t{1} << 59},
-	        {"a count that wraps", items, std::size_t{1} << 60},
+			{"a piece at a bad address", items, 2},
+			{"the list at a bad address", reinterpret_cast<const HelSgItem *>(16), 1},
+			// count * sizeof(HelSgItem) runs past the end of user space (and past SIZE_MAX).
+			{"an absurd count", items, std::size_t{1} << 59},
+			{"a count that wraps", items, std::size_t{1} << 60},
 	};
 	for (const Case &c : cases) {
 		SCOPED_TRACE(c.what);
@@ -937,45 +935,45 @@ TEST(StreamPushPullUniverses, PulledLaneWorksInThePullersUniverse) {
 		std::string text;
 	} seen;
 	machine.spawn("pusher",
-	        [&](std::span<const HelHandle> h) {
-		        helsim::Dispatcher d;
-		        HelHandle x, y;
-		        ASSERT_EQ(helCreateStream(&x, &y, 0), kHelErrNone);
-		        // Push y and drop it at once: the push captured it.
-		        ipc::submit(d, h[0], 1, ipc::push_descriptor(y, kHelRightInvoke));
-		        d.flush();
-		        ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, y), kHelErrNone);
-		        auto pushed = d.wait_for(1, [](helsim::Element &&) { FAIL(); });
-		        seen.push = pushed.error();
-		        auto got = ipc::exchange_sync(d, x, ipc::recv_inline());
-		        seen.received = std::get<0>(got.results).error;
-		        seen.text = std::get<0>(got.results).text();
-		        auto denied = ipc::exchange_sync(d, h[0], ipc::push_descriptor(x, kHelRightInvoke));
-		        seen.push_denied = std::get<0>(denied.results).error;
-		        ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, x), kHelErrNone);
-		        ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, h[0]), kHelErrNone);
-	        },
-	        {a});
+			[&](std::span<const HelHandle> h) {
+				helsim::Dispatcher d;
+				HelHandle x, y;
+				ASSERT_EQ(helCreateStream(&x, &y, 0), kHelErrNone);
+				// Push y and drop it at once: the push captured it.
+				ipc::submit(d, h[0], 1, ipc::push_descriptor(y, kHelRightInvoke));
+				d.flush();
+				ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, y), kHelErrNone);
+				auto pushed = d.wait_for(1, [](helsim::Element &&) { FAIL(); });
+				seen.push = pushed.error();
+				auto got = ipc::exchange_sync(d, x, ipc::recv_inline());
+				seen.received = std::get<0>(got.results).error;
+				seen.text = std::get<0>(got.results).text();
+				auto denied = ipc::exchange_sync(d, h[0], ipc::push_descriptor(x, kHelRightInvoke));
+				seen.push_denied = std::get<0>(denied.results).error;
+				ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, x), kHelErrNone);
+				ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, h[0]), kHelErrNone);
+			},
+			{a});
 	machine.spawn("puller",
-	        [&](std::span<const HelHandle> h) {
-		        helsim::Dispatcher d;
-		        auto pulled = ipc::exchange_sync(d, h[0], ipc::pull_descriptor(kHelRightInvoke));
-		        auto &[result] = pulled.results;
-		        seen.pull = result.error;
-		        if (result.error != kHelErrNone)
-			        return;
-		        helDescriptorInfo(result.handle, &seen.info);
-		        seen.shutdown = helShutdownLane(result.handle);
-		        auto sent = ipc::exchange_sync(
-		                d, result.handle, ipc::send_buffer("from the other universe"));
-		        seen.sent = std::get<0>(sent.results).error;
-		        ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, result.handle), kHelErrNone);
-		        auto denied = ipc::exchange_sync(
-		                d, h[0], ipc::pull_descriptor(kHelRightInvoke | kHelRightManage));
-		        seen.pull_denied = std::get<0>(denied.results).error;
-		        ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, h[0]), kHelErrNone);
-	        },
-	        {b});
+			[&](std::span<const HelHandle> h) {
+				helsim::Dispatcher d;
+				auto pulled = ipc::exchange_sync(d, h[0], ipc::pull_descriptor(kHelRightInvoke));
+				auto &[result] = pulled.results;
+				seen.pull = result.error;
+				if (result.error != kHelErrNone)
+					return;
+				helDescriptorInfo(result.handle, &seen.info);
+				seen.shutdown = helShutdownLane(result.handle);
+				auto sent = ipc::exchange_sync(d, result.handle,
+						ipc::send_buffer("from the other universe"));
+				seen.sent = std::get<0>(sent.results).error;
+				ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, result.handle), kHelErrNone);
+				auto denied = ipc::exchange_sync(d, h[0],
+						ipc::pull_descriptor(kHelRightInvoke | kHelRightManage));
+				seen.pull_denied = std::get<0>(denied.results).error;
+				ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, h[0]), kHelErrNone);
+			},
+			{b});
 	{
 		auto host = machine.attach();
 		ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, a), kHelErrNone);
@@ -1021,8 +1019,8 @@ TEST_F(StreamCredentials, ImbueAThreadHandleGivesThatThreadsCredentials) {
 	auto [a, b] = stream();
 	HelHandle thread = kHelNullHandle;
 	ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-	                  reinterpret_cast<void *>(&idle_entry), nullptr, 0, &thread),
-	        kHelErrNone);
+					  reinterpret_cast<void *>(&idle_entry), nullptr, 0, &thread),
+			kHelErrNone);
 	Credentials expected = credentials_of(thread);
 	EXPECT_NE(expected, credentials_of(kHelThisThread));
 	auto imbue = submit(a, {imbue_act(thread)});
@@ -1072,12 +1070,12 @@ TEST_P(StreamSubmit, ImbueOfAnUnsuitableHandleIsASubmissionError) {
 	auto [a, b] = stream();
 	auto [c, d] = stream(false);
 	EXPECT_EQ(submission_error(a, {imbue_act(c)}, GetParam()), kHelErrIllegalArgs)
-	        << "a lane of a stream without credentials";
+			<< "a lane of a stream without credentials";
 	EXPECT_EQ(submission_error(a, {imbue_act(dispatcher_->queue())}, GetParam()),
-	        kHelErrBadDescriptor);
+			kHelErrBadDescriptor);
 	EXPECT_EQ(submission_error(a, {imbue_act(123456)}, GetParam()), kHelErrNoDescriptor);
 	EXPECT_EQ(submission_error(a, {push_act(123456, kHelRightsMax)}, GetParam()),
-	        kHelErrNoDescriptor);
+			kHelErrNoDescriptor);
 	expect_lane_works(a, b);
 }
 
@@ -1092,7 +1090,7 @@ TEST_F(StreamDismiss, TheDismisserSucceedsAndTheOtherSideIsDismissed) {
 	// The other order, and other kinds of victims.
 	auto data = pattern(10000, 3);
 	for (HelAction victim : {send_act(data.data(), data.size()), pull_act(0),
-	             act(kHelActionExtractCredentials), imbue_act(kHelThisThread)}) {
+				 act(kHelActionExtractCredentials), imbue_act(kHelThisThread)}) {
 		auto v = submit(a, {victim});
 		auto d = submit(b, ipc::actions(ipc::dismiss()));
 		EXPECT_EQ(take_errors(v), Errors{kHelErrDismissed}) << "type " << victim.type;
@@ -1127,29 +1125,29 @@ TEST_F(StreamMismatch, IncompatiblePairsFailBothSides) {
 	auto [a, b] = stream();
 	char buffer[64];
 	HelAction send = send_act("abc", 3), recv = act(kHelActionRecvInline),
-	          recv_buf = recv_buffer_act(buffer, sizeof(buffer)), push = push_act(a, kHelRightsMax),
-	          pull = pull_act(0), offer = act(kHelActionOffer), accept = act(kHelActionAccept),
-	          imbue = imbue_act(kHelThisThread), extract = act(kHelActionExtractCredentials);
+			  recv_buf = recv_buffer_act(buffer, sizeof(buffer)), push = push_act(a, kHelRightsMax),
+			  pull = pull_act(0), offer = act(kHelActionOffer), accept = act(kHelActionAccept),
+			  imbue = imbue_act(kHelThisThread), extract = act(kHelActionExtractCredentials);
 	struct Pair {
 		const char *name;
 		HelAction x, y;
 	} pairs[] = {
-	        {"send/pull", send, pull},
-	        {"send/send", send, send},
-	        {"recv/recv", recv, recv_buf},
-	        {"send/extract", send, extract},
-	        {"push/recv", push, recv_buf},
-	        {"push/push", push, push},
-	        {"pull/pull", pull, pull},
-	        {"offer/recv", offer, recv},
-	        {"offer/offer", offer, offer},
-	        {"accept/accept", accept, accept},
-	        {"accept/send", accept, send},
-	        {"imbue/recv", imbue, recv},
-	        {"imbue/imbue", imbue, imbue},
-	        {"extract/pull", extract, pull},
-	        {"extract/extract", extract, extract},
-	        {"imbue/pull", imbue, pull},
+			{"send/pull", send, pull},
+			{"send/send", send, send},
+			{"recv/recv", recv, recv_buf},
+			{"send/extract", send, extract},
+			{"push/recv", push, recv_buf},
+			{"push/push", push, push},
+			{"pull/pull", pull, pull},
+			{"offer/recv", offer, recv},
+			{"offer/offer", offer, offer},
+			{"accept/accept", accept, accept},
+			{"accept/send", accept, send},
+			{"imbue/recv", imbue, recv},
+			{"imbue/imbue", imbue, imbue},
+			{"extract/pull", extract, pull},
+			{"extract/extract", extract, extract},
+			{"imbue/pull", imbue, pull},
 	};
 	for (const Pair &p : pairs) {
 		SCOPED_TRACE(p.name);
@@ -1172,14 +1170,16 @@ TEST_F(StreamMismatch, AMismatchedOfferOrAcceptCompletesItsAncillaryList) {
 	auto [a, b] = stream();
 	auto off = submit(a, ipc::actions(ipc::offer(ipc::send_buffer("x"), ipc::recv_inline())));
 	auto r = submit(b, ipc::actions(ipc::recv_inline()));
-	EXPECT_EQ(take_errors(off), (Errors{kHelErrTransmissionMismatch, kHelErrTransmissionMismatch,
-	                                    kHelErrTransmissionMismatch}));
+	EXPECT_EQ(take_errors(off),
+			(Errors{kHelErrTransmissionMismatch, kHelErrTransmissionMismatch,
+					kHelErrTransmissionMismatch}));
 	EXPECT_EQ(take_errors(r), Errors{kHelErrTransmissionMismatch});
 	auto s = submit(a, ipc::actions(ipc::send_buffer("y")));
 	auto acc = submit(b, ipc::actions(ipc::accept(ipc::recv_inline(), ipc::send_buffer("z"))));
 	EXPECT_EQ(take_errors(s), Errors{kHelErrTransmissionMismatch});
-	EXPECT_EQ(take_errors(acc), (Errors{kHelErrTransmissionMismatch, kHelErrTransmissionMismatch,
-	                                    kHelErrTransmissionMismatch}));
+	EXPECT_EQ(take_errors(acc),
+			(Errors{kHelErrTransmissionMismatch, kHelErrTransmissionMismatch,
+					kHelErrTransmissionMismatch}));
 	// Offer against offer, both with lists.
 	auto o1 = submit(a, ipc::actions(ipc::offer(ipc::recv_inline())));
 	auto o2 = submit(b, ipc::actions(ipc::offer(ipc::send_buffer("w"))));
@@ -1191,15 +1191,16 @@ TEST_F(StreamMismatch, AMismatchedOfferOrAcceptCompletesItsAncillaryList) {
 TEST_F(StreamMismatch, RootChainsPairItemByItem) {
 	auto [a, b] = stream();
 	// [send, send, pull] against [recv, pull, recv]: 1st pairs, 2nd and 3rd mismatch.
-	auto x = submit(
-	        a, {send_act("one", 3, kHelItemChain), send_act("two", 3, kHelItemChain), pull_act(0)});
-	auto y = submit(b, {act(kHelActionRecvInline, kHelItemChain), pull_act(0, kHelItemChain),
-	                           act(kHelActionRecvInline)});
+	auto x = submit(a,
+			{send_act("one", 3, kHelItemChain), send_act("two", 3, kHelItemChain), pull_act(0)});
+	auto y = submit(b,
+			{act(kHelActionRecvInline, kHelItemChain), pull_act(0, kHelItemChain),
+					act(kHelActionRecvInline)});
 	EXPECT_EQ(take_errors(x),
-	        (Errors{kHelErrNone, kHelErrTransmissionMismatch, kHelErrTransmissionMismatch}));
+			(Errors{kHelErrNone, kHelErrTransmissionMismatch, kHelErrTransmissionMismatch}));
 	auto results = take(y);
 	EXPECT_EQ(errors_of(results),
-	        (Errors{kHelErrNone, kHelErrTransmissionMismatch, kHelErrTransmissionMismatch}));
+			(Errors{kHelErrNone, kHelErrTransmissionMismatch, kHelErrTransmissionMismatch}));
 	ASSERT_EQ(results.size(), 3u);
 	EXPECT_EQ(results[0].data, "one");
 }
@@ -1215,7 +1216,7 @@ TEST_F(StreamShutdown, PendingItemsOnTheLaneGetLaneShutdownAndOnThePeerEndOfLane
 	EXPECT_EQ(helShutdownLane(a), kHelErrNone);
 	EXPECT_EQ(take_errors(r), Errors{kHelErrLaneShutdown});
 	EXPECT_EQ(take_errors(off),
-	        (Errors{kHelErrLaneShutdown, kHelErrLaneShutdown, kHelErrLaneShutdown}));
+			(Errors{kHelErrLaneShutdown, kHelErrLaneShutdown, kHelErrLaneShutdown}));
 	// Later submissions: LaneShutdown on the lane, EndOfLane on its peer.
 	auto later_a = submit(a, ipc::actions(ipc::send_buffer("late")));
 	auto later_b = submit(b, ipc::actions(ipc::accept(ipc::recv_inline())));
@@ -1341,28 +1342,28 @@ TEST_F(StreamCompletion, AllResultsOfAnExchangeArriveAsOneElementInActionOrder) 
 	// Root chain on a: RecvInline, RecvToBuffer, Extract, Pull, then an offer whose
 	// ancillary list is [Send, RecvInline].
 	const HelAction mine[] = {
-	        act(kHelActionRecvInline, kHelItemChain),
-	        recv_buffer_act(buffer, sizeof(buffer), kHelItemChain),
-	        act(kHelActionExtractCredentials, kHelItemChain),
-	        pull_act(kHelRightInvoke, kHelItemChain),
-	        act(kHelActionOffer, kHelItemAncillary | kHelItemWantLane),
-	        send_act("abc", 3, kHelItemChain),
-	        act(kHelActionRecvInline),
+			act(kHelActionRecvInline, kHelItemChain),
+			recv_buffer_act(buffer, sizeof(buffer), kHelItemChain),
+			act(kHelActionExtractCredentials, kHelItemChain),
+			pull_act(kHelRightInvoke, kHelItemChain),
+			act(kHelActionOffer, kHelItemAncillary | kHelItemWantLane),
+			send_act("abc", 3, kHelItemChain),
+			act(kHelActionRecvInline),
 	};
 	auto x = submit(a, mine);
 	const HelAction first[] = {
-	        send_act("hello", 5, kHelItemChain),
-	        send_act("0123456789", 10, kHelItemChain),
-	        imbue_act(d),
+			send_act("hello", 5, kHelItemChain),
+			send_act("0123456789", 10, kHelItemChain),
+			imbue_act(d),
 	};
 	auto y1 = submit(b, first);
 	EXPECT_EQ(take_errors(y1), (Errors{kHelErrNone, kHelErrNone, kHelErrNone}));
 	EXPECT_FALSE(done(x)) << "the exchange completed before all its items did";
 	const HelAction second[] = {
-	        push_act(c, kHelRightsMax, kHelItemChain),
-	        act(kHelActionAccept, kHelItemAncillary),
-	        act(kHelActionRecvInline, kHelItemChain),
-	        send_act("reply!", 6),
+			push_act(c, kHelRightsMax, kHelItemChain),
+			act(kHelActionAccept, kHelItemAncillary),
+			act(kHelActionRecvInline, kHelItemChain),
+			send_act("reply!", 6),
 	};
 	auto y2 = submit(b, second);
 	auto theirs = take(y2);
@@ -1426,26 +1427,28 @@ TEST_F(StreamCompletion, TheLegacyPathProducesTheSameElement) {
 		auto [a, b] = stream(true);
 		char buffer[16] = {};
 		const HelAction mine[] = {
-		        act(kHelActionRecvInline, kHelItemChain),
-		        act(kHelActionExtractCredentials, kHelItemChain),
-		        recv_buffer_act(buffer, 4, kHelItemChain),
-		        act(kHelActionDismiss, kHelItemChain),
-		        act(kHelActionRecvInline),
+				act(kHelActionRecvInline, kHelItemChain),
+				act(kHelActionExtractCredentials, kHelItemChain),
+				recv_buffer_act(buffer, 4, kHelItemChain),
+				act(kHelActionDismiss, kHelItemChain),
+				act(kHelActionRecvInline),
 		};
 		const HelAction theirs[] = {
-		        send_act("legacy?", 7, kHelItemChain),
-		        imbue_act(kHelThisThread, kHelItemChain),
-		        send_act("too long", 8, kHelItemChain),
-		        act(kHelActionRecvInline, kHelItemChain),
-		        act(kHelActionDismiss),
+				send_act("legacy?", 7, kHelItemChain),
+				imbue_act(kHelThisThread, kHelItemChain),
+				send_act("too long", 8, kHelItemChain),
+				act(kHelActionRecvInline, kHelItemChain),
+				act(kHelActionDismiss),
 		};
 		auto x = submit(a, mine, path);
 		auto y = submit(b, theirs, path);
-		EXPECT_EQ(take_errors(y), (Errors{kHelErrNone, kHelErrNone, kHelErrBufferTooSmall,
-		                                  kHelErrDismissed, kHelErrNone}));
+		EXPECT_EQ(take_errors(y),
+				(Errors{kHelErrNone, kHelErrNone, kHelErrBufferTooSmall, kHelErrDismissed,
+						kHelErrNone}));
 		elements.push_back(raw(x));
-		EXPECT_EQ(take_errors(x), (Errors{kHelErrNone, kHelErrNone, kHelErrBufferTooSmall,
-		                                  kHelErrNone, kHelErrDismissed}));
+		EXPECT_EQ(take_errors(x),
+				(Errors{kHelErrNone, kHelErrNone, kHelErrBufferTooSmall, kHelErrNone,
+						kHelErrDismissed}));
 		close(a);
 		close(b);
 	}
@@ -1461,30 +1464,30 @@ TEST_P(StreamSubmit, MalformedActionTreesAreIllegalArgs) {
 		const char *name;
 		std::vector<HelAction> actions;
 	} cases[] = {
-	        {"unclosed root chain", {send_act("x", 1, kHelItemChain)}},
-	        {"unclosed chain after several",
-	                {send_act("x", 1, kHelItemChain), send_act("y", 1, kHelItemChain)}},
-	        {"item after the root list closed", {send_act("x", 1), send_act("y", 1)}},
-	        {"ancillary on a send", {send_act("x", 1, kHelItemAncillary), send_act("y", 1)}},
-	        {"ancillary on a receive",
-	                {act(kHelActionRecvInline, kHelItemAncillary), act(kHelActionRecvInline)}},
-	        {"ancillary on dismiss",
-	                {act(kHelActionDismiss, kHelItemAncillary), act(kHelActionDismiss)}},
-	        {"want-lane on accept", {act(kHelActionAccept, kHelItemWantLane)}},
-	        {"want-lane on send", {send_act("x", 1, kHelItemWantLane)}},
-	        {"stray flag 4", {send_act("x", 1, 4)}},
-	        {"stray flag 1<<8", {act(kHelActionOffer, 1u << 8)}},
-	        {"stray flag 1<<31", {act(kHelActionRecvInline, 1u << 31)}},
-	        {"unknown type 0", {act(0)}},
-	        {"unknown type 12", {act(12)}},
-	        {"unknown type -1", {act(-1)}},
-	        {"unknown type in an ancillary list",
-	                {act(kHelActionOffer, kHelItemAncillary), act(100)}},
-	        {"offer with an empty ancillary list", {act(kHelActionOffer, kHelItemAncillary)}},
-	        {"unclosed ancillary list",
-	                {act(kHelActionOffer, kHelItemAncillary), send_act("x", 1, kHelItemChain)}},
-	        {"ancillary list closes the root too early",
-	                {act(kHelActionOffer, kHelItemAncillary), send_act("x", 1), send_act("y", 1)}},
+			{"unclosed root chain", {send_act("x", 1, kHelItemChain)}},
+			{"unclosed chain after several",
+					{send_act("x", 1, kHelItemChain), send_act("y", 1, kHelItemChain)}},
+			{"item after the root list closed", {send_act("x", 1), send_act("y", 1)}},
+			{"ancillary on a send", {send_act("x", 1, kHelItemAncillary), send_act("y", 1)}},
+			{"ancillary on a receive",
+					{act(kHelActionRecvInline, kHelItemAncillary), act(kHelActionRecvInline)}},
+			{"ancillary on dismiss",
+					{act(kHelActionDismiss, kHelItemAncillary), act(kHelActionDismiss)}},
+			{"want-lane on accept", {act(kHelActionAccept, kHelItemWantLane)}},
+			{"want-lane on send", {send_act("x", 1, kHelItemWantLane)}},
+			{"stray flag 4", {send_act("x", 1, 4)}},
+			{"stray flag 1<<8", {act(kHelActionOffer, 1u << 8)}},
+			{"stray flag 1<<31", {act(kHelActionRecvInline, 1u << 31)}},
+			{"unknown type 0", {act(0)}},
+			{"unknown type 12", {act(12)}},
+			{"unknown type -1", {act(-1)}},
+			{"unknown type in an ancillary list",
+					{act(kHelActionOffer, kHelItemAncillary), act(100)}},
+			{"offer with an empty ancillary list", {act(kHelActionOffer, kHelItemAncillary)}},
+			{"unclosed ancillary list",
+					{act(kHelActionOffer, kHelItemAncillary), send_act("x", 1, kHelItemChain)}},
+			{"ancillary list closes the root too early",
+					{act(kHelActionOffer, kHelItemAncillary), send_act("x", 1), send_act("y", 1)}},
 	};
 	for (const Case &c : cases) {
 		SCOPED_TRACE(c.name);
@@ -1519,7 +1522,7 @@ TEST_P(StreamSubmit, ResultsMustFitAChunk) {
 	auto [a, b] = stream();
 	// 4 RecvInlines reserve 4 * (16 + 128) bytes of a 512-byte chunk: too much.
 	helsim::Dispatcher small{
-	        helsim::QueueConfig{.cq_chunks = 2, .sq_chunks = 2, .chunk_size = 512}};
+			helsim::QueueConfig{.cq_chunks = 2, .sq_chunks = 2, .chunk_size = 512}};
 	std::vector<HelAction> actions(4, act(kHelActionRecvInline, kHelItemChain));
 	actions.back().flags = 0;
 	HelError e;
@@ -1541,15 +1544,15 @@ TEST_P(StreamSubmit, ResultsMustFitAChunk) {
 	actions.back().flags = 0;
 	if (GetParam() == Path::legacy) {
 		EXPECT_EQ(helSubmitAsync(b, actions.data(), actions.size(), small.queue(), 2, 0),
-		        kHelErrNone);
+				kHelErrNone);
 	} else {
 		auto payload = sq_payload(b, actions, actions.size());
 		small.submit(kHelSubmitExchangeMsgs, 2, std::span<const std::byte>{payload});
 		small.flush();
 	}
 	EXPECT_FALSE(small.poll());
-	HelAction sends[3] = {
-	        send_act("1", 1, kHelItemChain), send_act("22", 2, kHelItemChain), send_act("333", 3)};
+	HelAction sends[3] = {send_act("1", 1, kHelItemChain), send_act("22", 2, kHelItemChain),
+			send_act("333", 3)};
 	auto s = submit(a, sends);
 	EXPECT_EQ(take_errors(s), (Errors{kHelErrNone, kHelErrNone, kHelErrNone}));
 	auto element = small.poll();
@@ -1560,8 +1563,8 @@ TEST_P(StreamSubmit, ResultsMustFitAChunk) {
 	EXPECT_EQ(results[2].data, "333");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-        StreamPaths, StreamSubmit, ::testing::Values(Path::sq, Path::legacy), path_name);
+INSTANTIATE_TEST_SUITE_P(StreamPaths, StreamSubmit, ::testing::Values(Path::sq, Path::legacy),
+		path_name);
 
 TEST_F(StreamSubmitArgs, SqPayloadsMustHoldTheirActions) {
 	auto [a, b] = stream();
@@ -1569,7 +1572,7 @@ TEST_F(StreamSubmitArgs, SqPayloadsMustHoldTheirActions) {
 	auto full = sq_payload(a, one, 1);
 	// Shorter than HelSqExchangeMsgs.
 	EXPECT_EQ(raw_sq_error(std::span{full}.first(sizeof(HelSqExchangeMsgs) - 1)),
-	        kHelErrBufferTooSmall);
+			kHelErrBufferTooSmall);
 	EXPECT_EQ(raw_sq_error(std::span<const std::byte>{}), kHelErrBufferTooSmall);
 	// The header promises more actions than follow.
 	EXPECT_EQ(raw_sq_error(sq_payload(a, one, 2)), kHelErrBufferTooSmall);
@@ -1586,7 +1589,7 @@ TEST_F(StreamSubmitArgs, LegacyArgumentsAreChecked) {
 	auto one = ipc::actions(ipc::send_buffer("x"));
 	auto q = dispatcher_->queue();
 	EXPECT_EQ(helSubmitAsync(a, one.data(), 1, b, 1, 0), kHelErrBadDescriptor)
-	        << "a lane as the queue";
+			<< "a lane as the queue";
 	EXPECT_EQ(helSubmitAsync(a, one.data(), 1, 777777, 1, 0), kHelErrNoDescriptor);
 	EXPECT_EQ(helSubmitAsync(a, one.data(), 1, q, 1, 1), kHelErrIllegalArgs) << "flags != 0";
 	EXPECT_EQ(helSubmitAsync(a, one.data(), 0, q, 1, 0), kHelErrIllegalArgs) << "count 0";

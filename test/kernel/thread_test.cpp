@@ -20,21 +20,13 @@ helsim::MachineConfig cpus(unsigned n) {
 }
 
 constexpr std::uint32_t kThreadRights =
-        kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
+		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
 
-void *as_ip(void (*entry)(std::uintptr_t)) {
-	return reinterpret_cast<void *>(entry);
-}
-void *as_sp(const void *argument) {
-	return const_cast<void *>(argument);
-}
+void *as_ip(void (*entry)(std::uintptr_t)) { return reinterpret_cast<void *>(entry); }
+void *as_sp(const void *argument) { return const_cast<void *>(argument); }
 
-int load(const int &word) {
-	return __atomic_load_n(&word, __ATOMIC_SEQ_CST);
-}
-void store(int &word, int value) {
-	__atomic_store_n(&word, value, __ATOMIC_SEQ_CST);
-}
+int load(const int &word) { return __atomic_load_n(&word, __ATOMIC_SEQ_CST); }
+void store(int &word, int value) { __atomic_store_n(&word, value, __ATOMIC_SEQ_CST); }
 
 // Blocks on the futex word until it is non-zero.
 void wait_nonzero(int &word) {
@@ -49,8 +41,8 @@ void set_and_wake(int &word) {
 	ASSERT_EQ(helFutexWake(&word, ~0u), kHelErrNone);
 }
 
-std::vector<const helsim::ThreadReport *> threads_named(
-        const helsim::RunReport &report, const std::string &name) {
+std::vector<const helsim::ThreadReport *> threads_named(const helsim::RunReport &report,
+		const std::string &name) {
 	std::vector<const helsim::ThreadReport *> found;
 	for (const auto &t : report.threads)
 		if (t.name == name)
@@ -144,8 +136,8 @@ TEST(ThreadCreate, EntryRunsWithItsArgumentAndEndsWhenItReturns) {
 		auto attached = machine.attach();
 		HelHandle thread = kHelNullHandle;
 		ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-		                  as_ip(probe_entry), as_sp(&probe), 0, &thread),
-		        kHelErrNone);
+						  as_ip(probe_entry), as_sp(&probe), 0, &thread),
+				kHelErrNone);
 		EXPECT_GT(thread, 0);
 	}
 	auto report = machine.run();
@@ -168,8 +160,8 @@ TEST(ThreadCreate, ArgumentIsPassedVerbatim) {
 		auto attached = machine.attach();
 		HelHandle thread;
 		ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-		                  as_ip(plain_entry), reinterpret_cast<void *>(kWord), 0, &thread),
-		        kHelErrNone);
+						  as_ip(plain_entry), reinterpret_cast<void *>(kWord), 0, &thread),
+				kHelErrNone);
 	}
 	auto report = machine.run();
 	EXPECT_FALSE(report.stuck);
@@ -186,8 +178,8 @@ TEST(ThreadCreate, EveryCreatedThreadEndsReturned) {
 		for (auto &probe : probes) {
 			HelHandle thread;
 			ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-			                  as_ip(probe_entry), as_sp(&probe), 0, &thread),
-			        kHelErrNone);
+							  as_ip(probe_entry), as_sp(&probe), 0, &thread),
+					kHelErrNone);
 		}
 	}
 	auto report = machine.run();
@@ -212,15 +204,15 @@ TEST(ThreadCreate, DefaultAndExplicitUniverseAndSpace) {
 		ASSERT_EQ(helCreateSpace(&space), kHelErrNone);
 		ASSERT_EQ(helCreateToken(&token), kHelErrNone);
 		ASSERT_EQ(helTransferDescriptor(token, universe, kHelTransferDescriptorOut, kHelRightsMax,
-		                  0, &token_in_universe),
-		        kHelErrNone);
+						  0, &token_in_universe),
+				kHelErrNone);
 		HelQueueParameters params{0, 2, 4096, 0};
 		ASSERT_EQ(helCreateQueue(&params, &queue), kHelErrNone);
 		void *in_own = nullptr, *in_space = nullptr;
 		ASSERT_EQ(helMapMemory(queue, kHelNullHandle, nullptr, 0, 4096, kHelMapProtRead, &in_own),
-		        kHelErrNone);
+				kHelErrNone);
 		ASSERT_EQ(helMapMemory(queue, space, nullptr, 0, 4096, kHelMapProtRead, &in_space),
-		        kHelErrNone);
+				kHelErrNone);
 		ASSERT_NE(in_own, in_space);
 
 		// The same handle value names different descriptors in the two universes.
@@ -236,8 +228,8 @@ TEST(ThreadCreate, DefaultAndExplicitUniverseAndSpace) {
 		explicit_ones.unmap_foreign = in_own;
 		HelHandle first;
 		ASSERT_EQ(helCreateThread(universe, space, kHelAbiSystemV, as_ip(inspect_entry),
-		                  as_sp(&explicit_ones), 0, &first),
-		        kHelErrNone);
+						  as_sp(&explicit_ones), 0, &first),
+				kHelErrNone);
 		wait_nonzero(explicit_ones.done);
 
 		// Handles 0: the caller's universe and space.
@@ -245,8 +237,8 @@ TEST(ThreadCreate, DefaultAndExplicitUniverseAndSpace) {
 		defaults.unmap_ok = in_own;
 		HelHandle second;
 		ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-		                  as_ip(inspect_entry), as_sp(&defaults), 0, &second),
-		        kHelErrNone);
+						  as_ip(inspect_entry), as_sp(&defaults), 0, &second),
+				kHelErrNone);
 		wait_nonzero(defaults.done);
 	});
 	auto report = machine.run();
@@ -286,21 +278,21 @@ TEST(ThreadCreate, RejectsBadHandlesRightsFlagsAndIp) {
 		// A universe needs Grant, Take and Assign; a space Read, Write and Assign.
 		HelHandle weak_universe, weak_space;
 		ASSERT_EQ(helTransferDescriptor(universe, kHelThisUniverse, kHelTransferDescriptorOut,
-		                  kHelRightGrant | kHelRightTake, 0, &weak_universe),
-		        kHelErrNone);
+						  kHelRightGrant | kHelRightTake, 0, &weak_universe),
+				kHelErrNone);
 		ASSERT_EQ(helTransferDescriptor(space, kHelThisUniverse, kHelTransferDescriptorOut,
-		                  kHelRightRead | kHelRightWrite | kHelRightGrant, 0, &weak_space),
-		        kHelErrNone);
+						  kHelRightRead | kHelRightWrite | kHelRightGrant, 0, &weak_space),
+				kHelErrNone);
 		EXPECT_EQ(create(weak_universe, kHelNullHandle, ip, 0), kHelErrBadRights);
 		EXPECT_EQ(create(kHelNullHandle, weak_space, ip, 0), kHelErrBadRights);
 
 		// Only kHelThreadStopped is a flag; the entry must exist.
 		EXPECT_EQ(create(kHelNullHandle, kHelNullHandle, ip, 2), kHelErrIllegalArgs);
 		EXPECT_EQ(create(kHelNullHandle, kHelNullHandle, ip, kHelThreadStopped | 0x80000000u),
-		        kHelErrIllegalArgs);
+				kHelErrIllegalArgs);
 		EXPECT_EQ(create(kHelNullHandle, kHelNullHandle, nullptr, 0), kHelErrIllegalArgs);
 		EXPECT_EQ(create(kHelNullHandle, kHelNullHandle, nullptr, kHelThreadStopped),
-		        kHelErrIllegalArgs);
+				kHelErrIllegalArgs);
 	});
 	auto report = machine.run();
 	EXPECT_FALSE(report.stuck) << report.to_string();
@@ -319,8 +311,8 @@ TEST(ThreadResume, StoppedThreadRunsOnlyAfterResume) {
 	{
 		auto attached = machine.attach();
 		ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-		                  as_ip(gated_entry), as_sp(&gate), kHelThreadStopped, &thread),
-		        kHelErrNone);
+						  as_ip(gated_entry), as_sp(&gate), kHelThreadStopped, &thread),
+				kHelErrNone);
 	}
 	// run() waits for every started fiber; a stopped one is not started, so this returns at
 	// once and reports it as such.
@@ -356,8 +348,8 @@ TEST(ThreadResume, ResumingARunningThreadIsIllegalState) {
 		auto attached = machine.attach();
 		HelHandle thread;
 		ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-		                  as_ip(gated_entry), as_sp(&gate), 0, &thread),
-		        kHelErrNone);
+						  as_ip(gated_entry), as_sp(&gate), 0, &thread),
+				kHelErrNone);
 		EXPECT_EQ(helResume(thread), kHelErrIllegalState);
 		set_and_wake(gate.open);
 	}
@@ -373,11 +365,11 @@ TEST(ThreadResume, NeedsManageRight) {
 		auto attached = machine.attach();
 		HelHandle thread, weak;
 		ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-		                  as_ip(gated_entry), as_sp(&gate), kHelThreadStopped, &thread),
-		        kHelErrNone);
+						  as_ip(gated_entry), as_sp(&gate), kHelThreadStopped, &thread),
+				kHelErrNone);
 		ASSERT_EQ(helTransferDescriptor(thread, kHelThisUniverse, kHelTransferDescriptorOut,
-		                  kThreadRights & ~static_cast<std::uint32_t>(kHelRightManage), 0, &weak),
-		        kHelErrNone);
+						  kThreadRights & ~static_cast<std::uint32_t>(kHelRightManage), 0, &weak),
+				kHelErrNone);
 		EXPECT_EQ(helResume(weak), kHelErrBadRights);
 		EXPECT_EQ(helResume(thread), kHelErrNone);
 		set_and_wake(gate.open);
@@ -535,9 +527,9 @@ TEST(ThreadPriority, HigherPriorityRunsFirstAtTheNextSchedulingPoint) {
 		HelHandle handles[3];
 		for (int i = 0; i < 3; ++i) {
 			ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-			                  as_ip(logged_entry), as_sp(&entries[i]), kHelThreadStopped,
-			                  &handles[i]),
-			        kHelErrNone);
+							  as_ip(logged_entry), as_sp(&entries[i]), kHelThreadStopped,
+							  &handles[i]),
+					kHelErrNone);
 			ASSERT_EQ(helSetPriority(handles[i], entries[i].id), kHelErrNone);
 		}
 		// Above all of them: a yield comes straight back to us.
@@ -570,9 +562,9 @@ TEST(ThreadPriority, EqualPrioritiesRunInResumeOrder) {
 		HelHandle handles[3];
 		for (int i = 0; i < 3; ++i)
 			ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-			                  as_ip(logged_entry), as_sp(&entries[i]), kHelThreadStopped,
-			                  &handles[i]),
-			        kHelErrNone);
+							  as_ip(logged_entry), as_sp(&entries[i]), kHelThreadStopped,
+							  &handles[i]),
+					kHelErrNone);
 		for (int i : {2, 0, 1})
 			ASSERT_EQ(helResume(handles[i]), kHelErrNone);
 		ASSERT_EQ(helYield(), kHelErrNone);
@@ -591,11 +583,11 @@ TEST(ThreadPriority, NeedsManageRight) {
 		auto attached = machine.attach();
 		HelHandle thread, weak;
 		ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-		                  as_ip(gated_entry), as_sp(&gate), kHelThreadStopped, &thread),
-		        kHelErrNone);
+						  as_ip(gated_entry), as_sp(&gate), kHelThreadStopped, &thread),
+				kHelErrNone);
 		ASSERT_EQ(helTransferDescriptor(thread, kHelThisUniverse, kHelTransferDescriptorOut,
-		                  kThreadRights & ~static_cast<std::uint32_t>(kHelRightManage), 0, &weak),
-		        kHelErrNone);
+						  kThreadRights & ~static_cast<std::uint32_t>(kHelRightManage), 0, &weak),
+				kHelErrNone);
 		EXPECT_EQ(helSetPriority(weak, 3), kHelErrBadRights);
 		EXPECT_EQ(helSetPriority(thread, 3), kHelErrNone);
 		HelHandle token;

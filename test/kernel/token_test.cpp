@@ -44,8 +44,7 @@ bool all_zero(const Credentials &c) {
 	return true;
 }
 
-void idle_entry(std::uintptr_t) {
-}
+void idle_entry(std::uintptr_t) {}
 
 HelHandle make_stopped_thread() {
 	HelHandle h = kHelNullHandle;
@@ -55,9 +54,7 @@ HelHandle make_stopped_thread() {
 	return h;
 }
 
-int load(const int *word) {
-	return __atomic_load_n(word, __ATOMIC_SEQ_CST);
-}
+int load(const int *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
 
 // Blocks the calling simulated thread until *word == want.
 void wait_for(int *word, int want) {
@@ -106,8 +103,8 @@ TEST(Token, TransferredTokenKeepsTypeAndNullRights) {
 	EXPECT_EQ(info_of(back).type, kHelDescToken);
 	EXPECT_EQ(info_of(back).rights, kHelRightsNull) << "a transfer added rights";
 	HelHandle out = -1;
-	EXPECT_EQ(helTransferDescriptor(
-					  t, u, kHelTransferDescriptorOut, kHelRightsMax, kHelRightGrant, &out),
+	EXPECT_EQ(helTransferDescriptor(t, u, kHelTransferDescriptorOut, kHelRightsMax, kHelRightGrant,
+					  &out),
 			kHelErrBadRights);
 }
 
@@ -281,11 +278,11 @@ TEST(Token, TokenInAUniverseThatLeaksIsReported) {
 		HelHandle u = kHelNullHandle, self_copy = -1, token_copy = -1;
 		ASSERT_EQ(helCreateUniverse(&u), kHelErrNone);
 		HelHandle t = make_token();
-		ASSERT_EQ(helTransferDescriptor(
-						  t, u, kHelTransferDescriptorOut, kHelRightsMax, 0, &token_copy),
+		ASSERT_EQ(helTransferDescriptor(t, u, kHelTransferDescriptorOut, kHelRightsMax, 0,
+						  &token_copy),
 				kHelErrNone);
-		ASSERT_EQ(helTransferDescriptor(
-						  u, u, kHelTransferDescriptorOut, kHelRightsMax, 0, &self_copy),
+		ASSERT_EQ(helTransferDescriptor(u, u, kHelTransferDescriptorOut, kHelRightsMax, 0,
+						  &self_copy),
 				kHelErrNone);
 	});
 	auto report = machine.run();

@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::uint32_t kUniverseRights = kHelRightGrant | kHelRightTake | kHelRightAssign;
 constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
-									   kHelRightAssign | kHelRightWait | kHelRightSignal;
+		kHelRightAssign | kHelRightWait | kHelRightSignal;
 constexpr std::uint32_t kThreadRights =
 		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
 constexpr std::uint32_t kSpaceRights =
@@ -47,8 +47,7 @@ HelHandle make_space() {
 	return h;
 }
 
-void idle_entry(std::uintptr_t) {
-}
+void idle_entry(std::uintptr_t) {}
 
 HelHandle make_stopped_thread() {
 	HelHandle h = kHelNullHandle;
@@ -69,8 +68,8 @@ HelDescriptorInfo info_of(HelHandle h) {
 // A copy of `h` in the caller's own universe with rights narrowed to `exposed`.
 HelHandle narrowed(HelHandle h, std::uint32_t exposed) {
 	HelHandle out = kHelNullHandle;
-	EXPECT_EQ(
-			helTransferDescriptor(h, kHelThisUniverse, kHelTransferDescriptorOut, exposed, 0, &out),
+	EXPECT_EQ(helTransferDescriptor(h, kHelThisUniverse, kHelTransferDescriptorOut, exposed, 0,
+					  &out),
 			kHelErrNone);
 	return out;
 }
@@ -180,8 +179,8 @@ TEST(Universe, TransferOutAndInCopiesDescriptor) {
 	ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, q), kHelErrNone);
 	// Take it back in: the copy in `u` kept the object alive with all its rights.
 	HelHandle back = -1;
-	ASSERT_EQ(helTransferDescriptor(
-					  in_u, u, kHelTransferDescriptorIn, kHelRightsMax, kHelRightInvoke, &back),
+	ASSERT_EQ(helTransferDescriptor(in_u, u, kHelTransferDescriptorIn, kHelRightsMax,
+					  kHelRightInvoke, &back),
 			kHelErrNone);
 	EXPECT_GT(back, u);
 	HelDescriptorInfo info = info_of(back);
@@ -192,11 +191,11 @@ TEST(Universe, TransferOutAndInCopiesDescriptor) {
 	EXPECT_EQ(helCloseDescriptor(u, in_u), kHelErrNone);
 	// kHelThisUniverse: both directions copy within our own table.
 	HelHandle out = -1, in = -1;
-	ASSERT_EQ(helTransferDescriptor(
-					  back, kHelThisUniverse, kHelTransferDescriptorOut, kHelRightsMax, 0, &out),
+	ASSERT_EQ(helTransferDescriptor(back, kHelThisUniverse, kHelTransferDescriptorOut,
+					  kHelRightsMax, 0, &out),
 			kHelErrNone);
-	ASSERT_EQ(helTransferDescriptor(
-					  back, kHelThisUniverse, kHelTransferDescriptorIn, kHelRightsMax, 0, &in),
+	ASSERT_EQ(helTransferDescriptor(back, kHelThisUniverse, kHelTransferDescriptorIn, kHelRightsMax,
+					  0, &in),
 			kHelErrNone);
 	EXPECT_GT(out, back);
 	EXPECT_GT(in, out);
@@ -232,8 +231,8 @@ TEST(Universe, TransferFailsWhenRequiredRightsAreMissing) {
 					  kHelRightRead | kHelRightWrite, &out),
 			kHelErrBadRights);
 	// Required but never held (a token has no rights at all).
-	EXPECT_EQ(helTransferDescriptor(
-					  t, u, kHelTransferDescriptorOut, kHelRightsMax, kHelRightRead, &out),
+	EXPECT_EQ(helTransferDescriptor(t, u, kHelTransferDescriptorOut, kHelRightsMax, kHelRightRead,
+					  &out),
 			kHelErrBadRights);
 	// Required after an earlier narrowing took it away.
 	HelHandle no_signal = narrowed(q, kQueueRights & ~std::uint32_t{kHelRightSignal});
@@ -241,8 +240,8 @@ TEST(Universe, TransferFailsWhenRequiredRightsAreMissing) {
 					  kHelRightsMax, kHelRightSignal, &out),
 			kHelErrBadRights);
 	// Exactly the exposed rights can be required.
-	EXPECT_EQ(helTransferDescriptor(
-					  q, u, kHelTransferDescriptorOut, kHelRightInvoke, kHelRightInvoke, &out),
+	EXPECT_EQ(helTransferDescriptor(q, u, kHelTransferDescriptorOut, kHelRightInvoke,
+					  kHelRightInvoke, &out),
 			kHelErrNone);
 	EXPECT_EQ(out, 1) << "the failed transfers must not have installed anything in u";
 }
@@ -280,12 +279,12 @@ TEST(Universe, TransferNeedsGrantForOutAndTakeForIn) {
 	HelHandle no_take = narrowed(u, kUniverseRights & ~std::uint32_t{kHelRightTake});
 	EXPECT_EQ(helTransferDescriptor(t, no_grant, kHelTransferDescriptorOut, kHelRightsMax, 0, &out),
 			kHelErrBadRights);
-	EXPECT_EQ(
-			helTransferDescriptor(in_u, no_take, kHelTransferDescriptorIn, kHelRightsMax, 0, &out),
+	EXPECT_EQ(helTransferDescriptor(in_u, no_take, kHelTransferDescriptorIn, kHelRightsMax, 0,
+					  &out),
 			kHelErrBadRights);
 	// Each handle still has the right the other direction needs.
-	EXPECT_EQ(
-			helTransferDescriptor(in_u, no_grant, kHelTransferDescriptorIn, kHelRightsMax, 0, &out),
+	EXPECT_EQ(helTransferDescriptor(in_u, no_grant, kHelTransferDescriptorIn, kHelRightsMax, 0,
+					  &out),
 			kHelErrNone);
 	EXPECT_EQ(info_of(out).type, kHelDescToken);
 	EXPECT_EQ(helTransferDescriptor(t, no_take, kHelTransferDescriptorOut, kHelRightsMax, 0, &out),
@@ -309,8 +308,8 @@ TEST(Universe, TransferWithBadUniverseOrSourceHandleFails) {
 	HelHandle u = make_universe();
 	HelHandle out = -1;
 	for (HelHandle wrong : {t, q, s, th}) {
-		EXPECT_EQ(
-				helTransferDescriptor(t, wrong, kHelTransferDescriptorOut, kHelRightsMax, 0, &out),
+		EXPECT_EQ(helTransferDescriptor(t, wrong, kHelTransferDescriptorOut, kHelRightsMax, 0,
+						  &out),
 				kHelErrBadDescriptor)
 				<< "universe handle " << wrong;
 		EXPECT_EQ(helTransferDescriptor(1, wrong, kHelTransferDescriptorIn, kHelRightsMax, 0, &out),
@@ -320,8 +319,8 @@ TEST(Universe, TransferWithBadUniverseOrSourceHandleFails) {
 	HelHandle closed = make_universe();
 	ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, closed), kHelErrNone);
 	for (HelHandle forged : {closed, HelHandle{0}, HelHandle{-7}, HelHandle{1} << 40})
-		EXPECT_EQ(
-				helTransferDescriptor(t, forged, kHelTransferDescriptorOut, kHelRightsMax, 0, &out),
+		EXPECT_EQ(helTransferDescriptor(t, forged, kHelTransferDescriptorOut, kHelRightsMax, 0,
+						  &out),
 				kHelErrNoDescriptor)
 				<< "universe handle " << forged;
 	// The source handle is looked up in the source universe: ours for Out, u's for In.
@@ -417,17 +416,17 @@ TEST(Universe, RightsNarrowedByTransferAreEnforced) {
 				kHelErrBadRights)
 				<< "space without right " << right;
 	for (std::uint32_t right : {kHelRightGrant, kHelRightTake, kHelRightAssign})
-		EXPECT_EQ(
-				helCreateThread(without(u, kUniverseRights, right), kHelNullHandle, kHelAbiSystemV,
-						reinterpret_cast<void *>(&idle_entry), nullptr, kHelThreadStopped, &out),
+		EXPECT_EQ(helCreateThread(without(u, kUniverseRights, right), kHelNullHandle,
+						  kHelAbiSystemV, reinterpret_cast<void *>(&idle_entry), nullptr,
+						  kHelThreadStopped, &out),
 				kHelErrBadRights)
 				<< "universe without right " << right;
 	HelHandle th_no_manage = without(th, kThreadRights, kHelRightManage);
 	EXPECT_EQ(helResume(th_no_manage), kHelErrBadRights);
 	EXPECT_EQ(helSetPriority(th_no_manage, 1), kHelErrBadRights);
 	EXPECT_EQ(helSetAffinity(th_no_manage, mask, 1), kHelErrBadRights);
-	EXPECT_EQ(
-			helGetAffinity(without(th, kThreadRights, kHelRightRead), mask, sizeof(mask), &actual),
+	EXPECT_EQ(helGetAffinity(without(th, kThreadRights, kHelRightRead), mask, sizeof(mask),
+					  &actual),
 			kHelErrBadRights);
 	EXPECT_EQ(helCloseDescriptor(without(u, kUniverseRights, kHelRightGrant), 1), kHelErrBadRights);
 	EXPECT_EQ(helTransferDescriptor(t, without(u, kUniverseRights, kHelRightGrant),
