@@ -264,23 +264,27 @@ void ThreadsHost::idle(Cpu &cpu) {
 	cpu.sleeping.store(false, std::memory_order_relaxed);
 }
 
-void ThreadsHost::park(Task &self, std::uint64_t deadline) {
-	if (!self.is_fiber()) {
-		park_attached(self, deadline);
-		return;
-	}
-	// Step (2) of the park protocol.
+bool ThreadsHost::consume_notification_or_enter(Task &self, std::uint32_t parking_state) {
 	std::uint32_t word = self.state_.load(std::memory_order_acquire);
 	for (;;) {
 		if (word & kTaskNotified) {
 			if (self.state_.compare_exchange_weak(word, word & ~kTaskNotified,
 						std::memory_order_acq_rel))
-				return;
-			continue;
+				return true;
+		} else if (self.state_.compare_exchange_weak(word, parking_state,
+						   std::memory_order_acq_rel)) {
+			return false;
 		}
-		if (self.state_.compare_exchange_weak(word, kTaskParking, std::memory_order_acq_rel))
-			break;
 	}
+}
+
+void ThreadsHost::park(Task &self, std::uint64_t deadline) {
+	if (!self.is_fiber()) {
+		park_attached(self, deadline);
+		return;
+	}
+	if (consume_notification_or_enter(self, kTaskParking))
+		return;
 
 	struct Wakeup final : Timer {
 		ThreadsHost *host;
@@ -312,18 +316,10 @@ void ThreadsHost::park_attached(Task &self, std::uint64_t deadline) {
 				host->activity_add(-1);
 		}
 	} guard{this, timed};
-	std::uint32_t word = self.state_.load(std::memory_order_acquire);
-	for (;;) {
-		if (word & kTaskNotified) {
-			if (self.state_.compare_exchange_weak(word, word & ~kTaskNotified,
-						std::memory_order_acq_rel))
-				return;
-			continue;
-		}
-		if (self.state_.compare_exchange_weak(word, kTaskParked, std::memory_order_acq_rel))
-			break;
-	}
+	if (consume_notification_or_enter(self, kTaskParked))
+		return;
 	activity_add(-1);
+	std::uint32_t word;
 	struct timespec ts {};
 	if (deadline != kNoDeadline) {
 		auto since_epoch = (start_time_ + std::chrono::nanoseconds{deadline}).time_since_epoch();

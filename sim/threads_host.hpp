@@ -70,6 +70,9 @@ private:
 	void enqueue(Task &task);
 	unsigned pick_cpu(const Task &task) const;
 	void park_attached(Task &self, std::uint64_t deadline);
+	// Step (2) of the park protocol: consumes a pending notification (true: do not park), or
+	// moves the running task to `parking_state` (false: go on parking).
+	static bool consume_notification_or_enter(Task &self, std::uint32_t parking_state);
 
 	std::chrono::steady_clock::time_point start_time_;
 	PhysicalMemory physical_;

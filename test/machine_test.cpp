@@ -12,10 +12,13 @@
 #include <thread>
 #include <vector>
 
+#include "support.hpp"
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
 namespace {
+
+using namespace helsim::test;
 
 using helsim::ThreadOutcome;
 
@@ -26,19 +29,6 @@ std::string config_error(helsim::MachineConfig config) {
 		return e.what();
 	}
 	return "<no exception>";
-}
-
-HelHandle make_token() {
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateToken(&h), kHelErrNone);
-	return h;
-}
-
-HelDescriptorInfo info_of(HelHandle h) {
-	HelDescriptorInfo info{-1, 0};
-	if (helDescriptorInfo(h, &info) != kHelErrNone)
-		info = {-1, 0};
-	return info;
 }
 
 const helsim::ThreadReport *find_thread(const helsim::RunReport &report, const std::string &name) {
@@ -60,8 +50,6 @@ bool wait_for(int *word, int want) {
 	}
 	return true;
 }
-
-void idle_entry(std::uintptr_t) {}
 
 TEST(Machine, ConfigValidationThrowsWithAClearMessage) {
 	for (unsigned cpus : {0u, 65u, 1000u}) {

@@ -22,12 +22,15 @@
 #include <string_view>
 #include <vector>
 
+#include "../support.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/ipc.hpp>
 #include <helsim/machine.hpp>
 
 namespace {
+
+using namespace helsim::test;
 
 namespace ipc = helsim::ipc;
 
@@ -36,7 +39,6 @@ constexpr std::uint32_t kLaneRights = kHelRightInvoke | kHelRightManage;
 constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
 		kHelRightAssign | kHelRightWait | kHelRightSignal;
 
-using Credentials = std::array<char, 16>;
 using Errors = std::vector<HelError>;
 
 enum class Path { sq, legacy };
@@ -206,21 +208,6 @@ Errors errors_of(const std::vector<Result> &results) {
 		out.push_back(r.error);
 	return out;
 }
-
-HelDescriptorInfo info_of(HelHandle h) {
-	HelDescriptorInfo info{-1, 0};
-	if (helDescriptorInfo(h, &info) != kHelErrNone)
-		info = {-1, 0};
-	return info;
-}
-
-Credentials credentials_of(HelHandle h) {
-	Credentials c{};
-	EXPECT_EQ(helGetCredentials(h, 0, c.data()), kHelErrNone) << "handle " << h;
-	return c;
-}
-
-void idle_entry(std::uintptr_t) {}
 
 helsim::MachineConfig with_cpus(unsigned n) {
 	helsim::MachineConfig config;

@@ -11,47 +11,19 @@
 #include <thread>
 #include <vector>
 
+#include "../support.hpp"
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
 namespace {
 
-using Credentials = std::array<char, 16>;
-
-HelHandle make_token() {
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateToken(&h), kHelErrNone);
-	return h;
-}
-
-HelDescriptorInfo info_of(HelHandle h) {
-	HelDescriptorInfo info{-1, 0};
-	if (helDescriptorInfo(h, &info) != kHelErrNone)
-		info = {-1, 0};
-	return info;
-}
-
-Credentials credentials_of(HelHandle h) {
-	Credentials c{};
-	EXPECT_EQ(helGetCredentials(h, 0, c.data()), kHelErrNone) << "handle " << h;
-	return c;
-}
+using namespace helsim::test;
 
 bool all_zero(const Credentials &c) {
 	for (char b : c)
 		if (b)
 			return false;
 	return true;
-}
-
-void idle_entry(std::uintptr_t) {}
-
-HelHandle make_stopped_thread() {
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-					  reinterpret_cast<void *>(&idle_entry), nullptr, kHelThreadStopped, &h),
-			kHelErrNone);
-	return h;
 }
 
 int load(const int *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }

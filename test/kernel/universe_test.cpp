@@ -9,10 +9,13 @@
 #include <thread>
 #include <vector>
 
+#include "../support.hpp"
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
 namespace {
+
+using namespace helsim::test;
 
 constexpr std::uint32_t kUniverseRights = kHelRightGrant | kHelRightTake | kHelRightAssign;
 constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
@@ -21,49 +24,6 @@ constexpr std::uint32_t kThreadRights =
 		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
 constexpr std::uint32_t kSpaceRights =
 		kHelRightGrant | kHelRightRead | kHelRightWrite | kHelRightAssign | kHelRightProvision;
-
-HelHandle make_universe() {
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateUniverse(&h), kHelErrNone);
-	return h;
-}
-
-HelHandle make_token() {
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateToken(&h), kHelErrNone);
-	return h;
-}
-
-HelHandle make_queue() {
-	HelQueueParameters params{0, 2, 1024, 0};
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateQueue(&params, &h), kHelErrNone);
-	return h;
-}
-
-HelHandle make_space() {
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateSpace(&h), kHelErrNone);
-	return h;
-}
-
-void idle_entry(std::uintptr_t) {}
-
-HelHandle make_stopped_thread() {
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-					  reinterpret_cast<void *>(&idle_entry), nullptr, kHelThreadStopped, &h),
-			kHelErrNone);
-	return h;
-}
-
-// helDescriptorInfo; type -1 when the call fails.
-HelDescriptorInfo info_of(HelHandle h) {
-	HelDescriptorInfo info{-1, 0};
-	if (helDescriptorInfo(h, &info) != kHelErrNone)
-		info = {-1, 0};
-	return info;
-}
 
 // A copy of `h` in the caller's own universe with rights narrowed to `exposed`.
 HelHandle narrowed(HelHandle h, std::uint32_t exposed) {
