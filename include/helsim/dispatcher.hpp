@@ -47,7 +47,9 @@ public:
 	Element() = default;
 	Element(const Element &) = delete;
 	Element &operator=(const Element &) = delete;
-	Element(Element &&other) noexcept { *this = std::move(other); }
+	Element(Element &&other) noexcept
+	: dispatcher_{std::exchange(other.dispatcher_, nullptr)},
+	  chunk_{std::exchange(other.chunk_, -1)}, context_{other.context_}, payload_{other.payload_} {}
 	Element &operator=(Element &&other) noexcept;
 	~Element() { release(); }
 
@@ -314,9 +316,18 @@ inline Element &Element::operator=(Element &&other) noexcept {
 	return *this;
 }
 
+// GCC 12 at -O2 reports the members of an Element inside a disengaged std::optional as
+// "maybe uninitialized" when the optional is destroyed; they are always initialised.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 inline void Element::release() {
 	if (dispatcher_)
 		std::exchange(dispatcher_, nullptr)->drop(chunk_);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 } // namespace helsim
