@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 
 #include "physical_memory.hpp"
@@ -64,6 +65,15 @@ public:
 	virtual bool disarm(Timer &timer) = 0;
 
 	virtual PhysicalMemory &physical_memory() = 0;
+
+	// Called by Machine::run() on its own (unattached) host thread: returns once `done()`
+	// holds or nothing can run any more. Threads mode waits for the CPUs; deterministic mode
+	// runs the fibers on the calling thread.
+	virtual void run_until(const std::function<bool()> &done) = 0;
+	// Stops the machine: no task runs afterwards; armed timers are abandoned.
+	virtual void shutdown() = 0;
+	// Identifies the schedule of a deterministic run; 0 where scheduling is not recorded.
+	virtual std::uint64_t trace_hash() const { return 0; }
 
 	// Activity = runnable or running tasks + armed timers. Zero while simulated threads are
 	// still alive means nothing can ever wake them: the machine is stuck.

@@ -78,6 +78,7 @@ public:
 
 private:
 	friend class ThreadsHost;
+	friend class DeterministicHost;
 	friend class Cpu;
 	friend class RunQueue;
 

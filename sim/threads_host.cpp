@@ -88,6 +88,16 @@ void ThreadsHost::shutdown() {
 	activity_add(-timers_.abandon_all());
 }
 
+void ThreadsHost::run_until(const std::function<bool()> &done) {
+	// The CPUs do the work; wake up whenever activity reaches zero or progress is observed.
+	for (;;) {
+		std::uint32_t seen = progress_word_.load(std::memory_order_seq_cst);
+		if (done() || activity() == 0)
+			return;
+		futex_wait(progress_word_, seen, nullptr);
+	}
+}
+
 std::uint64_t ThreadsHost::now() {
 	return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
 			std::chrono::steady_clock::now() - start_time_)

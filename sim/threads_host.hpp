@@ -46,7 +46,8 @@ public:
 
 	// Stops and joins the CPU threads, then abandons armed timers. Tasks that have not
 	// finished stay where they are.
-	void shutdown();
+	void shutdown() override;
+	void run_until(const std::function<bool()> &done) override;
 
 	unsigned cpu_count() const override { return static_cast<unsigned>(cpus_.size()); }
 	std::uint64_t now() override;

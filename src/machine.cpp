@@ -1,15 +1,12 @@
 #include <helsim/machine.hpp>
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <set>
 
 #include <fmt/core.h>
 
+#include "../sim/deterministic_host.hpp"
 #include "../sim/threads_host.hpp"
 #include "kernel/kernel.hpp"
 #include "kernel/thread.hpp"
@@ -76,7 +73,11 @@ MachineConfig checked(MachineConfig config) {
 
 Machine::Machine(MachineConfig config) {
 	config = checked(std::move(config));
-	host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
+	if (config.mode == Mode::deterministic)
+		host_ = std::make_unique<sim::DeterministicHost>(config.cpus, config.physical_memory,
+				config.seed);
+	else
+		host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
 	kernel_ = std::make_unique<kernel::Kernel>(config, *host_);
 	root_ = std::make_unique<Root>(
 			Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
@@ -91,7 +92,7 @@ Machine::~Machine() {
 				n);
 		std::abort();
 	}
-	static_cast<sim::ThreadsHost &>(*host_).shutdown();
+	host_->shutdown();
 	// Fibers that never finished (a stuck machine) unwind here, so whatever their frames hold
 	// is released before the leak-free teardown below.
 	for (auto &thread : kernel_->threads())
@@ -141,6 +142,9 @@ void Machine::spawn(std::string name, Entry entry, std::span<const HelHandle> ha
 }
 
 std::unique_ptr<Attachment> Machine::attach(AttachOptions options) {
+	if (kernel_->config().mode == Mode::deterministic)
+		throw std::logic_error("helsim: Machine::attach: attached threads are not supported in "
+							   "deterministic mode yet");
 	Ref<Universe> universe = root_->universe;
 	if (options.new_universe) {
 		universe = kernel::make_object<Universe>(*kernel_);
@@ -181,17 +185,10 @@ RunReport Machine::run() {
 		throw std::logic_error(
 				"helsim: Machine::run() must be called from a host thread that is not attached");
 	RunReport report;
-	auto &word = host_->progress_word();
-	for (;;) {
-		std::uint32_t seen = word.load(std::memory_order_seq_cst);
-		if (kernel_->live_fibers.load(std::memory_order_seq_cst) == 0)
-			break;
-		if (host_->activity() == 0) {
-			report.stuck = true;
-			break;
-		}
-		syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
-	}
+	auto all_ended = [this] { return kernel_->live_fibers.load(std::memory_order_seq_cst) == 0; };
+	host_->run_until(all_ended);
+	report.stuck = !all_ended();
+	report.trace_hash = host_->trace_hash();
 
 	report.threads = kernel_->ended_threads();
 	for (auto &thread : kernel_->threads()) {

@@ -26,7 +26,8 @@ class Host;
 } // namespace sim
 
 enum class Mode {
-	threads, // one host thread per simulated CPU, real parallelism
+	threads,       // one host thread per simulated CPU, real parallelism
+	deterministic, // run() drives every CPU on the calling thread; seeded, virtual time
 };
 
 struct LogRecord {
@@ -86,6 +87,10 @@ struct RunReport {
 	std::vector<ThreadReport> threads;
 	std::vector<LeakedObject> leaks; // objects alive after every simulated thread ended
 	Counters counters;
+	// Deterministic mode: FNV-1a hash of every scheduling decision (CPU, thread name, virtual
+	// time), accumulated over the machine's lifetime. Same seed and workload, same hash.
+	// Always 0 in threads mode.
+	std::uint64_t trace_hash = 0;
 
 	std::uint64_t operations_pending() const {
 		return counters.operations_submitted - counters.operations_completed;

@@ -1,0 +1,253 @@
+#include "deterministic_host.hpp"
+
+#include <stdexcept>
+
+namespace helsim::sim {
+namespace {
+
+constexpr std::uint64_t kFnvPrime = 0x100000001B3ull;
+
+std::uint64_t fnv1a_byte(std::uint64_t hash, std::uint8_t byte) {
+	return (hash ^ byte) * kFnvPrime;
+}
+
+// Little-endian byte order on every platform, so the hash does not depend on the host.
+std::uint64_t fnv1a_u64(std::uint64_t hash, std::uint64_t value) {
+	for (int i = 0; i < 8; ++i)
+		hash = fnv1a_byte(hash, static_cast<std::uint8_t>(value >> (8 * i)));
+	return hash;
+}
+
+std::uint64_t fnv1a_string(const std::string &s) {
+	std::uint64_t hash = 0xCBF29CE484222325ull;
+	for (char c : s)
+		hash = fnv1a_byte(hash, static_cast<std::uint8_t>(c));
+	return hash;
+}
+
+std::uint32_t run_state(std::uint32_t word) { return word & kTaskStateMask; }
+
+} // namespace
+
+std::uint64_t SplitMix64::below(std::uint64_t n) {
+	// Reject the top partial range so every residue is equally likely.
+	std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
+	for (;;) {
+		std::uint64_t x = next();
+		if (x < limit)
+			return x % n;
+	}
+}
+
+DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes, std::uint64_t seed,
+		std::uint64_t switch_cost)
+: physical_{physical_bytes}, rng_{seed}, switch_cost_{switch_cost} {
+	if (cpus == 0 || cpus > 64)
+		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
+	queues_.resize(cpus);
+}
+
+DeterministicHost::~DeterministicHost() { shutdown(); }
+
+void DeterministicHost::shutdown() {
+	if (stopped_)
+		return;
+	stopped_ = true;
+	activity_add(-timers_.abandon_all());
+}
+
+unsigned DeterministicHost::pick_cpu(const Task &task) const {
+	std::uint64_t allowed = task.affinity();
+	if (queues_.size() < 64)
+		allowed &= (std::uint64_t{1} << queues_.size()) - 1;
+	unsigned preferred = task.cpu_index();
+	if (allowed & (std::uint64_t{1} << preferred))
+		return preferred;
+	// The kernel refuses affinity masks without any existing CPU, so this bit exists.
+	return static_cast<unsigned>(__builtin_ctzll(allowed));
+}
+
+void DeterministicHost::enqueue(Task &task) {
+	unsigned target = pick_cpu(task);
+	task.set_cpu_index(target);
+	queues_[target].push(task);
+}
+
+void DeterministicHost::start(Task &task, std::size_t stack_size) {
+	task.fiber_.create(stack_size, [&task] { task.run_fiber_body(); });
+	// Round-robin placement, as in threads mode.
+	task.set_cpu_index(next_start_cpu_++ % cpu_count());
+	task.state_.store(kTaskRunnable, std::memory_order_release);
+	activity_add(1);
+	enqueue(task);
+}
+
+void DeterministicHost::record(unsigned cpu, const Task &task) {
+	std::uint64_t h = trace_hash_;
+	h = fnv1a_u64(h, cpu);
+	h = fnv1a_u64(h, fnv1a_string(task.name()));
+	h = fnv1a_u64(h, now_);
+	trace_hash_ = h;
+	++switches_;
+}
+
+void DeterministicHost::fire_expired() {
+	if (timers_.next_deadline() <= now_)
+		if (int fired = timers_.run_expired(now_))
+			activity_add(-fired); // after fire(), which may have woken someone
+}
+
+void DeterministicHost::run_until(const std::function<bool()> &done) {
+	if (current_task())
+		throw std::logic_error(
+				"helsim: DeterministicHost::run_until called from a simulated thread");
+	if (driving_)
+		throw std::logic_error("helsim: DeterministicHost::run_until is not reentrant");
+	driving_ = true;
+	struct Reset {
+		bool &flag;
+		~Reset() { flag = false; }
+	} reset{driving_};
+
+	std::vector<unsigned> candidates;
+	candidates.reserve(queues_.size());
+	while (!done()) {
+		fire_expired();
+		candidates.clear();
+		for (unsigned i = 0; i < queues_.size(); ++i)
+			if (!queues_[i].empty())
+				candidates.push_back(i);
+		if (candidates.empty()) {
+			// Idle: jump to the next deadline, or stop if there is none (stuck or done).
+			std::uint64_t next = timers_.next_deadline();
+			if (next == kNoDeadline)
+				return;
+			if (next > now_)
+				now_ = next;
+			continue;
+		}
+		unsigned cpu = candidates[rng_.below(candidates.size())];
+		Task *task = queues_[cpu].pop();
+		record(cpu, *task);
+		now_ += switch_cost_;
+		run_task(cpu, *task);
+	}
+}
+
+void DeterministicHost::run_task(unsigned cpu, Task &task) {
+	std::uint32_t word = task.state_.load(std::memory_order_acquire);
+	task.state_.store(kTaskRunning | (word & kTaskNotified), std::memory_order_release);
+	task.set_cpu_index(cpu);
+	task.switch_reason_ = Task::SwitchReason::none;
+	set_current_task(&task);
+	task.fiber_.switch_in();
+	set_current_task(nullptr);
+	if (task.fiber_.finished())
+		task.switch_reason_ = Task::SwitchReason::exit;
+	after_switch(task);
+}
+
+void DeterministicHost::after_switch(Task &task) {
+	switch (task.switch_reason_) {
+	case Task::SwitchReason::yield: {
+		std::uint32_t word = task.state_.load(std::memory_order_acquire);
+		task.state_.store(kTaskRunnable | (word & kTaskNotified), std::memory_order_release);
+		enqueue(task);
+		return;
+	}
+	case Task::SwitchReason::park: {
+		// Step (3) of the park protocol in task.hpp (single-threaded: nothing races).
+		std::uint32_t word = task.state_.load(std::memory_order_acquire);
+		if (word & kTaskNotified) {
+			task.state_.store(kTaskRunnable, std::memory_order_release);
+			enqueue(task);
+		} else {
+			task.state_.store(kTaskParked, std::memory_order_release);
+			activity_add(-1);
+		}
+		return;
+	}
+	case Task::SwitchReason::exit:
+		task.state_.store(kTaskExited, std::memory_order_release);
+		// May free the task: nothing touches it afterwards.
+		task.on_fiber_exit();
+		activity_add(-1);
+		return;
+	case Task::SwitchReason::none: break;
+	}
+	throw std::logic_error("helsim: a fiber switched out without a reason");
+}
+
+void DeterministicHost::park(Task &self, std::uint64_t deadline) {
+	if (!self.is_fiber())
+		throw std::logic_error("helsim: attached threads are not supported in deterministic mode");
+	// Step (2) of the park protocol.
+	std::uint32_t word = self.state_.load(std::memory_order_acquire);
+	if (word & kTaskNotified) {
+		self.state_.store(word & ~kTaskNotified, std::memory_order_release);
+		return;
+	}
+	self.state_.store(kTaskParking, std::memory_order_release);
+
+	struct Wakeup final : Timer {
+		DeterministicHost *host;
+		Task *task;
+		void fire() override { host->unpark(*task); }
+	} wakeup;
+	wakeup.host = this;
+	wakeup.task = &self;
+	if (deadline != kNoDeadline) {
+		wakeup.deadline = deadline;
+		arm(wakeup);
+	}
+	self.switch_reason_ = Task::SwitchReason::park;
+	Fiber::switch_out();
+	if (deadline != kNoDeadline)
+		disarm(wakeup);
+}
+
+void DeterministicHost::unpark(Task &task) {
+	// Step (1) of the park protocol.
+	std::uint32_t word = task.state_.load(std::memory_order_acquire);
+	if (word & kTaskNotified)
+		return;
+	switch (run_state(word)) {
+	case kTaskExited: return;
+	case kTaskParked:
+		task.state_.store(kTaskRunnable, std::memory_order_release);
+		activity_add(1);
+		enqueue(task);
+		return;
+	default: task.state_.store(word | kTaskNotified, std::memory_order_release); return;
+	}
+}
+
+void DeterministicHost::yield(Task &self) {
+	if (!self.is_fiber())
+		return;
+	self.switch_reason_ = Task::SwitchReason::yield;
+	Fiber::switch_out();
+}
+
+void DeterministicHost::attach(Task &) {
+	throw std::logic_error("helsim: attached threads are not supported in deterministic mode yet "
+						   "(Machine::attach needs Mode::threads)");
+}
+
+void DeterministicHost::detach(Task &) {
+	throw std::logic_error("helsim: attached threads are not supported in deterministic mode yet");
+}
+
+void DeterministicHost::arm(Timer &timer) {
+	activity_add(1);
+	timers_.arm(timer);
+}
+
+bool DeterministicHost::disarm(Timer &timer) {
+	bool removed = timers_.disarm(timer);
+	if (removed)
+		activity_add(-1);
+	return removed;
+}
+
+} // namespace helsim::sim

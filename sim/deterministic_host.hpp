@@ -1,0 +1,89 @@
+// Deterministic mode: no host thread per CPU. Every fiber runs inside run_until(), on the host
+// thread that calls it (Machine::run's caller). Each simulated CPU keeps a run queue; whenever
+// the running fiber switches out (parks, yields, exits), a PRNG seeded from the machine's seed
+// picks the CPU that runs next and that CPU runs the head of its queue. Time is virtual: it
+// advances by a fixed cost per context switch and jumps to the next timer deadline when
+// nothing is runnable. The same seed and the same workload give the same trace, bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "host.hpp"
+#include "threads_host.hpp" // RunQueue
+#include "timer_queue.hpp"
+
+namespace helsim::sim {
+
+// splitmix64: tiny, portable, the same sequence on every platform and standard library.
+class SplitMix64 {
+public:
+	explicit SplitMix64(std::uint64_t seed) : state_{seed} {}
+	std::uint64_t next() {
+		std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+		return z ^ (z >> 31);
+	}
+	// Uniform in [0, n), n > 0 (rejection sampling, no modulo bias).
+	std::uint64_t below(std::uint64_t n);
+
+private:
+	std::uint64_t state_;
+};
+
+class DeterministicHost final : public Host {
+public:
+	// Virtual nanoseconds every context switch costs.
+	static constexpr std::uint64_t kDefaultSwitchCost = 200;
+
+	DeterministicHost(unsigned cpus, std::size_t physical_bytes, std::uint64_t seed,
+			std::uint64_t switch_cost = kDefaultSwitchCost);
+	~DeterministicHost() override;
+
+	// Runs fibers on the calling host thread until `done()` is true (checked after every
+	// switch) or nothing can run and no timer is armed. Must not be called from a fiber.
+	void run_until(const std::function<bool()> &done) override;
+	// Abandons armed timers. Tasks that have not finished stay where they are.
+	void shutdown() override;
+
+	// FNV-1a over every scheduling decision so far.
+	std::uint64_t trace_hash() const override { return trace_hash_; }
+	std::uint64_t switches() const { return switches_; }
+
+	unsigned cpu_count() const override { return static_cast<unsigned>(queues_.size()); }
+	std::uint64_t now() override { return now_; }
+	void start(Task &task, std::size_t stack_size) override;
+	void park(Task &self, std::uint64_t deadline) override;
+	void unpark(Task &task) override;
+	void yield(Task &self) override;
+	// Not supported yet: throws std::logic_error.
+	void attach(Task &task) override;
+	void detach(Task &task) override;
+	void arm(Timer &timer) override;
+	bool disarm(Timer &timer) override;
+	PhysicalMemory &physical_memory() override { return physical_; }
+
+private:
+	void enqueue(Task &task);
+	unsigned pick_cpu(const Task &task) const;
+	void run_task(unsigned cpu, Task &task);
+	void after_switch(Task &task);
+	void record(unsigned cpu, const Task &task);
+	void fire_expired();
+
+	PhysicalMemory physical_;
+	TimerQueue timers_;
+	std::vector<RunQueue> queues_;
+	SplitMix64 rng_;
+	std::uint64_t switch_cost_;
+	std::uint64_t now_ = 0;
+	std::uint64_t trace_hash_ = 0xCBF29CE484222325ull; // FNV-1a offset basis
+	std::uint64_t switches_ = 0;
+	unsigned next_start_cpu_ = 0;
+	bool driving_ = false;
+	bool stopped_ = false;
+};
+
+} // namespace helsim::sim
