@@ -189,21 +189,7 @@ void DeterministicHost::park(Task &self, std::uint64_t deadline) {
 	}
 	self.state_.store(kTaskParking, std::memory_order_release);
 
-	struct Wakeup final : Timer {
-		DeterministicHost *host;
-		Task *task;
-		void fire() override { host->unpark(*task); }
-	} wakeup;
-	wakeup.host = this;
-	wakeup.task = &self;
-	if (deadline != kNoDeadline) {
-		wakeup.deadline = deadline;
-		arm(wakeup);
-	}
-	self.switch_reason_ = Task::SwitchReason::park;
-	Fiber::switch_out();
-	if (deadline != kNoDeadline)
-		disarm(wakeup);
+	switch_out_parked(self, deadline);
 }
 
 void DeterministicHost::unpark(Task &task) {

@@ -32,6 +32,24 @@ void Host::observe_progress() {
 	syscall(SYS_futex, &progress_word_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
+void Host::switch_out_parked(Task &self, std::uint64_t deadline) {
+	struct Wakeup final : Timer {
+		Host *host;
+		Task *task;
+		void fire() override { host->unpark(*task); }
+	} wakeup;
+	wakeup.host = this;
+	wakeup.task = &self;
+	if (deadline != kNoDeadline) {
+		wakeup.deadline = deadline;
+		arm(wakeup);
+	}
+	self.switch_reason_ = Task::SwitchReason::park;
+	Fiber::switch_out();
+	if (deadline != kNoDeadline)
+		disarm(wakeup);
+}
+
 void Host::activity_add(std::int64_t n) {
 	if (activity_.fetch_add(n, std::memory_order_seq_cst) + n == 0)
 		observe_progress();

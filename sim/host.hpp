@@ -84,6 +84,9 @@ public:
 
 protected:
 	void activity_add(std::int64_t n);
+	// The end of parking a fiber, once its state says parking: arm a wake-up for `deadline`,
+	// switch to the scheduler, and disarm the wake-up once resumed.
+	void switch_out_parked(Task &self, std::uint64_t deadline);
 
 	std::atomic<std::int64_t> activity_{0};
 	std::atomic<std::uint32_t> progress_word_{0};

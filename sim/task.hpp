@@ -77,6 +77,7 @@ public:
 	void unwind_fiber_stack() { fiber_.unwind(); }
 
 private:
+	friend class Host;
 	friend class ThreadsHost;
 	friend class DeterministicHost;
 	friend class Cpu;

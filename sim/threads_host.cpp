@@ -296,21 +296,7 @@ void ThreadsHost::park(Task &self, std::uint64_t deadline) {
 	if (consume_notification_or_enter(self, kTaskParking))
 		return;
 
-	struct Wakeup final : Timer {
-		ThreadsHost *host;
-		Task *task;
-		void fire() override { host->unpark(*task); }
-	} wakeup;
-	wakeup.host = this;
-	wakeup.task = &self;
-	if (deadline != kNoDeadline) {
-		wakeup.deadline = deadline;
-		arm(wakeup);
-	}
-	self.switch_reason_ = Task::SwitchReason::park;
-	Fiber::switch_out();
-	if (deadline != kNoDeadline)
-		disarm(wakeup);
+	switch_out_parked(self, deadline);
 }
 
 void ThreadsHost::park_attached(Task &self, std::uint64_t deadline) {
