@@ -313,8 +313,10 @@ void Stream::shutdown(int side) {
 void Stream::submit(int side, Node *first, Reaper &reaper) {
 	std::lock_guard lock{lock_};
 	int peer = 1 - side;
-	// Nodes stay valid throughout: finished packets are freed only by the outermost Reaper.
-	for (Node *node = first; node; node = node->next_sibling) {
+	// Read the successor first: once a node has paired, another thread may finish its packet
+	// through a child stream (an offer's ancillary items) and free it.
+	for (Node *node = first, *next; node; node = next) {
+		next = node->next_sibling;
 		node->lane = Ref<Lane>{lanes_[side]};
 		if (shut_down_[side]) {
 			fail_node(*node, kHelErrLaneShutdown, reaper);
