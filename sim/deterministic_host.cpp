@@ -56,17 +56,6 @@ void DeterministicHost::shutdown() {
 	activity_add(-timers_.abandon_all());
 }
 
-unsigned DeterministicHost::pick_cpu(const Task &task) const {
-	std::uint64_t allowed = task.affinity();
-	if (queues_.size() < 64)
-		allowed &= (std::uint64_t{1} << queues_.size()) - 1;
-	unsigned preferred = task.cpu_index();
-	if (allowed & (std::uint64_t{1} << preferred))
-		return preferred;
-	// The kernel refuses affinity masks without any existing CPU, so this bit exists.
-	return static_cast<unsigned>(__builtin_ctzll(allowed));
-}
-
 void DeterministicHost::enqueue(Task &task) {
 	unsigned target = pick_cpu(task);
 	task.set_cpu_index(target);

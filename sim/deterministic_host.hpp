@@ -67,7 +67,6 @@ public:
 
 private:
 	void enqueue(Task &task);
-	unsigned pick_cpu(const Task &task) const;
 	void run_task(unsigned cpu, Task &task);
 	void after_switch(Task &task);
 	void record(unsigned cpu, const Task &task);

@@ -50,6 +50,17 @@ void Host::switch_out_parked(Task &self, std::uint64_t deadline) {
 		disarm(wakeup);
 }
 
+unsigned Host::pick_cpu(const Task &task) const {
+	std::uint64_t allowed = task.affinity();
+	if (cpu_count() < 64)
+		allowed &= (std::uint64_t{1} << cpu_count()) - 1;
+	unsigned preferred = task.cpu_index();
+	if (allowed & (std::uint64_t{1} << preferred))
+		return preferred;
+	// The kernel refuses affinity masks without any existing CPU, so this bit exists.
+	return static_cast<unsigned>(__builtin_ctzll(allowed));
+}
+
 void Host::activity_add(std::int64_t n) {
 	if (activity_.fetch_add(n, std::memory_order_seq_cst) + n == 0)
 		observe_progress();

@@ -87,6 +87,9 @@ protected:
 	// The end of parking a fiber, once its state says parking: arm a wake-up for `deadline`,
 	// switch to the scheduler, and disarm the wake-up once resumed.
 	void switch_out_parked(Task &self, std::uint64_t deadline);
+	// The CPU a runnable task goes to: the one it last ran on if its affinity still allows
+	// it, else the lowest allowed one.
+	unsigned pick_cpu(const Task &task) const;
 
 	std::atomic<std::int64_t> activity_{0};
 	std::atomic<std::uint32_t> progress_word_{0};

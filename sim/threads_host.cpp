@@ -104,17 +104,6 @@ std::uint64_t ThreadsHost::now() {
 											  .count());
 }
 
-unsigned ThreadsHost::pick_cpu(const Task &task) const {
-	std::uint64_t allowed = task.affinity();
-	if (cpus_.size() < 64)
-		allowed &= (std::uint64_t{1} << cpus_.size()) - 1;
-	unsigned preferred = task.cpu_index();
-	if (allowed & (std::uint64_t{1} << preferred))
-		return preferred;
-	// The kernel refuses affinity masks without any existing CPU, so this bit exists.
-	return static_cast<unsigned>(__builtin_ctzll(allowed));
-}
-
 void ThreadsHost::enqueue(Task &task) {
 	unsigned target = pick_cpu(task);
 	task.set_cpu_index(target);

@@ -69,7 +69,6 @@ private:
 	void kick(Cpu &cpu);
 	// Queues a runnable task on a CPU its affinity allows.
 	void enqueue(Task &task);
-	unsigned pick_cpu(const Task &task) const;
 	void park_attached(Task &self, std::uint64_t deadline);
 	// Step (2) of the park protocol: consumes a pending notification (true: do not park), or
 	// moves the running task to `parking_state` (false: go on parking).

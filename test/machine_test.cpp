@@ -31,26 +31,6 @@ std::string config_error(helsim::MachineConfig config) {
 	return "<no exception>";
 }
 
-const helsim::ThreadReport *find_thread(const helsim::RunReport &report, const std::string &name) {
-	for (const auto &t : report.threads)
-		if (t.name == name)
-			return &t;
-	return nullptr;
-}
-
-int load(const int *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
-void store(int *word, int value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
-
-// Blocks the calling simulated thread until *word == want; false if helFutexWait misbehaves.
-bool wait_for(int *word, int want) {
-	for (int v = load(word); v != want; v = load(word)) {
-		HelError e = helFutexWait(word, v, kHelWaitInfinite);
-		if (e != kHelErrNone && e != kHelErrFutexRace)
-			return false;
-	}
-	return true;
-}
-
 TEST(Machine, ConfigValidationThrowsWithAClearMessage) {
 	for (unsigned cpus : {0u, 65u, 1000u}) {
 		std::string message = config_error({.cpus = cpus, .log_sink = {}});

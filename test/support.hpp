@@ -6,8 +6,10 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include <helsim/hel.h>
+#include <helsim/machine.hpp>
 
 namespace helsim::test {
 
@@ -62,6 +64,26 @@ inline Credentials credentials_of(HelHandle h) {
 	Credentials c{};
 	EXPECT_EQ(helGetCredentials(h, 0, c.data()), kHelErrNone) << "handle " << h;
 	return c;
+}
+
+inline int load(const int *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+inline void store(int *word, int value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
+
+// Blocks the calling simulated thread until *word == want; false if helFutexWait misbehaves.
+inline bool wait_for(int *word, int want) {
+	for (int v = load(word); v != want; v = load(word)) {
+		HelError e = helFutexWait(word, v, kHelWaitInfinite);
+		if (e != kHelErrNone && e != kHelErrFutexRace)
+			return false;
+	}
+	return true;
+}
+
+inline const ThreadReport *find_thread(const RunReport &report, const std::string &name) {
+	for (const auto &t : report.threads)
+		if (t.name == name)
+			return &t;
+	return nullptr;
 }
 
 } // namespace helsim::test

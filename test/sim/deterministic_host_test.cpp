@@ -10,12 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "../support.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/ipc.hpp>
 #include <helsim/machine.hpp>
 
 namespace {
+
+using namespace helsim::test;
 
 namespace ipc = helsim::ipc;
 
@@ -35,24 +38,6 @@ std::uint64_t clock_now() {
 	std::uint64_t t = 0;
 	EXPECT_EQ(helGetClock(&t), kHelErrNone);
 	return t;
-}
-
-int load(const int *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
-void store(int *word, int value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
-
-void wait_for(int *word, int want) {
-	for (int v = load(word); v != want; v = load(word)) {
-		HelError e = helFutexWait(word, v, kHelWaitInfinite);
-		if (e != kHelErrNone && e != kHelErrFutexRace)
-			throw std::runtime_error("helFutexWait failed");
-	}
-}
-
-const helsim::ThreadReport *find_thread(const helsim::RunReport &report, const std::string &name) {
-	for (const auto &t : report.threads)
-		if (t.name == name)
-			return &t;
-	return nullptr;
 }
 
 void expect_clean(const helsim::RunReport &report) {
@@ -89,7 +74,7 @@ WorkloadResult run_workload(std::uint64_t seed) {
 		}
 		machine.spawn("ping", [&](std::span<const HelHandle>) {
 			for (int i = 0; i < 5; ++i) {
-				wait_for(&ball, 0);
+				ASSERT_TRUE(wait_for(&ball, 0));
 				order.push_back("ping " + std::to_string(i));
 				store(&ball, 1);
 				ASSERT_EQ(helFutexWake(&ball, 1), kHelErrNone);
@@ -97,7 +82,7 @@ WorkloadResult run_workload(std::uint64_t seed) {
 		});
 		machine.spawn("pong", [&](std::span<const HelHandle>) {
 			for (int i = 0; i < 5; ++i) {
-				wait_for(&ball, 1);
+				ASSERT_TRUE(wait_for(&ball, 1));
 				order.push_back("pong " + std::to_string(i));
 				store(&ball, 0);
 				ASSERT_EQ(helFutexWake(&ball, 1), kHelErrNone);
