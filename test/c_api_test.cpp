@@ -1,6 +1,8 @@
 // The C API from C: see c_api.c.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+
 #include <helsim/extension.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
@@ -9,6 +11,9 @@ extern "C" {
 int c_api_nop(void);
 int c_api_create_and_close_token(void);
 int c_api_supercall(HelWord a, HelWord b, HelWord *out0, HelWord *out1);
+int c_api_memory_calls(void);
+size_t c_api_memory_sq_size(unsigned int opcode);
+size_t c_api_memory_sq_last_offset(unsigned int opcode);
 }
 
 TEST(CApi, WrappersWorkFromC) {
@@ -36,4 +41,43 @@ TEST(CApi, SupercallNumberArrivesIntactFromC) {
 	EXPECT_EQ(seen, 0x80000005u);
 	EXPECT_EQ(sum, 13u);
 	EXPECT_EQ(product, 42u);
+}
+
+// Unattached, every call fails with kHelErrIllegalState, which proves each C wrapper got through
+// to helsim_syscall (and wrote its outputs without crashing).
+TEST(CApi, MemoryWrappersReachTheEntryPointFromC) { EXPECT_EQ(c_api_memory_calls(), 11); }
+
+TEST(CApi, MemorySqPayloadLayoutsAgreeBetweenCAndCpp) {
+	struct Expected {
+		unsigned int opcode;
+		size_t size;
+		size_t lastOffset;
+	};
+	const Expected expected[] = {
+			{kHelSubmitProtectMemory, sizeof(HelSqProtectMemory),
+					offsetof(HelSqProtectMemory, flags)},
+			{kHelSubmitSynchronizeSpace, sizeof(HelSqSynchronizeSpace),
+					offsetof(HelSqSynchronizeSpace, size)},
+			{kHelSubmitReadMemory, sizeof(HelSqReadMemory), offsetof(HelSqReadMemory, buffer)},
+			{kHelSubmitWriteMemory, sizeof(HelSqWriteMemory), offsetof(HelSqWriteMemory, buffer)},
+			{kHelSubmitManageMemory, sizeof(HelSqManageMemory),
+					offsetof(HelSqManageMemory, handle)},
+			{kHelSubmitLockMemoryView, sizeof(HelSqLockMemoryView),
+					offsetof(HelSqLockMemoryView, size)},
+			{kHelSubmitResizeMemory, sizeof(HelSqResizeMemory),
+					offsetof(HelSqResizeMemory, newSize)},
+			{kHelSubmitForkMemory, sizeof(HelSqForkMemory), offsetof(HelSqForkMemory, handle)},
+			{kHelSubmitWritebackFence, sizeof(HelSqWritebackFence),
+					offsetof(HelSqWritebackFence, size)},
+			{kHelSubmitInvalidateMemory, sizeof(HelSqInvalidateMemory),
+					offsetof(HelSqInvalidateMemory, size)},
+			{kHelSubmitPopulateSpace, sizeof(HelSqPopulateSpace),
+					offsetof(HelSqPopulateSpace, length)},
+	};
+	for (const auto &e : expected) {
+		SCOPED_TRACE(e.opcode);
+		EXPECT_EQ(c_api_memory_sq_size(e.opcode), e.size);
+		EXPECT_EQ(c_api_memory_sq_last_offset(e.opcode), e.lastOffset);
+	}
+	EXPECT_EQ(c_api_memory_sq_size(kHelSubmitObserve), 0u);
 }

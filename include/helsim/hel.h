@@ -47,7 +47,7 @@ enum {
 	kHelCallCancelAsync = 92, /* removed in Managarm; answers kHelErrIllegalSyscall */
 
 	kHelCallAllocateMemory = 51,
-	kHelCallResizeMemory = 83,
+	kHelCallResizeMemory = 83, /* reserved: now SQ kHelSubmitResizeMemory */
 	kHelCallCreateManagedMemory = 64,
 	kHelCallCreateSwapSpace = 110,
 	kHelCallAllocateSwappableMemory = 111,
@@ -55,7 +55,7 @@ enum {
 	kHelCallCopyOnWrite = 39,
 	kHelCallAccessPhysical = 30,
 	kHelCallCreateSliceView = 88,
-	kHelCallForkMemory = 40,
+	kHelCallForkMemory = 40, /* reserved: now SQ kHelSubmitForkMemory */
 	kHelCallCreateSpace = 27,
 	kHelCallCreateDmaSpace = 108,
 	kHelCallCreateIndirectMemory = 45,
@@ -379,6 +379,75 @@ struct HelSqCancel {
 	uint64_t cancellationTag;
 };
 
+/* Memory SQ payloads (opcodes 5..16 except 11). Field names as thor's submitFromSq reads them;
+ * the space-taking ops name the handle spaceHandle, all others handle. */
+struct HelSqProtectMemory {
+	HelHandle spaceHandle; /* kHelNullHandle = the caller's space */
+	void *pointer;
+	size_t size;
+	uint32_t flags; /* kHelMapProt* bits */
+};
+
+struct HelSqSynchronizeSpace {
+	HelHandle spaceHandle;
+	void *pointer;
+	size_t size;
+};
+
+/* handle: memory view, address space, thread (its space) or virtualized space. */
+struct HelSqReadMemory {
+	HelHandle handle;
+	uintptr_t address;
+	size_t length;
+	void *buffer;
+};
+
+struct HelSqWriteMemory {
+	HelHandle handle;
+	uintptr_t address;
+	size_t length;
+	const void *buffer;
+};
+
+/* handle: the backing view of a managed memory pair. */
+struct HelSqManageMemory {
+	HelHandle handle;
+};
+
+struct HelSqLockMemoryView {
+	HelHandle handle;
+	uintptr_t offset;
+	size_t size;
+};
+
+struct HelSqResizeMemory {
+	HelHandle handle;
+	size_t newSize;
+};
+
+struct HelSqForkMemory {
+	HelHandle handle;
+};
+
+struct HelSqWritebackFence {
+	HelHandle handle;
+	uintptr_t offset;
+	size_t size;
+};
+
+struct HelSqInvalidateMemory {
+	HelHandle handle;
+	uintptr_t offset;
+	size_t size;
+};
+
+/* handle: a DMA space. */
+struct HelSqPopulateSpace {
+	HelHandle handle;
+	uintptr_t address;
+	size_t length;
+};
+
 /* ---------------------------------------------------------------- result structs */
 struct HelSimpleResult {
 	HelError error;
@@ -459,6 +528,37 @@ HELSIM_LAYOUT(sizeof(struct HelEventResult) == 16, "HelEventResult is 16 bytes")
 HELSIM_LAYOUT(sizeof(struct HelSqExchangeMsgs) == 24, "HelSqExchangeMsgs is 24 bytes");
 HELSIM_LAYOUT(sizeof(struct HelSqAwaitClock) == 16, "HelSqAwaitClock is 16 bytes");
 HELSIM_LAYOUT(sizeof(struct HelSqAwaitEvent) == 24, "HelSqAwaitEvent is 24 bytes");
+HELSIM_LAYOUT(sizeof(struct HelSqProtectMemory) == 32, "HelSqProtectMemory is 32 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqProtectMemory, pointer) == 8, "ProtectMemory pointer at 8");
+HELSIM_LAYOUT(offsetof(struct HelSqProtectMemory, size) == 16, "ProtectMemory size at 16");
+HELSIM_LAYOUT(offsetof(struct HelSqProtectMemory, flags) == 24, "ProtectMemory flags at 24");
+HELSIM_LAYOUT(sizeof(struct HelSqSynchronizeSpace) == 24, "HelSqSynchronizeSpace is 24 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqSynchronizeSpace, size) == 16, "SynchronizeSpace size at 16");
+HELSIM_LAYOUT(sizeof(struct HelSqReadMemory) == 32, "HelSqReadMemory is 32 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqReadMemory, address) == 8, "ReadMemory address at 8");
+HELSIM_LAYOUT(offsetof(struct HelSqReadMemory, length) == 16, "ReadMemory length at 16");
+HELSIM_LAYOUT(offsetof(struct HelSqReadMemory, buffer) == 24, "ReadMemory buffer at 24");
+HELSIM_LAYOUT(sizeof(struct HelSqWriteMemory) == 32, "HelSqWriteMemory is 32 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqWriteMemory, address) == 8, "WriteMemory address at 8");
+HELSIM_LAYOUT(offsetof(struct HelSqWriteMemory, length) == 16, "WriteMemory length at 16");
+HELSIM_LAYOUT(offsetof(struct HelSqWriteMemory, buffer) == 24, "WriteMemory buffer at 24");
+HELSIM_LAYOUT(sizeof(struct HelSqManageMemory) == 8, "HelSqManageMemory is 8 bytes");
+HELSIM_LAYOUT(sizeof(struct HelSqLockMemoryView) == 24, "HelSqLockMemoryView is 24 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqLockMemoryView, offset) == 8, "LockMemoryView offset at 8");
+HELSIM_LAYOUT(offsetof(struct HelSqLockMemoryView, size) == 16, "LockMemoryView size at 16");
+HELSIM_LAYOUT(sizeof(struct HelSqResizeMemory) == 16, "HelSqResizeMemory is 16 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqResizeMemory, newSize) == 8, "ResizeMemory newSize at 8");
+HELSIM_LAYOUT(sizeof(struct HelSqForkMemory) == 8, "HelSqForkMemory is 8 bytes");
+HELSIM_LAYOUT(sizeof(struct HelSqWritebackFence) == 24, "HelSqWritebackFence is 24 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqWritebackFence, offset) == 8, "WritebackFence offset at 8");
+HELSIM_LAYOUT(offsetof(struct HelSqWritebackFence, size) == 16, "WritebackFence size at 16");
+HELSIM_LAYOUT(sizeof(struct HelSqInvalidateMemory) == 24, "HelSqInvalidateMemory is 24 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqInvalidateMemory, offset) == 8, "InvalidateMemory offset at 8");
+HELSIM_LAYOUT(offsetof(struct HelSqInvalidateMemory, size) == 16, "InvalidateMemory size at 16");
+HELSIM_LAYOUT(sizeof(struct HelSqPopulateSpace) == 24, "HelSqPopulateSpace is 24 bytes");
+HELSIM_LAYOUT(offsetof(struct HelSqPopulateSpace, address) == 8, "PopulateSpace address at 8");
+HELSIM_LAYOUT(offsetof(struct HelSqPopulateSpace, length) == 16, "PopulateSpace length at 16");
+HELSIM_LAYOUT(sizeof(struct HelAllocRestrictions) == 4, "HelAllocRestrictions is 4 bytes");
 HELSIM_LAYOUT(offsetof(struct HelChunk, buffer) == 8, "chunk payload starts at 8");
 HELSIM_LAYOUT(offsetof(struct HelQueueParameters, numSqChunks) == 16, "numSqChunks at 16");
 #undef HELSIM_LAYOUT
@@ -546,6 +646,83 @@ HEL_INLINE HelError helCreateSpace(HelHandle *handle) {
 	HelError error = helSyscall0_1(kHelCallCreateSpace, &out);
 	*handle = (HelHandle)out;
 	return error;
+}
+
+/* restrictions may be NULL (no restriction: addressBits = 64). */
+HEL_INLINE HelError helAllocateMemory(size_t size, uint32_t flags,
+		const struct HelAllocRestrictions *restrictions, HelHandle *handle) {
+	HelWord out;
+	HelError error = helSyscall3_1(kHelCallAllocateMemory, (HelWord)size, (HelWord)flags,
+			(HelWord)restrictions, &out);
+	*handle = (HelHandle)out;
+	return error;
+}
+
+HEL_INLINE HelError helCreateManagedMemory(size_t size, uint32_t flags, HelHandle *backingHandle,
+		HelHandle *frontalHandle) {
+	HelWord backing, frontal;
+	HelError error = helSyscall2_2(kHelCallCreateManagedMemory, (HelWord)size, (HelWord)flags,
+			&backing, &frontal);
+	*backingHandle = (HelHandle)backing;
+	*frontalHandle = (HelHandle)frontal;
+	return error;
+}
+
+/* memory may be kHelZeroMemory. */
+HEL_INLINE HelError helCopyOnWrite(HelHandle memory, uintptr_t offset, size_t size,
+		HelHandle *handle) {
+	HelWord out;
+	HelError error = helSyscall3_1(kHelCallCopyOnWrite, (HelWord)memory, (HelWord)offset,
+			(HelWord)size, &out);
+	*handle = (HelHandle)out;
+	return error;
+}
+
+HEL_INLINE HelError helCreateSliceView(HelHandle memory, uintptr_t offset, size_t size,
+		uint32_t flags, HelHandle *handle) {
+	HelWord out;
+	HelError error = helSyscall4_1(kHelCallCreateSliceView, (HelWord)memory, (HelWord)offset,
+			(HelWord)size, (HelWord)flags, &out);
+	*handle = (HelHandle)out;
+	return error;
+}
+
+HEL_INLINE HelError helCreateIndirectMemory(size_t numSlots, HelHandle *handle) {
+	HelWord out;
+	HelError error = helSyscall1_1(kHelCallCreateIndirectMemory, (HelWord)numSlots, &out);
+	*handle = (HelHandle)out;
+	return error;
+}
+
+HEL_INLINE HelError helAlterMemoryIndirection(HelHandle indirectHandle, size_t slotIndex,
+		HelHandle memoryHandle, uintptr_t offset, size_t size) {
+	return helSyscall5(kHelCallAlterMemoryIndirection, (HelWord)indirectHandle, (HelWord)slotIndex,
+			(HelWord)memoryHandle, (HelWord)offset, (HelWord)size);
+}
+
+/* space: an address space, a DMA space, or kHelNullHandle for the caller's own space. */
+HEL_INLINE HelError helPointerPhysical(HelHandle space, const void *pointer, uintptr_t *physical) {
+	HelWord out;
+	HelError error = helSyscall2_1(kHelCallPointerPhysical, (HelWord)space, (HelWord)pointer, &out);
+	*physical = (uintptr_t)out;
+	return error;
+}
+
+HEL_INLINE HelError helMemoryInfo(HelHandle handle, size_t *size) {
+	HelWord out;
+	HelError error = helSyscall1_1(kHelCallMemoryInfo, (HelWord)handle, &out);
+	*size = (size_t)out;
+	return error;
+}
+
+/* type: kHelManageInitialize or kHelManageWriteback. */
+HEL_INLINE HelError helUpdateMemory(HelHandle handle, int type, uintptr_t offset, size_t length) {
+	return helSyscall4(kHelCallUpdateMemory, (HelWord)handle, (HelWord)type, (HelWord)offset,
+			(HelWord)length);
+}
+
+HEL_INLINE HelError helLoadahead(HelHandle handle, uintptr_t offset, size_t length) {
+	return helSyscall3(kHelCallLoadahead, (HelWord)handle, (HelWord)offset, (HelWord)length);
 }
 
 HEL_INLINE HelError helCreateThread(HelHandle universe, HelHandle addressSpace, HelAbi abi,
