@@ -29,6 +29,7 @@ extern "C" void __sanitizer_start_switch_fiber(void **fake_stack_save, const voi
 		size_t size);
 extern "C" void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
 		size_t *size_old);
+extern "C" void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
 #ifdef HELSIM_TSAN
 extern "C" void *__tsan_get_current_fiber();
@@ -82,6 +83,12 @@ struct GuardedStack {
 	void deallocate(boost::context::stack_context &sctx) noexcept {
 		const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 		void *base = static_cast<char *>(sctx.sp) - sctx.size - page;
+#ifdef HELSIM_ASAN
+		// A fiber that never returned (unwound, or parked at teardown) leaves its frames'
+		// redzones poisoned; the next mapping at this address (simulated physical memory,
+		// say) would inherit them.
+		__asan_unpoison_memory_region(static_cast<char *>(base) + page, sctx.size);
+#endif
 		munmap(base, sctx.size + page);
 	}
 };

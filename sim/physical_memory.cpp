@@ -44,12 +44,14 @@ std::size_t PhysicalMemory::free_bytes() const {
 	return free_bytes_;
 }
 
-std::optional<PhysicalAddr> PhysicalMemory::allocate(std::size_t size) {
+std::optional<PhysicalAddr> PhysicalMemory::allocate(std::size_t size, PhysicalAddr limit) {
 	size = (size + kPageSize - 1) & ~(kPageSize - 1);
 	if (size == 0)
 		return std::nullopt;
 	std::lock_guard lock{mutex_};
 	for (auto it = free_runs_.begin(); it != free_runs_.end(); ++it) {
+		if (it->first > limit || limit - it->first < size)
+			break; // runs are ordered by address: every later one ends above the limit too
 		if (it->second < size)
 			continue;
 		PhysicalAddr address = it->first;

@@ -25,8 +25,9 @@ public:
 	std::size_t size() const { return size_; }
 	std::size_t free_bytes() const;
 
-	// Physically contiguous, page-aligned range, or nullopt when memory is exhausted.
-	std::optional<PhysicalAddr> allocate(std::size_t size);
+	// Physically contiguous, zeroed, page-aligned range that ends at or below `limit`, or
+	// nullopt when no such range is free.
+	std::optional<PhysicalAddr> allocate(std::size_t size, PhysicalAddr limit = ~PhysicalAddr{0});
 	void free(PhysicalAddr address, std::size_t size);
 
 	// The kernel's direct map.

@@ -9,6 +9,7 @@
 #include "../sim/deterministic_host.hpp"
 #include "../sim/threads_host.hpp"
 #include "kernel/kernel.hpp"
+#include "kernel/space.hpp"
 #include "kernel/thread.hpp"
 #include "kernel/universe.hpp"
 
@@ -231,5 +232,16 @@ RunReport Machine::run() {
 	}
 	return report;
 }
+
+namespace debug {
+std::uint64_t page_table_entry(const void *address) {
+	kernel::Thread *self = kernel::Thread::current();
+	if (!self)
+		return 0;
+	const std::uint64_t *pte =
+			self->space().page_table().find(reinterpret_cast<std::uintptr_t>(address));
+	return pte ? kernel::pte_load(pte) : 0;
+}
+} // namespace debug
 
 } // namespace helsim

@@ -5,9 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
+#include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
@@ -84,6 +88,82 @@ inline const ThreadReport *find_thread(const RunReport &report, const std::strin
 		if (t.name == name)
 			return &t;
 	return nullptr;
+}
+
+// Submits one SQ operation through `d` and waits for its completion element — or for the
+// context ~0 element that reports a submission error instead.
+template <typename T>
+Element sq_call(Dispatcher &d, std::uint32_t opcode, const T &payload) {
+	static std::atomic<std::uintptr_t> next_context{1};
+	std::uintptr_t context = next_context++;
+	d.submit(opcode, context, payload);
+	d.flush();
+	for (;;) {
+		auto element = d.wait();
+		if (element && (element->context() == context || element->context() == ~std::uintptr_t{0}))
+			return std::move(*element);
+		if (element)
+			ADD_FAILURE() << "unexpected completion " << element->context();
+	}
+}
+
+// Allocates `size` bytes of memory and maps it read-write into the caller's space.
+inline void *map_new_memory(std::size_t size, HelHandle *handle_out = nullptr,
+		std::uint32_t alloc_flags = 0) {
+	HelHandle memory = kHelNullHandle;
+	EXPECT_EQ(helAllocateMemory(size, alloc_flags, nullptr, &memory), kHelErrNone);
+	void *pointer = nullptr;
+	EXPECT_EQ(helMapMemory(memory, kHelNullHandle, nullptr, 0, size,
+					  kHelMapProtRead | kHelMapProtWrite, &pointer),
+			kHelErrNone);
+	if (handle_out)
+		*handle_out = memory;
+	else
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, memory), kHelErrNone);
+	return pointer;
+}
+
+// Like sq_call, but an operation the kernel refuses at submission is answered by the
+// completion with context ~0, which this returns instead of waiting forever.
+template <typename T>
+Element sq_call_or_refusal(Dispatcher &d, std::uint32_t opcode, const T &payload) {
+	static std::atomic<std::uintptr_t> next_context{std::uintptr_t{1} << 32};
+	std::uintptr_t context = next_context++;
+	d.submit(opcode, context, payload);
+	d.flush();
+	for (;;) {
+		auto element = d.wait();
+		if (!element)
+			continue;
+		if (element->context() == context || element->context() == ~std::uintptr_t{0})
+			return std::move(*element);
+		ADD_FAILURE() << "unexpected completion " << element->context();
+	}
+}
+
+// Starts `body` on a new thread of the caller's universe and address space (helCreateThread)
+// and returns the thread's handle. The thread may outlive the caller's frame: whatever the
+// body uses must live until it returns.
+inline HelHandle start_thread(std::function<void()> body) {
+	auto *heap = new std::function<void()>(std::move(body));
+	auto trampoline = +[](std::uintptr_t argument) {
+		std::unique_ptr<std::function<void()>> f{
+				reinterpret_cast<std::function<void()> *>(argument)};
+		(*f)();
+	};
+	HelHandle h = kHelNullHandle;
+	HelError e = helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+			reinterpret_cast<void *>(trampoline), heap, 0, &h);
+	EXPECT_EQ(e, kHelErrNone);
+	if (e != kHelErrNone)
+		delete heap;
+	return h;
+}
+
+// Stores `value` into *word and wakes every thread waiting on it (see wait_for).
+inline void set_and_wake(int *word, int value) {
+	store(word, value);
+	EXPECT_EQ(helFutexWake(word, 1u << 30), kHelErrNone);
 }
 
 } // namespace helsim::test

@@ -31,7 +31,8 @@ public:
 	HelError complete(HelHandle queue, std::uintptr_t context,
 			std::span<const std::byte> payload) const;
 
-	// The kernel's checked user-memory access; false means kHelErrFault.
+	// The kernel's checked user-memory access (page tables, faults, a pager if needed): false
+	// when the memory cannot be provided (kHelErrFault, or kHelErrNoMemory without a free frame).
 	bool copy_from_user(void *kernel_dst, const void *user_src, std::size_t size) const;
 	bool copy_to_user(void *user_dst, const void *kernel_src, std::size_t size) const;
 

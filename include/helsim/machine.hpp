@@ -46,6 +46,10 @@ struct MachineConfig {
 	Mode mode = Mode::threads;
 	std::uint64_t seed = 0;
 	std::size_t physical_memory = std::size_t{64} << 20;
+	// Strict mode: the kernel accepts user pointers only into memory that the caller's
+	// address space maps. By default host memory outside every space (stacks, heap) is also
+	// accepted, read and written with a fault-safe copy, so tests can pass plain buffers.
+	bool strict_memory = false;
 	std::size_t stack_size = std::size_t{256} << 10;
 	// Receives every helLog line. Default: "[thread] message" on stderr.
 	// Called under the kernel's log lock: a sink must not call helLog itself.
@@ -163,5 +167,12 @@ private:
 	struct Root;
 	std::unique_ptr<Root> root_;
 };
+
+namespace debug {
+// The raw x86-64 page table entry (present, writable, user, accessed, dirty and no-execute
+// bits and the frame) behind `address` in the calling simulated thread's address space; 0
+// when no entry exists. For tests and tools that check what the kernel's truth says.
+std::uint64_t page_table_entry(const void *address);
+} // namespace debug
 
 } // namespace helsim

@@ -36,11 +36,11 @@ HelError Caller::complete(HelHandle queue, std::uintptr_t context,
 }
 
 bool Caller::copy_from_user(void *kernel_dst, const void *user_src, std::size_t size) const {
-	return kernel::copy_from_user(kernel_dst, user_src, size);
+	return kernel::copy_from_user(thread_, kernel_dst, user_src, size) == kHelErrNone;
 }
 
 bool Caller::copy_to_user(void *user_dst, const void *kernel_src, std::size_t size) const {
-	return kernel::copy_to_user(user_dst, kernel_src, size);
+	return kernel::copy_to_user(thread_, user_dst, kernel_src, size) == kHelErrNone;
 }
 
 void register_syscall(Machine &machine, std::uint32_t number, std::string name,

@@ -1,12 +1,33 @@
 #include "futex.hpp"
 
+#include "../../sim/host_faults.hpp"
+#include "kernel.hpp"
+#include "space.hpp"
 #include "thread.hpp"
 #include "usercopy.hpp"
 
 namespace helsim::kernel {
 
-FutexTable::Bucket &FutexTable::bucket_for(const int *pointer) {
-	auto a = reinterpret_cast<std::uintptr_t>(pointer);
+HelError FutexTable::key_of(Thread &self, const int *pointer, Key &key, Ref<MemoryView> &view) {
+	auto address = reinterpret_cast<std::uintptr_t>(pointer);
+	if (!user_range_ok(pointer, sizeof(int)) || address % 4)
+		return kHelErrFault;
+	AddressSpace &space = self.space();
+	if (!space.in_window(address, sizeof(int))) {
+		if (self.kernel().config().strict_memory)
+			return kHelErrFault;
+		key = {nullptr, address};
+		return kHelErrNone;
+	}
+	std::size_t offset;
+	if (HelError e = space.resolve(address, view, offset); e != kHelErrNone)
+		return e;
+	key = {view.get(), offset};
+	return kHelErrNone;
+}
+
+FutexTable::Bucket &FutexTable::bucket_for(const Key &key) {
+	auto a = reinterpret_cast<std::uintptr_t>(key.object) ^ key.offset;
 	return buckets_[(a >> 2) * 0x9E3779B97F4A7C15ull >> 58];
 }
 
@@ -17,19 +38,39 @@ void FutexTable::Bucket::unlink(Waiter &w) {
 }
 
 HelError FutexTable::wait(Thread &self, int *pointer, int expected, std::uint64_t deadline) {
-	if (!user_range_ok(pointer, sizeof(int)) || reinterpret_cast<std::uintptr_t>(pointer) % 4)
-		return kHelErrFault;
-	Bucket &bucket = bucket_for(pointer);
-	Waiter waiter{pointer, &self};
-	{
+	Key key;
+	Ref<MemoryView> view;
+	if (HelError e = key_of(self, pointer, key, view); e != kHelErrNone)
+		return e;
+	auto address = reinterpret_cast<std::uintptr_t>(pointer);
+	Bucket &bucket = bucket_for(key);
+	Waiter waiter{key, &self};
+	for (;;) {
+		// Fault the word in first: the check below runs under the bucket lock and must not
+		// wait for a pager.
+		if (key.object)
+			if (HelError e = self.space().fault_blocking(address, Access::read); e != kHelErrNone)
+				return e;
 		std::lock_guard lock{bucket.mutex};
 		// The value is checked under the bucket lock, so a wake that follows a store to the
 		// word cannot slip between this check and the enqueue.
-		if (__atomic_load_n(pointer, __ATOMIC_SEQ_CST) != expected)
+		std::uint32_t value;
+		if (key.object) {
+			std::size_t done = 0;
+			HelError e = self.space().copy(address, &value, sizeof(value), false, done, nullptr);
+			if (e == kTouchPending)
+				continue; // evicted again meanwhile
+			if (e != kHelErrNone)
+				return e;
+		} else if (!sim::safe_load_u32(pointer, value)) {
+			return kHelErrFault;
+		}
+		if (static_cast<int>(value) != expected)
 			return kHelErrFutexRace;
 		waiter.prev = bucket.tail;
 		(bucket.tail ? bucket.tail->next : bucket.head) = &waiter;
 		bucket.tail = &waiter;
+		break;
 	}
 	// Leaving always takes the bucket lock: a waker calls wake() on our thread under that
 	// lock, so we cannot return (and free `waiter`) while it still uses it.
@@ -52,20 +93,24 @@ HelError FutexTable::wait(Thread &self, int *pointer, int expected, std::uint64_
 			}
 			if (deadline != sim::kNoDeadline && self.kernel().host().now() >= deadline)
 				break;
-			self.block({"futex", reinterpret_cast<std::uintptr_t>(pointer)}, deadline);
+			self.block({"futex", address}, deadline);
 		}
 	}
 	// After ~Leave nobody else can reach `waiter`: its verdict is final.
 	return waiter.woken ? kHelErrNone : kHelErrTimeout;
 }
 
-unsigned FutexTable::wake(const int *pointer, unsigned count) {
-	Bucket &bucket = bucket_for(pointer);
+HelError FutexTable::wake(Thread &self, const int *pointer, unsigned count) {
+	Key key;
+	Ref<MemoryView> view;
+	if (HelError e = key_of(self, pointer, key, view); e != kHelErrNone)
+		return e;
+	Bucket &bucket = bucket_for(key);
 	std::lock_guard lock{bucket.mutex};
 	unsigned woken = 0;
 	for (Waiter *w = bucket.head; w && woken < count;) {
 		Waiter *next = w->next;
-		if (w->key == pointer) {
+		if (w->key == key) {
 			bucket.unlink(*w);
 			w->woken = true;
 			w->thread->wake();
@@ -73,7 +118,7 @@ unsigned FutexTable::wake(const int *pointer, unsigned count) {
 		}
 		w = next;
 	}
-	return woken;
+	return kHelErrNone;
 }
 
 } // namespace helsim::kernel

@@ -22,6 +22,8 @@ const char *kind_name(ObjectKind kind) {
 	case ObjectKind::universe: return "universe";
 	case ObjectKind::queue: return "queue";
 	case ObjectKind::memory_view: return "memory";
+	case ObjectKind::memory_slice: return "memory slice";
+	case ObjectKind::memory_view_lock: return "memory lock";
 	case ObjectKind::address_space: return "address space";
 	case ObjectKind::thread: return "thread";
 	case ObjectKind::lane: return "lane";

@@ -18,10 +18,12 @@ enum class ObjectKind : int {
 	universe = kHelDescUniverse,
 	queue = kHelDescQueue,
 	memory_view = kHelDescMemoryView,
+	memory_slice = kHelDescMemorySlice,
 	address_space = kHelDescAddressSpace,
 	thread = kHelDescThread,
 	lane = kHelDescLane,
 	token = kHelDescToken,
+	memory_view_lock = kHelDescMemoryViewLock,
 	extension = 1000, // objects defined through helsim/extension.hpp
 	stream = 1001,    // kernel-internal: reached only through its lanes
 };

@@ -35,20 +35,20 @@ HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, Ref<
 	std::size_t stride = (sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63};
 	std::size_t size = 64 + (params.numChunks + params.numSqChunks) * stride;
 	size = (size + sim::kPageSize - 1) & ~(sim::kPageSize - 1);
-	auto physical = kernel.host().physical_memory().allocate(size);
-	if (!physical)
-		return kHelErrNoMemory;
-	out = Ref<IpcQueue>::adopt(new IpcQueue{kernel, params, *physical, size});
+	Ref<AllocatedMemory> memory;
+	if (HelError e = AllocatedMemory::create(kernel, size, kHelAllocContinuous, 0, memory);
+			e != kHelErrNone)
+		return e;
+	out = Ref<IpcQueue>::adopt(new IpcQueue{kernel, params, std::move(memory)});
 	return kHelErrNone;
 }
 
-IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, sim::PhysicalAddr physical,
-		std::size_t memory_size)
+IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, Ref<AllocatedMemory> memory)
 : Object{kernel, ObjectKind::queue}, num_chunks_{params.numChunks},
   num_sq_chunks_{params.numSqChunks}, chunk_size_{params.chunkSize},
-  chunk_stride_{(sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63}}, physical_{physical},
-  memory_size_{memory_size}, header_{static_cast<HelQueue *>(
-									 kernel.host().physical_memory().direct(physical))} {
+  chunk_stride_{(sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63}},
+  memory_{std::move(memory)}, header_{static_cast<HelQueue *>(
+									  kernel.host().physical_memory().direct(memory_->base()))} {
 	// The kernel owns the SQ links: it pre-links every SQ chunk and publishes the first.
 	if (num_sq_chunks_) {
 		sq_next_.assign(num_chunks_ + num_sq_chunks_, -1);
@@ -68,7 +68,6 @@ IpcQueue::~IpcQueue() {
 		w->~Waiting();
 		::operator delete(w);
 	}
-	kernel().host().physical_memory().free(physical_, memory_size_);
 	kernel().retire_accounting(accounting());
 }
 

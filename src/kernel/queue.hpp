@@ -13,8 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "allocated_memory.hpp"
 #include "object.hpp"
-#include "space.hpp"
 #include "spinlock.hpp"
 
 namespace helsim::kernel {
@@ -45,7 +45,7 @@ public:
 	std::uint64_t cancellation_tag = 0;
 };
 
-class IpcQueue final : public Object, public Mappable {
+class IpcQueue final : public Object {
 public:
 	static constexpr ObjectKind kKind = ObjectKind::queue;
 
@@ -53,8 +53,9 @@ public:
 	static HelError create(Kernel &kernel, const HelQueueParameters &params, Ref<IpcQueue> &out);
 	~IpcQueue() override;
 
-	sim::PhysicalAddr physical_base() const override { return physical_; }
-	std::size_t mappable_size() const override { return memory_size_; }
+	// The ring's memory: what helMapMemory on a queue handle maps.
+	const Ref<AllocatedMemory> &memory() const { return memory_; }
+	void for_each_reference(const std::function<void(Object &)> &f) override { f(*memory_); }
 	const char *describe() const override { return "queue"; }
 
 	// Whether a completion with this much payload (sum of padded pieces) can ever fit.
@@ -89,8 +90,7 @@ public:
 	Accounting accounting();
 
 private:
-	IpcQueue(Kernel &kernel, const HelQueueParameters &params, sim::PhysicalAddr physical,
-			std::size_t memory_size);
+	IpcQueue(Kernel &kernel, const HelQueueParameters &params, Ref<AllocatedMemory> memory);
 
 	HelQueue *header() const { return header_; }
 	HelChunk *chunk(unsigned index) const {
@@ -115,8 +115,7 @@ private:
 	const unsigned num_sq_chunks_;
 	const std::size_t chunk_size_;
 	const std::size_t chunk_stride_;
-	const sim::PhysicalAddr physical_;
-	const std::size_t memory_size_;
+	const Ref<AllocatedMemory> memory_;
 	HelQueue *header_;
 
 	// CQ producer state. Completions may come from every CPU; the critical section is one

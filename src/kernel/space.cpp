@@ -1,163 +1,162 @@
 #include "space.hpp"
 
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <new>
+#include <algorithm>
 #include <vector>
 
 #include "kernel.hpp"
+#include "thread.hpp"
+#include "usercopy.hpp"
 
 namespace helsim::kernel {
 namespace {
-int host_prot(std::uint32_t flags) {
-	int prot = PROT_NONE;
-	// Managarm upgrades W to RW and X to RX.
-	if (flags & (kHelMapProtRead | kHelMapProtWrite | kHelMapProtExecute))
-		prot |= PROT_READ;
-	if (flags & kHelMapProtWrite)
-		prot |= PROT_WRITE;
-	if (flags & kHelMapProtExecute)
-		prot |= PROT_EXEC;
-	return prot;
+constexpr std::uintptr_t kPageMask = sim::kPageSize - 1;
+constexpr std::uint32_t kProtMask = kHelMapProtRead | kHelMapProtWrite | kHelMapProtExecute;
+
+bool allows(std::uint32_t flags, Access access) {
+	switch (access) {
+	case Access::read: return flags & kProtMask; // W implies R, X implies R
+	case Access::write: return flags & kHelMapProtWrite;
+	case Access::execute: return flags & kHelMapProtExecute;
+	}
+	return false;
 }
+
+// Collects runs of mirrored pages so each run leaves the host in one call.
+class Unmirror {
+public:
+	void add(std::uintptr_t page) {
+		if (end_ != page) {
+			flush();
+			begin_ = page;
+		}
+		end_ = page + sim::kPageSize;
+	}
+	void flush() {
+		if (end_ != begin_)
+			VirtualWindow::unmirror(begin_, end_ - begin_);
+		begin_ = end_ = 0;
+	}
+	~Unmirror() { flush(); }
+
+private:
+	std::uintptr_t begin_ = 0, end_ = 0;
+};
 } // namespace
 
-VirtualWindow::VirtualWindow(std::size_t size) : size_{size} {
-	void *p = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		throw std::bad_alloc{};
-	base_ = reinterpret_cast<std::uintptr_t>(p);
+// ---------------------------------------------------------------- waiting for a pager
+
+void BlockingTouch::touched(HelError error) {
+	Thread *thread = thread_;
+	error_ = error;
+	done_.store(true, std::memory_order_release);
+	// `this` may be gone from here on: the waiter can see done_ and return at once.
+	if (thread)
+		thread->wake();
+	else
+		syscall(SYS_futex, &done_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
-VirtualWindow::~VirtualWindow() { munmap(reinterpret_cast<void *>(base_), size_); }
+BlockingTouch::BlockingTouch(std::uintptr_t address)
+: address_{address}, thread_{Thread::current()} {}
 
-std::uintptr_t VirtualWindow::claim(std::uintptr_t hint, std::size_t size, bool prefer_bottom,
-		AddressSpace *owner) {
-	std::lock_guard lock{mutex_};
-	auto is_free = [&](std::uintptr_t a) {
-		if (!contains(a, size))
-			return false;
-		auto next = used_.lower_bound(a);
-		if (next != used_.end() && next->first < a + size)
-			return false;
-		if (next != used_.begin()) {
-			auto prev = std::prev(next);
-			if (prev->first + prev->second.first > a)
-				return false;
-		}
-		return true;
-	};
-	std::uintptr_t found = 0;
-	if (hint && is_free(hint)) {
-		found = hint;
-	} else if (prefer_bottom) {
-		std::uintptr_t cursor = base_;
-		for (auto &[start, range] : used_) {
-			if (start - cursor >= size)
-				break;
-			cursor = start + range.first;
-		}
-		if (contains(cursor, size))
-			found = cursor;
-	} else {
-		std::uintptr_t cursor = base_ + size_;
-		for (auto it = used_.rbegin(); it != used_.rend(); ++it) {
-			std::uintptr_t end = it->first + it->second.first;
-			if (cursor - end >= size)
-				break;
-			cursor = it->first;
-		}
-		if (cursor - base_ >= size)
-			found = cursor - size;
+HelError BlockingTouch::wait() {
+	while (!done_.load(std::memory_order_acquire)) {
+		if (thread_)
+			thread_->block({"pager", address_}, sim::kNoDeadline);
+		else
+			syscall(SYS_futex, &done_, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
 	}
-	if (found)
-		used_.emplace(found, std::pair{size, owner});
-	return found;
+	return error_;
 }
 
-bool VirtualWindow::claim_fixed(std::uintptr_t address, std::size_t size, AddressSpace *owner) {
-	std::lock_guard lock{mutex_};
-	if (!contains(address, size))
-		return false;
-	std::uintptr_t end = address + size;
-	auto first = used_.lower_bound(address);
-	if (first != used_.begin() &&
-			std::prev(first)->first + std::prev(first)->second.first > address)
-		--first;
-	for (auto it = first; it != used_.end() && it->first < end; ++it)
-		if (it->second.second != owner)
-			return false;
-	// Only the owner's ranges overlap: trim them around the new one.
-	std::vector<std::pair<std::uintptr_t, std::size_t>> remainders;
-	while (first != used_.end() && first->first < end) {
-		auto [start, range] = *first;
-		std::uintptr_t range_end = start + range.first;
-		first = used_.erase(first);
-		if (start < address)
-			remainders.emplace_back(start, address - start);
-		if (range_end > end)
-			remainders.emplace_back(end, range_end - end);
-	}
-	for (auto [start, length] : remainders)
-		used_.emplace(start, std::pair{length, owner});
-	used_.emplace(address, std::pair{size, owner});
-	return true;
-}
-
-void VirtualWindow::release(std::uintptr_t address, std::size_t size) {
-	std::lock_guard lock{mutex_};
-	// Ranges are released exactly as the space's mapping table describes them; a carve may
-	// release part of a claimed range, so split the claim accordingly.
-	auto it = used_.upper_bound(address);
-	if (it == used_.begin())
-		return;
-	--it;
-	auto [start, range] = *it;
-	if (start + range.first <= address)
-		return;
-	used_.erase(it);
-	if (start < address)
-		used_.emplace(start, std::pair{address - start, range.second});
-	if (address + size < start + range.first)
-		used_.emplace(address + size,
-				std::pair{start + range.first - address - size, range.second});
-}
-
-void VirtualWindow::unmap_host(std::uintptr_t address, std::size_t size) {
-	// Replacing a mapping inside our own reservation cannot fail short of the host running
-	// out of mapping slots; the range then simply stays mapped until the window goes.
-	(void)mmap(reinterpret_cast<void *>(address), size, PROT_NONE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-}
+// ---------------------------------------------------------------- the space
 
 AddressSpace::AddressSpace(Kernel &kernel, VirtualWindow &window)
-: Object{kernel, ObjectKind::address_space}, window_{window} {}
+: Object{kernel, ObjectKind::address_space}, window_{window},
+  table_{kernel.host().physical_memory()} {}
 
 AddressSpace::~AddressSpace() {
 	for (auto &[address, mapping] : mappings_) {
-		window_.unmap_host(address, mapping.size);
+		drop_pages(address, address + mapping.size); // dirty pages still go to their views
 		window_.release(address, mapping.size);
+		mapping.view->remove_observer(*this);
 	}
 }
 
 void AddressSpace::for_each_reference(const std::function<void(Object &)> &f) {
-	std::lock_guard lock{mutex_};
+	std::shared_lock lock{mutex_};
 	for (auto &[address, mapping] : mappings_)
-		f(*mapping.owner);
+		f(*mapping.view);
 }
 
 std::size_t AddressSpace::mapping_count() const {
-	std::lock_guard lock{mutex_};
+	std::shared_lock lock{mutex_};
 	return mappings_.size();
 }
 
-HelError AddressSpace::map(Ref<Object> owner, Mappable &memory, std::uintptr_t pointer,
-		std::size_t offset, std::size_t size, std::uint32_t flags, std::uintptr_t &out) {
-	if (offset > memory.mappable_size() || size > memory.mappable_size() - offset)
+AddressSpace::Mappings::iterator AddressSpace::find_mapping(std::uintptr_t address) {
+	auto it = mappings_.upper_bound(address);
+	if (it == mappings_.begin())
+		return mappings_.end();
+	--it;
+	return address - it->first < it->second.size ? it : mappings_.end();
+}
+
+void AddressSpace::split_at(std::uintptr_t address) {
+	auto it = find_mapping(address);
+	if (it == mappings_.end() || it->first == address)
+		return;
+	Mapping &left = it->second;
+	std::size_t cut = address - it->first;
+	mappings_.emplace(address, Mapping{left.size - cut, left.view, left.offset + cut, left.flags});
+	left.size = cut;
+	left.view->add_observer(*this); // one registration per mapping
+}
+
+void AddressSpace::drop_pages(std::uintptr_t begin, std::uintptr_t end) {
+	Unmirror unmirror;
+	table_.for_each_entry(begin, end, [&](std::uintptr_t page, std::uint64_t *pte) {
+		std::uint64_t value = pte_load(pte);
+		if (!value)
+			return;
+		pte_store(pte, 0);
+		if (value & kPteDirty) {
+			auto it = find_mapping(page);
+			if (it != mappings_.end())
+				it->second.view->mark_dirty(it->second.offset + (page - it->first));
+		}
+		if (value & kPteMirrored)
+			unmirror.add(page);
+	});
+}
+
+void AddressSpace::carve(std::uintptr_t pointer, std::size_t size, bool release_window) {
+	std::uintptr_t end = pointer + size;
+	split_at(pointer);
+	split_at(end);
+	drop_pages(pointer, end);
+	for (auto it = mappings_.lower_bound(pointer); it != mappings_.end() && it->first < end;) {
+		if (release_window)
+			window_.release(it->first, it->second.size);
+		it->second.view->remove_observer(*this);
+		it = mappings_.erase(it);
+	}
+}
+
+HelError AddressSpace::map(Ref<MemoryView> view, std::size_t offset, std::uintptr_t pointer,
+		std::size_t size, std::uint32_t flags, std::uintptr_t &out) {
+	if (offset > view->size() || size > view->size() - offset)
 		return kHelErrBufferTooSmall;
-	std::lock_guard lock{mutex_};
+	std::unique_lock lock{mutex_};
 	std::uintptr_t address;
 	if (flags & (kHelMapFixed | kHelMapFixedNoReplace)) {
+		if (!window_.contains(pointer, size))
+			return kHelErrIllegalArgs;
 		if (flags & kHelMapFixedNoReplace) {
 			auto next = mappings_.lower_bound(pointer);
 			bool overlap = next != mappings_.end() && next->first < pointer + size;
@@ -168,8 +167,6 @@ HelError AddressSpace::map(Ref<Object> owner, Mappable &memory, std::uintptr_t p
 			if (overlap)
 				return kHelErrAlreadyExists;
 		}
-		if (!window_.contains(pointer, size))
-			return kHelErrIllegalArgs;
 		// Claim first: a refused mapping must leave the space as it was.
 		if (!window_.claim_fixed(pointer, size, this))
 			return kHelErrAlreadyExists; // another space owns part of it; see docs/fidelity.md
@@ -180,54 +177,253 @@ HelError AddressSpace::map(Ref<Object> owner, Mappable &memory, std::uintptr_t p
 		if (!address)
 			return kHelErrNoMemory;
 	}
-	sim::PhysicalAddr physical = memory.physical_base() + offset;
-	if (!kernel().host().physical_memory().map(reinterpret_cast<void *>(address), physical, size,
-				host_prot(flags))) {
-		window_.release(address, size);
-		return kHelErrNoMemory;
-	}
-	mappings_.emplace(address, Mapping{size, std::move(owner), physical, flags});
+	view->add_observer(*this);
+	mappings_.emplace(address, Mapping{size, std::move(view), offset, flags});
 	out = address;
 	return kHelErrNone;
 }
 
-void AddressSpace::carve(std::uintptr_t pointer, std::size_t size, bool release_window) {
-	std::uintptr_t end = pointer + size;
-	auto it = mappings_.lower_bound(pointer);
-	if (it != mappings_.begin() && std::prev(it)->first + std::prev(it)->second.size > pointer)
-		--it;
-	std::vector<std::pair<std::uintptr_t, Mapping>> keep;
-	while (it != mappings_.end() && it->first < end) {
-		auto [start, mapping] = *it;
-		std::uintptr_t mapping_end = start + mapping.size;
-		it = mappings_.erase(it);
-		std::uintptr_t cut_start = std::max(start, pointer);
-		std::uintptr_t cut_end = std::min(mapping_end, end);
-		window_.unmap_host(cut_start, cut_end - cut_start);
-		if (release_window)
-			window_.release(cut_start, cut_end - cut_start);
-		if (start < pointer)
-			keep.emplace_back(start,
-					Mapping{pointer - start, mapping.owner, mapping.physical, mapping.flags});
-		if (mapping_end > end)
-			keep.emplace_back(end,
-					Mapping{mapping_end - end, mapping.owner, mapping.physical + (end - start),
-							mapping.flags});
+HelError AddressSpace::unmap(std::uintptr_t pointer, std::size_t size) {
+	std::unique_lock lock{mutex_};
+	// helsim requires the range to be mapped (older thor did; see docs/fidelity.md).
+	for (std::uintptr_t a = pointer; a < pointer + size;) {
+		auto it = find_mapping(a);
+		if (it == mappings_.end())
+			return kHelErrIllegalArgs;
+		a = it->first + it->second.size;
 	}
-	for (auto &entry : keep)
-		mappings_.emplace(std::move(entry));
+	carve(pointer, size, true);
+	return kHelErrNone;
 }
 
-HelError AddressSpace::unmap(std::uintptr_t pointer, std::size_t size) {
-	std::lock_guard lock{mutex_};
-	// Managarm requires the range to be mapped; unmapping a hole is an error.
-	auto it = mappings_.upper_bound(pointer);
-	if (it == mappings_.begin())
-		return kHelErrIllegalArgs;
-	--it;
-	if (it->first + it->second.size < pointer + size)
-		return kHelErrIllegalArgs;
-	carve(pointer, size, true);
+HelError AddressSpace::protect(std::uintptr_t pointer, std::size_t size, std::uint32_t prot) {
+	std::unique_lock lock{mutex_};
+	for (std::uintptr_t a = pointer; a < pointer + size;) {
+		auto it = find_mapping(a);
+		if (it == mappings_.end())
+			return kHelErrIllegalArgs;
+		a = it->first + it->second.size;
+	}
+	std::uintptr_t end = pointer + size;
+	split_at(pointer);
+	split_at(end);
+	for (auto it = mappings_.lower_bound(pointer); it != mappings_.end() && it->first < end; ++it)
+		it->second.flags = (it->second.flags & ~kProtMask) | prot;
+	// Pages fault in again under the new protection.
+	drop_pages(pointer, end);
+	return kHelErrNone;
+}
+
+HelError AddressSpace::synchronize(std::uintptr_t pointer, std::size_t size) {
+	std::unique_lock lock{mutex_};
+	Unmirror unmirror;
+	table_.for_each_entry(pointer, pointer + size, [&](std::uintptr_t page, std::uint64_t *pte) {
+		std::uint64_t value = pte_load(pte);
+		if (!(value & kPteDirty))
+			return;
+		// Clean again: a later write must fault (through a read-only host mirror) to set
+		// the dirty bit anew.
+		if (value & kPteMirrored)
+			unmirror.add(page);
+		pte_store(pte, value & ~(kPteDirty | kPteMirrored));
+		auto it = find_mapping(page);
+		if (it != mappings_.end())
+			it->second.view->mark_dirty(it->second.offset + (page - it->first));
+	});
+	return kHelErrNone;
+}
+
+void AddressSpace::evict(MemoryView &view, std::size_t offset, std::size_t size) {
+	std::unique_lock lock{mutex_};
+	Unmirror unmirror;
+	for (auto &[start, mapping] : mappings_) {
+		if (mapping.view.get() != &view)
+			continue;
+		std::size_t lo = std::max(offset, mapping.offset);
+		std::size_t hi = std::min(offset + size, mapping.offset + mapping.size);
+		if (lo >= hi)
+			continue;
+		// An evicted page's contents are gone or belong to someone else now: its dirty bit
+		// is the view's business, not a writeback.
+		table_.for_each_entry(start + (lo - mapping.offset), start + (hi - mapping.offset),
+				[&](std::uintptr_t page, std::uint64_t *pte) {
+					std::uint64_t value = pte_load(pte);
+					pte_store(pte, 0);
+					if (value & kPteMirrored)
+						unmirror.add(page);
+				});
+	}
+}
+
+// ---------------------------------------------------------------- faults
+
+HelError AddressSpace::fault(std::uintptr_t address, Access access, TouchWaiter &waiter) {
+	std::uintptr_t page = address & ~kPageMask;
+	bool write = access == Access::write;
+	for (;;) {
+		Mapping seen;
+		{
+			std::shared_lock lock{mutex_};
+			auto it = find_mapping(page);
+			if (it == mappings_.end() || !allows(it->second.flags, access))
+				return kHelErrFault;
+			seen = it->second;
+			seen.offset += page - it->first;
+		}
+		if (seen.offset >= seen.view->size())
+			return kHelErrFault;
+		unsigned fetch = (write ? kFetchMutable : 0u) |
+				(seen.flags & kHelMapDontRequireBacking ? kFetchNoBacking : 0u);
+		// The view works without our lock: a copy-on-write copy evicts the page from every
+		// mapping, this space's included, and a pager may take a while.
+		if (!seen.view->peek(seen.offset, fetch))
+			if (HelError e = seen.view->touch(seen.offset, fetch, waiter); e != kHelErrNone)
+				return e;
+		std::unique_lock lock{mutex_};
+		auto it = find_mapping(page);
+		if (it == mappings_.end() || it->second.view.get() != seen.view.get() ||
+				it->second.offset + (page - it->first) != seen.offset ||
+				it->second.flags != seen.flags)
+			continue; // the mapping changed meanwhile: decide again
+		auto frame = seen.view->peek(seen.offset, fetch);
+		if (!frame)
+			continue; // evicted again before we got here
+		std::uint64_t *pte = table_.find_or_create(page);
+		if (!pte)
+			return kHelErrNoMemory;
+		bool writable = (seen.flags & kHelMapProtWrite) &&
+				(write || seen.view->peek(seen.offset, kFetchMutable) == frame);
+		std::uint64_t value = *frame | kPtePresent | kPteUser | kPteAccessed;
+		if (writable)
+			value |= kPteWritable;
+		if (write)
+			value |= kPteDirty;
+		if (!(seen.flags & kHelMapProtExecute))
+			value |= kPteNoExecute;
+		std::uint64_t old = pte_load(pte);
+		if ((old & kPtePresent) && (old & kPteAddress) == *frame)
+			value |= old & (kPteDirty | kPteMirrored);
+		else if (old & kPteMirrored)
+			VirtualWindow::unmirror(page, sim::kPageSize); // the host still shows the old frame
+		pte_store(pte, value);
+		return kHelErrNone;
+	}
+}
+
+HelError AddressSpace::fault_blocking(std::uintptr_t address, Access access) {
+	for (;;) {
+		BlockingTouch waiter{address};
+		HelError e = fault(address, access, waiter);
+		if (e != kTouchPending)
+			return e;
+		if (e = waiter.wait(); e != kHelErrNone)
+			return e;
+	}
+}
+
+bool AddressSpace::resolve_host_fault(std::uintptr_t address, bool write) {
+	std::uintptr_t page = address & ~kPageMask;
+	for (;;) {
+		if (fault_blocking(page, write ? Access::write : Access::read) != kHelErrNone)
+			return false;
+		std::unique_lock lock{mutex_};
+		std::uint64_t *pte = table_.find(page);
+		std::uint64_t value = pte ? pte_load(pte) : 0;
+		if (!(value & kPtePresent) || (write && !(value & kPteWritable)))
+			continue; // evicted or replaced meanwhile: fault again
+		// Read-only until the dirty bit is set, so the first write is seen.
+		int prot = PROT_READ;
+		if ((value & kPteWritable) && (value & kPteDirty))
+			prot |= PROT_WRITE;
+		if (!(value & kPteNoExecute))
+			prot |= PROT_EXEC;
+		if (!kernel().host().physical_memory().map(reinterpret_cast<void *>(page),
+					value & kPteAddress, sim::kPageSize, prot))
+			VirtualWindow::host_refused("mirror a page", page);
+		pte_set_bits(pte, kPteMirrored);
+		return true;
+	}
+}
+
+// ---------------------------------------------------------------- kernel access to user memory
+
+HelError AddressSpace::copy(std::uintptr_t address, void *buffer, std::size_t size, bool to_space,
+		std::size_t &done, TouchWaiter *waiter) {
+	if (!window_.contains(address, size))
+		return kHelErrFault;
+	sim::PhysicalMemory &memory = kernel().host().physical_memory();
+	auto *bytes = static_cast<std::byte *>(buffer);
+	std::uint64_t need = kPtePresent | (to_space ? kPteWritable : 0);
+	std::uint64_t set = kPteAccessed | (to_space ? kPteDirty : 0);
+	while (done < size) {
+		{
+			// Shared: mappings cannot change (and frames cannot be freed under us) while
+			// we copy, but copies run in parallel.
+			std::shared_lock lock{mutex_};
+			while (done < size) {
+				std::uintptr_t at = address + done;
+				std::uint64_t *pte = table_.find(at);
+				std::uint64_t value = pte ? pte_load(pte) : 0;
+				if ((value & need) != need)
+					break;
+				if ((value & set) != set)
+					pte_set_bits(pte, set);
+				std::size_t in_page = at & kPageMask;
+				std::size_t chunk = std::min(size - done, sim::kPageSize - in_page);
+				auto *frame =
+						static_cast<std::byte *>(memory.direct(value & kPteAddress)) + in_page;
+				if (to_space)
+					user_memcpy(frame, bytes + done, chunk);
+				else
+					user_memcpy(bytes + done, frame, chunk);
+				done += chunk;
+			}
+		}
+		if (done == size)
+			break;
+		if (!waiter)
+			return kTouchPending;
+		if (HelError e = fault(address + done, to_space ? Access::write : Access::read, *waiter);
+				e != kHelErrNone)
+			return e;
+	}
+	return kHelErrNone;
+}
+
+HelError AddressSpace::copy_blocking(std::uintptr_t address, void *buffer, std::size_t size,
+		bool to_space) {
+	std::size_t done = 0;
+	for (;;) {
+		BlockingTouch waiter{address + done};
+		HelError e = copy(address, buffer, size, to_space, done, &waiter);
+		if (e != kTouchPending)
+			return e;
+		if (e = waiter.wait(); e != kHelErrNone)
+			return e;
+	}
+}
+
+HelError AddressSpace::physical_of(std::uintptr_t address, sim::PhysicalAddr &out) {
+	for (;;) {
+		if (HelError e = fault_blocking(address, Access::read); e != kHelErrNone)
+			return e;
+		std::shared_lock lock{mutex_};
+		std::uint64_t *pte = table_.find(address);
+		std::uint64_t value = pte ? pte_load(pte) : 0;
+		if (value & kPtePresent) {
+			out = (value & kPteAddress) | (address & kPageMask);
+			return kHelErrNone;
+		}
+	}
+}
+
+HelError AddressSpace::resolve(std::uintptr_t address, Ref<MemoryView> &view, std::size_t &offset) {
+	std::shared_lock lock{mutex_};
+	auto it = find_mapping(address);
+	if (it == mappings_.end())
+		return kHelErrFault;
+	view = it->second.view;
+	offset = it->second.offset + (address - it->first);
 	return kHelErrNone;
 }
 

@@ -3,8 +3,10 @@
 #include <cstring>
 #include <memory>
 
+#include "bounce_copy.hpp"
 #include "kernel.hpp"
 #include "queue.hpp"
+#include "space.hpp"
 #include "thread.hpp"
 #include "token.hpp"
 #include "usercopy.hpp"
@@ -46,6 +48,7 @@ struct Node {
 
 struct Packet {
 	Ref<IpcQueue> queue;
+	Ref<AddressSpace> space; // of the submitter: user buffers are read and written there
 	std::uintptr_t context = 0;
 	std::shared_ptr<UniverseAnchor> anchor;
 	// Taken when a handle is attached; dropped with the packet. Nodes of one packet can pair
@@ -222,6 +225,51 @@ HelError imbue_credentials(Thread &self, HelHandle handle, std::array<char, 16> 
 	}
 	return kHelErrNone;
 }
+
+// A send/receive copy that has to fault pages in (and may wait for a pager), or that streams
+// a large send from the sender's memory. It finishes both nodes when done.
+class Transfer final : public BounceCopy {
+public:
+	static void start(Node &send, Node &recv) {
+		CopyEndpoint source;
+		if (send.buffered) {
+			source.kernel = const_cast<std::byte *>(send.data());
+		} else {
+			source.space = send.packet->space;
+			source.address = reinterpret_cast<std::uintptr_t>(send.user_buffer);
+		}
+		CopyEndpoint target{recv.packet->space, nullptr, nullptr,
+				reinterpret_cast<std::uintptr_t>(recv.user_buffer)};
+		(new Transfer{send, recv, std::move(source), std::move(target)})->BounceCopy::start();
+	}
+
+private:
+	Transfer(Node &send, Node &recv, CopyEndpoint source, CopyEndpoint target)
+	: BounceCopy{std::move(source), std::move(target), send.length}, send_{send}, recv_{recv} {}
+
+	// A fault on the sender's side is the sender's; on the receiver's side the receiver's,
+	// and the sender hears of it unless its data was buffered already.
+	void done(HelError error, bool source_failed) override {
+		HelError send_error = kHelErrNone, recv_error = kHelErrNone;
+		if (error != kHelErrNone && source_failed) {
+			send_error = error;
+			recv_error = kHelErrRemoteFault;
+		} else if (error != kHelErrNone) {
+			send_error = send_.buffered ? kHelErrNone : kHelErrRemoteFault;
+			recv_error = error;
+		} else {
+			recv_.result_length = send_.length;
+		}
+		Reaper reaper;
+		Node &send = send_, &recv = recv_;
+		delete this;
+		finish_node(send, send_error, reaper);
+		finish_node(recv, recv_error, reaper);
+	}
+
+	Node &send_;
+	Node &recv_;
+};
 
 } // namespace
 
@@ -403,23 +451,35 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 			finish_node(recv, kHelErrBufferTooSmall, reaper);
 			return;
 		}
-		const std::byte *source =
-				send.buffered ? send.data() : static_cast<const std::byte *>(send.user_buffer);
-		if (send.send_error != kHelErrNone || (!send.buffered && !user_range_ok(source, length))) {
+		if (send.send_error != kHelErrNone) {
 			finish_node(send, kHelErrFault, reaper);
 			finish_node(recv, kHelErrRemoteFault, reaper);
 			return;
 		}
 		if (recv.type == kHelActionRecvInline) {
-			std::memcpy(recv.small.data(), source, length);
-		} else if (!copy_to_user(const_cast<void *>(recv.user_buffer), source, length)) {
-			finish_node(send, send.buffered ? kHelErrNone : kHelErrRemoteFault, reaper);
-			finish_node(recv, kHelErrFault, reaper);
+			// Only buffered sends fit an inline receive: the data is in the kernel already.
+			std::memcpy(recv.small.data(), send.data(), length);
+			recv.result_length = length;
+			finish_node(send, kHelErrNone, reaper);
+			finish_node(recv, kHelErrNone, reaper);
 			return;
 		}
-		recv.result_length = length;
-		finish_node(send, kHelErrNone, reaper);
-		finish_node(recv, kHelErrNone, reaper);
+		if (send.buffered) {
+			// The common case: every page of the receive buffer is present, so the copy
+			// needs neither a fault nor an allocation.
+			std::size_t done = 0;
+			HelError e = copy_user(*recv.packet->space,
+					reinterpret_cast<std::uintptr_t>(recv.user_buffer),
+					const_cast<std::byte *>(send.data()), length, true, done, nullptr);
+			if (e != kTouchPending) {
+				if (e == kHelErrNone)
+					recv.result_length = length;
+				finish_node(send, kHelErrNone, reaper);
+				finish_node(recv, e, reaper);
+				return;
+			}
+		}
+		Transfer::start(send, recv);
 		return;
 	}
 
@@ -478,8 +538,8 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 				node.buffered = true;
 				if (action.length > node.small.size())
 					node.heap = std::make_unique<std::byte[]>(action.length);
-				if (!copy_from_user(const_cast<std::byte *>(node.data()), action.buffer,
-							action.length))
+				if (copy_from_user(self, const_cast<std::byte *>(node.data()), action.buffer,
+							action.length) != kHelErrNone)
 					node.send_error = kHelErrFault;
 			}
 			break;
@@ -493,7 +553,8 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 				break;
 			}
 			std::vector<HelSgItem> items(action.length);
-			if (!copy_from_user(items.data(), action.buffer, action.length * sizeof(HelSgItem))) {
+			if (copy_from_user(self, items.data(), action.buffer,
+						action.length * sizeof(HelSgItem)) != kHelErrNone) {
 				node.send_error = kHelErrFault;
 				break;
 			}
@@ -505,7 +566,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 				node.heap = std::make_unique<std::byte[]>(total);
 			auto *out = const_cast<std::byte *>(node.data());
 			for (const HelSgItem &item : items) {
-				if (!copy_from_user(out, item.buffer, item.length)) {
+				if (copy_from_user(self, out, item.buffer, item.length) != kHelErrNone) {
 					node.send_error = kHelErrFault;
 					break;
 				}
@@ -555,6 +616,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 		return kHelErrQueueTooSmall;
 
 	packet->queue = Ref<IpcQueue>{&queue};
+	packet->space = self.space_ref();
 	packet->context = context;
 	packet->anchor = self.universe().anchor();
 	packet->remaining.store(actions.size(), std::memory_order_relaxed);

@@ -11,9 +11,11 @@
 #include "clock.hpp"
 #include "futex.hpp"
 #include "kernel.hpp"
+#include "memory_syscalls.hpp"
 #include "queue.hpp"
 #include "space.hpp"
 #include "stream.hpp"
+#include "syscall_args.hpp"
 #include "thread.hpp"
 #include "token.hpp"
 #include "universe.hpp"
@@ -21,16 +23,6 @@
 
 namespace helsim::kernel {
 namespace {
-
-template <typename T>
-T arg(const HelWord *args, int i) {
-	if constexpr (std::is_pointer_v<T>)
-		return reinterpret_cast<T>(args[i]);
-	else
-		return static_cast<T>(args[i]);
-}
-
-bool page_aligned(std::uintptr_t v) { return (v & (sim::kPageSize - 1)) == 0; }
 
 // Resolves a thread handle, kHelThisThread meaning the caller.
 Lookup<Thread> resolve_thread(Thread &self, HelHandle handle, std::uint32_t rights) {
@@ -54,25 +46,9 @@ Lookup<Universe> resolve_universe(Thread &self, HelHandle handle, std::uint32_t 
 	return self.universe().resolve<Universe>(handle, rights);
 }
 
-Lookup<AddressSpace> resolve_space(Thread &self, HelHandle handle, std::uint32_t rights) {
-	if (handle == kHelNullHandle) {
-		Lookup<AddressSpace> result;
-		result.object = self.space_ref();
-		result.rights = kSpaceDefaultRights;
-		return result;
-	}
-	return self.universe().resolve<AddressSpace>(handle, rights);
-}
-
-HelError attach_new(Thread &self, Ref<Object> object, std::uint32_t rights, HelWord *outs) {
-	HelHandle handle;
-	if (HelError e = self.universe().attach(std::move(object), rights, handle); e != kHelErrNone)
-		return e;
-	outs[0] = static_cast<HelWord>(handle);
-	return kHelErrNone;
-}
-
 // ---------------------------------------------------------------- logging and debugging
+
+constexpr std::size_t kMaxLogLength = std::size_t{64} << 10;
 
 HelError sys_log(Thread &self, const HelWord *args, HelWord *) {
 	auto severity = arg<int>(args, 0);
@@ -82,9 +58,10 @@ HelError sys_log(Thread &self, const HelWord *args, HelWord *) {
 		return kHelErrIllegalArgs;
 	if (!user_range_ok(string, length))
 		return kHelErrFault;
-	std::string message(length, '\0');
-	if (!copy_from_user(message.data(), string, length))
-		return kHelErrFault;
+	// A log line is bounded; the rest of an absurdly long message is dropped.
+	std::string message(std::min(length, kMaxLogLength), '\0');
+	if (HelError e = copy_from_user(self, message.data(), string, message.size()); e != kHelErrNone)
+		return e;
 	self.kernel().log({severity, self.name(), message});
 	return kHelErrNone;
 }
@@ -93,9 +70,10 @@ HelError sys_panic(Thread &self, const HelWord *args, HelWord *) {
 	auto string = arg<const char *>(args, 0);
 	auto length = arg<std::size_t>(args, 1);
 	std::string message = "<unreadable panic message>";
-	if (user_range_ok(string, length)) {
-		message.assign(length, '\0');
-		copy_from_user(message.data(), string, length);
+	if (length <= kMaxLogLength) {
+		std::string text(length, '\0');
+		if (copy_from_user(self, text.data(), string, length) == kHelErrNone)
+			message = std::move(text);
 	}
 	self.kernel().log({kHelLogSeverityCritical, self.name(), "panic: " + message});
 	// A fiber thread ends here (its entry catches this); an attached thread's caller gets it.
@@ -154,8 +132,9 @@ HelError sys_descriptor_info(Thread &self, const HelWord *args, HelWord *) {
 	if (HelError e = self.universe().lookup(arg<HelHandle>(args, 0), descriptor); e != kHelErrNone)
 		return e;
 	HelDescriptorInfo info{static_cast<int>(descriptor.object->kind()), descriptor.rights};
-	if (!copy_to_user(arg<HelDescriptorInfo *>(args, 1), &info, sizeof(info)))
-		return kHelErrFault;
+	if (HelError e = copy_to_user(self, arg<HelDescriptorInfo *>(args, 1), &info, sizeof(info));
+			e != kHelErrNone)
+		return e;
 	return kHelErrNone;
 }
 
@@ -182,8 +161,10 @@ HelError sys_get_credentials(Thread &self, const HelWord *args, HelWord *) {
 			return kHelErrBadDescriptor;
 		}
 	}
-	if (!copy_to_user(arg<char *>(args, 2), credentials.data(), credentials.size()))
-		return kHelErrFault;
+	if (HelError e = copy_to_user(self, arg<char *>(args, 2), credentials.data(),
+				credentials.size());
+			e != kHelErrNone)
+		return e;
 	return kHelErrNone;
 }
 
@@ -202,8 +183,9 @@ HelError sys_create_token(Thread &self, const HelWord *, HelWord *outs) {
 
 HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
 	HelQueueParameters params;
-	if (!copy_from_user(&params, arg<const void *>(args, 0), sizeof(params)))
-		return kHelErrFault;
+	if (HelError e = copy_from_user(self, &params, arg<const void *>(args, 0), sizeof(params));
+			e != kHelErrNone)
+		return e;
 	Ref<IpcQueue> queue;
 	if (HelError e = IpcQueue::create(self.kernel(), params, queue); e != kHelErrNone)
 		return e;
@@ -230,63 +212,6 @@ HelError sys_alert_queue(Thread &self, const HelWord *args, HelWord *) {
 		return queue.error;
 	queue.object->alert();
 	return kHelErrNone;
-}
-
-// ---------------------------------------------------------------- address spaces
-
-HelError sys_create_space(Thread &self, const HelWord *, HelWord *outs) {
-	return attach_new(self, self.kernel().create_space(), kSpaceDefaultRights, outs);
-}
-
-HelError sys_map_memory(Thread &self, const HelWord *args, HelWord *outs) {
-	auto pointer = arg<std::uintptr_t>(args, 2);
-	auto offset = arg<std::uintptr_t>(args, 3);
-	auto size = arg<std::size_t>(args, 4);
-	auto flags = arg<std::uint32_t>(args, 5);
-	constexpr std::uint32_t kProt = kHelMapProtRead | kHelMapProtWrite | kHelMapProtExecute;
-	constexpr std::uint32_t kKnown = kProt | kHelMapDontRequireBacking | kHelMapFixed |
-			kHelMapFixedNoReplace | kHelMapPreferBottom;
-	if (flags & ~kKnown)
-		return kHelErrIllegalArgs;
-	bool fixed = flags & (kHelMapFixed | kHelMapFixedNoReplace);
-	if ((flags & kHelMapFixed) && (flags & kHelMapFixedNoReplace))
-		return kHelErrIllegalArgs;
-	if (!size || !page_aligned(pointer) || !page_aligned(offset) || !page_aligned(size))
-		return kHelErrIllegalArgs;
-	if (fixed && !pointer)
-		return kHelErrIllegalArgs;
-	std::uint32_t rights = kHelRightAssign;
-	if (flags & kHelMapProtRead)
-		rights |= kHelRightRead;
-	if (flags & kHelMapProtWrite)
-		rights |= kHelRightWrite;
-	if (flags & kHelMapProtExecute)
-		rights |= kHelRightExecute;
-	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0), rights);
-	if (!queue)
-		return queue.error;
-	auto space = resolve_space(self, arg<HelHandle>(args, 1), kHelRightGrant);
-	if (!space)
-		return space.error;
-	std::uintptr_t address;
-	IpcQueue &memory = *queue.object;
-	if (HelError e = space.object->map(std::move(queue.object), memory, pointer, offset, size,
-				flags, address);
-			e != kHelErrNone)
-		return e;
-	outs[0] = address;
-	return kHelErrNone;
-}
-
-HelError sys_unmap_memory(Thread &self, const HelWord *args, HelWord *) {
-	auto pointer = arg<std::uintptr_t>(args, 1);
-	auto size = arg<std::size_t>(args, 2);
-	if (!size || !page_aligned(pointer) || !page_aligned(size))
-		return kHelErrIllegalArgs;
-	auto space = resolve_space(self, arg<HelHandle>(args, 0), kHelRightGrant);
-	if (!space)
-		return space.error;
-	return space.object->unmap(pointer, size);
 }
 
 // ---------------------------------------------------------------- threads
@@ -374,8 +299,9 @@ HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *outs) {
 	for (unsigned i = 0; i < cpus; ++i)
 		if (affinity & (std::uint64_t{1} << i))
 			mask[i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
-	if (!copy_to_user(arg<std::uint8_t *>(args, 1), mask, needed))
-		return kHelErrFault;
+	if (HelError e = copy_to_user(self, arg<std::uint8_t *>(args, 1), mask, needed);
+			e != kHelErrNone)
+		return e;
 	return kHelErrNone;
 }
 
@@ -389,9 +315,10 @@ HelError sys_set_affinity(Thread &self, const HelWord *args, HelWord *) {
 	unsigned cpus = self.kernel().host().cpu_count();
 	std::uint8_t mask[8] = {};
 	std::size_t used = std::min<std::size_t>(size, (cpus + 7) / 8);
-	if (!user_range_ok(arg<const void *>(args, 1), size) ||
-			!copy_from_user(mask, arg<const void *>(args, 1), used))
+	if (!user_range_ok(arg<const void *>(args, 1), size))
 		return kHelErrFault;
+	if (HelError e = copy_from_user(self, mask, arg<const void *>(args, 1), used); e != kHelErrNone)
+		return e;
 	std::uint64_t affinity = 0;
 	for (unsigned i = 0; i < cpus; ++i)
 		if (mask[i / 8] & (1u << (i % 8)))
@@ -418,10 +345,7 @@ HelError sys_futex_wait(Thread &self, const HelWord *args, HelWord *) {
 
 HelError sys_futex_wake(Thread &self, const HelWord *args, HelWord *) {
 	auto pointer = arg<const int *>(args, 0);
-	if (!user_range_ok(pointer, sizeof(int)) || reinterpret_cast<std::uintptr_t>(pointer) % 4)
-		return kHelErrFault;
-	self.kernel().futexes().wake(pointer, arg<unsigned>(args, 1));
-	return kHelErrNone;
+	return self.kernel().futexes().wake(self, pointer, arg<unsigned>(args, 1));
 }
 
 // ---------------------------------------------------------------- streams
@@ -488,8 +412,10 @@ HelError sys_submit_async(Thread &self, const HelWord *args, HelWord *) {
 	if (!queue)
 		return queue.error;
 	ActionBuffer actions{count};
-	if (!copy_from_user(actions.data(), arg<const void *>(args, 1), count * sizeof(HelAction)))
-		return kHelErrFault;
+	if (HelError e = copy_from_user(self, actions.data(), arg<const void *>(args, 1),
+				count * sizeof(HelAction));
+			e != kHelErrNone)
+		return e;
 	return exchange(self, arg<HelHandle>(args, 0), {actions.data(), count}, *queue.object,
 			arg<std::uintptr_t>(args, 4));
 }
@@ -519,6 +445,10 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallCreateSpace] = {"helCreateSpace", sys_create_space};
 	t[kHelCallMapMemory] = {"helMapMemory", sys_map_memory};
 	t[kHelCallUnmapMemory] = {"helUnmapMemory", sys_unmap_memory};
+	t[kHelCallAllocateMemory] = {"helAllocateMemory", sys_allocate_memory};
+	t[kHelCallMemoryInfo] = {"helMemoryInfo", sys_memory_info};
+	t[kHelCallPointerPhysical] = {"helPointerPhysical", sys_pointer_physical};
+	t[kHelCallLoadahead] = {"helLoadahead", sys_loadahead};
 	t[kHelCallCreateThread] = {"helCreateThread", sys_create_thread};
 	t[kHelCallResume] = {"helResume", sys_resume};
 	t[kHelCallYield] = {"helYield", sys_yield};
@@ -532,20 +462,18 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallCreateStream] = {"helCreateStream", sys_create_stream};
 	t[kHelCallShutdownLane] = {"helShutdownLane", sys_shutdown_lane};
 	t[kHelCallSubmitAsync] = {"helSubmitAsync", sys_submit_async};
+	t[kHelCallCopyOnWrite] = {"helCopyOnWrite", sys_copy_on_write};
+	t[kHelCallCreateIndirectMemory] = {"helCreateIndirectMemory", sys_create_indirect_memory};
+	t[kHelCallAlterMemoryIndirection] = {"helAlterMemoryIndirection", sys_alter_memory_indirection};
+	t[kHelCallCreateSliceView] = {"helCreateSliceView", sys_create_slice_view};
+	t[kHelCallCreateManagedMemory] = {"helCreateManagedMemory", sys_create_managed_memory};
+	t[kHelCallUpdateMemory] = {"helUpdateMemory", sys_update_memory};
 	return t;
 }
 
 constexpr auto kSyscalls = make_table();
 
 // ---------------------------------------------------------------- SQ opcodes
-
-template <typename T>
-bool read_payload(T &out, const std::byte *payload, std::size_t length) {
-	if (length < sizeof(T))
-		return false;
-	std::memcpy(&out, payload, sizeof(T)); // read once: user space may change it meanwhile
-	return true;
-}
 
 HelError sq_async_nop(Thread &self, IpcQueue &queue, std::uintptr_t context, const std::byte *,
 		std::size_t) {
@@ -588,8 +516,6 @@ HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	return exchange(self, request.lane, {actions.data(), request.count}, queue, context);
 }
 
-using SqFn = HelError (*)(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
-
 struct SqRow {
 	const char *name;
 	SqFn fn;
@@ -602,6 +528,18 @@ constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
 	t[kHelSubmitAwaitClock] = {"AwaitClock", sq_await_clock, sizeof(HelSimpleResult)};
 	// Its real result size depends on the action list; submit_exchange checks it.
 	t[kHelSubmitExchangeMsgs] = {"ExchangeMsgs", sq_exchange_msgs, sizeof(HelSimpleResult)};
+	t[kHelSubmitProtectMemory] = {"ProtectMemory", sq_protect_memory, sizeof(HelSimpleResult)};
+	t[kHelSubmitSynchronizeSpace] = {"SynchronizeSpace", sq_synchronize_space,
+			sizeof(HelSimpleResult)};
+	t[kHelSubmitReadMemory] = {"ReadMemory", sq_read_memory, sizeof(HelSimpleResult)};
+	t[kHelSubmitWriteMemory] = {"WriteMemory", sq_write_memory, sizeof(HelSimpleResult)};
+	t[kHelSubmitResizeMemory] = {"ResizeMemory", sq_resize_memory, sizeof(HelSimpleResult)};
+	t[kHelSubmitForkMemory] = {"ForkMemory", sq_fork_memory, sizeof(HelHandleResult)};
+	t[kHelSubmitManageMemory] = {"ManageMemory", sq_manage_memory, sizeof(HelManageResult)};
+	t[kHelSubmitLockMemoryView] = {"LockMemoryView", sq_lock_memory_view, sizeof(HelHandleResult)};
+	t[kHelSubmitWritebackFence] = {"WritebackFence", sq_writeback_fence, sizeof(HelSimpleResult)};
+	t[kHelSubmitInvalidateMemory] = {"InvalidateMemory", sq_invalidate_memory,
+			sizeof(HelSimpleResult)};
 	return t;
 }
 

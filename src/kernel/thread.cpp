@@ -54,13 +54,21 @@ void Thread::run_fiber_body() {
 	entry_ = nullptr;
 }
 
+void Thread::release_context() {
+	// Let the universe and space go now: a universe holding a handle to this thread must not
+	// keep itself alive through it. They are dropped outside the lock: that may free them.
+	Ref<AddressSpace> space;
+	{
+		std::lock_guard lock{exit_mutex_};
+		space = std::move(space_);
+	}
+	universe_ = nullptr;
+}
+
 void Thread::on_fiber_exit() {
 	ended_.store(true, std::memory_order_release);
 	kernel().record_ended({name(), outcome(), outcome_message(), {}});
-	// Let the universe and space go now: a universe holding a handle to this thread must not
-	// keep itself alive through it.
-	universe_ = nullptr;
-	space_ = nullptr;
+	release_context();
 	Kernel &k = kernel();
 	unref(); // may delete this
 	if (k.live_fibers.fetch_sub(1, std::memory_order_seq_cst) == 1)
@@ -73,8 +81,7 @@ void Thread::unwind_fiber() {
 	record_outcome(ThreadOutcome::blocked, outcome_message());
 	sim::Task::unwind_fiber_stack();
 	ended_.store(true, std::memory_order_release);
-	universe_ = nullptr;
-	space_ = nullptr;
+	release_context();
 	kernel().live_fibers.fetch_sub(1, std::memory_order_seq_cst);
 	unref();
 }

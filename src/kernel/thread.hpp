@@ -37,6 +37,12 @@ public:
 	const Ref<Universe> &universe_ref() { return universe_; }
 	AddressSpace &space() { return *space_; }
 	const Ref<AddressSpace> &space_ref() { return space_; }
+	// The space as another thread sees it (Read/WriteMemory on a thread handle): null once
+	// the thread has ended.
+	Ref<AddressSpace> space_of_other() {
+		std::lock_guard lock{exit_mutex_};
+		return space_;
+	}
 
 	const std::array<char, 16> &credentials() const { return credentials_; }
 
@@ -79,8 +85,12 @@ public:
 	void unwind_fiber();
 
 private:
+	// Drops the universe and the space once the thread has ended.
+	void release_context();
+
 	Ref<Universe> universe_;
 	Ref<AddressSpace> space_;
+	std::mutex exit_mutex_; // guards space_ against space_of_other() once the thread ends
 	std::array<char, 16> credentials_{};
 	std::function<void()> entry_;
 	std::atomic<bool> started_{false};

@@ -1,15 +1,17 @@
 // The kernel's access to user memory. Every syscall reads and writes user pointers only
 // through these functions.
 //
-// This layer rejects pointers that can never be valid — null, the zero page, non-canonical
-// addresses, ranges that wrap — with kHelErrFault. Resolving faults against the simulated
-// page tables (strict mode, protected and unmapped ranges) is the memory issue's work; until
-// then other host addresses are trusted. docs/fidelity.md tracks the gap.
+// Addresses inside the host window belong to simulated address spaces: they are translated
+// through the space's page tables, faulting pages in (and waiting for a pager) as needed. In
+// the default mode other host memory (stacks, heap) is accepted and copied with a fault-safe
+// copy, so a bad pointer is kHelErrFault, never a crash; strict mode refuses it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include <helsim/hel.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define HELSIM_USERCOPY_TSAN 1
@@ -25,6 +27,10 @@ extern "C" void __tsan_ignore_thread_end();
 #endif
 
 namespace helsim::kernel {
+
+class AddressSpace;
+class Thread;
+class TouchWaiter;
 
 // The copy itself. Under TSan it is not instrumented: a stream copies between user buffers on
 // whichever host thread pairs the items (RecvToBuffer, streamed sends), and the owner learns
@@ -42,6 +48,8 @@ inline void user_memcpy(void *dst, const void *src, std::size_t size) {
 #endif
 }
 
+// Rejects what can never be a user pointer: null, the zero page, non-canonical addresses,
+// ranges that wrap.
 inline bool user_range_ok(const void *pointer, std::size_t size) {
 	if (size == 0)
 		return true;
@@ -51,20 +59,16 @@ inline bool user_range_ok(const void *pointer, std::size_t size) {
 	return address >= kFirstUserAddress && address < kUserEnd && size <= kUserEnd - address;
 }
 
-inline bool copy_from_user(void *kernel_dst, const void *user_src, std::size_t size) {
-	if (!user_range_ok(user_src, size))
-		return false;
-	if (size)
-		user_memcpy(kernel_dst, user_src, size);
-	return true;
-}
+// Copies between a kernel buffer and user memory of `space`, resuming at `done`. With a
+// waiter, faults are resolved and kTouchPending means "call again once it fired"; without
+// one, a page that is not present yet gives kTouchPending. kHelErrFault for memory the
+// space cannot provide.
+HelError copy_user(AddressSpace &space, std::uintptr_t address, void *buffer, std::size_t size,
+		bool to_user, std::size_t &done, TouchWaiter *waiter);
 
-inline bool copy_to_user(void *user_dst, const void *kernel_src, std::size_t size) {
-	if (!user_range_ok(user_dst, size))
-		return false;
-	if (size)
-		user_memcpy(user_dst, kernel_src, size);
-	return true;
-}
+// The calling thread's own memory; blocks the thread while a pager provides pages.
+// kHelErrNone, kHelErrFault or kHelErrNoMemory.
+HelError copy_from_user(Thread &self, void *kernel_dst, const void *user_src, std::size_t size);
+HelError copy_to_user(Thread &self, void *user_dst, const void *kernel_src, std::size_t size);
 
 } // namespace helsim::kernel

@@ -1,0 +1,85 @@
+// x86-64-shaped 4-level page tables, stored in simulated physical frames.
+//
+// They are the kernel's truth about an address space: every kernel access to user memory
+// walks them. Entries are read and updated atomically, so a walk needs no lock; tables are
+// created under the owning space's lock and freed only with the space.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../../sim/physical_memory.hpp"
+
+namespace helsim::kernel {
+
+// Entry bits, as on x86-64.
+inline constexpr std::uint64_t kPtePresent = 1ull << 0;
+inline constexpr std::uint64_t kPteWritable = 1ull << 1;
+inline constexpr std::uint64_t kPteUser = 1ull << 2;
+inline constexpr std::uint64_t kPteAccessed = 1ull << 5;
+inline constexpr std::uint64_t kPteDirty = 1ull << 6;
+// Software-available bit 9: the page is also mapped into the host at its address.
+inline constexpr std::uint64_t kPteMirrored = 1ull << 9;
+inline constexpr std::uint64_t kPteNoExecute = 1ull << 63;
+inline constexpr std::uint64_t kPteAddress = 0x000F'FFFF'FFFF'F000ull;
+
+inline std::uint64_t pte_load(const std::uint64_t *pte) {
+	return __atomic_load_n(pte, __ATOMIC_ACQUIRE);
+}
+inline void pte_store(std::uint64_t *pte, std::uint64_t value) {
+	__atomic_store_n(pte, value, __ATOMIC_RELEASE);
+}
+// Sets accessed/dirty bits the way the MMU does: without a lock, never clearing anything.
+inline void pte_set_bits(std::uint64_t *pte, std::uint64_t bits) {
+	__atomic_fetch_or(pte, bits, __ATOMIC_RELAXED);
+}
+
+class PageTable {
+public:
+	// Allocates the top-level table; valid() is false if physical memory is exhausted.
+	explicit PageTable(sim::PhysicalMemory &memory);
+	PageTable(const PageTable &) = delete;
+	PageTable &operator=(const PageTable &) = delete;
+	~PageTable();
+
+	bool valid() const { return root_ != kNoTable; }
+	sim::PhysicalAddr root() const { return root_; }
+	std::size_t table_frames() const { return table_frames_; }
+
+	// The leaf entry of `address`, or nullptr when a table on the way does not exist (then
+	// the entry would read as zero).
+	std::uint64_t *find(std::uintptr_t address) const;
+	// The leaf entry, creating missing tables; nullptr when physical memory ran out.
+	// Callers serialize calls per table (the space's lock).
+	std::uint64_t *find_or_create(std::uintptr_t address);
+
+	// Calls f(address, entry) for every leaf entry of [begin, end) whose table exists.
+	template <typename F>
+	void for_each_entry(std::uintptr_t begin, std::uintptr_t end, F &&f) const {
+		for (std::uintptr_t a = begin; a < end;) {
+			std::uint64_t *table = leaf_table(a);
+			std::uintptr_t table_end = (a | (kLeafSpan - 1)) + 1;
+			std::uintptr_t stop = table_end < end ? table_end : end;
+			if (table)
+				for (; a < stop; a += sim::kPageSize)
+					f(a, &table[(a >> 12) & 511]);
+			a = stop;
+		}
+	}
+
+private:
+	static constexpr sim::PhysicalAddr kNoTable = ~sim::PhysicalAddr{0};
+	static constexpr std::uintptr_t kLeafSpan = std::uintptr_t{1} << 21; // one leaf table's reach
+
+	std::uint64_t *table_at(sim::PhysicalAddr physical) const {
+		return static_cast<std::uint64_t *>(memory_.direct(physical));
+	}
+	std::uint64_t *leaf_table(std::uintptr_t address) const;
+	void free_tables(sim::PhysicalAddr table, int level);
+
+	sim::PhysicalMemory &memory_;
+	sim::PhysicalAddr root_ = kNoTable;
+	std::size_t table_frames_ = 0;
+};
+
+} // namespace helsim::kernel

@@ -1,0 +1,42 @@
+// Decoding helpers shared by the files that implement syscall entry points.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "../../sim/physical_memory.hpp"
+#include "thread.hpp"
+#include "universe.hpp"
+
+namespace helsim::kernel {
+
+template <typename T>
+T arg(const HelWord *args, int i) {
+	if constexpr (std::is_pointer_v<T>)
+		return reinterpret_cast<T>(args[i]);
+	else
+		return static_cast<T>(args[i]);
+}
+
+inline bool page_aligned(std::uintptr_t v) { return (v & (sim::kPageSize - 1)) == 0; }
+
+inline HelError attach_new(Thread &self, Ref<Object> object, std::uint32_t rights, HelWord *outs) {
+	HelHandle handle;
+	if (HelError e = self.universe().attach(std::move(object), rights, handle); e != kHelErrNone)
+		return e;
+	outs[0] = static_cast<HelWord>(handle);
+	return kHelErrNone;
+}
+
+// An SQ payload, read once: user space may change it meanwhile.
+template <typename T>
+bool read_payload(T &out, const std::byte *payload, std::size_t length) {
+	if (length < sizeof(T))
+		return false;
+	std::memcpy(&out, payload, sizeof(T));
+	return true;
+}
+
+} // namespace helsim::kernel
