@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -164,6 +166,13 @@ inline HelHandle start_thread(std::function<void()> body) {
 inline void set_and_wake(int *word, int value) {
 	store(word, value);
 	EXPECT_EQ(helFutexWake(word, 1u << 30), kHelErrNone);
+}
+
+// Death tests that die of a signal would leave core files behind; their children inherit
+// this limit from the test process.
+inline void disable_core_dumps() {
+	rlimit none{0, 0};
+	setrlimit(RLIMIT_CORE, &none);
 }
 
 } // namespace helsim::test

@@ -444,6 +444,7 @@ using SpaceDeathTest = ::testing::Test;
 
 TEST(SpaceDeathTest, UserCodeTouchingAProtectedMappingDiesWithADiagnostic) {
 	GTEST_FLAG_SET(death_test_style, "threadsafe");
+	disable_core_dumps();
 	EXPECT_EXIT(
 			{
 				helsim::Machine machine{quiet()};

@@ -4,6 +4,8 @@
 // diagnostic, and every other fault reaches the handler installed before ours.
 #include <gtest/gtest.h>
 
+#include "../support.hpp"
+
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -352,7 +354,10 @@ TEST(HostFaults, ResolverMaySwitchFibers) {
 // what the test sets up.
 class HostFaultsDeathTest : public ::testing::Test {
 protected:
-	void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+	void SetUp() override {
+		GTEST_FLAG_SET(death_test_style, "threadsafe");
+		helsim::test::disable_core_dumps();
+	}
 };
 
 TEST_F(HostFaultsDeathTest, UnresolvedReadKillsWithDiagnostic) {
