@@ -140,9 +140,9 @@ void Fiber::create(std::size_t stack_size, std::function<void()> body) {
 				__sanitizer_start_switch_fiber(nullptr, hc.scheduler_stack_bottom,
 						hc.scheduler_stack_size);
 #endif
-#ifdef HELSIM_TSAN
-				__tsan_switch_to_fiber(hc.tsan_scheduler, 0);
-#endif
+				// TSan switches back in switch_in(), once this lambda's instrumented frames
+				// have exited on the fiber's own shadow stack: switching here would pop them
+				// off the scheduler's, which underflows it.
 				return std::move(hc.scheduler);
 			}};
 }
@@ -165,6 +165,10 @@ void Fiber::switch_in() {
 	ctx_ = std::move(ctx_).resume();
 #ifdef HELSIM_ASAN
 	__sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+#ifdef HELSIM_TSAN
+	if (!ctx_) // the body returned: TSan still runs on the fiber's state (see create())
+		__tsan_switch_to_fiber(hc.tsan_scheduler, 0);
 #endif
 	running_ = false;
 	host_context().running = nullptr;

@@ -24,6 +24,7 @@ public:
 	std::optional<sim::PhysicalAddr> peek(std::size_t offset, unsigned flags) override;
 	HelError touch(std::size_t offset, unsigned flags, TouchWaiter &waiter) override;
 	HelError resize(std::size_t new_size) override;
+	bool eagerly_mapped() const override { return continuous_; }
 
 	bool continuous() const { return continuous_; }
 	// The first frame of a continuous allocation (the queue's ring lives there).

@@ -79,6 +79,11 @@ public:
 	// kHelErrFault), or kTouchPending: `waiter.touched()` follows.
 	virtual HelError touch(std::size_t offset, unsigned flags, TouchWaiter &waiter) = 0;
 
+	// Views whose pages are all present and never move (continuous memory: queue rings) are
+	// mapped eagerly, entries and host mirror in one go, instead of page by page on first
+	// touch: the ring is read by user code at once anyway.
+	virtual bool eagerly_mapped() const { return false; }
+
 	// A mapping saw the page written (the dirty bit); managed memory schedules a writeback.
 	virtual void mark_dirty(std::size_t offset) { (void)offset; }
 

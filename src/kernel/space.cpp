@@ -178,9 +178,36 @@ HelError AddressSpace::map(Ref<MemoryView> view, std::size_t offset, std::uintpt
 			return kHelErrNoMemory;
 	}
 	view->add_observer(*this);
-	mappings_.emplace(address, Mapping{size, std::move(view), offset, flags});
+	auto [it, inserted] = mappings_.emplace(address, Mapping{size, std::move(view), offset, flags});
+	(void)inserted;
+	if (it->second.view->eagerly_mapped())
+		populate(address, it->second);
 	out = address;
 	return kHelErrNone;
+}
+
+void AddressSpace::populate(std::uintptr_t address, const Mapping &mapping) {
+	auto first = mapping.view->peek(mapping.offset, kFetchMutable);
+	if (!(mapping.flags & kProtMask) || !first)
+		return; // faults will do
+	bool writable = mapping.flags & kHelMapProtWrite;
+	bool executable = mapping.flags & kHelMapProtExecute;
+	// Writable pages start dirty: the host mirror is writable from the start, so the first
+	// write could not be seen.
+	std::uint64_t bits = kPtePresent | kPteUser | kPteAccessed | kPteMirrored |
+			(writable ? kPteWritable | kPteDirty : 0) | (executable ? 0 : kPteNoExecute);
+	for (std::size_t at = 0; at < mapping.size; at += sim::kPageSize) {
+		std::uint64_t *pte = table_.find_or_create(address + at);
+		if (!pte) {
+			drop_pages(address, address + at); // out of frames for tables: fault lazily
+			return;
+		}
+		pte_store(pte, (*first + at) | bits);
+	}
+	int prot = PROT_READ | (writable ? PROT_WRITE : 0) | (executable ? PROT_EXEC : 0);
+	if (!kernel().host().physical_memory().map(reinterpret_cast<void *>(address), *first,
+				mapping.size, prot))
+		VirtualWindow::host_refused("mirror a mapping", address);
 }
 
 HelError AddressSpace::unmap(std::uintptr_t pointer, std::size_t size) {

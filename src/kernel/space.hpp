@@ -111,6 +111,8 @@ private:
 	// Removes [pointer, pointer + size) from the mapping table (splitting mappings it cuts),
 	// its pages, and, with `release_window`, its claim on the window.
 	void carve(std::uintptr_t pointer, std::size_t size, bool release_window);
+	// Maps every page of a new mapping of eagerly mapped memory (contiguous frames).
+	void populate(std::uintptr_t address, const Mapping &mapping);
 
 	VirtualWindow &window_;
 	PageTable table_;
