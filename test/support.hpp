@@ -125,24 +125,6 @@ inline void *map_new_memory(std::size_t size, HelHandle *handle_out = nullptr,
 	return pointer;
 }
 
-// Like sq_call, but an operation the kernel refuses at submission is answered by the
-// completion with context ~0, which this returns instead of waiting forever.
-template <typename T>
-Element sq_call_or_refusal(Dispatcher &d, std::uint32_t opcode, const T &payload) {
-	static std::atomic<std::uintptr_t> next_context{std::uintptr_t{1} << 32};
-	std::uintptr_t context = next_context++;
-	d.submit(opcode, context, payload);
-	d.flush();
-	for (;;) {
-		auto element = d.wait();
-		if (!element)
-			continue;
-		if (element->context() == context || element->context() == ~std::uintptr_t{0})
-			return std::move(*element);
-		ADD_FAILURE() << "unexpected completion " << element->context();
-	}
-}
-
 // Starts `body` on a new thread of the caller's universe and address space (helCreateThread)
 // and returns the thread's handle. The thread may outlive the caller's frame: whatever the
 // body uses must live until it returns.

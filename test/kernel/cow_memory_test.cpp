@@ -67,11 +67,11 @@ protected:
 
 	HelError read(HelHandle h, std::uintptr_t address, void *buffer, std::size_t length) {
 		HelSqReadMemory request{h, address, length, buffer};
-		return sq_call_or_refusal(dispatcher, kHelSubmitReadMemory, request).error();
+		return sq_call(dispatcher, kHelSubmitReadMemory, request).error();
 	}
 	HelError write(HelHandle h, std::uintptr_t address, const void *buffer, std::size_t length) {
 		HelSqWriteMemory request{h, address, length, buffer};
-		return sq_call_or_refusal(dispatcher, kHelSubmitWriteMemory, request).error();
+		return sq_call(dispatcher, kHelSubmitWriteMemory, request).error();
 	}
 	std::string read_string(HelHandle h, std::uintptr_t address, std::size_t length) {
 		std::string s(length, '?');
@@ -81,7 +81,7 @@ protected:
 	// ForkMemory: the forked handle, or kHelNullHandle with `error` set. `refused` tells
 	// whether the error came at submission (context ~0) rather than as the completion.
 	HelHandle fork(HelHandle h, HelError *error = nullptr, bool *refused = nullptr) {
-		auto element = sq_call_or_refusal(dispatcher, kHelSubmitForkMemory, HelSqForkMemory{h});
+		auto element = sq_call(dispatcher, kHelSubmitForkMemory, HelSqForkMemory{h});
 		if (refused)
 			*refused = element.context() == kRefused;
 		auto result = element.as<HelHandleResult>();
@@ -94,7 +94,7 @@ protected:
 		return result.error == kHelErrNone ? result.handle : HelHandle{kHelNullHandle};
 	}
 	HelHandle lock(HelHandle h, std::uintptr_t offset, std::size_t size) {
-		auto element = sq_call_or_refusal(dispatcher, kHelSubmitLockMemoryView,
+		auto element = sq_call(dispatcher, kHelSubmitLockMemoryView,
 				HelSqLockMemoryView{h, offset, size});
 		EXPECT_NE(element.context(), kRefused);
 		auto result = element.as<HelHandleResult>();

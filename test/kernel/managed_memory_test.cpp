@@ -447,15 +447,15 @@ TEST(ManagedMemory, SqOperationsCheckViewsAndRights) {
 	ASSERT_EQ(helTransferDescriptor(m.backing, kHelThisUniverse, kHelTransferDescriptorOut,
 					  kHelRightRead | kHelRightWrite, 0, &weak),
 			kHelErrNone);
-	auto refused = sq_call_or_refusal(d, kHelSubmitManageMemory, HelSqManageMemory{weak});
+	auto refused = sq_call(d, kHelSubmitManageMemory, HelSqManageMemory{weak});
 	EXPECT_EQ(refused.context(), ~std::uintptr_t{0});
 	EXPECT_EQ(refused.error(), kHelErrBadRights);
-	refused = sq_call_or_refusal(d, kHelSubmitWritebackFence, HelSqWritebackFence{weak, 0, 0});
+	refused = sq_call(d, kHelSubmitWritebackFence, HelSqWritebackFence{weak, 0, 0});
 	EXPECT_EQ(refused.error(), kHelErrBadRights) << "a fence needs kHelRightFence";
-	refused = sq_call_or_refusal(d, kHelSubmitInvalidateMemory,
+	refused = sq_call(d, kHelSubmitInvalidateMemory,
 			HelSqInvalidateMemory{weak, 0, kPage});
 	EXPECT_EQ(refused.error(), kHelErrBadRights);
-	refused = sq_call_or_refusal(d, kHelSubmitManageMemory, HelSqManageMemory{make_token()});
+	refused = sq_call(d, kHelSubmitManageMemory, HelSqManageMemory{make_token()});
 	EXPECT_EQ(refused.error(), kHelErrBadDescriptor);
 
 	// Resizing goes through the backing view and grows both.
