@@ -7,7 +7,6 @@
 #include "kernel.hpp"
 #include "memory_syscalls.hpp"
 #include "queue.hpp"
-#include "space.hpp"
 #include "syscall_args.hpp"
 
 namespace helsim::kernel {
@@ -76,10 +75,7 @@ void ManagedSpace::Outbox::take_waiters(Page &page) {
 }
 
 void ManagedSpace::add_waiter(Page &page, TouchWaiter &waiter) {
-	// A thread blocked on its own stack (a fault, a kernel access) is unwound at machine
-	// teardown before abandon() runs; its waiter is gone by then and must not be called.
-	bool on_stack = dynamic_cast<BlockingTouch *>(&waiter) != nullptr;
-	push_waiter(on_stack ? page.blocked : page.waiters, waiter);
+	push_waiter(waiter.on_blocked_stack() ? page.blocked : page.waiters, waiter);
 	// Waiters hold no reference of their own, so the frontal view (and this) stays alive
 	// for them until they are woken.
 	if (waiter_count_++ == 0 && frontal_) {
