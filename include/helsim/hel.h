@@ -800,6 +800,43 @@ HEL_INLINE HelError helSubmitAsync(HelHandle handle, const struct HelAction *act
 			(HelWord)queue, (HelWord)context, (HelWord)flags);
 }
 
+/* The 2022-era memory submissions: the same operations as SQ opcodes 5, 6, 7, 8, 9 and 10, with
+ * the completion going to `queue` and submission errors returned at once. */
+HEL_INLINE HelError helSubmitProtectMemory(HelHandle space, void *pointer, size_t size,
+		uint32_t flags, HelHandle queue, uintptr_t context) {
+	return helSyscall6(kHelCallSubmitProtectMemory, (HelWord)space, (HelWord)pointer, (HelWord)size,
+			(HelWord)flags, (HelWord)queue, (HelWord)context);
+}
+
+HEL_INLINE HelError helSubmitSynchronizeSpace(HelHandle space, void *pointer, size_t size,
+		HelHandle queue, uintptr_t context) {
+	return helSyscall5(kHelCallSubmitSynchronizeSpace, (HelWord)space, (HelWord)pointer,
+			(HelWord)size, (HelWord)queue, (HelWord)context);
+}
+
+HEL_INLINE HelError helSubmitReadMemory(HelHandle handle, uintptr_t address, size_t length,
+		void *buffer, HelHandle queue, uintptr_t context) {
+	return helSyscall6(kHelCallSubmitReadMemory, (HelWord)handle, (HelWord)address, (HelWord)length,
+			(HelWord)buffer, (HelWord)queue, (HelWord)context);
+}
+
+HEL_INLINE HelError helSubmitWriteMemory(HelHandle handle, uintptr_t address, size_t length,
+		const void *buffer, HelHandle queue, uintptr_t context) {
+	return helSyscall6(kHelCallSubmitWriteMemory, (HelWord)handle, (HelWord)address,
+			(HelWord)length, (HelWord)buffer, (HelWord)queue, (HelWord)context);
+}
+
+HEL_INLINE HelError helSubmitManageMemory(HelHandle handle, HelHandle queue, uintptr_t context) {
+	return helSyscall3(kHelCallSubmitManageMemory, (HelWord)handle, (HelWord)queue,
+			(HelWord)context);
+}
+
+HEL_INLINE HelError helSubmitLockMemoryView(HelHandle handle, uintptr_t offset, size_t size,
+		HelHandle queue, uintptr_t context) {
+	return helSyscall5(kHelCallSubmitLockMemoryView, (HelWord)handle, (HelWord)offset,
+			(HelWord)size, (HelWord)queue, (HelWord)context);
+}
+
 HEL_INLINE HelError helCreateToken(HelHandle *handle) {
 	HelWord out;
 	HelError error = helSyscall0_1(kHelCallCreateToken, &out);

@@ -8,6 +8,7 @@
 #include "queue.hpp"
 #include "space.hpp"
 #include "syscall_args.hpp"
+#include "syscalls.hpp"
 #include "usercopy.hpp"
 
 namespace helsim::kernel {
@@ -286,6 +287,65 @@ HelError sq_resize_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	self.note_submitted();
 	queue.post_simple(view.object->resize(request.newSize), context);
 	return kHelErrNone;
+}
+
+// ---------------------------------------------------------------- the 2022 submissions
+
+namespace {
+
+// A legacy submission is the SQ operation with its payload built from the argument words; its
+// submission errors are the call's return value instead of a context ~0 completion.
+template <typename Payload>
+HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue_handle,
+		std::uintptr_t context, const Payload &payload) {
+	auto queue = self.universe().resolve<IpcQueue>(queue_handle, kHelRightInvoke);
+	if (!queue)
+		return queue.error;
+	return submit_sq_operation(self, *queue.object, opcode, context,
+			reinterpret_cast<const std::byte *>(&payload), sizeof(payload));
+}
+
+} // namespace
+
+HelError sys_legacy_protect_memory(Thread &self, const HelWord *args, HelWord *) {
+	HelSqProtectMemory request{arg<HelHandle>(args, 0), arg<void *>(args, 1),
+			arg<std::size_t>(args, 2), arg<std::uint32_t>(args, 3)};
+	return submit_legacy(self, kHelSubmitProtectMemory, arg<HelHandle>(args, 4),
+			arg<std::uintptr_t>(args, 5), request);
+}
+
+HelError sys_legacy_synchronize_space(Thread &self, const HelWord *args, HelWord *) {
+	HelSqSynchronizeSpace request{arg<HelHandle>(args, 0), arg<void *>(args, 1),
+			arg<std::size_t>(args, 2)};
+	return submit_legacy(self, kHelSubmitSynchronizeSpace, arg<HelHandle>(args, 3),
+			arg<std::uintptr_t>(args, 4), request);
+}
+
+HelError sys_legacy_read_memory(Thread &self, const HelWord *args, HelWord *) {
+	HelSqReadMemory request{arg<HelHandle>(args, 0), arg<std::uintptr_t>(args, 1),
+			arg<std::size_t>(args, 2), arg<void *>(args, 3)};
+	return submit_legacy(self, kHelSubmitReadMemory, arg<HelHandle>(args, 4),
+			arg<std::uintptr_t>(args, 5), request);
+}
+
+HelError sys_legacy_write_memory(Thread &self, const HelWord *args, HelWord *) {
+	HelSqWriteMemory request{arg<HelHandle>(args, 0), arg<std::uintptr_t>(args, 1),
+			arg<std::size_t>(args, 2), arg<const void *>(args, 3)};
+	return submit_legacy(self, kHelSubmitWriteMemory, arg<HelHandle>(args, 4),
+			arg<std::uintptr_t>(args, 5), request);
+}
+
+HelError sys_legacy_manage_memory(Thread &self, const HelWord *args, HelWord *) {
+	HelSqManageMemory request{arg<HelHandle>(args, 0)};
+	return submit_legacy(self, kHelSubmitManageMemory, arg<HelHandle>(args, 1),
+			arg<std::uintptr_t>(args, 2), request);
+}
+
+HelError sys_legacy_lock_memory_view(Thread &self, const HelWord *args, HelWord *) {
+	HelSqLockMemoryView request{arg<HelHandle>(args, 0), arg<std::uintptr_t>(args, 1),
+			arg<std::size_t>(args, 2)};
+	return submit_legacy(self, kHelSubmitLockMemoryView, arg<HelHandle>(args, 3),
+			arg<std::uintptr_t>(args, 4), request);
 }
 
 } // namespace helsim::kernel

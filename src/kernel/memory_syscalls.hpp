@@ -24,6 +24,14 @@ Lookup<AddressSpace> resolve_space(Thread &self, HelHandle handle, std::uint32_t
 // A memory view handle (queues and slices are not views).
 Lookup<MemoryView> resolve_view(Thread &self, HelHandle handle, std::uint32_t rights);
 
+// memory_syscalls.cpp: the 2022 helSubmit* memory calls, on the SQ operations' code.
+HelError sys_legacy_protect_memory(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_legacy_synchronize_space(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_legacy_read_memory(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_legacy_write_memory(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_legacy_manage_memory(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_legacy_lock_memory_view(Thread &self, const HelWord *args, HelWord *outs);
+
 // memory_syscalls.cpp: memory objects and address spaces.
 HelError sys_allocate_memory(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_create_space(Thread &self, const HelWord *args, HelWord *outs);

@@ -449,6 +449,13 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallMemoryInfo] = {"helMemoryInfo", sys_memory_info};
 	t[kHelCallPointerPhysical] = {"helPointerPhysical", sys_pointer_physical};
 	t[kHelCallLoadahead] = {"helLoadahead", sys_loadahead};
+	t[kHelCallSubmitProtectMemory] = {"helSubmitProtectMemory", sys_legacy_protect_memory};
+	t[kHelCallSubmitSynchronizeSpace] = {
+			"helSubmitSynchronizeSpace", sys_legacy_synchronize_space};
+	t[kHelCallSubmitReadMemory] = {"helSubmitReadMemory", sys_legacy_read_memory};
+	t[kHelCallSubmitWriteMemory] = {"helSubmitWriteMemory", sys_legacy_write_memory};
+	t[kHelCallSubmitManageMemory] = {"helSubmitManageMemory", sys_legacy_manage_memory};
+	t[kHelCallSubmitLockMemoryView] = {"helSubmitLockMemoryView", sys_legacy_lock_memory_view};
 	t[kHelCallCreateThread] = {"helCreateThread", sys_create_thread};
 	t[kHelCallResume] = {"helResume", sys_resume};
 	t[kHelCallYield] = {"helYield", sys_yield};
