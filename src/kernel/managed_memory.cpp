@@ -576,17 +576,12 @@ HelError sq_writeback_fence(Thread &self, IpcQueue &queue, std::uintptr_t contex
 	auto view = resolve_view(self, request.handle, kHelRightFence);
 	if (!view)
 		return view.error;
-	self.note_submitted();
 	auto *backing = dynamic_cast<BackingMemory *>(view.object.get());
-	if (!backing) {
-		// Other views have nothing to write back; thor completes at once for them too.
-		queue.post_simple(kHelErrNone, context);
-		return kHelErrNone;
-	}
-	if (!page_aligned(request.offset) || !page_aligned(request.size)) {
-		queue.post_simple(kHelErrIllegalArgs, context);
-		return kHelErrNone;
-	}
+	if (!backing) // other views have nothing to write back; thor completes at once too
+		return complete_at_once(self, queue, context, kHelErrNone);
+	if (!page_aligned(request.offset) || !page_aligned(request.size))
+		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
+	self.note_submitted();
 	auto *op = new ManagedSpace::PendingOp;
 	op->queue = Ref<IpcQueue>{&queue};
 	op->context = context;
@@ -605,7 +600,6 @@ HelError sq_invalidate_memory(Thread &self, IpcQueue &queue, std::uintptr_t cont
 	auto view = resolve_view(self, request.handle, kHelRightManage);
 	if (!view)
 		return view.error;
-	self.note_submitted();
 	HelError error = kHelErrNone;
 	if (auto *backing = dynamic_cast<BackingMemory *>(view.object.get())) {
 		if (!page_aligned(request.offset) || !page_aligned(request.size))
@@ -615,8 +609,7 @@ HelError sq_invalidate_memory(Thread &self, IpcQueue &queue, std::uintptr_t cont
 		else
 			backing->space().invalidate(request.offset, request.size);
 	}
-	queue.post_simple(error, context);
-	return kHelErrNone;
+	return complete_at_once(self, queue, context, error);
 }
 
 } // namespace helsim::kernel

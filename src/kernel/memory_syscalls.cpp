@@ -190,7 +190,7 @@ HelError sys_map_memory(Thread &self, const HelWord *args, HelWord *outs) {
 HelError sys_unmap_memory(Thread &self, const HelWord *args, HelWord *) {
 	auto pointer = arg<std::uintptr_t>(args, 1);
 	auto size = arg<std::size_t>(args, 2);
-	if (!size || !page_aligned(pointer) || !page_aligned(size) || pointer + size < pointer)
+	if (!page_range(pointer, size))
 		return kHelErrIllegalArgs;
 	auto space = resolve_space(self, arg<HelHandle>(args, 0), kHelRightGrant);
 	if (!space)
@@ -235,15 +235,10 @@ HelError sq_protect_memory(Thread &self, IpcQueue &queue, std::uintptr_t context
 	if (!space)
 		return space.error;
 	auto pointer = reinterpret_cast<std::uintptr_t>(request.pointer);
-	HelError error = kHelErrNone;
-	if ((request.flags & ~kProtMask) || !request.size || !page_aligned(pointer) ||
-			!page_aligned(request.size) || pointer + request.size < pointer)
-		error = kHelErrIllegalArgs;
-	else
-		error = space.object->protect(pointer, request.size, request.flags);
-	self.note_submitted();
-	queue.post_simple(error, context);
-	return kHelErrNone;
+	if ((request.flags & ~kProtMask) || !page_range(pointer, request.size))
+		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
+	return complete_at_once(self, queue, context,
+			space.object->protect(pointer, request.size, request.flags));
 }
 
 HelError sq_synchronize_space(Thread &self, IpcQueue &queue, std::uintptr_t context,
@@ -255,15 +250,9 @@ HelError sq_synchronize_space(Thread &self, IpcQueue &queue, std::uintptr_t cont
 	if (!space)
 		return space.error;
 	auto pointer = reinterpret_cast<std::uintptr_t>(request.pointer);
-	HelError error = kHelErrNone;
-	if (!request.size || !page_aligned(pointer) || !page_aligned(request.size) ||
-			pointer + request.size < pointer)
-		error = kHelErrIllegalArgs;
-	else
-		error = space.object->synchronize(pointer, request.size);
-	self.note_submitted();
-	queue.post_simple(error, context);
-	return kHelErrNone;
+	if (!page_range(pointer, request.size))
+		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
+	return complete_at_once(self, queue, context, space.object->synchronize(pointer, request.size));
 }
 
 HelError sq_read_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
@@ -284,9 +273,7 @@ HelError sq_resize_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	auto view = resolve_view(self, request.handle, kHelRightManage);
 	if (!view)
 		return view.error;
-	self.note_submitted();
-	queue.post_simple(view.object->resize(request.newSize), context);
-	return kHelErrNone;
+	return complete_at_once(self, queue, context, view.object->resize(request.newSize));
 }
 
 // ---------------------------------------------------------------- the 2022 submissions

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "../../sim/physical_memory.hpp"
+#include "queue.hpp"
 #include "thread.hpp"
 #include "universe.hpp"
 
@@ -21,6 +22,19 @@ T arg(const HelWord *args, int i) {
 }
 
 inline bool page_aligned(std::uintptr_t v) { return (v & (sim::kPageSize - 1)) == 0; }
+
+// A non-empty, page-aligned range that does not wrap.
+inline bool page_range(std::uintptr_t pointer, std::size_t size) {
+	return size && page_aligned(pointer) && page_aligned(size) && pointer + size >= pointer;
+}
+
+// An SQ operation that completes while it is being submitted.
+inline HelError complete_at_once(Thread &self, IpcQueue &queue, std::uintptr_t context,
+		HelError result) {
+	self.note_submitted();
+	queue.post_simple(result, context);
+	return kHelErrNone;
+}
 
 inline HelError attach_new(Thread &self, Ref<Object> object, std::uint32_t rights, HelWord *outs) {
 	HelHandle handle;
