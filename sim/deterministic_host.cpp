@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "trace.hpp"
+
 namespace helsim::sim {
 namespace {
 
@@ -40,8 +42,10 @@ std::uint64_t SplitMix64::below(std::uint64_t n) {
 }
 
 DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes, std::uint64_t seed,
-		std::uint64_t switch_cost)
-: physical_{physical_bytes}, rng_{seed}, switch_cost_{switch_cost} {
+		std::uint64_t switch_cost, std::uint64_t cross_cpu_wake_cost)
+: physical_{physical_bytes}, rng_{seed}, switch_cost_{switch_cost}, cross_cpu_wake_cost_{
+																			cross_cpu_wake_cost} {
+	charges_time_ = true;
 	if (cpus == 0 || cpus > 64)
 		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
 	queues_.resize(cpus);
@@ -129,8 +133,12 @@ void DeterministicHost::run_task(unsigned cpu, Task &task) {
 	task.set_cpu_index(cpu);
 	task.switch_reason_ = Task::SwitchReason::none;
 	set_current_task(&task);
+	if (tracer_) [[unlikely]]
+		tracer_->run_begin(cpu, task);
 	task.fiber_.switch_in();
 	set_current_task(nullptr);
+	if (tracer_) [[unlikely]]
+		tracer_->run_end(cpu, task, task.fiber_.finished());
 	if (task.fiber_.finished())
 		task.switch_reason_ = Task::SwitchReason::exit;
 	after_switch(task);
@@ -188,13 +196,24 @@ void DeterministicHost::unpark(Task &task) {
 		return;
 	switch (run_state(word)) {
 	case kTaskExited: return;
-	case kTaskParked:
+	case kTaskParked: {
 		task.state_.store(kTaskRunnable, std::memory_order_release);
 		activity_add(1);
 		enqueue(task);
+		// The cost model's cross-CPU wake: an IPI to the woken task's CPU.
+		Task *waker = current_task();
+		if (waker && waker->cpu_index() != task.cpu_index())
+			now_ += cross_cpu_wake_cost_;
 		return;
+	}
 	default: task.state_.store(word | kTaskNotified, std::memory_order_release); return;
 	}
+}
+
+void DeterministicHost::advance_ps(std::uint64_t ps) {
+	std::uint64_t total = now_ps_ + ps;
+	now_ += total / 1000;
+	now_ps_ = total % 1000;
 }
 
 void DeterministicHost::yield(Task &self) {

@@ -2,7 +2,8 @@
 // thread that calls it (Machine::run's caller). Each simulated CPU keeps a run queue; whenever
 // the running fiber switches out (parks, yields, exits), a PRNG seeded from the machine's seed
 // picks the CPU that runs next and that CPU runs the head of its queue. Time is virtual: it
-// advances by a fixed cost per context switch and jumps to the next timer deadline when
+// advances by the cost model (a cost per context switch and cross-CPU wake here, the rest
+// charged by the kernel through Host::charge) and jumps to the next timer deadline when
 // nothing is runnable. The same seed and the same workload give the same trace, bit for bit.
 #pragma once
 
@@ -35,11 +36,15 @@ private:
 
 class DeterministicHost final : public Host {
 public:
-	// Virtual nanoseconds every context switch costs.
+	// Virtual nanoseconds every context switch costs (CostModel::context_switch).
 	static constexpr std::uint64_t kDefaultSwitchCost = 200;
+	// Virtual nanoseconds an unpark costs when the woken task's CPU is not the waker's
+	// (CostModel::cross_cpu_wake).
+	static constexpr std::uint64_t kDefaultCrossCpuWakeCost = 1000;
 
 	DeterministicHost(unsigned cpus, std::size_t physical_bytes, std::uint64_t seed,
-			std::uint64_t switch_cost = kDefaultSwitchCost);
+			std::uint64_t switch_cost = kDefaultSwitchCost,
+			std::uint64_t cross_cpu_wake_cost = kDefaultCrossCpuWakeCost);
 	~DeterministicHost() override;
 
 	// Runs fibers on the calling host thread until `done()` is true (checked after every
@@ -51,6 +56,7 @@ public:
 	// FNV-1a over every scheduling decision so far.
 	std::uint64_t trace_hash() const override { return trace_hash_; }
 	std::uint64_t switches() const { return switches_; }
+	std::uint64_t context_switches() const override { return switches_; }
 
 	unsigned cpu_count() const override { return static_cast<unsigned>(queues_.size()); }
 	std::uint64_t now() override { return now_; }
@@ -65,6 +71,9 @@ public:
 	bool disarm(Timer &timer) override;
 	PhysicalMemory &physical_memory() override { return physical_; }
 
+protected:
+	void advance_ps(std::uint64_t ps) override;
+
 private:
 	void enqueue(Task &task);
 	void run_task(unsigned cpu, Task &task);
@@ -77,7 +86,9 @@ private:
 	std::vector<RunQueue> queues_;
 	SplitMix64 rng_;
 	std::uint64_t switch_cost_;
+	std::uint64_t cross_cpu_wake_cost_;
 	std::uint64_t now_ = 0;
+	std::uint64_t now_ps_ = 0; // sub-nanosecond remainder of charged picoseconds
 	std::uint64_t trace_hash_ = 0xCBF29CE484222325ull; // FNV-1a offset basis
 	std::uint64_t switches_ = 0;
 	unsigned next_start_cpu_ = 0;

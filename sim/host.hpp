@@ -38,6 +38,8 @@ Task *current_task();
 // Host implementations only: records which task this host thread is running.
 void set_current_task(Task *task);
 
+class TraceRecorder;
+
 class Host {
 public:
 	virtual ~Host() = default;
@@ -74,6 +76,26 @@ public:
 	virtual void shutdown() = 0;
 	// Identifies the schedule of a deterministic run; 0 where scheduling is not recorded.
 	virtual std::uint64_t trace_hash() const { return 0; }
+	// Context switches made so far (a fiber switched in on a CPU).
+	virtual std::uint64_t context_switches() const { return 0; }
+
+	// The trace recorder, or nullptr when tracing is off (the usual case: every hook is one
+	// branch on this pointer). Set once, before anything runs; the Machine owns it.
+	TraceRecorder *tracer() const { return tracer_; }
+	void set_tracer(TraceRecorder *tracer) { tracer_ = tracer; }
+
+	// The cost model: charges `ns` (or `ps` picoseconds) of virtual time to the running work.
+	// Deterministic mode advances its clock; threads mode keeps real time and does nothing
+	// (one predictable branch, no call).
+	void charge(std::uint64_t ns) {
+		if (charges_time_) [[unlikely]]
+			advance_ps(ns * 1000);
+	}
+	void charge_ps(std::uint64_t ps) {
+		if (charges_time_) [[unlikely]]
+			advance_ps(ps);
+	}
+	bool charges_time() const { return charges_time_; }
 
 	// Activity = runnable or running tasks + armed timers. Zero while simulated threads are
 	// still alive means nothing can ever wake them: the machine is stuck.
@@ -83,6 +105,8 @@ public:
 	void observe_progress();
 
 protected:
+	// Implementations that keep virtual time set charges_time_ and override this.
+	virtual void advance_ps(std::uint64_t) {}
 	void activity_add(std::int64_t n);
 	// The end of parking a fiber, once its state says parking: arm a wake-up for `deadline`,
 	// switch to the scheduler, and disarm the wake-up once resumed.
@@ -93,6 +117,8 @@ protected:
 
 	std::atomic<std::int64_t> activity_{0};
 	std::atomic<std::uint32_t> progress_word_{0};
+	bool charges_time_ = false;
+	TraceRecorder *tracer_ = nullptr;
 };
 
 } // namespace helsim::sim

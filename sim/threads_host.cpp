@@ -9,6 +9,8 @@
 #include <climits>
 #include <stdexcept>
 
+#include "trace.hpp"
+
 namespace helsim::sim {
 namespace {
 
@@ -181,10 +183,16 @@ void ThreadsHost::run_task(Cpu &cpu, Task &task) {
 			std::memory_order_acq_rel)) {
 	}
 	task.set_cpu_index(cpu.index);
+	// Only this CPU's host thread writes its count: a plain increment, no locked RMW.
+	cpu.switches.store(cpu.switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 	task.switch_reason_ = Task::SwitchReason::none;
 	set_current_task(&task);
+	if (tracer_) [[unlikely]]
+		tracer_->run_begin(cpu.index, task);
 	task.fiber_.switch_in();
 	set_current_task(nullptr);
+	if (tracer_) [[unlikely]]
+		tracer_->run_end(cpu.index, task, task.fiber_.finished());
 	if (task.fiber_.finished())
 		task.switch_reason_ = Task::SwitchReason::exit;
 	after_switch(cpu, task);
@@ -385,6 +393,13 @@ void ThreadsHost::arm(Timer &timer) {
 	if (timers_.arm(timer))
 		for (auto &cpu : cpus_)
 			kick(*cpu);
+}
+
+std::uint64_t ThreadsHost::context_switches() const {
+	std::uint64_t total = 0;
+	for (auto &cpu : cpus_)
+		total += cpu->switches.load(std::memory_order_relaxed);
+	return total;
 }
 
 bool ThreadsHost::disarm(Timer &timer) {

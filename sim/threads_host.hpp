@@ -36,6 +36,7 @@ public:
 	std::atomic<Task *> inbox{nullptr};
 	std::atomic<std::uint32_t> wake_word{0};
 	std::atomic<bool> sleeping{false};
+	std::atomic<std::uint64_t> switches{0}; // fibers switched in here (written by this CPU)
 	std::thread host_thread;
 };
 
@@ -60,6 +61,7 @@ public:
 	void arm(Timer &timer) override;
 	bool disarm(Timer &timer) override;
 	PhysicalMemory &physical_memory() override { return physical_; }
+	std::uint64_t context_switches() const override;
 
 private:
 	void cpu_loop(Cpu &cpu);

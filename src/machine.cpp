@@ -1,6 +1,7 @@
 #include <helsim/machine.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <set>
 
@@ -8,6 +9,7 @@
 
 #include "../sim/deterministic_host.hpp"
 #include "../sim/threads_host.hpp"
+#include "../sim/trace.hpp"
 #include "kernel/kernel.hpp"
 #include "kernel/space.hpp"
 #include "kernel/thread.hpp"
@@ -45,6 +47,8 @@ std::string RunReport::to_string() const {
 			"  operations: {} submitted, {} completed, {} pending; {} completions posted\n",
 			counters.operations_submitted, counters.operations_completed, operations_pending(),
 			counters.completions_posted);
+	out += fmt::format("  page faults: {} kernel, {} host; {} context switches\n",
+			counters.page_faults_kernel, counters.page_faults_host, counters.context_switches);
 	for (const auto &[name, count] : counters.syscalls)
 		out += fmt::format("  {:<24} {:>12}\n", name, count);
 	for (const LeakedObject &leak : leaks)
@@ -76,9 +80,13 @@ Machine::Machine(MachineConfig config) {
 	config = checked(std::move(config));
 	if (config.mode == Mode::deterministic)
 		host_ = std::make_unique<sim::DeterministicHost>(config.cpus, config.physical_memory,
-				config.seed);
+				config.seed, config.costs.context_switch_ns, config.costs.cross_cpu_wake_ns);
 	else
 		host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
+	if (config.trace) {
+		trace_ = std::make_unique<sim::TraceRecorder>(*host_, config.cpus);
+		host_->set_tracer(trace_.get()); // before the kernel: threads cache it
+	}
 	kernel_ = std::make_unique<kernel::Kernel>(config, *host_);
 	root_ = std::make_unique<Root>(
 			Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
@@ -176,6 +184,8 @@ std::unique_ptr<Attachment> Machine::attach(AttachOptions options) {
 }
 
 Attachment::~Attachment() {
+	if (auto *tracer = thread_->kernel().host().tracer())
+		tracer->thread_gone(*thread_);
 	thread_->kernel().host().detach(*thread_);
 	thread_->kernel().live_attachments.fetch_sub(1);
 	thread_->unref();
@@ -190,6 +200,7 @@ RunReport Machine::run() {
 	host_->run_until(all_ended);
 	report.stuck = !all_ended();
 	report.trace_hash = host_->trace_hash();
+	report.simulated_time_ns = host_->now();
 
 	report.threads = kernel_->ended_threads();
 	for (auto &thread : kernel_->threads()) {
@@ -199,8 +210,13 @@ RunReport Machine::run() {
 		if (thread->started()) {
 			t.outcome = ThreadOutcome::blocked;
 			const sim::WaitReason &why = thread->wait_reason();
-			t.waits_on = why.what ? fmt::format("{} {:#x}", why.what, why.address)
-								  : "nothing (runnable)";
+			// Handles print in decimal (as hel returns them), addresses in hex.
+			if (!why.what)
+				t.waits_on = "nothing (runnable)";
+			else if (std::string_view{why.what}.ends_with("handle"))
+				t.waits_on = fmt::format("{} {}", why.what, why.address);
+			else
+				t.waits_on = fmt::format("{} {:#x}", why.what, why.address);
 		}
 		report.threads.push_back(std::move(t));
 	}
@@ -213,6 +229,10 @@ RunReport Machine::run() {
 	report.counters.operations_submitted = accounting.submitted;
 	report.counters.operations_completed = accounting.completed;
 	report.counters.completions_posted = accounting.posted;
+	report.counters.objects = kernel_->object_counts();
+	report.counters.page_faults_kernel = kernel_->kernel_faults.load(std::memory_order_relaxed);
+	report.counters.page_faults_host = kernel_->host_faults.load(std::memory_order_relaxed);
+	report.counters.context_switches = host_->context_switches();
 
 	if (!report.stuck) {
 		// Leaks: live objects that nothing the host keeps on purpose can reach. The roots are
@@ -231,6 +251,48 @@ RunReport Machine::run() {
 		report.leaks = kernel_->live_objects(reachable);
 	}
 	return report;
+}
+
+std::string Machine::trace_json() const {
+	if (!trace_)
+		return "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[]}\n";
+	return trace_->json();
+}
+
+void Machine::write_trace(const std::string &path) const {
+	std::string text = trace_json();
+	std::FILE *file = std::fopen(path.c_str(), "wb");
+	if (!file)
+		throw std::runtime_error(fmt::format("helsim: write_trace: cannot open {}", path));
+	bool ok = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+	ok = std::fclose(file) == 0 && ok;
+	if (!ok)
+		throw std::runtime_error(fmt::format("helsim: write_trace: cannot write {}", path));
+}
+
+std::size_t Machine::trace_event_count() const { return trace_ ? trace_->event_count() : 0; }
+
+std::string Counters::to_table() const {
+	std::size_t width = 24;
+	for (const auto &[name, count] : syscalls)
+		width = std::max(width, name.size());
+	std::string out = fmt::format("{:<{}} {:>12}\n", "syscall", width, "calls");
+	for (const auto &[name, count] : syscalls)
+		out += fmt::format("{:<{}} {:>12}\n", name, width, count);
+	out += fmt::format("\n{:<{}} {:>12} {:>12}\n", "object kind", width, "created", "live");
+	for (const ObjectCount &o : objects)
+		out += fmt::format("{:<{}} {:>12} {:>12}\n", o.kind, width, o.created, o.live);
+	out += '\n';
+	auto row = [&](const char *name, std::uint64_t value) {
+		out += fmt::format("{:<{}} {:>12}\n", name, width, value);
+	};
+	row("operations submitted", operations_submitted);
+	row("operations completed", operations_completed);
+	row("completions posted", completions_posted);
+	row("page faults (kernel)", page_faults_kernel);
+	row("page faults (host)", page_faults_host);
+	row("context switches", context_switches);
+	return out;
 }
 
 namespace debug {

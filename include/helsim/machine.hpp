@@ -23,6 +23,7 @@ class Thread;
 } // namespace kernel
 namespace sim {
 class Host;
+class TraceRecorder;
 } // namespace sim
 
 enum class Mode {
@@ -41,6 +42,25 @@ struct LogRecord {
 inline constexpr std::size_t kSyscallSlots = 512;
 inline constexpr std::uint32_t kFirstExtensionSyscall = 256;
 
+// What simulated work costs in virtual time. Deterministic mode charges these figures to its
+// virtual clock (RunReport::simulated_time_ns, helGetClock); threads mode runs in real time
+// and ignores them. Defaults are plausible for Managarm on a ~3 GHz x86-64 core.
+struct CostModel {
+	// Entering and leaving the kernel once (SYSCALL/SYSRET, entry stub, dispatch), charged on
+	// every helsim syscall.
+	std::uint64_t syscall_ns = 100;
+	// Switching a CPU from one thread to another (register state, FPU, address space).
+	std::uint64_t context_switch_ns = 200;
+	// Waking a thread whose CPU is not the waker's: the IPI and the remote CPU's reaction.
+	std::uint64_t cross_cpu_wake_ns = 1000;
+	// A kernel copy of user memory, per byte, in picoseconds (100 ps/byte = 10 GB/s).
+	std::uint64_t copy_ps_per_byte = 100;
+	// Walking the page tables once per page the kernel accesses in user memory.
+	std::uint64_t page_walk_ns = 30;
+	// A resolved page fault (kernel copy or host access): trap, lookup, frame, PTE update.
+	std::uint64_t page_fault_ns = 1000;
+};
+
 struct MachineConfig {
 	unsigned cpus = 2;
 	Mode mode = Mode::threads;
@@ -50,7 +70,13 @@ struct MachineConfig {
 	// address space maps. By default host memory outside every space (stacks, heap) is also
 	// accepted, read and written with a fault-safe copy, so tests can pass plain buffers.
 	bool strict_memory = false;
+	// Virtual-time costs (deterministic mode only; see CostModel).
+	CostModel costs{};
 	std::size_t stack_size = std::size_t{256} << 10;
+	// Record a trace (syscalls, running slices, wakes, flows, faults, lane events) for
+	// Machine::write_trace / trace_json; see docs/tracing.md. Off by default: then each
+	// hook costs one predictable branch and nothing is recorded.
+	bool trace = false;
 	// Receives every helLog line. Default: "[thread] message" on stderr.
 	// Called under the kernel's log lock: a sink must not call helLog itself.
 	std::function<void(const LogRecord &)> log_sink{};
@@ -79,11 +105,24 @@ struct LeakedObject {
 	std::int64_t references;
 };
 
+struct ObjectCount {
+	std::string kind;          // "queue", "lane", "stream", ...
+	std::uint64_t created = 0; // over the machine's lifetime
+	std::uint64_t live = 0;    // when the report was made
+};
+
 struct Counters {
 	std::vector<std::pair<std::string, std::uint64_t>> syscalls; // calls made, by name
 	std::uint64_t operations_submitted = 0;
 	std::uint64_t operations_completed = 0;
 	std::uint64_t completions_posted = 0;
+	std::vector<ObjectCount> objects;     // kernel objects by kind (kinds never created omitted)
+	std::uint64_t page_faults_kernel = 0; // faults resolved on the kernel path (copies, pins)
+	std::uint64_t page_faults_host = 0;   // user code touched an absent page (host SIGSEGV)
+	std::uint64_t context_switches = 0;   // fibers switched in on a CPU
+
+	// An aligned, printable table: syscalls by name, object kinds, then the rest.
+	std::string to_table() const;
 };
 
 struct RunReport {
@@ -95,6 +134,10 @@ struct RunReport {
 	// time), accumulated over the machine's lifetime. Same seed and workload, same hash.
 	// Always 0 in threads mode.
 	std::uint64_t trace_hash = 0;
+	// Deterministic mode: the virtual time when run() returned, in nanoseconds (the cost
+	// model's charges plus the jumps over idle time to timers). Threads mode: the host's
+	// monotonic time elapsed since the Machine was constructed.
+	std::uint64_t simulated_time_ns = 0;
 
 	std::uint64_t operations_pending() const {
 		return counters.operations_submitted - counters.operations_completed;
@@ -161,7 +204,19 @@ public:
 
 	kernel::Kernel &kernel_for_extensions();
 
+	// The trace recorded so far as Chrome trace-event JSON (MachineConfig::trace; without it
+	// a valid document with no events). Perfetto UI opens it; see docs/tracing.md. Call it
+	// when no simulated thread runs (after run()) for a complete picture.
+	std::string trace_json() const;
+	// trace_json() into a file; throws std::runtime_error if it cannot be written.
+	void write_trace(const std::string &path) const;
+	// Events recorded so far (0 when tracing is off).
+	std::size_t trace_event_count() const;
+
 private:
+	// First member: the recorder outlives the host and the kernel, whose teardown still
+	// reports events.
+	std::unique_ptr<sim::TraceRecorder> trace_;
 	std::unique_ptr<sim::Host> host_;
 	std::unique_ptr<kernel::Kernel> kernel_;
 	struct Root;

@@ -34,6 +34,22 @@ const char *kind_name(ObjectKind kind) {
 	return "object";
 }
 
+namespace {
+constexpr ObjectKind kAllKinds[kObjectKindCount] = {ObjectKind::universe, ObjectKind::queue,
+		ObjectKind::memory_view, ObjectKind::memory_slice, ObjectKind::memory_view_lock,
+		ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane, ObjectKind::token,
+		ObjectKind::extension, ObjectKind::stream};
+} // namespace
+
+std::size_t kind_index(ObjectKind kind) {
+	for (std::size_t i = 0; i < kObjectKindCount; ++i)
+		if (kAllKinds[i] == kind)
+			return i;
+	return kObjectKindCount - 1; // unreachable: every kind is listed
+}
+
+ObjectKind kind_at(std::size_t index) { return kAllKinds[index]; }
+
 Object::Object(Kernel &kernel, ObjectKind kind) : kernel_{kernel}, kind_{kind} {
 	kernel.register_object(*this);
 }
@@ -49,6 +65,7 @@ Ref<AddressSpace> Kernel::create_space() { return make_object<AddressSpace>(*thi
 
 void Kernel::register_object(Object &object) {
 	std::lock_guard lock{registry_mutex_};
+	++created_[kind_index(object.kind())]; // under the lock the registry takes anyway
 	object.registry_next = registry_head_;
 	if (registry_head_)
 		registry_head_->registry_prev = &object;
@@ -69,6 +86,18 @@ std::vector<LeakedObject> Kernel::live_objects(const std::set<const void *> &exc
 	for (Object *o = registry_head_; o; o = o->registry_next)
 		if (!except.contains(o))
 			result.push_back({kind_name(o->kind()), o->describe(), o->refs()});
+	return result;
+}
+
+std::vector<ObjectCount> Kernel::object_counts() const {
+	std::array<std::uint64_t, kObjectKindCount> live{};
+	std::lock_guard lock{registry_mutex_};
+	for (Object *o = registry_head_; o; o = o->registry_next)
+		++live[kind_index(o->kind())];
+	std::vector<ObjectCount> result;
+	for (std::size_t i = 0; i < kObjectKindCount; ++i)
+		if (created_[i])
+			result.push_back({kind_name(kind_at(i)), created_[i], live[i]});
 	return result;
 }
 

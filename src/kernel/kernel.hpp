@@ -41,6 +41,12 @@ public:
 	void unregister_object(Object &object);
 	// Every live object except those in `except`.
 	std::vector<LeakedObject> live_objects(const std::set<const void *> &except = {}) const;
+	// Objects created (over the kernel's life) and live now, by kind, for the run report.
+	std::vector<ObjectCount> object_counts() const;
+	// Page faults resolved on the kernel path (AddressSpace::fault) and for user code's
+	// direct touches (resolve_host_fault). Relaxed: counters only.
+	std::atomic<std::uint64_t> kernel_faults{0};
+	std::atomic<std::uint64_t> host_faults{0};
 	// Teardown: empties every live universe, which breaks reference cycles through handles.
 	void clear_universes();
 	// Teardown: lets every live object complete the work still waiting inside it.
@@ -99,6 +105,7 @@ private:
 
 	mutable std::mutex registry_mutex_;
 	Object *registry_head_ = nullptr;
+	std::array<std::uint64_t, kObjectKindCount> created_{}; // by kind_index(); registry lock
 
 	mutable std::mutex threads_mutex_;
 	std::vector<Thread *> threads_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -29,6 +30,10 @@ enum class ObjectKind : int {
 };
 
 const char *kind_name(ObjectKind kind);
+// Dense numbering of the kinds, for per-kind counters: [0, kObjectKindCount).
+inline constexpr std::size_t kObjectKindCount = 11;
+std::size_t kind_index(ObjectKind kind);
+ObjectKind kind_at(std::size_t index);
 
 class Object {
 public:

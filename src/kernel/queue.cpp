@@ -161,6 +161,9 @@ bool IpcQueue::try_write(std::span<const QueueSource> sources, std::size_t paylo
 
 void IpcQueue::post(std::span<const QueueSource> sources, std::uintptr_t context,
 		bool is_operation) {
+	if (is_operation)
+		if (auto *tracer = kernel().host().tracer()) [[unlikely]]
+			tracer->completion(this, context); // ends the flow its submission started
 	std::size_t payload = 0;
 	for (const QueueSource &s : sources)
 		payload += pad8(s.size);
@@ -292,12 +295,16 @@ void IpcQueue::consume_sq(Thread &self) {
 
 void IpcQueue::submit_element(Thread &self, unsigned opcode, std::uintptr_t context,
 		const std::byte *payload, std::size_t length) {
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(this, context);
 	HelError error = submit_sq_operation(self, *this, opcode, context, payload, length);
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	if (error != kHelErrNone)
 		post_simple(error, kSubmitErrorContext, false);
 }
 
-void IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask) {
+void IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask, HelHandle handle) {
 	auto ready = [&] {
 		return (__atomic_load_n(&header_->userNotify, __ATOMIC_SEQ_CST) & ~mask) != 0;
 	};
@@ -320,7 +327,8 @@ void IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask) {
 		} registration{*this, self};
 		if (ready())
 			return;
-		self.block({"queue", reinterpret_cast<std::uintptr_t>(this)}, sim::kNoDeadline);
+		self.block({"helDriveQueue on queue handle", static_cast<std::uintptr_t>(handle)},
+				sim::kNoDeadline);
 	}
 }
 

@@ -72,7 +72,8 @@ public:
 	// the SQ, submitting every element on behalf of `self`.
 	void drive(Thread &self);
 	// Blocks `self` until userNotify & ~mask is non-zero.
-	void wait_user_notify(Thread &self, std::uint32_t mask);
+	// `handle` (the caller's handle of this queue) names the wait in a deadlock report.
+	void wait_user_notify(Thread &self, std::uint32_t mask, HelHandle handle = kHelNullHandle);
 	// helAlertQueue.
 	void alert();
 

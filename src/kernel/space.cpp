@@ -287,6 +287,9 @@ void AddressSpace::evict(MemoryView &view, std::size_t offset, std::size_t size)
 HelError AddressSpace::fault(std::uintptr_t address, Access access, TouchWaiter &waiter) {
 	std::uintptr_t page = address & ~kPageMask;
 	bool write = access == Access::write;
+	kernel().kernel_faults.fetch_add(1, std::memory_order_relaxed);
+	if (auto *tracer = kernel().host().tracer()) [[unlikely]]
+		tracer->page_fault("kernel", address - window_.base(), write);
 	for (;;) {
 		Mapping seen;
 		{
@@ -333,6 +336,7 @@ HelError AddressSpace::fault(std::uintptr_t address, Access access, TouchWaiter 
 		else if (old & kPteMirrored)
 			VirtualWindow::unmirror(page, sim::kPageSize); // the host still shows the old frame
 		pte_store(pte, value);
+		kernel().host().charge(kernel().config().costs.page_fault_ns); // a resolved fault
 		return kHelErrNone;
 	}
 }
@@ -350,6 +354,9 @@ HelError AddressSpace::fault_blocking(std::uintptr_t address, Access access) {
 
 bool AddressSpace::resolve_host_fault(std::uintptr_t address, bool write) {
 	std::uintptr_t page = address & ~kPageMask;
+	kernel().host_faults.fetch_add(1, std::memory_order_relaxed);
+	if (auto *tracer = kernel().host().tracer()) [[unlikely]]
+		tracer->page_fault("host", address - window_.base(), write);
 	for (;;) {
 		if (fault_blocking(page, write ? Access::write : Access::read) != kHelErrNone)
 			return false;
@@ -378,7 +385,9 @@ HelError AddressSpace::copy(std::uintptr_t address, void *buffer, std::size_t si
 		std::size_t &done, TouchWaiter *waiter) {
 	if (!window_.contains(address, size))
 		return kHelErrFault;
-	sim::PhysicalMemory &memory = kernel().host().physical_memory();
+	sim::Host &host = kernel().host();
+	sim::PhysicalMemory &memory = host.physical_memory();
+	const CostModel &costs = kernel().config().costs;
 	auto *bytes = static_cast<std::byte *>(buffer);
 	std::uint64_t need = kPtePresent | (to_space ? kPteWritable : 0);
 	std::uint64_t set = kPteAccessed | (to_space ? kPteDirty : 0);
@@ -403,6 +412,8 @@ HelError AddressSpace::copy(std::uintptr_t address, void *buffer, std::size_t si
 					user_memcpy(frame, bytes + done, chunk);
 				else
 					user_memcpy(bytes + done, frame, chunk);
+				// The cost model: one page-table walk and the bytes of this page.
+				host.charge_ps(costs.page_walk_ns * 1000 + chunk * costs.copy_ps_per_byte);
 				done += chunk;
 			}
 		}

@@ -306,6 +306,8 @@ Lane::~Lane() = default;
 void Lane::for_each_reference(const std::function<void(Object &)> &f) { f(*stream_); }
 
 void Lane::last_reference_dropped() {
+	if (auto *tracer = kernel().host().tracer()) [[unlikely]]
+		tracer->lane_event("lane break", side_);
 	stream_->lane_dead(side_);
 	delete this;
 }
@@ -351,6 +353,8 @@ void Stream::abandon() {
 }
 
 void Stream::shutdown(int side) {
+	if (auto *tracer = kernel().host().tracer()) [[unlikely]]
+		tracer->lane_event("lane shutdown", side);
 	Reaper reaper;
 	std::lock_guard lock{lock_};
 	shut_down_[side] = true;
@@ -442,6 +446,8 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 					(a.type == kHelActionRecvInline || a.type == kHelActionRecvToBuffer))) {
 		Node &send = is_send(a.type) ? a : b;
 		Node &recv = is_send(a.type) ? b : a;
+		if (auto *tracer = kernel().host().tracer()) [[unlikely]]
+			tracer->pair(&send); // ends the send's flow on the thread that made the pair
 		std::size_t length = send.length;
 		std::size_t room = recv.type == kHelActionRecvInline ? kMaxInlineReceive : recv.length;
 		// helsim also refuses a streamed (> 4 KiB) send into an inline receive, which thor's
@@ -621,6 +627,10 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	packet->anchor = self.universe().anchor();
 	packet->remaining.store(actions.size(), std::memory_order_relaxed);
 	self.note_submitted();
+	if (auto *tracer = self.tracer()) [[unlikely]]
+		for (std::size_t i = 0; i < actions.size(); ++i) // send -> receive flows start here
+			if (is_send(packet->nodes()[i].type))
+				tracer->send(&packet->nodes()[i], packet->nodes()[i].length);
 	Reaper reaper;
 	Node *roots = packet->first_root;
 	(void)packet.release(); // from here on the packet frees itself once its completion is posted

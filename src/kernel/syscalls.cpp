@@ -88,6 +88,8 @@ HelError sys_submit_async_nop(Thread &self, const HelWord *args, HelWord *) {
 		return queue.error;
 	if (!queue.object->fits(sizeof(HelSimpleResult)))
 		return kHelErrQueueTooSmall;
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(queue.object.get(), arg<std::uintptr_t>(args, 1));
 	self.note_submitted();
 	queue.object->post_simple(kHelErrNone, arg<std::uintptr_t>(args, 1));
 	return kHelErrNone;
@@ -202,7 +204,7 @@ HelError sys_drive_queue(Thread &self, const HelWord *args, HelWord *) {
 		return queue.error;
 	queue.object->drive(self);
 	if (flags & kHelDriveWait)
-		queue.object->wait_user_notify(self, arg<std::uint32_t>(args, 2));
+		queue.object->wait_user_notify(self, arg<std::uint32_t>(args, 2), arg<HelHandle>(args, 0));
 	return kHelErrNone;
 }
 
@@ -416,8 +418,13 @@ HelError sys_submit_async(Thread &self, const HelWord *args, HelWord *) {
 				count * sizeof(HelAction));
 			e != kHelErrNone)
 		return e;
-	return exchange(self, arg<HelHandle>(args, 0), {actions.data(), count}, *queue.object,
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(queue.object.get(), arg<std::uintptr_t>(args, 4));
+	HelError error = exchange(self, arg<HelHandle>(args, 0), {actions.data(), count}, *queue.object,
 			arg<std::uintptr_t>(args, 4));
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
+	return error;
 }
 
 // ---------------------------------------------------------------- the table
@@ -450,8 +457,7 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallPointerPhysical] = {"helPointerPhysical", sys_pointer_physical};
 	t[kHelCallLoadahead] = {"helLoadahead", sys_loadahead};
 	t[kHelCallSubmitProtectMemory] = {"helSubmitProtectMemory", sys_legacy_protect_memory};
-	t[kHelCallSubmitSynchronizeSpace] = {
-			"helSubmitSynchronizeSpace", sys_legacy_synchronize_space};
+	t[kHelCallSubmitSynchronizeSpace] = {"helSubmitSynchronizeSpace", sys_legacy_synchronize_space};
 	t[kHelCallSubmitReadMemory] = {"helSubmitReadMemory", sys_legacy_read_memory};
 	t[kHelCallSubmitWriteMemory] = {"helSubmitWriteMemory", sys_legacy_write_memory};
 	t[kHelCallSubmitManageMemory] = {"helSubmitManageMemory", sys_legacy_manage_memory};
@@ -576,6 +582,23 @@ HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std
 
 using helsim::kernel::Thread;
 
+namespace {
+// Tracing on: the call inside a syscall slice on the thread's track. Out of line, so the
+// untraced entry stays as small as it was.
+template <typename Call>
+__attribute__((noinline)) HelError traced_syscall(Thread &self, const char *name, Call &&call) {
+	helsim::sim::TraceRecorder &tracer = *self.tracer();
+	tracer.syscall_begin(self, name);
+	struct End {
+		helsim::sim::TraceRecorder &tracer;
+		Thread &self;
+		const char *name;
+		~End() { tracer.syscall_end(self, name); } // also when helPanic throws
+	} end{tracer, self, name};
+	return call();
+}
+} // namespace
+
 extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, HelWord *outs) {
 	Thread *self = Thread::current();
 	if (!self) {
@@ -588,9 +611,16 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 	HelWord scratch[3];
 	if (!outs)
 		outs = scratch;
+	{
+		helsim::kernel::Kernel &k = self->kernel();
+		k.host().charge(k.config().costs.syscall_ns); // the cost model's entry and exit
+	}
 	if (number < helsim::kernel::kSyscalls.size()) {
 		if (auto fn = helsim::kernel::kSyscalls[number].fn) {
 			self->syscall_counts[number].bump();
+			if (self->tracer()) [[unlikely]]
+				return traced_syscall(*self, helsim::kernel::kSyscalls[number].name,
+						[&] { return fn(*self, args, outs); });
 			return fn(*self, args, outs);
 		}
 		return kHelErrIllegalSyscall;
@@ -606,6 +636,11 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 		if (auto handler = kernel.extension_syscall(number)) {
 			self->syscall_counts[number].bump();
 			helsim::ext::Caller caller{*self};
+			if (self->tracer()) [[unlikely]] {
+				std::string label = kernel.syscall_label(number);
+				return traced_syscall(*self, label.c_str(),
+						[&] { return handler(caller, args, outs); });
+			}
 			return handler(caller, args, outs);
 		}
 	}

@@ -7,8 +7,8 @@ namespace helsim::kernel {
 
 Thread::Thread(Kernel &kernel, sim::TaskKind task_kind, std::string name, Ref<Universe> universe,
 		Ref<AddressSpace> space)
-: Object{kernel, ObjectKind::thread}, sim::Task{task_kind}, universe_{std::move(universe)},
-  space_{std::move(space)} {
+: Object{kernel, ObjectKind::thread}, sim::Task{task_kind}, tracer_{kernel.host().tracer()},
+  universe_{std::move(universe)}, space_{std::move(space)} {
 	set_name(std::move(name));
 	kernel.random_bytes(credentials_.data(), credentials_.size());
 	kernel.register_thread(*this);
@@ -99,7 +99,18 @@ void Thread::block(sim::WaitReason reason, std::uint64_t deadline) {
 	set_wait_reason({});
 }
 
-void Thread::wake() { kernel().host().unpark(*this); }
+void Thread::wake() {
+	if (tracer_) [[unlikely]]
+		tracer_->wake(*this);
+	kernel().host().unpark(*this);
+}
+
+void Thread::trace_submitted() {
+	// One flow per submission: the key is consumed so a second note cannot reuse it.
+	if (trace_queue_)
+		tracer_->submission(trace_queue_, trace_context_);
+	trace_queue_ = nullptr;
+}
 
 void Thread::record_outcome(ThreadOutcome outcome, std::string message) {
 	std::lock_guard lock{outcome_mutex_};

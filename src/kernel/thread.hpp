@@ -11,6 +11,7 @@
 #include <helsim/machine.hpp>
 
 #include "../../sim/task.hpp"
+#include "../../sim/trace.hpp"
 #include "kernel.hpp"
 #include "object.hpp"
 
@@ -74,7 +75,19 @@ public:
 	std::array<CallCounter, kSyscallSlots> syscall_counts{};
 	// Asynchronous operations this thread submitted (for the exactly-once accounting).
 	CallCounter operations_submitted;
-	void note_submitted() { operations_submitted.bump(); }
+	void note_submitted() {
+		operations_submitted.bump();
+		if (tracer_) [[unlikely]]
+			trace_submitted();
+	}
+	// Tracing: the recorder (nullptr when off), and the (queue, context) the submission in
+	// progress completes to. The submitting path sets the key (only while tracing), so that
+	// note_submitted() can start the operation's flow without every caller passing it.
+	sim::TraceRecorder *tracer() const { return tracer_; }
+	void set_trace_key(const void *queue, std::uintptr_t context) {
+		trace_queue_ = queue;
+		trace_context_ = context;
+	}
 
 	void for_each_reference(const std::function<void(Object &)> &f) override;
 
@@ -87,6 +100,11 @@ public:
 private:
 	// Drops the universe and the space once the thread has ended.
 	void release_context();
+	void trace_submitted();
+
+	sim::TraceRecorder *const tracer_;
+	const void *trace_queue_ = nullptr;
+	std::uintptr_t trace_context_ = 0;
 
 	Ref<Universe> universe_;
 	Ref<AddressSpace> space_;

@@ -18,6 +18,9 @@ HelError copy_host(AddressSpace &space, std::uintptr_t address, void *buffer, st
 	auto *kernel = static_cast<std::byte *>(buffer) + done;
 	std::size_t left = to_user ? sim::safe_copy(user, kernel, size - done)
 							   : sim::safe_copy(kernel, user, size - done);
+	// The cost model: the bytes copied by this call (`done` still holds the earlier ones).
+	space.kernel().host().charge_ps(
+			(size - left - done) * space.kernel().config().costs.copy_ps_per_byte);
 	done = size - left;
 	return left ? kHelErrFault : kHelErrNone;
 }

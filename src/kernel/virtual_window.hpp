@@ -25,6 +25,7 @@ public:
 	VirtualWindow &operator=(const VirtualWindow &) = delete;
 	~VirtualWindow();
 
+	std::uintptr_t base() const { return base_; }
 	bool contains(std::uintptr_t address, std::size_t size) const {
 		return address >= base_ && size <= size_ && address - base_ <= size_ - size;
 	}
