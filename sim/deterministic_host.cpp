@@ -1,6 +1,7 @@
 #include "deterministic_host.hpp"
 
 #include <stdexcept>
+#include <string>
 
 #include "trace.hpp"
 
@@ -94,8 +95,14 @@ void DeterministicHost::run_until(const std::function<bool()> &done) {
 	if (current_task())
 		throw std::logic_error(
 				"helsim: DeterministicHost::run_until called from a simulated thread");
+	// An attached thread runs simulated code until it detaches: wait for it.
+	std::lock_guard baton{baton_};
+	drive(done, nullptr);
+}
+
+bool DeterministicHost::drive(const std::function<bool()> &done, Task *attached) {
 	if (driving_)
-		throw std::logic_error("helsim: DeterministicHost::run_until is not reentrant");
+		throw std::logic_error("helsim: DeterministicHost: the scheduler is not reentrant");
 	driving_ = true;
 	struct Reset {
 		bool &flag;
@@ -114,7 +121,7 @@ void DeterministicHost::run_until(const std::function<bool()> &done) {
 			// Idle: jump to the next deadline, or stop if there is none (stuck or done).
 			std::uint64_t next = timers_.next_deadline();
 			if (next == kNoDeadline)
-				return;
+				return false;
 			if (next > now_)
 				now_ = next;
 			continue;
@@ -123,7 +130,28 @@ void DeterministicHost::run_until(const std::function<bool()> &done) {
 		Task *task = queues_[cpu].pop();
 		record(cpu, *task);
 		now_ += switch_cost_;
+		if (task == attached) {
+			// The attached thread's turn: it continues on its own host thread, which is
+			// this one.
+			std::uint32_t word = task->state_.load(std::memory_order_acquire);
+			task->state_.store(kTaskRunning | (word & kTaskNotified), std::memory_order_release);
+			task->set_cpu_index(cpu);
+			return true;
+		}
 		run_task(cpu, *task);
+	}
+	return true;
+}
+
+void DeterministicHost::wait_for_turn(Task &self) {
+	bool resumed = drive([] { return false; }, &self);
+	if (!resumed) {
+		// Nothing can ever run again, and nobody but a simulated thread could wake us:
+		// waiting would hang the host thread for good.
+		self.state_.store(kTaskRunning, std::memory_order_release);
+		activity_add(1);
+		throw std::runtime_error("helsim: deterministic machine stuck: the attached thread '" +
+				self.name() + "' waits and nothing else can run or fire");
 	}
 }
 
@@ -132,11 +160,12 @@ void DeterministicHost::run_task(unsigned cpu, Task &task) {
 	task.state_.store(kTaskRunning | (word & kTaskNotified), std::memory_order_release);
 	task.set_cpu_index(cpu);
 	task.switch_reason_ = Task::SwitchReason::none;
+	Task *outer = current_task(); // the attached thread whose park drives us, if any
 	set_current_task(&task);
 	if (tracer_) [[unlikely]]
 		tracer_->run_begin(cpu, task);
 	task.fiber_.switch_in();
-	set_current_task(nullptr);
+	set_current_task(outer);
 	if (tracer_) [[unlikely]]
 		tracer_->run_end(cpu, task, task.fiber_.finished());
 	if (task.fiber_.finished())
@@ -176,8 +205,10 @@ void DeterministicHost::after_switch(Task &task) {
 }
 
 void DeterministicHost::park(Task &self, std::uint64_t deadline) {
-	if (!self.is_fiber())
-		throw std::logic_error("helsim: attached threads are not supported in deterministic mode");
+	if (!self.is_fiber()) {
+		park_attached(self, deadline);
+		return;
+	}
 	// Step (2) of the park protocol.
 	std::uint32_t word = self.state_.load(std::memory_order_acquire);
 	if (word & kTaskNotified) {
@@ -217,19 +248,65 @@ void DeterministicHost::advance_ps(std::uint64_t ps) {
 }
 
 void DeterministicHost::yield(Task &self) {
-	if (!self.is_fiber())
+	if (!self.is_fiber()) {
+		// The attached thread queues up like a fiber and runs again when the seed picks it.
+		self.state_.store(kTaskRunnable, std::memory_order_release);
+		enqueue(self);
+		wait_for_turn(self);
 		return;
+	}
 	self.switch_reason_ = Task::SwitchReason::yield;
 	Fiber::switch_out();
 }
 
-void DeterministicHost::attach(Task &) {
-	throw std::logic_error("helsim: attached threads are not supported in deterministic mode yet "
-						   "(Machine::attach needs Mode::threads)");
+void DeterministicHost::attach(Task &task) {
+	if (current_task())
+		throw std::logic_error("helsim: this host thread already is a simulated thread");
+	// One host thread at a time runs simulated code: this one now, until it detaches.
+	baton_.lock();
+	task.set_cpu_index(next_start_cpu_++ % cpu_count());
+	task.state_.store(kTaskRunning, std::memory_order_release);
+	activity_add(1);
+	set_current_task(&task);
 }
 
-void DeterministicHost::detach(Task &) {
-	throw std::logic_error("helsim: attached threads are not supported in deterministic mode yet");
+void DeterministicHost::detach(Task &task) {
+	set_current_task(nullptr);
+	task.state_.store(kTaskExited, std::memory_order_release);
+	activity_add(-1);
+	baton_.unlock();
+}
+
+void DeterministicHost::park_attached(Task &self, std::uint64_t deadline) {
+	// Step (2) of the park protocol, then the scheduler runs on this host thread until the
+	// seed picks us again after a wake-up (or the deadline's timer).
+	std::uint32_t word = self.state_.load(std::memory_order_acquire);
+	if (word & kTaskNotified) {
+		self.state_.store(word & ~kTaskNotified, std::memory_order_release);
+		return;
+	}
+	self.state_.store(kTaskParked, std::memory_order_release);
+	activity_add(-1);
+	struct Wakeup final : Timer {
+		DeterministicHost *host;
+		Task *task;
+		void fire() override { host->unpark(*task); }
+	} wakeup;
+	wakeup.host = this;
+	wakeup.task = &self;
+	if (deadline != kNoDeadline) {
+		wakeup.deadline = deadline;
+		arm(wakeup);
+	}
+	struct Disarm {
+		DeterministicHost *host;
+		Timer *timer;
+		~Disarm() {
+			if (timer)
+				host->disarm(*timer);
+		}
+	} disarm_on_exit{this, deadline != kNoDeadline ? &wakeup : nullptr};
+	wait_for_turn(self);
 }
 
 void DeterministicHost::arm(Timer &timer) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <vector>
 
 #include "host.hpp"
@@ -64,7 +65,9 @@ public:
 	void park(Task &self, std::uint64_t deadline) override;
 	void unpark(Task &task) override;
 	void yield(Task &self) override;
-	// Not supported yet: throws std::logic_error.
+	// The attached host thread runs simulated code alone until it detaches (the baton):
+	// when it blocks or yields, the scheduler runs on its host thread until the seed picks
+	// it again. A second attach, and run_until, wait for the baton.
 	void attach(Task &task) override;
 	void detach(Task &task) override;
 	void arm(Timer &timer) override;
@@ -79,6 +82,11 @@ private:
 	void run_task(unsigned cpu, Task &task);
 	void after_switch(Task &task);
 	void record(unsigned cpu, const Task &task);
+	// The scheduler loop. With `attached`, returns true once the seed picks that task (the
+	// caller's own); false when nothing can run any more.
+	bool drive(const std::function<bool()> &done, Task *attached);
+	void wait_for_turn(Task &self);
+	void park_attached(Task &self, std::uint64_t deadline);
 	void fire_expired();
 
 	PhysicalMemory physical_;
@@ -93,6 +101,7 @@ private:
 	std::uint64_t switches_ = 0;
 	unsigned next_start_cpu_ = 0;
 	bool driving_ = false;
+	std::mutex baton_; // held by the host thread that runs simulated code
 	bool stopped_ = false;
 };
 

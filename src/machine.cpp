@@ -76,7 +76,23 @@ MachineConfig checked(MachineConfig config) {
 }
 } // namespace
 
+// HELSIM_MODE=deterministic:<seed> turns every threads-mode machine of the process into a
+// deterministic one with that seed, so that a whole test suite can be run under seeds.
+static void apply_mode_override(MachineConfig &config) {
+	const char *text = std::getenv("HELSIM_MODE");
+	if (!text || config.mode == Mode::deterministic)
+		return;
+	std::string value{text};
+	const std::string prefix = "deterministic";
+	if (value.rfind(prefix, 0) != 0)
+		return;
+	config.mode = Mode::deterministic;
+	if (value.size() > prefix.size() && value[prefix.size()] == ':')
+		config.seed = std::strtoull(value.c_str() + prefix.size() + 1, nullptr, 0);
+}
+
 Machine::Machine(MachineConfig config) {
+	apply_mode_override(config);
 	config = checked(std::move(config));
 	if (config.mode == Mode::deterministic)
 		host_ = std::make_unique<sim::DeterministicHost>(config.cpus, config.physical_memory,
@@ -151,9 +167,6 @@ void Machine::spawn(std::string name, Entry entry, std::span<const HelHandle> ha
 }
 
 std::unique_ptr<Attachment> Machine::attach(AttachOptions options) {
-	if (kernel_->config().mode == Mode::deterministic)
-		throw std::logic_error("helsim: Machine::attach: attached threads are not supported in "
-							   "deterministic mode yet");
 	Ref<Universe> universe = root_->universe;
 	if (options.new_universe) {
 		universe = kernel::make_object<Universe>(*kernel_);

@@ -237,16 +237,77 @@ TEST(Deterministic, FibersRunOnlyInsideRun) {
 	EXPECT_FALSE(report.stuck);
 }
 
-TEST(Deterministic, AttachThrowsLogicError) {
-	helsim::Machine machine{deterministic(1)};
-	try {
-		auto attachment = machine.attach();
-		ADD_FAILURE() << "attach succeeded in deterministic mode";
-	} catch (const std::logic_error &e) {
-		EXPECT_NE(std::string{e.what()}.find("deterministic"), std::string::npos) << e.what();
+// An attached host thread takes part in the seeded schedule: while it blocks, the fibers run
+// on its host thread; it continues when the seed picks it after its wake-up.
+std::uint64_t attached_round_trip(std::uint64_t seed, std::vector<int> &order) {
+	helsim::Machine machine{deterministic(seed)};
+	static int word;
+	static std::vector<int> *log;
+	word = 0;
+	log = &order;
+	{
+		auto attached = machine.attach();
+		for (int i = 1; i <= 3; ++i) {
+			HelHandle thread = kHelNullHandle;
+			auto entry = +[](std::uintptr_t n) {
+				log->push_back(static_cast<int>(n));
+				__atomic_fetch_add(&word, 1, __ATOMIC_SEQ_CST);
+				(void)helFutexWake(&word, 1);
+			};
+			EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+							  reinterpret_cast<void *>(entry), reinterpret_cast<void *>(i), 0,
+							  &thread),
+					kHelErrNone);
+		}
+		EXPECT_TRUE(order.empty()) << "fibers run only while the attached thread waits";
+		for (int v = __atomic_load_n(&word, __ATOMIC_SEQ_CST); v != 3;
+				v = __atomic_load_n(&word, __ATOMIC_SEQ_CST)) {
+			HelError e = helFutexWait(&word, v, kHelWaitInfinite);
+			EXPECT_TRUE(e == kHelErrNone || e == kHelErrFutexRace) << e;
+		}
+		order.push_back(0); // the attached thread resumed
 	}
-	machine.spawn("body", [](std::span<const HelHandle>) {});
-	expect_clean(machine.run());
+	auto report = machine.run();
+	expect_clean(report);
+	return report.trace_hash;
+}
+
+TEST(Deterministic, AttachedThreadsTakePartInTheSeededSchedule) {
+	std::vector<int> first, again;
+	std::uint64_t hash = attached_round_trip(7, first);
+	EXPECT_EQ(attached_round_trip(7, again), hash);
+	EXPECT_EQ(first, again) << "the same seed gives the same order";
+	ASSERT_EQ(first.size(), 4u);
+	EXPECT_EQ(first.back(), 0);
+	std::vector<std::vector<int>> orders;
+	for (std::uint64_t seed = 0; seed < 20; ++seed) {
+		std::vector<int> order;
+		attached_round_trip(seed, order);
+		orders.push_back(order);
+	}
+	bool differ = false;
+	for (auto &order : orders)
+		differ |= order != orders.front();
+	EXPECT_TRUE(differ) << "other seeds give other orders";
+}
+
+TEST(Deterministic, AnAttachedThreadThatCanNeverBeWokenGetsAnError) {
+	helsim::Machine machine{deterministic(1)};
+	auto attached = machine.attach();
+	int word = 0;
+	try {
+		(void)helFutexWait(&word, 0, kHelWaitInfinite);
+		ADD_FAILURE() << "the wait returned";
+	} catch (const std::runtime_error &e) {
+		EXPECT_NE(std::string{e.what()}.find("stuck"), std::string::npos) << e.what();
+	}
+	// A timed wait is woken by virtual time.
+	std::uint64_t now = 0;
+	ASSERT_EQ(helGetClock(&now), kHelErrNone);
+	EXPECT_EQ(helFutexWait(&word, 0, static_cast<std::int64_t>(now + 1'000'000)), kHelErrTimeout);
+	std::uint64_t later = 0;
+	ASSERT_EQ(helGetClock(&later), kHelErrNone);
+	EXPECT_GE(later, now + 1'000'000);
 }
 
 TEST(Deterministic, ThreadsModeReportsNoTraceHash) {
