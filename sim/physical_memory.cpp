@@ -9,6 +9,14 @@
 #include <string>
 
 namespace helsim::sim {
+namespace {
+std::uint64_t splitmix64(std::uint64_t &state) {
+	std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+} // namespace
 
 PhysicalMemory::PhysicalMemory(std::size_t size)
 : size_{(size + kPageSize - 1) & ~(kPageSize - 1)} {
@@ -49,6 +57,10 @@ std::optional<PhysicalAddr> PhysicalMemory::allocate(std::size_t size, PhysicalA
 	if (size == 0)
 		return std::nullopt;
 	std::lock_guard lock{mutex_};
+	if (fail_ppm_ && splitmix64(fail_state_) % 1'000'000 < fail_ppm_) {
+		injected_.fetch_add(1, std::memory_order_relaxed);
+		return std::nullopt;
+	}
 	for (auto it = free_runs_.begin(); it != free_runs_.end(); ++it) {
 		if (it->first > limit || limit - it->first < size)
 			break; // runs are ordered by address: every later one ends above the limit too
@@ -65,6 +77,12 @@ std::optional<PhysicalAddr> PhysicalMemory::allocate(std::size_t size, PhysicalA
 		return address;
 	}
 	return std::nullopt;
+}
+
+void PhysicalMemory::inject_failures(std::uint32_t ppm, std::uint64_t seed) {
+	std::lock_guard lock{mutex_};
+	fail_ppm_ = ppm;
+	fail_state_ = seed;
 }
 
 void PhysicalMemory::free(PhysicalAddr address, std::size_t size) {

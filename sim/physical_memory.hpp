@@ -3,6 +3,7 @@
 // at the virtual address the simulated space chose, which is also the host address.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -30,6 +31,11 @@ public:
 	std::optional<PhysicalAddr> allocate(std::size_t size, PhysicalAddr limit = ~PhysicalAddr{0});
 	void free(PhysicalAddr address, std::size_t size);
 
+	// Fault injection: from now on about `ppm` in a million allocations fail, as decided by a
+	// generator seeded with `seed` (deterministic for a deterministic sequence of calls).
+	void inject_failures(std::uint32_t ppm, std::uint64_t seed);
+	std::uint64_t injected_failures() const { return injected_.load(std::memory_order_relaxed); }
+
 	// The kernel's direct map.
 	void *direct(PhysicalAddr address) const { return base_ + address; }
 
@@ -45,6 +51,9 @@ private:
 	mutable std::mutex mutex_;
 	std::map<PhysicalAddr, std::size_t> free_runs_; // start -> length, coalesced
 	std::size_t free_bytes_ = 0;
+	std::uint32_t fail_ppm_ = 0;   // guarded by mutex_
+	std::uint64_t fail_state_ = 0; // splitmix64 state, guarded by mutex_
+	std::atomic<std::uint64_t> injected_{0};
 };
 
 } // namespace helsim::sim

@@ -106,6 +106,8 @@ Machine::Machine(MachineConfig config) {
 	kernel_ = std::make_unique<kernel::Kernel>(config, *host_);
 	root_ = std::make_unique<Root>(
 			Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
+	// After the root space exists: the machine itself must come up.
+	host_->physical_memory().inject_failures(config.inject.no_memory_ppm, config.seed);
 }
 
 Machine::~Machine() {
@@ -245,6 +247,8 @@ RunReport Machine::run() {
 	report.counters.objects = kernel_->object_counts();
 	report.counters.page_faults_kernel = kernel_->kernel_faults.load(std::memory_order_relaxed);
 	report.counters.page_faults_host = kernel_->host_faults.load(std::memory_order_relaxed);
+	report.counters.injected_no_memory = host_->physical_memory().injected_failures();
+	report.counters.injected_wakeups = kernel_->injected_wakeups.load(std::memory_order_relaxed);
 	report.counters.context_switches = host_->context_switches();
 
 	if (!report.stuck) {
@@ -304,6 +308,8 @@ std::string Counters::to_table() const {
 	row("completions posted", completions_posted);
 	row("page faults (kernel)", page_faults_kernel);
 	row("page faults (host)", page_faults_host);
+	row("injected: no memory", injected_no_memory);
+	row("injected: spurious wake-ups", injected_wakeups);
 	row("context switches", context_switches);
 	return out;
 }

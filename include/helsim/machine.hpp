@@ -61,6 +61,18 @@ struct CostModel {
 	std::uint64_t page_fault_ns = 1000;
 };
 
+// Faults helsim injects on purpose, to test that code survives them. Rates are in parts per
+// million; every decision is drawn from a generator seeded with MachineConfig::seed, so a
+// deterministic run injects the same faults every time. Nothing injected crashes helsim or
+// loses a completion: each fault is one the real kernel may also produce.
+struct FaultInjection {
+	// A frame allocation fails: the memory object, page table or queue that needed it
+	// reports kHelErrNoMemory.
+	std::uint32_t no_memory_ppm = 0;
+	// helFutexWait returns kHelErrNone although nobody woke it (callers re-check the word).
+	std::uint32_t spurious_wakeup_ppm = 0;
+};
+
 struct MachineConfig {
 	unsigned cpus = 2;
 	Mode mode = Mode::threads;
@@ -72,6 +84,8 @@ struct MachineConfig {
 	bool strict_memory = false;
 	// Virtual-time costs (deterministic mode only; see CostModel).
 	CostModel costs{};
+	// Deliberate faults (off by default); see FaultInjection.
+	FaultInjection inject{};
 	std::size_t stack_size = std::size_t{256} << 10;
 	// Record a trace (syscalls, running slices, wakes, flows, faults, lane events) for
 	// Machine::write_trace / trace_json; see docs/tracing.md. Off by default: then each
@@ -120,6 +134,8 @@ struct Counters {
 	std::uint64_t page_faults_kernel = 0; // faults resolved on the kernel path (copies, pins)
 	std::uint64_t page_faults_host = 0;   // user code touched an absent page (host SIGSEGV)
 	std::uint64_t context_switches = 0;   // fibers switched in on a CPU
+	std::uint64_t injected_no_memory = 0; // FaultInjection: frame allocations failed on purpose
+	std::uint64_t injected_wakeups = 0;   // FaultInjection: spurious futex wake-ups
 
 	// An aligned, printable table: syscalls by name, object kinds, then the rest.
 	std::string to_table() const;

@@ -67,6 +67,11 @@ HelError FutexTable::wait(Thread &self, int *pointer, int expected, std::uint64_
 		}
 		if (static_cast<int>(value) != expected)
 			return kHelErrFutexRace;
+		// Injected spurious wake-up: Managarm's callers re-check the word, so may we return.
+		if (self.kernel().inject(self.kernel().config().inject.spurious_wakeup_ppm)) {
+			self.kernel().injected_wakeups.fetch_add(1, std::memory_order_relaxed);
+			return kHelErrNone;
+		}
 		waiter.prev = bucket.tail;
 		(bucket.tail ? bucket.tail->next : bucket.head) = &waiter;
 		bucket.tail = &waiter;

@@ -168,6 +168,18 @@ void Kernel::log(const LogRecord &record) {
 		fmt::print(stderr, "[{}] {}\n", record.thread, record.message);
 }
 
+bool Kernel::inject(std::uint32_t ppm) {
+	if (!ppm)
+		return false;
+	// The n-th decision is a hash of (seed, n): no lock, and the same sequence for the same
+	// order of calls, which deterministic mode fixes.
+	std::uint64_t z = config_.seed +
+			0x9E3779B97F4A7C15ull * (inject_draws_.fetch_add(1, std::memory_order_relaxed) + 1);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return (z ^ (z >> 31)) % 1'000'000 < ppm;
+}
+
 void Kernel::random_bytes(void *out, std::size_t n) {
 	std::lock_guard lock{random_mutex_};
 	auto *bytes = static_cast<unsigned char *>(out);

@@ -62,6 +62,10 @@ public:
 	void record_ended(ThreadReport report);
 	std::vector<ThreadReport> ended_threads() const;
 
+	// Fault injection: whether to inject a fault that occurs `ppm` times in a million.
+	bool inject(std::uint32_t ppm);
+	std::atomic<std::uint64_t> injected_wakeups{0};
+
 	void log(const LogRecord &record);
 	void random_bytes(void *out, std::size_t n);
 
@@ -114,6 +118,7 @@ private:
 	std::mutex log_mutex_;
 	std::mutex random_mutex_;
 	std::mt19937_64 random_;
+	std::atomic<std::uint64_t> inject_draws_{0};
 
 	mutable std::mutex counts_mutex_;
 	std::array<std::uint64_t, kSyscallSlots> retired_counts_{};
