@@ -43,9 +43,10 @@ std::uint64_t SplitMix64::below(std::uint64_t n) {
 }
 
 DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes, std::uint64_t seed,
-		std::uint64_t switch_cost, std::uint64_t cross_cpu_wake_cost)
-: physical_{physical_bytes}, rng_{seed}, switch_cost_{switch_cost}, cross_cpu_wake_cost_{
-																			cross_cpu_wake_cost} {
+		std::uint64_t switch_cost, std::uint64_t cross_cpu_wake_cost,
+		std::uint32_t preempt_at_syscall_ppm)
+: physical_{physical_bytes}, rng_{seed}, switch_cost_{switch_cost},
+  cross_cpu_wake_cost_{cross_cpu_wake_cost}, preempt_ppm_{preempt_at_syscall_ppm} {
 	charges_time_ = true;
 	if (cpus == 0 || cpus > 64)
 		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
@@ -257,6 +258,12 @@ void DeterministicHost::yield(Task &self) {
 	}
 	self.switch_reason_ = Task::SwitchReason::yield;
 	Fiber::switch_out();
+}
+
+void DeterministicHost::syscall_entry(Task &self) {
+	// A syscall entry holds no kernel lock: a safe point to let another thread run first.
+	if (preempt_ppm_ && self.is_fiber() && rng_.below(1'000'000) < preempt_ppm_)
+		yield(self);
 }
 
 void DeterministicHost::attach(Task &task) {

@@ -45,7 +45,8 @@ public:
 
 	DeterministicHost(unsigned cpus, std::size_t physical_bytes, std::uint64_t seed,
 			std::uint64_t switch_cost = kDefaultSwitchCost,
-			std::uint64_t cross_cpu_wake_cost = kDefaultCrossCpuWakeCost);
+			std::uint64_t cross_cpu_wake_cost = kDefaultCrossCpuWakeCost,
+			std::uint32_t preempt_at_syscall_ppm = 0);
 	~DeterministicHost() override;
 
 	// Runs fibers on the calling host thread until `done()` is true (checked after every
@@ -69,6 +70,7 @@ public:
 	// when it blocks or yields, the scheduler runs on its host thread until the seed picks
 	// it again. A second attach, and run_until, wait for the baton.
 	void attach(Task &task) override;
+	void syscall_entry(Task &self) override;
 	void detach(Task &task) override;
 	void arm(Timer &timer) override;
 	bool disarm(Timer &timer) override;
@@ -101,6 +103,7 @@ private:
 	std::uint64_t switches_ = 0;
 	unsigned next_start_cpu_ = 0;
 	bool driving_ = false;
+	std::uint32_t preempt_ppm_;
 	std::mutex baton_; // held by the host thread that runs simulated code
 	bool stopped_ = false;
 };

@@ -96,6 +96,9 @@ public:
 			advance_ps(ps);
 	}
 	bool charges_time() const { return charges_time_; }
+	// A syscall of `self` is about to run (called only where charges_time(): deterministic
+	// mode); the host may schedule another thread first.
+	virtual void syscall_entry(Task &self) { (void)self; }
 
 	// Activity = runnable or running tasks + armed timers. Zero while simulated threads are
 	// still alive means nothing can ever wake them: the machine is stuck.

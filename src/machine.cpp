@@ -96,7 +96,8 @@ Machine::Machine(MachineConfig config) {
 	config = checked(std::move(config));
 	if (config.mode == Mode::deterministic)
 		host_ = std::make_unique<sim::DeterministicHost>(config.cpus, config.physical_memory,
-				config.seed, config.costs.context_switch_ns, config.costs.cross_cpu_wake_ns);
+				config.seed, config.costs.context_switch_ns, config.costs.cross_cpu_wake_ns,
+				config.preempt_at_syscall_ppm);
 	else
 		host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
 	if (config.trace) {

@@ -77,6 +77,11 @@ struct MachineConfig {
 	unsigned cpus = 2;
 	Mode mode = Mode::threads;
 	std::uint64_t seed = 0;
+	// Deterministic mode: the chance, in parts per million, that a fiber's syscall is a
+	// scheduling decision: before it runs, the seed may let another thread run first. Switch-
+	// outs (blocking, yielding, ending) always are decisions. Attached threads are never
+	// preempted: they keep the baton until they block or yield.
+	std::uint32_t preempt_at_syscall_ppm = 125'000;
 	std::size_t physical_memory = std::size_t{64} << 20;
 	// Strict mode: the kernel accepts user pointers only into memory that the caller's
 	// address space maps. By default host memory outside every space (stacks, heap) is also

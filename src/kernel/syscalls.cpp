@@ -613,7 +613,10 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 		outs = scratch;
 	{
 		helsim::kernel::Kernel &k = self->kernel();
-		k.host().charge(k.config().costs.syscall_ns); // the cost model's entry and exit
+		if (k.host().charges_time()) [[unlikely]] {       // deterministic mode
+			k.host().charge(k.config().costs.syscall_ns); // the cost model's entry and exit
+			k.host().syscall_entry(*self);
+		}
 	}
 	if (number < helsim::kernel::kSyscalls.size()) {
 		if (auto fn = helsim::kernel::kSyscalls[number].fn) {

@@ -391,3 +391,33 @@ TEST(Deterministic, StreamEchoUnderTwentySeeds) {
 	}
 	EXPECT_GE(hashes.size(), 2u);
 }
+
+namespace {
+// Two fibers increment a shared counter without atomicity, with a syscall between the load
+// and the store: only a scheduling decision at that syscall can interleave them.
+int lost_update_total(std::uint64_t seed, std::uint32_t preempt_ppm) {
+	auto config = deterministic(seed);
+	config.preempt_at_syscall_ppm = preempt_ppm;
+	helsim::Machine machine{config};
+	static int counter;
+	counter = 0;
+	for (int i = 0; i < 2; ++i)
+		machine.spawn("incrementer", [](std::span<const HelHandle>) {
+			int seen = __atomic_load_n(&counter, __ATOMIC_RELAXED);
+			(void)helNop();
+			__atomic_store_n(&counter, seen + 1, __ATOMIC_RELAXED);
+		});
+	expect_clean(machine.run());
+	return counter;
+}
+} // namespace
+
+TEST(Deterministic, SyscallEntriesAreSchedulingDecisions) {
+	bool lost = false;
+	for (std::uint64_t seed = 0; seed < 64; ++seed) {
+		EXPECT_EQ(lost_update_total(seed, 0), 2) << "without decisions at syscalls, seed " << seed;
+		lost |= lost_update_total(seed, 500'000) == 1;
+	}
+	EXPECT_TRUE(lost) << "some seed preempts between the load and the store";
+	EXPECT_EQ(lost_update_total(5, 500'000), lost_update_total(5, 500'000)) << "and replays";
+}
