@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -420,4 +421,19 @@ TEST(Deterministic, SyscallEntriesAreSchedulingDecisions) {
 	}
 	EXPECT_TRUE(lost) << "some seed preempts between the load and the store";
 	EXPECT_EQ(lost_update_total(5, 500'000), lost_update_total(5, 500'000)) << "and replays";
+}
+
+// The trace hash depends on nothing of the process (no addresses, no host time): a freshly
+// started process computes the same hash for the same seed.
+TEST(Deterministic, EqualSeedsGiveEqualHashesAcrossProcesses) {
+	GTEST_FLAG_SET(death_test_style, "threadsafe"); // the child is a new process (re-exec)
+	std::uint64_t here = run_workload(11).report.trace_hash;
+	ASSERT_NE(here, 0u);
+	EXPECT_EXIT(
+			{
+				std::fprintf(stderr, "hash=%llu\n",
+						static_cast<unsigned long long>(run_workload(11).report.trace_hash));
+				std::_Exit(0);
+			},
+			::testing::ExitedWithCode(0), "hash=" + std::to_string(here) + "\n");
 }
