@@ -94,8 +94,8 @@ protected:
 		return result.error == kHelErrNone ? result.handle : HelHandle{kHelNullHandle};
 	}
 	HelHandle lock(HelHandle h, std::uintptr_t offset, std::size_t size) {
-		auto element = sq_call(dispatcher, kHelSubmitLockMemoryView,
-				HelSqLockMemoryView{h, offset, size});
+		auto element =
+				sq_call(dispatcher, kHelSubmitLockMemoryView, HelSqLockMemoryView{h, offset, size});
 		EXPECT_NE(element.context(), kRefused);
 		auto result = element.as<HelHandleResult>();
 		EXPECT_EQ(result.error, kHelErrNone);

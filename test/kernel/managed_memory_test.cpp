@@ -452,8 +452,7 @@ TEST(ManagedMemory, SqOperationsCheckViewsAndRights) {
 	EXPECT_EQ(refused.error(), kHelErrBadRights);
 	refused = sq_call(d, kHelSubmitWritebackFence, HelSqWritebackFence{weak, 0, 0});
 	EXPECT_EQ(refused.error(), kHelErrBadRights) << "a fence needs kHelRightFence";
-	refused = sq_call(d, kHelSubmitInvalidateMemory,
-			HelSqInvalidateMemory{weak, 0, kPage});
+	refused = sq_call(d, kHelSubmitInvalidateMemory, HelSqInvalidateMemory{weak, 0, kPage});
 	EXPECT_EQ(refused.error(), kHelErrBadRights);
 	refused = sq_call(d, kHelSubmitManageMemory, HelSqManageMemory{make_token()});
 	EXPECT_EQ(refused.error(), kHelErrBadDescriptor);

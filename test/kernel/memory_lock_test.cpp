@@ -140,12 +140,10 @@ TEST(MemoryLock, AnonymousMemoryLocksAtOnceAndRangesAndRightsAreChecked) {
 	ASSERT_EQ(helTransferDescriptor(memory, kHelThisUniverse, kHelTransferDescriptorOut,
 					  kHelRightsMax & ~kHelRightPin, 0, &no_pin),
 			kHelErrNone);
-	auto refused =
-			sq_call(d, kHelSubmitLockMemoryView, HelSqLockMemoryView{no_pin, 0, kPage});
+	auto refused = sq_call(d, kHelSubmitLockMemoryView, HelSqLockMemoryView{no_pin, 0, kPage});
 	EXPECT_EQ(refused.context(), ~std::uintptr_t{0});
 	EXPECT_EQ(refused.error(), kHelErrBadRights);
-	refused = sq_call(d, kHelSubmitLockMemoryView,
-			HelSqLockMemoryView{make_token(), 0, kPage});
+	refused = sq_call(d, kHelSubmitLockMemoryView, HelSqLockMemoryView{make_token(), 0, kPage});
 	EXPECT_EQ(refused.error(), kHelErrBadDescriptor);
 	refused = sq_call(d, kHelSubmitLockMemoryView, HelSqLockMemoryView{9999, 0, kPage});
 	EXPECT_EQ(refused.error(), kHelErrNoDescriptor);
