@@ -250,6 +250,7 @@ RunReport Machine::run() {
 	report.counters.page_faults_host = kernel_->host_faults.load(std::memory_order_relaxed);
 	report.counters.injected_no_memory = host_->physical_memory().injected_failures();
 	report.counters.injected_wakeups = kernel_->injected_wakeups.load(std::memory_order_relaxed);
+	report.counters.injected_delays = kernel_->injected_delays.load(std::memory_order_relaxed);
 	report.counters.context_switches = host_->context_switches();
 
 	if (!report.stuck) {
@@ -311,6 +312,7 @@ std::string Counters::to_table() const {
 	row("page faults (host)", page_faults_host);
 	row("injected: no memory", injected_no_memory);
 	row("injected: spurious wake-ups", injected_wakeups);
+	row("injected: delayed completions", injected_delays);
 	row("context switches", context_switches);
 	return out;
 }

@@ -71,14 +71,19 @@ struct FaultInjection {
 	std::uint32_t no_memory_ppm = 0;
 	// helFutexWait returns kHelErrNone although nobody woke it (callers re-check the word).
 	std::uint32_t spurious_wakeup_ppm = 0;
+	// An operation's completion reaches its queue `completion_delay_ns` later than it would
+	// (other completions may overtake it, as they may on Managarm).
+	std::uint32_t delay_completion_ppm = 0;
+	std::uint64_t completion_delay_ns = 10'000;
 };
 
 struct MachineConfig {
 	unsigned cpus = 2;
 	Mode mode = Mode::threads;
 	std::uint64_t seed = 0;
-	// Deterministic mode: the chance, in parts per million, that a fiber's syscall is a
-	// scheduling decision: before it runs, the seed may let another thread run first. Switch-
+	// Deterministic mode: the chance, in parts per million, that a fiber's syscall entry (and,
+	// separately, its exit) is a scheduling decision: the seed may let another thread run
+	// first. Switch-
 	// outs (blocking, yielding, ending) always are decisions. Attached threads are never
 	// preempted: they keep the baton until they block or yield.
 	std::uint32_t preempt_at_syscall_ppm = 125'000;
@@ -141,6 +146,7 @@ struct Counters {
 	std::uint64_t context_switches = 0;   // fibers switched in on a CPU
 	std::uint64_t injected_no_memory = 0; // FaultInjection: frame allocations failed on purpose
 	std::uint64_t injected_wakeups = 0;   // FaultInjection: spurious futex wake-ups
+	std::uint64_t injected_delays = 0;    // FaultInjection: delayed completions
 
 	// An aligned, printable table: syscalls by name, object kinds, then the rest.
 	std::string to_table() const;

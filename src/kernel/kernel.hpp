@@ -65,6 +65,7 @@ public:
 	// Fault injection: whether to inject a fault that occurs `ppm` times in a million.
 	bool inject(std::uint32_t ppm);
 	std::atomic<std::uint64_t> injected_wakeups{0};
+	std::atomic<std::uint64_t> injected_delays{0};
 
 	void log(const LogRecord &record);
 	void random_bytes(void *out, std::size_t n);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "kernel.hpp"
 #include "syscalls.hpp"
@@ -159,7 +160,53 @@ bool IpcQueue::try_write(std::span<const QueueSource> sources, std::size_t paylo
 	return true;
 }
 
+namespace {
+// An injected delay: the completion, copied, posted by a timer (or at teardown, so that it is
+// never lost).
+class DelayedCompletion final : public sim::Timer {
+public:
+	DelayedCompletion(IpcQueue &queue, std::uintptr_t context, std::size_t size)
+	: queue_{&queue}, context_{context}, bytes_(size) {}
+	std::byte *data() { return bytes_.data(); }
+
+	void fire() override {
+		QueueSource source{bytes_.data(), bytes_.size()};
+		queue_->post_now({&source, 1}, context_, true);
+		delete this;
+	}
+	void abandon() override { fire(); }
+
+private:
+	Ref<IpcQueue> queue_;
+	std::uintptr_t context_;
+	std::vector<std::byte> bytes_;
+};
+} // namespace
+
 void IpcQueue::post(std::span<const QueueSource> sources, std::uintptr_t context,
+		bool is_operation) {
+	const FaultInjection &inject = kernel().config().inject;
+	if (is_operation && inject.delay_completion_ppm) [[unlikely]] {
+		if (kernel().inject(inject.delay_completion_ppm)) {
+			std::size_t size = 0;
+			for (const QueueSource &s : sources)
+				size += s.size;
+			auto *delayed = new DelayedCompletion{*this, context, size};
+			std::byte *out = delayed->data();
+			for (const QueueSource &s : sources) {
+				std::memcpy(out, s.data, s.size);
+				out += s.size;
+			}
+			delayed->deadline = kernel().host().now() + inject.completion_delay_ns;
+			kernel().injected_delays.fetch_add(1, std::memory_order_relaxed);
+			kernel().host().arm(*delayed);
+			return;
+		}
+	}
+	post_now(sources, context, is_operation);
+}
+
+void IpcQueue::post_now(std::span<const QueueSource> sources, std::uintptr_t context,
 		bool is_operation) {
 	if (is_operation)
 		if (auto *tracer = kernel().host().tracer()) [[unlikely]]

@@ -66,6 +66,8 @@ public:
 	// `is_operation` says whether this completes a submitted operation (vs. a submission
 	// error report), for the exactly-once accounting.
 	void post(std::span<const QueueSource> sources, std::uintptr_t context, bool is_operation);
+	// post() without fault injection: a delayed completion arriving.
+	void post_now(std::span<const QueueSource> sources, std::uintptr_t context, bool is_operation);
 	void post_simple(HelError error, std::uintptr_t context, bool is_operation = true);
 
 	// helDriveQueue: deliver waiting completions into newly supplied chunks, then consume

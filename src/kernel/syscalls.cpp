@@ -621,10 +621,15 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 	if (number < helsim::kernel::kSyscalls.size()) {
 		if (auto fn = helsim::kernel::kSyscalls[number].fn) {
 			self->syscall_counts[number].bump();
-			if (self->tracer()) [[unlikely]]
-				return traced_syscall(*self, helsim::kernel::kSyscalls[number].name,
-						[&] { return fn(*self, args, outs); });
-			return fn(*self, args, outs);
+			HelError result = self->tracer()
+					? traced_syscall(*self, helsim::kernel::kSyscalls[number].name,
+							  [&] { return fn(*self, args, outs); })
+					: fn(*self, args, outs);
+			// Deterministic mode: the exit is a decision too, so whatever the call woke or
+			// completed may run before the caller continues.
+			if (self->kernel().host().charges_time()) [[unlikely]]
+				self->kernel().host().syscall_entry(*self);
+			return result;
 		}
 		return kHelErrIllegalSyscall;
 	}

@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <set>
 #include <vector>
 
 #include "../support.hpp"
+#include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 #include <helsim/testing.hpp>
@@ -120,6 +122,41 @@ TEST(FaultInjection, SpuriousWakeupsAreSurvivedByCallersThatRecheck) {
 				auto report = machine.run();
 				EXPECT_FALSE(report.stuck) << report.to_string();
 				EXPECT_GT(report.counters.injected_wakeups, 0u);
+			},
+			8);
+}
+
+TEST(FaultInjection, DelayedCompletionsAllArriveExactlyOnce) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				auto config = helsim::testing::deterministic(seed);
+				config.inject.delay_completion_ppm = 500'000;
+				helsim::Machine machine{config};
+				bool overtaken = false;
+				for (int t = 0; t < 2; ++t)
+					machine.spawn("nops", [&](std::span<const HelHandle>) {
+						helsim::Dispatcher dispatcher;
+						constexpr std::uintptr_t kCount = 16;
+						for (std::uintptr_t c = 1; c <= kCount; ++c)
+							dispatcher.submit(kHelSubmitAsyncNop, c, std::span<const std::byte>{});
+						dispatcher.flush();
+						std::set<std::uintptr_t> seen;
+						std::uintptr_t last = 0;
+						while (seen.size() < kCount) {
+							auto element = dispatcher.wait();
+							ASSERT_TRUE(element);
+							EXPECT_EQ(element->error(), kHelErrNone);
+							EXPECT_TRUE(seen.insert(element->context()).second)
+									<< "context " << element->context() << " twice";
+							overtaken |= element->context() < last;
+							last = element->context();
+						}
+					});
+				auto report = machine.run();
+				EXPECT_FALSE(report.stuck) << report.to_string();
+				EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
+				EXPECT_GT(report.counters.injected_delays, 0u);
+				EXPECT_TRUE(overtaken) << "a delayed completion is overtaken by later ones";
 			},
 			8);
 }
