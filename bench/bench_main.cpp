@@ -61,9 +61,9 @@ void BM_Syscall_Nop(benchmark::State &state) {
 }
 BENCHMARK(BM_Syscall_Nop);
 
-// The same from a fiber thread.
-void BM_Syscall_Nop_Fiber(benchmark::State &state) {
-	helsim::Machine machine{one_cpu()};
+// helNop in a loop inside a fiber thread of a machine with `config`.
+void nop_in_fiber(benchmark::State &state, const helsim::MachineConfig &config) {
+	helsim::Machine machine{config};
 	HelError failed = kHelErrNone;
 	run_in_fiber(state, machine, [&](benchmark::State &s) {
 		for (auto _ : s) {
@@ -74,9 +74,22 @@ void BM_Syscall_Nop_Fiber(benchmark::State &state) {
 	});
 	if (failed != kHelErrNone)
 		state.SkipWithError("helNop failed");
+	state.SetItemsProcessed(state.iterations());
 }
+
+// The same from a fiber thread.
+void BM_Syscall_Nop_Fiber(benchmark::State &state) { nop_in_fiber(state, one_cpu()); }
 BENCHMARK(BM_Syscall_Nop_Fiber);
 
+// The same in deterministic mode: each call is also charged to virtual time and is a seeded
+// scheduling decision at entry and exit. items_per_second = syscalls per second.
+void BM_Det_SyscallsPerSecond(benchmark::State &state) {
+	helsim::MachineConfig config = one_cpu();
+	config.mode = helsim::Mode::deterministic;
+	config.seed = 1;
+	nop_in_fiber(state, config);
+}
+BENCHMARK(BM_Det_SyscallsPerSecond);
 // ---------------------------------------------------------------- completion rings
 
 // A batch of kHelSubmitAsyncNop through the SQ, one helDriveQueue, then every completion

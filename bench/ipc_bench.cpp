@@ -160,8 +160,9 @@ void server_round(helsim::Dispatcher &dispatcher, HelHandle lane, const char *re
 // A client and a server fiber on a long-lived lane pair. `client_cpu`/`server_cpu` < 0: no
 // pinning (a one-CPU machine). One iteration is one round trip.
 template <Submission S>
-void round_trip(benchmark::State &state, unsigned machine_cpus, int client_cpu, int server_cpu) {
-	helsim::Machine machine{cpus(machine_cpus)};
+void round_trip(benchmark::State &state, helsim::MachineConfig config, int client_cpu,
+		int server_cpu) {
+	helsim::Machine machine{config};
 	auto [client_lane, server_lane] = make_stream(machine);
 	const std::int64_t rounds = kWarmup + static_cast<std::int64_t>(state.max_iterations);
 
@@ -198,22 +199,32 @@ void round_trip(benchmark::State &state, unsigned machine_cpus, int client_cpu, 
 // Both fibers on the one CPU of a one-CPU machine: every round trip is two simulated context
 // switches on one host thread.
 void BM_Ipc_RoundTrip_SameCpu(benchmark::State &state) {
-	round_trip<Submission::sq>(state, 1, -1, -1);
+	round_trip<Submission::sq>(state, cpus(1), -1, -1);
 }
 BENCHMARK(BM_Ipc_RoundTrip_SameCpu)->UseRealTime();
 
 // Client on CPU 1, server on CPU 0 of a two-CPU machine: every message is a cross-CPU hand-off.
 void BM_Ipc_RoundTrip_CrossCpu(benchmark::State &state) {
-	round_trip<Submission::sq>(state, 2, 1, 0);
+	round_trip<Submission::sq>(state, cpus(2), 1, 0);
 }
 BENCHMARK(BM_Ipc_RoundTrip_CrossCpu)->UseRealTime();
 
 // The same-CPU round trip with both sides submitting through the legacy helSubmitAsync syscall
 // (completions still read from the dispatcher's queue).
 void BM_Ipc_LegacySubmit_RoundTrip(benchmark::State &state) {
-	round_trip<Submission::legacy>(state, 1, -1, -1);
+	round_trip<Submission::legacy>(state, cpus(1), -1, -1);
 }
 BENCHMARK(BM_Ipc_LegacySubmit_RoundTrip)->UseRealTime();
+
+// The same-CPU round trip on a one-CPU deterministic machine (default seeded scheduling,
+// syscall entries and exits included): what deterministic mode costs.
+void BM_Det_IpcRoundTrip(benchmark::State &state) {
+	helsim::MachineConfig config = cpus(1);
+	config.mode = helsim::Mode::deterministic;
+	config.seed = 1;
+	round_trip<Submission::sq>(state, config, -1, -1);
+}
+BENCHMARK(BM_Det_IpcRoundTrip)->UseRealTime();
 
 // ---------------------------------------------------------------- one-way messages
 

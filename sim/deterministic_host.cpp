@@ -260,8 +260,8 @@ void DeterministicHost::yield(Task &self) {
 	Fiber::switch_out();
 }
 
-void DeterministicHost::syscall_entry(Task &self) {
-	// A syscall entry holds no kernel lock: a safe point to let another thread run first.
+void DeterministicHost::scheduling_point(Task &self) {
+	// Syscall entry and exit hold no kernel lock: safe points to let another thread run first.
 	if (preempt_ppm_ && self.is_fiber() && rng_.below(1'000'000) < preempt_ppm_)
 		yield(self);
 }
@@ -294,25 +294,7 @@ void DeterministicHost::park_attached(Task &self, std::uint64_t deadline) {
 	}
 	self.state_.store(kTaskParked, std::memory_order_release);
 	activity_add(-1);
-	struct Wakeup final : Timer {
-		DeterministicHost *host;
-		Task *task;
-		void fire() override { host->unpark(*task); }
-	} wakeup;
-	wakeup.host = this;
-	wakeup.task = &self;
-	if (deadline != kNoDeadline) {
-		wakeup.deadline = deadline;
-		arm(wakeup);
-	}
-	struct Disarm {
-		DeterministicHost *host;
-		Timer *timer;
-		~Disarm() {
-			if (timer)
-				host->disarm(*timer);
-		}
-	} disarm_on_exit{this, deadline != kNoDeadline ? &wakeup : nullptr};
+	DeadlineWakeup wakeup{*this, self, deadline};
 	wait_for_turn(self);
 }
 

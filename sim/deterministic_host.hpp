@@ -70,7 +70,7 @@ public:
 	// when it blocks or yields, the scheduler runs on its host thread until the seed picks
 	// it again. A second attach, and run_until, wait for the baton.
 	void attach(Task &task) override;
-	void syscall_entry(Task &self) override;
+	void scheduling_point(Task &self) override;
 	void detach(Task &task) override;
 	void arm(Timer &timer) override;
 	bool disarm(Timer &timer) override;

@@ -32,22 +32,24 @@ void Host::observe_progress() {
 	syscall(SYS_futex, &progress_word_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
+Host::DeadlineWakeup::DeadlineWakeup(Host &host, Task &task, std::uint64_t deadline)
+: host_{host}, task_{task} {
+	this->deadline = deadline;
+	if (deadline != kNoDeadline)
+		host_.arm(*this);
+}
+
+Host::DeadlineWakeup::~DeadlineWakeup() {
+	if (deadline != kNoDeadline)
+		host_.disarm(*this);
+}
+
+void Host::DeadlineWakeup::fire() { host_.unpark(task_); }
+
 void Host::switch_out_parked(Task &self, std::uint64_t deadline) {
-	struct Wakeup final : Timer {
-		Host *host;
-		Task *task;
-		void fire() override { host->unpark(*task); }
-	} wakeup;
-	wakeup.host = this;
-	wakeup.task = &self;
-	if (deadline != kNoDeadline) {
-		wakeup.deadline = deadline;
-		arm(wakeup);
-	}
+	DeadlineWakeup wakeup{*this, self, deadline};
 	self.switch_reason_ = Task::SwitchReason::park;
 	Fiber::switch_out();
-	if (deadline != kNoDeadline)
-		disarm(wakeup);
 }
 
 unsigned Host::pick_cpu(const Task &task) const {

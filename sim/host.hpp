@@ -96,9 +96,9 @@ public:
 			advance_ps(ps);
 	}
 	bool charges_time() const { return charges_time_; }
-	// A syscall of `self` is about to run (called only where charges_time(): deterministic
+	// `self` is at a syscall's entry or exit (called only where charges_time(): deterministic
 	// mode); the host may schedule another thread first.
-	virtual void syscall_entry(Task &self) { (void)self; }
+	virtual void scheduling_point(Task &self) { (void)self; }
 
 	// Activity = runnable or running tasks + armed timers. Zero while simulated threads are
 	// still alive means nothing can ever wake them: the machine is stuck.
@@ -111,6 +111,19 @@ protected:
 	// Implementations that keep virtual time set charges_time_ and override this.
 	virtual void advance_ps(std::uint64_t) {}
 	void activity_add(std::int64_t n);
+	// Unparks a parked task at its deadline, for as long as it exists (no deadline: nothing).
+	class DeadlineWakeup final : public Timer {
+	public:
+		DeadlineWakeup(Host &host, Task &task, std::uint64_t deadline);
+		DeadlineWakeup(const DeadlineWakeup &) = delete;
+		DeadlineWakeup &operator=(const DeadlineWakeup &) = delete;
+		~DeadlineWakeup() override;
+		void fire() override;
+
+	private:
+		Host &host_;
+		Task &task_;
+	};
 	// The end of parking a fiber, once its state says parking: arm a wake-up for `deadline`,
 	// switch to the scheduler, and disarm the wake-up once resumed.
 	void switch_out_parked(Task &self, std::uint64_t deadline);

@@ -68,7 +68,8 @@ HelError FutexTable::wait(Thread &self, int *pointer, int expected, std::uint64_
 		if (static_cast<int>(value) != expected)
 			return kHelErrFutexRace;
 		// Injected spurious wake-up: Managarm's callers re-check the word, so may we return.
-		if (self.kernel().inject(self.kernel().config().inject.spurious_wakeup_ppm)) {
+		if (std::uint32_t ppm = self.kernel().config().inject.spurious_wakeup_ppm;
+				ppm && self.kernel().inject(ppm)) [[unlikely]] {
 			self.kernel().injected_wakeups.fetch_add(1, std::memory_order_relaxed);
 			return kHelErrNone;
 		}

@@ -611,12 +611,10 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 	HelWord scratch[3];
 	if (!outs)
 		outs = scratch;
-	{
-		helsim::kernel::Kernel &k = self->kernel();
-		if (k.host().charges_time()) [[unlikely]] {       // deterministic mode
-			k.host().charge(k.config().costs.syscall_ns); // the cost model's entry and exit
-			k.host().syscall_entry(*self);
-		}
+	helsim::sim::Host &host = self->kernel().host();
+	if (host.charges_time()) [[unlikely]] {                    // deterministic mode
+		host.charge(self->kernel().config().costs.syscall_ns); // the cost model's entry and exit
+		host.scheduling_point(*self);
 	}
 	if (number < helsim::kernel::kSyscalls.size()) {
 		if (auto fn = helsim::kernel::kSyscalls[number].fn) {
@@ -627,8 +625,8 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 					: fn(*self, args, outs);
 			// Deterministic mode: the exit is a decision too, so whatever the call woke or
 			// completed may run before the caller continues.
-			if (self->kernel().host().charges_time()) [[unlikely]]
-				self->kernel().host().syscall_entry(*self);
+			if (host.charges_time()) [[unlikely]]
+				host.scheduling_point(*self);
 			return result;
 		}
 		return kHelErrIllegalSyscall;
