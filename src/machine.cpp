@@ -14,6 +14,7 @@
 #include "kernel/space.hpp"
 #include "kernel/thread.hpp"
 #include "kernel/universe.hpp"
+#include "kernel/wait_report.hpp"
 
 namespace helsim {
 
@@ -225,14 +226,7 @@ RunReport Machine::run() {
 		ThreadReport t{thread->name(), ThreadOutcome::not_started, {}, {}};
 		if (thread->started()) {
 			t.outcome = ThreadOutcome::blocked;
-			const sim::WaitReason &why = thread->wait_reason();
-			// Handles print in decimal (as hel returns them), addresses in hex.
-			if (!why.what)
-				t.waits_on = "nothing (runnable)";
-			else if (std::string_view{why.what}.ends_with("handle"))
-				t.waits_on = fmt::format("{} {}", why.what, why.address);
-			else
-				t.waits_on = fmt::format("{} {:#x}", why.what, why.address);
+			t.waits_on = kernel::describe_wait(*thread);
 		}
 		report.threads.push_back(std::move(t));
 	}

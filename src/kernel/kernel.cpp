@@ -119,15 +119,17 @@ void Kernel::clear_universes() {
 	}
 }
 
-void Kernel::abandon_objects() {
+std::vector<Ref<Object>> Kernel::live_object_refs() const {
 	std::vector<Ref<Object>> live;
-	{
-		std::lock_guard lock{registry_mutex_};
-		for (Object *o = registry_head_; o; o = o->registry_next)
-			if (o->try_ref())
-				live.push_back(Ref<Object>::adopt(o));
-	}
-	for (auto &o : live)
+	std::lock_guard lock{registry_mutex_};
+	for (Object *o = registry_head_; o; o = o->registry_next)
+		if (o->try_ref())
+			live.push_back(Ref<Object>::adopt(o));
+	return live;
+}
+
+void Kernel::abandon_objects() {
+	for (auto &o : live_object_refs())
 		o->abandon();
 }
 

@@ -51,6 +51,11 @@ public:
 	void clear_universes();
 	// Teardown: lets every live object complete the work still waiting inside it.
 	void abandon_objects();
+	// Every live object, each with a reference taken (objects already dying are skipped), for
+	// walks that call into the objects (reports, teardown). The walk then runs without the
+	// registry lock, as it must: an object's hooks take its own lock, and a stream creates
+	// objects — so takes the registry lock — under its lock.
+	std::vector<Ref<Object>> live_object_refs() const;
 
 	// Threads, for run reports and teardown.
 	void register_thread(Thread &thread);

@@ -460,6 +460,14 @@ void ManagedSpace::abandon() {
 	deliver(out);
 }
 
+void ManagedSpace::for_each_pending(const std::function<void(const PendingOperation &)> &f) {
+	std::lock_guard lock{lock_};
+	for (PendingOp *op = manage_head_; op; op = op->next)
+		f({op->queue.get(), op->context, "manageMemory", op->view.get()});
+	for (PendingOp *op = fences_; op; op = op->next)
+		f({op->queue.get(), op->context, "writebackFence", op->view.get()});
+}
+
 // ---------------------------------------------------------------- the views
 
 BackingMemory::BackingMemory(Kernel &kernel, std::shared_ptr<ManagedSpace> space)

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -88,6 +89,9 @@ public:
 
 	// Machine teardown: frees pending operations, fails waiters with kHelErrFault.
 	void abandon();
+	// The deadlock report: every pending ManageMemory ("manageMemory") and WritebackFence
+	// ("writebackFence"), on the view it was submitted on (the backing view).
+	void for_each_pending(const std::function<void(const PendingOperation &)> &f);
 
 	// The frontal view registers itself so that invalidation can evict its mappings.
 	void set_frontal(FrontalMemory *frontal);
@@ -166,6 +170,11 @@ public:
 	// Grows the managed space, so both views (thor resizes through the backing view too).
 	HelError resize(std::size_t new_size) override { return space_->grow(new_size); }
 	void abandon() override { space_->abandon(); }
+	// The pager submits ManageMemory and WritebackFence on the backing view: they are
+	// reported here (not by the frontal view, which shares the space).
+	void for_each_pending(const std::function<void(const PendingOperation &)> &f) override {
+		space_->for_each_pending(f);
+	}
 
 	ManagedSpace &space() { return *space_; }
 

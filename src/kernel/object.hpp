@@ -13,6 +13,21 @@
 namespace helsim::kernel {
 
 class Kernel;
+class IpcQueue;
+class Object;
+
+// An asynchronous operation still waiting inside a kernel object, for the deadlock report:
+// it will complete (post a completion element) to `queue` with `context`. `action` names it
+// as hel does ("recvInline", "accept", "manageMemory", ...); `on` is the object it was
+// submitted on (the lane, the backing memory view), whose handle the report looks up.
+// The pointers are valid only during the for_each_pending callback (the object's lock is
+// held then): a caller that keeps `on` takes a reference.
+struct PendingOperation {
+	const IpcQueue *queue = nullptr;
+	std::uintptr_t context = 0;
+	const char *action = "";
+	Object *on = nullptr;
+};
 
 // Values are the HelDescriptorType numbers helDescriptorInfo reports.
 enum class ObjectKind : int {
@@ -51,6 +66,12 @@ public:
 	// Machine teardown: complete whatever still waits inside this object, so that the
 	// references pending work holds are released.
 	virtual void abandon() {}
+	// Calls f for every asynchronous operation waiting inside this object (not yet paired or
+	// served), under the object's own lock. Report time only (the deadlock report); never on
+	// a hot path. Default: nothing waits here.
+	virtual void for_each_pending(const std::function<void(const PendingOperation &)> &f) {
+		(void)f;
+	}
 
 	void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
 	// Takes a reference unless the count already reached zero (for weak references).

@@ -374,8 +374,7 @@ void IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask, HelHandle hand
 		} registration{*this, self};
 		if (ready())
 			return;
-		self.block({"helDriveQueue on queue handle", static_cast<std::uintptr_t>(handle)},
-				sim::kNoDeadline);
+		self.block({kDriveQueueWait, static_cast<std::uintptr_t>(handle)}, sim::kNoDeadline);
 	}
 }
 

@@ -36,6 +36,10 @@ inline constexpr std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t
 
 class IpcQueue;
 
+// What a thread blocked in helDriveQueue waits on (sim::WaitReason::what; the address is the
+// caller's handle of the queue). The deadlock report recognizes the wait by this pointer.
+inline constexpr char kDriveQueueWait[] = "helDriveQueue on queue handle";
+
 // An asynchronous operation that kHelSubmitCancel can reach through its tag.
 class Cancellable {
 public:

@@ -92,6 +92,24 @@ bool is_send(int type) {
 	return type == kHelActionSendFromBuffer || type == kHelActionSendFromBufferSg;
 }
 
+// hel's names of the actions (kHelAction*), for the deadlock report.
+const char *action_name(int type) {
+	switch (type) {
+	case kHelActionDismiss: return "dismiss";
+	case kHelActionOffer: return "offer";
+	case kHelActionAccept: return "accept";
+	case kHelActionImbueCredentials: return "imbueCredentials";
+	case kHelActionExtractCredentials: return "extractCredentials";
+	case kHelActionSendFromBuffer: return "sendFromBuffer";
+	case kHelActionSendFromBufferSg: return "sendFromBufferSg";
+	case kHelActionRecvInline: return "recvInline";
+	case kHelActionRecvToBuffer: return "recvToBuffer";
+	case kHelActionPushDescriptor: return "pushDescriptor";
+	case kHelActionPullDescriptor: return "pullDescriptor";
+	default: return "unknown action";
+	}
+}
+
 std::size_t result_size(int type) {
 	switch (type) {
 	case kHelActionOffer:
@@ -350,6 +368,14 @@ void Stream::abandon() {
 	std::lock_guard lock{lock_};
 	fail_queued(0, kHelErrEndOfLane, reaper);
 	fail_queued(1, kHelErrEndOfLane, reaper);
+}
+
+void Stream::for_each_pending(const std::function<void(const PendingOperation &)> &f) {
+	std::lock_guard lock{lock_};
+	for (Node *head : head_)
+		for (Node *node = head; node; node = node->queue_next)
+			f({node->packet->queue.get(), node->packet->context, action_name(node->type),
+					node->lane.get()});
 }
 
 void Stream::shutdown(int side) {

@@ -88,6 +88,10 @@ public:
 	void lane_dead(int side);
 	// Teardown: fails every queued item with kHelErrEndOfLane.
 	void abandon() override;
+	// Every item queued on either lane, waiting for its peer, named by its action, on the lane
+	// it travels on. An item's ancillary list is not queued anywhere until the item pairs (its
+	// items then continue on the child stream, whose own walk reports them).
+	void for_each_pending(const std::function<void(const PendingOperation &)> &f) override;
 
 private:
 	friend class Lane;

@@ -84,6 +84,20 @@ HelError Universe::attach(Ref<Object> object, std::uint32_t rights, HelHandle &o
 	return kHelErrNone;
 }
 
+HelHandle Universe::handle_of(const Object &object) {
+	std::lock_guard lock{writer_mutex_};
+	// Handle h lives in segment h >> kSegmentBits, slot h & (kSegmentSlots - 1) (see attach).
+	for (std::size_t s = 0; static_cast<std::int64_t>(s << kSegmentBits) < next_handle_; ++s) {
+		Segment *segment = directory_[s].load(std::memory_order_relaxed);
+		if (!segment)
+			continue;
+		for (std::size_t i = 0; i < kSegmentSlots; ++i)
+			if (segment->slots[i].object.load(std::memory_order_relaxed) == &object)
+				return static_cast<HelHandle>((s << kSegmentBits) | i);
+	}
+	return kHelNullHandle;
+}
+
 HelError Universe::lookup(HelHandle handle, Resolved &out) {
 	if (handle <= 0)
 		return kHelErrNoDescriptor;

@@ -96,6 +96,10 @@ public:
 						f(*object);
 	}
 
+	// The lowest open handle that references `object`, or kHelNullHandle (reports only: it
+	// scans every slot, writers excluded meanwhile).
+	HelHandle handle_of(const Object &object);
+
 	// Number of open descriptors (for tests and reports).
 	std::size_t size() const { return open_.load(std::memory_order_relaxed); }
 

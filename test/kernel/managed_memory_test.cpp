@@ -667,6 +667,35 @@ void teardown_with_waiters(helsim::MachineConfig config) {
 	EXPECT_EQ(report.operations_pending(), 3u) << report.to_string();
 }
 
+// A pager waiting for a request that never comes: the stuck report names the ManageMemory
+// operation pending on its queue and the backing view it was submitted on.
+void pager_without_clients(helsim::MachineConfig config) {
+	helsim::Machine machine{std::move(config)};
+	HelHandle queue = kHelNullHandle, backing = kHelNullHandle;
+	machine.spawn("pager", [&](std::span<const HelHandle>) {
+		Managed m = make_managed(kPage);
+		backing = m.backing;
+		helsim::Dispatcher d;
+		queue = d.queue();
+		d.submit(kHelSubmitManageMemory, 1, HelSqManageMemory{m.backing});
+		d.wait(); // nobody touches the memory: no request, ever
+		ADD_FAILURE() << "the pager got a completion";
+	});
+	auto report = machine.run();
+	ASSERT_TRUE(report.stuck) << report.to_string();
+	const helsim::ThreadReport *pager = find_thread(report, "pager");
+	ASSERT_NE(pager, nullptr);
+	EXPECT_EQ(pager->outcome, helsim::ThreadOutcome::blocked);
+	EXPECT_EQ(pager->waits_on,
+			"helDriveQueue on queue handle " + std::to_string(queue) +
+					"; pending there: manageMemory on memory handle " + std::to_string(backing));
+}
+
+TEST(ManagedMemory, StuckReportNamesThePendingManageOperation) {
+	pager_without_clients(threads_mode());
+	pager_without_clients(deterministic(1));
+}
+
 TEST(ManagedMemory, TeardownFreesPendingOperationsAndWaiters) {
 	teardown_with_waiters(threads_mode());
 }

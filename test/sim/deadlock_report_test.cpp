@@ -37,7 +37,10 @@ TEST_P(DeadlockReport, NamesTheQueueAndTheFutex) {
 		const auto *driver = find_thread(report, "driver");
 		ASSERT_NE(driver, nullptr);
 		EXPECT_EQ(driver->outcome, helsim::ThreadOutcome::blocked);
-		EXPECT_EQ(driver->waits_on, "helDriveQueue on queue handle " + std::to_string(queue));
+		// Nothing will ever complete on that queue, and the report says so.
+		EXPECT_EQ(driver->waits_on,
+				"helDriveQueue on queue handle " + std::to_string(queue) +
+						"; nothing pending there");
 		const auto *futexer = find_thread(report, "futexer");
 		ASSERT_NE(futexer, nullptr);
 		EXPECT_EQ(futexer->outcome, helsim::ThreadOutcome::blocked);
@@ -45,6 +48,100 @@ TEST_P(DeadlockReport, NamesTheQueueAndTheFutex) {
 		EXPECT_NE(report.to_string().find("waits on helDriveQueue on queue handle"),
 				std::string::npos)
 				<< report.to_string();
+	}
+}
+
+HelAction action(int type, std::uint32_t flags = 0) {
+	HelAction a{};
+	a.type = type;
+	a.flags = flags;
+	return a;
+}
+
+// A receive on a lane whose peer never sends: the thread waiting for its completion is
+// reported with the queue and the lane the receive waits on.
+TEST_P(DeadlockReport, NamesTheLaneOfAnOperationPendingOnTheQueue) {
+	HelHandle queue = kHelNullHandle, lane = kHelNullHandle;
+	int never = 0;
+	{
+		helsim::Machine machine{config(GetParam())};
+		machine.spawn("receiver", [&](std::span<const HelHandle>) {
+			HelHandle peer = kHelNullHandle;
+			ASSERT_EQ(helCreateStream(&lane, &peer, 0), kHelErrNone);
+			// The other lane goes to a thread that never sends: it only waits on a futex.
+			machine.spawn("silent peer",
+					[&](std::span<const HelHandle>) { helFutexWait(&never, 0, -1); }, {peer});
+			ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, peer), kHelErrNone);
+			queue = make_queue();
+			HelAction recv = action(kHelActionRecvInline);
+			ASSERT_EQ(helSubmitAsync(lane, &recv, 1, queue, 1, 0), kHelErrNone);
+			helDriveQueue(queue, kHelDriveWait, 0);
+		});
+		auto report = machine.run();
+		ASSERT_TRUE(report.stuck) << report.to_string();
+		const auto *receiver = find_thread(report, "receiver");
+		ASSERT_NE(receiver, nullptr);
+		EXPECT_EQ(receiver->outcome, helsim::ThreadOutcome::blocked);
+		EXPECT_EQ(receiver->waits_on,
+				"helDriveQueue on queue handle " + std::to_string(queue) +
+						"; pending there: recvInline on lane handle " + std::to_string(lane));
+		const auto *peer = find_thread(report, "silent peer");
+		ASSERT_NE(peer, nullptr);
+		EXPECT_NE(peer->waits_on.find("futex"), std::string::npos) << peer->waits_on;
+		EXPECT_NE(report.to_string().find("; pending there: recvInline on lane handle"),
+				std::string::npos)
+				<< report.to_string();
+	}
+}
+
+// Several operations complete on the queue: every one still queued on a lane is listed, by
+// lane handle, in queue order on each lane. A lane whose handle was closed (the operation
+// keeps it alive) is named as such, and an operation completing on another queue is not
+// listed.
+TEST_P(DeadlockReport, ListsEveryOperationPendingOnTheQueue) {
+	HelHandle queue = kHelNullHandle, first = kHelNullHandle, second = kHelNullHandle;
+	int never = 0;
+	{
+		helsim::Machine machine{config(GetParam())};
+		machine.spawn("client", [&](std::span<const HelHandle>) {
+			HelHandle peers[3], closed = kHelNullHandle;
+			ASSERT_EQ(helCreateStream(&first, &peers[0], 0), kHelErrNone);
+			ASSERT_EQ(helCreateStream(&second, &peers[1], 0), kHelErrNone);
+			ASSERT_EQ(helCreateStream(&closed, &peers[2], 0), kHelErrNone);
+			machine.spawn("silent peer",
+					[&](std::span<const HelHandle>) { helFutexWait(&never, 0, -1); },
+					{peers[0], peers[1], peers[2]});
+			for (HelHandle peer : peers)
+				ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, peer), kHelErrNone);
+			queue = make_queue();
+			HelHandle other_queue = make_queue();
+			// On `second` an accept; on `first` a request: a send chained to a receive.
+			HelAction accept = action(kHelActionAccept);
+			ASSERT_EQ(helSubmitAsync(second, &accept, 1, queue, 1, 0), kHelErrNone);
+			static const char request[] = "ping";
+			HelAction exchange[2] = {action(kHelActionSendFromBuffer, kHelItemChain),
+					action(kHelActionRecvInline)};
+			exchange[0].buffer = const_cast<char *>(request);
+			exchange[0].length = sizeof(request);
+			ASSERT_EQ(helSubmitAsync(first, exchange, 2, queue, 2, 0), kHelErrNone);
+			HelAction offer = action(kHelActionOffer);
+			ASSERT_EQ(helSubmitAsync(closed, &offer, 1, queue, 3, 0), kHelErrNone);
+			ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, closed), kHelErrNone);
+			HelAction recv = action(kHelActionRecvInline);
+			ASSERT_EQ(helSubmitAsync(second, &recv, 1, other_queue, 4, 0), kHelErrNone);
+			helDriveQueue(queue, kHelDriveWait, 0);
+		});
+		auto report = machine.run();
+		ASSERT_TRUE(report.stuck) << report.to_string();
+		const auto *client = find_thread(report, "client");
+		ASSERT_NE(client, nullptr);
+		EXPECT_EQ(client->outcome, helsim::ThreadOutcome::blocked);
+		EXPECT_EQ(client->waits_on,
+				"helDriveQueue on queue handle " + std::to_string(queue) +
+						"; pending there: sendFromBuffer on lane handle " + std::to_string(first) +
+						", recvInline on lane handle " + std::to_string(first) +
+						", accept on lane handle " + std::to_string(second) +
+						", offer on a lane without a handle here");
 	}
 }
 
