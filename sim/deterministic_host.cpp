@@ -42,11 +42,12 @@ std::uint64_t SplitMix64::below(std::uint64_t n) {
 	}
 }
 
-DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes, std::uint64_t seed,
-		std::uint64_t switch_cost, std::uint64_t cross_cpu_wake_cost,
-		std::uint32_t preempt_at_syscall_ppm)
-: physical_{physical_bytes}, rng_{seed}, switch_cost_{switch_cost},
-  cross_cpu_wake_cost_{cross_cpu_wake_cost}, preempt_ppm_{preempt_at_syscall_ppm} {
+DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes,
+		const Schedule &schedule)
+: physical_{physical_bytes}, rng_{schedule.seed}, switch_cost_{schedule.switch_cost},
+  cross_cpu_wake_cost_{schedule.cross_cpu_wake_cost},
+  preempt_at_syscall_ppm_{schedule.preempt_at_syscall_ppm}, preempt_at_wake_ppm_{
+																	schedule.preempt_at_wake_ppm} {
 	charges_time_ = true;
 	if (cpus == 0 || cpus > 64)
 		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
@@ -137,6 +138,7 @@ bool DeterministicHost::drive(const std::function<bool()> &done, Task *attached)
 			std::uint32_t word = task->state_.load(std::memory_order_acquire);
 			task->state_.store(kTaskRunning | (word & kTaskNotified), std::memory_order_release);
 			task->set_cpu_index(cpu);
+			now_running(task);
 			return true;
 		}
 		run_task(cpu, *task);
@@ -151,6 +153,7 @@ void DeterministicHost::wait_for_turn(Task &self) {
 		// waiting would hang the host thread for good.
 		self.state_.store(kTaskRunning, std::memory_order_release);
 		activity_add(1);
+		now_running(&self);
 		throw std::runtime_error("helsim: deterministic machine stuck: the attached thread '" +
 				self.name() + "' waits and nothing else can run or fire");
 	}
@@ -165,7 +168,9 @@ void DeterministicHost::run_task(unsigned cpu, Task &task) {
 	set_current_task(&task);
 	if (tracer_) [[unlikely]]
 		tracer_->run_begin(cpu, task);
+	now_running(&task);
 	task.fiber_.switch_in();
+	running_ = nullptr;
 	set_current_task(outer);
 	if (tracer_) [[unlikely]]
 		tracer_->run_end(cpu, task, task.fiber_.finished());
@@ -236,6 +241,7 @@ void DeterministicHost::unpark(Task &task) {
 		Task *waker = current_task();
 		if (waker && waker->cpu_index() != task.cpu_index())
 			now_ += cross_cpu_wake_cost_;
+		note_scheduling_event(); // the woken task may preempt its waker
 		return;
 	}
 	default: task.state_.store(word | kTaskNotified, std::memory_order_release); return;
@@ -251,6 +257,7 @@ void DeterministicHost::advance_ps(std::uint64_t ps) {
 void DeterministicHost::yield(Task &self) {
 	if (!self.is_fiber()) {
 		// The attached thread queues up like a fiber and runs again when the seed picks it.
+		running_ = nullptr;
 		self.state_.store(kTaskRunnable, std::memory_order_release);
 		enqueue(self);
 		wait_for_turn(self);
@@ -262,8 +269,15 @@ void DeterministicHost::yield(Task &self) {
 
 void DeterministicHost::scheduling_point(Task &self) {
 	// Syscall entry and exit hold no kernel lock: safe points to let another thread run first.
-	if (preempt_ppm_ && self.is_fiber() && rng_.below(1'000'000) < preempt_ppm_)
+	if (resched_ || decide(preempt_at_syscall_ppm_))
 		yield(self);
+}
+
+void DeterministicHost::note_scheduling_event() {
+	// Only work that holds a CPU can be preempted; an event in the scheduler's own context
+	// (a timer firing) is followed by a seeded pick anyway.
+	if (running_ && !resched_ && decide(preempt_at_wake_ppm_))
+		resched_ = true;
 }
 
 void DeterministicHost::attach(Task &task) {
@@ -275,9 +289,11 @@ void DeterministicHost::attach(Task &task) {
 	task.state_.store(kTaskRunning, std::memory_order_release);
 	activity_add(1);
 	set_current_task(&task);
+	now_running(&task);
 }
 
 void DeterministicHost::detach(Task &task) {
+	running_ = nullptr;
 	set_current_task(nullptr);
 	task.state_.store(kTaskExited, std::memory_order_release);
 	activity_add(-1);
@@ -294,6 +310,7 @@ void DeterministicHost::park_attached(Task &self, std::uint64_t deadline) {
 	}
 	self.state_.store(kTaskParked, std::memory_order_release);
 	activity_add(-1);
+	running_ = nullptr;
 	DeadlineWakeup wakeup{*this, self, deadline};
 	wait_for_turn(self);
 }

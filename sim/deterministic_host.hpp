@@ -1,7 +1,10 @@
 // Deterministic mode: no host thread per CPU. Every fiber runs inside run_until(), on the host
 // thread that calls it (Machine::run's caller). Each simulated CPU keeps a run queue; whenever
 // the running fiber switches out (parks, yields, exits), a PRNG seeded from the machine's seed
-// picks the CPU that runs next and that CPU runs the head of its queue. Time is virtual: it
+// picks the CPU that runs next and that CPU runs the head of its queue. The seed also decides
+// at syscall entries and exits whether the running thread yields, and at wake-ups and
+// completions whether it will yield at its next such point (need-resched: where a wake-up
+// happens the kernel may hold a lock, so nothing switches there). Time is virtual: it
 // advances by the cost model (a cost per context switch and cross-CPU wake here, the rest
 // charged by the kernel through Host::charge) and jumps to the next timer deadline when
 // nothing is runnable. The same seed and the same workload give the same trace, bit for bit.
@@ -43,10 +46,20 @@ public:
 	// (CostModel::cross_cpu_wake).
 	static constexpr std::uint64_t kDefaultCrossCpuWakeCost = 1000;
 
-	DeterministicHost(unsigned cpus, std::size_t physical_bytes, std::uint64_t seed,
-			std::uint64_t switch_cost = kDefaultSwitchCost,
-			std::uint64_t cross_cpu_wake_cost = kDefaultCrossCpuWakeCost,
-			std::uint32_t preempt_at_syscall_ppm = 0);
+	// What the seed decides and what the cost model charges here (MachineConfig).
+	struct Schedule {
+		std::uint64_t seed = 0;
+		std::uint64_t switch_cost = kDefaultSwitchCost;
+		std::uint64_t cross_cpu_wake_cost = kDefaultCrossCpuWakeCost;
+		// Chance, in parts per million, that a syscall's entry or exit lets another thread
+		// run first.
+		std::uint32_t preempt_at_syscall_ppm = 0;
+		// Chance that a wake-up or a posted completion makes its maker give up the CPU at
+		// its next syscall entry or exit.
+		std::uint32_t preempt_at_wake_ppm = 0;
+	};
+
+	DeterministicHost(unsigned cpus, std::size_t physical_bytes, const Schedule &schedule);
 	~DeterministicHost() override;
 
 	// Runs fibers on the calling host thread until `done()` is true (checked after every
@@ -70,6 +83,8 @@ public:
 	// when it blocks or yields, the scheduler runs on its host thread until the seed picks
 	// it again. A second attach, and run_until, wait for the baton.
 	void attach(Task &task) override;
+	// A syscall's entry or exit: yields if a wake-up or completion asked for it, or if the
+	// seed says so. Attached threads take part like fibers: they hand the baton on.
 	void scheduling_point(Task &self) override;
 	void detach(Task &task) override;
 	void arm(Timer &timer) override;
@@ -78,6 +93,7 @@ public:
 
 protected:
 	void advance_ps(std::uint64_t ps) override;
+	void note_scheduling_event() override;
 
 private:
 	void enqueue(Task &task);
@@ -87,6 +103,13 @@ private:
 	// The scheduler loop. With `attached`, returns true once the seed picks that task (the
 	// caller's own); false when nothing can run any more.
 	bool drive(const std::function<bool()> &done, Task *attached);
+	// The seed's yes-or-no at a decision point that fires `ppm` times in a million.
+	bool decide(std::uint32_t ppm) { return ppm && rng_.below(1'000'000) < ppm; }
+	// `task` now holds a CPU (the fiber switched in, or the attached thread got its turn).
+	void now_running(Task *task) {
+		running_ = task;
+		resched_ = false;
+	}
 	void wait_for_turn(Task &self);
 	void park_attached(Task &self, std::uint64_t deadline);
 	void fire_expired();
@@ -103,7 +126,12 @@ private:
 	std::uint64_t switches_ = 0;
 	unsigned next_start_cpu_ = 0;
 	bool driving_ = false;
-	std::uint32_t preempt_ppm_;
+	std::uint32_t preempt_at_syscall_ppm_;
+	std::uint32_t preempt_at_wake_ppm_;
+	// The task holding a CPU right now (none while the scheduler decides), and whether it
+	// gives the CPU up at its next safe point.
+	Task *running_ = nullptr;
+	bool resched_ = false;
 	std::mutex baton_; // held by the host thread that runs simulated code
 	bool stopped_ = false;
 };

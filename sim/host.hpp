@@ -99,6 +99,14 @@ public:
 	// `self` is at a syscall's entry or exit (called only where charges_time(): deterministic
 	// mode); the host may schedule another thread first.
 	virtual void scheduling_point(Task &self) { (void)self; }
+	// The running work just did something another thread may want to react to first: it
+	// posted a completion (a wake-up is one too, noted by unpark itself). Deterministic mode
+	// lets the seed decide whether the running thread gives up its CPU at its next safe
+	// point, a syscall's entry or exit, as a kernel sets need-resched on a wake-up.
+	void scheduling_event() {
+		if (charges_time_) [[unlikely]]
+			note_scheduling_event();
+	}
 
 	// Activity = runnable or running tasks + armed timers. Zero while simulated threads are
 	// still alive means nothing can ever wake them: the machine is stuck.
@@ -108,8 +116,9 @@ public:
 	void observe_progress();
 
 protected:
-	// Implementations that keep virtual time set charges_time_ and override this.
+	// Implementations that keep virtual time set charges_time_ and override these.
 	virtual void advance_ps(std::uint64_t) {}
+	virtual void note_scheduling_event() {}
 	void activity_add(std::int64_t n);
 	// Unparks a parked task at its deadline, for as long as it exists (no deadline: nothing).
 	class DeadlineWakeup final : public Timer {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -73,6 +74,12 @@ MachineConfig checked(MachineConfig config) {
 				"helsim: MachineConfig::physical_memory must be at least 64 KiB");
 	if (config.stack_size < (std::size_t{16} << 10))
 		throw std::invalid_argument("helsim: MachineConfig::stack_size must be at least 16 KiB");
+	for (auto [name, ppm] : {std::pair{"preempt_at_syscall_ppm", config.preempt_at_syscall_ppm},
+				 std::pair{"preempt_at_wake_ppm", config.preempt_at_wake_ppm}})
+		if (ppm > 1'000'000)
+			throw std::invalid_argument(fmt::format(
+					"helsim: MachineConfig::{} is in parts per million (at most 1000000), got {}",
+					name, ppm));
 	return config;
 }
 } // namespace
@@ -97,8 +104,9 @@ Machine::Machine(MachineConfig config) {
 	config = checked(std::move(config));
 	if (config.mode == Mode::deterministic)
 		host_ = std::make_unique<sim::DeterministicHost>(config.cpus, config.physical_memory,
-				config.seed, config.costs.context_switch_ns, config.costs.cross_cpu_wake_ns,
-				config.preempt_at_syscall_ppm);
+				sim::DeterministicHost::Schedule{config.seed, config.costs.context_switch_ns,
+						config.costs.cross_cpu_wake_ns, config.preempt_at_syscall_ppm,
+						config.preempt_at_wake_ppm});
 	else
 		host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
 	if (config.trace) {

@@ -81,12 +81,15 @@ struct MachineConfig {
 	unsigned cpus = 2;
 	Mode mode = Mode::threads;
 	std::uint64_t seed = 0;
-	// Deterministic mode: the chance, in parts per million, that a fiber's syscall entry (and,
-	// separately, its exit) is a scheduling decision: the seed may let another thread run
-	// first. Switch-
-	// outs (blocking, yielding, ending) always are decisions. Attached threads are never
-	// preempted: they keep the baton until they block or yield.
+	// Deterministic mode: the chance, in parts per million, that a thread's syscall entry
+	// (and, separately, its exit) is a scheduling decision: the seed may let another thread
+	// run first. Switch-outs (blocking, yielding, ending) always are decisions. Attached
+	// threads take part like fibers: they hand the baton on.
 	std::uint32_t preempt_at_syscall_ppm = 125'000;
+	// Deterministic mode: the chance that a wake-up or a posted completion lets the woken
+	// side run first: the thread that caused it gives up its CPU at its next syscall entry
+	// or exit (as a kernel's need-resched flag on a wake-up).
+	std::uint32_t preempt_at_wake_ppm = 125'000;
 	std::size_t physical_memory = std::size_t{64} << 20;
 	// Strict mode: the kernel accepts user pointers only into memory that the caller's
 	// address space maps. By default host memory outside every space (stacks, heap) is also

@@ -208,9 +208,11 @@ void IpcQueue::post(std::span<const QueueSource> sources, std::uintptr_t context
 
 void IpcQueue::post_now(std::span<const QueueSource> sources, std::uintptr_t context,
 		bool is_operation) {
+	sim::Host &host = kernel().host();
 	if (is_operation)
-		if (auto *tracer = kernel().host().tracer()) [[unlikely]]
+		if (auto *tracer = host.tracer()) [[unlikely]]
 			tracer->completion(this, context); // ends the flow its submission started
+	host.scheduling_event();                   // whoever waits for it may get to run first
 	std::size_t payload = 0;
 	for (const QueueSource &s : sources)
 		payload += pad8(s.size);

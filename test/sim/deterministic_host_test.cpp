@@ -240,8 +240,14 @@ TEST(Deterministic, FibersRunOnlyInsideRun) {
 
 // An attached host thread takes part in the seeded schedule: while it blocks, the fibers run
 // on its host thread; it continues when the seed picks it after its wake-up.
-std::uint64_t attached_round_trip(std::uint64_t seed, std::vector<int> &order) {
-	helsim::Machine machine{deterministic(seed)};
+// With `preempt_ppm`, the attached thread's syscalls are decisions too: a fiber may run
+// between two of them. 0 marks where the attached thread resumed, -1 where it starts waiting.
+std::uint64_t attached_round_trip(std::uint64_t seed, std::vector<int> &order,
+		std::uint32_t preempt_ppm = 0) {
+	auto config = deterministic(seed);
+	config.preempt_at_syscall_ppm = preempt_ppm;
+	config.preempt_at_wake_ppm = preempt_ppm;
+	helsim::Machine machine{config};
 	static int word;
 	static std::vector<int> *log;
 	word = 0;
@@ -260,7 +266,10 @@ std::uint64_t attached_round_trip(std::uint64_t seed, std::vector<int> &order) {
 							  &thread),
 					kHelErrNone);
 		}
-		EXPECT_TRUE(order.empty()) << "fibers run only while the attached thread waits";
+		if (preempt_ppm == 0) {
+			EXPECT_TRUE(order.empty()) << "fibers run only while the attached thread waits";
+		}
+		order.push_back(-1);
 		for (int v = __atomic_load_n(&word, __ATOMIC_SEQ_CST); v != 3;
 				v = __atomic_load_n(&word, __ATOMIC_SEQ_CST)) {
 			HelError e = helFutexWait(&word, v, kHelWaitInfinite);
@@ -278,7 +287,8 @@ TEST(Deterministic, AttachedThreadsTakePartInTheSeededSchedule) {
 	std::uint64_t hash = attached_round_trip(7, first);
 	EXPECT_EQ(attached_round_trip(7, again), hash);
 	EXPECT_EQ(first, again) << "the same seed gives the same order";
-	ASSERT_EQ(first.size(), 4u);
+	ASSERT_EQ(first.size(), 5u);
+	EXPECT_EQ(first.front(), -1);
 	EXPECT_EQ(first.back(), 0);
 	std::vector<std::vector<int>> orders;
 	for (std::uint64_t seed = 0; seed < 20; ++seed) {
@@ -290,6 +300,25 @@ TEST(Deterministic, AttachedThreadsTakePartInTheSeededSchedule) {
 	for (auto &order : orders)
 		differ |= order != orders.front();
 	EXPECT_TRUE(differ) << "other seeds give other orders";
+}
+
+// The attached thread's syscalls (here: creating the fibers) are decisions like a fiber's:
+// under some seeds a fiber runs before the attached thread reaches its wait.
+TEST(Deterministic, AttachedThreadsArePreemptedAtSyscalls) {
+	bool preempted = false;
+	for (std::uint64_t seed = 0; seed < 32 && !preempted; ++seed) {
+		std::vector<int> order;
+		attached_round_trip(seed, order, 500'000);
+		ASSERT_EQ(order.size(), 5u);
+		EXPECT_EQ(order.back(), 0);
+		preempted = order.front() != -1;
+		if (preempted) {
+			std::vector<int> again;
+			attached_round_trip(seed, again, 500'000);
+			EXPECT_EQ(order, again) << "seed " << seed << " replays";
+		}
+	}
+	EXPECT_TRUE(preempted) << "some seed lets a fiber run between the attached thread's syscalls";
 }
 
 TEST(Deterministic, AnAttachedThreadThatCanNeverBeWokenGetsAnError) {
@@ -436,4 +465,84 @@ TEST(Deterministic, EqualSeedsGiveEqualHashesAcrossProcesses) {
 				std::_Exit(0);
 			},
 			::testing::ExitedWithCode(0), "hash=" + std::to_string(here) + "\n");
+}
+
+namespace {
+// One CPU, so that only the decision under test can change the order. "sleeper" runs first
+// and waits on a futex; "waker" wakes it, then logs. The wake-up lets the woken thread run
+// first when the seed says so at the waker's syscall exit.
+std::vector<std::string> wake_order(std::uint64_t seed, std::uint32_t wake_ppm) {
+	auto config = deterministic(seed, 1);
+	config.preempt_at_syscall_ppm = 0;
+	config.preempt_at_wake_ppm = wake_ppm;
+	helsim::Machine machine{config};
+	static int word;
+	static std::vector<std::string> *log;
+	std::vector<std::string> order;
+	word = 0;
+	log = &order;
+	machine.spawn("sleeper", [](std::span<const HelHandle>) {
+		while (load(&word) == 0)
+			(void)helFutexWait(&word, 0, kHelWaitInfinite);
+		log->push_back("sleeper");
+	});
+	machine.spawn("waker", [](std::span<const HelHandle>) {
+		store(&word, 1);
+		(void)helFutexWake(&word, 1);
+		log->push_back("waker");
+	});
+	expect_clean(machine.run());
+	return order;
+}
+
+// "submitter" posts a completion nobody waits for; "bystander" is runnable behind it. The
+// completion lets another thread run first when the seed says so.
+std::vector<std::string> completion_order(std::uint64_t seed, std::uint32_t wake_ppm) {
+	auto config = deterministic(seed, 1);
+	config.preempt_at_syscall_ppm = 0;
+	config.preempt_at_wake_ppm = wake_ppm;
+	helsim::Machine machine{config};
+	static std::vector<std::string> *log;
+	std::vector<std::string> order;
+	log = &order;
+	machine.spawn("submitter", [](std::span<const HelHandle>) {
+		HelHandle queue = make_queue();
+		EXPECT_EQ(helSubmitAsyncNop(queue, 1), kHelErrNone);
+		log->push_back("submitter");
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, queue), kHelErrNone);
+	});
+	machine.spawn("bystander", [](std::span<const HelHandle>) { log->push_back("bystander"); });
+	auto report = machine.run();
+	EXPECT_FALSE(report.stuck) << report.to_string();
+	return order;
+}
+
+using Order = std::vector<std::string>;
+} // namespace
+
+TEST(Deterministic, WakeUpsAreSchedulingDecisions) {
+	for (std::uint64_t seed = 0; seed < 8; ++seed) {
+		EXPECT_EQ(wake_order(seed, 0), (Order{"waker", "sleeper"})) << "seed " << seed;
+		EXPECT_EQ(wake_order(seed, 1'000'000), (Order{"sleeper", "waker"})) << "seed " << seed;
+	}
+	std::set<Order> seen;
+	for (std::uint64_t seed = 0; seed < 32; ++seed)
+		seen.insert(wake_order(seed, 500'000));
+	EXPECT_EQ(seen.size(), 2u) << "at one in two, seeds differ in who runs after the wake-up";
+}
+
+TEST(Deterministic, CompletionsAreSchedulingDecisions) {
+	for (std::uint64_t seed = 0; seed < 8; ++seed) {
+		EXPECT_EQ(completion_order(seed, 0), (Order{"submitter", "bystander"})) << seed;
+		EXPECT_EQ(completion_order(seed, 1'000'000), (Order{"bystander", "submitter"})) << seed;
+	}
+}
+
+TEST(Deterministic, DecisionRatesAreCheckedPartsPerMillion) {
+	auto config = deterministic(1);
+	config.preempt_at_wake_ppm = 1'000'001;
+	EXPECT_THROW(helsim::Machine{config}, std::invalid_argument);
+	config.preempt_at_wake_ppm = 0;
+	config.preempt_at_syscall_ppm = 2'000'000;
+	EXPECT_THROW(helsim::Machine{config}, std::invalid_argument);
 }
