@@ -8,9 +8,18 @@
 namespace helsim::sim {
 namespace {
 
+// Track numbering, as Perfetto's JSON importer needs it (docs/tracing.md, "Checked against
+// Perfetto's importer"): it replaces tid 0 by the pid, and it gives every pid a main thread
+// whose tid is that pid. So no tid is 0 or a pid, and each track has a tid of its own across
+// both processes: from kFirstTid up come the CPUs, the timers track, then the threads.
 constexpr std::uint32_t kCpuPid = 1;
 constexpr std::uint32_t kThreadPid = 2;
-constexpr std::uint32_t kNoThreadTid = 0; // timers and other work outside any thread
+constexpr std::uint32_t kFirstTid = 3;
+
+// An empty name would be dropped by the importer (thread_name) or shown as "[No name]".
+std::string display_name(const Task &task) {
+	return task.name().empty() ? std::string{"(unnamed thread)"} : task.name();
+}
 
 void append_escaped(std::string &out, const std::string &s) {
 	for (char c : s) {
@@ -42,6 +51,10 @@ std::string micros(std::uint64_t ns) { return fmt::format("{}.{:03}", ns / 1000,
 
 TraceRecorder::TraceRecorder(Host &host, unsigned cpus) : host_{host}, cpus_{cpus} {}
 
+std::uint32_t TraceRecorder::cpu_tid(unsigned cpu) const { return kFirstTid + cpu; }
+
+std::uint32_t TraceRecorder::no_thread_tid() const { return kFirstTid + cpus_; }
+
 std::uint64_t TraceRecorder::stamp() {
 	// Virtual time may stand still across many events (deterministic mode); nudging each
 	// event 1 ns past the last keeps begin/end and flow binding unambiguous for the viewer.
@@ -55,12 +68,12 @@ std::uint64_t TraceRecorder::stamp() {
 
 std::pair<std::uint32_t, std::uint32_t> TraceRecorder::track_of(const Task *task) {
 	if (!task)
-		return {kThreadPid, kNoThreadTid};
+		return {kThreadPid, no_thread_tid()};
 	auto [it, inserted] = tracks_.try_emplace(task, 0);
 	if (inserted) {
 		// Track ids follow first appearance, so equal runs number their threads alike.
-		it->second = static_cast<std::uint32_t>(thread_names_.size() + 1);
-		thread_names_.emplace_back(it->second, task->name());
+		it->second = no_thread_tid() + 1 + static_cast<std::uint32_t>(thread_names_.size());
+		thread_names_.emplace_back(it->second, display_name(*task));
 	}
 	return {kThreadPid, it->second};
 }
@@ -86,13 +99,13 @@ void TraceRecorder::flow_point(const char *slice, char phase, const char *catego
 void TraceRecorder::run_begin(unsigned cpu, const Task &task) {
 	std::lock_guard lock{mutex_};
 	auto thread = track_of(&task);
-	push('B', {kCpuPid, cpu}, task.name(), "sched",
+	push('B', {kCpuPid, cpu_tid(cpu)}, display_name(task), "sched",
 			fmt::format("{{\"thread\":{}}}", thread.second));
 }
 
 void TraceRecorder::run_end(unsigned cpu, const Task &task, bool exited) {
 	std::lock_guard lock{mutex_};
-	push('E', {kCpuPid, cpu}, task.name(), "sched");
+	push('E', {kCpuPid, cpu_tid(cpu)}, display_name(task), "sched");
 	if (exited)
 		tracks_.erase(&task); // its address may come back as another thread
 }
@@ -159,7 +172,7 @@ void TraceRecorder::pair(const void *send_node) {
 void TraceRecorder::page_fault(const char *path, std::uintptr_t offset, bool write) {
 	std::lock_guard lock{mutex_};
 	push('i', current_track(), "page fault", "fault",
-			fmt::format("{{\"path\":\"{}\",\"offset\":\"{:#x}\",\"write\":{}}}", path, offset,
+			fmt::format("{{\"path\":{},\"offset\":\"{:#x}\",\"write\":{}}}", quoted(path), offset,
 					write));
 }
 
@@ -175,7 +188,8 @@ std::size_t TraceRecorder::event_count() const {
 
 std::string TraceRecorder::json() const {
 	std::lock_guard lock{mutex_};
-	std::string out = "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
+	// No "displayTimeUnit": older importers scaled "ts" by it (docs/tracing.md).
+	std::string out = "{\"traceEvents\":[\n";
 	auto meta = [&](std::uint32_t pid, const std::uint32_t *tid, const char *what,
 						const std::string &name) {
 		out += fmt::format("{{\"ph\":\"M\",\"pid\":{},", pid);
@@ -184,10 +198,12 @@ std::string TraceRecorder::json() const {
 		out += fmt::format("\"name\":\"{}\",\"args\":{{\"name\":{}}}}},\n", what, quoted(name));
 	};
 	meta(kCpuPid, nullptr, "process_name", "CPUs");
-	for (std::uint32_t cpu = 0; cpu < cpus_; ++cpu)
-		meta(kCpuPid, &cpu, "thread_name", fmt::format("CPU {}", cpu));
+	for (unsigned cpu = 0; cpu < cpus_; ++cpu) {
+		const std::uint32_t tid = cpu_tid(cpu);
+		meta(kCpuPid, &tid, "thread_name", fmt::format("CPU {}", cpu));
+	}
 	meta(kThreadPid, nullptr, "process_name", "threads");
-	const std::uint32_t none = kNoThreadTid;
+	const std::uint32_t none = no_thread_tid();
 	meta(kThreadPid, &none, "thread_name", "(no thread: timers)");
 	for (const auto &[tid, name] : thread_names_)
 		meta(kThreadPid, &tid, "thread_name", name);

@@ -4,10 +4,11 @@
 //
 // Tracks: process 1 has one track per simulated CPU, with a slice per stretch a thread ran
 // there. Process 2 has one track per simulated thread, with a slice per syscall (blocking
-// included) and the flow endpoints; track 0 of it takes what happens outside any thread
-// (timers). Flows are v1 "s"/"f" pairs: submission -> completion keyed by (queue, context),
-// and send -> pairing keyed by the send's node. Each flow end sits in a tiny slice of its own
-// so that it always has an enclosing slice to bind to.
+// included) and the flow endpoints, and one more for what happens outside any thread
+// (timers). Every track has a tid of its own, never 0 nor a pid (see trace.cpp). Flows are v1
+// "s"/"f" pairs: submission -> completion keyed by (queue, context), and send -> pairing keyed by
+// the send's node. Each flow end sits in a tiny slice of its own so that it always has an enclosing
+// slice to bind to.
 #pragma once
 
 #include <cstddef>
@@ -71,6 +72,8 @@ private:
 		std::string args; // a JSON object, or empty
 	};
 
+	std::uint32_t cpu_tid(unsigned cpu) const;
+	std::uint32_t no_thread_tid() const;
 	// All below: mutex_ held.
 	std::uint64_t stamp();
 	std::pair<std::uint32_t, std::uint32_t> track_of(const Task *task);

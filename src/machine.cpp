@@ -276,7 +276,7 @@ RunReport Machine::run() {
 
 std::string Machine::trace_json() const {
 	if (!trace_)
-		return "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[]}\n";
+		return "{\"traceEvents\":[]}\n";
 	return trace_->json();
 }
 
