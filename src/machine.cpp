@@ -130,15 +130,17 @@ Machine::~Machine() {
 		std::abort();
 	}
 	host_->shutdown();
+	// Work still waiting inside objects completes first, with an error: exchanges that never
+	// paired (they hold lanes, queues and their submitters' universes), pager requests, and
+	// waiters that live on the stacks of blocked fibers, which must be done with before those
+	// stacks unwind.
+	kernel_->abandon_objects();
 	// Fibers that never finished (a stuck machine) unwind here, so whatever their frames hold
 	// is released before the leak-free teardown below.
 	for (auto &thread : kernel_->threads())
 		if (thread->is_fiber() && thread->started() && !thread->ended())
 			thread->unwind_fiber();
 	root_.reset();
-	kernel_->clear_universes();
-	// Exchanges that never paired hold lanes, queues and their submitters' universes.
-	kernel_->abandon_objects();
 	kernel_->clear_universes();
 	kernel_.reset();
 	host_.reset();

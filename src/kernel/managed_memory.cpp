@@ -64,18 +64,15 @@ void ManagedSpace::for_each_page(std::size_t first, std::size_t end, F &&f) {
 }
 
 void ManagedSpace::Outbox::take_waiters(Page &page) {
-	// Both kinds are woken the same way in normal operation.
-	for (TouchWaiter **list : {&page.waiters, &page.blocked}) {
-		while (TouchWaiter *w = *list) {
-			*list = w->next_waiter;
-			push_waiter(waiters, *w);
-			++waiter_count;
-		}
+	while (TouchWaiter *w = page.waiters) {
+		page.waiters = w->next_waiter;
+		push_waiter(waiters, *w);
+		++waiter_count;
 	}
 }
 
 void ManagedSpace::add_waiter(Page &page, TouchWaiter &waiter) {
-	push_waiter(waiter.on_blocked_stack() ? page.blocked : page.waiters, waiter);
+	push_waiter(page.waiters, waiter);
 	// Waiters hold no reference of their own, so the frontal view (and this) stays alive
 	// for them until they are woken.
 	if (waiter_count_++ == 0 && frontal_) {
@@ -347,7 +344,7 @@ HelError ManagedSpace::update(int type, std::size_t offset, std::size_t length) 
 				} else {
 					page.tx = Tx::none;
 					// Invalidated while it was written back: its waiters need it again.
-					if (!page.present && (page.waiters || page.blocked))
+					if (!page.present && page.waiters)
 						request_init(index);
 				}
 				page.redirtied = false;
@@ -435,9 +432,6 @@ void ManagedSpace::abandon() {
 		out.dropped = fences_;
 		fences_ = nullptr;
 		for_each_page(0, size() / kPage, [&](std::size_t, Page &page) {
-			// The threads blocked on their stacks were unwound already (see add_waiter):
-			// forget them without touching them.
-			page.blocked = nullptr;
 			while (TouchWaiter *w = page.waiters) {
 				page.waiters = w->next_waiter;
 				push_waiter(out.waiters, *w);

@@ -107,10 +107,8 @@ private:
 		bool redirtied = false; // written again while its writeback was in flight
 		Tx tx = Tx::none;
 		std::uint32_t pins = 0;
-		// Waiters for the page to become present. Heap continuations (copies, locks) and
-		// threads blocked on their own stack are kept apart: see abandon().
+		// Waiters for the page to become present.
 		TouchWaiter *waiters = nullptr;
-		TouchWaiter *blocked = nullptr;
 	};
 	static constexpr std::size_t kChunkPages = 512;
 	using Chunk = std::array<Page, kChunkPages>;

@@ -40,9 +40,6 @@ inline constexpr HelError kTouchPending = -1;
 class TouchWaiter {
 public:
 	virtual void touched(HelError error) = 0;
-	// A waiter on the stack of a blocked thread. Machine teardown unwinds such stacks before
-	// views abandon their waiters, so abandon() must drop these without calling them.
-	virtual bool on_blocked_stack() const { return false; }
 	TouchWaiter *next_waiter = nullptr; // for the view's intrusive wait lists
 
 protected:

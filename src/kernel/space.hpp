@@ -31,7 +31,6 @@ public:
 	// Constructed on the thread that will wait.
 	explicit BlockingTouch(std::uintptr_t address);
 	void touched(HelError error) override;
-	bool on_blocked_stack() const override { return true; }
 	HelError wait();
 
 private:
