@@ -246,9 +246,11 @@ HelError imbue_credentials(Thread &self, HelHandle handle, std::array<char, 16> 
 
 // A send/receive copy that has to fault pages in (and may wait for a pager), or that streams
 // a large send from the sender's memory. It finishes both nodes when done.
-class Transfer final : public BounceCopy {
+class Transfer final : public BounceCopy, public DeferredStart {
 public:
-	static void start(Node &send, Node &recv) {
+	// Starts once the caller's stream locks are released (the nodes stay in flight until
+	// done(), so nothing frees them meanwhile).
+	static void start_after_locks(Node &send, Node &recv, Reaper &reaper) {
 		CopyEndpoint source;
 		if (send.buffered) {
 			source.kernel = const_cast<std::byte *>(send.data());
@@ -258,8 +260,9 @@ public:
 		}
 		CopyEndpoint target{recv.packet->space, nullptr, nullptr,
 				reinterpret_cast<std::uintptr_t>(recv.user_buffer)};
-		(new Transfer{send, recv, std::move(source), std::move(target)})->BounceCopy::start();
+		reaper.defer(*new Transfer{send, recv, std::move(source), std::move(target)});
 	}
+	void start_deferred() override { BounceCopy::start(); }
 
 private:
 	Transfer(Node &send, Node &recv, CopyEndpoint source, CopyEndpoint target)
@@ -299,19 +302,36 @@ Reaper::Reaper() : outer_{active_reaper} {
 Reaper::~Reaper() {
 	if (outer_)
 		return;
-	// Freeing packets drops lane references; a lane that dies fails more packets, which land
-	// here too. Keep going until nothing is left.
-	while (Packet *packet = packets_) {
-		packets_ = packet->reap_next;
-		Packet::destroy(packet);
+	// A deferred copy that completes at once finishes its packets into this reaper. Freeing
+	// packets drops lane references; a lane that dies fails more packets, which land here
+	// too. Keep going until nothing is left.
+	for (;;) {
+		if (DeferredStart *work = deferred_) {
+			deferred_ = work->deferred_next;
+			if (!deferred_)
+				deferred_tail_ = nullptr;
+			work->start_deferred(); // may delete `work`
+		} else if (Packet *packet = packets_) {
+			packets_ = packet->reap_next;
+			Packet::destroy(packet);
+		} else {
+			break;
+		}
 	}
 	active_reaper = nullptr;
 }
 
 void Reaper::add(Packet *packet) {
-	Reaper &owner = outer_ ? *outer_ : *this;
-	packet->reap_next = owner.packets_;
-	owner.packets_ = packet;
+	Reaper &o = owner();
+	packet->reap_next = o.packets_;
+	o.packets_ = packet;
+}
+
+void Reaper::defer(DeferredStart &work) {
+	Reaper &o = owner();
+	work.deferred_next = nullptr;
+	(o.deferred_tail_ ? o.deferred_tail_->deferred_next : o.deferred_) = &work;
+	o.deferred_tail_ = &work;
 }
 
 // ---------------------------------------------------------------- lanes
@@ -511,7 +531,7 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 				return;
 			}
 		}
-		Transfer::start(send, recv);
+		Transfer::start_after_locks(send, recv, reaper);
 		return;
 	}
 

@@ -50,8 +50,20 @@ private:
 	int side_;
 };
 
+// Work that must not run under a stream lock: a copy that may fault pages in, wait for a
+// pager, or stream megabytes from the sender. The outermost Reaper starts it.
+class DeferredStart {
+public:
+	virtual void start_deferred() = 0;
+	DeferredStart *deferred_next = nullptr;
+
+protected:
+	~DeferredStart() = default;
+};
+
 // Packets finished under a stream lock are freed after every lock is released: freeing one
-// drops lane references, which may break a lane and take a stream lock again.
+// drops lane references, which may break a lane and take a stream lock again. Deferred
+// starts run then too, before the packets are freed.
 // Reapers nest: an inner one (a lane breaking while packets are being freed) hands its
 // packets to the outermost one of the host thread, which frees them last. No reaper spans a
 // park, so the thread_local that links them cannot be observed from another host thread.
@@ -62,10 +74,15 @@ public:
 	Reaper &operator=(const Reaper &) = delete;
 	~Reaper();
 	void add(Packet *packet);
+	void defer(DeferredStart &work);
 
 private:
+	Reaper &owner() { return outer_ ? *outer_ : *this; }
+
 	Reaper *outer_;
-	Packet *packets_ = nullptr; // linked through Packet::reap_next
+	Packet *packets_ = nullptr;         // linked through Packet::reap_next
+	DeferredStart *deferred_ = nullptr; // linked through deferred_next, started in order
+	DeferredStart *deferred_tail_ = nullptr;
 };
 
 class Stream final : public Object {
