@@ -199,15 +199,10 @@ void DeterministicHost::after_switch(Task &task) {
 		}
 		return;
 	}
-	case Task::SwitchReason::exit:
-		task.state_.store(kTaskExited, std::memory_order_release);
-		// May free the task: nothing touches it afterwards.
-		task.on_fiber_exit();
-		activity_add(-1);
-		return;
+	case Task::SwitchReason::exit: retire_exited(task); return;
 	case Task::SwitchReason::none: break;
 	}
-	throw std::logic_error("helsim: a fiber switched out without a reason");
+	no_switch_reason();
 }
 
 void DeterministicHost::park(Task &self, std::uint64_t deadline) {

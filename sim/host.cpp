@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <stdexcept>
 
 #include "timer_queue.hpp"
 
@@ -50,6 +51,16 @@ void Host::switch_out_parked(Task &self, std::uint64_t deadline) {
 	DeadlineWakeup wakeup{*this, self, deadline};
 	self.switch_reason_ = Task::SwitchReason::park;
 	Fiber::switch_out();
+}
+
+void Host::retire_exited(Task &task) {
+	task.state_.store(kTaskExited, std::memory_order_release);
+	task.on_fiber_exit();
+	activity_add(-1);
+}
+
+void Host::no_switch_reason() {
+	throw std::logic_error("helsim: a fiber switched out without a reason");
 }
 
 unsigned Host::pick_cpu(const Task &task) const {

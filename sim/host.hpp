@@ -136,6 +136,11 @@ protected:
 	// The end of parking a fiber, once its state says parking: arm a wake-up for `deadline`,
 	// switch to the scheduler, and disarm the wake-up once resumed.
 	void switch_out_parked(Task &self, std::uint64_t deadline);
+	// After a fiber switched out because its body returned: the task is exited (and may be
+	// freed by on_fiber_exit: nothing touches it afterwards).
+	void retire_exited(Task &task);
+	// A fiber switched out without saying why: a bug in the host.
+	[[noreturn]] static void no_switch_reason();
 	// The CPU a runnable task goes to: the one it last ran on if its affinity still allows
 	// it, else the lowest allowed one.
 	unsigned pick_cpu(const Task &task) const;

@@ -195,17 +195,16 @@ void ThreadsHost::run_task(Cpu &cpu, Task &task) {
 		tracer_->run_end(cpu.index, task, task.fiber_.finished());
 	if (task.fiber_.finished())
 		task.switch_reason_ = Task::SwitchReason::exit;
-	after_switch(cpu, task);
+	after_switch(task);
 }
 
-void ThreadsHost::after_switch(Cpu &cpu, Task &task) {
+void ThreadsHost::after_switch(Task &task) {
 	switch (task.switch_reason_) {
 	case Task::SwitchReason::yield: {
 		std::uint32_t word = task.state_.load(std::memory_order_acquire);
 		while (!task.state_.compare_exchange_weak(word, kTaskRunnable | (word & kTaskNotified),
 				std::memory_order_acq_rel)) {
 		}
-		(void)cpu;
 		enqueue(task);
 		return;
 	}
@@ -227,15 +226,10 @@ void ThreadsHost::after_switch(Cpu &cpu, Task &task) {
 			}
 		}
 	}
-	case Task::SwitchReason::exit:
-		task.state_.store(kTaskExited, std::memory_order_release);
-		// May free the task: nothing touches it afterwards.
-		task.on_fiber_exit();
-		activity_add(-1);
-		return;
+	case Task::SwitchReason::exit: retire_exited(task); return;
 	case Task::SwitchReason::none: break;
 	}
-	throw std::logic_error("helsim: a fiber switched out without a reason");
+	no_switch_reason();
 }
 
 void ThreadsHost::idle(Cpu &cpu) {

@@ -66,7 +66,7 @@ public:
 private:
 	void cpu_loop(Cpu &cpu);
 	void run_task(Cpu &cpu, Task &task);
-	void after_switch(Cpu &cpu, Task &task);
+	void after_switch(Task &task);
 	void idle(Cpu &cpu);
 	void kick(Cpu &cpu);
 	// Queues a runnable task on a CPU its affinity allows.
