@@ -3,6 +3,8 @@
 #include <cstring>
 #include <memory>
 
+#include <sanitizer/asan_interface.h>
+
 #include "bounce_copy.hpp"
 #include "kernel.hpp"
 #include "queue.hpp"
@@ -46,6 +48,82 @@ struct Node {
 	const std::byte *data() const { return heap ? heap.get() : small.data(); }
 };
 
+namespace {
+
+// Set when this host thread's cache is destroyed (thread exit): packets freed later, by
+// another thread-local's or a static object's destructor, use the heap. A plain bool stays
+// readable until the thread's storage goes.
+thread_local bool packet_cache_gone = false;
+
+// Packets of up to kCachedNodes nodes are recycled through a small cache per host thread (one
+// per simulated CPU in threads mode), like a kernel's per-CPU slab, so that a warm exchange
+// allocates nothing. A packet goes to the cache of the host thread that frees it; each size
+// keeps at most kCachedPerSize blocks, the rest go back to the heap. Cached blocks are
+// poisoned for ASan, so a use after free is still caught.
+class PacketCache {
+public:
+	static constexpr std::size_t kCachedNodes = 4;
+	static constexpr std::size_t kCachedPerSize = 64;
+
+	PacketCache() = default;
+	PacketCache(const PacketCache &) = delete;
+	PacketCache &operator=(const PacketCache &) = delete;
+	~PacketCache() {
+		for (auto &size : blocks_)
+			for (std::size_t i = 0; i < size.count; ++i) {
+				ASAN_UNPOISON_MEMORY_REGION(size.block[i], size.bytes);
+				::operator delete(size.block[i]);
+			}
+		packet_cache_gone = true;
+	}
+
+	static void *take(std::size_t nodes, std::size_t bytes) {
+		if (!packet_cache_gone)
+			return instance().take_cached(nodes, bytes);
+		return ::operator new(bytes);
+	}
+	static void give(void *block, std::size_t nodes, std::size_t bytes) {
+		if (!packet_cache_gone)
+			instance().give_cached(block, nodes, bytes);
+		else
+			::operator delete(block);
+	}
+
+private:
+	static PacketCache &instance() {
+		thread_local PacketCache cache;
+		return cache;
+	}
+	void *take_cached(std::size_t nodes, std::size_t bytes) {
+		if (nodes - 1 < kCachedNodes)
+			if (Size &size = blocks_[nodes - 1]; size.count) {
+				void *block = size.block[--size.count];
+				ASAN_UNPOISON_MEMORY_REGION(block, bytes);
+				return block;
+			}
+		return ::operator new(bytes);
+	}
+	void give_cached(void *block, std::size_t nodes, std::size_t bytes) {
+		if (nodes - 1 < kCachedNodes)
+			if (Size &size = blocks_[nodes - 1]; size.count < kCachedPerSize) {
+				size.bytes = bytes;
+				ASAN_POISON_MEMORY_REGION(block, bytes);
+				size.block[size.count++] = block;
+				return;
+			}
+		::operator delete(block);
+	}
+
+	struct Size {
+		void *block[kCachedPerSize];
+		std::size_t count = 0;
+		std::size_t bytes = 0;
+	};
+	Size blocks_[kCachedNodes];
+};
+
+} // namespace
+
 struct Packet {
 	Ref<IpcQueue> queue;
 	Ref<AddressSpace> space; // of the submitter: user buffers are read and written there
@@ -63,10 +141,11 @@ struct Packet {
 	Packet *reap_next = nullptr;
 	Node *nodes() { return reinterpret_cast<Node *>(this + 1); }
 
-	// One allocation holds the packet and its nodes.
+	static std::size_t bytes(std::size_t count) { return sizeof(Packet) + count * sizeof(Node); }
+	// One block holds the packet and its nodes.
 	static Packet *create(std::size_t count) {
 		static_assert(sizeof(Packet) % alignof(Node) == 0);
-		void *memory = ::operator new(sizeof(Packet) + count * sizeof(Node));
+		void *memory = PacketCache::take(count, bytes(count));
 		auto *packet = new (memory) Packet;
 		packet->count = count;
 		for (std::size_t i = 0; i < count; ++i)
@@ -74,10 +153,11 @@ struct Packet {
 		return packet;
 	}
 	static void destroy(Packet *packet) {
-		for (std::size_t i = 0; i < packet->count; ++i)
+		std::size_t count = packet->count;
+		for (std::size_t i = 0; i < count; ++i)
 			packet->nodes()[i].~Node();
 		packet->~Packet();
-		::operator delete(packet);
+		PacketCache::give(packet, count, bytes(count));
 	}
 	struct Deleter {
 		void operator()(Packet *p) const { destroy(p); }
