@@ -44,10 +44,7 @@ std::uint64_t SplitMix64::below(std::uint64_t n) {
 
 DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes,
 		const Schedule &schedule)
-: physical_{physical_bytes}, rng_{schedule.seed}, switch_cost_{schedule.switch_cost},
-  cross_cpu_wake_cost_{schedule.cross_cpu_wake_cost},
-  preempt_at_syscall_ppm_{schedule.preempt_at_syscall_ppm}, preempt_at_wake_ppm_{
-																	schedule.preempt_at_wake_ppm} {
+: physical_{physical_bytes}, schedule_{schedule}, rng_{schedule.seed} {
 	charges_time_ = true;
 	if (cpus == 0 || cpus > 64)
 		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
@@ -131,7 +128,7 @@ bool DeterministicHost::drive(const std::function<bool()> &done, Task *attached)
 		unsigned cpu = candidates[rng_.below(candidates.size())];
 		Task *task = queues_[cpu].pop();
 		record(cpu, *task);
-		now_ += switch_cost_;
+		now_ += schedule_.switch_cost;
 		if (task == attached) {
 			// The attached thread's turn: it continues on its own host thread, which is
 			// this one.
@@ -235,7 +232,7 @@ void DeterministicHost::unpark(Task &task) {
 		// The cost model's cross-CPU wake: an IPI to the woken task's CPU.
 		Task *waker = current_task();
 		if (waker && waker->cpu_index() != task.cpu_index())
-			now_ += cross_cpu_wake_cost_;
+			now_ += schedule_.cross_cpu_wake_cost;
 		note_scheduling_event(); // the woken task may preempt its waker
 		return;
 	}
@@ -264,14 +261,14 @@ void DeterministicHost::yield(Task &self) {
 
 void DeterministicHost::scheduling_point(Task &self) {
 	// Syscall entry and exit hold no kernel lock: safe points to let another thread run first.
-	if (resched_ || decide(preempt_at_syscall_ppm_))
+	if (resched_ || decide(schedule_.preempt_at_syscall_ppm))
 		yield(self);
 }
 
 void DeterministicHost::note_scheduling_event() {
 	// Only work that holds a CPU can be preempted; an event in the scheduler's own context
 	// (a timer firing) is followed by a seeded pick anyway.
-	if (running_ && !resched_ && decide(preempt_at_wake_ppm_))
+	if (running_ && !resched_ && decide(schedule_.preempt_at_wake_ppm))
 		resched_ = true;
 }
 

@@ -115,19 +115,16 @@ private:
 	void fire_expired();
 
 	PhysicalMemory physical_;
+	const Schedule schedule_;
 	TimerQueue timers_;
 	std::vector<RunQueue> queues_;
 	SplitMix64 rng_;
-	std::uint64_t switch_cost_;
-	std::uint64_t cross_cpu_wake_cost_;
 	std::uint64_t now_ = 0;
 	std::uint64_t now_ps_ = 0; // sub-nanosecond remainder of charged picoseconds
 	std::uint64_t trace_hash_ = 0xCBF29CE484222325ull; // FNV-1a offset basis
 	std::uint64_t switches_ = 0;
 	unsigned next_start_cpu_ = 0;
 	bool driving_ = false;
-	std::uint32_t preempt_at_syscall_ppm_;
-	std::uint32_t preempt_at_wake_ppm_;
 	// The task holding a CPU right now (none while the scheduler decides), and whether it
 	// gives the CPU up at its next safe point.
 	Task *running_ = nullptr;
