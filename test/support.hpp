@@ -85,6 +85,33 @@ inline bool wait_for(int *word, int want) {
 	return true;
 }
 
+// A copy of `h` in the caller's own universe with rights narrowed to `rights`.
+inline HelHandle narrowed(HelHandle h, std::uint32_t rights) {
+	HelHandle out = kHelNullHandle;
+	EXPECT_EQ(helTransferDescriptor(h, kHelThisUniverse, kHelTransferDescriptorOut, rights, 0,
+					  &out),
+			kHelErrNone);
+	return out;
+}
+
+// A run that ended clean: not stuck, every thread returned, nothing pending, nothing leaked.
+inline void expect_clean(const RunReport &report) {
+	EXPECT_FALSE(report.stuck) << report.to_string();
+	for (const auto &t : report.threads)
+		EXPECT_EQ(t.outcome, ThreadOutcome::returned)
+				<< t.name << ": " << t.message << " " << t.waits_on;
+	EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
+	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
+}
+
+// Runs `body` as the one spawned thread `name` of a machine and expects a clean end.
+inline void run_clean(MachineConfig config, const std::function<void()> &body,
+		const std::string &name = "body") {
+	Machine machine{std::move(config)};
+	machine.spawn(name, [&](std::span<const HelHandle>) { body(); });
+	expect_clean(machine.run());
+}
+
 inline const ThreadReport *find_thread(const RunReport &report, const std::string &name) {
 	for (const auto &t : report.threads)
 		if (t.name == name)

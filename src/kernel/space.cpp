@@ -210,27 +210,29 @@ void AddressSpace::populate(std::uintptr_t address, const Mapping &mapping) {
 		VirtualWindow::host_refused("mirror a mapping", address);
 }
 
-HelError AddressSpace::unmap(std::uintptr_t pointer, std::size_t size) {
-	std::unique_lock lock{mutex_};
-	// helsim requires the range to be mapped (older thor did; see docs/fidelity.md).
+bool AddressSpace::fully_mapped(std::uintptr_t pointer, std::size_t size) {
 	for (std::uintptr_t a = pointer; a < pointer + size;) {
 		auto it = find_mapping(a);
 		if (it == mappings_.end())
-			return kHelErrIllegalArgs;
+			return false;
 		a = it->first + it->second.size;
 	}
+	return true;
+}
+
+HelError AddressSpace::unmap(std::uintptr_t pointer, std::size_t size) {
+	std::unique_lock lock{mutex_};
+	// helsim requires the range to be mapped (older thor did; see docs/fidelity.md).
+	if (!fully_mapped(pointer, size))
+		return kHelErrIllegalArgs;
 	carve(pointer, size, true);
 	return kHelErrNone;
 }
 
 HelError AddressSpace::protect(std::uintptr_t pointer, std::size_t size, std::uint32_t prot) {
 	std::unique_lock lock{mutex_};
-	for (std::uintptr_t a = pointer; a < pointer + size;) {
-		auto it = find_mapping(a);
-		if (it == mappings_.end())
-			return kHelErrIllegalArgs;
-		a = it->first + it->second.size;
-	}
+	if (!fully_mapped(pointer, size))
+		return kHelErrIllegalArgs;
 	std::uintptr_t end = pointer + size;
 	split_at(pointer);
 	split_at(end);

@@ -103,6 +103,8 @@ private:
 	using Mappings = std::map<std::uintptr_t, Mapping>;
 
 	Mappings::iterator find_mapping(std::uintptr_t address);
+	// Every page of [pointer, pointer + size) lies in some mapping (mutex_ held).
+	bool fully_mapped(std::uintptr_t pointer, std::size_t size);
 	// Splits the mapping that straddles `address`, if any, so that a mapping starts there.
 	void split_at(std::uintptr_t address);
 	// Drops the page table entries of [begin, end): dirty pages are reported to their view,

@@ -48,14 +48,6 @@ std::uintptr_t physical(const void *p) {
 	return phys;
 }
 
-HelHandle with_rights(HelHandle h, std::uint32_t rights) {
-	HelHandle out = kHelNullHandle;
-	EXPECT_EQ(helTransferDescriptor(h, kHelThisUniverse, kHelTransferDescriptorOut, rights, 0,
-					  &out),
-			kHelErrNone);
-	return out;
-}
-
 // A thread attached to a machine, with a queue for the SQ operations.
 class Cow : public ::testing::Test {
 protected:
@@ -249,11 +241,11 @@ TEST_F(Cow, ForkNeedsACopyOnWriteViewWithDerive) {
 	HelHandle forked = fork(cow);
 	EXPECT_EQ(info_of(forked).rights, info.rights) << "the fork has the forked handle's rights";
 
-	HelHandle no_derive = with_rights(cow, kHelRightsMax & ~std::uint32_t{kHelRightDerive});
+	HelHandle no_derive = narrowed(cow, kHelRightsMax & ~std::uint32_t{kHelRightDerive});
 	EXPECT_EQ(fork(no_derive, &error, &refused), kHelNullHandle);
 	EXPECT_EQ(error, kHelErrBadRights);
 	EXPECT_TRUE(refused);
-	HelHandle no_read = with_rights(cow, kHelRightsMax & ~std::uint32_t{kHelRightRead});
+	HelHandle no_read = narrowed(cow, kHelRightsMax & ~std::uint32_t{kHelRightRead});
 	EXPECT_EQ(fork(no_read, &error, &refused), kHelNullHandle);
 	EXPECT_EQ(error, kHelErrBadRights);
 	EXPECT_EQ(fork(12345, &error, &refused), kHelNullHandle);
@@ -285,16 +277,16 @@ TEST_F(Cow, CopyOnWriteChecksItsArguments) {
 	HelHandle slice = kHelNullHandle;
 	ASSERT_EQ(helCreateSliceView(memory, 0, kPage, 0, &slice), kHelErrNone);
 	EXPECT_EQ(helCopyOnWrite(slice, 0, kPage, &h), kHelErrBadDescriptor) << "slices are no views";
-	EXPECT_EQ(helCopyOnWrite(with_rights(memory, kHelRightsMax & ~std::uint32_t{kHelRightRead}), 0,
+	EXPECT_EQ(helCopyOnWrite(narrowed(memory, kHelRightsMax & ~std::uint32_t{kHelRightRead}), 0,
 					  kPage, &h),
 			kHelErrBadRights);
-	EXPECT_EQ(helCopyOnWrite(with_rights(memory, kHelRightsMax & ~std::uint32_t{kHelRightAssign}),
-					  0, kPage, &h),
+	EXPECT_EQ(helCopyOnWrite(narrowed(memory, kHelRightsMax & ~std::uint32_t{kHelRightAssign}), 0,
+					  kPage, &h),
 			kHelErrBadRights);
 
 	// No Execute on the source: none on the copy either.
-	ASSERT_EQ(helCopyOnWrite(with_rights(memory, kHelRightsMax & ~std::uint32_t{kHelRightExecute}),
-					  0, kPage, &h),
+	ASSERT_EQ(helCopyOnWrite(narrowed(memory, kHelRightsMax & ~std::uint32_t{kHelRightExecute}), 0,
+					  kPage, &h),
 			kHelErrNone);
 	EXPECT_FALSE(info_of(h).rights & kHelRightExecute);
 	EXPECT_TRUE(info_of(h).rights & kHelRightDerive);

@@ -47,14 +47,6 @@ char *map_at(HelHandle memory, std::size_t offset, std::size_t size, std::uint32
 	return static_cast<char *>(p);
 }
 
-HelHandle with_rights(HelHandle h, std::uint32_t rights) {
-	HelHandle out = kHelNullHandle;
-	EXPECT_EQ(helTransferDescriptor(h, kHelThisUniverse, kHelTransferDescriptorOut, rights, 0,
-					  &out),
-			kHelErrNone);
-	return out;
-}
-
 HelHandle slice_of(HelHandle view, std::size_t offset, std::size_t size, std::uint32_t flags = 0) {
 	HelHandle h = kHelNullHandle;
 	EXPECT_EQ(helCreateSliceView(view, offset, size, flags, &h), kHelErrNone);
@@ -164,7 +156,7 @@ TEST_F(Indirect, ChecksHandlesRightsSlotsAndArguments) {
 	EXPECT_EQ(helAlterMemoryIndirection(make_token(), 0, a, 0, kPage), kHelErrBadDescriptor);
 	EXPECT_EQ(helAlterMemoryIndirection(a, 0, a, 0, kPage), kHelErrUnsupportedOperation)
 			<< "not an indirect view";
-	EXPECT_EQ(helAlterMemoryIndirection(with_rights(ind,
+	EXPECT_EQ(helAlterMemoryIndirection(narrowed(ind,
 												kHelRightsMax & ~std::uint32_t{kHelRightManage}),
 					  0, a, 0, kPage),
 			kHelErrBadRights);
@@ -172,7 +164,7 @@ TEST_F(Indirect, ChecksHandlesRightsSlotsAndArguments) {
 	EXPECT_EQ(helAlterMemoryIndirection(ind, 0, make_queue(), 0, kPage), kHelErrBadDescriptor);
 	for (std::uint32_t right : {kHelRightRead, kHelRightWrite, kHelRightAssign})
 		EXPECT_EQ(helAlterMemoryIndirection(ind, 0,
-						  with_rights(a, kHelRightsMax & ~std::uint32_t{right}), 0, kPage),
+						  narrowed(a, kHelRightsMax & ~std::uint32_t{right}), 0, kPage),
 				kHelErrBadRights)
 				<< "without right " << right;
 
@@ -215,7 +207,7 @@ TEST_F(Slice, RightsAreTheViewsWithinReadWriteExecuteAssign) {
 	HelHandle a = labelled("a", 2);
 	EXPECT_EQ(info_of(slice_of(a, 0, kPage)).rights,
 			std::uint32_t{kHelRightRead | kHelRightWrite | kHelRightExecute | kHelRightAssign});
-	HelHandle read_only = with_rights(a, kHelRightRead | kHelRightAssign | kHelRightManage);
+	HelHandle read_only = narrowed(a, kHelRightRead | kHelRightAssign | kHelRightManage);
 	HelHandle slice = slice_of(read_only, 0, kPage);
 	EXPECT_EQ(info_of(slice).rights, std::uint32_t{kHelRightRead | kHelRightAssign});
 	void *p = nullptr;
@@ -224,7 +216,7 @@ TEST_F(Slice, RightsAreTheViewsWithinReadWriteExecuteAssign) {
 			kHelErrNone);
 	EXPECT_STREQ(static_cast<char *>(p), "a0");
 	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateSliceView(with_rights(a, kHelRightsMax & ~std::uint32_t{kHelRightAssign}), 0,
+	EXPECT_EQ(helCreateSliceView(narrowed(a, kHelRightsMax & ~std::uint32_t{kHelRightAssign}), 0,
 					  kPage, 0, &h),
 			kHelErrBadRights);
 }

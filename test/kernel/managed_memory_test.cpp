@@ -89,19 +89,6 @@ void expect_request(const HelManageResult &r, int type, std::size_t offset, std:
 	EXPECT_EQ(r.length, length);
 }
 
-// Runs `body` as a spawned thread and checks that the machine ended clean: every thread
-// returned, nothing is pending, nothing leaked.
-void run_clean(helsim::MachineConfig config, const std::function<void()> &body) {
-	helsim::Machine machine{std::move(config)};
-	machine.spawn("client", [&](std::span<const HelHandle>) { body(); });
-	auto report = machine.run();
-	EXPECT_FALSE(report.stuck) << report.to_string();
-	for (const auto &t : report.threads)
-		EXPECT_EQ(t.outcome, helsim::ThreadOutcome::returned) << t.name << ": " << t.message;
-	EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
-	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
-}
-
 // ---------------------------------------------------------------- (a) IPC into frontal memory
 
 // A RecvToBuffer into a missing frontal page stays pending until the pager has provided the

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/extension.hpp>
 #include <helsim/hel.h>
@@ -45,13 +46,7 @@ inline helsim::Counters counters_now(helsim::Machine &machine) {
 	return report.counters;
 }
 
-inline void expect_clean(const helsim::RunReport &report) {
-	EXPECT_FALSE(report.stuck) << report.to_string();
-	for (const auto &t : report.threads)
-		EXPECT_EQ(t.outcome, helsim::ThreadOutcome::returned) << t.name << ": " << t.message;
-	EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
-	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
-}
+using helsim::test::expect_clean;
 
 inline HelError create(uint32_t flags, unsigned ncq, std::size_t cs, unsigned nsq, HelHandle *h) {
 	HelQueueParameters params{flags, ncq, cs, nsq};

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../support.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/ipc.hpp>
@@ -24,6 +25,7 @@
 namespace {
 
 namespace ipc = helsim::ipc;
+using helsim::test::expect_clean;
 
 #if defined(__SANITIZE_THREAD__)
 constexpr bool kSanitized = true;
@@ -46,15 +48,6 @@ helsim::MachineConfig with_cpus(unsigned n) {
 	helsim::MachineConfig config;
 	config.cpus = n;
 	return config;
-}
-
-void expect_clean(const helsim::RunReport &report) {
-	EXPECT_FALSE(report.stuck) << report.to_string();
-	for (const auto &t : report.threads)
-		EXPECT_EQ(t.outcome, helsim::ThreadOutcome::returned)
-				<< t.name << ": " << t.message << " " << t.waits_on;
-	EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
-	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
 }
 
 void pin_to(unsigned cpu) {

@@ -215,14 +215,6 @@ inline helsim::MachineConfig with_cpus(unsigned n) {
 	return config;
 }
 
-inline void expect_clean(const helsim::RunReport &report) {
-	EXPECT_FALSE(report.stuck) << report.to_string();
-	for (const auto &t : report.threads)
-		EXPECT_EQ(t.outcome, helsim::ThreadOutcome::returned) << t.name << ": " << t.message;
-	EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
-	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
-}
-
 // ---------------------------------------------------------------- the fixture
 
 class StreamFixture : public ::testing::Test {
@@ -360,15 +352,6 @@ protected:
 	std::vector<std::byte> raw(std::uintptr_t context) { return raw_.at(context); }
 
 	void close(HelHandle h) { EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, h), kHelErrNone); }
-
-	// A copy of `h` in this universe with only `rights`.
-	HelHandle narrowed(HelHandle h, std::uint32_t rights) {
-		HelHandle out = kHelNullHandle;
-		EXPECT_EQ(helTransferDescriptor(h, kHelThisUniverse, kHelTransferDescriptorOut, rights, 0,
-						  &out),
-				kHelErrNone);
-		return out;
-	}
 
 	// One send/recv pair across a stream, to show that a lane still works.
 	void expect_lane_works(HelHandle from, HelHandle to, std::string_view text = "still works") {

@@ -25,15 +25,6 @@ constexpr std::uint32_t kThreadRights =
 constexpr std::uint32_t kSpaceRights =
 		kHelRightGrant | kHelRightRead | kHelRightWrite | kHelRightAssign | kHelRightProvision;
 
-// A copy of `h` in the caller's own universe with rights narrowed to `exposed`.
-HelHandle narrowed(HelHandle h, std::uint32_t exposed) {
-	HelHandle out = kHelNullHandle;
-	EXPECT_EQ(helTransferDescriptor(h, kHelThisUniverse, kHelTransferDescriptorOut, exposed, 0,
-					  &out),
-			kHelErrNone);
-	return out;
-}
-
 // The raw syscall, so that flag values outside the enum's range can be passed.
 HelError transfer_raw(HelHandle h, HelHandle universe, HelWord flags, std::uint32_t exposed,
 		std::uint32_t required, HelHandle *out) {

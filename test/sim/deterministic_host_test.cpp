@@ -41,14 +41,6 @@ std::uint64_t clock_now() {
 	return t;
 }
 
-void expect_clean(const helsim::RunReport &report) {
-	EXPECT_FALSE(report.stuck) << report.to_string();
-	for (const auto &t : report.threads)
-		EXPECT_EQ(t.outcome, ThreadOutcome::returned) << t.name << ": " << t.message;
-	EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
-	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
-}
-
 struct WorkloadResult {
 	helsim::RunReport report;
 	std::vector<std::string> order;
