@@ -29,14 +29,17 @@ void PageTable::free_tables(sim::PhysicalAddr table, int level) {
 	memory_.free(table, sim::kPageSize);
 }
 
-std::uint64_t *PageTable::leaf_table(std::uintptr_t address) const {
+std::uint64_t *PageTable::leaf_table(std::uintptr_t address, std::uintptr_t &reach) const {
 	sim::PhysicalAddr table = root_;
 	for (int level = 3; level > 0; --level) {
 		std::uint64_t entry = pte_load(&table_at(table)[index_at(address, level)]);
-		if (!(entry & kPtePresent))
+		if (!(entry & kPtePresent)) {
+			reach = std::uintptr_t{1} << (12 + 9 * level);
 			return nullptr;
+		}
 		table = entry & kPteAddress;
 	}
+	reach = std::uintptr_t{1} << 21;
 	return table_at(table);
 }
 

@@ -54,27 +54,39 @@ public:
 	std::uint64_t *find_or_create(std::uintptr_t address);
 
 	// Calls f(address, entry) for every leaf entry of [begin, end) whose table exists.
+	// A missing table is skipped at its level's reach (2 MiB, 1 GiB or 512 GiB), so a walk
+	// over a sparse range costs what is mapped, not the range. Returns how many tables (or
+	// missing ones) it looked up, so that tests can check exactly that.
 	template <typename F>
-	void for_each_entry(std::uintptr_t begin, std::uintptr_t end, F &&f) const {
+	std::size_t for_each_entry(std::uintptr_t begin, std::uintptr_t end, F &&f) const {
+		std::size_t lookups = 0;
 		for (std::uintptr_t a = begin; a < end;) {
-			std::uint64_t *table = leaf_table(a);
-			std::uintptr_t table_end = (a | (kLeafSpan - 1)) + 1;
-			std::uintptr_t stop = table_end < end ? table_end : end;
+			std::uintptr_t reach;
+			std::uint64_t *table = leaf_table(a, reach);
+			++lookups;
+			std::uintptr_t next = (a | (reach - 1)) + 1; // 0: past the top of the address space
+			std::uintptr_t stop = next && next < end ? next : end;
 			if (table)
 				for (; a < stop; a += sim::kPageSize)
 					f(a, &table[(a >> 12) & 511]);
 			a = stop;
 		}
+		return lookups;
 	}
 
 private:
 	static constexpr sim::PhysicalAddr kNoTable = ~sim::PhysicalAddr{0};
-	static constexpr std::uintptr_t kLeafSpan = std::uintptr_t{1} << 21; // one leaf table's reach
 
 	std::uint64_t *table_at(sim::PhysicalAddr physical) const {
 		return static_cast<std::uint64_t *>(memory_.direct(physical));
 	}
-	std::uint64_t *leaf_table(std::uintptr_t address) const;
+	// The leaf table of `address`, or nullptr; `reach` is the span of the table or of the
+	// missing entry that ended the walk.
+	std::uint64_t *leaf_table(std::uintptr_t address, std::uintptr_t &reach) const;
+	std::uint64_t *leaf_table(std::uintptr_t address) const {
+		std::uintptr_t reach;
+		return leaf_table(address, reach);
+	}
 	void free_tables(sim::PhysicalAddr table, int level);
 
 	sim::PhysicalMemory &memory_;

@@ -246,19 +246,31 @@ HelError AddressSpace::protect(std::uintptr_t pointer, std::size_t size, std::ui
 HelError AddressSpace::synchronize(std::uintptr_t pointer, std::size_t size) {
 	std::unique_lock lock{mutex_};
 	Unmirror unmirror;
-	table_.for_each_entry(pointer, pointer + size, [&](std::uintptr_t page, std::uint64_t *pte) {
-		std::uint64_t value = pte_load(pte);
-		if (!(value & kPteDirty))
-			return;
-		// Clean again: a later write must fault (through a read-only host mirror) to set
-		// the dirty bit anew.
-		if (value & kPteMirrored)
-			unmirror.add(page);
-		pte_store(pte, value & ~(kPteDirty | kPteMirrored));
-		auto it = find_mapping(page);
-		if (it != mappings_.end())
-			it->second.view->mark_dirty(it->second.offset + (page - it->first));
-	});
+	std::uintptr_t end = pointer + size;
+	// Only the mapped parts of the range: it may span all of user space, and the lock is held
+	// throughout.
+	auto it = mappings_.upper_bound(pointer);
+	if (it != mappings_.begin())
+		--it;
+	for (; it != mappings_.end() && it->first < end; ++it) {
+		std::uintptr_t start = it->first;
+		const Mapping &mapping = it->second;
+		std::uintptr_t lo = std::max(pointer, start);
+		std::uintptr_t hi = std::min(end, start + mapping.size);
+		if (lo >= hi)
+			continue;
+		table_.for_each_entry(lo, hi, [&](std::uintptr_t page, std::uint64_t *pte) {
+			std::uint64_t value = pte_load(pte);
+			if (!(value & kPteDirty))
+				return;
+			// Clean again: a later write must fault (through a read-only host mirror) to set
+			// the dirty bit anew.
+			if (value & kPteMirrored)
+				unmirror.add(page);
+			pte_store(pte, value & ~(kPteDirty | kPteMirrored));
+			mapping.view->mark_dirty(mapping.offset + (page - start));
+		});
+	}
 	return kHelErrNone;
 }
 

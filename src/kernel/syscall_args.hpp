@@ -10,6 +10,7 @@
 #include "queue.hpp"
 #include "thread.hpp"
 #include "universe.hpp"
+#include "usercopy.hpp"
 
 namespace helsim::kernel {
 
@@ -23,9 +24,11 @@ T arg(const HelWord *args, int i) {
 
 inline bool page_aligned(std::uintptr_t v) { return (v & (sim::kPageSize - 1)) == 0; }
 
-// A non-empty, page-aligned range that does not wrap.
+// A non-empty, page-aligned range inside user space. Bounding it by user space (not just
+// refusing a wrap) keeps every walk over such a range finite in practice.
 inline bool page_range(std::uintptr_t pointer, std::size_t size) {
-	return size && page_aligned(pointer) && page_aligned(size) && pointer + size >= pointer;
+	return size && page_aligned(pointer) && page_aligned(size) && pointer <= kUserEnd &&
+			size <= kUserEnd - pointer;
 }
 
 // An SQ operation that completes while it is being submitted.

@@ -48,6 +48,9 @@ inline void user_memcpy(void *dst, const void *src, std::size_t size) {
 #endif
 }
 
+// User space is x86-64's canonical lower half, as in thor.
+inline constexpr std::uintptr_t kUserEnd = std::uintptr_t{1} << 47;
+
 // Rejects what can never be a user pointer: null, the zero page, non-canonical addresses,
 // ranges that wrap.
 inline bool user_range_ok(const void *pointer, std::size_t size) {
@@ -55,7 +58,6 @@ inline bool user_range_ok(const void *pointer, std::size_t size) {
 		return true;
 	auto address = reinterpret_cast<std::uintptr_t>(pointer);
 	constexpr std::uintptr_t kFirstUserAddress = 4096;
-	constexpr std::uintptr_t kUserEnd = std::uintptr_t{1} << 47; // canonical lower half
 	return address >= kFirstUserAddress && address < kUserEnd && size <= kUserEnd - address;
 }
 

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "../../sim/physical_memory.hpp"
+#include "../../src/kernel/page_table.hpp"
 #include "../support.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
@@ -438,6 +440,57 @@ TEST(Space, AFutexInSharedMemoryWorksAcrossSpacesAndUniverses) {
 	// A futex word that no space maps in a window address faults.
 	EXPECT_EQ(helFutexWake(static_cast<int *>(theirs), 1), kHelErrFault)
 			<< "their address is not mapped in our space";
+}
+
+// Issue 10, item 1: SynchronizeSpace walked its range in 2 MiB steps under the space's lock,
+// so (0x1000, 2^63) took hours. Ranges must end inside user space, and a walk costs what is
+// mapped, not the range.
+TEST(Robustness, UnboundedSynchronizeSpace) {
+	constexpr std::uintptr_t kUserEnd = std::uintptr_t{1} << 47;
+	{
+		// The walk: one leaf table in all of user space. The old walk looked up 2^26 leaf
+		// tables; skipping absent tables at every level looks at no more than the entries of
+		// the one top-level half, PDPT and page directory on the way.
+		helsim::sim::PhysicalMemory memory{64 * kPage};
+		helsim::kernel::PageTable table{memory};
+		ASSERT_TRUE(table.valid());
+		ASSERT_NE(table.find_or_create((std::uintptr_t{1} << 46) + 0x1234000), nullptr);
+		std::size_t entries = 0;
+		std::size_t looked_at = table.for_each_entry(0, kUserEnd,
+				[&](std::uintptr_t, std::uint64_t *) { ++entries; });
+		EXPECT_EQ(entries, 512u) << "every entry of the one leaf table, no other";
+		ASSERT_LE(looked_at, 256u + 512u + 512u) << "the walk stepped through absent tables";
+	}
+	helsim::Machine machine{quiet()};
+	auto attached = machine.attach();
+	helsim::Dispatcher dispatcher;
+	auto synchronize = [&](std::uintptr_t pointer, std::size_t size) {
+		HelSqSynchronizeSpace request{kHelNullHandle, reinterpret_cast<void *>(pointer), size};
+		return sq_call(dispatcher, kHelSubmitSynchronizeSpace, request).error();
+	};
+	auto *p = static_cast<char *>(map_new_memory(2 * kPage));
+	static_cast<volatile char *>(p)[0] = 1;
+	ASSERT_TRUE(pte(p) & kDirty);
+	EXPECT_EQ(synchronize(kPage, std::size_t{1} << 63), kHelErrIllegalArgs) << "the issue's call";
+	EXPECT_EQ(synchronize(kUserEnd - kPage, 2 * kPage), kHelErrIllegalArgs) << "past user space";
+	EXPECT_EQ(synchronize(kUserEnd, kPage), kHelErrIllegalArgs);
+	EXPECT_TRUE(pte(p) & kDirty) << "a refused range changes nothing";
+	ASSERT_EQ(helSubmitSynchronizeSpace(kHelNullHandle, reinterpret_cast<void *>(kPage),
+					  std::size_t{1} << 63, dispatcher.queue(), 0x5eed),
+			kHelErrNone);
+	auto legacy = dispatcher.wait_for(0x5eed,
+			[](helsim::Element &&e) { ADD_FAILURE() << "unexpected completion " << e.context(); });
+	EXPECT_EQ(legacy.error(), kHelErrIllegalArgs) << "the legacy call, in its completion";
+	// All of user space is a valid range; only its mapped part is visited.
+	EXPECT_EQ(synchronize(0, kUserEnd), kHelErrNone);
+	EXPECT_FALSE(pte(p) & kDirty) << "the mapped part was synchronized";
+	// Unmap and ProtectMemory refuse such ranges too (they must be mapped, which they check
+	// mapping by mapping).
+	void *huge = reinterpret_cast<void *>(kPage);
+	EXPECT_EQ(helUnmapMemory(kHelNullHandle, huge, std::size_t{1} << 63), kHelErrIllegalArgs);
+	EXPECT_EQ(helUnmapMemory(kHelNullHandle, p, kUserEnd), kHelErrIllegalArgs);
+	HelSqProtectMemory protect{kHelNullHandle, huge, std::size_t{1} << 63, kRW};
+	EXPECT_EQ(sq_call(dispatcher, kHelSubmitProtectMemory, protect).error(), kHelErrIllegalArgs);
 }
 
 using SpaceDeathTest = ::testing::Test;
