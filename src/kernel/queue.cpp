@@ -346,7 +346,8 @@ void IpcQueue::submit_element(Thread &self, unsigned opcode, std::uintptr_t cont
 		const std::byte *payload, std::size_t length) {
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(this, context);
-	HelError error = submit_sq_operation(self, *this, opcode, context, payload, length);
+	HelError error = without_allocation_exceptions(
+			[&] { return submit_sq_operation(self, *this, opcode, context, payload, length); });
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	if (error != kHelErrNone)

@@ -1,7 +1,9 @@
 #include "stream.hpp"
 
 #include <cstring>
+#include <iterator>
 #include <memory>
+#include <new>
 
 #include <sanitizer/asan_interface.h>
 
@@ -623,6 +625,56 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 
 // ---------------------------------------------------------------- submission
 
+namespace {
+
+// Copies a SendFromBufferSg's data into the kernel. Both sizes come from user space and are
+// allocated, so both are bounded (thor checks only that the sum does not overflow) and the
+// allocations may fail without throwing. A list or data that cannot be read fails the send
+// when it pairs; anything else refuses the whole submission.
+HelError capture_sg(Thread &self, const HelAction &action, Node &node) {
+	node.buffered = true;
+	std::size_t count = action.length;
+	if (count > kMaxSgItems)
+		return kHelErrIllegalArgs;
+	// Most lists are a header and a body: no allocation for those.
+	HelSgItem inline_items[8];
+	std::unique_ptr<HelSgItem[]> heap_items;
+	HelSgItem *items = inline_items;
+	if (count > std::size(inline_items)) {
+		heap_items.reset(new (std::nothrow) HelSgItem[count]);
+		if (!heap_items)
+			return kHelErrNoMemory;
+		items = heap_items.get();
+	}
+	if (copy_from_user(self, items, action.buffer, count * sizeof(HelSgItem)) != kHelErrNone) {
+		node.send_error = kHelErrFault;
+		return kHelErrNone;
+	}
+	std::size_t total = 0;
+	for (std::size_t i = 0; i < count; ++i) {
+		if (items[i].length > kMaxSgBytes - total)
+			return kHelErrIllegalArgs;
+		total += items[i].length;
+	}
+	node.length = total;
+	if (total > node.small.size()) {
+		node.heap.reset(new (std::nothrow) std::byte[total]);
+		if (!node.heap)
+			return kHelErrNoMemory;
+	}
+	auto *out = const_cast<std::byte *>(node.data());
+	for (std::size_t i = 0; i < count; ++i) {
+		if (copy_from_user(self, out, items[i].buffer, items[i].length) != kHelErrNone) {
+			node.send_error = kHelErrFault;
+			break;
+		}
+		out += items[i].length;
+	}
+	return kHelErrNone;
+}
+
+} // namespace
+
 HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> actions,
 		IpcQueue &queue, std::uintptr_t context) {
 	if (actions.empty())
@@ -675,37 +727,10 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 					node.send_error = kHelErrFault;
 			}
 			break;
-		case kHelActionSendFromBufferSg: {
-			node.buffered = true;
-			// The count comes from user space: check the list's range before allocating (an
-			// absurd count threw std::length_error out of the syscall, and count * 16 can wrap).
-			if (action.length > SIZE_MAX / sizeof(HelSgItem) ||
-					!user_range_ok(action.buffer, action.length * sizeof(HelSgItem))) {
-				node.send_error = kHelErrFault;
-				break;
-			}
-			std::vector<HelSgItem> items(action.length);
-			if (copy_from_user(self, items.data(), action.buffer,
-						action.length * sizeof(HelSgItem)) != kHelErrNone) {
-				node.send_error = kHelErrFault;
-				break;
-			}
-			std::size_t total = 0;
-			for (const HelSgItem &item : items)
-				total += item.length;
-			node.length = total;
-			if (total > node.small.size())
-				node.heap = std::make_unique<std::byte[]>(total);
-			auto *out = const_cast<std::byte *>(node.data());
-			for (const HelSgItem &item : items) {
-				if (copy_from_user(self, out, item.buffer, item.length) != kHelErrNone) {
-					node.send_error = kHelErrFault;
-					break;
-				}
-				out += item.length;
-			}
+		case kHelActionSendFromBufferSg:
+			if (HelError e = capture_sg(self, action, node); e != kHelErrNone)
+				return e;
 			break;
-		}
 		case kHelActionPushDescriptor: {
 			if (HelError e = self.universe().lookup(action.handle, node.pushed); e != kHelErrNone)
 				return e;

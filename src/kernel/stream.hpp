@@ -28,6 +28,11 @@ struct Packet;
 inline constexpr std::uint32_t kLaneDefaultRights = kHelRightInvoke | kHelRightManage;
 inline constexpr std::size_t kMaxInlineReceive = 128; // Managarm's hard-coded RecvInline size
 inline constexpr std::size_t kMaxBufferedSend = 4096; // larger sends stream from the sender
+// A scatter-gather send is copied into the kernel at submission, so user space decides two
+// allocations; both are bounded (kHelErrIllegalArgs beyond). Thor has no bound but kernel
+// memory; these are far above what protocols send in one list, and cost the host little.
+inline constexpr std::size_t kMaxSgItems = 1024;
+inline constexpr std::size_t kMaxSgBytes = std::size_t{16} << 20;
 
 class Lane final : public Object {
 public:

@@ -66,18 +66,26 @@ HelError sys_log(Thread &self, const HelWord *args, HelWord *) {
 	return kHelErrNone;
 }
 
+// helPanic must not return, but the syscall entry turns a std::bad_alloc into a return value:
+// without memory for the message, a thread panics with this one (copying it allocates nothing).
+const PanicError kPanicWithoutMemory{"<no memory for the panic message>"};
+
 HelError sys_panic(Thread &self, const HelWord *args, HelWord *) {
 	auto string = arg<const char *>(args, 0);
 	auto length = arg<std::size_t>(args, 1);
-	std::string message = "<unreadable panic message>";
-	if (length <= kMaxLogLength) {
-		std::string text(length, '\0');
-		if (copy_from_user(self, text.data(), string, length) == kHelErrNone)
-			message = std::move(text);
+	try {
+		std::string message = "<unreadable panic message>";
+		if (length <= kMaxLogLength) {
+			std::string text(length, '\0');
+			if (copy_from_user(self, text.data(), string, length) == kHelErrNone)
+				message = std::move(text);
+		}
+		self.kernel().log({kHelLogSeverityCritical, self.name(), "panic: " + message});
+		// A fiber thread ends here (its entry catches this); an attached thread's caller gets it.
+		throw PanicError{message};
+	} catch (const std::bad_alloc &) {
+		throw kPanicWithoutMemory;
 	}
-	self.kernel().log({kHelLogSeverityCritical, self.name(), "panic: " + message});
-	// A fiber thread ends here (its entry catches this); an attached thread's caller gets it.
-	throw PanicError{message};
 }
 
 HelError sys_nop(Thread &, const HelWord *, HelWord *) { return kHelErrNone; }
@@ -619,10 +627,12 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 	if (number < helsim::kernel::kSyscalls.size()) {
 		if (auto fn = helsim::kernel::kSyscalls[number].fn) {
 			self->syscall_counts[number].bump();
-			HelError result = self->tracer()
-					? traced_syscall(*self, helsim::kernel::kSyscalls[number].name,
-							  [&] { return fn(*self, args, outs); })
-					: fn(*self, args, outs);
+			HelError result = helsim::kernel::without_allocation_exceptions([&] {
+				return self->tracer()
+						? traced_syscall(*self, helsim::kernel::kSyscalls[number].name,
+								  [&] { return fn(*self, args, outs); })
+						: fn(*self, args, outs);
+			});
 			// Deterministic mode: the exit is a decision too, so whatever the call woke or
 			// completed may run before the caller continues.
 			if (host.charges_time()) [[unlikely]]
@@ -636,18 +646,21 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 		if (!kernel.supercall_handler)
 			return kHelErrIllegalSyscall;
 		helsim::ext::Caller caller{*self};
-		return kernel.supercall_handler(caller, number, args, outs);
+		return helsim::kernel::without_allocation_exceptions(
+				[&] { return kernel.supercall_handler(caller, number, args, outs); });
 	}
 	if (number < helsim::kSyscallSlots) {
 		if (auto handler = kernel.extension_syscall(number)) {
 			self->syscall_counts[number].bump();
 			helsim::ext::Caller caller{*self};
-			if (self->tracer()) [[unlikely]] {
-				std::string label = kernel.syscall_label(number);
-				return traced_syscall(*self, label.c_str(),
-						[&] { return handler(caller, args, outs); });
-			}
-			return handler(caller, args, outs);
+			return helsim::kernel::without_allocation_exceptions([&] {
+				if (self->tracer()) [[unlikely]] {
+					std::string label = kernel.syscall_label(number);
+					return traced_syscall(*self, label.c_str(),
+							[&] { return handler(caller, args, outs); });
+				}
+				return handler(caller, args, outs);
+			});
 		}
 	}
 	return kHelErrIllegalSyscall;

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <stdexcept>
 
 #include <helsim/hel.h>
 
@@ -18,5 +20,21 @@ const char *syscall_name(std::uint32_t number);
 // submission error (reported by the caller as a context ~0 completion) or kHelErrNone.
 HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
 		const std::byte *payload, std::size_t length);
+
+// Runs kernel code on behalf of a syscall or an SQ element. Host memory that runs out there
+// (std::bad_alloc, or std::length_error for a size no allocation can have) is kHelErrNoMemory:
+// an exception would leave the caller without a result, and an SQ element without any
+// completion. So kernel code allocates before it commits an operation (counts it submitted,
+// registers it, posts anything); a failure after that would leave it pending.
+template <typename Call>
+HelError without_allocation_exceptions(Call &&call) {
+	try {
+		return call();
+	} catch (const std::bad_alloc &) {
+		return kHelErrNoMemory;
+	} catch (const std::length_error &) {
+		return kHelErrNoMemory;
+	}
+}
 
 } // namespace helsim::kernel

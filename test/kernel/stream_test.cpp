@@ -2,6 +2,10 @@
 // helCreateStream and lane credentials, offer/accept, send/receive in every form and push/pull.
 // The action outcomes that end exchanges (credentials, dismiss, mismatch, shutdown, closing,
 // the completion layout and submission errors) are in stream_outcomes_test.cpp.
+#include <new>
+
+#include <helsim/extension.hpp>
+
 #include "stream_support.hpp"
 
 using namespace helsim::stream_test;
@@ -406,9 +410,10 @@ TEST_F(StreamSend, ScatterGatherListsThatCannotBeReadFault) {
 	} cases[] = {
 			{"a piece at a bad address", items, 2},
 			{"the list at a bad address", reinterpret_cast<const HelSgItem *>(16), 1},
-			// count * sizeof(HelSgItem) runs past the end of user space (and past SIZE_MAX).
-			{"an absurd count", items, std::size_t{1} << 59},
-			{"a count that wraps", items, std::size_t{1} << 60},
+			{"a list that runs past user space",
+					reinterpret_cast<const HelSgItem *>(
+							(std::uintptr_t{1} << 47) - sizeof(HelSgItem)),
+					2},
 	};
 	for (const Case &c : cases) {
 		SCOPED_TRACE(c.what);
@@ -577,4 +582,88 @@ TEST(StreamPushPullUniverses, PulledLaneWorksInThePullersUniverse) {
 	EXPECT_EQ(seen.text, "from the other universe");
 	EXPECT_EQ(seen.push_denied, kHelErrNone);
 	EXPECT_EQ(seen.pull_denied, kHelErrBadRights);
+}
+
+// ---------------------------------------------------------------- robustness
+
+// Issue 10, item 2: a SendFromBufferSg list and the sum of its lengths were allocated at
+// whatever size user space named. With {&b, 1}, {&b, 2^63} ASan aborted, and a plain build
+// threw std::bad_alloc out of helSubmitAsync, or out of helDriveQueue, leaving the element
+// without any completion. Lists are bounded (1024 items, 16 MiB in all) and refused with
+// kHelErrIllegalArgs; a failed kernel allocation is kHelErrNoMemory, never an exception.
+HelError throwing_handler(helsim::ext::Caller &, const HelWord *, HelWord *) {
+	throw std::bad_alloc{};
+}
+
+TEST(Robustness, UserSizedSgAllocation) {
+	constexpr std::size_t kMaxItems = 1024, kMaxBytes = std::size_t{16} << 20;
+	helsim::Machine machine{with_cpus(1)};
+	constexpr std::uint32_t kThrows = helsim::kFirstExtensionSyscall;
+	helsim::ext::register_syscall(machine, kThrows, "test.throws", throwing_handler);
+	auto attached = machine.attach();
+	helsim::Dispatcher d;
+	HelHandle a = kHelNullHandle, b = kHelNullHandle;
+	ASSERT_EQ(helCreateStream(&a, &b, 0), kHelErrNone);
+	// Every element the kernel has posted so far, as (context, error).
+	auto drain = [&] {
+		std::vector<std::pair<std::uintptr_t, HelError>> out;
+		d.flush();
+		while (auto e = d.poll())
+			out.emplace_back(e->context(), e->error());
+		return out;
+	};
+	using Posted = std::vector<std::pair<std::uintptr_t, HelError>>;
+
+	char byte = 'x';
+	std::vector<HelSgItem> too_many(kMaxItems + 1, HelSgItem{&byte, 1});
+	HelSgItem repro[] = {{&byte, 1}, {&byte, std::size_t{1} << 63}};
+	HelSgItem wraps[] = {{&byte, SIZE_MAX}, {&byte, 2}}; // thor's one check: the sum overflows
+	HelSgItem too_long[] = {{&byte, kMaxBytes}, {&byte, 1}};
+	struct Case {
+		const char *what;
+		HelAction send;
+	} cases[] = {
+			{"the issue's repro", sg_act(repro, 2)},
+			{"a sum that wraps", sg_act(wraps, 2)},
+			{"one byte more than 16 MiB", sg_act(too_long, 2)},
+			{"1025 items", sg_act(too_many.data(), too_many.size())},
+			{"an absurd count", sg_act(repro, std::size_t{1} << 59)},
+	};
+	std::uintptr_t context = 0x100;
+	for (const Case &c : cases) {
+		SCOPED_TRACE(c.what);
+		auto payload = sq_payload(a, {&c.send, 1}, 1);
+		d.submit(kHelSubmitExchangeMsgs, ++context, std::span<const std::byte>{payload});
+		EXPECT_EQ(drain(), (Posted{{kSubmitErrorContext, kHelErrIllegalArgs}}))
+				<< "exactly one completion: the submission error";
+		EXPECT_EQ(helSubmitAsync(a, &c.send, 1, d.queue(), ++context, 0), kHelErrIllegalArgs);
+		EXPECT_EQ(drain(), Posted{}) << "a refused helSubmitAsync posts nothing";
+	}
+
+	// At the limits: 1024 items, and 16 MiB in all.
+	std::vector<char> data = pattern(kMaxItems, 7);
+	std::vector<HelSgItem> bytes;
+	for (char &c : data)
+		bytes.push_back({&c, 1});
+	std::vector<char> big = pattern(kMaxBytes / 16, 8);
+	std::vector<HelSgItem> pieces(16, HelSgItem{big.data(), big.size()});
+	std::vector<char> received(kMaxBytes);
+	for (auto *list : {&bytes, &pieces}) {
+		HelAction send = sg_act(list->data(), list->size());
+		HelAction recv = recv_buffer_act(received.data(), received.size());
+		ASSERT_EQ(helSubmitAsync(a, &send, 1, d.queue(), 1, 0), kHelErrNone);
+		ASSERT_EQ(helSubmitAsync(b, &recv, 1, d.queue(), 2, 0), kHelErrNone);
+		EXPECT_EQ(drain(), (Posted{{1, kHelErrNone}, {2, kHelErrNone}}));
+		for (std::size_t i = 0; i < list->size(); ++i)
+			ASSERT_EQ(std::memcmp(received.data() + i * (*list)[i].length, (*list)[i].buffer,
+							  (*list)[i].length),
+					0);
+	}
+
+	// Any allocation failure in kernel code is an error value (an extension row stands in
+	// for the kernel code, which cannot be made to run out of host memory on demand).
+	HelWord out = 0;
+	EXPECT_EQ(helSyscall0_1(static_cast<int>(kThrows), &out), kHelErrNoMemory);
+	EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, a), kHelErrNone);
+	EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, b), kHelErrNone);
 }
