@@ -65,7 +65,7 @@ helsim::MachineConfig cpus(unsigned n) {
 
 // Restricts the calling fiber thread to `cpu` and checks that it now runs there.
 void pin(int cpu) {
-	const std::uint8_t mask = static_cast<std::uint8_t>(1u << cpu);
+	std::uint8_t mask = static_cast<std::uint8_t>(1u << cpu);
 	check(helSetAffinity(kHelThisThread, &mask, 1), "helSetAffinity");
 	int now = -1;
 	check(helGetCurrentCpu(&now), "helGetCurrentCpu");

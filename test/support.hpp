@@ -14,6 +14,7 @@
 #include <string>
 
 #include <helsim/dispatcher.hpp>
+#include <helsim/extension.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
@@ -58,10 +59,10 @@ inline HelHandle make_stopped_thread() {
 	return h;
 }
 
-// helDescriptorInfo; type -1 when the call fails.
-inline HelDescriptorInfo info_of(HelHandle h) {
-	HelDescriptorInfo info{-1, 0};
-	if (helDescriptorInfo(h, &info) != kHelErrNone)
+// Type and rights of a handle (helsim::ext::describe_descriptor); type -1 when it fails.
+inline helsim::ext::DescriptorInfo info_of(HelHandle h) {
+	helsim::ext::DescriptorInfo info{-1, 0};
+	if (helsim::ext::describe_descriptor(h, info) != kHelErrNone)
 		info = {-1, 0};
 	return info;
 }

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 
+#include <helsim/extension.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
@@ -53,8 +54,9 @@ std::string rights_string(std::uint32_t rights) {
 }
 
 void show(const char *label, HelHandle handle) {
-	HelDescriptorInfo info{};
-	HelError e = helDescriptorInfo(handle, &info);
+	// helDescriptorInfo reports the type only; helsim's debug call adds the rights.
+	helsim::ext::DescriptorInfo info{};
+	HelError e = helsim::ext::describe_descriptor(handle, info);
 	if (e != kHelErrNone) {
 		std::printf("  %-28s handle %-3lld -> %s\n", label, static_cast<long long>(handle),
 				error_name(e));
@@ -122,9 +124,8 @@ int main() {
 				static_cast<long long>(fresh), static_cast<long long>(token));
 		expect("helTransferDescriptor with flags Out|In",
 				helTransferDescriptor(queue, universe,
-						static_cast<HelTransferDescriptorFlags>(
-								kHelTransferDescriptorOut | kHelTransferDescriptorIn),
-						kHelRightsMax, 0, &unused));
+						kHelTransferDescriptorOut | kHelTransferDescriptorIn, kHelRightsMax, 0,
+						&unused));
 
 		helCloseDescriptor(kHelThisUniverse, fresh);
 		helCloseDescriptor(kHelThisUniverse, universe);

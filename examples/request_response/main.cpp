@@ -10,6 +10,7 @@
 #include <string>
 
 #include <helsim/dispatcher.hpp>
+#include <helsim/extension.hpp>
 #include <helsim/hel.h>
 #include <helsim/ipc.hpp>
 #include <helsim/machine.hpp>
@@ -56,7 +57,7 @@ void key_server(HelHandle lane) {
 		say("server: request \"" + std::string{text.text()} + "\"");
 		auto reply = ipc::exchange_sync(dispatcher, conversation.handle,
 				ipc::send_buffer(std::string_view{"here"}),
-				ipc::push_descriptor(token, kHelRightsNull));
+				ipc::push_descriptor(token, kHelRightNull));
 		check(std::get<0>(reply.results).error, "send reply");
 		check(std::get<1>(reply.results).error, "push token");
 		helCloseDescriptor(kHelThisUniverse, conversation.handle);
@@ -86,8 +87,8 @@ int client(HelHandle lane) {
 	auto &[offered, sent, reply, key] = first.results;
 	check(offered.error, "offer");
 	check(key.error, "pull key");
-	HelDescriptorInfo info{};
-	check(helDescriptorInfo(key.handle, &info), "helDescriptorInfo");
+	helsim::ext::DescriptorInfo info{};
+	check(helsim::ext::describe_descriptor(key.handle, info), "describe_descriptor");
 	say("client: reply \"" + std::string{reply.text()} + "\" with descriptor " +
 			std::to_string(key.handle) + " (type " + std::to_string(info.type) +
 			" = token: " + (info.type == kHelDescToken ? "yes" : "no") + ", rights " +

@@ -40,7 +40,7 @@ int current_cpu() {
 }
 
 void pin_to(HelHandle thread, int cpu) {
-	const std::uint8_t mask[1] = {static_cast<std::uint8_t>(1u << cpu)};
+	std::uint8_t mask[1] = {static_cast<std::uint8_t>(1u << cpu)};
 	check(helSetAffinity(thread, mask, sizeof(mask)), "helSetAffinity");
 }
 

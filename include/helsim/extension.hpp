@@ -14,6 +14,17 @@
 
 namespace helsim::ext {
 
+// What helsim knows of a descriptor: its type (kHelDesc*) and its rights. Managarm's
+// HelDescriptorInfo has room for the type only.
+struct DescriptorInfo {
+	int type;
+	std::uint32_t rights;
+};
+
+// The type and rights of `handle` in the calling simulated thread's universe: kHelErrNone,
+// kHelErrNoDescriptor, or kHelErrIllegalState on a host thread that is not simulated.
+HelError describe_descriptor(HelHandle handle, DescriptorInfo &info);
+
 // The simulated thread that made the call.
 class Caller {
 public:
@@ -22,8 +33,8 @@ public:
 	const std::string &thread_name() const;
 	unsigned cpu() const;
 
-	// helDescriptorInfo on a handle of the caller's universe.
-	HelError descriptor_info(HelHandle handle, HelDescriptorInfo &info) const;
+	// describe_descriptor() on a handle of the caller's universe.
+	HelError descriptor_info(HelHandle handle, DescriptorInfo &info) const;
 
 	// Posts a completion element to a queue of the caller's universe (needs kHelRightInvoke):
 	// the same path every built-in asynchronous operation completes through. The element

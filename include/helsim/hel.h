@@ -1,32 +1,38 @@
 /* helsim — Managarm's hel API, hosted.
  *
- * Names, numbers and struct layouts follow Managarm's hel/include/hel.h (current API:
- * submission + completion rings driven by helDriveQueue). Every function below is an inline
- * wrapper over the helSyscallN_M stubs of <helsim/hel-stubs.h>, which in turn call the one
- * exported entry point helsim_syscall(). docs/reference/ has one page per call.
+ * The names, numbers, types and struct layouts of Managarm's hel/include/hel.h, current API
+ * (submission + completion rings driven by helDriveQueue; rights on every descriptor). The call
+ * wrappers are in <helsim/hel-syscalls.h>, included at the end, as Managarm's hel-syscalls.h
+ * builds them over the helSyscallN_M stubs of <helsim/hel-stubs.h>, which call the one exported
+ * entry point helsim_syscall(). Code written for Managarm includes <hel.h> and
+ * <hel-syscalls.h>; the helsim::helsim CMake target puts forwarding headers of those names on
+ * the include path (include/helsim/compat). docs/reference/ has one page per call;
+ * docs/fidelity.md lists what helsim adds or leaves out.
  */
 #ifndef HELSIM_HEL_H
 #define HELSIM_HEL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 #define HEL_C_LINKAGE extern "C"
-#define HEL_INLINE inline
 #else
 #define HEL_C_LINKAGE
-#define HEL_INLINE static inline
 #endif
 
+/* What Managarm's hel-types.h and hel-stubs-x86_64.h define. */
 typedef int HelError;
+typedef int HelAbi;
 typedef int64_t HelHandle;
 typedef int64_t HelNanotime;
 typedef uint64_t HelWord;
-typedef int HelAbi;
+typedef uint32_t HelRights;
 
 /* ---------------------------------------------------------------- syscall numbers */
 enum {
+	/* The largest syscall number plus 1. */
 	kHelNumCalls = 113,
 
 	kHelCallLog = 1,
@@ -44,20 +50,17 @@ enum {
 	kHelCallCreateQueue = 89,
 	kHelCallDriveQueue = 105,
 	kHelCallAlertQueue = 106,
-	kHelCallCancelAsync = 92, /* removed in Managarm; answers kHelErrIllegalSyscall */
 
 	kHelCallAllocateMemory = 51,
-	kHelCallResizeMemory = 83, /* reserved: now SQ kHelSubmitResizeMemory */
+	kHelCallResizeMemory = 83, /* reserved: SQ kHelSubmitResizeMemory */
 	kHelCallCreateManagedMemory = 64,
-	kHelCallCreateSwapSpace = 110,
-	kHelCallAllocateSwappableMemory = 111,
-	kHelCallSetSwapBudget = 112,
 	kHelCallCopyOnWrite = 39,
 	kHelCallAccessPhysical = 30,
 	kHelCallCreateSliceView = 88,
-	kHelCallForkMemory = 40, /* reserved: now SQ kHelSubmitForkMemory */
+	kHelCallForkMemory = 40, /* reserved: SQ kHelSubmitForkMemory */
 	kHelCallCreateSpace = 27,
 	kHelCallCreateDmaSpace = 108,
+	kHelCallConfigureIrq = 109,
 	kHelCallCreateIndirectMemory = 45,
 	kHelCallAlterMemoryIndirection = 52,
 	kHelCallMapMemory = 44,
@@ -73,6 +76,9 @@ enum {
 	kHelCallSubmitLockMemoryView = 48,
 	kHelCallLoadahead = 49,
 	kHelCallCreateVirtualizedSpace = 50,
+	kHelCallCreateSwapSpace = 110,
+	kHelCallAllocateSwappableMemory = 111,
+	kHelCallSetSwapBudget = 112,
 
 	kHelCallCreateThread = 67,
 	kHelCallQueryThreadStats = 95,
@@ -109,14 +115,12 @@ enum {
 	kHelCallRaiseEvent = 98,
 	kHelCallAccessIrq = 14,
 	kHelCallHandleIrq = 5,
-	kHelCallConfigureIrq = 109,
 	kHelCallAcknowledgeIrq = 81,
 	kHelCallSubmitAwaitEvent = 82,
 	kHelCallAutomateIrq = 94,
 
 	kHelCallAccessIo = 11,
 	kHelCallEnableIo = 12,
-	kHelCallEnableFullIo = 35,
 
 	kHelCallBindKernlet = 93,
 
@@ -125,6 +129,7 @@ enum {
 
 	kHelCallCreateToken = 104,
 
+	/* Numbers from here up are supercalls: kHelCallSuper + n traps to the thread's observer. */
 	kHelCallSuper = (int)0x80000000u
 };
 
@@ -159,32 +164,39 @@ enum {
 	kHelErrBadRights = 26
 };
 
-/* ---------------------------------------------------------------- handles and rights */
+/* ---------------------------------------------------------------- rights
+ * Each descriptor carries a set of these; every operation names the ones it needs
+ * (docs/reference/ says which, per call). */
+static const HelRights kHelRightNull = 0;
+static const HelRights kHelRightGrant = UINT32_C(1) << 0;
+static const HelRights kHelRightTake = UINT32_C(1) << 1;
+static const HelRights kHelRightRead = UINT32_C(1) << 2;
+static const HelRights kHelRightWrite = UINT32_C(1) << 3;
+static const HelRights kHelRightExecute = UINT32_C(1) << 4;
+static const HelRights kHelRightInvoke = UINT32_C(1) << 5;
+static const HelRights kHelRightAssign = UINT32_C(1) << 6;
+static const HelRights kHelRightDerive = UINT32_C(1) << 7;
+static const HelRights kHelRightProvision = UINT32_C(1) << 8;
+static const HelRights kHelRightPin = UINT32_C(1) << 9;
+static const HelRights kHelRightFence = UINT32_C(1) << 10;
+static const HelRights kHelRightWait = UINT32_C(1) << 11;
+static const HelRights kHelRightSignal = UINT32_C(1) << 12;
+static const HelRights kHelRightManage = UINT32_C(1) << 13;
+static const HelRights kHelRightsMax = ~UINT32_C(0);
+
+/* ---------------------------------------------------------------- handles and descriptors */
 enum { kHelNullHandle = 0, kHelThisUniverse = -1, kHelThisThread = -2, kHelZeroMemory = -3 };
 
-enum {
-	kHelRightGrant = 1 << 0,
-	kHelRightTake = 1 << 1,
-	kHelRightRead = 1 << 2,
-	kHelRightWrite = 1 << 3,
-	kHelRightExecute = 1 << 4,
-	kHelRightInvoke = 1 << 5,
-	kHelRightAssign = 1 << 6,
-	kHelRightDerive = 1 << 7,
-	kHelRightProvision = 1 << 8,
-	kHelRightPin = 1 << 9,
-	kHelRightFence = 1 << 10,
-	kHelRightWait = 1 << 11,
-	kHelRightSignal = 1 << 12,
-	kHelRightManage = 1 << 13
+static const uint32_t kHelTransferDescriptorOut = UINT32_C(1) << 0;
+static const uint32_t kHelTransferDescriptorIn = UINT32_C(1) << 1;
+
+struct HelDescriptorInfo {
+	int type;
 };
-static const uint32_t kHelRightsNull = 0;
-static const uint32_t kHelRightsMax = ~(uint32_t)0;
 
-enum HelTransferDescriptorFlags { kHelTransferDescriptorOut = 1, kHelTransferDescriptorIn = 2 };
-
-/* Descriptor types reported by helDescriptorInfo (thor's DescriptorType order). */
-enum HelDescriptorType {
+/* helsim's names for the `type` that helDescriptorInfo reports (thor's DescriptorType order;
+ * thor's own helDescriptorInfo answers kHelErrOther instead). */
+enum {
 	kHelDescNone = 0,
 	kHelDescUniverse = 1,
 	kHelDescQueue = 2,
@@ -208,31 +220,25 @@ enum HelDescriptorType {
 	kHelDescToken = 20
 };
 
-/* helsim returns the rights next to the type; see docs/fidelity.md. */
-struct HelDescriptorInfo {
-	int type;
-	uint32_t rights;
-};
-
 /* ---------------------------------------------------------------- misc constants */
 enum { kHelWaitInfinite = -1 };
 enum { kHelAbiSystemV = 1 };
 
+/* RFC 5424 priorities. */
 enum HelLogSeverity {
-	kHelLogSeverityEmergency = 0,
-	kHelLogSeverityAlert = 1,
-	kHelLogSeverityCritical = 2,
-	kHelLogSeverityError = 3,
-	kHelLogSeverityWarning = 4,
-	kHelLogSeverityNotice = 5,
-	kHelLogSeverityInfo = 6,
-	kHelLogSeverityDebug = 7
+	kHelLogSeverityEmergency,
+	kHelLogSeverityAlert,
+	kHelLogSeverityCritical,
+	kHelLogSeverityError,
+	kHelLogSeverityWarning,
+	kHelLogSeverityNotice,
+	kHelLogSeverityInfo,
+	kHelLogSeverityDebug
 };
-
-enum HelThreadFlags { kHelThreadStopped = 1 };
 
 /* ---------------------------------------------------------------- streams (actions) */
 enum {
+	kHelActionNone = 0,
 	kHelActionDismiss = 11,
 	kHelActionOffer = 5,
 	kHelActionAccept = 6,
@@ -257,44 +263,210 @@ struct HelAction {
 	int type;
 	uint32_t flags;
 	union {
-		HelWord word0;
+		uintptr_t word0;
 		void *buffer;
 	};
 	union {
-		HelWord word1;
+		uintptr_t word1;
 		size_t length;
-		uint32_t rights;
+		uint32_t rights; /* push / pull descriptor */
 	};
 	union {
-		HelWord word2;
-		HelHandle handle;
+		uintptr_t word2;
+		HelHandle handle; /* imbue credentials, push descriptor */
 	};
 };
 
 /* ---------------------------------------------------------------- memory constants */
-enum HelAllocFlags { kHelAllocOnDemand = 1, kHelAllocContinuous = 4 };
+enum HelAllocFlags { kHelAllocContinuous = 4, kHelAllocOnDemand = 1 };
+
 struct HelAllocRestrictions {
 	int addressBits;
 };
+
 enum HelManagedFlags { kHelManagedReadahead = 1 };
 enum HelManageRequests { kHelManageInitialize = 1, kHelManageWriteback = 2 };
-enum HelSliceFlags { kHelSliceCacheWriteCombine = 1 };
+
 enum HelMapFlags {
-	kHelMapProtRead = 256,
-	kHelMapProtWrite = 512,
-	kHelMapProtExecute = 1024,
-	kHelMapDontRequireBacking = 128,
-	kHelMapFixed = 2048,
-	kHelMapFixedNoReplace = 4096,
-	kHelMapPreferBottom = 8192
+	kHelMapProtRead = UINT32_C(1) << 8,
+	kHelMapProtWrite = UINT32_C(1) << 9,
+	kHelMapProtExecute = UINT32_C(1) << 10,
+	kHelMapDontRequireBacking = UINT32_C(1) << 7,
+	kHelMapFixed = UINT32_C(1) << 11,
+	kHelMapFixedNoReplace = UINT32_C(1) << 12,
+	kHelMapPreferBottom = UINT32_C(1) << 13
+};
+
+enum HelSliceFlags { kHelSliceCacheWriteCombine = 1 };
+
+enum HelCachingMode {
+	kHelCachingDefault = 0,
+	kHelCachingUncached = 1,
+	kHelCachingWriteCombine = 2,
+	kHelCachingWriteThrough = 3,
+	kHelCachingWriteBack = 4,
+	kHelCachingMmio = 5,
+	kHelCachingMmioNonPosted = 6
+};
+
+/* ---------------------------------------------------------------- threads */
+enum HelThreadFlags { kHelThreadStopped = 1 };
+
+enum HelObservation {
+	kHelObserveNull = 0,
+	kHelObserveInterrupt = 4,
+	kHelObservePanic = 3,
+	kHelObserveBreakpoint = 1,
+	kHelObservePageFault = 2,
+	kHelObserveGeneralFault = 5,
+	kHelObserveIllegalInstruction = 6,
+	kHelObserveDivByZero = 7,
+	kHelObserveSuperCall = 0x80000000 /* + n: supercall n */
+};
+
+enum HelRegisterSets {
+	kHelRegsProgram = 1,
+	kHelRegsGeneral = 2,
+	kHelRegsThread = 3,
+	kHelRegsDebug = 4,
+	kHelRegsVirtualization = 5,
+	kHelRegsSimd = 6,
+	kHelRegsSignal = 7,
+	kHelRegsPageFault = 8
+};
+
+enum HelPageFaultFlags { kHelPageFaultMapError = 1, kHelPageFaultAccessError = 2 };
+
+struct HelRegisterInfo {
+	int setSize; /* bytes */
+};
+
+/* Simulated threads have x86-64 register images on every host. */
+enum HelRegisterIndex {
+	kHelRegRax = 0,
+	kHelRegRbx = 1,
+	kHelRegRcx = 2,
+	kHelRegRdx = 3,
+	kHelRegRdi = 4,
+	kHelRegRsi = 5,
+	kHelRegR8 = 6,
+	kHelRegR9 = 7,
+	kHelRegR10 = 8,
+	kHelRegR11 = 9,
+	kHelRegR12 = 10,
+	kHelRegR13 = 11,
+	kHelRegR14 = 12,
+	kHelRegR15 = 13,
+	kHelRegRbp = 14,
+
+	kHelNumGprs = 15,
+
+	kHelRegIp = 0,
+	kHelRegSp = 1
+};
+
+/* Where a syscall's number, arguments and results sit in the General set. */
+enum HelSyscallArgs {
+	kHelRegNumber = kHelRegRdi,
+	kHelRegError = kHelRegRdi,
+
+	kHelRegArg0 = kHelRegRsi,
+	kHelRegArg1 = kHelRegRdx,
+	kHelRegArg2 = kHelRegRax,
+	kHelRegArg3 = kHelRegR8,
+	kHelRegArg4 = kHelRegR9,
+	kHelRegArg5 = kHelRegR10,
+	kHelRegArg6 = kHelRegR12,
+	kHelRegArg7 = kHelRegR13,
+	kHelRegArg8 = kHelRegR14,
+
+	kHelRegOut0 = kHelRegRsi,
+	kHelRegOut1 = kHelRegRdx,
+	kHelRegOut2 = kHelRegRax
+};
+
+struct HelThreadStats {
+	uint64_t userTime;
+};
+
+/* ---------------------------------------------------------------- virtualization */
+struct HelX86SegmentRegister {
+	uint64_t base;
+	uint32_t limit;
+	uint16_t selector;
+	uint8_t type, present, dpl, db, s, l, g, avl;
+};
+
+struct HelX86DescriptorTable {
+	uint64_t base;
+	uint16_t limit;
+};
+
+struct HelX86VirtualizationRegs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rsp, rip, rflags;
+	struct HelX86SegmentRegister cs, ds, es, fs, gs, ss;
+	struct HelX86SegmentRegister tr, ldt;
+	struct HelX86DescriptorTable gdt, idt;
+	uint64_t cr0, cr2, cr3, cr4, cr8;
+	uint64_t efer;
+	uint64_t apic_base;
+};
+
+typedef struct HelX86VirtualizationRegs HelVirtualizationRegs;
+
+enum {
+	kHelVmexitHlt = 0,
+	kHelVmexitTranslationFault = 1,
+	kHelVmexitError = -1,
+	kHelVmexitUnknownPlatformSpecificExitCode = -2
+};
+
+struct HelVmexitReason {
+	uint32_t exitReason;
+	uint32_t code;
+	size_t address;
+	size_t flags;
+};
+
+/* ---------------------------------------------------------------- IRQs and kernlets */
+enum HelAckFlags { kHelAckAcknowledge = 2, kHelAckNack = 3, kHelAckKick = 1, kHelAckClear = 0x100 };
+
+enum { kHelAccessIrqByGsi = 1, kHelAccessIrqByPhandle = 2 };
+enum { kHelIrqTriggerNull = 0, kHelIrqTriggerEdge = 1, kHelIrqTriggerLevel = 2 };
+enum { kHelIrqPolarityNull = 0, kHelIrqPolarityHigh = 1, kHelIrqPolarityLow = 2 };
+
+union HelKernletData {
+	HelHandle handle;
 };
 
 /* ---------------------------------------------------------------- queues */
 struct HelQueueParameters {
 	uint32_t flags;
-	unsigned int numChunks;
+	unsigned int numChunks; /* CQ chunks */
 	size_t chunkSize;
 	unsigned int numSqChunks;
+};
+
+/* userNotify bits: the kernel sets them, user space clears them. */
+static const int kHelUserNotifyCqProgress = (1 << 0);
+static const int kHelUserNotifySupplySqChunks = (1 << 1);
+static const int kHelUserNotifyError = (1 << 14); /* a contract violation */
+static const int kHelUserNotifyAlert = (1 << 15);
+
+/* kernelNotify bits: user space sets them, the kernel clears them. */
+static const int kHelKernelNotifySqProgress = (1 << 0);
+static const int kHelKernelNotifySupplyCqChunks = (1 << 1);
+
+/* helDriveQueue: wait until userNotify has a bit outside notifyMask. */
+static const uint32_t kHelDriveWait = (1 << 0);
+
+struct HelQueue {
+	int userNotify;
+	int kernelNotify;
+	int cqFirst;
+	int sqFirst;
 };
 
 /* Chunk indices in next/cqFirst/sqFirst carry this tag when present. */
@@ -303,27 +475,8 @@ static const int kHelNextPresent = (1 << 24);
 static const int kHelProgressMask = 0xFFFFFF;
 /* Set by the producer once it retires the chunk. */
 static const int kHelProgressDone = (1 << 25);
-/* Set by the kernel when no further element fits into the chunk. */
+/* Set by the producer once no further element fits into the chunk. */
 static const int kHelProgressFull = (1 << 26);
-
-/* userNotify bits: the kernel sets them, user space clears them. */
-static const int kHelUserNotifyCqProgress = (1 << 0);
-static const int kHelUserNotifySupplySqChunks = (1 << 1);
-static const int kHelUserNotifyError = (1 << 14);
-static const int kHelUserNotifyAlert = (1 << 15);
-
-/* kernelNotify bits: user space sets them, the kernel clears them. */
-static const int kHelKernelNotifySqProgress = (1 << 0);
-static const int kHelKernelNotifySupplyCqChunks = (1 << 1);
-
-enum HelDriveFlags { kHelDriveWait = 1 };
-
-struct HelQueue {
-	int userNotify;
-	int kernelNotify;
-	int cqFirst;
-	int sqFirst;
-};
 
 struct HelChunk {
 	int next;
@@ -337,7 +490,8 @@ struct HelElement {
 	void *context;
 };
 
-/* SQ opcodes. */
+/* SQ opcodes. Managarm declares them static const uint32_t; helsim's are enumerators so that C
+ * code can switch on them. */
 enum {
 	kHelSubmitAsyncNop = 1,
 	kHelSubmitExchangeMsgs = 2,
@@ -358,6 +512,11 @@ enum {
 	kHelSubmitCancel = 256
 };
 
+struct HelSqCancel {
+	uint64_t cancellationTag;
+};
+
+/* Followed by `count` HelActions. */
 struct HelSqExchangeMsgs {
 	HelHandle lane;
 	size_t count;
@@ -365,7 +524,7 @@ struct HelSqExchangeMsgs {
 };
 
 struct HelSqAwaitClock {
-	uint64_t counter;
+	uint64_t counter; /* deadline, ns since boot */
 	uint64_t cancellationTag;
 };
 
@@ -375,12 +534,6 @@ struct HelSqAwaitEvent {
 	uint64_t cancellationTag;
 };
 
-struct HelSqCancel {
-	uint64_t cancellationTag;
-};
-
-/* Memory SQ payloads (opcodes 5..16 except 11). Field names as thor's submitFromSq reads them;
- * the space-taking ops name the handle spaceHandle, all others handle. */
 struct HelSqProtectMemory {
 	HelHandle spaceHandle; /* kHelNullHandle = the caller's space */
 	void *pointer;
@@ -420,6 +573,10 @@ struct HelSqLockMemoryView {
 	size_t size;
 };
 
+struct HelSqObserve {
+	HelHandle handle; /* a thread */
+};
+
 struct HelSqResizeMemory {
 	HelHandle handle;
 	size_t newSize;
@@ -448,7 +605,8 @@ struct HelSqPopulateSpace {
 	size_t length;
 };
 
-/* ---------------------------------------------------------------- result structs */
+/* ---------------------------------------------------------------- result structs
+ * Every piece of a CQ element is padded to 8 bytes. */
 struct HelSimpleResult {
 	HelError error;
 	int reserved;
@@ -503,345 +661,86 @@ struct HelEventResult {
 	uint64_t sequence;
 };
 
-struct HelThreadStats {
-	uint64_t userTime;
-};
+/* ---------------------------------------------------------------- the calls */
+#include <helsim/hel-syscalls.h>
 
+/* ---------------------------------------------------------------- checking helpers
+ * As Managarm's hel.h gives them to user code: HEL_CHECK logs the failed expression, where it
+ * is and what the error means, then panics the thread; HEL_SOFT_CHECK logs and goes on. */
 #ifdef __cplusplus
-#define HELSIM_LAYOUT(cond, what) static_assert(cond, what)
+#define HELSIM_HELPER inline __attribute__((always_inline))
 #else
-#define HELSIM_LAYOUT(cond, what) _Static_assert(cond, what)
+#define HELSIM_HELPER static inline __attribute__((always_inline))
 #endif
-HELSIM_LAYOUT(sizeof(struct HelAction) == 32, "HelAction is 32 bytes");
-HELSIM_LAYOUT(sizeof(struct HelQueueParameters) == 24, "HelQueueParameters is 24 bytes");
-HELSIM_LAYOUT(sizeof(struct HelQueue) == 16, "HelQueue is 16 bytes");
-HELSIM_LAYOUT(sizeof(struct HelChunk) == 8, "HelChunk header is 8 bytes");
-HELSIM_LAYOUT(sizeof(struct HelElement) == 16, "HelElement is 16 bytes");
-HELSIM_LAYOUT(sizeof(struct HelSimpleResult) == 8, "HelSimpleResult is 8 bytes");
-HELSIM_LAYOUT(sizeof(struct HelHandleResult) == 16, "HelHandleResult is 16 bytes");
-HELSIM_LAYOUT(sizeof(struct HelLengthResult) == 16, "HelLengthResult is 16 bytes");
-HELSIM_LAYOUT(sizeof(struct HelInlineResult) == 16, "HelInlineResult header is 16 bytes");
-HELSIM_LAYOUT(sizeof(struct HelCredentialsResult) == 24, "HelCredentialsResult is 24 bytes");
-HELSIM_LAYOUT(sizeof(struct HelManageResult) == 24, "HelManageResult is 24 bytes");
-HELSIM_LAYOUT(sizeof(struct HelObserveResult) == 8, "HelObserveResult is 8 bytes");
-HELSIM_LAYOUT(sizeof(struct HelEventResult) == 16, "HelEventResult is 16 bytes");
-HELSIM_LAYOUT(sizeof(struct HelSqExchangeMsgs) == 24, "HelSqExchangeMsgs is 24 bytes");
-HELSIM_LAYOUT(sizeof(struct HelSqAwaitClock) == 16, "HelSqAwaitClock is 16 bytes");
-HELSIM_LAYOUT(sizeof(struct HelSqAwaitEvent) == 24, "HelSqAwaitEvent is 24 bytes");
-HELSIM_LAYOUT(sizeof(struct HelSqProtectMemory) == 32, "HelSqProtectMemory is 32 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqProtectMemory, pointer) == 8, "ProtectMemory pointer at 8");
-HELSIM_LAYOUT(offsetof(struct HelSqProtectMemory, size) == 16, "ProtectMemory size at 16");
-HELSIM_LAYOUT(offsetof(struct HelSqProtectMemory, flags) == 24, "ProtectMemory flags at 24");
-HELSIM_LAYOUT(sizeof(struct HelSqSynchronizeSpace) == 24, "HelSqSynchronizeSpace is 24 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqSynchronizeSpace, size) == 16, "SynchronizeSpace size at 16");
-HELSIM_LAYOUT(sizeof(struct HelSqReadMemory) == 32, "HelSqReadMemory is 32 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqReadMemory, address) == 8, "ReadMemory address at 8");
-HELSIM_LAYOUT(offsetof(struct HelSqReadMemory, length) == 16, "ReadMemory length at 16");
-HELSIM_LAYOUT(offsetof(struct HelSqReadMemory, buffer) == 24, "ReadMemory buffer at 24");
-HELSIM_LAYOUT(sizeof(struct HelSqWriteMemory) == 32, "HelSqWriteMemory is 32 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqWriteMemory, address) == 8, "WriteMemory address at 8");
-HELSIM_LAYOUT(offsetof(struct HelSqWriteMemory, length) == 16, "WriteMemory length at 16");
-HELSIM_LAYOUT(offsetof(struct HelSqWriteMemory, buffer) == 24, "WriteMemory buffer at 24");
-HELSIM_LAYOUT(sizeof(struct HelSqManageMemory) == 8, "HelSqManageMemory is 8 bytes");
-HELSIM_LAYOUT(sizeof(struct HelSqLockMemoryView) == 24, "HelSqLockMemoryView is 24 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqLockMemoryView, offset) == 8, "LockMemoryView offset at 8");
-HELSIM_LAYOUT(offsetof(struct HelSqLockMemoryView, size) == 16, "LockMemoryView size at 16");
-HELSIM_LAYOUT(sizeof(struct HelSqResizeMemory) == 16, "HelSqResizeMemory is 16 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqResizeMemory, newSize) == 8, "ResizeMemory newSize at 8");
-HELSIM_LAYOUT(sizeof(struct HelSqForkMemory) == 8, "HelSqForkMemory is 8 bytes");
-HELSIM_LAYOUT(sizeof(struct HelSqWritebackFence) == 24, "HelSqWritebackFence is 24 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqWritebackFence, offset) == 8, "WritebackFence offset at 8");
-HELSIM_LAYOUT(offsetof(struct HelSqWritebackFence, size) == 16, "WritebackFence size at 16");
-HELSIM_LAYOUT(sizeof(struct HelSqInvalidateMemory) == 24, "HelSqInvalidateMemory is 24 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqInvalidateMemory, offset) == 8, "InvalidateMemory offset at 8");
-HELSIM_LAYOUT(offsetof(struct HelSqInvalidateMemory, size) == 16, "InvalidateMemory size at 16");
-HELSIM_LAYOUT(sizeof(struct HelSqPopulateSpace) == 24, "HelSqPopulateSpace is 24 bytes");
-HELSIM_LAYOUT(offsetof(struct HelSqPopulateSpace, address) == 8, "PopulateSpace address at 8");
-HELSIM_LAYOUT(offsetof(struct HelSqPopulateSpace, length) == 16, "PopulateSpace length at 16");
-HELSIM_LAYOUT(sizeof(struct HelAllocRestrictions) == 4, "HelAllocRestrictions is 4 bytes");
-HELSIM_LAYOUT(offsetof(struct HelChunk, buffer) == 8, "chunk payload starts at 8");
-HELSIM_LAYOUT(offsetof(struct HelQueueParameters, numSqChunks) == 16, "numSqChunks at 16");
-#undef HELSIM_LAYOUT
 
-#include <helsim/hel-stubs.h>
-
-/* ---------------------------------------------------------------- wrappers */
-
-HEL_INLINE HelError helLog(enum HelLogSeverity severity, const char *string, size_t length) {
-	return helSyscall3(kHelCallLog, (HelWord)severity, (HelWord)string, (HelWord)length);
+/* Managarm answers NULL for the codes it has no text for; helsim has a text for each. */
+HELSIM_HELPER const char *_helErrorString(HelError code) {
+	switch (code) {
+	case kHelErrNone: return "Success";
+	case kHelErrBufferTooSmall: return "Buffer too small";
+	case kHelErrBadDescriptor: return "Illegal descriptor for this operation";
+	case kHelErrTimeout: return "Timeout";
+	case kHelErrNoDescriptor: return "No such descriptor";
+	case kHelErrIllegalSyscall: return "Illegal syscall";
+	case kHelErrIllegalObject: return "Illegal object for this operation";
+	case kHelErrIllegalArgs: return "Illegal arguments";
+	case kHelErrLaneShutdown: return "Lane shutdown";
+	case kHelErrEndOfLane: return "End of lane";
+	case kHelErrFault: return "Segfault";
+	case kHelErrThreadTerminated: return "Thread terminated already";
+	case kHelErrCancelled: return "Cancelled";
+	case kHelErrTransmissionMismatch: return "Transmission mismatch";
+	case kHelErrQueueTooSmall: return "Queue too small";
+	case kHelErrIllegalState: return "Illegal state";
+	case kHelErrNoHardwareSupport: return "Missing hardware support for this feature";
+	case kHelErrNoMemory: return "Out of memory";
+	case kHelErrUnsupportedOperation: return "Unsupported operation";
+	case kHelErrOutOfBounds: return "Out of bounds";
+	case kHelErrDismissed: return "IPC item dismissed by remote";
+	case kHelErrRemoteFault: return "Segfault on the remote side";
+	case kHelErrAlreadyExists: return "Already exists";
+	case kHelErrBadPermissions: return "Mapping lacks the permission";
+	case kHelErrOther: return "Other error";
+	case kHelErrFutexRace: return "Futex value changed";
+	case kHelErrBadRights: return "Missing rights for this operation";
+	default: return 0;
+	}
 }
 
-HEL_INLINE void helPanic(const char *string, size_t length) {
-	helSyscall2(kHelCallPanic, (HelWord)string, (HelWord)length);
-	__builtin_unreachable();
+HELSIM_HELPER void _helCheckFailed(HelError err_code, const char *string, int fatal) {
+	const char *err_string = _helErrorString(err_code);
+	if (!err_string)
+		err_string = "(Unexpected error code)";
+	helLog(kHelLogSeverityError, string, strlen(string));
+	helLog(kHelLogSeverityError, err_string, strlen(err_string));
+	helLog(kHelLogSeverityError, "\n", 1);
+	if (fatal)
+		helPanic(0, 0);
 }
 
-HEL_INLINE HelError helNop(void) { return helSyscall0(kHelCallNop); }
+#undef HELSIM_HELPER
 
-HEL_INLINE HelError helSubmitAsyncNop(HelHandle queue, uintptr_t context) {
-	return helSyscall2(kHelCallSubmitAsyncNop, (HelWord)queue, (HelWord)context);
-}
+#define HEL_STRINGIFY_AUX(x) #x
+#define HEL_STRINGIFY(x) HEL_STRINGIFY_AUX(x)
 
-HEL_INLINE HelError helCreateUniverse(HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall0_1(kHelCallCreateUniverse, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
+#define HEL_CHECK(expr)                                                                            \
+	do {                                                                                           \
+		HelError __error = expr;                                                                   \
+		if (__error != kHelErrNone)                                                                \
+			_helCheckFailed(__error,                                                               \
+					"HEL_CHECK failed: " #expr "\n"                                                \
+					"    In file " __FILE__ " on line " HEL_STRINGIFY(__LINE__) "\n",              \
+					1);                                                                            \
+	} while (0)
 
-HEL_INLINE HelError helTransferDescriptor(HelHandle handle, HelHandle universeHandle,
-		enum HelTransferDescriptorFlags flags, uint32_t exposedRights, uint32_t requiredRights,
-		HelHandle *outHandle) {
-	HelWord out;
-	HelError error =
-			helSyscall5_1(kHelCallTransferDescriptor, (HelWord)handle, (HelWord)universeHandle,
-					(HelWord)flags, (HelWord)exposedRights, (HelWord)requiredRights, &out);
-	*outHandle = (HelHandle)out;
-	return error;
-}
-
-HEL_INLINE HelError helDescriptorInfo(HelHandle handle, struct HelDescriptorInfo *info) {
-	return helSyscall2(kHelCallDescriptorInfo, (HelWord)handle, (HelWord)info);
-}
-
-HEL_INLINE HelError helGetCredentials(HelHandle handle, uint32_t flags, char *credentials) {
-	return helSyscall3(kHelCallGetCredentials, (HelWord)handle, (HelWord)flags,
-			(HelWord)credentials);
-}
-
-HEL_INLINE HelError helCloseDescriptor(HelHandle universeHandle, HelHandle handle) {
-	return helSyscall2(kHelCallCloseDescriptor, (HelWord)universeHandle, (HelWord)handle);
-}
-
-HEL_INLINE HelError helCreateQueue(const struct HelQueueParameters *params, HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall1_1(kHelCallCreateQueue, (HelWord)params, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
-
-HEL_INLINE HelError helDriveQueue(HelHandle handle, uint32_t flags, uint32_t notifyMask) {
-	return helSyscall3(kHelCallDriveQueue, (HelWord)handle, (HelWord)flags, (HelWord)notifyMask);
-}
-
-HEL_INLINE HelError helAlertQueue(HelHandle handle) {
-	return helSyscall1(kHelCallAlertQueue, (HelWord)handle);
-}
-
-HEL_INLINE HelError helMapMemory(HelHandle handle, HelHandle space, void *pointer, uintptr_t offset,
-		size_t size, uint32_t flags, void **actualPointer) {
-	HelWord out;
-	HelError error = helSyscall6_1(kHelCallMapMemory, (HelWord)handle, (HelWord)space,
-			(HelWord)pointer, (HelWord)offset, (HelWord)size, (HelWord)flags, &out);
-	*actualPointer = (void *)out;
-	return error;
-}
-
-HEL_INLINE HelError helUnmapMemory(HelHandle space, void *pointer, size_t size) {
-	return helSyscall3(kHelCallUnmapMemory, (HelWord)space, (HelWord)pointer, (HelWord)size);
-}
-
-HEL_INLINE HelError helCreateSpace(HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall0_1(kHelCallCreateSpace, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
-
-/* restrictions may be NULL (no restriction: addressBits = 64). */
-HEL_INLINE HelError helAllocateMemory(size_t size, uint32_t flags,
-		const struct HelAllocRestrictions *restrictions, HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall3_1(kHelCallAllocateMemory, (HelWord)size, (HelWord)flags,
-			(HelWord)restrictions, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
-
-HEL_INLINE HelError helCreateManagedMemory(size_t size, uint32_t flags, HelHandle *backingHandle,
-		HelHandle *frontalHandle) {
-	HelWord backing, frontal;
-	HelError error = helSyscall2_2(kHelCallCreateManagedMemory, (HelWord)size, (HelWord)flags,
-			&backing, &frontal);
-	*backingHandle = (HelHandle)backing;
-	*frontalHandle = (HelHandle)frontal;
-	return error;
-}
-
-/* memory may be kHelZeroMemory. */
-HEL_INLINE HelError helCopyOnWrite(HelHandle memory, uintptr_t offset, size_t size,
-		HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall3_1(kHelCallCopyOnWrite, (HelWord)memory, (HelWord)offset,
-			(HelWord)size, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
-
-HEL_INLINE HelError helCreateSliceView(HelHandle memory, uintptr_t offset, size_t size,
-		uint32_t flags, HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall4_1(kHelCallCreateSliceView, (HelWord)memory, (HelWord)offset,
-			(HelWord)size, (HelWord)flags, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
-
-HEL_INLINE HelError helCreateIndirectMemory(size_t numSlots, HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall1_1(kHelCallCreateIndirectMemory, (HelWord)numSlots, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
-
-HEL_INLINE HelError helAlterMemoryIndirection(HelHandle indirectHandle, size_t slotIndex,
-		HelHandle memoryHandle, uintptr_t offset, size_t size) {
-	return helSyscall5(kHelCallAlterMemoryIndirection, (HelWord)indirectHandle, (HelWord)slotIndex,
-			(HelWord)memoryHandle, (HelWord)offset, (HelWord)size);
-}
-
-/* space: an address space, a DMA space, or kHelNullHandle for the caller's own space. */
-HEL_INLINE HelError helPointerPhysical(HelHandle space, const void *pointer, uintptr_t *physical) {
-	HelWord out;
-	HelError error = helSyscall2_1(kHelCallPointerPhysical, (HelWord)space, (HelWord)pointer, &out);
-	*physical = (uintptr_t)out;
-	return error;
-}
-
-HEL_INLINE HelError helMemoryInfo(HelHandle handle, size_t *size) {
-	HelWord out;
-	HelError error = helSyscall1_1(kHelCallMemoryInfo, (HelWord)handle, &out);
-	*size = (size_t)out;
-	return error;
-}
-
-/* type: kHelManageInitialize or kHelManageWriteback. */
-HEL_INLINE HelError helUpdateMemory(HelHandle handle, int type, uintptr_t offset, size_t length) {
-	return helSyscall4(kHelCallUpdateMemory, (HelWord)handle, (HelWord)type, (HelWord)offset,
-			(HelWord)length);
-}
-
-HEL_INLINE HelError helLoadahead(HelHandle handle, uintptr_t offset, size_t length) {
-	return helSyscall3(kHelCallLoadahead, (HelWord)handle, (HelWord)offset, (HelWord)length);
-}
-
-HEL_INLINE HelError helCreateThread(HelHandle universe, HelHandle addressSpace, HelAbi abi,
-		void *ip, void *sp, uint32_t flags, HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall6_1(kHelCallCreateThread, (HelWord)universe, (HelWord)addressSpace,
-			(HelWord)abi, (HelWord)ip, (HelWord)sp, (HelWord)flags, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
-
-HEL_INLINE HelError helYield(void) { return helSyscall0(kHelCallYield); }
-
-HEL_INLINE HelError helSetPriority(HelHandle handle, int priority) {
-	return helSyscall2(kHelCallSetPriority, (HelWord)handle, (HelWord)priority);
-}
-
-HEL_INLINE HelError helResume(HelHandle handle) {
-	return helSyscall1(kHelCallResume, (HelWord)handle);
-}
-
-HEL_INLINE HelError helGetCurrentCpu(int *cpu) {
-	HelWord out;
-	HelError error = helSyscall0_1(kHelCallGetCurrentCpu, &out);
-	*cpu = (int)out;
-	return error;
-}
-
-HEL_INLINE HelError helGetClock(uint64_t *counter) {
-	HelWord out;
-	HelError error = helSyscall0_1(kHelCallGetClock, &out);
-	*counter = (uint64_t)out;
-	return error;
-}
-
-HEL_INLINE HelError helGetAffinity(HelHandle handle, uint8_t *mask, size_t size,
-		size_t *actualSize) {
-	HelWord out;
-	HelError error =
-			helSyscall3_1(kHelCallGetAffinity, (HelWord)handle, (HelWord)mask, (HelWord)size, &out);
-	*actualSize = (size_t)out;
-	return error;
-}
-
-HEL_INLINE HelError helSetAffinity(HelHandle handle, const uint8_t *mask, size_t size) {
-	return helSyscall3(kHelCallSetAffinity, (HelWord)handle, (HelWord)mask, (HelWord)size);
-}
-
-HEL_INLINE HelError helFutexWait(int *pointer, int expected, int64_t deadline) {
-	return helSyscall3(kHelCallFutexWait, (HelWord)pointer, (HelWord)expected, (HelWord)deadline);
-}
-
-HEL_INLINE HelError helFutexWake(int *pointer, unsigned int count) {
-	return helSyscall2(kHelCallFutexWake, (HelWord)pointer, (HelWord)count);
-}
-
-HEL_INLINE HelError helCreateStream(HelHandle *lane1, HelHandle *lane2,
-		uint32_t attachCredentials) {
-	HelWord out1, out2;
-	HelError error = helSyscall1_2(kHelCallCreateStream, (HelWord)attachCredentials, &out1, &out2);
-	*lane1 = (HelHandle)out1;
-	*lane2 = (HelHandle)out2;
-	return error;
-}
-
-HEL_INLINE HelError helShutdownLane(HelHandle handle) {
-	return helSyscall1(kHelCallShutdownLane, (HelWord)handle);
-}
-
-/* The 2022-era submission path (Managarm removed it in 2026): the completion goes to `queue`
- * with `context`. helsim keeps it as a second path into the same stream code. */
-HEL_INLINE HelError helSubmitAsync(HelHandle handle, const struct HelAction *actions, size_t count,
-		HelHandle queue, uintptr_t context, uint32_t flags) {
-	return helSyscall6(kHelCallSubmitAsync, (HelWord)handle, (HelWord)actions, (HelWord)count,
-			(HelWord)queue, (HelWord)context, (HelWord)flags);
-}
-
-/* The 2022-era memory submissions: the same operations as SQ opcodes 5, 6, 7, 8, 9 and 10, with
- * the completion going to `queue` and submission errors returned at once. */
-HEL_INLINE HelError helSubmitProtectMemory(HelHandle space, void *pointer, size_t size,
-		uint32_t flags, HelHandle queue, uintptr_t context) {
-	return helSyscall6(kHelCallSubmitProtectMemory, (HelWord)space, (HelWord)pointer, (HelWord)size,
-			(HelWord)flags, (HelWord)queue, (HelWord)context);
-}
-
-HEL_INLINE HelError helSubmitSynchronizeSpace(HelHandle space, void *pointer, size_t size,
-		HelHandle queue, uintptr_t context) {
-	return helSyscall5(kHelCallSubmitSynchronizeSpace, (HelWord)space, (HelWord)pointer,
-			(HelWord)size, (HelWord)queue, (HelWord)context);
-}
-
-HEL_INLINE HelError helSubmitReadMemory(HelHandle handle, uintptr_t address, size_t length,
-		void *buffer, HelHandle queue, uintptr_t context) {
-	return helSyscall6(kHelCallSubmitReadMemory, (HelWord)handle, (HelWord)address, (HelWord)length,
-			(HelWord)buffer, (HelWord)queue, (HelWord)context);
-}
-
-HEL_INLINE HelError helSubmitWriteMemory(HelHandle handle, uintptr_t address, size_t length,
-		const void *buffer, HelHandle queue, uintptr_t context) {
-	return helSyscall6(kHelCallSubmitWriteMemory, (HelWord)handle, (HelWord)address,
-			(HelWord)length, (HelWord)buffer, (HelWord)queue, (HelWord)context);
-}
-
-HEL_INLINE HelError helSubmitManageMemory(HelHandle handle, HelHandle queue, uintptr_t context) {
-	return helSyscall3(kHelCallSubmitManageMemory, (HelWord)handle, (HelWord)queue,
-			(HelWord)context);
-}
-
-HEL_INLINE HelError helSubmitLockMemoryView(HelHandle handle, uintptr_t offset, size_t size,
-		HelHandle queue, uintptr_t context) {
-	return helSyscall5(kHelCallSubmitLockMemoryView, (HelWord)handle, (HelWord)offset,
-			(HelWord)size, (HelWord)queue, (HelWord)context);
-}
-
-HEL_INLINE HelError helCreateToken(HelHandle *handle) {
-	HelWord out;
-	HelError error = helSyscall0_1(kHelCallCreateToken, &out);
-	*handle = (HelHandle)out;
-	return error;
-}
+#define HEL_SOFT_CHECK(expr)                                                                       \
+	do {                                                                                           \
+		HelError __error = expr;                                                                   \
+		if (__error != kHelErrNone)                                                                \
+			_helCheckFailed(__error,                                                               \
+					"HEL_SOFT_CHECK failed: " #expr "\n"                                           \
+					"    In file " __FILE__ " on line " HEL_STRINGIFY(__LINE__) "\n",              \
+					0);                                                                            \
+	} while (0)
 
 #endif /* HELSIM_HEL_H */

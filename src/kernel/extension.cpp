@@ -14,12 +14,27 @@ const std::string &Caller::thread_name() const { return thread_.name(); }
 
 unsigned Caller::cpu() const { return thread_.cpu_index(); }
 
-HelError Caller::descriptor_info(HelHandle handle, HelDescriptorInfo &info) const {
+namespace {
+
+HelError describe(kernel::Thread &thread, HelHandle handle, DescriptorInfo &info) {
 	kernel::Resolved descriptor;
-	if (HelError e = thread_.universe().lookup(handle, descriptor); e != kHelErrNone)
+	if (HelError e = thread.universe().lookup(handle, descriptor); e != kHelErrNone)
 		return e;
 	info = {static_cast<int>(descriptor.object->kind()), descriptor.rights};
 	return kHelErrNone;
+}
+
+} // namespace
+
+HelError describe_descriptor(HelHandle handle, DescriptorInfo &info) {
+	kernel::Thread *self = kernel::Thread::current();
+	if (!self)
+		return kHelErrIllegalState;
+	return describe(*self, handle, info);
+}
+
+HelError Caller::descriptor_info(HelHandle handle, DescriptorInfo &info) const {
+	return describe(thread_, handle, info);
 }
 
 HelError Caller::complete(HelHandle queue, std::uintptr_t context,

@@ -10,7 +10,10 @@ namespace helsim::kernel {
 
 HelError FutexTable::key_of(Thread &self, const int *pointer, Key &key, Ref<MemoryView> &view) {
 	auto address = reinterpret_cast<std::uintptr_t>(pointer);
-	if (!user_range_ok(pointer, sizeof(int)) || address % 4)
+	// thor checks the alignment before it looks at any mapping (GlobalFutexSpace::withFutex).
+	if (address % alignof(int))
+		return kHelErrIllegalArgs;
+	if (!user_range_ok(pointer, sizeof(int)))
 		return kHelErrFault;
 	AddressSpace &space = self.space();
 	if (!space.in_window(address, sizeof(int))) {

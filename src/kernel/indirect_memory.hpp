@@ -11,9 +11,11 @@
 namespace helsim::kernel {
 
 // Execute is missing on purpose: a slot may show memory its setter could not execute, and the
-// indirect handle must not be a way to gain that right (as in thor).
+// indirect handle must not be a way to gain that right. Pin is missing too:
+// helAlterMemoryIndirection asks no Pin of the slot's view, so the indirect handle must not grant
+// it (both as thor).
 inline constexpr std::uint32_t kIndirectDefaultRights =
-		kMemoryDefaultRights & ~std::uint32_t{kHelRightExecute};
+		kMemoryDefaultRights & ~(kHelRightExecute | kHelRightPin);
 
 class IndirectMemory final : public MemoryView, public MemoryObserver {
 public:

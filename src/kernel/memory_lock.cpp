@@ -64,7 +64,7 @@ private:
 		if (!universe)
 			result.error = kHelErrThreadTerminated; // the submitter's universe is gone
 		else
-			result.error = universe->attach(std::move(lock), kHelRightsNull, result.handle);
+			result.error = universe->attach(std::move(lock), kHelRightNull, result.handle);
 		// A lock that found no home unpins as it dies here.
 		post(result);
 	}

@@ -92,33 +92,38 @@ HelError submit_memory_copy(Thread &self, IpcQueue &queue, std::uintptr_t contex
 		return kHelErrBufferTooSmall;
 	CopyEndpoint remote;
 	remote.address = request.address;
+	// Read to read, Write to write, whatever the handle names (as thor).
+	std::uint32_t needed = write ? kHelRightWrite : kHelRightRead;
 	Resolved r;
 	if (HelError e = self.universe().lookup(request.handle, r); e != kHelErrNone) {
 		if (request.handle != kHelNullHandle && request.handle != kHelThisThread)
 			return e;
 		remote.space = self.space_ref(); // the caller's own space
-	} else if (r.object->kind() == ObjectKind::memory_view) {
-		if (!(r.rights & (write ? kHelRightWrite : kHelRightRead)))
-			return kHelErrBadRights;
+	} else if (ObjectKind kind = r.object->kind(); kind != ObjectKind::memory_view &&
+			kind != ObjectKind::address_space && kind != ObjectKind::thread) {
+		return kHelErrBadDescriptor;
+	} else if ((r.rights & needed) != needed) {
+		return kHelErrBadRights;
+	} else if (kind == ObjectKind::memory_view) {
 		remote.view = Ref<MemoryView>{static_cast<MemoryView *>(r.object.get())};
 		if (request.address > remote.view->size() ||
 				request.length > remote.view->size() - request.address)
 			return kHelErrOutOfBounds;
-	} else if (r.object->kind() == ObjectKind::address_space) {
+	} else if (kind == ObjectKind::address_space) {
 		remote.space = Ref<AddressSpace>{static_cast<AddressSpace *>(r.object.get())};
-	} else if (r.object->kind() == ObjectKind::thread) {
+	} else {
 		remote.space = static_cast<Thread *>(r.object.get())->space_of_other();
 		if (!remote.space)
 			return kHelErrThreadTerminated;
-	} else {
-		return kHelErrBadDescriptor;
 	}
 	CopyEndpoint local{self.space_ref(), nullptr, nullptr,
 			reinterpret_cast<std::uintptr_t>(request.buffer)};
-	self.note_submitted();
+	// Allocated before the operation counts as submitted: if the allocation throws, the
+	// element gets the kHelErrNoMemory submission error and nothing is left pending.
 	auto *op = write
 			? new MemoryCopyOp{queue, context, std::move(local), std::move(remote), request.length}
 			: new MemoryCopyOp{queue, context, std::move(remote), std::move(local), request.length};
+	self.note_submitted();
 	op->start();
 	return kHelErrNone;
 }
@@ -221,7 +226,9 @@ HelError sys_pointer_physical(Thread &self, const HelWord *args, HelWord *outs) 
 }
 
 HelError sys_loadahead(Thread &self, const HelWord *args, HelWord *) {
-	// Accepted and ignored, as in thor (its body is commented out).
+	// Checked as thor checks it, then ignored (thor's body is commented out).
+	if (!page_aligned(arg<std::uintptr_t>(args, 1)) || !page_aligned(arg<std::size_t>(args, 2)))
+		return kHelErrIllegalArgs;
 	auto view = resolve_view(self, arg<HelHandle>(args, 0), kHelRightProvision);
 	return view ? kHelErrNone : view.error;
 }

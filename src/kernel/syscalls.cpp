@@ -54,8 +54,9 @@ HelError sys_log(Thread &self, const HelWord *args, HelWord *) {
 	auto severity = arg<int>(args, 0);
 	auto string = arg<const char *>(args, 1);
 	auto length = arg<std::size_t>(args, 2);
+	// thor logs a severity it does not know as info.
 	if (severity < kHelLogSeverityEmergency || severity > kHelLogSeverityDebug)
-		return kHelErrIllegalArgs;
+		severity = kHelLogSeverityInfo;
 	if (!user_range_ok(string, length))
 		return kHelErrFault;
 	// A log line is bounded; the rest of an absurdly long message is dropped.
@@ -141,7 +142,8 @@ HelError sys_descriptor_info(Thread &self, const HelWord *args, HelWord *) {
 	Resolved descriptor;
 	if (HelError e = self.universe().lookup(arg<HelHandle>(args, 0), descriptor); e != kHelErrNone)
 		return e;
-	HelDescriptorInfo info{static_cast<int>(descriptor.object->kind()), descriptor.rights};
+	// Managarm's struct holds the type only; helsim::ext::describe_descriptor adds the rights.
+	HelDescriptorInfo info{static_cast<int>(descriptor.object->kind())};
 	if (HelError e = copy_to_user(self, arg<HelDescriptorInfo *>(args, 1), &info, sizeof(info));
 			e != kHelErrNone)
 		return e;
@@ -186,7 +188,7 @@ HelError sys_close_descriptor(Thread &self, const HelWord *args, HelWord *) {
 }
 
 HelError sys_create_token(Thread &self, const HelWord *, HelWord *outs) {
-	return attach_new(self, make_object<Token>(self.kernel()), kHelRightsNull, outs);
+	return attach_new(self, make_object<Token>(self.kernel()), kHelRightNull, outs);
 }
 
 // ---------------------------------------------------------------- queues
@@ -206,8 +208,9 @@ HelError sys_drive_queue(Thread &self, const HelWord *args, HelWord *) {
 	auto flags = arg<std::uint32_t>(args, 1);
 	if (flags & ~std::uint32_t{kHelDriveWait})
 		return kHelErrIllegalArgs;
-	std::uint32_t rights = kHelRightInvoke | ((flags & kHelDriveWait) ? kHelRightWait : 0);
-	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0), rights);
+	// Invoke and Wait, with or without kHelDriveWait, as thor asks.
+	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0),
+			kHelRightInvoke | kHelRightWait);
 	if (!queue)
 		return queue.error;
 	queue.object->drive(self);
@@ -294,16 +297,17 @@ HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
 	return kHelErrNone;
 }
 
-HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *outs) {
+// As thor: the sizes first, then the handle; *actualSize is written through the caller's pointer.
+HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *) {
+	auto size = arg<std::size_t>(args, 2);
+	auto *actual_size = arg<std::size_t *>(args, 3);
+	unsigned cpus = self.kernel().host().cpu_count();
+	std::size_t needed = (cpus + 7) / 8;
+	if (size < needed)
+		return kHelErrBufferTooSmall;
 	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightRead);
 	if (!thread)
 		return thread.error;
-	auto size = arg<std::size_t>(args, 2);
-	unsigned cpus = self.kernel().host().cpu_count();
-	std::size_t needed = (cpus + 7) / 8;
-	outs[0] = needed;
-	if (size < needed)
-		return kHelErrBufferTooSmall;
 	std::uint8_t mask[8] = {};
 	std::uint64_t affinity = thread.object->affinity();
 	for (unsigned i = 0; i < cpus; ++i)
@@ -312,29 +316,33 @@ HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *outs) {
 	if (HelError e = copy_to_user(self, arg<std::uint8_t *>(args, 1), mask, needed);
 			e != kHelErrNone)
 		return e;
+	if (actual_size)
+		if (HelError e = copy_to_user(self, actual_size, &needed, sizeof(needed)); e != kHelErrNone)
+			return e;
 	return kHelErrNone;
 }
 
+// As thor: the mask is read and checked before the handle is looked up.
 HelError sys_set_affinity(Thread &self, const HelWord *args, HelWord *) {
-	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightManage);
-	if (!thread)
-		return thread.error;
 	auto size = arg<std::size_t>(args, 2);
-	if (size == 0)
-		return kHelErrIllegalArgs;
 	unsigned cpus = self.kernel().host().cpu_count();
+	std::size_t mask_size = (cpus + 7) / 8;
+	if (size > mask_size)
+		return kHelErrOutOfBounds;
 	std::uint8_t mask[8] = {};
-	std::size_t used = std::min<std::size_t>(size, (cpus + 7) / 8);
-	if (!user_range_ok(arg<const void *>(args, 1), size))
-		return kHelErrFault;
-	if (HelError e = copy_from_user(self, mask, arg<const void *>(args, 1), used); e != kHelErrNone)
+	if (HelError e = copy_from_user(self, mask, arg<const void *>(args, 1), size); e != kHelErrNone)
 		return e;
+	if (cpus % 8 && (mask[mask_size - 1] >> (cpus % 8)))
+		return kHelErrIllegalArgs; // a CPU this machine does not have
 	std::uint64_t affinity = 0;
 	for (unsigned i = 0; i < cpus; ++i)
 		if (mask[i / 8] & (1u << (i % 8)))
 			affinity |= std::uint64_t{1} << i;
 	if (!affinity)
-		return kHelErrIllegalArgs; // no CPU this machine has
+		return kHelErrIllegalArgs;
+	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightWrite);
+	if (!thread)
+		return thread.error;
 	thread.object->set_affinity(affinity);
 	// Leave a CPU we may no longer use at once; other threads move at their next switch.
 	if (thread.object.get() == &self && self.is_fiber() &&

@@ -232,7 +232,7 @@ TEST_F(Cow, ForkNeedsACopyOnWriteViewWithDerive) {
 	EXPECT_FALSE(refused) << "reported in the operation's completion";
 
 	HelHandle cow = cow_of(kHelZeroMemory, 0, kPage);
-	HelDescriptorInfo info = info_of(cow);
+	auto info = info_of(cow);
 	EXPECT_EQ(info.type, kHelDescMemoryView);
 	EXPECT_EQ(info.rights,
 			std::uint32_t{kHelRightRead | kHelRightWrite | kHelRightExecute | kHelRightAssign |

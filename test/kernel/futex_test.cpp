@@ -94,18 +94,32 @@ TEST(FutexArgs, DeadlineBelowMinusOneIsIllegal) {
 TEST(FutexArgs, BadPointersFault) {
 	helsim::Machine machine;
 	auto attached = machine.attach();
-	alignas(8) int words[2] = {0, 0};
-	int *misaligned = reinterpret_cast<int *>(reinterpret_cast<char *>(&words[0]) + 1);
 	int *zero_page = reinterpret_cast<int *>(std::uintptr_t{0x100});
 	int *non_canonical = reinterpret_cast<int *>(std::uintptr_t{0x8000000000000000u});
 	int *past_user_half = reinterpret_cast<int *>(std::uintptr_t{1} << 47);
-	for (int *bad :
-			{static_cast<int *>(nullptr), misaligned, zero_page, non_canonical, past_user_half}) {
+	for (int *bad : {static_cast<int *>(nullptr), zero_page, non_canonical, past_user_half}) {
 		SCOPED_TRACE(hex(bad));
 		EXPECT_EQ(helFutexWait(bad, 0, kHelWaitInfinite), kHelErrFault);
 		EXPECT_EQ(helFutexWait(bad, 0, 0), kHelErrFault);
 		EXPECT_EQ(helFutexWake(bad, 1), kHelErrFault);
 		EXPECT_EQ(helFutexWake(bad, UINT_MAX), kHelErrFault);
+	}
+}
+
+// thor checks the alignment first (GlobalFutexSpace::withFutex), so a misaligned address is
+// IllegalArgs whether or not anything is mapped there.
+TEST(FutexArgs, MisalignedAddressIsIllegalArgsBeforeAnyLookup) {
+	helsim::Machine machine;
+	auto attached = machine.attach();
+	alignas(8) int words[2] = {0, 0};
+	int *mapped = reinterpret_cast<int *>(reinterpret_cast<char *>(&words[0]) + 1);
+	int *unmapped = reinterpret_cast<int *>(std::uintptr_t{0x102});
+	int *non_canonical = reinterpret_cast<int *>(std::uintptr_t{0x8000000000000001u});
+	for (int *bad : {mapped, unmapped, non_canonical}) {
+		SCOPED_TRACE(hex(bad));
+		EXPECT_EQ(helFutexWait(bad, 0, kHelWaitInfinite), kHelErrIllegalArgs);
+		EXPECT_EQ(helFutexWait(bad, 0, 0), kHelErrIllegalArgs);
+		EXPECT_EQ(helFutexWake(bad, 1), kHelErrIllegalArgs);
 	}
 }
 
@@ -238,7 +252,7 @@ TEST(FutexWake, PingPongAcrossTwoCpusLosesNoWakeups) {
 	std::atomic<int> pings{0}, pongs{0}, bad_results{0}, wrong_cpu{0};
 	auto player = [&turn, &bad_results, &wrong_cpu](int me, int next, std::atomic<int> *count) {
 		return [&turn, &bad_results, &wrong_cpu, me, next, count](std::span<const HelHandle>) {
-			const std::uint8_t mask = static_cast<std::uint8_t>(1u << me);
+			std::uint8_t mask = static_cast<std::uint8_t>(1u << me);
 			ASSERT_EQ(helSetAffinity(kHelThisThread, &mask, 1), kHelErrNone);
 			int cpu = -1;
 			ASSERT_EQ(helGetCurrentCpu(&cpu), kHelErrNone);

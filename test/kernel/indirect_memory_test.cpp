@@ -138,6 +138,7 @@ TEST_F(Indirect, ChecksHandlesRightsSlotsAndArguments) {
 	HelHandle ind = indirect(2);
 	EXPECT_EQ(info_of(ind).type, kHelDescMemoryView);
 	EXPECT_FALSE(info_of(ind).rights & kHelRightExecute) << "no rights laundering";
+	EXPECT_FALSE(info_of(ind).rights & kHelRightPin) << "as thor: no Pin by default";
 	EXPECT_TRUE(info_of(ind).rights & kHelRightManage);
 	void *p = nullptr;
 	EXPECT_EQ(helMapMemory(ind, kHelNullHandle, nullptr, 0, kPage,

@@ -37,7 +37,7 @@ TEST(QueueCreate, AcceptsBoundaryParameters) {
 	HelDescriptorInfo info{};
 	ASSERT_EQ(helDescriptorInfo(h, &info), kHelErrNone);
 	EXPECT_EQ(info.type, kHelDescQueue);
-	EXPECT_FALSE(info.rights & kHelRightExecute);
+	EXPECT_FALSE(helsim::test::info_of(h).rights & kHelRightExecute);
 	EXPECT_EQ(create(0, 2, 64, 0, &h), kHelErrNone) << "a queue without SQ";
 	// The largest multiple of 8 that fits the progress mask passes validation and only lacks
 	// memory (two such chunks need 32 MiB of the 16), unlike 0x1000000 (IllegalArgs above).

@@ -339,6 +339,47 @@ TEST_F(SpaceSq, ReadAndWriteMemoryOnViewsSpacesAndThreads) {
 	EXPECT_EQ(read(memory, 0, reinterpret_cast<void *>(16), 4), kHelErrFault);
 }
 
+// Issue 10, item 9: Read to read and Write to write, on a view, a space and a thread alike.
+TEST_F(SpaceSq, ReadAndWriteMemoryNeedReadAndWriteOnEveryHandleKind) {
+	HelHandle memory = kHelNullHandle;
+	auto *p = static_cast<char *>(map_new_memory(kPage, &memory));
+	HelHandle space = make_space();
+	void *there = nullptr;
+	ASSERT_EQ(map(memory, nullptr, 0, kPage, kRW, &there, space), kHelErrNone);
+	auto at = reinterpret_cast<std::uintptr_t>(there);
+	HelHandle thread = make_stopped_thread();
+	const char word[2] = {'o', 'k'};
+	char back[2] = {};
+	for (HelHandle h : {memory, space, thread}) {
+		std::uint32_t all = info_of(h).rights;
+		std::uintptr_t address = h == memory ? 0 : h == space ? at : reinterpret_cast<std::uintptr_t>(p);
+		SCOPED_TRACE(h);
+		EXPECT_EQ(read(narrowed(h, all & ~kHelRightRead), address, back, 2), kHelErrBadRights);
+		EXPECT_EQ(write(narrowed(h, all & ~kHelRightWrite), address, word, 2), kHelErrBadRights);
+		EXPECT_EQ(read(narrowed(h, all & ~kHelRightWrite), address, back, 2), kHelErrNone);
+		EXPECT_EQ(write(narrowed(h, all & ~kHelRightRead), address, word, 2), kHelErrNone);
+	}
+	EXPECT_EQ(std::string(p, 2), "ok");
+	EXPECT_EQ(std::string(back, 2), "ok") << "the last read saw the first write";
+}
+
+// Issue 10, item 9: helLoadahead does nothing, but checks like thor: aligned offset and
+// length, then Provision on a memory view.
+TEST(Space, LoadaheadChecksAlignmentThenProvision) {
+	helsim::Machine machine{quiet()};
+	auto attached = machine.attach();
+	HelHandle memory = kHelNullHandle;
+	ASSERT_EQ(helAllocateMemory(2 * kPage, 0, nullptr, &memory), kHelErrNone);
+	EXPECT_EQ(helLoadahead(memory, 0, 2 * kPage), kHelErrNone);
+	EXPECT_EQ(helLoadahead(memory, 1, kPage), kHelErrIllegalArgs);
+	EXPECT_EQ(helLoadahead(memory, 0, kPage + 1), kHelErrIllegalArgs);
+	EXPECT_EQ(helLoadahead(make_token(), 1, kPage), kHelErrIllegalArgs) << "alignment first";
+	EXPECT_EQ(helLoadahead(make_token(), 0, kPage), kHelErrBadDescriptor);
+	EXPECT_EQ(helLoadahead(narrowed(memory, info_of(memory).rights & ~kHelRightProvision), 0,
+					  kPage),
+			kHelErrBadRights);
+}
+
 TEST(Space, KernelAccessToHostMemoryIsFaultSafe) {
 	helsim::Machine machine{quiet()};
 	auto attached = machine.attach();

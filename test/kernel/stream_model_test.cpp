@@ -32,6 +32,7 @@
 #include <vector>
 
 #include <helsim/dispatcher.hpp>
+#include <helsim/extension.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
@@ -99,12 +100,12 @@ std::size_t random_size(Rng &rng) {
 
 std::uint32_t random_exposed(Rng &rng) {
 	static const std::uint32_t masks[] = {kHelRightsMax, kHelRightInvoke, kHelRightManage,
-			kLaneRights, kHelRightRead | kHelRightWrite, kHelRightsNull};
+			kLaneRights, kHelRightRead | kHelRightWrite, kHelRightNull};
 	return pick_of(rng, masks);
 }
 
 std::uint32_t random_required(Rng &rng) {
-	static const std::uint32_t masks[] = {kHelRightsNull, kHelRightInvoke, kHelRightManage,
+	static const std::uint32_t masks[] = {kHelRightNull, kHelRightInvoke, kHelRightManage,
 			kLaneRights, kHelRightRead, kHelRightRead | kHelRightWrite};
 	return pick_of(rng, masks);
 }
@@ -246,13 +247,6 @@ std::vector<Item> complement_list(Rng &rng, const std::vector<Item> &list, int d
 	else if (out.size() < 3 && chance(rng, 0.08))
 		out.push_back(random_item(rng, std::max(depth, 2)));
 	return out;
-}
-
-std::size_t count_items(const std::vector<Item> &list) {
-	std::size_t n = 0;
-	for (const Item &item : list)
-		n += 1 + count_items(item.children);
-	return n;
 }
 
 // ---------------------------------------------------------------- the model
@@ -1136,14 +1130,14 @@ private:
 				if (r.error != kHelErrNone || n.error != kHelErrNone)
 					break;
 				if (n.type == kHelActionPullDescriptor) {
-					HelDescriptorInfo info{-1, 0};
-					EXPECT_EQ(helDescriptorInfo(r.handle, &info), kHelErrNone);
+					helsim::ext::DescriptorInfo info{-1, 0};
+					EXPECT_EQ(helsim::ext::describe_descriptor(r.handle, info), kHelErrNone);
 					EXPECT_EQ(info.type, n.pulled_type);
 					EXPECT_EQ(info.rights, n.pulled_rights);
 					EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, r.handle), kHelErrNone);
 				} else if (n.child_stream >= 0) {
-					HelDescriptorInfo info{-1, 0};
-					EXPECT_EQ(helDescriptorInfo(r.handle, &info), kHelErrNone);
+					helsim::ext::DescriptorInfo info{-1, 0};
+					EXPECT_EQ(helsim::ext::describe_descriptor(r.handle, info), kHelErrNone);
 					EXPECT_EQ(info.type, kHelDescLane);
 					EXPECT_EQ(info.rights, kLaneRights);
 					lanes_.push_back({r.handle, n.child_stream, n.child_side});

@@ -477,7 +477,7 @@ TEST(StreamStress, TwoServersAnswerOneExchangeConcurrently) {
 					int k = 0;
 					for (auto *p : {&pull1, &pull2}) {
 						check(p->error, "pull");
-						HelDescriptorInfo info{-1, 0};
+						HelDescriptorInfo info{-1};
 						check(helDescriptorInfo(p->handle, &info), "helDescriptorInfo");
 						if (info.type != kHelDescToken)
 							++wrong;

@@ -18,7 +18,7 @@ TEST_F(StreamCreate, LanesAreLaneDescriptorsWithInvokeAndManage) {
 	EXPECT_GT(a, 0);
 	EXPECT_GT(b, 0);
 	for (HelHandle h : {a, b}) {
-		HelDescriptorInfo info = info_of(h);
+		auto info = info_of(h);
 		EXPECT_EQ(info.type, kHelDescLane);
 		EXPECT_EQ(info.rights, kLaneRights);
 	}
@@ -468,13 +468,13 @@ TEST_F(StreamPushPull, MissingRequiredRightsGiveThePullerBadRights) {
 	ASSERT_EQ(pulled.size(), 1u);
 	EXPECT_EQ(pulled[0].error, kHelErrBadRights);
 	// Exposing nothing and requiring nothing is fine; the handle has no rights.
-	auto push2 = submit(a, {push_act(y, kHelRightsNull)});
-	auto pull2 = submit(b, {pull_act(kHelRightsNull)});
+	auto push2 = submit(a, {push_act(y, kHelRightNull)});
+	auto pull2 = submit(b, {pull_act(kHelRightNull)});
 	EXPECT_EQ(take_errors(push2), Errors{kHelErrNone});
 	auto pulled2 = take(pull2);
 	ASSERT_EQ(pulled2.size(), 1u);
 	ASSERT_EQ(pulled2[0].error, kHelErrNone);
-	EXPECT_EQ(info_of(pulled2[0].handle).rights, kHelRightsNull);
+	EXPECT_EQ(info_of(pulled2[0].handle).rights, kHelRightNull);
 	auto denied = submit(pulled2[0].handle, ipc::actions(ipc::recv_inline()));
 	EXPECT_EQ(submit_errors_.size(), 0u);
 	pump();
@@ -522,7 +522,7 @@ TEST(StreamPushPullUniverses, PulledLaneWorksInThePullersUniverse) {
 	struct {
 		HelError push = -1, push_denied = -1, pull_denied = -1, shutdown = -1;
 		HelError pull = -1, sent = -1, received = -1;
-		HelDescriptorInfo info{-1, 0};
+		helsim::ext::DescriptorInfo info{-1, 0};
 		std::string text;
 	} seen;
 	machine.spawn("pusher",
@@ -553,7 +553,7 @@ TEST(StreamPushPullUniverses, PulledLaneWorksInThePullersUniverse) {
 				seen.pull = result.error;
 				if (result.error != kHelErrNone)
 					return;
-				helDescriptorInfo(result.handle, &seen.info);
+				helsim::ext::describe_descriptor(result.handle, seen.info);
 				seen.shutdown = helShutdownLane(result.handle);
 				auto sent = ipc::exchange_sync(d, result.handle,
 						ipc::send_buffer("from the other universe"));

@@ -41,10 +41,10 @@ TEST(Token, CreateTokenHasTokenTypeAndNullRights) {
 	auto attached = machine.attach();
 	HelHandle t = make_token();
 	EXPECT_GE(t, 1);
-	HelDescriptorInfo info{-1, 0xffffffffu};
+	HelDescriptorInfo info{-1};
 	ASSERT_EQ(helDescriptorInfo(t, &info), kHelErrNone);
 	EXPECT_EQ(info.type, kHelDescToken);
-	EXPECT_EQ(info.rights, kHelRightsNull);
+	EXPECT_EQ(info_of(t).rights, kHelRightNull);
 }
 
 TEST(Token, EveryCreateGivesAnIndependentToken) {
@@ -73,7 +73,7 @@ TEST(Token, TransferredTokenKeepsTypeAndNullRights) {
 	ASSERT_EQ(helTransferDescriptor(in_u, u, kHelTransferDescriptorIn, kHelRightsMax, 0, &back),
 			kHelErrNone);
 	EXPECT_EQ(info_of(back).type, kHelDescToken);
-	EXPECT_EQ(info_of(back).rights, kHelRightsNull) << "a transfer added rights";
+	EXPECT_EQ(info_of(back).rights, kHelRightNull) << "a transfer added rights";
 	HelHandle out = -1;
 	EXPECT_EQ(helTransferDescriptor(t, u, kHelTransferDescriptorOut, kHelRightsMax, kHelRightGrant,
 					  &out),

@@ -1,0 +1,3 @@
+/* Managarm's <hel-types.h> (HelError, HelHandle, ...), for code written against Managarm: the
+ * helsim::helsim target puts this folder on the include path. */
+#include <helsim/hel.h>
