@@ -45,12 +45,14 @@ private:
 void submit_await_clock(Thread &self, IpcQueue &queue, std::uint64_t deadline, std::uint64_t tag,
 		std::uintptr_t context) {
 	Kernel &kernel = self.kernel();
-	self.note_submitted();
 	if (deadline <= kernel.host().now()) {
+		self.note_submitted();
 		queue.post_simple(kHelErrNone, context);
 		return;
 	}
+	// Allocated before the operation counts as submitted (see without_allocation_exceptions).
 	auto *wait = new ClockWait{kernel, queue, context};
+	self.note_submitted();
 	wait->deadline = deadline;
 	wait->cancellation_tag = tag;
 	// Register before arming, or a fire() could find itself unregistered and back off. A

@@ -346,11 +346,12 @@ HelError sq_fork_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	// rights: only copy-on-write views can have Derive to begin with.
 	if (dynamic_cast<CopyOnWriteMemory *>(view.object.get()) && !(view.rights & kHelRightDerive))
 		return kHelErrBadRights;
-	self.note_submitted();
+	// Counted as submitted once the fork (which allocates) is done.
 	Ref<MemoryView> forked;
 	HelHandleResult result{view.object->fork(forked), 0, kHelNullHandle};
 	if (result.error == kHelErrNone)
 		result.error = self.universe().attach(std::move(forked), view.rights, result.handle);
+	self.note_submitted();
 	QueueSource source{&result, sizeof(result)};
 	queue.post({&source, 1}, context, true);
 	return kHelErrNone;

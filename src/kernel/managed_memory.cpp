@@ -553,16 +553,18 @@ HelError sq_manage_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	auto view = resolve_view(self, request.handle, kHelRightManage);
 	if (!view)
 		return view.error;
-	self.note_submitted();
 	auto *backing = dynamic_cast<BackingMemory *>(view.object.get());
 	if (!backing) {
 		// thor's pollNotification() of any other view.
+		self.note_submitted();
 		HelManageResult result{kHelErrIllegalObject, 0, 0, 0};
 		QueueSource source{&result, sizeof(result)};
 		queue.post({&source, 1}, context, true);
 		return kHelErrNone;
 	}
+	// Allocated before the operation counts as submitted (see without_allocation_exceptions).
 	auto *op = new ManagedSpace::PendingOp;
+	self.note_submitted();
 	op->queue = Ref<IpcQueue>{&queue};
 	op->context = context;
 	op->view = view.object; // ours stays until we return: the op may complete at once
@@ -583,8 +585,8 @@ HelError sq_writeback_fence(Thread &self, IpcQueue &queue, std::uintptr_t contex
 		return complete_at_once(self, queue, context, kHelErrNone);
 	if (!page_aligned(request.offset) || !page_aligned(request.size))
 		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
-	self.note_submitted();
 	auto *op = new ManagedSpace::PendingOp;
+	self.note_submitted();
 	op->queue = Ref<IpcQueue>{&queue};
 	op->context = context;
 	op->first = request.offset / kPage;

@@ -96,18 +96,20 @@ HelError sq_lock_memory_view(Thread &self, IpcQueue &queue, std::uintptr_t conte
 	auto view = resolve_view(self, request.handle, kHelRightPin);
 	if (!view)
 		return view.error;
-	self.note_submitted();
 	std::size_t size = view.object->size();
 	if (request.offset > size || request.size > size - request.offset) {
 		// thor's lockRange() refuses the range; hel.cpp reports that as a fault.
+		self.note_submitted();
 		HelHandleResult result{kHelErrFault, 0, kHelNullHandle};
 		QueueSource source{&result, sizeof(result)};
 		queue.post({&source, 1}, context, true);
 		return kHelErrNone;
 	}
-	(new LockOp{std::move(view.object), request.offset, request.size, queue, context,
-			 self.universe().anchor()})
-			->run();
+	// Allocated before the operation counts as submitted (see without_allocation_exceptions).
+	auto *op = new LockOp{std::move(view.object), request.offset, request.size, queue, context,
+			self.universe().anchor()};
+	self.note_submitted();
+	op->run();
 	return kHelErrNone;
 }
 
