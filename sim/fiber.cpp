@@ -41,31 +41,31 @@ extern "C" void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 namespace helsim::sim {
 namespace {
 
-// Per host thread: the scheduler context a running fiber returns to.
+// Per host thread: the fiber it runs, and TSan's fiber for its scheduler.
 struct HostContext {
-	boost::context::fiber scheduler;
 	Fiber *running = nullptr;
-	const void *scheduler_stack_bottom = nullptr;
-	std::size_t scheduler_stack_size = 0;
-	void *asan_fake_stack = nullptr;
 	void *tsan_scheduler = nullptr;
 };
 
-// A fiber that switched out may resume on another host thread. The compiler is allowed to
-// keep the address of a thread_local across a call, so every access goes through this
-// out-of-line function, which the asm barrier keeps from being treated as pure.
+// A fiber that switched out may resume on another host thread, so no code may use the address
+// of a thread_local computed before such a switch. Here only the scheduler side, and a fiber
+// before it switches, look this up: a resumed fiber finds what it needs in its Fiber. The
+// accessor is out of line, and the asm hides which address it returns: noinline alone is not
+// enough, as clang (interprocedural constant propagation) proved that the result is always
+// the thread_local's address, dropped it, and reused a TLS base computed before the switch.
 __attribute__((noinline)) HostContext &host_context() {
 	static thread_local HostContext context;
-	asm volatile("" ::: "memory");
-	return context;
+	HostContext *p = &context;
+	asm volatile("" : "+r"(p)::"memory");
+	return *p;
 }
 
-// Guard-paged stacks: one PROT_NONE page below the usable stack catches overflows.
+// Guard-paged stacks: one PROT_NONE page below the usable stack catches overflows. Mapped by
+// map() before boost asks for it, so that create() knows the stack's bounds in time.
 struct GuardedStack {
-	std::size_t size;
-	void **bottom_out;
+	boost::context::stack_context stack;
 
-	boost::context::stack_context allocate() {
+	static boost::context::stack_context map(std::size_t size) {
 		const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 		const std::size_t usable = (size + page - 1) & ~(page - 1);
 		void *base = mmap(nullptr, usable + page, PROT_READ | PROT_WRITE,
@@ -73,12 +73,13 @@ struct GuardedStack {
 		if (base == MAP_FAILED)
 			throw std::bad_alloc{};
 		mprotect(base, page, PROT_NONE);
-		*bottom_out = static_cast<char *>(base) + page;
-		boost::context::stack_context sctx;
-		sctx.size = usable;
-		sctx.sp = static_cast<char *>(base) + page + usable;
-		return sctx;
+		boost::context::stack_context mapped;
+		mapped.size = usable;
+		mapped.sp = static_cast<char *>(base) + page + usable;
+		return mapped;
 	}
+
+	boost::context::stack_context allocate() { return stack; }
 
 	void deallocate(boost::context::stack_context &sctx) noexcept {
 		const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
@@ -93,14 +94,6 @@ struct GuardedStack {
 	}
 };
 
-void after_switch_into_fiber([[maybe_unused]] Fiber *self) {
-#ifdef HELSIM_ASAN
-	auto &hc = host_context();
-	__sanitizer_finish_switch_fiber(hc.asan_fake_stack, &hc.scheduler_stack_bottom,
-			&hc.scheduler_stack_size);
-#endif
-}
-
 } // namespace
 
 Fiber::~Fiber() {
@@ -114,37 +107,55 @@ Fiber::~Fiber() {
 
 void Fiber::create(std::size_t stack_size, std::function<void()> body) {
 	body_ = std::move(body);
-	stack_size_ = stack_size;
+	const boost::context::stack_context stack = GuardedStack::map(stack_size);
+	stack_size_ = stack.size;
+	stack_bottom_ = static_cast<char *>(stack.sp) - stack.size;
 #ifdef HELSIM_TSAN
 	tsan_fiber_ = __tsan_create_fiber(0);
 #endif
-	ctx_ = boost::context::fiber{std::allocator_arg, GuardedStack{stack_size, &stack_bottom_},
+#ifdef HELSIM_ASAN
+	// boost's constructor enters the new stack once, up to its first suspension in boost's
+	// entry function, whose frame (holding the variable our lambda returns into) lives until
+	// the fiber ends. Unannotated, ASan would give that frame fake-stack memory of whoever
+	// creates the fiber (a CPU thread, another fiber), to be reused or freed under it.
+	void *own_fake_stack = nullptr;
+	__sanitizer_start_switch_fiber(&own_fake_stack, stack_bottom_, stack_size_);
+#endif
+	ctx_ = boost::context::fiber{std::allocator_arg, GuardedStack{stack},
 			[this](boost::context::fiber &&scheduler) {
-				host_context().scheduler = std::move(scheduler);
-				after_switch_into_fiber(this);
+				scheduler_ = std::move(scheduler);
+				after_switch_in();
 				try {
 					body_();
 				} catch (const boost::context::detail::forced_unwind &) {
 			// Fiber::unwind() is done with this stack; boost switches back to the
 			// unwinding thread once the exception reaches the fiber's entry.
 #ifdef HELSIM_ASAN
-					auto &hc = host_context();
-					__sanitizer_start_switch_fiber(nullptr, hc.scheduler_stack_bottom,
-							hc.scheduler_stack_size);
+					__sanitizer_start_switch_fiber(&asan_fake_stack_, scheduler_stack_bottom_,
+							scheduler_stack_size_);
 #endif
 					throw;
 				}
 				body_ = nullptr;
-				auto &hc = host_context();
 #ifdef HELSIM_ASAN
-				__sanitizer_start_switch_fiber(nullptr, hc.scheduler_stack_bottom,
-						hc.scheduler_stack_size);
+				// Saved, not freed here: see free_fake_stack().
+				__sanitizer_start_switch_fiber(&asan_fake_stack_, scheduler_stack_bottom_,
+						scheduler_stack_size_);
 #endif
 				// TSan switches back in switch_in(), once this lambda's instrumented frames
 				// have exited on the fiber's own shadow stack: switching here would pop them
 				// off the scheduler's, which underflows it.
-				return std::move(hc.scheduler);
+				return std::move(scheduler_);
 			}};
+#ifdef HELSIM_ASAN
+	// The finish that pairs with the start above makes ASan believe it is on the fiber's stack
+	// (it has no notion of a switch there and back); a second, empty switch returns it to ours.
+	const void *own_bottom = nullptr;
+	std::size_t own_size = 0;
+	__sanitizer_finish_switch_fiber(own_fake_stack, &own_bottom, &own_size);
+	__sanitizer_start_switch_fiber(&own_fake_stack, own_bottom, own_size);
+	__sanitizer_finish_switch_fiber(own_fake_stack, nullptr, nullptr);
+#endif
 }
 
 void Fiber::switch_in() {
@@ -154,7 +165,6 @@ void Fiber::switch_in() {
 	entered_ = true;
 #ifdef HELSIM_ASAN
 	void *fake = nullptr;
-	// stack_bottom_ is only known once the stack exists; boost allocates it in create().
 	__sanitizer_start_switch_fiber(&fake, stack_bottom_, stack_size_);
 #endif
 #ifdef HELSIM_TSAN
@@ -172,31 +182,41 @@ void Fiber::switch_in() {
 #endif
 	running_ = false;
 	host_context().running = nullptr;
-	if (!ctx_)
+	if (!ctx_) {
 		finished_ = true;
+		free_fake_stack();
+	}
 }
 
 void Fiber::switch_out() {
 	auto &hc = host_context();
+	Fiber *self = hc.running;
 #ifdef HELSIM_ASAN
-	__sanitizer_start_switch_fiber(&hc.asan_fake_stack, hc.scheduler_stack_bottom,
-			hc.scheduler_stack_size);
+	// The fake stack is the fiber's: it goes with the fiber to whichever host thread resumes
+	// it, while that thread's own comes back from switch_in()'s save slot.
+	__sanitizer_start_switch_fiber(&self->asan_fake_stack_, self->scheduler_stack_bottom_,
+			self->scheduler_stack_size_);
 #endif
 #ifdef HELSIM_TSAN
 	__tsan_switch_to_fiber(hc.tsan_scheduler, 0);
 #endif
-	Fiber *self = hc.running;
-	boost::context::fiber next;
+	// From the switch on, `hc` may be another host thread's: only `self` is used.
 	try {
-		next = std::move(hc.scheduler).resume();
+		self->scheduler_ = std::move(self->scheduler_).resume();
 	} catch (const boost::context::detail::forced_unwind &) {
 		// Fiber::unwind() resumed us, on its own host thread, to unwind this stack.
-		after_switch_into_fiber(self);
+		self->after_switch_in();
 		throw;
 	}
-	// Possibly another host thread now: look the context up again.
-	host_context().scheduler = std::move(next);
-	after_switch_into_fiber(self);
+	self->after_switch_in();
+}
+
+void Fiber::after_switch_in() {
+#ifdef HELSIM_ASAN
+	// Records the stack of the scheduler we run for now, the one to return to.
+	__sanitizer_finish_switch_fiber(asan_fake_stack_, &scheduler_stack_bottom_,
+			&scheduler_stack_size_);
+#endif
 }
 
 bool current_exception_unwinds_fiber() {
@@ -240,6 +260,26 @@ void Fiber::unwind() {
 #endif
 	host_context().running = previous;
 	finished_ = true;
+	free_fake_stack();
+}
+
+void Fiber::free_fake_stack() {
+#ifdef HELSIM_ASAN
+	// ASan frees a fake stack when a fiber's last switch passes no save slot, but at once,
+	// while the frames that this switch still returns through (the entry lambda's return value,
+	// boost's fiber_record::run) may live on it. So the last switch saves it like any other,
+	// and once the fiber's stack is done, this thread adopts it for a moment to free it: two
+	// switch annotations without a stack switch, on this thread's own stack (the one the fiber
+	// recorded when it was last resumed).
+	if (!asan_fake_stack_)
+		return;
+	void *own = nullptr;
+	__sanitizer_start_switch_fiber(&own, scheduler_stack_bottom_, scheduler_stack_size_);
+	__sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
+	__sanitizer_start_switch_fiber(nullptr, scheduler_stack_bottom_, scheduler_stack_size_);
+	__sanitizer_finish_switch_fiber(own, nullptr, nullptr);
+	asan_fake_stack_ = nullptr;
+#endif
 }
 
 } // namespace helsim::sim

@@ -32,11 +32,25 @@ public:
 	void unwind();
 
 private:
+	// The fiber's side of a switch that resumed it (ASan bookkeeping).
+	void after_switch_in();
+	// ASan: once the fiber finished or was unwound, frees its fake stack (if it has one).
+	void free_fake_stack();
+
 	boost::context::fiber ctx_;
+	// While the fiber runs: the scheduler context that switched it in, to return to. It
+	// belongs to the fiber, not to the host thread: the fiber side then needs no thread_local
+	// after a switch, which may have moved it to another host thread (see switch_out()).
+	boost::context::fiber scheduler_;
 	std::function<void()> body_;
 	void *stack_bottom_ = nullptr;
 	std::size_t stack_size_ = 0;
-	void *tsan_fiber_ = nullptr;
+	// ASan: the stack of the scheduler that switched the fiber in (reported by
+	// __sanitizer_finish_switch_fiber), and the fiber's fake stack while it is switched out.
+	[[maybe_unused]] const void *scheduler_stack_bottom_ = nullptr;
+	[[maybe_unused]] std::size_t scheduler_stack_size_ = 0;
+	[[maybe_unused]] void *asan_fake_stack_ = nullptr;
+	[[maybe_unused]] void *tsan_fiber_ = nullptr;
 	bool running_ = false;
 	bool entered_ = false; // switched in at least once: its body has started
 	bool finished_ = false;

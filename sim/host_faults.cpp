@@ -296,6 +296,14 @@ void chain(int sig, siginfo_t *info, void *context) {
 		previous.sa_handler(sig);
 }
 
+// errno after a resolver ran: it may have parked and resumed us on another host thread, whose
+// errno is another object. glibc declares __errno_location() const, so within one function
+// GCC and clang both compute its address once and would write the old thread's errno.
+__attribute__((noinline)) void restore_errno_after_switch(int value) {
+	asm volatile("" ::: "memory");
+	errno = value;
+}
+
 void handle_fault(int sig, siginfo_t *info, void *context) {
 	const int saved_errno = errno;
 	auto *uc = static_cast<ucontext_t *>(context);
@@ -318,14 +326,14 @@ void handle_fault(int sig, siginfo_t *info, void *context) {
 			// ours with every signal blocked. (Raw syscall: the kernel's sigset is 8 bytes.)
 			syscall(SYS_rt_sigprocmask, SIG_SETMASK, &uc->uc_sigmask, nullptr, 8);
 			if (resolver->resolve_host_fault(address, write)) {
-				errno = saved_errno;
+				restore_errno_after_switch(saved_errno);
 				return;
 			}
 			report_unresolved(sig, address, write, static_cast<std::uintptr_t>(regs[REG_RIP]),
 					resolver);
 			// Dies of the same fault once we return, with the default disposition.
 			reset_default(sig);
-			errno = saved_errno;
+			restore_errno_after_switch(saved_errno);
 			return;
 		}
 	}

@@ -14,11 +14,14 @@
 namespace helsim::sim {
 namespace {
 
-// A task in a fiber switches host threads, so "which CPU runs me" is always looked up anew.
+// A task in a fiber switches host threads, so "which CPU runs me" is always looked up anew:
+// out of line, and the asm hides the address returned, or the compiler may prove it constant
+// and compute it in the caller, where it may be kept across a switch (see host_context()).
 __attribute__((noinline)) Cpu *&this_cpu_slot() {
 	static thread_local Cpu *cpu = nullptr;
-	asm volatile("" ::: "memory");
-	return cpu;
+	Cpu **p = &cpu;
+	asm volatile("" : "+r"(p)::"memory");
+	return *p;
 }
 
 void futex_wait(std::atomic<std::uint32_t> &word, std::uint32_t expected,
