@@ -36,7 +36,8 @@ struct Ring {
 		HelElement element{static_cast<unsigned>(length), opcode,
 				reinterpret_cast<void *>(context)};
 		memcpy(sq->buffer + sqProgress, &element, sizeof(element));
-		memcpy(sq->buffer + sqProgress + sizeof(element), payload, length);
+		if (length)
+			memcpy(sq->buffer + sqProgress + sizeof(element), payload, length);
 		sqProgress += static_cast<int>(sizeof(element) + length);
 		__atomic_store_n(&sq->progressFutex, sqProgress, __ATOMIC_RELEASE);
 		__atomic_fetch_or(&queue->kernelNotify, kHelKernelNotifySqProgress, __ATOMIC_RELEASE);

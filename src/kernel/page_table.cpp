@@ -9,14 +9,14 @@ unsigned index_at(std::uintptr_t address, int level) { return (address >> (12 + 
 
 PageTable::PageTable(sim::PhysicalMemory &memory) : memory_{memory} {
 	if (auto frame = memory_.allocate(sim::kPageSize)) {
-		root_ = *frame;
+		root_.store(*frame, std::memory_order_relaxed);
 		table_frames_ = 1;
 	}
 }
 
 PageTable::~PageTable() {
 	if (valid())
-		free_tables(root_, 3);
+		free_tables(root(), 3);
 }
 
 void PageTable::free_tables(sim::PhysicalAddr table, int level) {
@@ -30,7 +30,11 @@ void PageTable::free_tables(sim::PhysicalAddr table, int level) {
 }
 
 std::uint64_t *PageTable::leaf_table(std::uintptr_t address, std::uintptr_t &reach) const {
-	sim::PhysicalAddr table = root_;
+	sim::PhysicalAddr table = root();
+	if (table == kNoTable) { // no top-level table yet: nothing is mapped
+		reach = std::uintptr_t{1} << 48;
+		return nullptr;
+	}
 	for (int level = 3; level > 0; --level) {
 		std::uint64_t entry = pte_load(&table_at(table)[index_at(address, level)]);
 		if (!(entry & kPtePresent)) {
@@ -49,7 +53,14 @@ std::uint64_t *PageTable::find(std::uintptr_t address) const {
 }
 
 std::uint64_t *PageTable::find_or_create(std::uintptr_t address) {
-	sim::PhysicalAddr table = root_;
+	if (!valid()) {
+		auto frame = memory_.allocate(sim::kPageSize);
+		if (!frame)
+			return nullptr;
+		++table_frames_;
+		root_.store(*frame, std::memory_order_release);
+	}
+	sim::PhysicalAddr table = root();
 	for (int level = 3; level > 0; --level) {
 		std::uint64_t *entry = &table_at(table)[index_at(address, level)];
 		std::uint64_t value = pte_load(entry);

@@ -5,6 +5,7 @@
 // created under the owning space's lock and freed only with the space.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -36,14 +37,16 @@ inline void pte_set_bits(std::uint64_t *pte, std::uint64_t bits) {
 
 class PageTable {
 public:
-	// Allocates the top-level table; valid() is false if physical memory is exhausted.
+	// Allocates the top-level table; valid() is false if physical memory is exhausted. Then
+	// nothing is mapped, and find_or_create() tries again (so a space whose first table
+	// allocation failed, under fault injection say, recovers once frames are there).
 	explicit PageTable(sim::PhysicalMemory &memory);
 	PageTable(const PageTable &) = delete;
 	PageTable &operator=(const PageTable &) = delete;
 	~PageTable();
 
-	bool valid() const { return root_ != kNoTable; }
-	sim::PhysicalAddr root() const { return root_; }
+	bool valid() const { return root_.load(std::memory_order_acquire) != kNoTable; }
+	sim::PhysicalAddr root() const { return root_.load(std::memory_order_acquire); }
 	std::size_t table_frames() const { return table_frames_; }
 
 	// The leaf entry of `address`, or nullptr when a table on the way does not exist (then
@@ -90,7 +93,9 @@ private:
 	void free_tables(sim::PhysicalAddr table, int level);
 
 	sim::PhysicalMemory &memory_;
-	sim::PhysicalAddr root_ = kNoTable;
+	// Written once, by find_or_create() (under the space's lock) if the constructor could not;
+	// read without a lock by walkers.
+	std::atomic<sim::PhysicalAddr> root_{kNoTable};
 	std::size_t table_frames_ = 0;
 };
 
