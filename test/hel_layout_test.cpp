@@ -104,8 +104,6 @@ TEST(HelLayout, ManagarmStyleCallsCompileUnchanged) {
 	HEL_CHECK(helGetAffinity(kHelThisThread, mask, sizeof(mask), &actual));
 	EXPECT_EQ(actual, 1u) << "2 CPUs need one byte";
 	// Calls helsim does not implement yet compile all the same and answer IllegalSyscall.
-	HelRegisterInfo info{};
-	EXPECT_EQ(helQueryRegisterInfo(kHelRegsGeneral, &info), kHelErrIllegalSyscall);
 	HelHandle event = kHelNullHandle;
 	EXPECT_EQ(helCreateOneshotEvent(&event), kHelErrIllegalSyscall);
 	EXPECT_EQ(helResizeMemory(queue, 4096), kHelErrIllegalSyscall) << "a reserved number, as thor";

@@ -17,6 +17,7 @@
 #include "stream.hpp"
 #include "syscall_args.hpp"
 #include "thread.hpp"
+#include "thread_syscalls.hpp"
 #include "token.hpp"
 #include "universe.hpp"
 #include "usercopy.hpp"
@@ -485,6 +486,11 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu};
 	t[kHelCallGetClock] = {"helGetClock", sys_get_clock};
 	t[kHelCallGetAffinity] = {"helGetAffinity", sys_get_affinity};
+	t[kHelCallWriteFsBase] = {"helWriteFsBase", sys_write_fs_base};
+	t[kHelCallReadFsBase] = {"helReadFsBase", sys_read_fs_base};
+	t[kHelCallWriteGsBase] = {"helWriteGsBase", sys_write_gs_base};
+	t[kHelCallReadGsBase] = {"helReadGsBase", sys_read_gs_base};
+	t[kHelCallQueryRegisterInfo] = {"helQueryRegisterInfo", sys_query_register_info};
 	t[kHelCallSetAffinity] = {"helSetAffinity", sys_set_affinity};
 	t[kHelCallFutexWait] = {"helFutexWait", sys_futex_wait};
 	t[kHelCallFutexWake] = {"helFutexWake", sys_futex_wake};

@@ -47,6 +47,12 @@ public:
 
 	const std::array<char, 16> &credentials() const { return credentials_; }
 
+	// helWrite/ReadFsBase, helWrite/ReadGsBase: written by the thread itself.
+	std::uintptr_t fs_base() const { return fs_base_; }
+	void set_fs_base(std::uintptr_t value) { fs_base_ = value; }
+	std::uintptr_t gs_base() const { return gs_base_; }
+	void set_gs_base(std::uintptr_t value) { gs_base_ = value; }
+
 	// Fiber threads: what to run, and starting it (once).
 	void set_entry(std::function<void()> entry) { entry_ = std::move(entry); }
 	// kHelErrIllegalState if already started, kHelErrThreadTerminated if it has ended.
@@ -110,6 +116,8 @@ private:
 	Ref<AddressSpace> space_;
 	std::mutex exit_mutex_; // guards space_ against space_of_other() once the thread ends
 	std::array<char, 16> credentials_{};
+	std::uintptr_t fs_base_ = 0;
+	std::uintptr_t gs_base_ = 0;
 	std::function<void()> entry_;
 	std::atomic<bool> started_{false};
 	std::atomic<bool> ended_{false};
