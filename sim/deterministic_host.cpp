@@ -166,7 +166,9 @@ void DeterministicHost::run_task(unsigned cpu, Task &task) {
 	if (tracer_) [[unlikely]]
 		tracer_->run_begin(cpu, task);
 	now_running(&task);
+	run_begins(task);
 	task.fiber_.switch_in();
+	run_ends(task);
 	running_ = nullptr;
 	set_current_task(outer);
 	if (tracer_) [[unlikely]]
@@ -204,7 +206,9 @@ void DeterministicHost::after_switch(Task &task) {
 
 void DeterministicHost::park(Task &self, std::uint64_t deadline) {
 	if (!self.is_fiber()) {
+		run_ends(self);
 		park_attached(self, deadline);
+		run_begins(self);
 		return;
 	}
 	// Step (2) of the park protocol.
@@ -282,9 +286,11 @@ void DeterministicHost::attach(Task &task) {
 	activity_add(1);
 	set_current_task(&task);
 	now_running(&task);
+	run_begins(task);
 }
 
 void DeterministicHost::detach(Task &task) {
+	run_ends(task);
 	running_ = nullptr;
 	set_current_task(nullptr);
 	task.state_.store(kTaskExited, std::memory_order_release);

@@ -92,6 +92,9 @@ public:
 	PhysicalMemory &physical_memory() override { return physical_; }
 
 protected:
+	// Virtual time: a task's run time is the virtual time charged while it ran.
+	std::uint64_t ticks() override { return now_; }
+	std::uint64_t ticks_to_ns(std::uint64_t ticks) override { return ticks; }
 	void advance_ps(std::uint64_t ps) override;
 	void note_scheduling_event() override;
 

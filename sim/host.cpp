@@ -28,6 +28,13 @@ __attribute__((noinline)) void set_current_task(Task *task) {
 	current_task_value = task;
 }
 
+std::uint64_t Host::run_time_ns(const Task &task, bool running) {
+	std::uint64_t ticks_run = task.run_ticks_.load(std::memory_order_relaxed);
+	if (running)
+		ticks_run += ticks() - task.run_since_;
+	return ticks_to_ns(ticks_run);
+}
+
 void Host::observe_progress() {
 	progress_word_.fetch_add(1, std::memory_order_seq_cst);
 	syscall(SYS_futex, &progress_word_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);

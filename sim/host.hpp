@@ -108,6 +108,12 @@ public:
 			note_scheduling_event();
 	}
 
+	// How long `task` has run on a simulated CPU (an attached thread: how long it was attached
+	// and not parked), in nanoseconds. `running` says the task is running now, on the calling
+	// host thread, so that its current run counts too; another task's count stops at the end
+	// of its last completed run.
+	std::uint64_t run_time_ns(const Task &task, bool running);
+
 	// Activity = runnable or running tasks + armed timers. Zero while simulated threads are
 	// still alive means nothing can ever wake them: the machine is stuck.
 	std::int64_t activity() const { return activity_.load(std::memory_order_seq_cst); }
@@ -116,6 +122,18 @@ public:
 	void observe_progress();
 
 protected:
+	// A cheap monotonic count the hosts read at every switch (threads mode: the CPU's
+	// timestamp counter; deterministic mode: virtual nanoseconds), and its conversion.
+	virtual std::uint64_t ticks() = 0;
+	virtual std::uint64_t ticks_to_ns(std::uint64_t ticks) = 0;
+	// A task starts or stops running (fibers: around a switch; attached threads: attach,
+	// detach and parking).
+	void run_begins(Task &task) { task.run_since_ = ticks(); }
+	void run_ends(Task &task) {
+		std::uint64_t ran = ticks() - task.run_since_;
+		task.run_ticks_.store(task.run_ticks_.load(std::memory_order_relaxed) + ran,
+				std::memory_order_relaxed);
+	}
 	// Implementations that keep virtual time set charges_time_ and override these.
 	virtual void advance_ps(std::uint64_t) {}
 	virtual void note_scheduling_event() {}

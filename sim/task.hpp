@@ -98,6 +98,10 @@ private:
 	Task *rq_prev_ = nullptr;
 	// Inbox link (lock-free stack of tasks handed over from other CPUs).
 	Task *inbox_next_ = nullptr;
+	// Run time (Host::run_time_ns): host ticks spent running, and the tick count when the
+	// current run began. Written by the host thread that runs the task.
+	std::atomic<std::uint64_t> run_ticks_{0};
+	std::uint64_t run_since_ = 0;
 	// Why the fiber switched out, read by the scheduler right after the switch.
 	enum class SwitchReason : std::uint8_t { none, yield, park, exit } switch_reason_{};
 };

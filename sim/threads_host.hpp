@@ -63,6 +63,10 @@ public:
 	PhysicalMemory &physical_memory() override { return physical_; }
 	std::uint64_t context_switches() const override;
 
+protected:
+	std::uint64_t ticks() override;
+	std::uint64_t ticks_to_ns(std::uint64_t ticks) override;
+
 private:
 	void cpu_loop(Cpu &cpu);
 	void run_task(Cpu &cpu, Task &task);

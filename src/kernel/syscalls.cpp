@@ -491,6 +491,7 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallWriteGsBase] = {"helWriteGsBase", sys_write_gs_base};
 	t[kHelCallReadGsBase] = {"helReadGsBase", sys_read_gs_base};
 	t[kHelCallQueryRegisterInfo] = {"helQueryRegisterInfo", sys_query_register_info};
+	t[kHelCallQueryThreadStats] = {"helQueryThreadStats", sys_query_thread_stats};
 	t[kHelCallSetAffinity] = {"helSetAffinity", sys_set_affinity};
 	t[kHelCallFutexWait] = {"helFutexWait", sys_futex_wait};
 	t[kHelCallFutexWake] = {"helFutexWake", sys_futex_wake};

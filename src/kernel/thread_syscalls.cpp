@@ -2,6 +2,7 @@
 
 #include "syscall_args.hpp"
 #include "thread.hpp"
+#include "universe.hpp"
 #include "usercopy.hpp"
 
 namespace helsim::kernel {
@@ -44,6 +45,20 @@ HelError sys_query_register_info(Thread &self, const HelWord *args, HelWord *) {
 	default: return kHelErrIllegalArgs;
 	}
 	return copy_to_user(self, arg<HelRegisterInfo *>(args, 1), &info, sizeof(info));
+}
+
+// userTime is the time the thread ran on a simulated CPU: host time in threads mode, virtual
+// time in deterministic mode. No right is needed (thor: kHelRightNull).
+HelError sys_query_thread_stats(Thread &self, const HelWord *args, HelWord *) {
+	Ref<Thread> thread{&self};
+	if (HelHandle h = arg<HelHandle>(args, 0); h != kHelThisThread) {
+		auto r = self.universe().resolve<Thread>(h, kHelRightNull);
+		if (!r)
+			return r.error;
+		thread = std::move(r.object);
+	}
+	HelThreadStats stats{self.kernel().host().run_time_ns(*thread, thread.get() == &self)};
+	return copy_to_user(self, arg<HelThreadStats *>(args, 1), &stats, sizeof(stats));
 }
 
 } // namespace helsim::kernel

@@ -8,6 +8,7 @@
 #include "../support.hpp"
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
+#include <helsim/testing.hpp>
 
 namespace {
 
@@ -90,6 +91,91 @@ TEST(ThreadRegisters, QueryRegisterInfoGivesX86SizesInBytes) {
 	EXPECT_EQ(helQueryRegisterInfo(kHelRegsGeneral, nullptr), kHelErrFault);
 	EXPECT_EQ(helQueryRegisterInfo(kHelRegsGeneral, reinterpret_cast<HelRegisterInfo *>(8)),
 			kHelErrFault);
+}
+
+std::uint64_t user_time(HelHandle thread) {
+	HelThreadStats stats{~std::uint64_t{0}};
+	EXPECT_EQ(helQueryThreadStats(thread, &stats), kHelErrNone);
+	return stats.userTime;
+}
+
+// Deterministic mode: a thread's run time is the virtual time charged while it ran, so it is
+// exact. Between two queries of its own, a thread is charged the cost model's syscall cost once
+// per call it made (the nops and the second query), whatever ran on other CPUs meanwhile.
+TEST(ThreadStats, RunTimeIsTheVirtualTimeChargedWhileTheThreadRan) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				auto config = helsim::testing::deterministic(seed);
+				constexpr int kNops = 40;
+				std::uint64_t before = 0, after = 0, stopped_time = 1;
+				helsim::Machine machine{config};
+				machine.spawn("noise", [](std::span<const HelHandle>) {
+					for (int i = 0; i < 100; ++i)
+						(void)helYield();
+				});
+				machine.spawn("worker", [&](std::span<const HelHandle>) {
+					HelHandle stopped = kHelNullHandle;
+					EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+									  reinterpret_cast<void *>(+[](std::uintptr_t) {}), nullptr,
+									  kHelThreadStopped, &stopped),
+							kHelErrNone);
+					before = user_time(kHelThisThread);
+					for (int i = 0; i < kNops; ++i)
+						EXPECT_EQ(helNop(), kHelErrNone);
+					after = user_time(kHelThisThread);
+					stopped_time = user_time(stopped);
+					EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, stopped), kHelErrNone);
+				});
+				auto report = machine.run();
+				EXPECT_FALSE(report.stuck) << report.to_string();
+				EXPECT_GE(before, config.costs.syscall_ns);
+				EXPECT_EQ(after - before, (kNops + 1) * config.costs.syscall_ns);
+				EXPECT_EQ(stopped_time, 0u) << "a thread that never ran";
+			},
+			8);
+}
+
+// Another thread's count grows only while it runs: a thread blocked on a futex keeps its
+// count, and the count never goes back.
+TEST(ThreadStats, ABlockedThreadsRunTimeStandsStill) {
+	helsim::Machine machine;
+	static int word;
+	word = 0;
+	HelHandle waiter = kHelNullHandle;
+	{
+		auto attached = machine.attach();
+		ASSERT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+						  reinterpret_cast<void *>(+[](std::uintptr_t) {
+							  while (__atomic_load_n(&word, __ATOMIC_ACQUIRE) == 0)
+								  (void)helFutexWait(&word, 0, kHelWaitInfinite);
+						  }),
+						  nullptr, 0, &waiter),
+				kHelErrNone);
+		std::uint64_t mine = user_time(kHelThisThread);
+		for (int i = 0; i < 1000; ++i)
+			(void)helNop();
+		EXPECT_GE(user_time(kHelThisThread), mine);
+		// The waiter blocks on the futex (the word stays 0); its count then stands still.
+		std::uint64_t first = user_time(waiter), last = first;
+		for (int i = 0; i < 100; ++i) {
+			(void)helYield();
+			std::uint64_t now = user_time(waiter);
+			EXPECT_GE(now, last);
+			last = now;
+		}
+		__atomic_store_n(&word, 1, __ATOMIC_RELEASE);
+		EXPECT_EQ(helFutexWake(&word, 1), kHelErrNone);
+		HelThreadStats stats{};
+		EXPECT_EQ(helQueryThreadStats(12345, &stats), kHelErrNoDescriptor);
+		HelHandle token = kHelNullHandle;
+		ASSERT_EQ(helCreateToken(&token), kHelErrNone);
+		EXPECT_EQ(helQueryThreadStats(token, &stats), kHelErrBadDescriptor);
+		EXPECT_EQ(helQueryThreadStats(kHelThisThread, nullptr), kHelErrFault);
+		EXPECT_EQ(helQueryThreadStats(narrowed(waiter, kHelRightNull), &stats), kHelErrNone)
+				<< "no right is needed, as in thor";
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, waiter), kHelErrNone);
+	}
+	expect_clean(machine.run());
 }
 
 } // namespace
