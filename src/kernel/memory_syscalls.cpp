@@ -100,7 +100,7 @@ HelError submit_memory_copy(Thread &self, IpcQueue &queue, std::uintptr_t contex
 			return e;
 		remote.space = self.space_ref(); // the caller's own space
 	} else if (ObjectKind kind = r.object->kind(); kind != ObjectKind::memory_view &&
-			kind != ObjectKind::address_space && kind != ObjectKind::thread) {
+			   kind != ObjectKind::address_space && kind != ObjectKind::thread) {
 		return kHelErrBadDescriptor;
 	} else if ((r.rights & needed) != needed) {
 		return kHelErrBadRights;

@@ -1,5 +1,6 @@
 // Entry points of the thread-control syscalls (issue 11 builds them out): the per-thread
-// fs/gs words, the register-set sizes and run-time statistics. The table in syscalls.cpp lists them.
+// fs/gs words, the register-set sizes and run-time statistics. The table in syscalls.cpp lists
+// them.
 #pragma once
 
 #include <helsim/hel.h>
