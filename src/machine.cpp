@@ -214,6 +214,7 @@ Attachment::~Attachment() {
 	if (auto *tracer = thread_->kernel().host().tracer())
 		tracer->thread_gone(*thread_);
 	thread_->kernel().host().detach(*thread_);
+	thread_->mark_ended();
 	thread_->kernel().live_attachments.fetch_sub(1);
 	thread_->unref();
 }

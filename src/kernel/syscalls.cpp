@@ -261,7 +261,10 @@ HelError sys_create_thread(Thread &self, const HelWord *args, HelWord *outs) {
 	if (HelError e = attach_new(self, std::move(thread), kThreadDefaultRights, outs);
 			e != kHelErrNone)
 		return e;
-	if (!(flags & kHelThreadStopped))
+	// A stopped thread starts interrupted, as in thor: an observer sees kHelObserveInterrupt.
+	if (flags & kHelThreadStopped)
+		created.set_interrupted(kHelObserveInterrupt);
+	else
 		created.start();
 	return kHelErrNone;
 }
@@ -270,9 +273,7 @@ HelError sys_resume(Thread &self, const HelWord *args, HelWord *) {
 	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightManage);
 	if (!thread)
 		return thread.error;
-	if (!thread.object->is_fiber())
-		return kHelErrIllegalState;
-	return thread.object->start();
+	return thread.object->resume();
 }
 
 HelError sys_yield(Thread &self, const HelWord *, HelWord *) {
@@ -562,6 +563,7 @@ constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
 	std::array<SqRow, kHelSubmitPopulateSpace + 1> t{};
 	t[kHelSubmitAsyncNop] = {"AsyncNop", sq_async_nop, sizeof(HelSimpleResult)};
 	t[kHelSubmitAwaitClock] = {"AwaitClock", sq_await_clock, sizeof(HelSimpleResult)};
+	t[kHelSubmitObserve] = {"Observe", sq_observe, sizeof(HelObserveResult)};
 	// Its real result size depends on the action list; submit_exchange checks it.
 	t[kHelSubmitExchangeMsgs] = {"ExchangeMsgs", sq_exchange_msgs, sizeof(HelSimpleResult)};
 	t[kHelSubmitProtectMemory] = {"ProtectMemory", sq_protect_memory, sizeof(HelSimpleResult)};

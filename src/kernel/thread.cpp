@@ -1,5 +1,8 @@
 #include "thread.hpp"
 
+#include <utility>
+
+#include "queue.hpp"
 #include "space.hpp"
 #include "universe.hpp"
 
@@ -15,6 +18,9 @@ Thread::Thread(Kernel &kernel, sim::TaskKind task_kind, std::string name, Ref<Un
 }
 
 Thread::~Thread() {
+	// Only a thread that never started can go with observers left; mark_ended() completes
+	// those of every other thread.
+	mark_ended();
 	std::array<std::uint64_t, kSyscallSlots> counts;
 	for (std::size_t i = 0; i < kSyscallSlots; ++i)
 		counts[i] = syscall_counts[i].get();
@@ -66,7 +72,7 @@ void Thread::release_context() {
 }
 
 void Thread::on_fiber_exit() {
-	ended_.store(true, std::memory_order_release);
+	mark_ended();
 	kernel().record_ended({name(), outcome(), outcome_message(), {}});
 	release_context();
 	Kernel &k = kernel();
@@ -80,10 +86,110 @@ void Thread::unwind_fiber() {
 	// called by the scheduler for it, so do its work here.
 	record_outcome(ThreadOutcome::blocked, outcome_message());
 	sim::Task::unwind_fiber_stack();
-	ended_.store(true, std::memory_order_release);
+	mark_ended();
 	release_context();
 	kernel().live_fibers.fetch_sub(1, std::memory_order_seq_cst);
 	unref();
+}
+
+// ---------------------------------------------------------------- thread control
+//
+// The observation protocol, in steps (every step under control_mutex_, completions after it):
+//  (1) observe(): ended -> complete with kHelErrThreadTerminated; interrupted -> complete with
+//      the current observation; otherwise append to observers_.
+//  (2) set_interrupted(): record the observation, take the whole list, complete it with that
+//      observation: every observer waiting at that moment sees the interrupt.
+//  (3) resume(): ended -> kHelErrThreadTerminated; not interrupted -> kHelErrIllegalState;
+//      otherwise leave the interrupted state (and start a thread that never ran).
+//  (4) mark_ended(): set ended_, take the list, complete it with kHelErrThreadTerminated.
+// Since ended_ is set under the lock in (4), an observe in (1) either sees it or is taken in (4).
+
+void Thread::complete(Observer *list, HelError error, unsigned observation) {
+	while (list) {
+		Observer *next = list->next;
+		HelObserveResult result{error, observation};
+		QueueSource source{&result, sizeof(result)};
+		list->queue->post({&source, 1}, list->context, true);
+		delete list;
+		list = next;
+	}
+}
+
+void Thread::set_interrupted(unsigned observation) {
+	Observer *waiting;
+	{
+		std::lock_guard lock{control_mutex_};
+		interrupted_ = true;
+		observation_ = observation;
+		waiting = std::exchange(observers_, nullptr);
+		observers_tail_ = &observers_;
+	}
+	complete(waiting, kHelErrNone, observation);
+}
+
+HelError Thread::resume() {
+	{
+		std::lock_guard lock{control_mutex_};
+		if (ended())
+			return kHelErrThreadTerminated;
+		if (!interrupted_)
+			return kHelErrIllegalState;
+		interrupted_ = false;
+	}
+	if (!started())
+		return start();
+	return kHelErrNone;
+}
+
+void Thread::observe(Thread &self, IpcQueue &queue, std::uintptr_t context) {
+	// Allocated before it counts as submitted (see without_allocation_exceptions).
+	auto *observer = new Observer{Ref<IpcQueue>{&queue}, context};
+	self.note_submitted();
+	HelError error = kHelErrNone;
+	unsigned observation = kHelObserveNull;
+	{
+		std::lock_guard lock{control_mutex_};
+		if (ended()) {
+			error = kHelErrThreadTerminated;
+		} else if (interrupted_) {
+			observation = observation_;
+		} else {
+			*observers_tail_ = observer;
+			observers_tail_ = &observer->next;
+			return;
+		}
+	}
+	complete(observer, error, observation);
+}
+
+void Thread::mark_ended() {
+	Observer *waiting;
+	{
+		std::lock_guard lock{control_mutex_};
+		ended_.store(true, std::memory_order_release);
+		waiting = std::exchange(observers_, nullptr);
+		observers_tail_ = &observers_;
+	}
+	complete(waiting, kHelErrThreadTerminated, kHelObserveNull);
+}
+
+void Thread::for_each_pending(const std::function<void(const PendingOperation &)> &f) {
+	std::lock_guard lock{control_mutex_};
+	for (Observer *o = observers_; o; o = o->next)
+		f({o->queue.get(), o->context, "observe", this});
+}
+
+void Thread::abandon() {
+	// Teardown: the queues may be going too; the observers go without a completion, as every
+	// other operation still pending then.
+	Observer *waiting;
+	{
+		std::lock_guard lock{control_mutex_};
+		waiting = std::exchange(observers_, nullptr);
+		observers_tail_ = &observers_;
+	}
+	while (waiting)
+		delete std::exchange(waiting, waiting->next);
 }
 
 void Thread::for_each_reference(const std::function<void(Object &)> &f) {

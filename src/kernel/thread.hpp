@@ -19,6 +19,7 @@ namespace helsim::kernel {
 
 class Universe;
 class AddressSpace;
+class IpcQueue;
 
 inline constexpr std::uint32_t kThreadDefaultRights =
 		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
@@ -59,6 +60,23 @@ public:
 	HelError start();
 	bool started() const { return started_.load(std::memory_order_acquire); }
 	bool ended() const { return ended_.load(std::memory_order_acquire); }
+
+	// Thread control (docs/architecture.md, "Thread control"). A thread is running (or
+	// blocked) or interrupted, stopped at a known point with an observation; one created with
+	// kHelThreadStopped starts interrupted with kHelObserveInterrupt.
+	void set_interrupted(unsigned observation);
+	// helResume: continues an interrupted thread (starts it, if it never ran).
+	// kHelErrThreadTerminated once it has ended, kHelErrIllegalState if it is not interrupted.
+	HelError resume();
+	// kHelSubmitObserve, submitted by `self` to `queue`: completes at once with the current
+	// observation if the thread is interrupted, with kHelErrThreadTerminated if it has ended,
+	// and otherwise when one of those happens next.
+	void observe(Thread &self, IpcQueue &queue, std::uintptr_t context);
+	// The thread has ended (its fiber returned or was unwound, or its host thread detached):
+	// observers still waiting complete with kHelErrThreadTerminated.
+	void mark_ended();
+	void for_each_pending(const std::function<void(const PendingOperation &)> &f) override;
+	void abandon() override;
 
 	// Blocks this (current) thread until unpark or deadline, recording what it waits on.
 	void block(sim::WaitReason reason, std::uint64_t deadline);
@@ -121,6 +139,21 @@ private:
 	std::function<void()> entry_;
 	std::atomic<bool> started_{false};
 	std::atomic<bool> ended_{false};
+
+	// An observe waiting for the next observation (a FIFO, completed in submission order).
+	struct Observer {
+		Ref<IpcQueue> queue;
+		std::uintptr_t context;
+		Observer *next = nullptr;
+	};
+	// Completes a detached list of observers (no lock held).
+	static void complete(Observer *list, HelError error, unsigned observation);
+
+	std::mutex control_mutex_; // interrupted_, observation_, observers_, and ended_'s writes
+	bool interrupted_ = false;
+	unsigned observation_ = kHelObserveNull;
+	Observer *observers_ = nullptr;
+	Observer **observers_tail_ = &observers_;
 
 	mutable std::mutex outcome_mutex_;
 	ThreadOutcome outcome_ = ThreadOutcome::not_started;

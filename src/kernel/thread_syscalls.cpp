@@ -61,4 +61,17 @@ HelError sys_query_thread_stats(Thread &self, const HelWord *args, HelWord *) {
 	return copy_to_user(self, arg<HelThreadStats *>(args, 1), &stats, sizeof(stats));
 }
 
+// kHelSubmitObserve: the thread handle needs Wait (thor); kHelThisThread is no thread handle.
+HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const std::byte *payload,
+		std::size_t length) {
+	HelSqObserve request;
+	if (!read_payload(request, payload, length))
+		return kHelErrBufferTooSmall;
+	auto thread = self.universe().resolve<Thread>(request.handle, kHelRightWait);
+	if (!thread)
+		return thread.error;
+	thread.object->observe(self, queue, context);
+	return kHelErrNone;
+}
+
 } // namespace helsim::kernel

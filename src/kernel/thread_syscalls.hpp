@@ -1,13 +1,17 @@
-// Entry points of the thread-control syscalls (issue 11 builds them out): the per-thread
-// fs/gs words, the register-set sizes and run-time statistics. The table in syscalls.cpp lists
-// them.
+// Entry points of the thread-control syscalls and SQ operations (issue 11 builds them out):
+// observation, the per-thread fs/gs words, the register-set sizes and run-time statistics.
+// The tables in syscalls.cpp list them; the semantics are the Thread's.
 #pragma once
+
+#include <cstddef>
+#include <cstdint>
 
 #include <helsim/hel.h>
 
 namespace helsim::kernel {
 
 class Thread;
+class IpcQueue;
 
 HelError sys_write_fs_base(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_read_fs_base(Thread &self, const HelWord *args, HelWord *outs);
@@ -15,5 +19,7 @@ HelError sys_write_gs_base(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_read_gs_base(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_query_register_info(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_query_thread_stats(Thread &self, const HelWord *args, HelWord *outs);
+HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const std::byte *payload,
+		std::size_t length);
 
 } // namespace helsim::kernel

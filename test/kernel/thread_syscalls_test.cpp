@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../support.hpp"
+#include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 #include <helsim/testing.hpp>
@@ -176,6 +177,161 @@ TEST(ThreadStats, ABlockedThreadsRunTimeStandsStill) {
 		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, waiter), kHelErrNone);
 	}
 	expect_clean(machine.run());
+}
+
+// ---------------------------------------------------------------- observation
+
+HelObserveResult observe(helsim::Dispatcher &d, HelHandle thread) {
+	auto element = sq_call(d, kHelSubmitObserve, HelSqObserve{thread});
+	EXPECT_NE(element.context(), ~std::uintptr_t{0}) << "a submission error: " << element.error();
+	return element.as<HelObserveResult>();
+}
+
+HelHandle stopped_thread(void (*entry)(std::uintptr_t), std::uintptr_t argument = 0) {
+	HelHandle h = kHelNullHandle;
+	EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+					  reinterpret_cast<void *>(entry), reinterpret_cast<void *>(argument),
+					  kHelThreadStopped, &h),
+			kHelErrNone);
+	return h;
+}
+
+// Issue 11, items 1 and 2: a thread created stopped is interrupted with kHelObserveInterrupt;
+// observing it completes at once (as often as asked, while it stays interrupted); once
+// resumed, an observe waits, and the thread's end completes it with kHelErrThreadTerminated.
+TEST(ThreadObserve, StoppedThreadIsInterruptedUntilResumedAndItsEndTerminatesObservers) {
+	helsim::Machine machine;
+	static int go;
+	go = 0;
+	HelObserveResult first{}, again{}, waited{}, after{};
+	HelError resume = -1, resume_running = -1, resume_ended = -1;
+	machine.spawn("supervisor", [&](std::span<const HelHandle>) {
+		helsim::Dispatcher d;
+		HelHandle child = stopped_thread(+[](std::uintptr_t) {
+			while (__atomic_load_n(&go, __ATOMIC_ACQUIRE) == 0)
+				(void)helFutexWait(&go, 0, kHelWaitInfinite);
+		});
+		first = observe(d, child);
+		again = observe(d, child);
+		resume = helResume(child);
+		resume_running = helResume(child);
+		// This observe cannot complete until the child ends: submit it, then let the child go.
+		d.submit(kHelSubmitObserve, 77, HelSqObserve{child});
+		d.flush();
+		__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+		EXPECT_EQ(helFutexWake(&go, 1), kHelErrNone);
+		for (;;) {
+			auto element = d.wait();
+			if (element && element->context() == 77) {
+				waited = element->as<HelObserveResult>();
+				break;
+			}
+		}
+		after = observe(d, child);
+		resume_ended = helResume(child);
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, child), kHelErrNone);
+	});
+	expect_clean(machine.run());
+	EXPECT_EQ(first.error, kHelErrNone);
+	EXPECT_EQ(first.observation, unsigned{kHelObserveInterrupt});
+	EXPECT_EQ(again.error, kHelErrNone);
+	EXPECT_EQ(again.observation, unsigned{kHelObserveInterrupt});
+	EXPECT_EQ(resume, kHelErrNone);
+	EXPECT_EQ(resume_running, kHelErrIllegalState) << "not interrupted";
+	EXPECT_EQ(waited.error, kHelErrThreadTerminated);
+	EXPECT_EQ(after.error, kHelErrThreadTerminated) << "observing an ended thread";
+	EXPECT_EQ(resume_ended, kHelErrThreadTerminated);
+}
+
+TEST(ThreadObserve, SubmissionErrors) {
+	helsim::Machine machine;
+	auto attached = machine.attach();
+	helsim::Dispatcher d;
+	HelHandle child = stopped_thread(+[](std::uintptr_t) {});
+	HelHandle token = kHelNullHandle;
+	ASSERT_EQ(helCreateToken(&token), kHelErrNone);
+	struct Case {
+		HelHandle handle;
+		HelError error;
+	};
+	for (Case c : {Case{12345, kHelErrNoDescriptor}, Case{kHelThisThread, kHelErrNoDescriptor},
+				 Case{token, kHelErrBadDescriptor},
+				 Case{narrowed(child, kHelRightsMax & ~kHelRightWait), kHelErrBadRights}}) {
+		auto element = sq_call(d, kHelSubmitObserve, HelSqObserve{c.handle});
+		EXPECT_EQ(element.context(), ~std::uintptr_t{0}) << c.handle;
+		EXPECT_EQ(element.error(), c.error) << c.handle;
+	}
+	// A payload shorter than HelSqObserve.
+	auto element = sq_call(d, kHelSubmitObserve, std::uint32_t{0});
+	EXPECT_EQ(element.context(), ~std::uintptr_t{0});
+	EXPECT_EQ(element.error(), kHelErrBufferTooSmall);
+	EXPECT_EQ(observe(d, narrowed(child, kHelRightWait)).observation,
+			unsigned{kHelObserveInterrupt})
+			<< "Wait is all it needs";
+	EXPECT_EQ(helResume(narrowed(child, kHelRightsMax & ~kHelRightManage)), kHelErrBadRights);
+	EXPECT_EQ(helResume(kHelThisThread), kHelErrNoDescriptor);
+	EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, child), kHelErrNone);
+}
+
+// An observe of a running thread that never ends is named in the stuck report, and counts as
+// pending; under many seeds the race between the observe and the thread's end never loses
+// the completion.
+TEST(ThreadObserve, AnObserveRacingTheThreadsEndCompletesOnceUnderSeeds) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				helsim::Machine machine{helsim::testing::deterministic(seed)};
+				int completions = 0;
+				HelError error = -1;
+				machine.spawn("observer", [&](std::span<const HelHandle>) {
+					helsim::Dispatcher d;
+					HelHandle child = kHelNullHandle;
+					EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+									  reinterpret_cast<void *>(
+											  +[](std::uintptr_t) { (void)helYield(); }),
+									  nullptr, 0, &child),
+							kHelErrNone);
+					d.submit(kHelSubmitObserve, 5, HelSqObserve{child});
+					d.flush();
+					for (;;) {
+						auto element = d.wait();
+						if (element && element->context() == 5) {
+							++completions;
+							error = element->error();
+							break;
+						}
+					}
+					EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, child), kHelErrNone);
+				});
+				expect_clean(machine.run());
+				EXPECT_EQ(completions, 1);
+				EXPECT_EQ(error, kHelErrThreadTerminated);
+			},
+			16);
+}
+
+TEST(ThreadObserve, StuckReportNamesAPendingObserve) {
+	helsim::Machine machine;
+	machine.spawn("watcher", [](std::span<const HelHandle>) {
+		static int never;
+		HelHandle child = kHelNullHandle;
+		EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+						  reinterpret_cast<void *>(+[](std::uintptr_t) {
+							  (void)helFutexWait(&never, 0, kHelWaitInfinite);
+						  }),
+						  nullptr, 0, &child),
+				kHelErrNone);
+		helsim::Dispatcher d;
+		d.submit(kHelSubmitObserve, 9, HelSqObserve{child});
+		d.flush();
+		(void)d.wait();
+	});
+	auto report = machine.run();
+	ASSERT_TRUE(report.stuck) << report.to_string();
+	const auto *watcher = find_thread(report, "watcher");
+	ASSERT_NE(watcher, nullptr);
+	EXPECT_NE(watcher->waits_on.find("observe on thread handle"), std::string::npos)
+			<< watcher->waits_on;
+	EXPECT_EQ(report.operations_pending(), 1u);
 }
 
 } // namespace
