@@ -92,6 +92,7 @@ HelError FutexTable::wait(Thread &self, int *pointer, int expected, std::uint64_
 				bucket.unlink(waiter);
 		}
 	};
+	bool cancelled = false;
 	{
 		Leave leave{bucket, waiter};
 		for (;;) {
@@ -100,13 +101,20 @@ HelError FutexTable::wait(Thread &self, int *pointer, int expected, std::uint64_
 				if (waiter.woken)
 					break;
 			}
+			// An interrupt ends the wait (a wake that came first wins: nothing is lost).
+			if (self.interrupt_pending()) {
+				cancelled = true;
+				break;
+			}
 			if (deadline != sim::kNoDeadline && self.kernel().host().now() >= deadline)
 				break;
 			self.block({"futex", address}, deadline);
 		}
 	}
 	// After ~Leave nobody else can reach `waiter`: its verdict is final.
-	return waiter.woken ? kHelErrNone : kHelErrTimeout;
+	if (waiter.woken)
+		return kHelErrNone;
+	return cancelled ? kHelErrCancelled : kHelErrTimeout;
 }
 
 HelError FutexTable::wake(Thread &self, const int *pointer, unsigned count) {

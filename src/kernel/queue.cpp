@@ -354,11 +354,13 @@ void IpcQueue::submit_element(Thread &self, unsigned opcode, std::uintptr_t cont
 		post_simple(error, kSubmitErrorContext, false);
 }
 
-void IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask, HelHandle handle) {
+HelError IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask, HelHandle handle) {
 	auto ready = [&] {
 		return (__atomic_load_n(&header_->userNotify, __ATOMIC_SEQ_CST) & ~mask) != 0;
 	};
 	while (!ready()) {
+		if (self.interrupt_pending())
+			return kHelErrCancelled;
 		// (1) register as a waiter, (2) re-check, (3) block. notify_user() sets the bit before
 		// it reads waiter_count_, so it either finds us registered or we see the bit in (2).
 		struct Registration {
@@ -376,9 +378,10 @@ void IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask, HelHandle hand
 			}
 		} registration{*this, self};
 		if (ready())
-			return;
+			return kHelErrNone;
 		self.block({kDriveQueueWait, static_cast<std::uintptr_t>(handle)}, sim::kNoDeadline);
 	}
+	return kHelErrNone;
 }
 
 void IpcQueue::alert() { notify_user(kHelUserNotifyAlert); }

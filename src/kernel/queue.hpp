@@ -79,7 +79,8 @@ public:
 	void drive(Thread &self);
 	// Blocks `self` until userNotify & ~mask is non-zero.
 	// `handle` (the caller's handle of this queue) names the wait in a deadlock report.
-	void wait_user_notify(Thread &self, std::uint32_t mask, HelHandle handle = kHelNullHandle);
+	// kHelErrCancelled if the thread is interrupted first.
+	HelError wait_user_notify(Thread &self, std::uint32_t mask, HelHandle handle = kHelNullHandle);
 	// helAlertQueue.
 	void alert();
 

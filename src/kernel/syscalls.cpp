@@ -216,7 +216,8 @@ HelError sys_drive_queue(Thread &self, const HelWord *args, HelWord *) {
 		return queue.error;
 	queue.object->drive(self);
 	if (flags & kHelDriveWait)
-		queue.object->wait_user_notify(self, arg<std::uint32_t>(args, 2), arg<HelHandle>(args, 0));
+		return queue.object->wait_user_notify(self, arg<std::uint32_t>(args, 2),
+				arg<HelHandle>(args, 0));
 	return kHelErrNone;
 }
 
@@ -274,6 +275,13 @@ HelError sys_resume(Thread &self, const HelWord *args, HelWord *) {
 	if (!thread)
 		return thread.error;
 	return thread.object->resume();
+}
+
+HelError sys_interrupt_thread(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightSignal);
+	if (!thread)
+		return thread.error;
+	return thread.object->interrupt();
 }
 
 HelError sys_yield(Thread &self, const HelWord *, HelWord *) {
@@ -482,6 +490,7 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallSubmitLockMemoryView] = {"helSubmitLockMemoryView", sys_legacy_lock_memory_view};
 	t[kHelCallCreateThread] = {"helCreateThread", sys_create_thread};
 	t[kHelCallResume] = {"helResume", sys_resume};
+	t[kHelCallInterruptThread] = {"helInterruptThread", sys_interrupt_thread};
 	t[kHelCallYield] = {"helYield", sys_yield};
 	t[kHelCallSetPriority] = {"helSetPriority", sys_set_priority};
 	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu};
@@ -641,6 +650,9 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 		host.charge(self->kernel().config().costs.syscall_ns); // the cost model's entry and exit
 		host.scheduling_point(*self);
 	}
+	// helInterruptThread stops a thread at a syscall's entry or exit (one load when none).
+	if (self->interrupt_pending()) [[unlikely]]
+		self->take_interrupt();
 	if (number < helsim::kernel::kSyscalls.size()) {
 		if (auto fn = helsim::kernel::kSyscalls[number].fn) {
 			self->syscall_counts[number].bump();
@@ -654,6 +666,8 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 			// completed may run before the caller continues.
 			if (host.charges_time()) [[unlikely]]
 				host.scheduling_point(*self);
+			if (self->interrupt_pending()) [[unlikely]]
+				self->take_interrupt();
 			return result;
 		}
 		return kHelErrIllegalSyscall;

@@ -127,6 +127,32 @@ void Thread::set_interrupted(unsigned observation) {
 	complete(waiting, kHelErrNone, observation);
 }
 
+HelError Thread::interrupt() {
+	{
+		std::lock_guard lock{control_mutex_};
+		if (ended())
+			return kHelErrThreadTerminated;
+	}
+	interrupt_requested_.store(true, std::memory_order_release);
+	// A thread blocked in an interruptible wait sees the request once woken; any other park
+	// returns spuriously, which its caller handles.
+	wake();
+	return kHelErrNone;
+}
+
+void Thread::take_interrupt() {
+	interrupt_requested_.store(false, std::memory_order_relaxed);
+	set_interrupted(kHelObserveInterrupt);
+	for (;;) {
+		{
+			std::lock_guard lock{control_mutex_};
+			if (!interrupted_)
+				return;
+		}
+		block({kInterruptedWait, 0}, sim::kNoDeadline);
+	}
+}
+
 HelError Thread::resume() {
 	{
 		std::lock_guard lock{control_mutex_};
@@ -138,6 +164,7 @@ HelError Thread::resume() {
 	}
 	if (!started())
 		return start();
+	wake(); // parked in take_interrupt()
 	return kHelErrNone;
 }
 

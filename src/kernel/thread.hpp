@@ -21,6 +21,9 @@ class Universe;
 class AddressSpace;
 class IpcQueue;
 
+// The wait reason of a thread that took an interrupt and waits for helResume.
+inline constexpr char kInterruptedWait[] = "interrupted";
+
 inline constexpr std::uint32_t kThreadDefaultRights =
 		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
 
@@ -65,6 +68,15 @@ public:
 	// blocked) or interrupted, stopped at a known point with an observation; one created with
 	// kHelThreadStopped starts interrupted with kHelObserveInterrupt.
 	void set_interrupted(unsigned observation);
+	// helInterruptThread: the thread stops at its next syscall entry or exit (an interruptible
+	// wait it is blocked in returns kHelErrCancelled first). kHelErrThreadTerminated once it
+	// has ended.
+	HelError interrupt();
+	// An interrupt was requested: interruptible waits give up with kHelErrCancelled.
+	bool interrupt_pending() const { return interrupt_requested_.load(std::memory_order_acquire); }
+	// At a syscall's entry or exit of this (current) thread, with no kernel lock held: takes a
+	// requested interrupt, staying interrupted until helResume.
+	void take_interrupt();
 	// helResume: continues an interrupted thread (starts it, if it never ran).
 	// kHelErrThreadTerminated once it has ended, kHelErrIllegalState if it is not interrupted.
 	HelError resume();
@@ -149,6 +161,7 @@ private:
 	// Completes a detached list of observers (no lock held).
 	static void complete(Observer *list, HelError error, unsigned observation);
 
+	std::atomic<bool> interrupt_requested_{false};
 	std::mutex control_mutex_; // interrupted_, observation_, observers_, and ended_'s writes
 	bool interrupted_ = false;
 	unsigned observation_ = kHelObserveNull;

@@ -83,6 +83,8 @@ std::string describe_wait(Thread &thread) {
 		return "nothing (runnable)";
 	if (why.what == kDriveQueueWait)
 		return describe_queue_wait(thread, static_cast<HelHandle>(why.address));
+	if (why.what == kInterruptedWait)
+		return "interrupted, waiting for helResume";
 	// Handles print in decimal (as hel returns them), addresses in hex.
 	if (std::string_view{why.what}.ends_with("handle"))
 		return fmt::format("{} {}", why.what, why.address);

@@ -334,4 +334,158 @@ TEST(ThreadObserve, StuckReportNamesAPendingObserve) {
 	EXPECT_EQ(report.operations_pending(), 1u);
 }
 
+// ---------------------------------------------------------------- interrupts
+
+// Waits for the next completion with `context` on `d`.
+helsim::Element wait_for(helsim::Dispatcher &d, std::uintptr_t context) {
+	for (;;) {
+		auto element = d.wait();
+		if (element && element->context() == context)
+			return std::move(*element);
+	}
+}
+
+// Issue 11, item 5: helInterruptThread stops a running thread at its next syscall; it stays
+// stopped (an observer sees kHelObserveInterrupt) until helResume.
+TEST(ThreadInterrupt, StopsARunningThreadAtItsNextSyscallUntilResumed) {
+	helsim::MachineConfig config;
+	config.cpus = 2;
+	helsim::Machine machine{config};
+	static std::atomic<std::uint64_t> counter;
+	static std::atomic<bool> stop;
+	counter = 0;
+	stop = false;
+	HelObserveResult seen{};
+	std::uint64_t at_stop = 0, later = 0;
+	machine.spawn("supervisor", [&](std::span<const HelHandle>) {
+		helsim::Dispatcher d;
+		HelHandle child = kHelNullHandle;
+		EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+						  reinterpret_cast<void *>(+[](std::uintptr_t) {
+							  while (!stop.load())
+								  if (helNop() == kHelErrNone)
+									  counter.fetch_add(1);
+						  }),
+						  nullptr, 0, &child),
+				kHelErrNone);
+		while (counter.load() == 0)
+			(void)helYield();
+		EXPECT_EQ(helInterruptThread(child), kHelErrNone);
+		seen = observe(d, child);
+		at_stop = counter.load();
+		for (int i = 0; i < 20; ++i)
+			(void)helYield();
+		later = counter.load();
+		EXPECT_EQ(helResume(child), kHelErrNone);
+		while (counter.load() == later)
+			(void)helYield();
+		stop = true;
+		d.submit(kHelSubmitObserve, 3, HelSqObserve{child});
+		d.flush();
+		EXPECT_EQ(wait_for(d, 3).error(), kHelErrThreadTerminated);
+		EXPECT_EQ(helInterruptThread(child), kHelErrThreadTerminated);
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, child), kHelErrNone);
+	});
+	expect_clean(machine.run());
+	EXPECT_EQ(seen.error, kHelErrNone);
+	EXPECT_EQ(seen.observation, unsigned{kHelObserveInterrupt});
+	EXPECT_LE(later - at_stop, 1u) << "an interrupted thread ran on (one nop may finish)";
+}
+
+// A thread blocked in helFutexWait or in helDriveQueue's wait returns kHelErrCancelled, then
+// takes the interrupt at the syscall's exit: its caller sees the error after helResume.
+TEST(ThreadInterrupt, InterruptibleWaitsReturnCancelled) {
+	// One CPU: the supervisor's yield lets the child run until it blocks.
+	helsim::MachineConfig config;
+	config.cpus = 1;
+	helsim::Machine machine{config};
+	static HelError futex_result, drive_result;
+	static int word;
+	futex_result = drive_result = -1;
+	word = 0;
+	std::vector<unsigned> observations;
+	machine.spawn("supervisor", [&](std::span<const HelHandle>) {
+		helsim::Dispatcher d;
+		for (auto entry :
+				{+[](std::uintptr_t) { futex_result = helFutexWait(&word, 0, kHelWaitInfinite); },
+						+[](std::uintptr_t) {
+							helsim::Dispatcher own;
+							drive_result = helDriveQueue(own.queue(), kHelDriveWait, 0);
+						}}) {
+			HelHandle child = kHelNullHandle;
+			EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+							  reinterpret_cast<void *>(entry), nullptr, 0, &child),
+					kHelErrNone);
+			(void)helYield(); // the child runs until it blocks
+			EXPECT_EQ(helInterruptThread(child), kHelErrNone);
+			observations.push_back(observe(d, child).observation);
+			EXPECT_EQ(helResume(child), kHelErrNone);
+			d.submit(kHelSubmitObserve, 4, HelSqObserve{child});
+			d.flush();
+			EXPECT_EQ(wait_for(d, 4).error(), kHelErrThreadTerminated);
+			EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, child), kHelErrNone);
+		}
+	});
+	expect_clean(machine.run());
+	EXPECT_EQ(observations, std::vector<unsigned>(2, kHelObserveInterrupt));
+	EXPECT_EQ(futex_result, kHelErrCancelled);
+	EXPECT_EQ(drive_result, kHelErrCancelled);
+}
+
+TEST(ThreadInterrupt, Errors) {
+	helsim::Machine machine;
+	auto attached = machine.attach();
+	HelHandle child = stopped_thread(+[](std::uintptr_t) {});
+	EXPECT_EQ(helInterruptThread(12345), kHelErrNoDescriptor);
+	EXPECT_EQ(helInterruptThread(narrowed(child, kHelRightsMax & ~kHelRightSignal)),
+			kHelErrBadRights);
+	HelHandle token = kHelNullHandle;
+	ASSERT_EQ(helCreateToken(&token), kHelErrNone);
+	EXPECT_EQ(helInterruptThread(token), kHelErrBadDescriptor);
+	EXPECT_EQ(helInterruptThread(narrowed(child, kHelRightSignal)), kHelErrNone);
+	EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, child), kHelErrNone);
+}
+
+// Item 7: an interrupt racing a futex wake loses neither, under many seeds: the wait returns
+// woken or cancelled, the interrupt is always observed, and the waiter still sees the word
+// change once resumed.
+TEST(ThreadInterrupt, AnInterruptRacingAWakeLosesNeitherUnderSeeds) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				helsim::Machine machine{helsim::testing::deterministic(seed)};
+				static int word;
+				static int cancelled;
+				word = 0;
+				cancelled = 0;
+				HelObserveResult seen{};
+				machine.spawn("supervisor", [&](std::span<const HelHandle>) {
+					helsim::Dispatcher d;
+					HelHandle child = kHelNullHandle;
+					EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+									  reinterpret_cast<void *>(+[](std::uintptr_t) {
+										  while (__atomic_load_n(&word, __ATOMIC_ACQUIRE) == 0)
+											  if (helFutexWait(&word, 0, kHelWaitInfinite) ==
+													  kHelErrCancelled)
+												  ++cancelled;
+									  }),
+									  nullptr, 0, &child),
+							kHelErrNone);
+					(void)helYield();
+					__atomic_store_n(&word, 1, __ATOMIC_RELEASE);
+					EXPECT_EQ(helFutexWake(&word, 1), kHelErrNone);
+					EXPECT_EQ(helInterruptThread(child), kHelErrNone);
+					seen = observe(d, child);
+					EXPECT_EQ(helResume(child), kHelErrNone);
+					d.submit(kHelSubmitObserve, 6, HelSqObserve{child});
+					d.flush();
+					EXPECT_EQ(wait_for(d, 6).error(), kHelErrThreadTerminated);
+					EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, child), kHelErrNone);
+				});
+				expect_clean(machine.run());
+				EXPECT_EQ(seen.observation, unsigned{kHelObserveInterrupt});
+				EXPECT_LE(cancelled, 1);
+			},
+			32);
+}
+
 } // namespace
