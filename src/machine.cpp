@@ -31,6 +31,7 @@ const char *to_string(ThreadOutcome outcome) {
 	case ThreadOutcome::threw: return "threw";
 	case ThreadOutcome::blocked: return "blocked";
 	case ThreadOutcome::not_started: return "not started";
+	case ThreadOutcome::killed: return "killed";
 	}
 	return "?";
 }

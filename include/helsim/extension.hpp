@@ -25,6 +25,12 @@ struct DescriptorInfo {
 // kHelErrNoDescriptor, or kHelErrIllegalState on a host thread that is not simulated.
 HelError describe_descriptor(HelHandle handle, DescriptorInfo &info);
 
+// A new handle, with a thread's full rights, to the calling simulated thread in its own
+// universe: how a host thread attached to a machine hands itself to a supervisor. Like every
+// thread handle, closing the last one kills the thread. kHelErrIllegalState on a host thread
+// that is not simulated.
+HelError self_handle(HelHandle &handle);
+
 // The simulated thread that made the call.
 class Caller {
 public:

@@ -284,6 +284,14 @@ HELSIM_CALL HelError helSubmitLockMemoryView(HelHandle handle, uintptr_t offset,
 			(HelWord)size, (HelWord)queue, (HelWord)context);
 }
 
+/* The 2022-era observe: the same operation as SQ opcode 11, completing with today's 8-byte
+ * HelObserveResult; `sequence` is ignored (Managarm dropped sequence numbers in 2026). */
+HELSIM_CALL HelError helSubmitObserve(HelHandle handle, uint64_t sequence, HelHandle queue,
+		uintptr_t context) {
+	return helSyscall4(kHelCallSubmitObserve, (HelWord)handle, (HelWord)sequence, (HelWord)queue,
+			(HelWord)context);
+}
+
 HELSIM_CALL HelError helCreateToken(HelHandle *handle) {
 	HelWord out;
 	HelError error = helSyscall0_1(kHelCallCreateToken, &out);

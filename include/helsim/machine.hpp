@@ -110,11 +110,12 @@ struct MachineConfig {
 };
 
 enum class ThreadOutcome {
-	returned,   // the entry function returned
-	panicked,   // helPanic
-	threw,      // the entry function let a C++ exception escape
-	blocked,    // still waiting when the machine got stuck
-	not_started // created with kHelThreadStopped and never resumed
+	returned,    // the entry function returned
+	panicked,    // helPanic
+	threw,       // the entry function let a C++ exception escape
+	blocked,     // still waiting when the machine got stuck
+	not_started, // created with kHelThreadStopped and never resumed
+	killed       // helKillThread, or its last handle closed
 };
 
 const char *to_string(ThreadOutcome outcome);

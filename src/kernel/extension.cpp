@@ -33,6 +33,14 @@ HelError describe_descriptor(HelHandle handle, DescriptorInfo &info) {
 	return describe(*self, handle, info);
 }
 
+HelError self_handle(HelHandle &handle) {
+	kernel::Thread *self = kernel::Thread::current();
+	if (!self)
+		return kHelErrIllegalState;
+	return self->universe().attach(kernel::Ref<kernel::Object>{self}, kernel::kThreadDefaultRights,
+			handle);
+}
+
 HelError Caller::descriptor_info(HelHandle handle, DescriptorInfo &info) const {
 	return describe(thread_, handle, info);
 }

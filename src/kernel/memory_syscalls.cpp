@@ -285,22 +285,6 @@ HelError sq_resize_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 
 // ---------------------------------------------------------------- the 2022 submissions
 
-namespace {
-
-// A legacy submission is the SQ operation with its payload built from the argument words; its
-// submission errors are the call's return value instead of a context ~0 completion.
-template <typename Payload>
-HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue_handle,
-		std::uintptr_t context, const Payload &payload) {
-	auto queue = self.universe().resolve<IpcQueue>(queue_handle, kHelRightInvoke);
-	if (!queue)
-		return queue.error;
-	return submit_sq_operation(self, *queue.object, opcode, context,
-			reinterpret_cast<const std::byte *>(&payload), sizeof(payload));
-}
-
-} // namespace
-
 HelError sys_legacy_protect_memory(Thread &self, const HelWord *args, HelWord *) {
 	HelSqProtectMemory request{arg<HelHandle>(args, 0), arg<void *>(args, 1),
 			arg<std::size_t>(args, 2), arg<std::uint32_t>(args, 3)};

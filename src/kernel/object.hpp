@@ -73,6 +73,11 @@ public:
 		(void)f;
 	}
 
+	// A handle to this object was attached to a universe, or closed (with no universe lock
+	// held). Threads count them: the last close kills the thread.
+	virtual void handle_opened() {}
+	virtual void handle_closed() {}
+
 	void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
 	// Takes a reference unless the count already reached zero (for weak references).
 	bool try_ref() {

@@ -83,6 +83,8 @@ HelError sys_panic(Thread &self, const HelWord *args, HelWord *) {
 				message = std::move(text);
 		}
 		self.kernel().log({kHelLogSeverityCritical, self.name(), "panic: " + message});
+		// A supervised thread stops with kHelObservePanic first; helPanic does not return.
+		self.stop_for_panic(args);
 		// A fiber thread ends here (its entry catches this); an attached thread's caller gets it.
 		throw PanicError{message};
 	} catch (const std::bad_alloc &) {
@@ -257,14 +259,20 @@ HelError sys_create_thread(Thread &self, const HelWord *args, HelWord *outs) {
 	}
 	auto thread = make_object<Thread>(self.kernel(), sim::TaskKind::fiber, self.name() + "/thread",
 			std::move(universe), std::move(space));
-	thread->set_entry([ip, argument] { ip(argument); });
+	// The thread starts at the image's ip with its sp as the argument: a supervisor may move
+	// both while a stopped thread waits for its first helResume.
 	Thread &created = *thread;
+	created.set_entry([&created] {
+		auto [entry, argument] = created.start_point();
+		reinterpret_cast<void (*)(std::uintptr_t)>(entry)(argument);
+	});
+	created.set_start_point(reinterpret_cast<HelWord>(ip), argument);
 	if (HelError e = attach_new(self, std::move(thread), kThreadDefaultRights, outs);
 			e != kHelErrNone)
 		return e;
 	// A stopped thread starts interrupted, as in thor: an observer sees kHelObserveInterrupt.
 	if (flags & kHelThreadStopped)
-		created.set_interrupted(kHelObserveInterrupt);
+		created.set_stopped_at_creation();
 	else
 		created.start();
 	return kHelErrNone;
@@ -282,6 +290,14 @@ HelError sys_interrupt_thread(Thread &self, const HelWord *args, HelWord *) {
 	if (!thread)
 		return thread.error;
 	return thread.object->interrupt();
+}
+
+// thor resolves a plain handle (kHelThisThread is not one) and needs Manage.
+HelError sys_kill_thread(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightManage);
+	if (!thread)
+		return thread.error;
+	return thread.object->kill();
 }
 
 HelError sys_yield(Thread &self, const HelWord *, HelWord *) {
@@ -491,6 +507,10 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallCreateThread] = {"helCreateThread", sys_create_thread};
 	t[kHelCallResume] = {"helResume", sys_resume};
 	t[kHelCallInterruptThread] = {"helInterruptThread", sys_interrupt_thread};
+	t[kHelCallKillThread] = {"helKillThread", sys_kill_thread};
+	t[kHelCallLoadRegisters] = {"helLoadRegisters", sys_load_registers};
+	t[kHelCallStoreRegisters] = {"helStoreRegisters", sys_store_registers};
+	t[kHelCallSubmitObserve] = {"helSubmitObserve", sys_legacy_observe};
 	t[kHelCallYield] = {"helYield", sys_yield};
 	t[kHelCallSetPriority] = {"helSetPriority", sys_set_priority};
 	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu};
@@ -598,6 +618,14 @@ const char *syscall_name(std::uint32_t number) {
 	return number < kSyscalls.size() ? kSyscalls[number].name : nullptr;
 }
 
+HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue_handle,
+		std::uintptr_t context, const std::byte *payload, std::size_t length) {
+	auto queue = self.universe().resolve<IpcQueue>(queue_handle, kHelRightInvoke);
+	if (!queue)
+		return queue.error;
+	return submit_sq_operation(self, *queue.object, opcode, context, payload, length);
+}
+
 HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
 		const std::byte *payload, std::size_t length) {
 	if (opcode == kHelSubmitCancel)
@@ -633,6 +661,49 @@ __attribute__((noinline)) HelError traced_syscall(Thread &self, const char *name
 }
 } // namespace
 
+namespace {
+// The table's call, an extension syscall, or a supercall (inline handler or trap).
+HelError dispatch(Thread &self, std::uint32_t number, const HelWord *args, HelWord *outs) {
+	namespace k = helsim::kernel;
+	if (number < k::kSyscalls.size()) {
+		auto fn = k::kSyscalls[number].fn;
+		if (!fn)
+			return kHelErrIllegalSyscall;
+		self.syscall_counts[number].bump();
+		return k::without_allocation_exceptions([&] {
+			return self.tracer() ? traced_syscall(self, k::kSyscalls[number].name,
+										   [&] { return fn(self, args, outs); })
+								 : fn(self, args, outs);
+		});
+	}
+	k::Kernel &kernel = self.kernel();
+	if (number >= static_cast<std::uint32_t>(kHelCallSuper)) {
+		// The inline handler is an explicit opt-in (set_supercall_handler); without it a
+		// supercall traps to whoever observes the thread.
+		if (!kernel.supercall_handler)
+			return self.trap_supercall(number, args, outs);
+		helsim::ext::Caller caller{self};
+		return k::without_allocation_exceptions(
+				[&] { return kernel.supercall_handler(caller, number, args, outs); });
+	}
+	if (number < helsim::kSyscallSlots) {
+		if (auto handler = kernel.extension_syscall(number)) {
+			self.syscall_counts[number].bump();
+			helsim::ext::Caller caller{self};
+			return k::without_allocation_exceptions([&] {
+				if (self.tracer()) [[unlikely]] {
+					std::string label = kernel.syscall_label(number);
+					return traced_syscall(self, label.c_str(),
+							[&] { return handler(caller, args, outs); });
+				}
+				return handler(caller, args, outs);
+			});
+		}
+	}
+	return kHelErrIllegalSyscall;
+}
+} // namespace
+
 extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, HelWord *outs) {
 	Thread *self = Thread::current();
 	if (!self) {
@@ -650,49 +721,20 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 		host.charge(self->kernel().config().costs.syscall_ns); // the cost model's entry and exit
 		host.scheduling_point(*self);
 	}
-	// helInterruptThread stops a thread at a syscall's entry or exit (one load when none).
+	// helInterruptThread and helKillThread act at a syscall's entry and exit (one load each
+	// when nothing is requested).
+	HelWord stopped_args[helsim::kernel::kSyscallArgWords];
+	if (self->interrupt_pending()) [[unlikely]] {
+		args = self->stop_at_entry(number, args, stopped_args);
+		if (!args)
+			return kHelErrThreadTerminated;
+	}
+	HelError result = dispatch(*self, number, args, outs);
+	// Deterministic mode: the exit is a decision too, so whatever the call woke or completed
+	// may run before the caller continues.
+	if (host.charges_time()) [[unlikely]]
+		host.scheduling_point(*self);
 	if (self->interrupt_pending()) [[unlikely]]
-		self->take_interrupt();
-	if (number < helsim::kernel::kSyscalls.size()) {
-		if (auto fn = helsim::kernel::kSyscalls[number].fn) {
-			self->syscall_counts[number].bump();
-			HelError result = helsim::kernel::without_allocation_exceptions([&] {
-				return self->tracer()
-						? traced_syscall(*self, helsim::kernel::kSyscalls[number].name,
-								  [&] { return fn(*self, args, outs); })
-						: fn(*self, args, outs);
-			});
-			// Deterministic mode: the exit is a decision too, so whatever the call woke or
-			// completed may run before the caller continues.
-			if (host.charges_time()) [[unlikely]]
-				host.scheduling_point(*self);
-			if (self->interrupt_pending()) [[unlikely]]
-				self->take_interrupt();
-			return result;
-		}
-		return kHelErrIllegalSyscall;
-	}
-	helsim::kernel::Kernel &kernel = self->kernel();
-	if (number >= static_cast<std::uint32_t>(kHelCallSuper)) {
-		if (!kernel.supercall_handler)
-			return kHelErrIllegalSyscall;
-		helsim::ext::Caller caller{*self};
-		return helsim::kernel::without_allocation_exceptions(
-				[&] { return kernel.supercall_handler(caller, number, args, outs); });
-	}
-	if (number < helsim::kSyscallSlots) {
-		if (auto handler = kernel.extension_syscall(number)) {
-			self->syscall_counts[number].bump();
-			helsim::ext::Caller caller{*self};
-			return helsim::kernel::without_allocation_exceptions([&] {
-				if (self->tracer()) [[unlikely]] {
-					std::string label = kernel.syscall_label(number);
-					return traced_syscall(*self, label.c_str(),
-							[&] { return handler(caller, args, outs); });
-				}
-				return handler(caller, args, outs);
-			});
-		}
-	}
-	return kHelErrIllegalSyscall;
+		result = self->stop_at_exit(number, args, result, outs);
+	return result;
 }

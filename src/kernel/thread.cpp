@@ -1,5 +1,6 @@
 #include "thread.hpp"
 
+#include <exception>
 #include <utility>
 
 #include "queue.hpp"
@@ -7,6 +8,13 @@
 #include "universe.hpp"
 
 namespace helsim::kernel {
+
+namespace {
+// Where the syscall argument and output words live in the General set (hel.h's indices).
+constexpr int kArgRegisters[kSyscallArgWords] = {kHelRegArg0, kHelRegArg1, kHelRegArg2, kHelRegArg3,
+		kHelRegArg4, kHelRegArg5, kHelRegArg6, kHelRegArg7, kHelRegArg8};
+constexpr int kOutRegisters[3] = {kHelRegOut0, kHelRegOut1, kHelRegOut2};
+} // namespace
 
 Thread::Thread(Kernel &kernel, sim::TaskKind task_kind, std::string name, Ref<Universe> universe,
 		Ref<AddressSpace> space)
@@ -48,6 +56,8 @@ void Thread::run_fiber_body() {
 	try {
 		entry_();
 		record_outcome(ThreadOutcome::returned, {});
+	} catch (const ThreadKilled &) {
+		record_outcome(ThreadOutcome::killed, {});
 	} catch (const PanicError &e) {
 		record_outcome(ThreadOutcome::panicked, e.what());
 	} catch (const std::exception &e) {
@@ -94,15 +104,19 @@ void Thread::unwind_fiber() {
 
 // ---------------------------------------------------------------- thread control
 //
-// The observation protocol, in steps (every step under control_mutex_, completions after it):
+// The protocol, in steps (each under control_mutex_; completions and wake-ups after it):
 //  (1) observe(): ended -> complete with kHelErrThreadTerminated; interrupted -> complete with
 //      the current observation; otherwise append to observers_.
-//  (2) set_interrupted(): record the observation, take the whole list, complete it with that
-//      observation: every observer waiting at that moment sees the interrupt.
-//  (3) resume(): ended -> kHelErrThreadTerminated; not interrupted -> kHelErrIllegalState;
-//      otherwise leave the interrupted state (and start a thread that never ran).
-//  (4) mark_ended(): set ended_, take the list, complete it with kHelErrThreadTerminated.
-// Since ended_ is set under the lock in (4), an observe in (1) either sees it or is taken in (4).
+//  (2) stop(): the thread, at a stop point, writes its image, sets interrupted_ and the
+//      observation, and takes the whole list: every observer waiting at that moment sees it.
+//      It parks until interrupted_ is cleared or a kill is requested.
+//  (3) load/store_registers(): only while interrupted_.
+//  (4) resume(): ended -> kHelErrThreadTerminated; not interrupted -> kHelErrIllegalState;
+//      otherwise clear interrupted_ and wake the thread (start it, if it never ran).
+//  (5) kill(): set the kill request and wake the thread; it unwinds from its next stop point.
+//      A thread that never ran is ended on the spot.
+//  (6) mark_ended(): set ended_, take the list, complete it with kHelErrThreadTerminated.
+// Since ended_ is set under the lock in (6), an observe in (1) either sees it or is taken in (6).
 
 void Thread::complete(Observer *list, HelError error, unsigned observation) {
 	while (list) {
@@ -115,16 +129,144 @@ void Thread::complete(Observer *list, HelError error, unsigned observation) {
 	}
 }
 
-void Thread::set_interrupted(unsigned observation) {
+void Thread::set_stopped_at_creation() {
+	std::lock_guard lock{control_mutex_};
+	interrupted_ = true;
+	observation_ = kHelObserveInterrupt;
+}
+
+void Thread::stop(unsigned observation, bool cancellation_point) {
+	image_.ip = trap_continuation_ip();
+	image_.sp = reinterpret_cast<HelWord>(__builtin_frame_address(0));
 	Observer *waiting;
 	{
 		std::lock_guard lock{control_mutex_};
 		interrupted_ = true;
 		observation_ = observation;
+		upcall_frame_saved_ = false;
 		waiting = std::exchange(observers_, nullptr);
 		observers_tail_ = &observers_;
 	}
 	complete(waiting, kHelErrNone, observation);
+	for (;;) {
+		if (killed()) {
+			unwind_if_killed(cancellation_point);
+			return;
+		}
+		{
+			std::lock_guard lock{control_mutex_};
+			if (!interrupted_)
+				break;
+		}
+		block({kInterruptedWait, 0}, sim::kNoDeadline);
+	}
+	if (image_.ip != trap_continuation_ip())
+		run_upcall();
+}
+
+void Thread::run_upcall() {
+	// A nested call on the thread's own stack, outside the kernel: it may make syscalls, trap
+	// and be interrupted again. When it returns, the thread continues at the stop point with
+	// the General registers saved when ip was moved (or those it stopped with).
+	std::array<HelWord, kHelNumGprs> frame = upcall_frame_saved_ ? upcall_frame_ : image_.general;
+	auto upcall = reinterpret_cast<void (*)(HelWord, HelWord, HelWord, HelWord, HelWord, HelWord)>(
+			image_.ip);
+	const auto &g = image_.general;
+	upcall(g[kHelRegArg0], g[kHelRegArg1], g[kHelRegArg2], g[kHelRegArg3], g[kHelRegArg4],
+			g[kHelRegArg5]);
+	image_.general = frame;
+	image_.ip = trap_continuation_ip();
+}
+
+bool Thread::killed() const {
+	return (control_.load(std::memory_order_acquire) & kControlKill) != 0;
+}
+
+// A kill unwinds a fiber only at a cancellation point (as POSIX deferred cancellation), and
+// only with no exception in flight: an exception thrown from a destructor's syscall would end
+// the process. Elsewhere the killed thread's syscalls work as before, so its clean-up runs.
+void Thread::unwind_if_killed(bool cancellation_point) {
+	if (cancellation_point && killed() && is_fiber() && std::uncaught_exceptions() == 0)
+		throw ThreadKilled{};
+}
+
+bool Thread::is_cancellation_point(std::uint32_t number, const HelWord *args) {
+	return number == kHelCallFutexWait || number == kHelCallYield ||
+			(number == kHelCallDriveQueue && (args[1] & kHelDriveWait));
+}
+
+const HelWord *Thread::stop_at_entry(std::uint32_t &number, const HelWord *args, HelWord *storage) {
+	bool cancellation_point = is_cancellation_point(number, args);
+	if (killed()) {
+		unwind_if_killed(cancellation_point);
+		return is_fiber() ? args : nullptr;
+	}
+	control_.fetch_and(~kControlInterrupt, std::memory_order_relaxed);
+	image_.general[kHelRegNumber] = number;
+	for (int i = 0; i < kSyscallArgWords; ++i)
+		image_.general[kArgRegisters[i]] = args[i];
+	stop(kHelObserveInterrupt, cancellation_point);
+	if (killed() && !is_fiber())
+		return nullptr;
+	number = static_cast<std::uint32_t>(image_.general[kHelRegNumber]);
+	for (int i = 0; i < kSyscallArgWords; ++i)
+		storage[i] = image_.general[kArgRegisters[i]];
+	return storage;
+}
+
+HelError Thread::stop_at_exit(std::uint32_t number, const HelWord *args, HelError error,
+		HelWord *outs) {
+	bool cancellation_point = is_cancellation_point(number, args);
+	if (killed()) {
+		unwind_if_killed(cancellation_point);
+		return is_fiber() ? error : kHelErrThreadTerminated;
+	}
+	control_.fetch_and(~kControlInterrupt, std::memory_order_relaxed);
+	image_.general[kHelRegError] = static_cast<HelWord>(error);
+	for (int i = 0; i < 3; ++i)
+		image_.general[kOutRegisters[i]] = outs[i];
+	stop(kHelObserveInterrupt, cancellation_point);
+	if (killed() && !is_fiber())
+		return kHelErrThreadTerminated;
+	for (int i = 0; i < 3; ++i)
+		outs[i] = image_.general[kOutRegisters[i]];
+	return static_cast<HelError>(image_.general[kHelRegError]);
+}
+
+HelError Thread::trap_supercall(std::uint32_t number, const HelWord *args, HelWord *outs) {
+	image_.general[kHelRegNumber] = number;
+	for (int i = 0; i < kSyscallArgWords; ++i)
+		image_.general[kArgRegisters[i]] = args[i];
+	// kHelObserveSuperCall + n, n = number - kHelCallSuper: the number itself. A trap blocks
+	// until resumed, so it is a cancellation point.
+	stop(number, true);
+	if (killed())
+		return kHelErrThreadTerminated;
+	for (int i = 0; i < 3; ++i)
+		outs[i] = image_.general[kOutRegisters[i]];
+	return static_cast<HelError>(image_.general[kHelRegError]);
+}
+
+void Thread::stop_for_panic(const HelWord *args) {
+	{
+		std::lock_guard lock{control_mutex_};
+		if (!observed_)
+			return;
+	}
+	image_.general[kHelRegNumber] = kHelCallPanic;
+	image_.general[kHelRegArg0] = args[0];
+	image_.general[kHelRegArg1] = args[1];
+	stop(kHelObservePanic, false);
+}
+
+void Thread::set_start_point(HelWord ip, HelWord sp) {
+	image_.ip = ip;
+	image_.sp = sp;
+}
+
+std::pair<HelWord, HelWord> Thread::start_point() {
+	std::lock_guard lock{control_mutex_};
+	return {image_.ip, image_.sp};
 }
 
 HelError Thread::interrupt() {
@@ -133,24 +275,52 @@ HelError Thread::interrupt() {
 		if (ended())
 			return kHelErrThreadTerminated;
 	}
-	interrupt_requested_.store(true, std::memory_order_release);
+	control_.fetch_or(kControlInterrupt, std::memory_order_release);
 	// A thread blocked in an interruptible wait sees the request once woken; any other park
 	// returns spuriously, which its caller handles.
 	wake();
 	return kHelErrNone;
 }
 
-void Thread::take_interrupt() {
-	interrupt_requested_.store(false, std::memory_order_relaxed);
-	set_interrupted(kHelObserveInterrupt);
-	for (;;) {
-		{
-			std::lock_guard lock{control_mutex_};
-			if (!interrupted_)
-				return;
-		}
-		block({kInterruptedWait, 0}, sim::kNoDeadline);
+HelError Thread::kill() {
+	bool never_ran = false;
+	{
+		std::lock_guard lock{control_mutex_};
+		if (ended())
+			return kHelErrNone;
+		control_.fetch_or(kControlKill, std::memory_order_release);
+		// No longer stopped at a known point: observers wait for the end, registers are gone.
+		interrupted_ = false;
+		if (is_fiber() && !started_.exchange(true, std::memory_order_acq_rel))
+			never_ran = true;
 	}
+	if (never_ran) {
+		end_unstarted();
+		return kHelErrNone;
+	}
+	if (!is_fiber()) {
+		// An attached host thread cannot be unwound by the kernel: it is ended now, and each
+		// of its later syscalls fails with kHelErrThreadTerminated (docs: helKillThread).
+		record_outcome(ThreadOutcome::killed, {});
+		mark_ended();
+	}
+	wake();
+	return kHelErrNone;
+}
+
+void Thread::end_unstarted() {
+	record_outcome(ThreadOutcome::killed, {});
+	mark_ended();
+	kernel().record_ended({name(), ThreadOutcome::killed, {}, {}});
+	entry_ = nullptr;
+	release_context();
+}
+
+void Thread::handle_opened() { handles_.fetch_add(1, std::memory_order_relaxed); }
+
+void Thread::handle_closed() {
+	if (handles_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+		kill();
 }
 
 HelError Thread::resume() {
@@ -164,7 +334,35 @@ HelError Thread::resume() {
 	}
 	if (!started())
 		return start();
-	wake(); // parked in take_interrupt()
+	wake(); // parked in stop()
+	return kHelErrNone;
+}
+
+HelError Thread::load_registers(int set, HelWord *words) {
+	std::lock_guard lock{control_mutex_};
+	if (ended())
+		return kHelErrThreadTerminated;
+	if (!interrupted_)
+		return kHelErrIllegalState;
+	load_register_set(image_, set, words);
+	return kHelErrNone;
+}
+
+HelError Thread::store_registers(int set, const HelWord *words) {
+	std::lock_guard lock{control_mutex_};
+	if (ended())
+		return kHelErrThreadTerminated;
+	if (!interrupted_)
+		return kHelErrIllegalState;
+	RegisterImage next = image_;
+	store_register_set(next, set, words);
+	// Moving ip away from a trap saves the General registers to return to after the upcall.
+	if (started() && image_.ip == trap_continuation_ip() && next.ip != image_.ip &&
+			!upcall_frame_saved_) {
+		upcall_frame_ = image_.general;
+		upcall_frame_saved_ = true;
+	}
+	image_ = next;
 	return kHelErrNone;
 }
 
@@ -176,6 +374,7 @@ void Thread::observe(Thread &self, IpcQueue &queue, std::uintptr_t context) {
 	unsigned observation = kHelObserveNull;
 	{
 		std::lock_guard lock{control_mutex_};
+		observed_ = true;
 		if (ended()) {
 			error = kHelErrThreadTerminated;
 		} else if (interrupted_) {

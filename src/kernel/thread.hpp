@@ -7,6 +7,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include <helsim/machine.hpp>
 
@@ -14,6 +15,7 @@
 #include "../../sim/trace.hpp"
 #include "kernel.hpp"
 #include "object.hpp"
+#include "register_image.hpp"
 
 namespace helsim::kernel {
 
@@ -23,6 +25,11 @@ class IpcQueue;
 
 // The wait reason of a thread that took an interrupt and waits for helResume.
 inline constexpr char kInterruptedWait[] = "interrupted";
+
+// Thrown at a syscall's entry or exit of a thread that was killed (helKillThread, or its last
+// handle closed): unwinds the fiber to its entry, which records ThreadOutcome::killed. Not a
+// std::exception, so that handlers for those let it pass.
+struct ThreadKilled {};
 
 inline constexpr std::uint32_t kThreadDefaultRights =
 		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
@@ -51,11 +58,12 @@ public:
 
 	const std::array<char, 16> &credentials() const { return credentials_; }
 
-	// helWrite/ReadFsBase, helWrite/ReadGsBase: written by the thread itself.
-	std::uintptr_t fs_base() const { return fs_base_; }
-	void set_fs_base(std::uintptr_t value) { fs_base_ = value; }
-	std::uintptr_t gs_base() const { return gs_base_; }
-	void set_gs_base(std::uintptr_t value) { gs_base_ = value; }
+	// helWrite/ReadFsBase, helWrite/ReadGsBase: written by the thread itself, and by a
+	// supervisor's Thread register set while it is interrupted.
+	std::uintptr_t fs_base() const { return image_.fs; }
+	void set_fs_base(std::uintptr_t value) { image_.fs = value; }
+	std::uintptr_t gs_base() const { return image_.gs; }
+	void set_gs_base(std::uintptr_t value) { image_.gs = value; }
 
 	// Fiber threads: what to run, and starting it (once).
 	void set_entry(std::function<void()> entry) { entry_ = std::move(entry); }
@@ -65,21 +73,47 @@ public:
 	bool ended() const { return ended_.load(std::memory_order_acquire); }
 
 	// Thread control (docs/architecture.md, "Thread control"). A thread is running (or
-	// blocked) or interrupted, stopped at a known point with an observation; one created with
-	// kHelThreadStopped starts interrupted with kHelObserveInterrupt.
-	void set_interrupted(unsigned observation);
+	// blocked) or interrupted: stopped at a known point with an observation and a register
+	// image. One created with kHelThreadStopped starts interrupted with kHelObserveInterrupt
+	// and, when resumed, calls the image's ip with its sp as the argument.
+	void set_stopped_at_creation();
+	// helCreateThread's ip and sp (before the thread has a handle), and where it starts.
+	void set_start_point(HelWord ip, HelWord sp);
+	std::pair<HelWord, HelWord> start_point();
 	// helInterruptThread: the thread stops at its next syscall entry or exit (an interruptible
 	// wait it is blocked in returns kHelErrCancelled first). kHelErrThreadTerminated once it
 	// has ended.
 	HelError interrupt();
-	// An interrupt was requested: interruptible waits give up with kHelErrCancelled.
-	bool interrupt_pending() const { return interrupt_requested_.load(std::memory_order_acquire); }
-	// At a syscall's entry or exit of this (current) thread, with no kernel lock held: takes a
-	// requested interrupt, staying interrupted until helResume.
-	void take_interrupt();
+	// helKillThread, and the last handle closed: the thread unwinds at its next syscall entry
+	// or exit (an interruptible wait returns first); one that never ran ends at once.
+	// kHelErrNone also if it has ended already.
+	HelError kill();
+	// An interrupt or a kill was requested: interruptible waits give up with kHelErrCancelled.
+	bool interrupt_pending() const { return control_.load(std::memory_order_acquire) != 0; }
+	// The stop points of this (current) thread, at a syscall's entry and exit with no kernel
+	// lock held, taken when interrupt_pending(). Entry: the image holds the call's number and
+	// arguments, and the call goes on with the image's (args points to `storage` then). Exit:
+	// the image holds the error and the output words, and the caller gets the image's.
+	// A killed fiber unwinds (ThreadKilled) here if the call is a cancellation point (a
+	// blocking wait: helFutexWait, helDriveQueue with kHelDriveWait, helYield) and otherwise
+	// makes the call as usual; a killed attached thread's calls fail (entry returns nullptr,
+	// exit kHelErrThreadTerminated).
+	const HelWord *stop_at_entry(std::uint32_t &number, const HelWord *args, HelWord *storage);
+	HelError stop_at_exit(std::uint32_t number, const HelWord *args, HelError error, HelWord *outs);
+	// A supercall without the inline handler: the thread stops with kHelObserveSuperCall + n
+	// and its number and arguments in the image; when resumed it returns the image's error and
+	// output words.
+	HelError trap_supercall(std::uint32_t number, const HelWord *args, HelWord *outs);
+	// helPanic of a thread that has been observed: it stops with kHelObservePanic first.
+	void stop_for_panic(const HelWord *args);
 	// helResume: continues an interrupted thread (starts it, if it never ran).
 	// kHelErrThreadTerminated once it has ended, kHelErrIllegalState if it is not interrupted.
 	HelError resume();
+	// helLoadRegisters / helStoreRegisters by a supervisor: kHelErrIllegalArgs for a set the
+	// thread does not have, kHelErrIllegalState unless interrupted, kHelErrThreadTerminated
+	// once ended. `words` holds register_set_size() bytes.
+	HelError load_registers(int set, HelWord *words);
+	HelError store_registers(int set, const HelWord *words);
 	// kHelSubmitObserve, submitted by `self` to `queue`: completes at once with the current
 	// observation if the thread is interrupted, with kHelErrThreadTerminated if it has ended,
 	// and otherwise when one of those happens next.
@@ -87,6 +121,10 @@ public:
 	// The thread has ended (its fiber returned or was unwound, or its host thread detached):
 	// observers still waiting complete with kHelErrThreadTerminated.
 	void mark_ended();
+	// Handles to the thread in any universe; closing the last one kills it (as thor's
+	// ActiveHandle). Threads that never had a handle (Machine::spawn) are not affected.
+	void handle_opened() override;
+	void handle_closed() override;
 	void for_each_pending(const std::function<void(const PendingOperation &)> &f) override;
 	void abandon() override;
 
@@ -146,8 +184,6 @@ private:
 	Ref<AddressSpace> space_;
 	std::mutex exit_mutex_; // guards space_ against space_of_other() once the thread ends
 	std::array<char, 16> credentials_{};
-	std::uintptr_t fs_base_ = 0;
-	std::uintptr_t gs_base_ = 0;
 	std::function<void()> entry_;
 	std::atomic<bool> started_{false};
 	std::atomic<bool> ended_{false};
@@ -161,12 +197,33 @@ private:
 	// Completes a detached list of observers (no lock held).
 	static void complete(Observer *list, HelError error, unsigned observation);
 
-	std::atomic<bool> interrupt_requested_{false};
-	std::mutex control_mutex_; // interrupted_, observation_, observers_, and ended_'s writes
+	// Stops this (current) thread with `observation` until helResume or a kill (which throws
+	// ThreadKilled), then runs the upcall a supervisor may have asked for (see store_registers).
+	// The caller has written what the stop point shows into image_. A kill ends the stop
+	// (unwinding at a cancellation point; the caller checks killed() otherwise).
+	void stop(unsigned observation, bool cancellation_point);
+	void run_upcall();
+	bool killed() const;
+	void unwind_if_killed(bool cancellation_point);
+	static bool is_cancellation_point(std::uint32_t number, const HelWord *args);
+	// Ends a thread whose fiber never ran (a kill before its first resume).
+	void end_unstarted();
+
+	enum : unsigned { kControlInterrupt = 1, kControlKill = 2 };
+	std::atomic<unsigned> control_{0};
+	std::atomic<std::uint64_t> handles_{0};
+	std::mutex control_mutex_; // the fields below, image_ while interrupted, ended_'s writes
 	bool interrupted_ = false;
+	bool observed_ = false; // an observe was submitted once: a supervisor watches the thread
 	unsigned observation_ = kHelObserveNull;
 	Observer *observers_ = nullptr;
 	Observer **observers_tail_ = &observers_;
+	RegisterImage image_;
+	// The General registers an upcall returns to: saved when a store first moves ip away from
+	// the trap continuation (as a kernel pushes a signal frame before it points ip at the
+	// handler).
+	std::array<HelWord, kHelNumGprs> upcall_frame_{};
+	bool upcall_frame_saved_ = false;
 
 	mutable std::mutex outcome_mutex_;
 	ThreadOutcome outcome_ = ThreadOutcome::not_started;

@@ -1,6 +1,8 @@
 #include "thread_syscalls.hpp"
 
+#include "register_image.hpp"
 #include "syscall_args.hpp"
+#include "syscalls.hpp"
 #include "thread.hpp"
 #include "universe.hpp"
 #include "usercopy.hpp"
@@ -30,21 +32,54 @@ HelError sys_read_gs_base(Thread &self, const HelWord *, HelWord *outs) {
 	return kHelErrNone;
 }
 
-// x86-64 sizes in bytes, as thor reports them. Simd is 0: a simulated thread runs host code
-// whose vector registers the host saves at each fiber switch, so there is no image of them to
-// load or store. Debug and PageFault (load-only, no size to query) are refused as in thor.
+// x86-64 sizes in bytes, as thor reports them (register_image.hpp). Debug and PageFault
+// (load-only, no size to query) are refused as in thor; Virtualization is a vcpu's set.
 HelError sys_query_register_info(Thread &self, const HelWord *args, HelWord *) {
 	HelRegisterInfo info{};
-	switch (arg<int>(args, 0)) {
-	case kHelRegsProgram: info.setSize = 2 * sizeof(std::uint64_t); break;
-	case kHelRegsGeneral: info.setSize = kHelNumGprs * sizeof(std::uint64_t); break;
-	case kHelRegsThread: info.setSize = 2 * sizeof(std::uint64_t); break;
-	case kHelRegsVirtualization: info.setSize = sizeof(HelX86VirtualizationRegs); break;
-	case kHelRegsSimd: info.setSize = 0; break;
-	case kHelRegsSignal: info.setSize = 19 * sizeof(std::uint64_t); break;
-	default: return kHelErrIllegalArgs;
-	}
+	auto set = arg<int>(args, 0);
+	std::size_t size = sizeof(HelX86VirtualizationRegs);
+	if (set != kHelRegsVirtualization)
+		if (HelError e = register_set_size(set, false, size); e != kHelErrNone)
+			return e;
+	info.setSize = static_cast<int>(size);
 	return copy_to_user(self, arg<HelRegisterInfo *>(args, 1), &info, sizeof(info));
+}
+
+namespace {
+// The largest set: Signal, 19 words.
+constexpr std::size_t kMaxSetWords = 19;
+} // namespace
+
+// Thread handles only (thor's vcpu path has no simulated counterpart); Read to load.
+HelError sys_load_registers(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightRead);
+	if (!thread)
+		return thread.error;
+	auto set = arg<int>(args, 1);
+	std::size_t size;
+	if (HelError e = register_set_size(set, true, size); e != kHelErrNone)
+		return e;
+	HelWord words[kMaxSetWords];
+	if (HelError e = thread.object->load_registers(set, words); e != kHelErrNone)
+		return e;
+	return copy_to_user(self, arg<void *>(args, 2), words, size);
+}
+
+// Write to store. The image is read from user memory first, so a bad pointer is kHelErrFault
+// whatever the thread's state.
+HelError sys_store_registers(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightWrite);
+	if (!thread)
+		return thread.error;
+	auto set = arg<int>(args, 1);
+	std::size_t size;
+	if (HelError e = register_set_size(set, false, size); e != kHelErrNone)
+		return e;
+	HelWord words[kMaxSetWords];
+	if (HelError e = copy_from_user(self, words, arg<const void *>(args, 2), size);
+			e != kHelErrNone)
+		return e;
+	return thread.object->store_registers(set, words);
 }
 
 // userTime is the time the thread ran on a simulated CPU: host time in threads mode, virtual
@@ -72,6 +107,14 @@ HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const
 		return thread.error;
 	thread.object->observe(self, queue, context);
 	return kHelErrNone;
+}
+
+// The 2022 helSubmitObserve(thread, sequence, queue, context): the same operation as the SQ
+// opcode, with today's semantics and 8-byte result; the sequence argument is ignored.
+HelError sys_legacy_observe(Thread &self, const HelWord *args, HelWord *) {
+	HelSqObserve request{arg<HelHandle>(args, 0)};
+	return submit_legacy(self, kHelSubmitObserve, arg<HelHandle>(args, 2),
+			arg<std::uintptr_t>(args, 3), request);
 }
 
 } // namespace helsim::kernel

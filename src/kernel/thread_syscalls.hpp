@@ -19,6 +19,9 @@ HelError sys_write_gs_base(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_read_gs_base(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_query_register_info(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_query_thread_stats(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_load_registers(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_store_registers(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_legacy_observe(Thread &self, const HelWord *args, HelWord *outs);
 HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const std::byte *payload,
 		std::size_t length);
 

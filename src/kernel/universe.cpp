@@ -58,8 +58,10 @@ void Universe::close_all() {
 		open_.store(0, std::memory_order_relaxed);
 		wait_for_readers();
 	}
-	for (Object *object : objects)
+	for (Object *object : objects) {
+		object->handle_closed();
 		object->unref();
+	}
 }
 
 HelError Universe::attach(Ref<Object> object, std::uint32_t rights, HelHandle &out) {
@@ -76,6 +78,7 @@ HelError Universe::attach(Ref<Object> object, std::uint32_t rights, HelHandle &o
 		directory_[s].store(segment, std::memory_order_release);
 	}
 	Slot &slot = segment->slots[handle & (kSegmentSlots - 1)];
+	object->handle_opened();
 	slot.rights = rights & kRightsMask;
 	slot.object.store(object.release(), std::memory_order_seq_cst);
 	++next_handle_;
@@ -152,6 +155,7 @@ HelError Universe::close(HelHandle handle) {
 		wait_for_readers();
 	}
 	delete dead_segment;
+	object->handle_closed();
 	object->unref();
 	return kHelErrNone;
 }

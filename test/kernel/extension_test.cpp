@@ -366,17 +366,6 @@ TEST(Extension, SupercallReachesHandlerWithNumberAndArguments) {
 	EXPECT_EQ(seen[2].thread, "super-fiber");
 }
 
-TEST(Extension, SupercallWithoutHandlerIsIllegalSyscall) {
-	helsim::Machine machine;
-	helsim::ext::register_syscall(machine, kAdd, "test.add", add_handler);
-	auto attached = machine.attach();
-	HelWord out = 0;
-	for (std::uint32_t number : {0x80000000u, 0x80000007u, 0xffffffffu})
-		EXPECT_EQ(helSyscall6_1(static_cast<int>(number), 1, 2, 3, 4, 5, 6, &out),
-				kHelErrIllegalSyscall)
-				<< number;
-}
-
 TEST(Extension, ReportCountsExtensionCallsByName) {
 	reset_globals();
 	helsim::Machine machine;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../support.hpp"
+#include "thread_support.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
@@ -181,21 +182,6 @@ TEST(ThreadStats, ABlockedThreadsRunTimeStandsStill) {
 
 // ---------------------------------------------------------------- observation
 
-HelObserveResult observe(helsim::Dispatcher &d, HelHandle thread) {
-	auto element = sq_call(d, kHelSubmitObserve, HelSqObserve{thread});
-	EXPECT_NE(element.context(), ~std::uintptr_t{0}) << "a submission error: " << element.error();
-	return element.as<HelObserveResult>();
-}
-
-HelHandle stopped_thread(void (*entry)(std::uintptr_t), std::uintptr_t argument = 0) {
-	HelHandle h = kHelNullHandle;
-	EXPECT_EQ(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-					  reinterpret_cast<void *>(entry), reinterpret_cast<void *>(argument),
-					  kHelThreadStopped, &h),
-			kHelErrNone);
-	return h;
-}
-
 // Issue 11, items 1 and 2: a thread created stopped is interrupted with kHelObserveInterrupt;
 // observing it completes at once (as often as asked, while it stays interrupted); once
 // resumed, an observe waits, and the thread's end completes it with kHelErrThreadTerminated.
@@ -335,15 +321,6 @@ TEST(ThreadObserve, StuckReportNamesAPendingObserve) {
 }
 
 // ---------------------------------------------------------------- interrupts
-
-// Waits for the next completion with `context` on `d`.
-helsim::Element wait_for(helsim::Dispatcher &d, std::uintptr_t context) {
-	for (;;) {
-		auto element = d.wait();
-		if (element && element->context() == context)
-			return std::move(*element);
-	}
-}
 
 // Issue 11, item 5: helInterruptThread stops a running thread at its next syscall; it stays
 // stopped (an observer sees kHelObserveInterrupt) until helResume.
