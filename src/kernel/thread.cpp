@@ -138,14 +138,23 @@ void Thread::set_stopped_at_creation() {
 void Thread::stop(unsigned observation, bool cancellation_point) {
 	image_.ip = trap_continuation_ip();
 	image_.sp = reinterpret_cast<HelWord>(__builtin_frame_address(0));
-	Observer *waiting;
+	Observer *waiting = nullptr;
+	bool stopped = false;
 	{
 		std::lock_guard lock{control_mutex_};
-		interrupted_ = true;
-		observation_ = observation;
-		upcall_frame_saved_ = false;
-		waiting = std::exchange(observers_, nullptr);
-		observers_tail_ = &observers_;
+		// A kill requested before this point wins and the thread does not stop: kill() takes
+		// the same lock, so it either finds the thread stopped or is seen here.
+		if (!killed()) {
+			stopped = interrupted_ = true;
+			observation_ = observation;
+			upcall_frame_saved_ = false;
+			waiting = std::exchange(observers_, nullptr);
+			observers_tail_ = &observers_;
+		}
+	}
+	if (!stopped) {
+		unwind_if_killed(cancellation_point);
+		return;
 	}
 	complete(waiting, kHelErrNone, observation);
 	for (;;) {
@@ -158,7 +167,7 @@ void Thread::stop(unsigned observation, bool cancellation_point) {
 			if (!interrupted_)
 				break;
 		}
-		block({kInterruptedWait, 0}, sim::kNoDeadline);
+		block({kInterruptedWait, observation}, sim::kNoDeadline);
 	}
 	if (image_.ip != trap_continuation_ip())
 		run_upcall();

@@ -23,7 +23,8 @@ class Universe;
 class AddressSpace;
 class IpcQueue;
 
-// The wait reason of a thread that took an interrupt and waits for helResume.
+// The wait reason of a stopped thread waiting for helResume (its address field: the
+// observation).
 inline constexpr char kInterruptedWait[] = "interrupted";
 
 // Thrown at a syscall's entry or exit of a thread that was killed (helKillThread, or its last

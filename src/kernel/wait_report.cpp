@@ -83,8 +83,17 @@ std::string describe_wait(Thread &thread) {
 		return "nothing (runnable)";
 	if (why.what == kDriveQueueWait)
 		return describe_queue_wait(thread, static_cast<HelHandle>(why.address));
-	if (why.what == kInterruptedWait)
+	if (why.what == kInterruptedWait) {
+		// The address field carries the observation the thread stopped with.
+		auto observation = static_cast<std::uint32_t>(why.address);
+		if (observation >= static_cast<std::uint32_t>(kHelObserveSuperCall))
+			return fmt::format(
+					"stopped at supercall {} (kHelCallSuper + {}), waiting for helResume",
+					observation - kHelObserveSuperCall, observation - kHelObserveSuperCall);
+		if (observation == kHelObservePanic)
+			return "stopped at helPanic, waiting for helResume";
 		return "interrupted, waiting for helResume";
+	}
 	// Handles print in decimal (as hel returns them), addresses in hex.
 	if (std::string_view{why.what}.ends_with("handle"))
 		return fmt::format("{} {}", why.what, why.address);
