@@ -19,7 +19,8 @@ constexpr int kOutRegisters[3] = {kHelRegOut0, kHelRegOut1, kHelRegOut2};
 Thread::Thread(Kernel &kernel, sim::TaskKind task_kind, std::string name, Ref<Universe> universe,
 		Ref<AddressSpace> space)
 : Object{kernel, ObjectKind::thread}, sim::Task{task_kind}, tracer_{kernel.host().tracer()},
-  universe_{std::move(universe)}, space_{std::move(space)} {
+  universe_{std::move(universe)}, space_{std::move(space)}, started_{task_kind ==
+																	sim::TaskKind::attached} {
 	set_name(std::move(name));
 	kernel.random_bytes(credentials_.data(), credentials_.size());
 	kernel.register_thread(*this);

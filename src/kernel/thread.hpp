@@ -186,7 +186,7 @@ private:
 	std::mutex exit_mutex_; // guards space_ against space_of_other() once the thread ends
 	std::array<char, 16> credentials_{};
 	std::function<void()> entry_;
-	std::atomic<bool> started_{false};
+	std::atomic<bool> started_; // an attached thread runs from the start
 	std::atomic<bool> ended_{false};
 
 	// An observe waiting for the next observation (a FIFO, completed in submission order).

@@ -610,3 +610,36 @@ TEST(Kill, RacingTrapsInterruptsAndResumesUnderSeeds) {
 }
 
 } // namespace
+
+namespace {
+
+// An attached host thread traps like a fiber: its host thread parks until the supervisor (a
+// fiber, holding a handle from helsim::ext::self_handle) answers and resumes it.
+TEST(Supercall, AnAttachedThreadTrapsToo) {
+	helsim::Machine machine;
+	std::atomic<HelHandle> published{kHelNullHandle};
+	SupercallResult got;
+	std::thread host{[&] {
+		auto attached = machine.attach(); // the root universe
+		HelHandle self = kHelNullHandle;
+		ASSERT_EQ(helsim::ext::self_handle(self), kHelErrNone);
+		published.store(self);
+		got.error = helSyscall2_2(kHelCallSuper + kSuperGetValue, 10, 20, &got.out0, &got.out1);
+	}};
+	HelHandle handle;
+	while ((handle = published.load()) == kHelNullHandle)
+		std::this_thread::yield(); // the host thread attaches first
+	machine.spawn("supervisor",
+			[](std::span<const HelHandle> handles) {
+				helsim::Dispatcher d;
+				serve_one_supercall(d, handles[0]);
+			},
+			{handle});
+	expect_clean(machine.run());
+	host.join();
+	EXPECT_EQ(got.error, kHelErrNone);
+	EXPECT_EQ(got.out0, 30u);
+	EXPECT_EQ(got.out1, 200u);
+}
+
+} // namespace
