@@ -6,8 +6,9 @@
 // As in ipc_bench.cpp, the benchmark loop runs inside a fiber (the caller of the supercalls, or
 // the supervisor that interrupts), pinned where a case has two CPUs, so that the timer starts
 // and stops on one host thread. The supervisor learns how many supercalls to serve from
-// state.max_iterations plus the warm-up count. Wall-clock time (UseRealTime) throughout: the
-// trap is a hand-off between two fibers, which on two CPUs are two host threads.
+// state.max_iterations plus the warm-up count. The supercall cases use wall-clock time
+// (UseRealTime): the trap is a hand-off between two fibers, which on two CPUs are two host
+// threads. BM_Interrupt_Latency times only the interrupt itself (UseManualTime).
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -34,7 +35,7 @@ helsim::MachineConfig cpus(unsigned n) {
 	return config;
 }
 
-// The one bit of every iteration that must not be optimised away: a supercall and its check.
+// One supercall and the check of its answer.
 bool add_supercall(HelWord a, HelWord b) {
 	HelWord sum = 0, product = 0;
 	HelError e = helSyscall2_2(kHelCallSuper + kSuperAdd, a, b, &sum, &product);
@@ -43,8 +44,8 @@ bool add_supercall(HelWord a, HelWord b) {
 
 void pin(HelHandle thread, int cpu) {
 	std::uint8_t mask = static_cast<std::uint8_t>(1u << cpu);
-	if (helSetAffinity(thread, &mask, 1) != kHelErrNone)
-		throw helsim::HelException{"helSetAffinity", kHelErrIllegalState};
+	if (HelError e = helSetAffinity(thread, &mask, 1); e != kHelErrNone)
+		throw helsim::HelException{"helSetAffinity", e}; // the thread ends with `threw`
 }
 
 // Submits an observe and waits for it: one helDriveQueue (drive, then wait) unless the thread
