@@ -22,7 +22,7 @@ constexpr int kSuperGetPid = 1; // -> Out0: the pid the supervisor gave the chil
 constexpr int kSuperDivide = 2; // (a, b) -> Out0 = a / b, Out1 = a % b; IllegalArgs if b == 0
 constexpr int kSuperReport = 3; // (error): the child tells how its futex wait ended
 
-constexpr HelWord kChildPid = 2; // the supervisor's choice (it would be pid 1)
+constexpr HelWord kChildPid = 2; // the supervisor's choice (it would be pid 1 itself)
 
 int failures = 0;
 void expect(bool ok, const char *what) {
@@ -49,15 +49,19 @@ void child(std::uintptr_t) {
 	HelWord pid = 0;
 	HelError e = helSyscall0_1(kHelCallSuper + kSuperGetPid, &pid);
 	std::printf("child: getpid -> error %d, pid %lu\n", e, static_cast<unsigned long>(pid));
+	expect(e == kHelErrNone && pid == kChildPid, "getpid answers the child's pid");
 	HelWord quotient = 0, remainder = 0;
 	e = helSyscall2_2(kHelCallSuper + kSuperDivide, 17, 5, &quotient, &remainder);
 	std::printf("child: divide(17, 5) -> error %d, %lu rest %lu\n", e,
 			static_cast<unsigned long>(quotient), static_cast<unsigned long>(remainder));
+	expect(e == kHelErrNone && quotient == 3 && remainder == 2, "17 / 5 is 3 rest 2");
 	e = helSyscall2_2(kHelCallSuper + kSuperDivide, 1, 0, &quotient, &remainder);
 	std::printf("child: divide(1, 0) -> %s\n", error_name(e));
+	expect(e == kHelErrIllegalArgs, "dividing by 0 fails with the supervisor's error");
 	// Blocks until the supervisor's interrupt cancels the wait (the word stays 0, so no race).
 	e = helFutexWait(&futex_word, 0, kHelWaitInfinite);
 	std::printf("child: helFutexWait -> %s\n", error_name(e));
+	expect(e == kHelErrCancelled, "the interrupt cancels the futex wait");
 	(void)helSyscall1(kHelCallSuper + kSuperReport, static_cast<HelWord>(e));
 	for (;;) // a cancellation point: helKillThread unwinds the child here
 		(void)helFutexWait(&futex_word, 0, kHelWaitInfinite);
@@ -81,9 +85,10 @@ int serve_supercall(helsim::Dispatcher &d, HelHandle thread) {
 	HelObserveResult seen = observe(d, thread);
 	expect(seen.error == kHelErrNone && seen.observation >= kHelObserveSuperCall,
 			"the child traps with a supercall");
+	int n = static_cast<int>(seen.observation - kHelObserveSuperCall);
 	Gprs g{};
 	expect(helLoadRegisters(thread, kHelRegsGeneral, g.data()) == kHelErrNone, "load General");
-	int n = static_cast<int>(g[kHelRegNumber] - kHelObserveSuperCall);
+	expect(g[kHelRegNumber] == static_cast<std::uint32_t>(kHelCallSuper + n), "the number");
 	// Out0..2 are the registers of Arg0..2: read the arguments before writing any result.
 	HelWord a = g[kHelRegArg0], b = g[kHelRegArg1];
 	HelError error = kHelErrNone;
