@@ -19,14 +19,6 @@
 #include <helsim/machine.hpp>
 #include <helsim/testing.hpp>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HELSIM_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HELSIM_TEST_ASAN 1
-#endif
-#endif
-
 namespace {
 
 using namespace helsim::test;
@@ -346,6 +338,91 @@ TEST(ThreadFaults, ASupervisorKillsAFaultedThread) {
 		const auto *child = find_thread(report, "supervisor/thread");
 		ASSERT_NE(child, nullptr) << report.to_string();
 		EXPECT_EQ(child->outcome, ThreadOutcome::killed);
+	});
+}
+
+// The supervisor's answer as a POSIX kernel's SIGSEGV: it moves ip to a handler, which runs on
+// the thread (its syscalls work inside the fault), maps the page itself and returns; the
+// access is retried and completes.
+std::atomic<int> upcalls;
+void map_the_hole(HelWord, HelWord, HelWord, HelWord, HelWord, HelWord) {
+	++upcalls;
+	HelHandle memory = kHelNullHandle;
+	ASSERT_EQ(helAllocateMemory(kPage, 0, nullptr, &memory), kHelErrNone);
+	void *mapped = nullptr;
+	EXPECT_EQ(helMapMemory(memory, kHelNullHandle, reinterpret_cast<void *>(hole.load()), 0, kPage,
+					  kHelMapProtRead | kHelMapProtWrite | kHelMapFixed, &mapped),
+			kHelErrNone);
+	EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, memory), kHelErrNone);
+}
+
+// Moves the stopped thread's ip to `upcall` and resumes it.
+void resume_into(HelHandle thread,
+		void (*upcall)(HelWord, HelWord, HelWord, HelWord, HelWord, HelWord)) {
+	std::array<HelWord, 2> program{};
+	ASSERT_EQ(helLoadRegisters(thread, kHelRegsProgram, program.data()), kHelErrNone);
+	program[kHelRegIp] = reinterpret_cast<HelWord>(upcall);
+	ASSERT_EQ(helStoreRegisters(thread, kHelRegsProgram, program.data()), kHelErrNone);
+	ASSERT_EQ(helResume(thread), kHelErrNone);
+}
+
+TEST(ThreadFaults, AnUpcallMapsThePageThenTheAccessIsRetried) {
+	in_both_modes([](helsim::MachineConfig config) {
+		helsim::Machine machine{config};
+		ran_past = false;
+		upcalls = 0;
+		read_back = 0;
+		HelObserveResult seen{-1, 0}, after{-1, 0};
+		machine.spawn("supervisor", [&](std::span<const HelHandle>) {
+			helsim::Dispatcher d;
+			hole = make_hole();
+			HelHandle child = stopped_thread(write_to_hole);
+			EXPECT_EQ(observe(d, child).observation, unsigned{kHelObserveInterrupt});
+			EXPECT_EQ(helResume(child), kHelErrNone);
+			seen = observe(d, child);
+			resume_into(child, map_the_hole);
+			after = observe(d, child);
+			read_back = reinterpret_cast<volatile int *>(hole.load())[1];
+		});
+		expect_clean(machine.run());
+		EXPECT_EQ(seen.observation, unsigned{kHelObservePageFault});
+		EXPECT_EQ(after.error, kHelErrThreadTerminated);
+		EXPECT_EQ(upcalls, 1);
+		EXPECT_TRUE(ran_past);
+		EXPECT_EQ(read_back, 42);
+	});
+}
+
+// After an instruction fault an upcall runs too, but the thread cannot go back to the
+// instruction: it ends faulted once the upcall returns.
+void count_upcall(HelWord, HelWord, HelWord, HelWord, HelWord, HelWord) { ++upcalls; }
+
+TEST(ThreadFaults, AfterAnInstructionFaultTheUpcallRunsThenTheThreadEnds) {
+	in_both_modes([](helsim::MachineConfig config) {
+		helsim::Machine machine{config};
+		ran_past = false;
+		upcalls = 0;
+		HelObserveResult seen{-1, 0};
+		machine.spawn("supervisor", [&](std::span<const HelHandle>) {
+			helsim::Dispatcher d;
+			HelHandle child = stopped_thread(+[](std::uintptr_t) {
+				asm volatile("ud2");
+				ran_past = true;
+			});
+			EXPECT_EQ(observe(d, child).observation, unsigned{kHelObserveInterrupt});
+			EXPECT_EQ(helResume(child), kHelErrNone);
+			seen = observe(d, child);
+			resume_into(child, count_upcall);
+			EXPECT_EQ(observe(d, child).error, kHelErrThreadTerminated);
+		});
+		auto report = machine.run();
+		expect_clean(report, {ThreadOutcome::returned, ThreadOutcome::faulted});
+		EXPECT_EQ(seen.observation, unsigned{kHelObserveIllegalInstruction});
+		EXPECT_EQ(upcalls, 1);
+		EXPECT_FALSE(ran_past);
+		const auto *child = find_thread(report, "supervisor/thread");
+		ASSERT_NE(child, nullptr) << report.to_string();
+		EXPECT_EQ(child->outcome, ThreadOutcome::faulted);
 	});
 }
 
