@@ -304,9 +304,10 @@ void chain(int sig, siginfo_t *info, void *context) {
 		return; // sent by kill() and ignored before we came
 	if (previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN) {
 		// Default action. A fault happens again once we return, now with the default
-		// disposition (the kernel forces a fault even if ignored); a sent signal is re-sent.
+		// disposition (the kernel forces a fault even if ignored); a sent signal is re-sent,
+		// and so is a trap: execution would go on after the int3.
 		reset_default(sig);
-		if (info->si_code <= 0)
+		if (info->si_code <= 0 || sig == SIGTRAP)
 			raise(sig);
 		return;
 	}
