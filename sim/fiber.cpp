@@ -182,6 +182,17 @@ void Fiber::switch_in() {
 #endif
 	running_ = false;
 	host_context().running = nullptr;
+	if (abandoned_) {
+		// ctx_ names the abandoned stack: destroying it would unwind that stack, so it goes
+		// into storage that is never destroyed, and the stack is freed as it is.
+		alignas(boost::context::fiber) unsigned char sink[sizeof(boost::context::fiber)];
+		::new (static_cast<void *>(sink)) boost::context::fiber{std::move(ctx_)};
+		boost::context::stack_context stack;
+		stack.size = stack_size_;
+		stack.sp = static_cast<char *>(stack_bottom_) + stack_size_;
+		GuardedStack{stack}.deallocate(stack);
+		body_ = nullptr;
+	}
 	if (!ctx_) {
 		finished_ = true;
 		free_fake_stack();
@@ -209,6 +220,21 @@ void Fiber::switch_out() {
 		throw;
 	}
 	self->after_switch_in();
+}
+
+void Fiber::abandon() {
+	Fiber *self = host_context().running;
+	self->abandoned_ = true;
+#ifdef HELSIM_ASAN
+	// As switch_out(): the fake stack is saved, and freed by switch_in() with the stack.
+	__sanitizer_start_switch_fiber(&self->asan_fake_stack_, self->scheduler_stack_bottom_,
+			self->scheduler_stack_size_);
+#endif
+#ifdef HELSIM_TSAN
+	__tsan_switch_to_fiber(host_context().tsan_scheduler, 0);
+#endif
+	self->scheduler_ = std::move(self->scheduler_).resume();
+	__builtin_trap(); // nothing resumes an abandoned fiber: its stack is gone
 }
 
 void Fiber::after_switch_in() {

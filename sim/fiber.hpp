@@ -31,6 +31,11 @@ public:
 	// Destroys an unfinished fiber: unwinds its stack (destructors run) on the calling thread.
 	void unwind();
 
+	// From inside the running fiber: returns to the scheduler context for good. switch_in()
+	// returns as if the body had returned (finished() is true), and frees the stack without
+	// unwinding it: the destructors of its frames never run.
+	[[noreturn]] static void abandon();
+
 private:
 	// The fiber's side of a switch that resumed it (ASan bookkeeping).
 	void after_switch_in();
@@ -52,7 +57,8 @@ private:
 	[[maybe_unused]] void *asan_fake_stack_ = nullptr;
 	[[maybe_unused]] void *tsan_fiber_ = nullptr;
 	bool running_ = false;
-	bool entered_ = false; // switched in at least once: its body has started
+	bool abandoned_ = false; // abandon() switched out: the stack is to be freed as it is
+	bool entered_ = false;   // switched in at least once: its body has started
 	bool finished_ = false;
 };
 

@@ -1,5 +1,7 @@
 #include "host_faults.hpp"
 
+#include "host.hpp"
+
 #include <signal.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -177,9 +179,29 @@ std::mutex windows_mutex;
 
 std::atomic<bool> installed{false};
 std::mutex install_mutex;
-// The handlers that were installed before ours; written once before ours is installed.
-struct sigaction previous_segv;
-struct sigaction previous_bus;
+// The signals we handle, and the handlers that were installed before ours (written once,
+// before ours is installed).
+constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
+constexpr std::size_t kSignalCount = sizeof(kSignals) / sizeof(kSignals[0]);
+struct sigaction previous[kSignalCount];
+
+const struct sigaction &previous_of(int sig) {
+	for (std::size_t i = 0; i < kSignalCount; ++i)
+		if (kSignals[i] == sig)
+			return previous[i];
+	return previous[0]; // not reached: only our signals come here
+}
+
+const char *signal_name(int sig) {
+	switch (sig) {
+	case SIGSEGV: return "SIGSEGV";
+	case SIGBUS: return "SIGBUS";
+	case SIGILL: return "SIGILL";
+	case SIGFPE: return "SIGFPE";
+	case SIGTRAP: return "SIGTRAP";
+	}
+	return "signal";
+}
 
 void write_window(Window &w, std::uintptr_t base, std::size_t size, FaultResolver *resolver) {
 	const std::uint32_t seq = w.seq.load();
@@ -260,7 +282,7 @@ void report_unresolved(int sig, std::uintptr_t address, bool write, std::uintptr
 	description[sizeof(description) - 1] = '\0';
 	Line line;
 	line.add("helsim: unresolved host fault (");
-	line.add(sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+	line.add(signal_name(sig));
 	line.add("): ");
 	line.add(write ? "write" : "read");
 	line.add(" at ");
@@ -276,15 +298,16 @@ void report_unresolved(int sig, std::uintptr_t address, bool write, std::uintptr
 
 // Not ours: hand the signal to whoever had it before.
 void chain(int sig, siginfo_t *info, void *context) {
-	const struct sigaction &previous = sig == SIGBUS ? previous_bus : previous_segv;
+	const struct sigaction &previous = previous_of(sig);
 	// sa_handler and sa_sigaction share storage: SIG_DFL/SIG_IGN whatever the flags say.
 	if (previous.sa_handler == SIG_IGN && info->si_code <= 0)
 		return; // sent by kill() and ignored before we came
 	if (previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN) {
 		// Default action. A fault happens again once we return, now with the default
-		// disposition (the kernel forces a fault even if ignored); a sent signal is re-sent.
+		// disposition (the kernel forces a fault even if ignored); a sent signal is re-sent,
+		// and so is a trap: execution would go on after the int3.
 		reset_default(sig);
-		if (info->si_code <= 0)
+		if (info->si_code <= 0 || sig == SIGTRAP)
 			raise(sig);
 		return;
 	}
@@ -304,35 +327,95 @@ __attribute__((noinline)) void restore_errno_after_switch(int value) {
 	errno = value;
 }
 
+// The fiber task whose user code raised a fault, or nullptr: kernel code, an attached host
+// thread (it cannot be abandoned) and host threads that are no task keep the old behaviour.
+Task *user_task() {
+	Task *task = current_task();
+	return task && task->is_fiber() && !task->in_kernel() ? task : nullptr;
+}
+
+// What the CPU reported, for a task's handle_user_fault(). si_code > 0 has been checked.
+UserFault classify(int sig, const siginfo_t *info, const greg_t *regs) {
+	UserFault fault{UserFaultKind::page_fault, 0, static_cast<std::uintptr_t>(regs[REG_RIP]),
+			false};
+	switch (sig) {
+	case SIGSEGV:
+		if (info->si_code == SI_KERNEL) { // #GP: si_addr says nothing
+			fault.kind = UserFaultKind::general_protection;
+			break;
+		}
+		[[fallthrough]];
+	case SIGBUS:
+		fault.address = reinterpret_cast<std::uintptr_t>(info->si_addr);
+		// Page-fault error code: bit 1 set for a write access.
+		fault.write = (regs[REG_ERR] & 2) != 0;
+		break;
+	case SIGILL: fault.kind = UserFaultKind::illegal_instruction; break;
+	case SIGFPE:
+		fault.kind = info->si_code == FPE_INTDIV || info->si_code == FPE_INTOVF
+				? UserFaultKind::divide_error
+				: UserFaultKind::floating_point;
+		break;
+	case SIGTRAP: fault.kind = UserFaultKind::breakpoint; break;
+	}
+	return fault;
+}
+
+// Hands simulated user code's fault to its task, in kernel mode, with the faulting code's
+// signal mask (the task may park and other fibers of this host thread run meanwhile). True:
+// retry the faulting access. The task may also never return (it ended the fiber).
+bool deliver_to_task(Task &task, const UserFault &fault, const ucontext_t *uc) {
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &uc->uc_sigmask, nullptr, 8);
+	task.set_in_kernel(true);
+	const bool retry = task.handle_user_fault(fault);
+	task.set_in_kernel(false);
+	return retry;
+}
+
 void handle_fault(int sig, siginfo_t *info, void *context) {
 	const int saved_errno = errno;
 	auto *uc = static_cast<ucontext_t *>(context);
 	greg_t *regs = uc->uc_mcontext.gregs;
 	// si_code > 0: raised by the CPU, not sent by kill() and the like.
 	if (info->si_code > 0) {
-		for (const Fixup &f : fixups) {
-			if (regs[REG_RIP] == reinterpret_cast<greg_t>(f.fault)) {
-				regs[REG_RIP] = reinterpret_cast<greg_t>(f.resume);
-				errno = saved_errno;
-				return;
+		const bool memory = sig == SIGSEGV || sig == SIGBUS;
+		if (memory) {
+			for (const Fixup &f : fixups) {
+				if (regs[REG_RIP] == reinterpret_cast<greg_t>(f.fault)) {
+					regs[REG_RIP] = reinterpret_cast<greg_t>(f.resume);
+					errno = saved_errno;
+					return;
+				}
 			}
 		}
-		const auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
-		if (FaultResolver *resolver = find_resolver(address)) {
-			// Page-fault error code: bit 1 set for a write access.
-			const bool write = (regs[REG_ERR] & 2) != 0;
+		// Read before anything may switch fibers: afterwards this may be another host thread.
+		Task *task = user_task();
+		const UserFault fault = classify(sig, info, regs);
+		FaultResolver *resolver = memory && fault.kind == UserFaultKind::page_fault
+				? find_resolver(fault.address)
+				: nullptr;
+		if (resolver) {
 			// The resolver may switch to other fibers of this host thread, which must run
 			// with the mask the faulting code had: a sanitizer's wrapper may have installed
 			// ours with every signal blocked. (Raw syscall: the kernel's sigset is 8 bytes.)
 			syscall(SYS_rt_sigprocmask, SIG_SETMASK, &uc->uc_sigmask, nullptr, 8);
-			if (resolver->resolve_host_fault(address, write)) {
+			// Kernel mode while it runs: a fault of the resolver itself is helsim's bug.
+			if (task)
+				task->set_in_kernel(true);
+			const bool resolved = resolver->resolve_host_fault(fault.address, fault.write);
+			if (task)
+				task->set_in_kernel(false);
+			if (resolved || (task && deliver_to_task(*task, fault, uc))) {
 				restore_errno_after_switch(saved_errno);
 				return;
 			}
-			report_unresolved(sig, address, write, static_cast<std::uintptr_t>(regs[REG_RIP]),
-					resolver);
+			report_unresolved(sig, fault.address, fault.write, fault.pc, resolver);
 			// Dies of the same fault once we return, with the default disposition.
 			reset_default(sig);
+			restore_errno_after_switch(saved_errno);
+			return;
+		}
+		if (task && deliver_to_task(*task, fault, uc)) {
 			restore_errno_after_switch(saved_errno);
 			return;
 		}
@@ -346,8 +429,8 @@ void install_slow() {
 	if (installed.load(std::memory_order_relaxed))
 		return;
 	// Read the previous handlers before ours can run.
-	sigaction(SIGSEGV, nullptr, &previous_segv);
-	sigaction(SIGBUS, nullptr, &previous_bus);
+	for (std::size_t i = 0; i < kSignalCount; ++i)
+		sigaction(kSignals[i], nullptr, &previous[i]);
 	struct sigaction action;
 	std::memset(&action, 0, sizeof(action));
 	action.sa_sigaction = handle_fault;
@@ -355,11 +438,12 @@ void install_slow() {
 	// switch fibers. SA_NODEFER: another fault on this host thread meanwhile is handled too.
 	action.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&action.sa_mask);
-	sigaction(SIGSEGV, &action, nullptr);
-	sigaction(SIGBUS, &action, nullptr);
+	for (int sig : kSignals)
+		sigaction(sig, &action, nullptr);
 	installed.store(true, std::memory_order_release);
 	// A sanitizer told to keep its own handler (ASAN_OPTIONS=handle_segv=2, or
 	// allow_user_segv_handler=0) silently ignores ours: say so before the first fault crashes.
+	// (SIGILL, SIGFPE and SIGTRAP only matter for simulated threads' faults.)
 	for (int sig : {SIGSEGV, SIGBUS}) {
 		struct sigaction now;
 		std::memset(&now, 0, sizeof(now));
@@ -367,7 +451,7 @@ void install_slow() {
 		if (!(now.sa_flags & SA_SIGINFO) || now.sa_sigaction != handle_fault) {
 			Line line;
 			line.add("helsim: warning: cannot install the ");
-			line.add(sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+			line.add(signal_name(sig));
 			line.add(" handler for host faults (a sanitizer with handle_segv=2, handle_sigbus=2 "
 					 "or allow_user_segv_handler=0?): faults in safe_copy and in fault windows "
 					 "will crash");

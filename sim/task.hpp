@@ -7,6 +7,7 @@
 #include <string>
 
 #include "fiber.hpp"
+#include "host_faults.hpp"
 
 namespace helsim::sim {
 
@@ -76,6 +77,28 @@ public:
 	// Teardown only: destroys a fiber that never finished, running its stack's destructors.
 	void unwind_fiber_stack() { fiber_.unwind(); }
 
+	// Kernel or user mode, for the host fault handler: a fault of a fiber task in user mode is
+	// the simulated program's (handle_user_fault), one in kernel mode is helsim's own bug.
+	// Written only by the task itself (syscall entry and exit, the fault handler); the signal
+	// fences keep the compiler from moving kernel code to the wrong side of the store.
+	bool in_kernel() const { return in_kernel_; }
+	void set_in_kernel(bool value) {
+		std::atomic_signal_fence(std::memory_order_seq_cst);
+		in_kernel_ = value;
+		std::atomic_signal_fence(std::memory_order_seq_cst);
+	}
+	// A fault of this fiber task in user mode that no fault window resolved (sim/host_faults.hpp).
+	// Called on the fiber's own stack inside the signal handler, with in_kernel() set and the
+	// faulting code's signal mask; it may park. Returning true retries the faulting access
+	// (continues after an int3); false declines it (the process dies as before); or it never
+	// returns (abandon_fiber()).
+	virtual bool handle_user_fault([[maybe_unused]] const UserFault &fault) { return false; }
+	// From the running fiber task: ends it for good without unwinding its stack (its frames'
+	// destructors never run; the stack is freed). The scheduler then retires the task as if its
+	// body had returned (on_fiber_exit). For faults: the faulting frame must never run again,
+	// and throwing out of a signal frame needs -fnon-call-exceptions everywhere.
+	[[noreturn]] void abandon_fiber() { Fiber::abandon(); }
+
 private:
 	friend class Host;
 	friend class ThreadsHost;
@@ -92,6 +115,7 @@ private:
 
 	std::atomic<std::uint32_t> state_{kTaskNew};
 	Fiber fiber_;
+	bool in_kernel_ = false;
 
 	// Run-queue links (owned by the CPU the task is queued on).
 	Task *rq_next_ = nullptr;

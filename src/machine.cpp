@@ -32,6 +32,7 @@ const char *to_string(ThreadOutcome outcome) {
 	case ThreadOutcome::blocked: return "blocked";
 	case ThreadOutcome::not_started: return "not started";
 	case ThreadOutcome::killed: return "killed";
+	case ThreadOutcome::faulted: return "faulted";
 	}
 	return "?";
 }

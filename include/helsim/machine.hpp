@@ -115,7 +115,8 @@ enum class ThreadOutcome {
 	threw,       // the entry function let a C++ exception escape
 	blocked,     // still waiting when the machine got stuck
 	not_started, // created with kHelThreadStopped and never resumed
-	killed       // helKillThread, or its last handle closed
+	killed,      // helKillThread, or its last handle closed
+	faulted      // a fault nothing resolved (a bad pointer, ud2, a division by zero, ...)
 };
 
 const char *to_string(ThreadOutcome outcome);
@@ -123,7 +124,7 @@ const char *to_string(ThreadOutcome outcome);
 struct ThreadReport {
 	std::string name;
 	ThreadOutcome outcome;
-	std::string message;  // panic text or exception what()
+	std::string message;  // panic text, exception what(), or what faulted where
 	std::string waits_on; // for blocked threads: what it waits on
 };
 

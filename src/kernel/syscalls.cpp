@@ -713,6 +713,17 @@ extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, He
 			throw helsim::PanicError{"helPanic called from a host thread that is not simulated"};
 		return kHelErrIllegalState;
 	}
+	// Kernel mode until the call returns (or throws: helPanic, a kill): a host fault meanwhile
+	// is helsim's, not the program's (sim/host_faults.hpp). A load and two plain stores; the
+	// mode before is restored, since kernel code (an extension's handler) may make calls too.
+	struct KernelMode {
+		Thread &self;
+		bool before;
+		explicit KernelMode(Thread &t) : self{t}, before{t.in_kernel()} {
+			self.set_in_kernel(true);
+		}
+		~KernelMode() { self.set_in_kernel(before); }
+	} kernel_mode{*self};
 	HelWord scratch[3];
 	if (!outs)
 		outs = scratch;

@@ -3,6 +3,8 @@
 #include <exception>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "queue.hpp"
 #include "space.hpp"
 #include "universe.hpp"
@@ -182,8 +184,11 @@ void Thread::run_upcall() {
 	auto upcall = reinterpret_cast<void (*)(HelWord, HelWord, HelWord, HelWord, HelWord, HelWord)>(
 			image_.ip);
 	const auto &g = image_.general;
+	// The upcall is user code: its faults are the program's (its syscalls mark their own).
+	set_in_kernel(false);
 	upcall(g[kHelRegArg0], g[kHelRegArg1], g[kHelRegArg2], g[kHelRegArg3], g[kHelRegArg4],
 			g[kHelRegArg5]);
+	set_in_kernel(true);
 	image_.general = frame;
 	image_.ip = trap_continuation_ip();
 }
@@ -267,6 +272,85 @@ void Thread::stop_for_panic(const HelWord *args) {
 	image_.general[kHelRegArg0] = args[0];
 	image_.general[kHelRegArg1] = args[1];
 	stop(kHelObservePanic, false);
+}
+
+namespace {
+unsigned observation_of(sim::UserFaultKind kind) {
+	switch (kind) {
+	case sim::UserFaultKind::page_fault: return kHelObservePageFault;
+	case sim::UserFaultKind::illegal_instruction: return kHelObserveIllegalInstruction;
+	case sim::UserFaultKind::divide_error: return kHelObserveDivByZero;
+	case sim::UserFaultKind::breakpoint: return kHelObserveBreakpoint;
+	case sim::UserFaultKind::general_protection:
+	case sim::UserFaultKind::floating_point: break;
+	}
+	return kHelObserveGeneralFault;
+}
+} // namespace
+
+std::string Thread::describe_fault(const sim::UserFault &fault, bool mapped) {
+	switch (fault.kind) {
+	case sim::UserFaultKind::page_fault:
+		return fmt::format("page fault: {} at {:#x} ({}), pc {:#x}, in thread \"{}\"",
+				fault.write ? "write" : "read", fault.address,
+				mapped ? "access not allowed by the mapping" : "no mapping", fault.pc, name());
+	case sim::UserFaultKind::general_protection:
+		return fmt::format("general protection fault at pc {:#x} in thread \"{}\"", fault.pc,
+				name());
+	case sim::UserFaultKind::illegal_instruction:
+		return fmt::format("illegal instruction at pc {:#x} in thread \"{}\"", fault.pc, name());
+	case sim::UserFaultKind::divide_error:
+		return fmt::format("integer division by zero (or overflow) at pc {:#x} in thread \"{}\"",
+				fault.pc, name());
+	case sim::UserFaultKind::breakpoint:
+		return fmt::format("breakpoint (int3) before pc {:#x} in thread \"{}\"", fault.pc, name());
+	case sim::UserFaultKind::floating_point:
+		return fmt::format("floating-point exception at pc {:#x} in thread \"{}\"", fault.pc,
+				name());
+	}
+	return {};
+}
+
+bool Thread::handle_user_fault(const sim::UserFault &fault) {
+	// A mapping at the address (that does not allow the access) or none: the PageFault set's
+	// flags and the message say which. Outside the window no mapping can exist.
+	bool mapped = false;
+	if (fault.kind == sim::UserFaultKind::page_fault) {
+		Ref<MemoryView> view;
+		std::size_t offset = 0;
+		mapped = space().resolve(fault.address, view, offset) == kHelErrNone;
+	}
+	bool observed;
+	{
+		std::lock_guard lock{control_mutex_};
+		observed = observed_;
+	}
+	// Nothing on this frame may own memory when the fiber is abandoned below: a literal.
+	const char *resumed = "";
+	if (observed && !killed()) {
+		if (fault.kind == sim::UserFaultKind::page_fault) {
+			image_.fault_address = fault.address;
+			image_.fault_flags = mapped ? kHelPageFaultAccessError : kHelPageFaultMapError;
+		}
+		// Not a cancellation point: a kill must not throw through the signal frame.
+		stop(observation_of(fault.kind), false);
+		if (!killed()) {
+			// A page fault is retried (the supervisor may have mapped the page meanwhile; if
+			// not, it faults and stops again); execution goes on after an int3. Any other
+			// instruction would only fault again, and the ip cannot be moved past it.
+			if (fault.kind == sim::UserFaultKind::page_fault ||
+					fault.kind == sim::UserFaultKind::breakpoint)
+				return true;
+			resumed = " (resumed, but the instruction cannot complete)";
+		}
+	}
+	if (killed())
+		record_outcome(ThreadOutcome::killed, {});
+	else
+		record_outcome(ThreadOutcome::faulted, describe_fault(fault, mapped) + resumed);
+	// No unwinding: the frames above the signal frame may have no unwind tables for the
+	// faulting instruction, and the faulting code must never run again.
+	abandon_fiber();
 }
 
 void Thread::set_start_point(HelWord ip, HelWord sp) {

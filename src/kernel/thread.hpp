@@ -168,6 +168,12 @@ public:
 
 	void run_fiber_body() override;
 	void on_fiber_exit() override;
+	// A fault of this fiber thread's user code that nothing resolved (docs/architecture.md,
+	// "Faults in simulated code"): an observed thread stops with the fault's observation and
+	// retries the access (continues after an int3) when resumed; otherwise, or once killed, or
+	// when resumed after an instruction that cannot complete, it ends here as faulted (killed)
+	// without unwinding its stack.
+	bool handle_user_fault(const sim::UserFault &fault) override;
 
 	// Teardown only: unwind a fiber that never finished.
 	void unwind_fiber();
@@ -203,6 +209,8 @@ private:
 	// The caller has written what the stop point shows into image_. A kill ends the stop
 	// (unwinding at a cancellation point; the caller checks killed() otherwise).
 	void stop(unsigned observation, bool cancellation_point);
+	// The outcome message of a fault: what, where, in which thread.
+	std::string describe_fault(const sim::UserFault &fault, bool mapped);
 	void run_upcall();
 	bool killed() const;
 	void unwind_if_killed(bool cancellation_point);

@@ -352,7 +352,9 @@ TEST_F(SpaceSq, ReadAndWriteMemoryNeedReadAndWriteOnEveryHandleKind) {
 	char back[2] = {};
 	for (HelHandle h : {memory, space, thread}) {
 		std::uint32_t all = info_of(h).rights;
-		std::uintptr_t address = h == memory ? 0 : h == space ? at : reinterpret_cast<std::uintptr_t>(p);
+		std::uintptr_t address = h == memory ? 0
+				: h == space                 ? at
+											 : reinterpret_cast<std::uintptr_t>(p);
 		SCOPED_TRACE(h);
 		EXPECT_EQ(read(narrowed(h, all & ~kHelRightRead), address, back, 2), kHelErrBadRights);
 		EXPECT_EQ(write(narrowed(h, all & ~kHelRightWrite), address, word, 2), kHelErrBadRights);
@@ -536,7 +538,9 @@ TEST(Robustness, UnboundedSynchronizeSpace) {
 
 using SpaceDeathTest = ::testing::Test;
 
-TEST(SpaceDeathTest, UserCodeTouchingAProtectedMappingDiesWithADiagnostic) {
+// An attached host thread cannot be abandoned like a fiber thread (which ends `faulted`, see
+// thread_faults_test.cpp): its unresolved fault still ends the process, with the diagnostic.
+TEST(SpaceDeathTest, AnAttachedThreadTouchingAProtectedMappingDiesWithADiagnostic) {
 	GTEST_FLAG_SET(death_test_style, "threadsafe");
 	disable_core_dumps();
 	EXPECT_EXIT(

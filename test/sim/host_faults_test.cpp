@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -437,6 +438,32 @@ TEST_F(HostFaultsDeathTest, FaultInUnregisteredWindowReachesPreviousHandler) {
 				(void)*reinterpret_cast<volatile int *>(window.page(0));
 			},
 			::testing::ExitedWithCode(42), "previous handler got the fault");
+}
+
+// SIGILL, SIGFPE and SIGTRAP are ours too (for simulated threads' faults), but outside a
+// simulated thread they end the process with the default action as before; an int3 does not
+// just go on after itself.
+TEST_F(HostFaultsDeathTest, InstructionFaultsOutsideSimulatedThreadsKeepTheirDefault) {
+	auto install_ours = [] {
+		Pages window(1, PROT_NONE);
+		RecordingResolver resolver;
+		sim::register_window(window.address(), kPage, &resolver);
+		sim::unregister_window(window.address());
+	};
+	EXPECT_EXIT(
+			{
+				install_ours();
+				asm volatile("int3");
+				std::_Exit(0);
+			},
+			::testing::KilledBySignal(SIGTRAP), "");
+	EXPECT_EXIT(
+			{
+				install_ours();
+				asm volatile("ud2");
+				std::_Exit(0);
+			},
+			::testing::KilledBySignal(SIGILL), "");
 }
 
 } // namespace
