@@ -1,11 +1,15 @@
 #include "host.hpp"
 
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "timer_queue.hpp"
 
@@ -26,6 +30,22 @@ __attribute__((noinline)) Task *current_task() {
 __attribute__((noinline)) void set_current_task(Task *task) {
 	asm volatile("" ::: "memory");
 	current_task_value = task;
+}
+
+const std::string &report_call_outside_simulation(std::string_view call) {
+	thread_local std::string description;
+	if (!description.empty())
+		return description;
+	char name[16] = "";
+	pthread_getname_np(pthread_self(), name, sizeof name);
+	description = fmt::format("host thread \"{}\" (tid {})", name, gettid());
+	fmt::print(stderr,
+			"helsim: {} called on {}, which is not a simulated thread; it returns "
+			"kHelErrIllegalState, as does every hel call there. Fix: call Machine::attach() on "
+			"this thread first, or run the code in a thread of Machine::spawn.\n",
+			call, description);
+	std::fflush(stderr);
+	return description;
 }
 
 std::uint64_t Host::run_time_ns(const Task &task, bool running) {

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <string>
+#include <string_view>
 
 #include "physical_memory.hpp"
 #include "task.hpp"
@@ -37,6 +39,11 @@ private:
 Task *current_task();
 // Host implementations only: records which task this host thread is running.
 void set_current_task(Task *task);
+
+// A hel call came from a host thread that is no task of any machine. The first time on each
+// host thread, one line on stderr names the call, the thread (its name and tid) and the fix;
+// later calls from that thread stay quiet. Returns the thread's description.
+const std::string &report_call_outside_simulation(std::string_view call);
 
 class TraceRecorder;
 

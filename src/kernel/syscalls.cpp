@@ -8,6 +8,8 @@
 
 #include <helsim/extension.hpp>
 
+#include <fmt/format.h>
+
 #include "clock.hpp"
 #include "futex.hpp"
 #include "kernel.hpp"
@@ -704,15 +706,38 @@ HelError dispatch(Thread &self, std::uint32_t number, const HelWord *args, HelWo
 }
 } // namespace
 
+namespace {
+// What a call from outside every machine is named in the notice: extension numbers and
+// supercalls have no table entry (and no machine to ask for a label).
+std::string call_name(std::uint32_t number) {
+	namespace k = helsim::kernel;
+	if (number < k::kSyscalls.size() && k::kSyscalls[number].fn)
+		return k::kSyscalls[number].name;
+	if (number >= static_cast<std::uint32_t>(kHelCallSuper))
+		return fmt::format("supercall {} (kHelCallSuper + {})", number - kHelCallSuper,
+				number - kHelCallSuper);
+	return fmt::format("syscall {}", number);
+}
+
+// Not a simulated thread: see docs/reference/index.md. Cold, so the entry stays small.
+__attribute__((noinline, cold)) HelError call_outside_simulation(std::uint32_t number) {
+	std::string name = call_name(number);
+	const std::string &thread = helsim::sim::report_call_outside_simulation(name);
+	// helPanic cannot return: it reports the misuse the only way it can. Its caller is most
+	// often HEL_CHECK after an earlier call failed for the same reason.
+	if (number == kHelCallPanic)
+		throw helsim::PanicError{fmt::format(
+				"helPanic called on {}, which is not a simulated thread (every hel call there "
+				"returns kHelErrIllegalState); call Machine::attach() on it first",
+				thread)};
+	return kHelErrIllegalState;
+}
+} // namespace
+
 extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, HelWord *outs) {
 	Thread *self = Thread::current();
-	if (!self) {
-		// Not a simulated thread: see docs/reference/index.md. helPanic cannot return, so it
-		// reports the misuse the only way it can.
-		if (number == kHelCallPanic)
-			throw helsim::PanicError{"helPanic called from a host thread that is not simulated"};
-		return kHelErrIllegalState;
-	}
+	if (!self) [[unlikely]]
+		return call_outside_simulation(number);
 	// Kernel mode until the call returns (or throws: helPanic, a kill): a host fault meanwhile
 	// is helsim's, not the program's (sim/host_faults.hpp). A load and two plain stores; the
 	// mode before is restored, since kernel code (an extension's handler) may make calls too.
