@@ -1,9 +1,11 @@
 #include <helsim/machine.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include <fmt/core.h>
@@ -16,6 +18,7 @@
 #include "kernel/thread.hpp"
 #include "kernel/universe.hpp"
 #include "kernel/wait_report.hpp"
+#include "trace_capture.hpp"
 
 namespace helsim {
 
@@ -87,23 +90,39 @@ MachineConfig checked(MachineConfig config) {
 } // namespace
 
 // HELSIM_MODE=deterministic:<seed> turns every threads-mode machine of the process into a
-// deterministic one with that seed, so that a whole test suite can be run under seeds.
+// deterministic one with that seed, so that a whole test suite can be run under seeds. A value
+// it does not understand is an error: ignoring it would run other seeds than asked for.
 static void apply_mode_override(MachineConfig &config) {
 	const char *text = std::getenv("HELSIM_MODE");
-	if (!text || config.mode == Mode::deterministic)
+	if (!text || !*text)
 		return;
-	std::string value{text};
-	const std::string prefix = "deterministic";
-	if (value.rfind(prefix, 0) != 0)
+	std::string_view value{text};
+	constexpr std::string_view prefix = "deterministic";
+	std::uint64_t seed = config.seed;
+	bool valid = value == "threads" || value == prefix;
+	if (!valid && value.starts_with(prefix) && value[prefix.size()] == ':') {
+		std::string_view digits = value.substr(prefix.size() + 1);
+		auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), seed);
+		valid = !digits.empty() && error == std::errc{} && end == digits.data() + digits.size();
+	}
+	if (!valid)
+		throw std::invalid_argument(fmt::format(
+				"helsim: HELSIM_MODE=\"{}\" is none of threads, deterministic, "
+				"deterministic:<seed> (a decimal seed)",
+				value));
+	if (value == "threads" || config.mode == Mode::deterministic)
 		return;
 	config.mode = Mode::deterministic;
-	if (value.size() > prefix.size() && value[prefix.size()] == ':')
-		config.seed = std::strtoull(value.c_str() + prefix.size() + 1, nullptr, 0);
+	config.seed = seed;
 }
 
 Machine::Machine(MachineConfig config) {
 	apply_mode_override(config);
 	config = checked(std::move(config));
+	if ((capture_ = TraceCapture::State::current())) {
+		capture_path_ = capture_->next_path();
+		config.trace = true;
+	}
 	if (config.mode == Mode::deterministic)
 		host_ = std::make_unique<sim::DeterministicHost>(config.cpus, config.physical_memory,
 				sim::DeterministicHost::Schedule{config.seed, config.costs.context_switch_ns,
@@ -145,6 +164,16 @@ Machine::~Machine() {
 	root_.reset();
 	kernel_->clear_universes();
 	kernel_.reset();
+	// After the kernel's teardown, whose events belong to the trace.
+	if (capture_) {
+		std::string error;
+		try {
+			write_trace(capture_path_);
+		} catch (const std::exception &e) {
+			error = e.what();
+		}
+		capture_->written(capture_path_, error);
+	}
 	host_.reset();
 }
 

@@ -195,6 +195,33 @@ struct AttachOptions {
 	bool new_space = false;    // a fresh address space instead of `space`
 };
 
+// While a TraceCapture is alive, every Machine the process constructs records a trace (as
+// with MachineConfig::trace) and writes it when it is destroyed: the first one to
+// `<prefix>.json`, later ones to `<prefix>-2.json`, `<prefix>-3.json`, ... helsim/testing.hpp's
+// seed loop uses it to trace the replay of a failing seed without the test's help. At most
+// one is alive at a time. A file that cannot be written is recorded in errors(), not thrown
+// (it happens in ~Machine).
+class TraceCapture {
+public:
+	// Throws std::logic_error if another TraceCapture is alive.
+	explicit TraceCapture(std::string prefix);
+	TraceCapture(const TraceCapture &) = delete;
+	TraceCapture &operator=(const TraceCapture &) = delete;
+	~TraceCapture();
+
+	// The files written so far, in the order the machines were destroyed.
+	std::vector<std::string> files() const;
+	// One line per file that could not be written.
+	std::vector<std::string> errors() const;
+	// Machines constructed while this capture was alive.
+	std::size_t machines() const;
+
+	struct State;
+
+private:
+	std::shared_ptr<State> state_;
+};
+
 class Machine;
 
 // While alive, the host thread that created it is a simulated thread and may call hel
@@ -253,6 +280,9 @@ private:
 	std::unique_ptr<kernel::Kernel> kernel_;
 	struct Root;
 	std::unique_ptr<Root> root_;
+	// Set when a TraceCapture was alive at construction: ~Machine writes the trace there.
+	std::shared_ptr<TraceCapture::State> capture_;
+	std::string capture_path_;
 };
 
 namespace debug {
