@@ -1,6 +1,6 @@
 // A thread's register image: what a supervisor loads and stores while the thread is
 // interrupted (helLoadRegisters, helStoreRegisters), in Managarm's x86-64 sets and layouts.
-// docs/reference/registers.md says what each word means for a simulated thread.
+// docs/reference/helLoadRegisters.md says what each word means for a simulated thread.
 #pragma once
 
 #include <array>
