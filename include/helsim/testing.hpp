@@ -361,6 +361,11 @@ inline std::int64_t run_seeds(const RunSeed &run, const SeedLoopOptions &options
 		}
 	}
 	double elapsed = seconds(Clock::now() - begin);
+	// --gtest_brief=1 asks for failures only: a short loop that passed says nothing there.
+	bool long_run =
+			progress && elapsed * 1000 >= static_cast<double>(options.progress_every.count());
+	if (GTEST_FLAG_GET(brief) && failed == 0 && !budget_spent && !long_run)
+		return first_failure;
 	std::printf("helsim: %s: %llu seed%s%s from %llu, %llu failed, %.2f s, %.0f seeds/s%s\n",
 			name.c_str(), static_cast<unsigned long long>(ran), ran == 1 ? "" : "s", where.c_str(),
 			static_cast<unsigned long long>(plan.start), static_cast<unsigned long long>(failed),

@@ -268,6 +268,21 @@ TEST(SeedLoop, PrintsProgressAndAOneLineSummary) {
 	EXPECT_NE(summary.find(" seeds/s\n"), std::string::npos) << summary;
 }
 
+TEST(SeedLoop, UnderGtestBriefOnlyFailingOrLongLoopsPrintTheirSummary) {
+	bool brief = GTEST_FLAG_GET(brief);
+	GTEST_FLAG_SET(brief, true);
+	::testing::internal::CaptureStdout();
+	ht::for_each_seed([](std::uint64_t) {}, 3);
+	std::string passing = ::testing::internal::GetCapturedStdout();
+	::testing::internal::CaptureStdout();
+	auto failures = failures_of(
+			[] { ht::for_each_seed([](std::uint64_t seed) { EXPECT_NE(seed, 1u); }, 3); });
+	std::string failing = ::testing::internal::GetCapturedStdout();
+	GTEST_FLAG_SET(brief, brief);
+	EXPECT_EQ(passing, "");
+	EXPECT_NE(failing.find(": 2 seeds from 0, 1 failed, "), std::string::npos) << failing;
+}
+
 // Every bad value is an error that says what to fix, and no seed runs.
 TEST(SeedLoop, BadEnvironmentValuesAreClearErrors) {
 	const std::pair<std::pair<const char *, std::string>, std::string> cases[] = {
