@@ -65,7 +65,7 @@ std::vector<std::string> failures_of(Statement &&statement) {
 	std::vector<std::string> messages;
 	for (int i = 0; i < parts.size(); ++i)
 		if (parts.GetTestPartResult(i).failed())
-			messages.push_back(parts.GetTestPartResult(i).message());
+			messages.emplace_back(parts.GetTestPartResult(i).message());
 	return messages;
 }
 
