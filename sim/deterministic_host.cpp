@@ -1,5 +1,7 @@
 #include "deterministic_host.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -44,7 +46,8 @@ std::uint64_t SplitMix64::below(std::uint64_t n) {
 
 DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes,
 		const Schedule &schedule)
-: physical_{physical_bytes}, schedule_{schedule}, rng_{schedule.seed} {
+: physical_{physical_bytes}, schedule_{schedule}, rng_{schedule.seed},
+  entropy_{schedule.seed ^ 0x68656C52616E64ull} /* "helRand" */ {
 	charges_time_ = true;
 	if (cpus == 0 || cpus > 64)
 		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
@@ -323,6 +326,14 @@ bool DeterministicHost::disarm(Timer &timer) {
 	if (removed)
 		activity_add(-1);
 	return removed;
+}
+
+void DeterministicHost::random_bytes(void *buffer, std::size_t size) {
+	auto *out = static_cast<unsigned char *>(buffer);
+	for (std::size_t i = 0; i < size; i += 8) {
+		std::uint64_t word = entropy_.next();
+		std::memcpy(out + i, &word, std::min<std::size_t>(8, size - i));
+	}
 }
 
 } // namespace helsim::sim

@@ -70,6 +70,7 @@ public:
 
 	// FNV-1a over every scheduling decision so far.
 	std::uint64_t trace_hash() const override { return trace_hash_; }
+	void random_bytes(void *buffer, std::size_t size) override;
 	std::uint64_t switches() const { return switches_; }
 	std::uint64_t context_switches() const override { return switches_; }
 
@@ -122,6 +123,8 @@ private:
 	TimerQueue timers_;
 	std::vector<RunQueue> queues_;
 	SplitMix64 rng_;
+	// helGetRandomBytes' stream: separate from rng_, so that drawing bytes decides nothing.
+	SplitMix64 entropy_;
 	std::uint64_t now_ = 0;
 	std::uint64_t now_ps_ = 0; // sub-nanosecond remainder of charged picoseconds
 	std::uint64_t trace_hash_ = 0xCBF29CE484222325ull; // FNV-1a offset basis

@@ -2,9 +2,11 @@
 
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <stdexcept>
@@ -46,6 +48,19 @@ const std::string &report_call_outside_simulation(std::string_view call) {
 			call, description);
 	std::fflush(stderr);
 	return description;
+}
+
+void Host::random_bytes(void *buffer, std::size_t size) {
+	auto *out = static_cast<unsigned char *>(buffer);
+	while (size > 0) {
+		ssize_t got = getrandom(out, size, 0);
+		if (got < 0 && errno != EINTR)
+			throw std::runtime_error("helsim: getrandom failed");
+		if (got > 0) {
+			out += got;
+			size -= static_cast<std::size_t>(got);
+		}
+	}
 }
 
 std::uint64_t Host::run_time_ns(const Task &task, bool running) {

@@ -85,6 +85,10 @@ public:
 	virtual std::uint64_t trace_hash() const { return 0; }
 	// Context switches made so far (a fiber switched in on a CPU).
 	virtual std::uint64_t context_switches() const { return 0; }
+	// Fills `size` bytes with random bytes (helGetRandomBytes): the host's entropy, or in a
+	// deterministic run a stream of its own drawn from the seed, so that a replay gets the
+	// same bytes and drawing them does not change the schedule.
+	virtual void random_bytes(void *buffer, std::size_t size);
 
 	// The trace recorder, or nullptr when tracing is off (the usual case: every hook is one
 	// branch on this pointer). Set once, before anything runs; the Machine owns it.

@@ -325,6 +325,20 @@ HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
 	return kHelErrNone;
 }
 
+// As thor: at most 128 bytes a call; the count comes back as an output word.
+constexpr std::size_t kMaxRandomBytes = 128;
+
+HelError sys_get_random_bytes(Thread &self, const HelWord *args, HelWord *outs) {
+	auto *buffer = arg<void *>(args, 0);
+	std::size_t size = std::min(arg<std::size_t>(args, 1), kMaxRandomBytes);
+	unsigned char bytes[kMaxRandomBytes];
+	self.kernel().host().random_bytes(bytes, size);
+	if (copy_to_user(self, buffer, bytes, size) != kHelErrNone)
+		return kHelErrFault;
+	outs[0] = size;
+	return kHelErrNone;
+}
+
 // As thor: the sizes first, then the handle; *actualSize is written through the caller's pointer.
 HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *) {
 	auto size = arg<std::size_t>(args, 2);
@@ -517,6 +531,7 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallSetPriority] = {"helSetPriority", sys_set_priority};
 	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu};
 	t[kHelCallGetClock] = {"helGetClock", sys_get_clock};
+	t[kHelCallGetRandomBytes] = {"helGetRandomBytes", sys_get_random_bytes};
 	t[kHelCallGetAffinity] = {"helGetAffinity", sys_get_affinity};
 	t[kHelCallWriteFsBase] = {"helWriteFsBase", sys_write_fs_base};
 	t[kHelCallReadFsBase] = {"helReadFsBase", sys_read_fs_base};
