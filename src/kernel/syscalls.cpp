@@ -325,6 +325,12 @@ HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
 	return kHelErrNone;
 }
 
+// The simulated CPUs have no VMX or SVM: thor answers every virtualization call this way then,
+// before it looks at any argument.
+HelError sys_no_virtualization(Thread &, const HelWord *, HelWord *) {
+	return kHelErrNoHardwareSupport;
+}
+
 // As thor: at most 128 bytes a call; the count comes back as an output word.
 constexpr std::size_t kMaxRandomBytes = 128;
 
@@ -532,6 +538,10 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu};
 	t[kHelCallGetClock] = {"helGetClock", sys_get_clock};
 	t[kHelCallGetRandomBytes] = {"helGetRandomBytes", sys_get_random_bytes};
+	t[kHelCallCreateVirtualizedSpace] = {"helCreateVirtualizedSpace", sys_no_virtualization};
+	t[kHelCallCreateVirtualizedCpu] = {"helCreateVirtualizedCpu", sys_no_virtualization};
+	t[kHelCallRunVirtualizedCpu] = {"helRunVirtualizedCpu", sys_no_virtualization};
+	t[kHelCallAssertVirtualizedIrq] = {"helAssertVirtualizedIrq", sys_no_virtualization};
 	t[kHelCallGetAffinity] = {"helGetAffinity", sys_get_affinity};
 	t[kHelCallWriteFsBase] = {"helWriteFsBase", sys_write_fs_base};
 	t[kHelCallReadFsBase] = {"helReadFsBase", sys_read_fs_base};
