@@ -88,6 +88,12 @@ MachineConfig checked(MachineConfig config) {
 
 // HELSIM_MODE=deterministic:<seed> turns every threads-mode machine of the process into a
 // deterministic one with that seed, so that a whole test suite can be run under seeds.
+// What a trace's "metadata" records: the effective configuration (after HELSIM_MODE).
+static sim::TraceInfo trace_info(const MachineConfig &config) {
+	return {config.seed, config.mode == Mode::deterministic ? "deterministic" : "threads",
+			config.cpus};
+}
+
 static void apply_mode_override(MachineConfig &config) {
 	const char *text = std::getenv("HELSIM_MODE");
 	if (!text || config.mode == Mode::deterministic)
@@ -112,10 +118,12 @@ Machine::Machine(MachineConfig config) {
 	else
 		host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
 	if (config.trace) {
-		trace_ = std::make_unique<sim::TraceRecorder>(*host_, config.cpus);
+		trace_ = std::make_unique<sim::TraceRecorder>(*host_, trace_info(config));
 		host_->set_tracer(trace_.get()); // before the kernel: threads cache it
 	}
 	kernel_ = std::make_unique<kernel::Kernel>(config, *host_);
+	if (trace_)
+		trace_->set_address_window(kernel_->window().base(), kernel_->window().size());
 	root_ = std::make_unique<Root>(
 			Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
 	// After the root space exists: the machine itself must come up.
@@ -281,7 +289,7 @@ RunReport Machine::run() {
 
 std::string Machine::trace_json() const {
 	if (!trace_)
-		return "{\"traceEvents\":[]}\n";
+		return "{\"traceEvents\":[],\n" + sim::trace_metadata_member(trace_info(config())) + "}\n";
 	return trace_->json();
 }
 
