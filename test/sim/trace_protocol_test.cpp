@@ -199,10 +199,18 @@ void check_handoff(const Handoff &out) {
 		}
 }
 
+// HELSIM_PROTOCOL_TRACE_OUT keeps the deterministic run's trace, to open it in the Perfetto UI.
 TEST(TraceProtocol, PushAndPullAreJoinedByAFlowBetweenUniverses) {
 	for (Mode mode : {Mode::deterministic, Mode::threads}) {
 		SCOPED_TRACE(mode == Mode::threads ? "threads" : "deterministic");
-		check_handoff(handoff(traced(mode)));
+		Handoff out = handoff(traced(mode));
+		check_handoff(out);
+		if (const char *keep = std::getenv("HELSIM_PROTOCOL_TRACE_OUT");
+				keep && mode == Mode::deterministic)
+			if (std::FILE *file = std::fopen(keep, "wb")) {
+				std::fwrite(out.json.data(), 1, out.json.size(), file);
+				std::fclose(file);
+			}
 	}
 }
 
