@@ -303,18 +303,6 @@ HelError attach_to_submitter(Node &node, Ref<Object> object, std::uint32_t right
 	return universe->attach(std::move(object), rights, node.handle);
 }
 
-// Tracing: `push` met `pull`; the descriptor went to the pull's universe as pull.handle.
-void trace_pull(sim::TraceRecorder &tracer, const Node &push, const Node &pull, HelError error) {
-	std::uint32_t universe = 0;
-	{
-		std::lock_guard lock{pull.packet->universe_lock};
-		if (pull.packet->universe)
-			universe = pull.packet->universe->id();
-	}
-	tracer.pull_descriptor(&push, pull.trace_track,
-			error == kHelErrNone ? pull.handle : HelHandle{kHelNullHandle}, universe, error);
-}
-
 // The credentials an imbue action carries: of a thread, a token or a stream.
 HelError imbue_credentials(Thread &self, HelHandle handle, std::array<char, 16> &out) {
 	if (handle == kHelThisThread) {
@@ -577,8 +565,11 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 		HelError pull_error = kHelErrBadRights;
 		if ((rights & pull.rights) == pull.rights)
 			pull_error = attach_to_submitter(pull, push.pushed.object, rights);
+		// Ends the push's flow. A successful attach set packet->universe on this thread (under
+		// its lock), and it never changes after.
 		if (auto *tracer = kernel().host().tracer()) [[unlikely]]
-			trace_pull(*tracer, push, pull, pull_error); // ends the push's flow
+			tracer->pull_descriptor(&push, pull.trace_track, pull_error ? 0 : pull.handle,
+					pull_error ? 0 : pull.packet->universe->id(), pull_error);
 		finish_node(push, kHelErrNone, reaper);
 		finish_node(pull, pull_error, reaper);
 		return;
@@ -794,8 +785,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	packet->remaining.store(actions.size(), std::memory_order_relaxed);
 	self.note_submitted();
 	if (auto *tracer = self.tracer()) [[unlikely]]
-		for (std::size_t i = 0; i < actions.size(); ++i) {
-			// send -> receive and push -> pull flows start here
+		for (std::size_t i = 0; i < actions.size(); ++i) { // send and push flows start here
 			Node &node = packet->nodes()[i];
 			if (is_send(node.type))
 				tracer->send(&node, node.length);
