@@ -52,7 +52,7 @@ public:
 	// An attached thread detached: its track is closed (its address may be reused).
 	void thread_gone(const Task &task);
 	// The machine's address window: argument words that may be host addresses are written
-	// relative to it (and left out outside it), so that equal runs give equal traces.
+	// relative to it (and as "opaque" outside it), so that equal runs give equal traces.
 	void set_address_window(std::uintptr_t base, std::size_t size);
 	// Syscall entry and exit, on the calling thread's track. `params` names the argument words
 	// as hel does, '*' marking a handle, '&' a word that may be a host address (a pointer, a
