@@ -1,6 +1,10 @@
 #include "trace.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include <fmt/core.h>
+#include <helsim/hel.h>
 
 #include "host.hpp"
 #include "task.hpp"
@@ -47,9 +51,101 @@ std::string quoted(const std::string &s) {
 // Chrome trace timestamps are microseconds; three decimals keep every nanosecond.
 std::string micros(std::uint64_t ns) { return fmt::format("{}.{:03}", ns / 1000, ns % 1000); }
 
+const char *error_name(int error) {
+	switch (error) {
+	case TraceRecorder::kNoReturn: return "(no return)";
+	case kHelErrNone: return "kHelErrNone";
+	case kHelErrBufferTooSmall: return "kHelErrBufferTooSmall";
+	case kHelErrBadDescriptor: return "kHelErrBadDescriptor";
+	case kHelErrTimeout: return "kHelErrTimeout";
+	case kHelErrNoDescriptor: return "kHelErrNoDescriptor";
+	case kHelErrIllegalSyscall: return "kHelErrIllegalSyscall";
+	case kHelErrIllegalObject: return "kHelErrIllegalObject";
+	case kHelErrIllegalArgs: return "kHelErrIllegalArgs";
+	case kHelErrLaneShutdown: return "kHelErrLaneShutdown";
+	case kHelErrEndOfLane: return "kHelErrEndOfLane";
+	case kHelErrFault: return "kHelErrFault";
+	case kHelErrThreadTerminated: return "kHelErrThreadTerminated";
+	case kHelErrCancelled: return "kHelErrCancelled";
+	case kHelErrTransmissionMismatch: return "kHelErrTransmissionMismatch";
+	case kHelErrQueueTooSmall: return "kHelErrQueueTooSmall";
+	case kHelErrIllegalState: return "kHelErrIllegalState";
+	case kHelErrNoHardwareSupport: return "kHelErrNoHardwareSupport";
+	case kHelErrNoMemory: return "kHelErrNoMemory";
+	case kHelErrUnsupportedOperation: return "kHelErrUnsupportedOperation";
+	case kHelErrOutOfBounds: return "kHelErrOutOfBounds";
+	case kHelErrDismissed: return "kHelErrDismissed";
+	case kHelErrRemoteFault: return "kHelErrRemoteFault";
+	case kHelErrAlreadyExists: return "kHelErrAlreadyExists";
+	case kHelErrBadPermissions: return "kHelErrBadPermissions";
+	case kHelErrOther: return "kHelErrOther";
+	case kHelErrFutexRace: return "kHelErrFutexRace";
+	case kHelErrBadRights: return "kHelErrBadRights";
+	default: return "(unknown HelError)";
+	}
+}
+
+// The words a syscall's params string names before and after " > ".
+std::pair<std::size_t, std::size_t> param_counts(const char *params) {
+	std::size_t counts[2] = {0, 0};
+	int side = 0;
+	for (const char *p = params; p && *p;) {
+		while (*p == ' ')
+			++p;
+		if (!*p)
+			break;
+		if (*p == '>') {
+			side = 1;
+			++p;
+			continue;
+		}
+		++counts[side];
+		while (*p && *p != ' ')
+			++p;
+	}
+	return {counts[0], counts[1]};
+}
+
+// One word as a JSON member, by the mark before its name: a handle ('*') in decimal; a word that
+// may be a host address ('&') as an offset into the machine's address window, 0 as 0x0, and
+// anything else as "opaque" (a host address differs from run to run: equal runs must give equal
+// traces); any other word in hex.
+void append_word(std::string &out, const char *name, std::size_t length, std::uint64_t word,
+		std::uintptr_t window_base, std::size_t window_size) {
+	char mark = *name == '*' || *name == '&' ? *name : 0;
+	if (mark) {
+		++name;
+		--length;
+	}
+	out += '"';
+	out.append(name, length);
+	out += "\":";
+	if (mark == '*')
+		out += fmt::format("{}", static_cast<std::int64_t>(word));
+	else if (mark == '&' && word != 0 && (word < window_base || word - window_base >= window_size))
+		out += "\"opaque\"";
+	else if (mark == '&' && word != 0)
+		out += fmt::format("\"window+{:#x}\"", word - window_base);
+	else
+		out += fmt::format("\"{:#x}\"", word);
+}
+
 } // namespace
 
-TraceRecorder::TraceRecorder(Host &host, unsigned cpus) : host_{host}, cpus_{cpus} {}
+std::string trace_metadata_member(const TraceInfo &info) {
+	return fmt::format("\"metadata\":{{\"helsim_version\":\"{}\",\"seed\":\"{}\",\"mode\":{},"
+					   "\"cpus\":{}}}",
+			HELSIM_VERSION, info.seed, quoted(info.mode), info.cpus);
+}
+
+TraceRecorder::TraceRecorder(Host &host, const TraceInfo &info)
+: host_{host}, info_{info}, cpus_{info.cpus} {}
+
+void TraceRecorder::set_address_window(std::uintptr_t base, std::size_t size) {
+	std::lock_guard lock{mutex_};
+	window_base_ = base;
+	window_size_ = size;
+}
 
 std::uint32_t TraceRecorder::cpu_tid(unsigned cpu) const { return kFirstTid + cpu; }
 
@@ -90,7 +186,11 @@ void TraceRecorder::push(char phase, std::pair<std::uint32_t, std::uint32_t> tra
 
 void TraceRecorder::flow_point(const char *slice, char phase, const char *category,
 		std::uint64_t flow, std::string args) {
-	auto track = current_track();
+	flow_point(current_track(), slice, phase, category, flow, std::move(args));
+}
+
+void TraceRecorder::flow_point(std::pair<std::uint32_t, std::uint32_t> track, const char *slice,
+		char phase, const char *category, std::uint64_t flow, std::string args) {
 	push('B', track, slice, category, std::move(args));
 	push(phase, track, category, category, {}, flow);
 	push('E', track, slice, category);
@@ -115,14 +215,75 @@ void TraceRecorder::thread_gone(const Task &task) {
 	tracks_.erase(&task);
 }
 
-void TraceRecorder::syscall_begin(const Task &self, const char *name) {
+std::size_t TraceRecorder::syscall_begin(const Task &self, const char *name, const char *params,
+		const std::uint64_t *args) {
 	std::lock_guard lock{mutex_};
+	Call call{params, {}, {}, kNoReturn};
+	if (params && args) {
+		std::size_t n = std::min(param_counts(params).first, kMaxArgs);
+		std::memcpy(call.args, args, n * sizeof *args);
+	}
+	calls_.push_back(call);
 	push('B', track_of(&self), name, "syscall");
+	events_.back().call = static_cast<std::uint32_t>(calls_.size() - 1);
+	return calls_.size() - 1;
 }
 
-void TraceRecorder::syscall_end(const Task &self, const char *name) {
+void TraceRecorder::syscall_end(const Task &self, const char *name, std::size_t index, int error,
+		const std::uint64_t *outs) {
 	std::lock_guard lock{mutex_};
+	Call &call = calls_[index];
+	call.error = error;
+	if (error == kHelErrNone && call.params && outs) {
+		std::size_t n = std::min(param_counts(call.params).second, kMaxOuts);
+		std::memcpy(call.outs, outs, n * sizeof *outs);
+	}
 	push('E', track_of(&self), name, "syscall");
+}
+
+// {"<param>":<word>,...,"error":"kHelErr...","out":{"<output>":<word>,...}}
+void TraceRecorder::write_call_args(std::string &out, const Call &call) const {
+	out += '{';
+	std::size_t arg = 0, result = 0;
+	bool outputs = false;
+	for (const char *p = call.params; p && *p;) {
+		while (*p == ' ')
+			++p;
+		if (!*p)
+			break;
+		if (*p == '>') {
+			outputs = true;
+			++p;
+			continue;
+		}
+		const char *end = std::strchr(p, ' ');
+		std::size_t length = end ? static_cast<std::size_t>(end - p) : std::strlen(p);
+		if (!outputs && arg < kMaxArgs) {
+			append_word(out, p, length, call.args[arg++], window_base_, window_size_);
+			out += ',';
+		}
+		p += length;
+	}
+	out += fmt::format("\"error\":\"{}\"", error_name(call.error));
+	if (call.error != kHelErrNone || !call.params || !std::strchr(call.params, '>')) {
+		out += '}';
+		return;
+	}
+	out += ",\"out\":{";
+	const char *p = std::strchr(call.params, '>') + 1;
+	while (*p && result < kMaxOuts) {
+		while (*p == ' ')
+			++p;
+		if (!*p)
+			break;
+		const char *end = std::strchr(p, ' ');
+		std::size_t length = end ? static_cast<std::size_t>(end - p) : std::strlen(p);
+		if (result)
+			out += ',';
+		append_word(out, p, length, call.outs[result++], window_base_, window_size_);
+		p += length;
+	}
+	out += "}}";
 }
 
 void TraceRecorder::wake(const Task &target) {
@@ -167,6 +328,49 @@ void TraceRecorder::pair(const void *send_node) {
 	std::uint64_t id = it->second;
 	open_sends_.erase(it);
 	flow_point("receive", 'f', "ipc", id, fmt::format("{{\"flow\":{}}}", id));
+}
+
+void TraceRecorder::push_descriptor(const void *node, const char *kind, std::int64_t handle,
+		std::uint32_t universe, std::uint32_t rights) {
+	std::lock_guard lock{mutex_};
+	std::uint64_t id = next_flow_++;
+	open_pushes_[node] = Push{id, kind, handle, universe};
+	flow_point("push descriptor", 's', "descriptor", id,
+			fmt::format("{{\"flow\":{},\"kind\":\"{}\",\"universe\":{},\"handle\":{},"
+						"\"rights\":\"{:#x}\"}}",
+					id, kind, universe, handle, rights));
+}
+
+std::uint32_t TraceRecorder::track_id(const Task &task) {
+	std::lock_guard lock{mutex_};
+	return track_of(&task).second;
+}
+
+void TraceRecorder::pull_descriptor(const void *push_node, std::uint32_t track, std::int64_t handle,
+		std::uint32_t universe, int error) {
+	std::lock_guard lock{mutex_};
+	auto it = open_pushes_.find(push_node);
+	if (it == open_pushes_.end())
+		return; // pushed before tracing could see it
+	Push push = it->second;
+	open_pushes_.erase(it);
+	// On the receiver's own track, so that the arrow goes from sender to receiver whichever of
+	// them made the pair. Its track id stays valid after it ended: ids are never reused.
+	flow_point(track ? std::pair{kThreadPid, track} : current_track(), "pull descriptor", 'f',
+			"descriptor", push.flow,
+			fmt::format("{{\"flow\":{},\"kind\":\"{}\",\"from_universe\":{},\"from_handle\":{},"
+						"\"universe\":{},\"handle\":{},\"error\":\"{}\"}}",
+					push.flow, push.kind, push.universe, push.handle, universe, handle,
+					error_name(error)));
+}
+
+void TraceRecorder::transfer_descriptor(const char *kind, std::int64_t from_handle,
+		std::uint32_t from_universe, std::int64_t to_handle, std::uint32_t to_universe) {
+	std::lock_guard lock{mutex_};
+	push('i', current_track(), "transfer descriptor", "descriptor",
+			fmt::format("{{\"kind\":\"{}\",\"from_universe\":{},\"from_handle\":{},"
+						"\"universe\":{},\"handle\":{}}}",
+					kind, from_universe, from_handle, to_universe, to_handle));
 }
 
 void TraceRecorder::page_fault(const char *path, std::uintptr_t offset, bool write) {
@@ -222,15 +426,20 @@ std::string TraceRecorder::json() const {
 			out += ",\"bp\":\"e\"";
 		if (e.phase == 'i')
 			out += ",\"s\":\"t\"";
-		if (!e.args.empty())
+		if (e.call != kNoCall) {
+			out += ",\"args\":";
+			write_call_args(out, calls_[e.call]);
+		} else if (!e.args.empty()) {
 			out += ",\"args\":" + e.args;
+		}
 		out += '}';
 	}
 	// A trailing process metadata record keeps the array valid when there are no events.
 	if (!first)
 		out += ",\n";
 	out += "{\"ph\":\"M\",\"pid\":1,\"name\":\"process_sort_index\",\"args\":{\"sort_index\":0}}";
-	out += "\n]}\n";
+	// After the events: older importers stop reading at a key they do not know.
+	out += "\n],\n" + trace_metadata_member(info_) + "}\n";
 	return out;
 }
 

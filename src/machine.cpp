@@ -89,6 +89,12 @@ MachineConfig checked(MachineConfig config) {
 }
 } // namespace
 
+// What a trace's "metadata" records: the effective configuration (after HELSIM_MODE).
+static sim::TraceInfo trace_info(const MachineConfig &config) {
+	return {config.seed, config.mode == Mode::deterministic ? "deterministic" : "threads",
+			config.cpus};
+}
+
 // HELSIM_MODE=deterministic:<seed> turns every threads-mode machine of the process into a
 // deterministic one with that seed, so that a whole test suite can be run under seeds. A value
 // it does not understand is an error: ignoring it would run other seeds than asked for.
@@ -106,10 +112,10 @@ static void apply_mode_override(MachineConfig &config) {
 		valid = !digits.empty() && error == std::errc{} && end == digits.data() + digits.size();
 	}
 	if (!valid)
-		throw std::invalid_argument(fmt::format(
-				"helsim: HELSIM_MODE=\"{}\" is none of threads, deterministic, "
-				"deterministic:<seed> (a decimal seed)",
-				value));
+		throw std::invalid_argument(
+				fmt::format("helsim: HELSIM_MODE=\"{}\" is none of threads, deterministic, "
+							"deterministic:<seed> (a decimal seed)",
+						value));
 	if (value == "threads" || config.mode == Mode::deterministic)
 		return;
 	config.mode = Mode::deterministic;
@@ -131,10 +137,12 @@ Machine::Machine(MachineConfig config) {
 	else
 		host_ = std::make_unique<sim::ThreadsHost>(config.cpus, config.physical_memory);
 	if (config.trace) {
-		trace_ = std::make_unique<sim::TraceRecorder>(*host_, config.cpus);
+		trace_ = std::make_unique<sim::TraceRecorder>(*host_, trace_info(config));
 		host_->set_tracer(trace_.get()); // before the kernel: threads cache it
 	}
 	kernel_ = std::make_unique<kernel::Kernel>(config, *host_);
+	if (trace_)
+		trace_->set_address_window(kernel_->window().base(), kernel_->window().size());
 	root_ = std::make_unique<Root>(
 			Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
 	// After the root space exists: the machine itself must come up.
@@ -310,7 +318,7 @@ RunReport Machine::run() {
 
 std::string Machine::trace_json() const {
 	if (!trace_)
-		return "{\"traceEvents\":[]}\n";
+		return "{\"traceEvents\":[],\n" + sim::trace_metadata_member(trace_info(config())) + "}\n";
 	return trace_->json();
 }
 

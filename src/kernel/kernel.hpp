@@ -34,7 +34,13 @@ public:
 	const MachineConfig &config() const { return config_; }
 	sim::Host &host() { return host_; }
 	FutexTable &futexes() { return futexes_; }
+	const VirtualWindow &window() const { return window_; }
 	Ref<AddressSpace> create_space();
+
+	// Universe ids, in order of creation from 1 (traces name universes by them).
+	std::uint32_t new_universe_id() {
+		return next_universe_id_.fetch_add(1, std::memory_order_relaxed);
+	}
 
 	// Object registry, for leak reports.
 	void register_object(Object &object);
@@ -113,6 +119,7 @@ private:
 	FutexTable futexes_;
 	VirtualWindow window_;
 
+	std::atomic<std::uint32_t> next_universe_id_{1};
 	mutable std::mutex registry_mutex_;
 	Object *registry_head_ = nullptr;
 	std::array<std::uint64_t, kObjectKindCount> created_{}; // by kind_index(); registry lock

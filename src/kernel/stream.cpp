@@ -41,6 +41,7 @@ struct Node {
 	std::array<std::byte, kMaxInlineReceive> small; // left uninitialised: written before read
 	Resolved pushed;
 	std::array<char, 16> credentials{};
+	std::uint32_t trace_track = 0; // tracing on, a pull: its submitter's track (TraceRecorder)
 
 	// Result.
 	HelError error = kHelErrNone;
@@ -564,6 +565,11 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 		HelError pull_error = kHelErrBadRights;
 		if ((rights & pull.rights) == pull.rights)
 			pull_error = attach_to_submitter(pull, push.pushed.object, rights);
+		// Ends the push's flow. A successful attach set packet->universe on this thread (under
+		// its lock), and it never changes after.
+		if (auto *tracer = kernel().host().tracer()) [[unlikely]]
+			tracer->pull_descriptor(&push, pull.trace_track, pull_error ? 0 : pull.handle,
+					pull_error ? 0 : pull.packet->universe->id(), pull_error);
 		finish_node(push, kHelErrNone, reaper);
 		finish_node(pull, pull_error, reaper);
 		return;
@@ -779,9 +785,16 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	packet->remaining.store(actions.size(), std::memory_order_relaxed);
 	self.note_submitted();
 	if (auto *tracer = self.tracer()) [[unlikely]]
-		for (std::size_t i = 0; i < actions.size(); ++i) // send -> receive flows start here
-			if (is_send(packet->nodes()[i].type))
-				tracer->send(&packet->nodes()[i], packet->nodes()[i].length);
+		for (std::size_t i = 0; i < actions.size(); ++i) { // send and push flows start here
+			Node &node = packet->nodes()[i];
+			if (is_send(node.type))
+				tracer->send(&node, node.length);
+			else if (node.type == kHelActionPushDescriptor)
+				tracer->push_descriptor(&node, kind_name(node.pushed.object->kind()),
+						actions[i].handle, self.universe().id(), node.pushed.rights);
+			else if (node.type == kHelActionPullDescriptor)
+				node.trace_track = tracer->track_id(self);
+		}
 	Reaper reaper;
 	Node *roots = packet->first_root;
 	(void)packet.release(); // from here on the packet frees itself once its completion is posted

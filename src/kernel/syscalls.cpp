@@ -136,10 +136,13 @@ HelError sys_transfer_descriptor(Thread &self, const HelWord *args, HelWord *out
 	std::uint32_t rights = descriptor.rights & exposed;
 	if ((rights & required) != required)
 		return kHelErrBadRights;
+	const char *kind = kind_name(descriptor.object->kind());
 	HelHandle copied;
 	if (HelError e = target.attach(std::move(descriptor.object), rights, copied); e != kHelErrNone)
 		return e;
 	outs[0] = static_cast<HelWord>(copied);
+	if (auto *tracer = self.tracer()) [[unlikely]]
+		tracer->transfer_descriptor(kind, handle, source.id(), copied, target.id());
 	return kHelErrNone;
 }
 
@@ -496,71 +499,100 @@ HelError sys_submit_async(Thread &self, const HelWord *args, HelWord *) {
 struct SyscallRow {
 	const char *name;
 	SyscallFn fn;
+	// For traces: the argument words by hel's parameter names, '*' marking a handle and '&' a
+	// word that may be a host address (a pointer, a context), then " > " and the output words
+	// (sim::TraceRecorder::syscall_begin).
+	const char *params;
 };
 
 constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	std::array<SyscallRow, kHelNumCalls> t{};
-	t[kHelCallLog] = {"helLog", sys_log};
-	t[kHelCallPanic] = {"helPanic", sys_panic};
-	t[kHelCallNop] = {"helNop", sys_nop};
-	t[kHelCallSubmitAsyncNop] = {"helSubmitAsyncNop", sys_submit_async_nop};
-	t[kHelCallCreateUniverse] = {"helCreateUniverse", sys_create_universe};
-	t[kHelCallTransferDescriptor] = {"helTransferDescriptor", sys_transfer_descriptor};
-	t[kHelCallDescriptorInfo] = {"helDescriptorInfo", sys_descriptor_info};
-	t[kHelCallGetCredentials] = {"helGetCredentials", sys_get_credentials};
-	t[kHelCallCloseDescriptor] = {"helCloseDescriptor", sys_close_descriptor};
-	t[kHelCallCreateToken] = {"helCreateToken", sys_create_token};
-	t[kHelCallCreateQueue] = {"helCreateQueue", sys_create_queue};
-	t[kHelCallDriveQueue] = {"helDriveQueue", sys_drive_queue};
-	t[kHelCallAlertQueue] = {"helAlertQueue", sys_alert_queue};
-	t[kHelCallCreateSpace] = {"helCreateSpace", sys_create_space};
-	t[kHelCallMapMemory] = {"helMapMemory", sys_map_memory};
-	t[kHelCallUnmapMemory] = {"helUnmapMemory", sys_unmap_memory};
-	t[kHelCallAllocateMemory] = {"helAllocateMemory", sys_allocate_memory};
-	t[kHelCallMemoryInfo] = {"helMemoryInfo", sys_memory_info};
-	t[kHelCallPointerPhysical] = {"helPointerPhysical", sys_pointer_physical};
-	t[kHelCallLoadahead] = {"helLoadahead", sys_loadahead};
-	t[kHelCallSubmitProtectMemory] = {"helSubmitProtectMemory", sys_legacy_protect_memory};
-	t[kHelCallSubmitSynchronizeSpace] = {"helSubmitSynchronizeSpace", sys_legacy_synchronize_space};
-	t[kHelCallSubmitReadMemory] = {"helSubmitReadMemory", sys_legacy_read_memory};
-	t[kHelCallSubmitWriteMemory] = {"helSubmitWriteMemory", sys_legacy_write_memory};
-	t[kHelCallSubmitManageMemory] = {"helSubmitManageMemory", sys_legacy_manage_memory};
-	t[kHelCallSubmitLockMemoryView] = {"helSubmitLockMemoryView", sys_legacy_lock_memory_view};
-	t[kHelCallCreateThread] = {"helCreateThread", sys_create_thread};
-	t[kHelCallResume] = {"helResume", sys_resume};
-	t[kHelCallInterruptThread] = {"helInterruptThread", sys_interrupt_thread};
-	t[kHelCallKillThread] = {"helKillThread", sys_kill_thread};
-	t[kHelCallLoadRegisters] = {"helLoadRegisters", sys_load_registers};
-	t[kHelCallStoreRegisters] = {"helStoreRegisters", sys_store_registers};
-	t[kHelCallSubmitObserve] = {"helSubmitObserve", sys_legacy_observe};
-	t[kHelCallYield] = {"helYield", sys_yield};
-	t[kHelCallSetPriority] = {"helSetPriority", sys_set_priority};
-	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu};
-	t[kHelCallGetClock] = {"helGetClock", sys_get_clock};
-	t[kHelCallGetRandomBytes] = {"helGetRandomBytes", sys_get_random_bytes};
-	t[kHelCallCreateVirtualizedSpace] = {"helCreateVirtualizedSpace", sys_no_virtualization};
-	t[kHelCallCreateVirtualizedCpu] = {"helCreateVirtualizedCpu", sys_no_virtualization};
-	t[kHelCallRunVirtualizedCpu] = {"helRunVirtualizedCpu", sys_no_virtualization};
-	t[kHelCallAssertVirtualizedIrq] = {"helAssertVirtualizedIrq", sys_no_virtualization};
-	t[kHelCallGetAffinity] = {"helGetAffinity", sys_get_affinity};
-	t[kHelCallWriteFsBase] = {"helWriteFsBase", sys_write_fs_base};
-	t[kHelCallReadFsBase] = {"helReadFsBase", sys_read_fs_base};
-	t[kHelCallWriteGsBase] = {"helWriteGsBase", sys_write_gs_base};
-	t[kHelCallReadGsBase] = {"helReadGsBase", sys_read_gs_base};
-	t[kHelCallQueryRegisterInfo] = {"helQueryRegisterInfo", sys_query_register_info};
-	t[kHelCallQueryThreadStats] = {"helQueryThreadStats", sys_query_thread_stats};
-	t[kHelCallSetAffinity] = {"helSetAffinity", sys_set_affinity};
-	t[kHelCallFutexWait] = {"helFutexWait", sys_futex_wait};
-	t[kHelCallFutexWake] = {"helFutexWake", sys_futex_wake};
-	t[kHelCallCreateStream] = {"helCreateStream", sys_create_stream};
-	t[kHelCallShutdownLane] = {"helShutdownLane", sys_shutdown_lane};
-	t[kHelCallSubmitAsync] = {"helSubmitAsync", sys_submit_async};
-	t[kHelCallCopyOnWrite] = {"helCopyOnWrite", sys_copy_on_write};
-	t[kHelCallCreateIndirectMemory] = {"helCreateIndirectMemory", sys_create_indirect_memory};
-	t[kHelCallAlterMemoryIndirection] = {"helAlterMemoryIndirection", sys_alter_memory_indirection};
-	t[kHelCallCreateSliceView] = {"helCreateSliceView", sys_create_slice_view};
-	t[kHelCallCreateManagedMemory] = {"helCreateManagedMemory", sys_create_managed_memory};
-	t[kHelCallUpdateMemory] = {"helUpdateMemory", sys_update_memory};
+	t[kHelCallLog] = {"helLog", sys_log, "severity &string length"};
+	t[kHelCallPanic] = {"helPanic", sys_panic, "&string length"};
+	t[kHelCallNop] = {"helNop", sys_nop, ""};
+	t[kHelCallSubmitAsyncNop] = {"helSubmitAsyncNop", sys_submit_async_nop, "*queue &context"};
+	t[kHelCallCreateUniverse] = {"helCreateUniverse", sys_create_universe, "> *handle"};
+	t[kHelCallTransferDescriptor] = {"helTransferDescriptor", sys_transfer_descriptor,
+			"*handle *universeHandle flags exposedRights requiredRights > *outHandle"};
+	t[kHelCallDescriptorInfo] = {"helDescriptorInfo", sys_descriptor_info, "*handle &info"};
+	t[kHelCallGetCredentials] = {"helGetCredentials", sys_get_credentials,
+			"*handle flags &credentials"};
+	t[kHelCallCloseDescriptor] = {"helCloseDescriptor", sys_close_descriptor,
+			"*universeHandle *handle"};
+	t[kHelCallCreateToken] = {"helCreateToken", sys_create_token, "> *handle"};
+	t[kHelCallCreateQueue] = {"helCreateQueue", sys_create_queue, "&params > *handle"};
+	t[kHelCallDriveQueue] = {"helDriveQueue", sys_drive_queue, "*handle flags notifyMask"};
+	t[kHelCallAlertQueue] = {"helAlertQueue", sys_alert_queue, "*handle"};
+	t[kHelCallCreateSpace] = {"helCreateSpace", sys_create_space, "> *handle"};
+	t[kHelCallMapMemory] = {"helMapMemory", sys_map_memory,
+			"*handle *space &pointer offset size flags > &actualPointer"};
+	t[kHelCallUnmapMemory] = {"helUnmapMemory", sys_unmap_memory, "*space &pointer size"};
+	t[kHelCallAllocateMemory] = {"helAllocateMemory", sys_allocate_memory,
+			"size flags &restrictions > *handle"};
+	t[kHelCallMemoryInfo] = {"helMemoryInfo", sys_memory_info, "*handle > size"};
+	t[kHelCallPointerPhysical] = {"helPointerPhysical", sys_pointer_physical,
+			"*space &pointer > physical"};
+	t[kHelCallLoadahead] = {"helLoadahead", sys_loadahead, "*handle offset length"};
+	t[kHelCallSubmitProtectMemory] = {"helSubmitProtectMemory", sys_legacy_protect_memory,
+			"*space &pointer size flags *queue &context"};
+	t[kHelCallSubmitSynchronizeSpace] = {"helSubmitSynchronizeSpace", sys_legacy_synchronize_space,
+			"*space &pointer size *queue &context"};
+	t[kHelCallSubmitReadMemory] = {"helSubmitReadMemory", sys_legacy_read_memory,
+			"*handle &address length &buffer *queue &context"};
+	t[kHelCallSubmitWriteMemory] = {"helSubmitWriteMemory", sys_legacy_write_memory,
+			"*handle &address length &buffer *queue &context"};
+	t[kHelCallSubmitManageMemory] = {"helSubmitManageMemory", sys_legacy_manage_memory,
+			"*handle *queue &context"};
+	t[kHelCallSubmitLockMemoryView] = {"helSubmitLockMemoryView", sys_legacy_lock_memory_view,
+			"*handle offset size *queue &context"};
+	t[kHelCallCreateThread] = {"helCreateThread", sys_create_thread,
+			"*universe *addressSpace abi &ip &sp flags > *handle"};
+	t[kHelCallResume] = {"helResume", sys_resume, "*handle"};
+	t[kHelCallInterruptThread] = {"helInterruptThread", sys_interrupt_thread, "*handle"};
+	t[kHelCallKillThread] = {"helKillThread", sys_kill_thread, "*handle"};
+	t[kHelCallLoadRegisters] = {"helLoadRegisters", sys_load_registers, "*handle set &image"};
+	t[kHelCallStoreRegisters] = {"helStoreRegisters", sys_store_registers, "*handle set &image"};
+	t[kHelCallSubmitObserve] = {"helSubmitObserve", sys_legacy_observe,
+			"*handle sequence *queue &context"};
+	t[kHelCallYield] = {"helYield", sys_yield, ""};
+	t[kHelCallSetPriority] = {"helSetPriority", sys_set_priority, "*handle priority"};
+	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu, "> cpu"};
+	t[kHelCallGetClock] = {"helGetClock", sys_get_clock, "> counter"};
+	t[kHelCallGetRandomBytes] = {"helGetRandomBytes", sys_get_random_bytes,
+			"&buffer wantedSize > actualSize"};
+	t[kHelCallCreateVirtualizedSpace] = {"helCreateVirtualizedSpace", sys_no_virtualization,
+			"> *handle"};
+	t[kHelCallCreateVirtualizedCpu] = {"helCreateVirtualizedCpu", sys_no_virtualization,
+			"*handle > *outHandle"};
+	t[kHelCallRunVirtualizedCpu] = {"helRunVirtualizedCpu", sys_no_virtualization,
+			"*handle &exitInfo"};
+	t[kHelCallAssertVirtualizedIrq] = {"helAssertVirtualizedIrq", sys_no_virtualization,
+			"*handle irq level"};
+	t[kHelCallGetAffinity] = {"helGetAffinity", sys_get_affinity, "*handle &mask size &actualSize"};
+	t[kHelCallWriteFsBase] = {"helWriteFsBase", sys_write_fs_base, "&pointer"};
+	t[kHelCallReadFsBase] = {"helReadFsBase", sys_read_fs_base, "> &pointer"};
+	t[kHelCallWriteGsBase] = {"helWriteGsBase", sys_write_gs_base, "&pointer"};
+	t[kHelCallReadGsBase] = {"helReadGsBase", sys_read_gs_base, "> &pointer"};
+	t[kHelCallQueryRegisterInfo] = {"helQueryRegisterInfo", sys_query_register_info, "set &info"};
+	t[kHelCallQueryThreadStats] = {"helQueryThreadStats", sys_query_thread_stats, "*handle &stats"};
+	t[kHelCallSetAffinity] = {"helSetAffinity", sys_set_affinity, "*handle &mask size"};
+	t[kHelCallFutexWait] = {"helFutexWait", sys_futex_wait, "&pointer expected deadline"};
+	t[kHelCallFutexWake] = {"helFutexWake", sys_futex_wake, "&pointer count"};
+	t[kHelCallCreateStream] = {"helCreateStream", sys_create_stream,
+			"attachCredentials > *lane1 *lane2"};
+	t[kHelCallShutdownLane] = {"helShutdownLane", sys_shutdown_lane, "*handle"};
+	t[kHelCallSubmitAsync] = {"helSubmitAsync", sys_submit_async,
+			"*handle &actions count *queue &context flags"};
+	t[kHelCallCopyOnWrite] = {"helCopyOnWrite", sys_copy_on_write, "*memory offset size > *handle"};
+	t[kHelCallCreateIndirectMemory] = {"helCreateIndirectMemory", sys_create_indirect_memory,
+			"numSlots > *handle"};
+	t[kHelCallAlterMemoryIndirection] = {"helAlterMemoryIndirection", sys_alter_memory_indirection,
+			"*indirectHandle slotIndex *memoryHandle offset size"};
+	t[kHelCallCreateSliceView] = {"helCreateSliceView", sys_create_slice_view,
+			"*memory offset size flags > *handle"};
+	t[kHelCallCreateManagedMemory] = {"helCreateManagedMemory", sys_create_managed_memory,
+			"size flags > *backingHandle *frontalHandle"};
+	t[kHelCallUpdateMemory] = {"helUpdateMemory", sys_update_memory, "*handle type offset length"};
 	return t;
 }
 
@@ -672,19 +704,26 @@ HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std
 using helsim::kernel::Thread;
 
 namespace {
-// Tracing on: the call inside a syscall slice on the thread's track. Out of line, so the
+// Tracing on: the call inside a syscall slice on the thread's track, its argument words and
+// result in the slice's args (`params` names them; nullptr: unknown). Out of line, so the
 // untraced entry stays as small as it was.
 template <typename Call>
-__attribute__((noinline)) HelError traced_syscall(Thread &self, const char *name, Call &&call) {
+__attribute__((noinline)) HelError traced_syscall(Thread &self, const char *name,
+		const char *params, const HelWord *args, HelWord *outs, Call &&call) {
+	static_assert(sizeof(HelWord) == sizeof(std::uint64_t));
 	helsim::sim::TraceRecorder &tracer = *self.tracer();
-	tracer.syscall_begin(self, name);
 	struct End {
 		helsim::sim::TraceRecorder &tracer;
 		Thread &self;
 		const char *name;
-		~End() { tracer.syscall_end(self, name); } // also when helPanic throws
-	} end{tracer, self, name};
-	return call();
+		std::size_t record;
+		const HelWord *outs;
+		int error = helsim::sim::TraceRecorder::kNoReturn;
+		~End() { tracer.syscall_end(self, name, record, error, outs); } // also when helPanic throws
+	} end{tracer, self, name, tracer.syscall_begin(self, name, params, args), outs};
+	HelError error = call();
+	end.error = error;
+	return error;
 }
 } // namespace
 
@@ -698,9 +737,10 @@ HelError dispatch(Thread &self, std::uint32_t number, const HelWord *args, HelWo
 			return kHelErrIllegalSyscall;
 		self.syscall_counts[number].bump();
 		return k::without_allocation_exceptions([&] {
-			return self.tracer() ? traced_syscall(self, k::kSyscalls[number].name,
-										   [&] { return fn(self, args, outs); })
-								 : fn(self, args, outs);
+			return self.tracer()
+					? traced_syscall(self, k::kSyscalls[number].name, k::kSyscalls[number].params,
+							  args, outs, [&] { return fn(self, args, outs); })
+					: fn(self, args, outs);
 		});
 	}
 	k::Kernel &kernel = self.kernel();
@@ -720,7 +760,7 @@ HelError dispatch(Thread &self, std::uint32_t number, const HelWord *args, HelWo
 			return k::without_allocation_exceptions([&] {
 				if (self.tracer()) [[unlikely]] {
 					std::string label = kernel.syscall_label(number);
-					return traced_syscall(self, label.c_str(),
+					return traced_syscall(self, label.c_str(), nullptr, args, outs,
 							[&] { return handler(caller, args, outs); });
 				}
 				return handler(caller, args, outs);

@@ -5,6 +5,8 @@
 #include <new>
 #include <vector>
 
+#include "kernel.hpp"
+
 namespace helsim::kernel {
 
 Ref<Universe> UniverseAnchor::lock() {
@@ -20,7 +22,8 @@ void UniverseAnchor::clear() {
 }
 
 Universe::Universe(Kernel &kernel)
-: Object{kernel, ObjectKind::universe}, anchor_{std::make_shared<UniverseAnchor>(this)} {
+: Object{kernel, ObjectKind::universe}, id_{kernel.new_universe_id()},
+  anchor_{std::make_shared<UniverseAnchor>(this)} {
 	// Reserved, not committed: untouched directory pages cost nothing.
 	void *p = mmap(nullptr, kDirectorySize * sizeof(std::atomic<Segment *>), PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -80,6 +80,10 @@ public:
 
 	HelError close(HelHandle handle);
 
+	// A small id, unique in the machine and given in order of creation from 1 (so in
+	// deterministic mode stable across equal seeds): how traces name universes.
+	std::uint32_t id() const { return id_; }
+
 	const std::shared_ptr<UniverseAnchor> &anchor() const { return anchor_; }
 	void for_each_reference(const std::function<void(Object &)> &f) override { for_each(f); }
 	// Closes every descriptor (teardown, and the universe's own destruction).
@@ -130,6 +134,7 @@ private:
 	std::atomic<std::uint32_t> epoch_{0};
 	std::atomic<std::uint64_t> readers_[2]{};
 
+	const std::uint32_t id_;
 	std::shared_ptr<UniverseAnchor> anchor_;
 	std::mutex writer_mutex_;
 	std::int64_t next_handle_ = 1;

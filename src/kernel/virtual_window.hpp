@@ -26,6 +26,7 @@ public:
 	~VirtualWindow();
 
 	std::uintptr_t base() const { return base_; }
+	std::size_t size() const { return size_; }
 	bool contains(std::uintptr_t address, std::size_t size) const {
 		return address >= base_ && size <= size_ && address - base_ <= size_ - size;
 	}
