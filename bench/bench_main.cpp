@@ -2,9 +2,10 @@
 // and the goals they are measured against.
 //
 // Cases that run on a simulated thread either attach the benchmark thread to a Machine created
-// once per benchmark run, or run the benchmark loop itself inside a fiber while the benchmark
-// thread waits in Machine::run() (the timer then reads the simulated CPU's host thread, which
-// is the thread the loop runs on from start to end: a one-CPU machine has one).
+// once per benchmark run, or run the benchmark loop itself inside a fiber with
+// helsim::bench::run_in_simulation (include/helsim/benchmark.hpp) while the benchmark thread
+// waits in Machine::run(): the timer then reads the simulated CPU's host thread, which is the
+// thread the loop runs on from start to end (a one-CPU machine has one).
 #include <benchmark/benchmark.h>
 
 #include <sys/syscall.h>
@@ -17,6 +18,7 @@
 
 #include <boost/context/fiber.hpp>
 
+#include <helsim/benchmark.hpp>
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
@@ -33,15 +35,6 @@ helsim::MachineConfig one_cpu() {
 benchmark::Counter per(double n) {
 	return benchmark::Counter{n,
 			benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert};
-}
-
-// Runs `body(state)` in a fiber of a one-CPU machine; the benchmark thread waits in run().
-template <typename Body>
-void run_in_fiber(benchmark::State &state, helsim::Machine &machine, Body body) {
-	machine.spawn("bench", [&](std::span<const HelHandle>) { body(state); });
-	auto report = machine.run();
-	if (report.stuck)
-		state.SkipWithError("the machine got stuck");
 }
 
 // ---------------------------------------------------------------- syscalls
@@ -61,33 +54,32 @@ void BM_Syscall_Nop(benchmark::State &state) {
 }
 BENCHMARK(BM_Syscall_Nop);
 
-// helNop in a loop inside a fiber thread of a machine with `config`.
-void nop_in_fiber(benchmark::State &state, const helsim::MachineConfig &config) {
-	helsim::Machine machine{config};
+// helNop in a loop inside a fiber thread of a one-CPU machine in `mode`.
+void nop_in_fiber(benchmark::State &state, helsim::Mode mode) {
 	HelError failed = kHelErrNone;
-	run_in_fiber(state, machine, [&](benchmark::State &s) {
-		for (auto _ : s) {
-			HelError e = helNop();
-			benchmark::DoNotOptimize(e);
-			failed |= e;
-		}
-	});
-	if (failed != kHelErrNone)
+	bool ran = helsim::bench::run_in_simulation(state,
+			[&](helsim::bench::Loop &loop) {
+				for (auto _ : loop) {
+					HelError e = helNop();
+					benchmark::DoNotOptimize(e);
+					failed |= e;
+				}
+			},
+			{.mode = mode});
+	if (ran && failed != kHelErrNone)
 		state.SkipWithError("helNop failed");
 	state.SetItemsProcessed(state.iterations());
 }
 
 // The same from a fiber thread.
-void BM_Syscall_Nop_Fiber(benchmark::State &state) { nop_in_fiber(state, one_cpu()); }
+void BM_Syscall_Nop_Fiber(benchmark::State &state) { nop_in_fiber(state, helsim::Mode::threads); }
 BENCHMARK(BM_Syscall_Nop_Fiber);
 
 // The same in deterministic mode: each call is also charged to virtual time and is a seeded
-// scheduling decision at entry and exit. items_per_second = syscalls per second.
+// scheduling decision at entry and exit. items_per_second = syscalls per second; sim_ns/iter =
+// virtual time per call (CostModel::syscall_ns plus the seeded yields' switches).
 void BM_Det_SyscallsPerSecond(benchmark::State &state) {
-	helsim::MachineConfig config = one_cpu();
-	config.mode = helsim::Mode::deterministic;
-	config.seed = 1;
-	nop_in_fiber(state, config);
+	nop_in_fiber(state, helsim::Mode::deterministic);
 }
 BENCHMARK(BM_Det_SyscallsPerSecond);
 // ---------------------------------------------------------------- completion rings
@@ -123,14 +115,14 @@ BENCHMARK(BM_Queue_AsyncNop)->Arg(32)->Arg(256);
 // Two fibers on one simulated CPU yielding to each other. One iteration is a round trip:
 // bench -> partner -> bench, i.e. two simulated context switches (per_switch is half of it).
 void BM_Fiber_Switch(benchmark::State &state) {
-	helsim::Machine machine{one_cpu()};
+	helsim::bench::Simulation simulation{state};
 	std::atomic<bool> stop{false};
-	machine.spawn("partner", [&](std::span<const HelHandle>) {
+	simulation.peer("partner", 0, [&](std::span<const HelHandle>) {
 		while (!stop.load(std::memory_order_relaxed))
 			helYield();
 	});
-	run_in_fiber(state, machine, [&](benchmark::State &s) {
-		for (auto _ : s)
+	simulation.run([&](helsim::bench::Loop &loop) {
+		for (auto _ : loop)
 			helYield();
 		stop.store(true, std::memory_order_relaxed);
 	});

@@ -3,12 +3,13 @@
 // and the goals.
 //
 // Every helsim case runs the Google Benchmark loop inside one of its fiber threads (the client,
-// or the sender; on a two-CPU machine pinned to its CPU before the loop starts), so the timer
-// starts and stops on one host thread. The peer fiber learns how many messages to expect from
-// state.max_iterations (fixed before the loop starts) plus the warm-up count where there is one,
-// so it needs no extra stop message. The benchmark thread itself waits in Machine::run();
-// building the machine, creating the stream and the dispatchers and the warm-up round trips are
-// not timed.
+// or the sender) with helsim::bench::Simulation (include/helsim/benchmark.hpp): on a two-CPU
+// machine it is pinned to its CPU before the loop starts, so the timer starts and stops on one
+// host thread. The peer fiber (a Simulation peer, pinned to the other CPU) learns how many
+// messages to expect from state.max_iterations (fixed before the loop starts) plus the warm-up
+// count where there is one, so it needs no extra stop message. The benchmark thread itself
+// waits in Machine::run(); building the machine, creating the stream and the dispatchers and
+// the warm-up round trips are not timed.
 //
 // All cases here use wall-clock time (UseRealTime): in a ping-pong between two host threads, the
 // CPU time of the timing thread leaves out the time it sleeps while its peer works.
@@ -35,6 +36,7 @@
 #include <boost/fiber/channel_op_status.hpp>
 #include <boost/fiber/fiber.hpp>
 
+#include <helsim/benchmark.hpp>
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/ipc.hpp>
@@ -57,41 +59,12 @@ void expect(bool ok, const char *what) {
 		throw std::runtime_error(what);
 }
 
-helsim::MachineConfig cpus(unsigned n) {
-	helsim::MachineConfig config;
-	config.cpus = n;
-	return config;
-}
-
-// Restricts the calling fiber thread to `cpu` and checks that it now runs there.
-void pin(int cpu) {
-	std::uint8_t mask = static_cast<std::uint8_t>(1u << cpu);
-	check(helSetAffinity(kHelThisThread, &mask, 1), "helSetAffinity");
-	int now = -1;
-	check(helGetCurrentCpu(&now), "helGetCurrentCpu");
-	expect(now == cpu, "the thread did not move to its CPU");
-}
-
 // A stream created in the root universe; spawn() copies each lane into its thread's universe.
 std::pair<HelHandle, HelHandle> make_stream(helsim::Machine &machine) {
 	auto host = machine.attach();
 	HelHandle a = kHelNullHandle, b = kHelNullHandle;
 	check(helCreateStream(&a, &b, 0), "helCreateStream");
 	return {a, b};
-}
-
-// Runs the machine to the end and turns a stuck machine or a failed thread into a skipped case.
-void finish(benchmark::State &state, helsim::Machine &machine) {
-	auto report = machine.run();
-	std::string problem;
-	if (report.stuck)
-		problem = "the machine got stuck";
-	for (const auto &thread : report.threads)
-		if (thread.outcome != helsim::ThreadOutcome::returned)
-			problem += (problem.empty() ? "" : "; ") + thread.name + " " +
-					helsim::to_string(thread.outcome) + ": " + thread.message;
-	if (!problem.empty())
-		state.SkipWithError(problem.c_str());
 }
 
 // ---------------------------------------------------------------- round trips
@@ -157,19 +130,17 @@ void server_round(helsim::Dispatcher &dispatcher, HelHandle lane, const char *re
 	}
 }
 
-// A client and a server fiber on a long-lived lane pair. `client_cpu`/`server_cpu` < 0: no
-// pinning (a one-CPU machine). One iteration is one round trip.
+// A client and a server fiber on a long-lived lane pair, the client on `options.cpu` and the
+// server on `server_cpu`. One iteration is one round trip.
 template <Submission S>
-void round_trip(benchmark::State &state, helsim::MachineConfig config, int client_cpu,
-		int server_cpu) {
-	helsim::Machine machine{config};
-	auto [client_lane, server_lane] = make_stream(machine);
+void round_trip(benchmark::State &state, helsim::bench::Options options, unsigned server_cpu) {
+	options.name = "client";
+	helsim::bench::Simulation simulation{state, std::move(options)};
+	auto [client_lane, server_lane] = make_stream(simulation.machine());
 	const std::int64_t rounds = kWarmup + static_cast<std::int64_t>(state.max_iterations);
 
-	machine.spawn("server",
-			[&, rounds](std::span<const HelHandle> h) {
-				if (server_cpu >= 0)
-					pin(server_cpu);
+	simulation.peer("server", server_cpu,
+			[rounds](std::span<const HelHandle> h) {
 				helsim::Dispatcher dispatcher;
 				std::array<char, kMessage> reply;
 				reply.fill('r');
@@ -178,53 +149,58 @@ void round_trip(benchmark::State &state, helsim::MachineConfig config, int clien
 			},
 			{server_lane});
 
-	machine.spawn("client",
-			[&](std::span<const HelHandle> h) {
-				if (client_cpu >= 0)
-					pin(client_cpu);
+	simulation.run(
+			[](helsim::bench::Loop &loop) {
 				helsim::Dispatcher dispatcher;
 				std::array<char, kMessage> message;
 				message.fill('q');
+				HelHandle lane = loop.handles()[0];
 				for (std::int64_t i = 0; i < kWarmup; ++i)
-					client_round_trip<S>(dispatcher, h[0], message.data());
-				for (auto _ : state)
-					client_round_trip<S>(dispatcher, h[0], message.data());
+					client_round_trip<S>(dispatcher, lane, message.data());
+				for (auto _ : loop)
+					client_round_trip<S>(dispatcher, lane, message.data());
 			},
 			{client_lane});
-
-	finish(state, machine);
 	state.SetItemsProcessed(state.iterations()); // round trips per second
 }
 
 // Both fibers on the one CPU of a one-CPU machine: every round trip is two simulated context
 // switches on one host thread.
 void BM_Ipc_RoundTrip_SameCpu(benchmark::State &state) {
-	round_trip<Submission::sq>(state, cpus(1), -1, -1);
+	round_trip<Submission::sq>(state, {.cpus = 1, .cpu = 0}, 0);
 }
 BENCHMARK(BM_Ipc_RoundTrip_SameCpu)->UseRealTime();
 
 // Client on CPU 1, server on CPU 0 of a two-CPU machine: every message is a cross-CPU hand-off.
 void BM_Ipc_RoundTrip_CrossCpu(benchmark::State &state) {
-	round_trip<Submission::sq>(state, cpus(2), 1, 0);
+	round_trip<Submission::sq>(state, {.cpus = 2, .cpu = 1}, 0);
 }
 BENCHMARK(BM_Ipc_RoundTrip_CrossCpu)->UseRealTime();
 
 // The same-CPU round trip with both sides submitting through the legacy helSubmitAsync syscall
 // (completions still read from the dispatcher's queue).
 void BM_Ipc_LegacySubmit_RoundTrip(benchmark::State &state) {
-	round_trip<Submission::legacy>(state, cpus(1), -1, -1);
+	round_trip<Submission::legacy>(state, {.cpus = 1, .cpu = 0}, 0);
 }
 BENCHMARK(BM_Ipc_LegacySubmit_RoundTrip)->UseRealTime();
 
 // The same-CPU round trip on a one-CPU deterministic machine (default seeded scheduling,
-// syscall entries and exits included): what deterministic mode costs.
+// syscall entries and exits included): what deterministic mode costs. sim_ns/iter: the virtual
+// time of one round trip by the default cost model.
 void BM_Det_IpcRoundTrip(benchmark::State &state) {
-	helsim::MachineConfig config = cpus(1);
-	config.mode = helsim::Mode::deterministic;
-	config.seed = 1;
-	round_trip<Submission::sq>(state, config, -1, -1);
+	round_trip<Submission::sq>(state,
+			{.cpus = 1, .cpu = 0, .mode = helsim::Mode::deterministic, .seed = 1}, 0);
 }
 BENCHMARK(BM_Det_IpcRoundTrip)->UseRealTime();
+
+// The cross-CPU round trip on a two-CPU deterministic machine (client on CPU 1, server on
+// CPU 0): real time is what simulating it costs on the one host thread, sim_ns/iter is the
+// cost model's figure for it, cross-CPU wake-ups included.
+void BM_Det_IpcRoundTrip_CrossCpu(benchmark::State &state) {
+	round_trip<Submission::sq>(state,
+			{.cpus = 2, .cpu = 1, .mode = helsim::Mode::deterministic, .seed = 1}, 0);
+}
+BENCHMARK(BM_Det_IpcRoundTrip_CrossCpu)->UseRealTime();
 
 // ---------------------------------------------------------------- one-way messages
 
@@ -235,12 +211,11 @@ BENCHMARK(BM_Det_IpcRoundTrip)->UseRealTime();
 void BM_Ipc_Throughput(benchmark::State &state) {
 	const auto in_flight = static_cast<std::int64_t>(state.range(0));
 	const auto total = static_cast<std::int64_t>(state.max_iterations);
-	helsim::Machine machine{cpus(2)};
-	auto [send_lane, recv_lane] = make_stream(machine);
+	helsim::bench::Simulation simulation{state, {.cpus = 2, .cpu = 0, .name = "sender"}};
+	auto [send_lane, recv_lane] = make_stream(simulation.machine());
 
-	machine.spawn("receiver",
+	simulation.peer("receiver", 1,
 			[&](std::span<const HelHandle> h) {
-				pin(1);
 				helsim::Dispatcher dispatcher;
 				std::int64_t submitted = 0;
 				for (; submitted < std::min(in_flight, total); ++submitted)
@@ -260,21 +235,21 @@ void BM_Ipc_Throughput(benchmark::State &state) {
 			},
 			{recv_lane});
 
-	machine.spawn("sender",
-			[&](std::span<const HelHandle> h) {
-				pin(0);
+	simulation.run(
+			[&](helsim::bench::Loop &loop) {
 				helsim::Dispatcher dispatcher;
 				std::array<char, kMessage> message;
 				message.fill('m');
 				std::int64_t submitted = 0;
 				auto send = [&] {
-					ipc::submit(dispatcher, h[0], static_cast<std::uintptr_t>(submitted++),
+					ipc::submit(dispatcher, loop.handles()[0],
+							static_cast<std::uintptr_t>(submitted++),
 							ipc::send_buffer(message.data(), kMessage));
 				};
 				// Submitted here, handed to the kernel by the first wait() inside the loop.
 				while (submitted < std::min(in_flight, total))
 					send();
-				for (auto _ : state) {
+				for (auto _ : loop) {
 					auto element = dispatcher.wait();
 					expect(element.has_value(), "missing completion");
 					auto [sent] = ipc::parse<ipc::Leaf<ipc::SimpleResult>>(*element);
@@ -285,8 +260,6 @@ void BM_Ipc_Throughput(benchmark::State &state) {
 				}
 			},
 			{send_lane});
-
-	finish(state, machine);
 	state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Ipc_Throughput)->Arg(1)->Arg(8)->Arg(32)->UseRealTime();
@@ -297,10 +270,10 @@ BENCHMARK(BM_Ipc_Throughput)->Arg(1)->Arg(8)->Arg(32)->UseRealTime();
 void BM_Ipc_Send(benchmark::State &state) {
 	const auto bytes = static_cast<std::size_t>(state.range(0));
 	const std::int64_t total = kWarmup + static_cast<std::int64_t>(state.max_iterations);
-	helsim::Machine machine{cpus(1)};
-	auto [send_lane, recv_lane] = make_stream(machine);
+	helsim::bench::Simulation simulation{state, {.name = "sender"}};
+	auto [send_lane, recv_lane] = make_stream(simulation.machine());
 
-	machine.spawn("receiver",
+	simulation.peer("receiver", 0,
 			[&](std::span<const HelHandle> h) {
 				helsim::Dispatcher dispatcher;
 				std::vector<char> buffer(bytes);
@@ -315,23 +288,21 @@ void BM_Ipc_Send(benchmark::State &state) {
 			},
 			{recv_lane});
 
-	machine.spawn("sender",
-			[&](std::span<const HelHandle> h) {
+	simulation.run(
+			[&](helsim::bench::Loop &loop) {
 				helsim::Dispatcher dispatcher;
 				std::vector<char> buffer(bytes, 's');
 				auto send = [&] {
-					auto exchange = ipc::exchange_sync(dispatcher, h[0],
+					auto exchange = ipc::exchange_sync(dispatcher, loop.handles()[0],
 							ipc::send_buffer(buffer.data(), buffer.size()));
 					check(std::get<0>(exchange.results).error, "send");
 				};
 				for (std::int64_t i = 0; i < kWarmup; ++i)
 					send();
-				for (auto _ : state)
+				for (auto _ : loop)
 					send();
 			},
 			{send_lane});
-
-	finish(state, machine);
 	state.SetBytesProcessed(state.iterations() * state.range(0));
 	state.SetItemsProcessed(state.iterations());
 }

@@ -3,9 +3,11 @@
 // helInterruptThread on a thread blocked in helFutexWait. docs/benchmarks.md has the command
 // and the figures; BM_Syscall_Nop_Fiber (bench_main.cpp) is the baseline they are compared with.
 //
-// As in ipc_bench.cpp, the benchmark loop runs inside a fiber (the caller of the supercalls, or
-// the supervisor that interrupts), pinned where a case has two CPUs, so that the timer starts
-// and stops on one host thread. The supervisor learns how many supercalls to serve from
+// As in ipc_bench.cpp, the benchmark loop runs inside a simulated thread (the caller of the
+// supercalls, or the supervisor that interrupts), pinned where a case has two CPUs, so that the
+// timer starts and stops on one host thread; helsim::bench::Simulation
+// (include/helsim/benchmark.hpp) builds the machine, runs it and turns a failed run into an
+// error. The supervisor learns how many supercalls to serve from
 // state.max_iterations plus the warm-up count. The supercall cases use wall-clock time
 // (UseRealTime): the trap is a hand-off between two fibers, which on two CPUs are two host
 // threads. BM_Interrupt_Latency times only the interrupt itself (UseManualTime).
@@ -18,6 +20,7 @@
 #include <span>
 #include <string>
 
+#include <helsim/benchmark.hpp>
 #include <helsim/dispatcher.hpp>
 #include <helsim/extension.hpp>
 #include <helsim/hel.h>
@@ -28,12 +31,6 @@ namespace {
 constexpr std::int64_t kWarmup = 64;
 constexpr int kSuperAdd = 1; // (a, b) -> Out0 = a + b, Out1 = a * b
 using Gprs = std::array<HelWord, kHelNumGprs>;
-
-helsim::MachineConfig cpus(unsigned n) {
-	helsim::MachineConfig config;
-	config.cpus = n;
-	return config;
-}
 
 // One supercall and the check of its answer.
 bool add_supercall(HelWord a, HelWord b) {
@@ -59,21 +56,12 @@ HelObserveResult observe(helsim::Dispatcher &d, HelHandle thread) {
 	}
 }
 
-// Runs the machine to the end and turns a stuck machine, a thread that did not return, or a
-// failed check into a skipped case.
-void finish(benchmark::State &state, helsim::Machine &machine, const std::int64_t &bad) {
-	auto report = machine.run();
-	std::string problem;
-	if (report.stuck)
-		problem = "the machine got stuck";
-	for (const auto &thread : report.threads)
-		if (thread.outcome != helsim::ThreadOutcome::returned)
-			problem += (problem.empty() ? "" : "; ") + thread.name + " " +
-					helsim::to_string(thread.outcome) + ": " + thread.message;
-	if (bad)
-		problem += (problem.empty() ? "" : "; ") + std::to_string(bad) + " failed checks";
-	if (!problem.empty())
-		state.SkipWithError(problem.c_str());
+// Runs `body` as the loop's thread of `simulation` and turns a failed run (see
+// helsim::bench::Simulation::run) or a failed check into a skipped case.
+void finish(benchmark::State &state, helsim::bench::Simulation &simulation,
+		const helsim::bench::Body &body, const std::int64_t &bad) {
+	if (simulation.run(body) && bad)
+		state.SkipWithError((std::to_string(bad) + " failed checks").c_str());
 }
 
 // ---------------------------------------------------------------- supercall traps
@@ -84,7 +72,8 @@ struct TrapRun {
 	std::int64_t bad = 0;
 };
 
-// The child: the benchmark loop, one trapped supercall per iteration.
+// The child: the benchmark loop, one trapped supercall per iteration. It is made with
+// helCreateThread, so it iterates the State itself, pinned by the supervisor.
 void trap_child(std::uintptr_t argument) {
 	auto &run = *reinterpret_cast<TrapRun *>(argument);
 	if (run.child_cpu >= 0) {
@@ -100,14 +89,13 @@ void trap_child(std::uintptr_t argument) {
 // A supervisor fiber starts the child stopped (in its own universe and space: where the child
 // lives does not change the trap's path) and serves warm-up + max_iterations supercalls:
 // observe, load General, answer, store, resume.
-void supercall_trap(benchmark::State &state, helsim::MachineConfig config, int supervisor_cpu,
+void supercall_trap(benchmark::State &state, unsigned cpus, unsigned supervisor_cpu,
 		int child_cpu) {
-	helsim::Machine machine{config};
+	helsim::bench::Simulation simulation{state,
+			{.cpus = cpus, .cpu = supervisor_cpu, .name = "supervisor"}};
 	TrapRun run{&state, child_cpu};
 	const std::int64_t rounds = kWarmup + static_cast<std::int64_t>(state.max_iterations);
-	machine.spawn("supervisor", [&, rounds](std::span<const HelHandle>) {
-		if (supervisor_cpu >= 0)
-			pin(kHelThisThread, supervisor_cpu);
+	auto body = [&, rounds](helsim::bench::Loop &) {
 		helsim::Dispatcher d;
 		HelHandle universe = kHelNullHandle, space = kHelNullHandle, child = kHelNullHandle;
 		run.bad += helCreateUniverse(&universe) != kHelErrNone;
@@ -134,18 +122,18 @@ void supercall_trap(benchmark::State &state, helsim::MachineConfig config, int s
 		run.bad += observe(d, child).error != kHelErrThreadTerminated;
 		for (HelHandle h : {child, space, universe})
 			run.bad += helCloseDescriptor(kHelThisUniverse, h) != kHelErrNone;
-	});
-	finish(state, machine, run.bad);
+	};
+	finish(state, simulation, body, run.bad);
 	state.SetItemsProcessed(state.iterations()); // supercalls per second
 }
 
 // Supervisor and child on the one CPU of a one-CPU machine: each supercall is two simulated
 // context switches on one host thread.
-void BM_Supercall_Trap(benchmark::State &state) { supercall_trap(state, cpus(1), -1, -1); }
+void BM_Supercall_Trap(benchmark::State &state) { supercall_trap(state, 1, 0, -1); }
 BENCHMARK(BM_Supercall_Trap)->UseRealTime();
 
 // Supervisor on CPU 0, child on CPU 1: each supercall is two cross-CPU hand-offs.
-void BM_Supercall_Trap_CrossCpu(benchmark::State &state) { supercall_trap(state, cpus(2), 0, 1); }
+void BM_Supercall_Trap_CrossCpu(benchmark::State &state) { supercall_trap(state, 2, 0, 1); }
 BENCHMARK(BM_Supercall_Trap_CrossCpu)->UseRealTime();
 
 // ---------------------------------------------------------------- inline supercalls
@@ -153,8 +141,8 @@ BENCHMARK(BM_Supercall_Trap_CrossCpu)->UseRealTime();
 // The same supercall answered by the inline handler (set_supercall_handler): no trap, no
 // switch; the handler runs on the caller's stack like a built-in syscall.
 void BM_Supercall_Inline(benchmark::State &state) {
-	helsim::Machine machine{cpus(1)};
-	helsim::ext::set_supercall_handler(machine,
+	helsim::bench::Simulation simulation{state, {.name = "caller"}};
+	helsim::ext::set_supercall_handler(simulation.machine(),
 			[](helsim::ext::Caller &, std::uint32_t number, const HelWord *args, HelWord *outs) {
 				if (number != static_cast<std::uint32_t>(kHelCallSuper + kSuperAdd))
 					return kHelErrIllegalSyscall;
@@ -163,13 +151,13 @@ void BM_Supercall_Inline(benchmark::State &state) {
 				return kHelErrNone;
 			});
 	std::int64_t bad = 0;
-	machine.spawn("caller", [&](std::span<const HelHandle>) {
+	auto body = [&](helsim::bench::Loop &loop) {
 		for (std::int64_t i = 0; i < kWarmup; ++i)
 			bad += !add_supercall(20, 22);
-		for (auto _ : state)
+		for (auto _ : loop)
 			bad += !add_supercall(20, 22);
-	});
-	finish(state, machine, bad);
+	};
+	finish(state, simulation, body, bad);
 	state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Supercall_Inline)->UseRealTime();
@@ -193,10 +181,10 @@ void sleeper(std::uintptr_t argument) {
 // wait's exit, helResume, and a helYield that lets the child block again (on one CPU the child
 // runs until it blocks before the supervisor continues).
 void BM_Interrupt_Latency(benchmark::State &state) {
-	helsim::Machine machine{cpus(1)};
+	helsim::bench::Simulation simulation{state, {.name = "supervisor"}};
 	Sleeper s;
 	std::int64_t bad = 0;
-	machine.spawn("supervisor", [&](std::span<const HelHandle>) {
+	auto body = [&](helsim::bench::Loop &loop) {
 		helsim::Dispatcher d;
 		HelHandle child = kHelNullHandle;
 		bad += helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
@@ -215,15 +203,15 @@ void BM_Interrupt_Latency(benchmark::State &state) {
 		};
 		for (std::int64_t i = 0; i < kWarmup; ++i)
 			one_interrupt();
-		for (auto _ : state)
+		for (auto _ : loop)
 			state.SetIterationTime(one_interrupt());
 		std::atomic_ref<int>{s.word}.store(1, std::memory_order_release);
 		bad += helFutexWake(&s.word, 1) != kHelErrNone;
 		// Closing the last handle would kill a child that has not returned yet: wait for its end.
 		bad += observe(d, child).error != kHelErrThreadTerminated;
 		bad += helCloseDescriptor(kHelThisUniverse, child) != kHelErrNone;
-	});
-	finish(state, machine, bad);
+	};
+	finish(state, simulation, body, bad);
 	state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Interrupt_Latency)->UseManualTime();
