@@ -463,8 +463,8 @@ HELSIM_CALL HelError helsimRaiseBitsetEvent(HelHandle handle, uint32_t bits) {
  * cancellable (the old call had no cancellation tag). */
 HELSIM_CALL HelError helSubmitAwaitEvent(HelHandle handle, uint64_t sequence, HelHandle queue,
 		uintptr_t context) {
-	return helSyscall4(kHelCallSubmitAwaitEvent, (HelWord)handle, (HelWord)sequence,
-			(HelWord)queue, (HelWord)context);
+	return helSyscall4(kHelCallSubmitAwaitEvent, (HelWord)handle, (HelWord)sequence, (HelWord)queue,
+			(HelWord)context);
 }
 
 HELSIM_CALL HelError helAccessIrq(HelHandle accessToken, uint32_t mode, uint64_t controller,
