@@ -104,8 +104,8 @@ TEST(HelLayout, ManagarmStyleCallsCompileUnchanged) {
 	HEL_CHECK(helGetAffinity(kHelThisThread, mask, sizeof(mask), &actual));
 	EXPECT_EQ(actual, 1u) << "2 CPUs need one byte";
 	// Calls helsim does not implement yet compile all the same and answer IllegalSyscall.
-	HelHandle event = kHelNullHandle;
-	EXPECT_EQ(helCreateOneshotEvent(&event), kHelErrIllegalSyscall);
+	HelHandle dma = kHelNullHandle;
+	EXPECT_EQ(helCreateDmaSpace(0, &dma), kHelErrIllegalSyscall);
 	EXPECT_EQ(helResizeMemory(queue, 4096), kHelErrIllegalSyscall) << "a reserved number, as thor";
 }
 

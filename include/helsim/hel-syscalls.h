@@ -452,6 +452,21 @@ HELSIM_CALL HelError helRaiseEvent(HelHandle handle) {
 	return helSyscall1(kHelCallRaiseEvent, (HelWord)handle);
 }
 
+/* helsim's own: raises `bits` (non-zero) of a bitset event, with one new sequence number. In
+ * Managarm only a kernlet can (__trigger_bitset); helRaiseEvent refuses bitset events there
+ * and here. The same syscall as helRaiseEvent, with the bits in argument word 1. */
+HELSIM_CALL HelError helsimRaiseBitsetEvent(HelHandle handle, uint32_t bits) {
+	return helSyscall2(kHelCallRaiseEvent, (HelWord)handle, (HelWord)bits);
+}
+
+/* The 2022-era await: the same operation as SQ opcode 4 (kHelSubmitAwaitEvent), not
+ * cancellable (the old call had no cancellation tag). */
+HELSIM_CALL HelError helSubmitAwaitEvent(HelHandle handle, uint64_t sequence, HelHandle queue,
+		uintptr_t context) {
+	return helSyscall4(kHelCallSubmitAwaitEvent, (HelWord)handle, (HelWord)sequence, (HelWord)queue,
+			(HelWord)context);
+}
+
 HELSIM_CALL HelError helAccessIrq(HelHandle accessToken, uint32_t mode, uint64_t controller,
 		uint64_t index, HelHandle *handle) {
 	HelWord out;

@@ -28,6 +28,8 @@ const char *kind_name(ObjectKind kind) {
 	case ObjectKind::thread: return "thread";
 	case ObjectKind::lane: return "lane";
 	case ObjectKind::token: return "token";
+	case ObjectKind::oneshot_event: return "oneshot event";
+	case ObjectKind::bitset_event: return "bitset event";
 	case ObjectKind::extension: return "extension object";
 	case ObjectKind::stream: return "stream";
 	}
@@ -38,7 +40,8 @@ namespace {
 constexpr ObjectKind kAllKinds[kObjectKindCount] = {ObjectKind::universe, ObjectKind::queue,
 		ObjectKind::memory_view, ObjectKind::memory_slice, ObjectKind::memory_view_lock,
 		ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane, ObjectKind::token,
-		ObjectKind::extension, ObjectKind::stream};
+		ObjectKind::oneshot_event, ObjectKind::bitset_event, ObjectKind::extension,
+		ObjectKind::stream};
 } // namespace
 
 std::size_t kind_index(ObjectKind kind) {

@@ -15,6 +15,7 @@ namespace helsim::kernel {
 class Kernel;
 class IpcQueue;
 class Object;
+class Awaitable;
 
 // An asynchronous operation still waiting inside a kernel object, for the deadlock report:
 // it will complete (post a completion element) to `queue` with `context`. `action` names it
@@ -40,13 +41,15 @@ enum class ObjectKind : int {
 	lane = kHelDescLane,
 	token = kHelDescToken,
 	memory_view_lock = kHelDescMemoryViewLock,
+	oneshot_event = kHelDescOneshotEvent,
+	bitset_event = kHelDescBitsetEvent,
 	extension = 1000, // objects defined through helsim/extension.hpp
 	stream = 1001,    // kernel-internal: reached only through its lanes
 };
 
 const char *kind_name(ObjectKind kind);
 // Dense numbering of the kinds, for per-kind counters: [0, kObjectKindCount).
-inline constexpr std::size_t kObjectKindCount = 11;
+inline constexpr std::size_t kObjectKindCount = 13;
 std::size_t kind_index(ObjectKind kind);
 ObjectKind kind_at(std::size_t index);
 
@@ -72,6 +75,10 @@ public:
 	virtual void for_each_pending(const std::function<void(const PendingOperation &)> &f) {
 		(void)f;
 	}
+
+	// What kHelSubmitAwaitEvent waits on, if this object is something it can wait on
+	// (event.hpp); nullptr otherwise.
+	virtual Awaitable *awaitable() { return nullptr; }
 
 	// A handle to this object was attached to a universe, or closed (with no universe lock
 	// held). Threads count them: the last close kills the thread.

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "clock.hpp"
+#include "event_syscalls.hpp"
 #include "futex.hpp"
 #include "kernel.hpp"
 #include "memory_syscalls.hpp"
@@ -578,6 +579,12 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallSetAffinity] = {"helSetAffinity", sys_set_affinity, "*handle &mask size"};
 	t[kHelCallFutexWait] = {"helFutexWait", sys_futex_wait, "&pointer expected deadline"};
 	t[kHelCallFutexWake] = {"helFutexWake", sys_futex_wake, "&pointer count"};
+	t[kHelCallCreateOneshotEvent] = {"helCreateOneshotEvent", sys_create_oneshot_event,
+			"> *handle"};
+	t[kHelCallCreateBitsetEvent] = {"helCreateBitsetEvent", sys_create_bitset_event, "> *handle"};
+	t[kHelCallRaiseEvent] = {"helRaiseEvent", sys_raise_event, "*handle bits"};
+	t[kHelCallSubmitAwaitEvent] = {"helSubmitAwaitEvent", sys_legacy_await_event,
+			"*handle sequence *queue &context"};
 	t[kHelCallCreateStream] = {"helCreateStream", sys_create_stream,
 			"attachCredentials > *lane1 *lane2"};
 	t[kHelCallShutdownLane] = {"helShutdownLane", sys_shutdown_lane, "*handle"};
@@ -651,6 +658,7 @@ constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
 	std::array<SqRow, kHelSubmitPopulateSpace + 1> t{};
 	t[kHelSubmitAsyncNop] = {"AsyncNop", sq_async_nop, sizeof(HelSimpleResult)};
 	t[kHelSubmitAwaitClock] = {"AwaitClock", sq_await_clock, sizeof(HelSimpleResult)};
+	t[kHelSubmitAwaitEvent] = {"AwaitEvent", sq_await_event, sizeof(HelEventResult)};
 	t[kHelSubmitObserve] = {"Observe", sq_observe, sizeof(HelObserveResult)};
 	// Its real result size depends on the action list; submit_exchange checks it.
 	t[kHelSubmitExchangeMsgs] = {"ExchangeMsgs", sq_exchange_msgs, sizeof(HelSimpleResult)};
@@ -682,7 +690,12 @@ HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue_handle,
 	auto queue = self.universe().resolve<IpcQueue>(queue_handle, kHelRightInvoke);
 	if (!queue)
 		return queue.error;
-	return submit_sq_operation(self, *queue.object, opcode, context, payload, length);
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(queue.object.get(), context);
+	HelError error = submit_sq_operation(self, *queue.object, opcode, context, payload, length);
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
+	return error;
 }
 
 HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,

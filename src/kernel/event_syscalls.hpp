@@ -1,0 +1,22 @@
+// Entry points of the event syscalls and of kHelSubmitAwaitEvent. The tables in syscalls.cpp
+// list them; the semantics are the events' (event.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <helsim/hel.h>
+
+namespace helsim::kernel {
+
+class Thread;
+class IpcQueue;
+
+HelError sys_create_oneshot_event(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_create_bitset_event(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_legacy_await_event(Thread &self, const HelWord *args, HelWord *outs);
+HelError sq_await_event(Thread &self, IpcQueue &queue, std::uintptr_t context,
+		const std::byte *payload, std::size_t length);
+
+} // namespace helsim::kernel
