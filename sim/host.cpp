@@ -34,8 +34,18 @@ __attribute__((noinline)) void set_current_task(Task *task) {
 	current_task_value = task;
 }
 
+namespace {
+thread_local unsigned quiet_outside_calls = 0;
+} // namespace
+
+QuietOutsideCalls::QuietOutsideCalls() { ++quiet_outside_calls; }
+QuietOutsideCalls::~QuietOutsideCalls() { --quiet_outside_calls; }
+
 const std::string &report_call_outside_simulation(std::string_view call) {
 	thread_local std::string description;
+	static const std::string teardown = "the machine's teardown";
+	if (quiet_outside_calls)
+		return teardown;
 	if (!description.empty())
 		return description;
 	char name[16] = "";

@@ -44,6 +44,16 @@ void set_current_task(Task *task);
 // host thread, one line on stderr names the call, the thread (its name and tid) and the fix;
 // later calls from that thread stay quiet. Returns the thread's description.
 const std::string &report_call_outside_simulation(std::string_view call);
+// While alive, calls from outside simulation on this host thread report nothing: the machine's
+// teardown unwinds blocked fibers on its own thread, and their destructors' hel calls (which
+// fail with kHelErrIllegalState there) are no mistake of the program.
+class QuietOutsideCalls {
+public:
+	QuietOutsideCalls();
+	~QuietOutsideCalls();
+	QuietOutsideCalls(const QuietOutsideCalls &) = delete;
+	QuietOutsideCalls &operator=(const QuietOutsideCalls &) = delete;
+};
 
 class TraceRecorder;
 

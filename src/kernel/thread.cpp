@@ -98,6 +98,7 @@ void Thread::unwind_fiber() {
 	// Runs the fiber's destructors on the calling (teardown) thread; on_fiber_exit is not
 	// called by the scheduler for it, so do its work here.
 	record_outcome(ThreadOutcome::blocked, outcome_message());
+	sim::QuietOutsideCalls quiet;
 	sim::Task::unwind_fiber_stack();
 	mark_ended();
 	release_context();

@@ -82,6 +82,27 @@ TEST(OutsideSimulation, HelPanicThrowsWithTheFix) {
 	EXPECT_NE(what.find("call Machine::attach() on it first"), std::string::npos) << what;
 }
 
+// A stuck fiber unwinds on the teardown thread; its destructors' calls fail there, quietly.
+TEST(OutsideSimulation, TeardownOfABlockedFiberPrintsNothing) {
+	HelError in_destructor = -1;
+	::testing::internal::CaptureStderr();
+	{
+		helsim::Machine machine;
+		machine.spawn("stuck", [&](std::span<const HelHandle>) {
+			struct CallsOnTheWayOut {
+				HelError &error;
+				~CallsOnTheWayOut() { error = helNop(); }
+			} guard{in_destructor};
+			int word = 0;
+			helFutexWait(&word, 0, kHelWaitInfinite);
+		});
+		EXPECT_TRUE(machine.run().stuck);
+	}
+	std::string printed = ::testing::internal::GetCapturedStderr();
+	EXPECT_EQ(in_destructor, kHelErrIllegalState);
+	EXPECT_EQ(printed.find("not a simulated thread"), std::string::npos) << printed;
+}
+
 // HEL_CHECK on a plain std::thread (the first-hour mistake): the process ends with the notice
 // and the panic's text, which both say what to do; no terminate cascade hides them.
 class OutsideSimulationDeathTest : public ::testing::Test {
