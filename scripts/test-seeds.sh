@@ -6,8 +6,10 @@
 # Left out are the suites whose tests need host threads outside the seeded schedule: two host
 # threads attached at once (the second waits for the baton the first holds), a plain
 # std::thread that an attached thread waits for, an attached thread stopped until a fiber
-# spawned after it resumes it, or code that spins on memory without a syscall. Machine.* and Deterministic.ThreadsMode* check the mode and seed they configured,
-# which the override replaces; strict alternation of yielding fibers holds only without the
+# spawned after it resumes it, or code that spins on memory without a syscall. Machine.*,
+# Deterministic.ThreadsMode* and Benchmark.TheLoopRunsOnASimulatedThreadPinnedToItsCpu (the
+# loop runs on a CPU's host thread) check the mode and seed they configured, which the
+# override replaces; strict alternation of yielding fibers holds only without the
 # seeded preemption at syscalls.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -17,6 +19,7 @@ threads_only='FutexWake.*:*/FutexWake.*:Machine.*:QueueDispatcher.*:QueueRing.*:
 threads_only+=':Token.*:Universe.*:TracePerfetto.CheckFile*:Deterministic.ThreadsMode*'
 threads_only+=':ThreadYield.TwoFibersOnOneCpuAlternateStrictly'
 threads_only+=':Supercall.AnAttachedThreadTrapsToo'
+threads_only+=':Benchmark.TheLoopRunsOnASimulatedThreadPinnedToItsCpu'
 for ((seed = 1; seed <= seeds; ++seed)); do
 	echo "helsim: seed $seed"
 	HELSIM_MODE=deterministic:$seed ./build/test/helsim_tests --gtest_brief=1 \
