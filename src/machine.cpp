@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "kernel/kernel.hpp"
 #include "kernel/space.hpp"
 #include "kernel/thread.hpp"
+#include "kernel/token.hpp"
 #include "kernel/universe.hpp"
 #include "kernel/wait_report.hpp"
 #include "trace_capture.hpp"
@@ -66,6 +68,9 @@ std::string RunReport::to_string() const {
 struct Machine::Root {
 	Ref<Universe> universe;
 	Ref<AddressSpace> space;
+	std::mutex token_mutex;
+	Ref<kernel::Token> hardware_token; // guarded by token_mutex; created on first request
+	HelHandle hardware_token_handle = kHelNullHandle;
 };
 
 namespace {
@@ -143,8 +148,9 @@ Machine::Machine(MachineConfig config) {
 	kernel_ = std::make_unique<kernel::Kernel>(config, *host_);
 	if (trace_)
 		trace_->set_address_window(kernel_->window().base(), kernel_->window().size());
-	root_ = std::make_unique<Root>(
-			Root{kernel::make_object<Universe>(*kernel_), kernel_->create_space()});
+	root_ = std::make_unique<Root>();
+	root_->universe = kernel::make_object<Universe>(*kernel_);
+	root_->space = kernel_->create_space();
 	// After the root space exists: the machine itself must come up.
 	host_->physical_memory().inject_failures(config.inject.no_memory_ppm, config.seed);
 }
@@ -169,6 +175,7 @@ Machine::~Machine() {
 	for (auto &thread : kernel_->threads())
 		if (thread->is_fiber() && thread->started() && !thread->ended())
 			thread->unwind_fiber();
+	kernel_->set_hardware_token(nullptr);
 	root_.reset();
 	kernel_->clear_universes();
 	kernel_.reset();
@@ -188,6 +195,22 @@ Machine::~Machine() {
 const MachineConfig &Machine::config() const { return kernel_->config(); }
 
 kernel::Kernel &Machine::kernel_for_extensions() { return *kernel_; }
+
+HelHandle Machine::hardware_access_token() {
+	std::lock_guard lock{root_->token_mutex};
+	if (!root_->hardware_token) {
+		auto token = kernel::make_object<kernel::Token>(*kernel_);
+		HelHandle handle;
+		if (HelError e = root_->universe->attach(token, kHelRightInvoke, handle); e != kHelErrNone)
+			throw std::runtime_error(fmt::format(
+					"helsim: Machine::hardware_access_token: no handle for the token (HelError {})",
+					static_cast<int>(e)));
+		kernel_->set_hardware_token(token.get());
+		root_->hardware_token = std::move(token);
+		root_->hardware_token_handle = handle;
+	}
+	return root_->hardware_token_handle;
+}
 
 void Machine::spawn(std::string name, Entry entry, std::initializer_list<HelHandle> handles) {
 	spawn(std::move(name), std::move(entry),
@@ -302,6 +325,11 @@ RunReport Machine::run() {
 		// the root universe, the root space and the attached threads.
 		std::set<const void *> reachable;
 		std::vector<kernel::Object *> work{root_->universe.get(), root_->space.get()};
+		{
+			std::lock_guard lock{root_->token_mutex};
+			if (root_->hardware_token)
+				work.push_back(root_->hardware_token.get());
+		}
 		for (auto &thread : kernel_->threads())
 			if (!thread->is_fiber())
 				work.push_back(thread.get());

@@ -261,6 +261,12 @@ public:
 	// Must be called from a host thread that is not attached.
 	RunReport run();
 
+	// The hardware access token (thor's hardwareAccessToken()): a handle, with Invoke, in the
+	// machine's root universe. helAccessPhysical, helAccessIo and helAccessIrq accept only
+	// this token; hand it to a driver with spawn(name, entry, {hardware_access_token()}). The
+	// first call creates it; later calls return the same handle.
+	HelHandle hardware_access_token();
+
 	kernel::Kernel &kernel_for_extensions();
 
 	// The trace recorded so far as Chrome trace-event JSON (MachineConfig::trace; without it

@@ -113,6 +113,16 @@ public:
 	void register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler);
 	ext::SupercallHandler supercall_handler;
 
+	// The machine's hardware access token (Machine::hardware_access_token), which gates
+	// helAccessPhysical, helAccessIo and helAccessIrq; nullptr until the host asks for it.
+	// The machine keeps the token alive until teardown.
+	void set_hardware_token(const Object *token) {
+		hardware_token_.store(token, std::memory_order_release);
+	}
+	bool is_hardware_token(const Object *object) const {
+		return object && object == hardware_token_.load(std::memory_order_acquire);
+	}
+
 private:
 	MachineConfig config_;
 	sim::Host &host_;
@@ -140,6 +150,8 @@ private:
 	mutable std::mutex extension_mutex_;
 	std::array<std::atomic<ext::SyscallHandler>, kSyscallSlots> extension_rows_{};
 	std::array<std::string, kSyscallSlots> extension_names_{};
+
+	std::atomic<const Object *> hardware_token_{nullptr};
 };
 
 } // namespace helsim::kernel

@@ -268,4 +268,26 @@ TEST(Token, TokenInAUniverseThatLeaksIsReported) {
 	EXPECT_EQ(tokens, 1) << report.to_string();
 }
 
+TEST(Token, TheHardwareAccessTokenIsOneInvokeHandleInTheRootUniverse) {
+	helsim::Machine machine;
+	HelHandle token = machine.hardware_access_token();
+	EXPECT_GE(token, 1);
+	EXPECT_EQ(machine.hardware_access_token(), token); // one token, one handle
+	std::atomic<int> checked{0};
+	machine.spawn("driver",
+			[&](std::span<const HelHandle> handles) {
+				ASSERT_EQ(handles.size(), 1u);
+				HelDescriptorInfo info{-1};
+				ASSERT_EQ(helDescriptorInfo(handles[0], &info), kHelErrNone);
+				EXPECT_EQ(info.type, kHelDescToken);
+				EXPECT_EQ(info_of(handles[0]).rights, kHelRightInvoke);
+				checked = 1;
+			},
+			{token});
+	auto report = machine.run();
+	EXPECT_EQ(checked.load(), 1);
+	EXPECT_FALSE(report.stuck) << report.to_string();
+	EXPECT_TRUE(report.leaks.empty()) << report.to_string(); // the machine keeps it on purpose
+}
+
 } // namespace

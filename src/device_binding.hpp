@@ -1,0 +1,29 @@
+// What plug() connects a Device to: the machine's kernel and the device's placement. The
+// kernel finds devices by MMIO window, port and GSI through its device registry; a device
+// reaches the kernel through this binding.
+#pragma once
+
+#include <memory>
+
+#include <helsim/device.hpp>
+
+namespace helsim::kernel {
+class Kernel;
+}
+
+namespace helsim::detail {
+
+// GSIs the simulated interrupt controller has (helAccessIrq by GSI accepts [0, kGsiCount)).
+// plug() assigns devices GSIs from kFirstDeviceGsi up, leaving the ISA range to tests that
+// raise lines by hand.
+inline constexpr unsigned kGsiCount = 256;
+inline constexpr unsigned kFirstDeviceGsi = 16;
+
+struct DeviceBinding {
+	Machine &machine;
+	kernel::Kernel &kernel;
+	DeviceAddress address;
+	std::byte *registers = nullptr; // the MMIO window in the kernel's direct map
+};
+
+} // namespace helsim::detail
