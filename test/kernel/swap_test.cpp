@@ -326,6 +326,66 @@ TEST(Swap, KernelCopiesRoundTripUnderSeeds) {
 			kSeeds);
 }
 
+// One thread plays program and daemon. A page written by the kernel and written back is
+// clean: evicting it needs no second writeback. Then a kHelMapDontRequireBacking access to it
+// fails instead of waiting, and a kernel read waits for the daemon's initialization.
+void clean_eviction_and_dont_require_backing() {
+	Swap s = make_swap(1);
+	HelHandle memory = make_swappable(s.swap, 2 * kPage);
+	helsim::Dispatcher d;
+	std::vector<char> page(kPage), disk(kPage), seen(kPage);
+	fill_pattern(page.data(), 0, 0x5a5a);
+	ASSERT_EQ(sq_call(d, kHelSubmitWriteMemory, HelSqWriteMemory{memory, 0, kPage, page.data()})
+					  .error(),
+			kHelErrNone);
+	auto r = sq_call(d, kHelSubmitManageMemory, HelSqManageMemory{s.backing}).as<HelManageResult>();
+	ASSERT_EQ(r.type, kHelManageWriteback);
+	ASSERT_EQ(r.offset, 0u);
+	ASSERT_EQ(r.length, kPage);
+	ASSERT_EQ(sq_call(d, kHelSubmitReadMemory, HelSqReadMemory{s.backing, 0, kPage, disk.data()})
+					  .error(),
+			kHelErrNone);
+	EXPECT_TRUE(check_pattern(disk.data(), 0, 0x5a5a));
+	EXPECT_EQ(helUpdateMemory(s.backing, kHelManageWriteback, 0, kPage), kHelErrNone);
+	EXPECT_EQ(helUpdateMemory(s.backing, kHelManageWriteback, 0, kPage), kHelErrIllegalArgs)
+			<< "acknowledged twice";
+
+	// Page 1 gets a frame: page 0 (clean, its copy on disk) goes without a writeback.
+	ASSERT_EQ(sq_call(d, kHelSubmitReadMemory, HelSqReadMemory{memory, kPage, 8, seen.data()})
+					  .error(),
+			kHelErrNone);
+	char *window = map_view(memory, 2 * kPage, kHelMapProtRead | kHelMapDontRequireBacking);
+	EXPECT_EQ(helLog(kHelLogSeverityDebug, window, 1), kHelErrFault);
+	EXPECT_EQ(helUnmapMemory(kHelNullHandle, window, 2 * kPage), kHelErrNone);
+
+	// A kernel read of page 0 waits for the daemon.
+	d.submit(kHelSubmitReadMemory, 500, HelSqReadMemory{memory, 0, kPage, seen.data()});
+	d.flush();
+	r = sq_call(d, kHelSubmitManageMemory, HelSqManageMemory{s.backing}).as<HelManageResult>();
+	ASSERT_EQ(r.type, kHelManageInitialize) << "a second writeback of a clean page";
+	ASSERT_EQ(r.offset, 0u);
+	ASSERT_EQ(sq_call(d, kHelSubmitWriteMemory, HelSqWriteMemory{s.backing, 0, kPage, disk.data()})
+					  .error(),
+			kHelErrNone);
+	EXPECT_EQ(helUpdateMemory(s.backing, kHelManageInitialize, 0, kPage), kHelErrNone);
+	auto read = d.wait_for(500,
+			[](helsim::Element &&e) { ADD_FAILURE() << "unexpected completion " << e.context(); });
+	EXPECT_EQ(read.error(), kHelErrNone);
+	EXPECT_TRUE(check_pattern(seen.data(), 0, 0x5a5a));
+}
+
+TEST(Swap, CleanEvictionAndDontRequireBacking) {
+	run_clean(threads_mode(), clean_eviction_and_dont_require_backing);
+}
+
+TEST(Swap, CleanEvictionAndDontRequireBackingUnderSeeds) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				run_clean(deterministic(seed), clean_eviction_and_dont_require_backing);
+			},
+			kSeeds);
+}
+
 // ---------------------------------------------------------------- teardown
 
 // Nobody serves the swap space: a page evicted under a one-page budget waits for its
