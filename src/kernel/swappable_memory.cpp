@@ -172,9 +172,11 @@ void SwappableMemory::mark_dirty(std::size_t offset) {
 			page->maybe_written = true;
 			start_writeback(*page, index, out);
 			break;
-		case State::writeback: page->redirtied = true; break;
-		case State::evicting: // copied out only after its mappings are gone: the write is in
-		case State::absent:   // no frame in these states: nothing was written to one
+		case State::writeback: // the copy in flight may miss this write
+		case State::evicting:  // a kernel copy that peeked before the eviction wrote late
+			page->redirtied = true;
+			break;
+		case State::absent: // no frame in these states: nothing was written to one
 		case State::swapped:
 		case State::swapping_in: break;
 		}
@@ -270,6 +272,17 @@ void SwappableMemory::slot_written(std::size_t index, SwapOutbox &out) {
 		store_->balance(out, nullptr, 0); // it may go now, if the budget is exceeded
 		break;
 	case State::evicting:
+		if (page.redirtied) { // written after the copy was taken: not on disk yet
+			page.redirtied = false;
+			if (page.waiters) {
+				page.maybe_written = true;
+				make_resident(index, page, out);
+			} else if (hold(out)) {
+				out.writes.emplace_back(page.slot, page.frame);
+				return; // the slot stays in use for the next writeback
+			}
+			break;
+		}
 		page.has_copy = true;
 		if (page.waiters) { // wanted again already: keep the frame
 			page.maybe_written = false;
