@@ -24,6 +24,7 @@ const char *kind_name(ObjectKind kind) {
 	case ObjectKind::memory_view: return "memory";
 	case ObjectKind::memory_slice: return "memory slice";
 	case ObjectKind::memory_view_lock: return "memory lock";
+	case ObjectKind::swap_space: return "swap space";
 	case ObjectKind::address_space: return "address space";
 	case ObjectKind::thread: return "thread";
 	case ObjectKind::lane: return "lane";
@@ -39,9 +40,9 @@ const char *kind_name(ObjectKind kind) {
 namespace {
 constexpr ObjectKind kAllKinds[kObjectKindCount] = {ObjectKind::universe, ObjectKind::queue,
 		ObjectKind::memory_view, ObjectKind::memory_slice, ObjectKind::memory_view_lock,
-		ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane, ObjectKind::token,
-		ObjectKind::oneshot_event, ObjectKind::bitset_event, ObjectKind::extension,
-		ObjectKind::stream};
+		ObjectKind::swap_space, ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane,
+		ObjectKind::token, ObjectKind::oneshot_event, ObjectKind::bitset_event,
+		ObjectKind::extension, ObjectKind::stream};
 } // namespace
 
 std::size_t kind_index(ObjectKind kind) {

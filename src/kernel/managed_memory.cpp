@@ -355,6 +355,8 @@ HelError ManagedSpace::update(int type, std::size_t offset, std::size_t length) 
 		progress(out);
 	}
 	deliver(out);
+	if (update_hook_)
+		update_hook_(type, offset / kPage, length / kPage);
 	return kHelErrNone;
 }
 
@@ -416,6 +418,55 @@ void ManagedSpace::invalidate(std::size_t offset, std::size_t size) {
 		for (auto [index, count] : runs)
 			frontal->evict(index * kPage, count * kPage);
 	deliver(out);
+}
+
+bool ManagedSpace::queue_writeback(std::size_t index) {
+	Outbox out;
+	{
+		std::lock_guard lock{lock_};
+		if (abandoned_ || index >= size() / kPage)
+			return false;
+		Page &page = *page_at(index, true);
+		if (page.tx != Tx::none || page.frame == kNoFrame)
+			return false;
+		page.present = true;
+		page.tx = Tx::want_writeback;
+		writeback_list_.push_back(index);
+		progress(out);
+	}
+	deliver(out);
+	return true;
+}
+
+void ManagedSpace::request_initialization(std::size_t index) {
+	Outbox out;
+	{
+		std::lock_guard lock{lock_};
+		if (abandoned_ || index >= size() / kPage)
+			return;
+		Page &page = *page_at(index, true);
+		if (page.present || page.tx != Tx::none)
+			return;
+		request_init(index);
+		progress(out);
+	}
+	deliver(out);
+}
+
+bool ManagedSpace::release(std::size_t index) {
+	std::lock_guard lock{lock_};
+	if (index >= size() / kPage)
+		return true;
+	Page *page = page_at(index, false);
+	if (!page)
+		return true;
+	if (page->tx != Tx::none)
+		return false;
+	if (page->frame != kNoFrame)
+		kernel_.host().physical_memory().free(page->frame, kPage);
+	page->frame = kNoFrame;
+	page->present = false;
+	return true;
 }
 
 void ManagedSpace::abandon() {

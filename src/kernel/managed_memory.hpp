@@ -96,6 +96,21 @@ public:
 	// The frontal view registers itself so that invalidation can evict its mappings.
 	void set_frontal(FrontalMemory *frontal);
 
+	// A swap space (swap_space.hpp) uses a managed space with the kernel in the frontal
+	// role: a page is a swap slot. None of these waits; the update hook reports the pager.
+	// Queues a writeback of page `index`, whose backing frame the caller filled (touch_backing
+	// first); the page becomes present. False if it is in a transaction or has no frame.
+	bool queue_writeback(std::size_t index);
+	// Asks the pager to initialize page `index`, missing and in no transaction.
+	void request_initialization(std::size_t index);
+	// Frees the frame of page `index` unless it is in a transaction (then false): missing
+	// again. Posts nothing, so a caller may hold its own lock.
+	bool release(std::size_t index);
+	// Called after every successful helUpdateMemory with its type and page range, with no
+	// lock held. Set once, before the space is shared.
+	using UpdateHook = std::function<void(int type, std::size_t first, std::size_t count)>;
+	void set_update_hook(UpdateHook hook) { update_hook_ = std::move(hook); }
+
 private:
 	enum class Tx : std::uint8_t { none, want_init, init, want_writeback, writeback };
 
@@ -152,6 +167,7 @@ private:
 	std::size_t waiter_count_ = 0;
 	Ref<Object> keepalive_;
 	bool abandoned_ = false;
+	UpdateHook update_hook_;
 };
 
 // The pager's view: every page is there.

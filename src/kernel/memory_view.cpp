@@ -19,6 +19,11 @@ void MemoryView::remove_observer(MemoryObserver &observer) {
 		observers_.erase(it);
 }
 
+bool MemoryView::observed() {
+	std::lock_guard lock{observers_mutex_};
+	return !observers_.empty();
+}
+
 void MemoryView::evict_range(std::size_t offset, std::size_t size) {
 	// Call out without the observer lock (an observer takes its own locks, and those are
 	// held while registering), keeping each observer alive by a reference instead.

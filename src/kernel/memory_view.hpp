@@ -112,6 +112,8 @@ protected:
 	// Tells every observer that [offset, offset + size) goes away. Call without holding the
 	// view's lock; the caller frees or replaces the frames only after this returns.
 	void evict_range(std::size_t offset, std::size_t size);
+	// Whether any mapping shows (part of) this view. Takes only the observer lock.
+	bool observed();
 
 private:
 	std::mutex observers_mutex_;

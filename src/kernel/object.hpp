@@ -36,6 +36,7 @@ enum class ObjectKind : int {
 	queue = kHelDescQueue,
 	memory_view = kHelDescMemoryView,
 	memory_slice = kHelDescMemorySlice,
+	swap_space = kHelDescSwapSpace,
 	address_space = kHelDescAddressSpace,
 	thread = kHelDescThread,
 	lane = kHelDescLane,
@@ -49,7 +50,7 @@ enum class ObjectKind : int {
 
 const char *kind_name(ObjectKind kind);
 // Dense numbering of the kinds, for per-kind counters: [0, kObjectKindCount).
-inline constexpr std::size_t kObjectKindCount = 13;
+inline constexpr std::size_t kObjectKindCount = 14;
 std::size_t kind_index(ObjectKind kind);
 ObjectKind kind_at(std::size_t index);
 

@@ -18,6 +18,8 @@
 #include "queue.hpp"
 #include "space.hpp"
 #include "stream.hpp"
+#include "swap_space.hpp"
+#include "swappable_memory.hpp"
 #include "syscall_args.hpp"
 #include "thread.hpp"
 #include "thread_syscalls.hpp"
@@ -600,6 +602,11 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallCreateManagedMemory] = {"helCreateManagedMemory", sys_create_managed_memory,
 			"size flags > *backingHandle *frontalHandle"};
 	t[kHelCallUpdateMemory] = {"helUpdateMemory", sys_update_memory, "*handle type offset length"};
+	t[kHelCallCreateSwapSpace] = {"helCreateSwapSpace", sys_create_swap_space,
+			"flags > *backingHandle *swapHandle"};
+	t[kHelCallAllocateSwappableMemory] = {"helAllocateSwappableMemory",
+			sys_allocate_swappable_memory, "*swapHandle size flags > *handle"};
+	t[kHelCallSetSwapBudget] = {"helSetSwapBudget", sys_set_swap_budget, "*swapHandle numPages"};
 	return t;
 }
 
