@@ -4,8 +4,13 @@
 #include <hel-syscalls.h>
 #include <hel.h>
 
+// The one helsim header a hosted program may want; it does not include helsim's hel.h, so it
+// shares this unit with <hel.h>.
+#include <helsim/hosted.hpp>
+
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <atomic>
@@ -95,10 +100,18 @@ int order_scenario() {
 
 } // namespace
 
+// The configuration hook: PROBE_REPORT=1 asks for the report in code (HELSIM_REPORT still wins).
+void helsim::hosted::configure(helsim::hosted::Config &config) {
+	const char *report = getenv("PROBE_REPORT");
+	if (report && strcmp(report, "1") == 0)
+		config.report = true;
+}
+
 int main(int argc, char **argv) {
 	std::string scenario = argc > 1 ? argv[1] : "";
 	if (scenario == "attach") {
 		printf("main: helNop: %s\n", _helErrorString(helNop()));
+		printf("main: machine %s\n", helsim::hosted::machine() ? "booted" : "missing");
 		return 0;
 	}
 	if (scenario == "exit-status")

@@ -1,6 +1,10 @@
 # Runs a hosted test program and checks its exit status and output (stdout and stderr together).
 #   -DPROGRAM=path -DARGS="a;b" -DENV="VAR=value;..." -DSTATUS=<number>|nonzero
 #   -DEXPECT="regex;regex" (each must match) -DREJECT="regex" (must not match)
+#   -DFILE=path: the run must write this file (removed first)
+if(FILE)
+  file(REMOVE "${FILE}")
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -E env ${ENV} ${PROGRAM} ${ARGS}
   RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
 set(all "${out}${err}")
@@ -22,3 +26,12 @@ foreach(regex IN LISTS REJECT)
     message(FATAL_ERROR "output must not match: ${regex}")
   endif()
 endforeach()
+if(FILE AND NOT EXISTS "${FILE}")
+  message(FATAL_ERROR "${FILE} was not written")
+endif()
+if(FILE)
+  file(READ "${FILE}" text LIMIT 200)
+  if(NOT text MATCHES "traceEvents")
+    message(FATAL_ERROR "${FILE} is no trace: ${text}")
+  endif()
+endif()
