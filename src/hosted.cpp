@@ -15,9 +15,9 @@
 //      thread_local that may close a hel descriptor.
 //  (4) pthread_join, interposed: in deterministic mode the joiner leaves the schedule while
 //      the host blocks it (Host::begin_host_wait); the joined thread's detach wakes it.
-//  (5) exit(): the main thread's thread_local destructors, then the program's static
-//      destructors (atexit order), then the ELF destructors, where shutdown() (priority 101:
-//      the executable's last) detaches the main thread, runs the machine, reports and
+//  (5) exit(): the main thread's thread_local destructors, then the atexit handlers in reverse
+//      order: the program's static destructors (registered after boot), then shutdown()
+//      (registered by boot), which detaches the main thread, runs the machine, reports and
 //      destroys it. The exit status stays the program's.
 #include <helsim/hosted.hpp>
 #include <helsim/machine.hpp>
@@ -165,6 +165,7 @@ void log_line(const LogRecord &record) {
 }
 
 void detach_thread(void *value);
+void shutdown();
 
 __attribute__((constructor(101))) void boot() {
 	State &s = state();
@@ -191,9 +192,12 @@ __attribute__((constructor(101))) void boot() {
 	s.report = config.report;
 	s.trace_file = config.trace_file;
 	s.machine.store(machine, std::memory_order_release);
+	// Registered before the program's static constructors run, so it runs after their
+	// destructors (atexit order), and before the sanitizers' leak check, registered earlier.
+	std::atexit(shutdown);
 }
 
-__attribute__((destructor(101))) void shutdown() {
+void shutdown() {
 	State &s = state();
 	Machine *machine = s.machine.load(std::memory_order_acquire);
 	if (!machine)

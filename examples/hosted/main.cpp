@@ -31,8 +31,7 @@ public:
 		queue_ = static_cast<HelQueue *>(window_);
 		chunk(0)->next = 1 | kHelNextPresent;
 		__atomic_store_n(&queue_->cqFirst, 0 | kHelNextPresent, __ATOMIC_RELEASE);
-		__atomic_fetch_or(&queue_->kernelNotify, kHelKernelNotifySupplyCqChunks,
-				__ATOMIC_RELEASE);
+		__atomic_fetch_or(&queue_->kernelNotify, kHelKernelNotifySupplyCqChunks, __ATOMIC_RELEASE);
 		HEL_CHECK(helDriveQueue(handle_, 0, 0));
 	}
 	Dispatcher(const Dispatcher &) = delete;
@@ -54,8 +53,8 @@ public:
 				return element;
 			}
 			__atomic_fetch_and(&queue_->userNotify, ~kHelUserNotifyCqProgress, __ATOMIC_ACQUIRE);
-			if ((__atomic_load_n(&chunk(0)->progressFutex, __ATOMIC_ACQUIRE) &
-						kHelProgressMask) == consumed_)
+			if ((__atomic_load_n(&chunk(0)->progressFutex, __ATOMIC_ACQUIRE) & kHelProgressMask) ==
+					consumed_)
 				HEL_CHECK(helDriveQueue(handle_, kHelDriveWait, 0));
 		}
 	}
