@@ -124,6 +124,16 @@ int main(int argc, char **argv) {
 		fflush(stdout);
 		helPanic("probe panics", 12);
 	}
+	if (scenario == "stuck") {
+		// Deterministic mode: the thread waits for a wake-up nobody can send while main joins
+		// it; instead of a hang, its wait fails with "deterministic machine stuck".
+		std::thread waiter{[] {
+			int word = 0;
+			helFutexWait(&word, 0, -1);
+		}};
+		waiter.join();
+		return 0;
+	}
 	if (scenario == "check") {
 		HEL_CHECK(helCloseDescriptor(kHelThisUniverse, 12345));
 		return 0;
