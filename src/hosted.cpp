@@ -43,10 +43,12 @@
 
 // The sanitizers' own pthread_create and pthread_join (weak: absent without a sanitizer). A
 // static sanitizer runtime's interposing definitions are weak and lose to ours, so ours must
-// call theirs for the sanitizer to see the thread.
+// call theirs for the sanitizer to see the thread. The names are the runtimes'.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 extern "C" int __interceptor_pthread_create(pthread_t *, const pthread_attr_t *, void *(*)(void *),
 		void *) __attribute__((weak));
 extern "C" int __interceptor_pthread_join(pthread_t, void **) __attribute__((weak));
+// NOLINTEND(bugprone-reserved-identifier)
 
 // Referenced by the link option of helsim::hosted (-Wl,--undefined=helsim_hosted_anchor), so
 // that this object is linked even into a program that creates no thread.
@@ -314,7 +316,7 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr, voi
 			host.cancel_prepared(*prepared);
 		return error;
 	}
-	launch.release(); // start_attached owns it
+	(void)launch.release(); // start_attached owns it now
 	if (state().deterministic) {
 		// Before the child can end: it runs only once this thread gives up the baton.
 		std::lock_guard lock{state().children_mutex};
