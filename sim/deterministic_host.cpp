@@ -97,12 +97,28 @@ void DeterministicHost::run_until(const std::function<bool()> &done) {
 	if (current_task())
 		throw std::logic_error(
 				"helsim: DeterministicHost::run_until called from a simulated thread");
-	// An attached thread runs simulated code until it detaches: wait for it.
-	std::lock_guard baton{baton_};
-	drive(done, nullptr);
+	// Attached threads run simulated code until they detach: wait for them.
+	{
+		std::unique_lock lock{baton_mutex_};
+		baton_cv_.wait(lock, [this] { return attached_ == 0 && !driver_; });
+		driver_ = true;
+	}
+	struct Release {
+		DeterministicHost &host;
+		~Release() {
+			{
+				std::lock_guard lock{host.baton_mutex_};
+				host.driver_ = false;
+			}
+			host.baton_cv_.notify_all();
+		}
+	} release{*this};
+	// Only attached threads prepare attached tasks, and none is alive: nothing to hand over.
+	if (drive(done))
+		throw std::logic_error("helsim: DeterministicHost: an attached task without a thread");
 }
 
-bool DeterministicHost::drive(const std::function<bool()> &done, Task *attached) {
+Task *DeterministicHost::drive(const std::function<bool()> &done) {
 	if (driving_)
 		throw std::logic_error("helsim: DeterministicHost: the scheduler is not reentrant");
 	driving_ = true;
@@ -123,40 +139,96 @@ bool DeterministicHost::drive(const std::function<bool()> &done, Task *attached)
 			// Idle: jump to the next deadline, or stop if there is none (stuck or done).
 			std::uint64_t next = timers_.next_deadline();
 			if (next == kNoDeadline)
-				return false;
+				return nullptr;
 			if (next > now_)
 				now_ = next;
 			continue;
 		}
 		unsigned cpu = candidates[rng_.below(candidates.size())];
 		Task *task = queues_[cpu].pop();
+		if (!task->is_fiber()) {
+			if (auto it = std::find(cancelled_.begin(), cancelled_.end(), task);
+					it != cancelled_.end()) {
+				// Its host thread was never created: it ends without running.
+				cancelled_.erase(it);
+				task->state_.store(kTaskExited, std::memory_order_release);
+				activity_add(-1);
+				std::lock_guard lock{baton_mutex_};
+				--attached_;
+				continue;
+			}
+		}
 		record(cpu, *task);
 		now_ += schedule_.switch_cost;
-		if (task == attached) {
-			// The attached thread's turn: it continues on its own host thread, which is
-			// this one.
+		if (!task->is_fiber()) {
+			// An attached thread's turn: it continues on its own host thread (this one, or
+			// another that the caller hands the baton to).
 			std::uint32_t word = task->state_.load(std::memory_order_acquire);
 			task->state_.store(kTaskRunning | (word & kTaskNotified), std::memory_order_release);
 			task->set_cpu_index(cpu);
 			now_running(task);
-			return true;
+			return task;
 		}
 		run_task(cpu, *task);
+	}
+	return nullptr;
+}
+
+void DeterministicHost::hand_baton(Task *task) {
+	{
+		std::lock_guard lock{baton_mutex_};
+		baton_ = task;
+	}
+	baton_cv_.notify_all();
+}
+
+bool DeterministicHost::await_turn(Task &self, bool reports_stuck) {
+	std::unique_lock lock{baton_mutex_};
+	if (reports_stuck)
+		turn_waiters_.push_back(&self);
+	baton_cv_.wait(lock, [&] { return baton_ == &self || stuck_ == &self; });
+	if (reports_stuck)
+		turn_waiters_.erase(std::find(turn_waiters_.begin(), turn_waiters_.end(), &self));
+	if (stuck_ == &self) {
+		stuck_ = nullptr;
+		baton_ = &self;
+		return false;
 	}
 	return true;
 }
 
-void DeterministicHost::wait_for_turn(Task &self) {
-	bool resumed = drive([] { return false; }, &self);
-	if (!resumed) {
-		// Nothing can ever run again, and nobody but a simulated thread could wake us:
-		// waiting would hang the host thread for good.
-		self.state_.store(kTaskRunning, std::memory_order_release);
-		activity_add(1);
-		now_running(&self);
-		throw std::runtime_error("helsim: deterministic machine stuck: the attached thread '" +
-				self.name() + "' waits and nothing else can run or fire");
+void DeterministicHost::pass_baton_on() {
+	if (Task *next = drive([] { return false; })) {
+		hand_baton(next);
+		return;
 	}
+	// Nothing can run or fire any more: the attached threads waiting for their turn never get
+	// it. The first of them gets the baton back with the error (wait_for_turn).
+	{
+		std::lock_guard lock{baton_mutex_};
+		baton_ = nullptr;
+		if (!turn_waiters_.empty())
+			stuck_ = turn_waiters_.front();
+	}
+	baton_cv_.notify_all();
+}
+
+void DeterministicHost::wait_for_turn(Task &self) {
+	Task *next = drive([] { return false; });
+	if (next == &self)
+		return;
+	if (next) {
+		hand_baton(next);
+		if (await_turn(self, true))
+			return; // whoever handed the baton back marked us running
+	}
+	// Nothing can ever run again, and nobody but a simulated thread could wake us:
+	// waiting would hang the host thread for good.
+	self.state_.store(kTaskRunning, std::memory_order_release);
+	activity_add(1);
+	now_running(&self);
+	throw std::runtime_error("helsim: deterministic machine stuck: the attached thread '" +
+			self.name() + "' waits and nothing else can run or fire");
 }
 
 void DeterministicHost::run_task(unsigned cpu, Task &task) {
@@ -282,8 +354,14 @@ void DeterministicHost::note_scheduling_event() {
 void DeterministicHost::attach(Task &task) {
 	if (current_task())
 		throw std::logic_error("helsim: this host thread already is a simulated thread");
-	// One host thread at a time runs simulated code: this one now, until it detaches.
-	baton_.lock();
+	// One host thread at a time runs simulated code: this one now, until it detaches or
+	// hands the baton to an attached thread it created.
+	{
+		std::unique_lock lock{baton_mutex_};
+		baton_cv_.wait(lock, [this] { return attached_ == 0 && !driver_; });
+		++attached_;
+		baton_ = &task;
+	}
 	task.set_cpu_index(next_start_cpu_++ % cpu_count());
 	task.state_.store(kTaskRunning, std::memory_order_release);
 	activity_add(1);
@@ -292,13 +370,63 @@ void DeterministicHost::attach(Task &task) {
 	run_begins(task);
 }
 
+void DeterministicHost::prepare_attach(Task &task) {
+	// On the creator's thread, which holds the baton: the new task queues up now, so its
+	// place in the schedule follows the order of creation.
+	{
+		std::lock_guard lock{baton_mutex_};
+		++attached_;
+	}
+	task.set_cpu_index(next_start_cpu_++ % cpu_count());
+	task.state_.store(kTaskRunnable, std::memory_order_release);
+	activity_add(1);
+	enqueue(task);
+}
+
+void DeterministicHost::attach_prepared(Task &task) {
+	if (current_task())
+		throw std::logic_error("helsim: this host thread already is a simulated thread");
+	set_current_task(&task);
+	await_turn(task, false); // the scheduler that picked it marked it running
+	run_begins(task);
+}
+
+void DeterministicHost::cancel_prepared(Task &task) { cancelled_.push_back(&task); }
+
+void DeterministicHost::begin_host_wait(Task &self) {
+	run_ends(self);
+	self.state_.store(kTaskParked, std::memory_order_release);
+	activity_add(-1);
+	running_ = nullptr;
+	{
+		std::lock_guard lock{baton_mutex_};
+		baton_ = nullptr;
+	}
+	pass_baton_on();
+}
+
+void DeterministicHost::end_host_wait(Task &self) {
+	await_turn(self, false);
+	run_begins(self);
+}
+
 void DeterministicHost::detach(Task &task) {
 	run_ends(task);
 	running_ = nullptr;
 	set_current_task(nullptr);
 	task.state_.store(kTaskExited, std::memory_order_release);
 	activity_add(-1);
-	baton_.unlock();
+	bool others;
+	{
+		std::lock_guard lock{baton_mutex_};
+		--attached_;
+		baton_ = nullptr;
+		others = attached_ > 0;
+	}
+	if (others)
+		pass_baton_on(); // the schedule goes on with the other attached threads
+	else
+		baton_cv_.notify_all();
 }
 
 void DeterministicHost::park_attached(Task &self, std::uint64_t deadline) {

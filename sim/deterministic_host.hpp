@@ -10,6 +10,7 @@
 // nothing is runnable. The same seed and the same workload give the same trace, bit for bit.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -80,10 +81,18 @@ public:
 	void park(Task &self, std::uint64_t deadline) override;
 	void unpark(Task &task) override;
 	void yield(Task &self) override;
-	// The attached host thread runs simulated code alone until it detaches (the baton):
-	// when it blocks or yields, the scheduler runs on its host thread until the seed picks
-	// it again. A second attach, and run_until, wait for the baton.
+	// One host thread at a time runs simulated code (the baton). An attached thread that
+	// blocks or yields runs the scheduler on its own host thread until the seed picks it
+	// again, or until the seed picks another attached thread, whose host thread then gets the
+	// baton. attach() waits until no attached thread is alive and run_until is not running;
+	// threads that an attached thread creates (prepare_attach) join the schedule instead, in
+	// the order they were created.
 	void attach(Task &task) override;
+	void prepare_attach(Task &task) override;
+	void attach_prepared(Task &task) override;
+	void cancel_prepared(Task &task) override;
+	void begin_host_wait(Task &self) override;
+	void end_host_wait(Task &self) override;
 	// A syscall's entry or exit: yields if a wake-up or completion asked for it, or if the
 	// seed says so. Attached threads take part like fibers: they hand the baton on.
 	void scheduling_point(Task &self) override;
@@ -104,9 +113,17 @@ private:
 	void run_task(unsigned cpu, Task &task);
 	void after_switch(Task &task);
 	void record(unsigned cpu, const Task &task);
-	// The scheduler loop. With `attached`, returns true once the seed picks that task (the
-	// caller's own); false when nothing can run any more.
-	bool drive(const std::function<bool()> &done, Task *attached);
+	// The scheduler loop: runs fibers until done() holds (returns nullptr), nothing can run
+	// any more (nullptr), or the seed picks an attached task (returned, marked running; the
+	// caller hands it the baton unless it is its own).
+	Task *drive(const std::function<bool()> &done);
+	// The baton moves to `task`'s host thread; await_turn blocks the caller's until it gets it
+	// back (false: the machine got stuck and this thread was chosen to report it).
+	void hand_baton(Task *task);
+	bool await_turn(Task &self, bool reports_stuck);
+	// The calling host thread gives the baton up for good (a detach, a host wait): the
+	// scheduler runs on it until it can hand the baton to an attached task.
+	void pass_baton_on();
 	// The seed's yes-or-no at a decision point that fires `ppm` times in a million.
 	bool decide(std::uint32_t ppm) { return ppm && rng_.below(1'000'000) < ppm; }
 	// `task` now holds a CPU (the fiber switched in, or the attached thread got its turn).
@@ -135,7 +152,19 @@ private:
 	// gives the CPU up at its next safe point.
 	Task *running_ = nullptr;
 	bool resched_ = false;
-	std::mutex baton_; // held by the host thread that runs simulated code
+	// The baton (see attach). Guarded by baton_mutex_: whose host thread may run simulated
+	// code (nullptr: none, or run_until's), how many attached tasks are alive (attached, or
+	// prepared and not yet detached), whether run_until drives, the attached tasks waiting in
+	// wait_for_turn (in order), and the one chosen to report that the machine got stuck.
+	std::mutex baton_mutex_;
+	std::condition_variable baton_cv_;
+	Task *baton_ = nullptr;
+	unsigned attached_ = 0;
+	bool driver_ = false;
+	std::vector<Task *> turn_waiters_;
+	Task *stuck_ = nullptr;
+	// Prepared tasks whose host thread was never created: the scheduler retires them.
+	std::vector<Task *> cancelled_;
 	bool stopped_ = false;
 };
 

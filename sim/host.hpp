@@ -78,6 +78,19 @@ public:
 	// Makes the calling host thread a task of this machine, or stops being one.
 	virtual void attach(Task &task) = 0;
 	virtual void detach(Task &task) = 0;
+	// Hosting (src/hosted.cpp): the running attached task is about to create a host thread
+	// that will attach as `task`. Deterministic mode queues `task` now, so that the order of
+	// creation, not the host's scheduling, decides when it first runs; attach_prepared, on
+	// the new host thread, then waits for that turn. Threads mode attaches at once.
+	virtual void prepare_attach(Task &task) { (void)task; }
+	virtual void attach_prepared(Task &task) { attach(task); }
+	// The host thread was not created after all: `task` never attaches.
+	virtual void cancel_prepared(Task &task) { (void)task; }
+	// Hosting: the running attached task blocks in the host (pthread_join) until something
+	// unpark()s it; deterministic mode lets the others run meanwhile, and end_host_wait waits
+	// for the task's next turn once the host call returned.
+	virtual void begin_host_wait(Task &self) { (void)self; }
+	virtual void end_host_wait(Task &self) { (void)self; }
 
 	virtual void arm(Timer &timer) = 0;
 	// True if the timer was disarmed before it fired.

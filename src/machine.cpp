@@ -243,6 +243,22 @@ void Machine::spawn(std::string name, Entry entry, std::span<const HelHandle> ha
 }
 
 std::unique_ptr<Attachment> Machine::attach(AttachOptions options) {
+	kernel::Thread *thread = make_attached_thread(std::move(options));
+	try {
+		host_->attach(*thread);
+	} catch (...) {
+		thread->unref();
+		throw;
+	}
+	return finish_attach(thread);
+}
+
+std::unique_ptr<Attachment> Machine::finish_attach(kernel::Thread *thread) {
+	kernel_->live_attachments.fetch_add(1);
+	return std::unique_ptr<Attachment>{new Attachment{thread}};
+}
+
+kernel::Thread *Machine::make_attached_thread(AttachOptions options) {
 	Ref<Universe> universe = root_->universe;
 	if (options.new_universe) {
 		universe = kernel::make_object<Universe>(*kernel_);
@@ -265,11 +281,9 @@ std::unique_ptr<Attachment> Machine::attach(AttachOptions options) {
 					options.space));
 		space = std::move(r.object);
 	}
-	auto thread = kernel::make_object<Thread>(*kernel_, sim::TaskKind::attached,
-			std::move(options.name), std::move(universe), std::move(space));
-	host_->attach(*thread);
-	kernel_->live_attachments.fetch_add(1);
-	return std::unique_ptr<Attachment>{new Attachment{thread.release()}};
+	return kernel::make_object<Thread>(*kernel_, sim::TaskKind::attached, std::move(options.name),
+			std::move(universe), std::move(space))
+			.release();
 }
 
 Attachment::~Attachment() {

@@ -223,6 +223,9 @@ private:
 };
 
 class Machine;
+namespace detail {
+struct Hosting; // src/hosted.cpp: helsim::hosted's access to the machine
+} // namespace detail
 
 // While alive, the host thread that created it is a simulated thread and may call hel
 // functions; a blocking call blocks the host thread for real.
@@ -234,6 +237,7 @@ public:
 
 private:
 	friend class Machine;
+	friend struct detail::Hosting;
 	explicit Attachment(kernel::Thread *thread) : thread_{thread} {}
 	kernel::Thread *thread_;
 };
@@ -279,6 +283,11 @@ public:
 	std::size_t trace_event_count() const;
 
 private:
+	friend struct detail::Hosting;
+	// An attached thread object for `options`, not yet attached to any host thread.
+	kernel::Thread *make_attached_thread(AttachOptions options);
+	std::unique_ptr<Attachment> finish_attach(kernel::Thread *thread);
+
 	// First member: the recorder outlives the host and the kernel, whose teardown still
 	// reports events.
 	std::unique_ptr<sim::TraceRecorder> trace_;
