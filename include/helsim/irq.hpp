@@ -16,8 +16,9 @@ inline constexpr unsigned kGsiCount = 256;
 
 // One edge on `gsi` (on a level-triggered line: a short assertion). An edge that finds the
 // line masked is lost, as on an I/O APIC; one that finds it in service is buffered (at most
-// one, thor's raiseBuffered). Call it from a simulated thread, a device hook, or a host thread
-// while the machine runs. Throws std::out_of_range for gsi >= kGsiCount.
+// one, thor's raiseBuffered). Call it from a simulated thread or a device hook (in threads
+// mode also from a host thread while the machine runs). Throws std::out_of_range for
+// gsi >= kGsiCount.
 void raise_gsi(Machine &machine, unsigned gsi);
 
 // Drives the level of `gsi` (true: asserted; the configured polarity is the controller's

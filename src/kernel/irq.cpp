@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <utility>
 
 #include <helsim/device.hpp>
 #include <helsim/irq.hpp>
