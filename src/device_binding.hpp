@@ -26,4 +26,10 @@ struct DeviceBinding {
 	std::byte *registers = nullptr; // the MMIO window in the kernel's direct map
 };
 
+// Connects the device's interrupt lines to the interrupt controller (src/device_irq.cpp):
+// plug() calls it once binding.address.gsis is filled, before the device can raise a line.
+// Acknowledging line i's GSI then calls device.irq_acknowledged(i). Throws
+// std::invalid_argument for a GSI >= kGsiCount.
+void bind_device_irqs(DeviceBinding &binding, Device &device);
+
 } // namespace helsim::detail

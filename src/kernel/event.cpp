@@ -3,6 +3,7 @@
 #include <bit>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "queue.hpp"
 #include "spinlock.hpp"
@@ -25,12 +26,6 @@ namespace helsim::kernel {
 // An await is taken by (2) only if (3) has not had it from the registry, and (3) reaches it
 // only through the list lock, which (2) holds while it decides: never both, never neither.
 
-namespace {
-
-class EventWaiter;
-
-} // namespace
-
 class WaitList {
 public:
 	SpinLock lock;
@@ -42,8 +37,6 @@ public:
 	// (2): takes every waiter the registry lets go, as a detached list.
 	EventWaiter *take_all();
 };
-
-namespace {
 
 class EventWaiter final : public Cancellable {
 public:
@@ -83,6 +76,8 @@ private:
 	const Ref<IpcQueue> queue_;
 	const std::uintptr_t context_;
 };
+
+namespace {
 
 // Completes a detached list with one result (no lock held).
 void complete_all(EventWaiter *list, const HelEventResult &result) {
@@ -157,6 +152,8 @@ void Event::submit_await(Thread &self, IpcQueue &queue, std::uint64_t sequence, 
 	// Allocated, and registered, before the operation counts as submitted (see
 	// without_allocation_exceptions); unique_ptr until then.
 	auto waiter = std::make_unique<EventWaiter>(waiters_, queue, context);
+	if (!cancellable_by_tag())
+		tag = 0; // thor: IRQ waits ignore the tag
 	waiter->cancellation_tag = tag;
 	if (tag)
 		queue.register_cancellable(*waiter);
@@ -189,6 +186,23 @@ HelError Event::raise_with(Update &&update) {
 	complete_all(taken, result);
 	return kHelErrNone;
 }
+
+Event::Taken::Taken(Taken &&other) noexcept
+: list_{std::exchange(other.list_, nullptr)}, result_{other.result_} {}
+
+void Event::Taken::complete() { complete_all(std::exchange(list_, nullptr), result_); }
+
+Event::Taken Event::take_raised(void (*update)(Event &self, HelEventResult &result)) {
+	Taken taken;
+	std::lock_guard lock{waiters_->lock};
+	update(*this, taken.result_);
+	if (waiters_->head)
+		taken.list_ = waiters_->take_all();
+	return taken;
+}
+
+void Event::lock_waiters() { waiters_->lock.lock(); }
+void Event::unlock_waiters() { waiters_->lock.unlock(); }
 
 void Event::for_each_pending(const std::function<void(const PendingOperation &)> &f) {
 	std::lock_guard lock{waiters_->lock};

@@ -30,7 +30,8 @@ protected:
 	~Awaitable() = default;
 };
 
-class WaitList; // event.cpp: the awaits still waiting, and the lock that guards the event
+class WaitList;    // event.cpp: the awaits still waiting, and the lock that guards the event
+class EventWaiter; // event.cpp: one waiting await
 
 // What both kinds share: the waiting awaits, their cancellation and their end.
 class Event : public Object, public Awaitable {
@@ -54,6 +55,37 @@ protected:
 	// with), then completes them.
 	template <typename Update>
 	HelError raise_with(Update &&update);
+
+public:
+	// Awaits a raise took off the list, to be completed once the raiser holds no lock.
+	class Taken {
+	public:
+		Taken() = default;
+		Taken(Taken &&other) noexcept;
+		Taken &operator=(Taken &&) = delete;
+		~Taken() { complete(); }
+		// Posts every completion (no lock may be held); afterwards the list is empty.
+		void complete();
+
+	private:
+		friend class Event;
+		EventWaiter *list_ = nullptr;
+		HelEventResult result_{};
+	};
+
+protected:
+	// For a kind whose raise is decided under a lock of its own as well (an IRQ object, under
+	// its pin's lock): under the wait list's lock, advances the state (`update` fills the
+	// result, as for raise_with) and takes every waiting await. The caller completes them
+	// after releasing its own lock.
+	Taken take_raised(void (*update)(Event &self, HelEventResult &result));
+	// The wait list's lock: what completes_now() and take_raised() run under.
+	void lock_waiters();
+	void unlock_waiters();
+
+	// Whether a waiting await with a cancellation tag is cancellable by kHelSubmitCancel.
+	// thor: yes for events, no for IRQ objects (their awaits ignore the tag).
+	virtual bool cancellable_by_tag() const { return true; }
 
 	// Kept apart from the event: a kHelSubmitCancel may reach a waiting await after the event
 	// itself is gone (the awaits hold the list, not the event).

@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "irq.hpp"
 #include "queue.hpp"
 #include "syscalls.hpp"
 #include "thread.hpp"
@@ -31,6 +32,10 @@ const char *kind_name(ObjectKind kind) {
 	case ObjectKind::token: return "token";
 	case ObjectKind::oneshot_event: return "oneshot event";
 	case ObjectKind::bitset_event: return "bitset event";
+	case ObjectKind::irq_pin: return "irq pin";
+	case ObjectKind::irq: return "irq";
+	case ObjectKind::kernlet_object: return "kernlet";
+	case ObjectKind::bound_kernlet: return "bound kernlet";
 	case ObjectKind::extension: return "extension object";
 	case ObjectKind::stream: return "stream";
 	}
@@ -41,7 +46,8 @@ namespace {
 constexpr ObjectKind kAllKinds[kObjectKindCount] = {ObjectKind::universe, ObjectKind::queue,
 		ObjectKind::memory_view, ObjectKind::memory_slice, ObjectKind::memory_view_lock,
 		ObjectKind::swap_space, ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane,
-		ObjectKind::token, ObjectKind::oneshot_event, ObjectKind::bitset_event,
+		ObjectKind::token, ObjectKind::oneshot_event, ObjectKind::bitset_event, ObjectKind::irq_pin,
+		ObjectKind::irq, ObjectKind::kernlet_object, ObjectKind::bound_kernlet,
 		ObjectKind::extension, ObjectKind::stream};
 } // namespace
 
@@ -61,7 +67,8 @@ Object::Object(Kernel &kernel, ObjectKind kind) : kernel_{kernel}, kind_{kind} {
 Object::~Object() { kernel_.unregister_object(*this); }
 
 Kernel::Kernel(const MachineConfig &config, sim::Host &host)
-: config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed} {}
+: config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed},
+  irqs_{std::make_unique<IrqController>()} {}
 
 Kernel::~Kernel() = default;
 

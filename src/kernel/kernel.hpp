@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <set>
@@ -21,6 +22,7 @@
 namespace helsim::kernel {
 
 class Thread;
+class IrqController;
 
 using SyscallFn = HelError (*)(Thread &self, const HelWord *args, HelWord *outs);
 
@@ -123,6 +125,9 @@ public:
 		return object && object == hardware_token_.load(std::memory_order_acquire);
 	}
 
+	// The simulated interrupt controller: one line per GSI (irq.hpp).
+	IrqController &irqs() { return *irqs_; }
+
 private:
 	MachineConfig config_;
 	sim::Host &host_;
@@ -152,6 +157,8 @@ private:
 	std::array<std::string, kSyscallSlots> extension_names_{};
 
 	std::atomic<const Object *> hardware_token_{nullptr};
+
+	std::unique_ptr<IrqController> irqs_;
 };
 
 } // namespace helsim::kernel

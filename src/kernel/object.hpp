@@ -44,13 +44,17 @@ enum class ObjectKind : int {
 	memory_view_lock = kHelDescMemoryViewLock,
 	oneshot_event = kHelDescOneshotEvent,
 	bitset_event = kHelDescBitsetEvent,
+	irq_pin = kHelDescIrqPin,
+	irq = kHelDescIrq,
+	kernlet_object = kHelDescKernletObject,
+	bound_kernlet = kHelDescBoundKernlet,
 	extension = 1000, // objects defined through helsim/extension.hpp
 	stream = 1001,    // kernel-internal: reached only through its lanes
 };
 
 const char *kind_name(ObjectKind kind);
 // Dense numbering of the kinds, for per-kind counters: [0, kObjectKindCount).
-inline constexpr std::size_t kObjectKindCount = 14;
+inline constexpr std::size_t kObjectKindCount = 18;
 std::size_t kind_index(ObjectKind kind);
 ObjectKind kind_at(std::size_t index);
 

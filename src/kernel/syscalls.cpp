@@ -13,6 +13,7 @@
 #include "clock.hpp"
 #include "event_syscalls.hpp"
 #include "futex.hpp"
+#include "irq_syscalls.hpp"
 #include "kernel.hpp"
 #include "memory_syscalls.hpp"
 #include "queue.hpp"
@@ -587,6 +588,15 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallRaiseEvent] = {"helRaiseEvent", sys_raise_event, "*handle bits"};
 	t[kHelCallSubmitAwaitEvent] = {"helSubmitAwaitEvent", sys_legacy_await_event,
 			"*handle sequence *queue &context"};
+	t[kHelCallAccessIrq] = {"helAccessIrq", sys_access_irq,
+			"*accessToken mode controller index > *handle"};
+	t[kHelCallHandleIrq] = {"helHandleIrq", sys_handle_irq, "*pinHandle > *handle"};
+	t[kHelCallConfigureIrq] = {"helConfigureIrq", sys_configure_irq, "*pinHandle trigger polarity"};
+	t[kHelCallAcknowledgeIrq] = {"helAcknowledgeIrq", sys_acknowledge_irq,
+			"*handle flags sequence"};
+	t[kHelCallAutomateIrq] = {"helAutomateIrq", sys_automate_irq, "*handle flags *kernlet"};
+	t[kHelCallBindKernlet] = {"helBindKernlet", sys_bind_kernlet,
+			"*handle &data numData > *boundHandle"};
 	t[kHelCallCreateStream] = {"helCreateStream", sys_create_stream,
 			"attachCredentials > *lane1 *lane2"};
 	t[kHelCallShutdownLane] = {"helShutdownLane", sys_shutdown_lane, "*handle"};
