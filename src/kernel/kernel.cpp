@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "device_registry.hpp"
 #include "queue.hpp"
 #include "syscalls.hpp"
 #include "thread.hpp"
@@ -30,6 +31,8 @@ const char *kind_name(ObjectKind kind) {
 	case ObjectKind::token: return "token";
 	case ObjectKind::oneshot_event: return "oneshot event";
 	case ObjectKind::bitset_event: return "bitset event";
+	case ObjectKind::dma_space: return "dma space";
+	case ObjectKind::io_space: return "io space";
 	case ObjectKind::extension: return "extension object";
 	case ObjectKind::stream: return "stream";
 	}
@@ -40,8 +43,8 @@ namespace {
 constexpr ObjectKind kAllKinds[kObjectKindCount] = {ObjectKind::universe, ObjectKind::queue,
 		ObjectKind::memory_view, ObjectKind::memory_slice, ObjectKind::memory_view_lock,
 		ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane, ObjectKind::token,
-		ObjectKind::oneshot_event, ObjectKind::bitset_event, ObjectKind::extension,
-		ObjectKind::stream};
+		ObjectKind::oneshot_event, ObjectKind::bitset_event, ObjectKind::dma_space,
+		ObjectKind::io_space, ObjectKind::extension, ObjectKind::stream};
 } // namespace
 
 std::size_t kind_index(ObjectKind kind) {
@@ -60,7 +63,8 @@ Object::Object(Kernel &kernel, ObjectKind kind) : kernel_{kernel}, kind_{kind} {
 Object::~Object() { kernel_.unregister_object(*this); }
 
 Kernel::Kernel(const MachineConfig &config, sim::Host &host)
-: config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed} {}
+: config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed},
+  devices_{std::make_unique<DeviceRegistry>()} {}
 
 Kernel::~Kernel() = default;
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <set>
@@ -21,6 +22,7 @@
 namespace helsim::kernel {
 
 class Thread;
+class DeviceRegistry;
 
 using SyscallFn = HelError (*)(Thread &self, const HelWord *args, HelWord *outs);
 
@@ -123,6 +125,9 @@ public:
 		return object && object == hardware_token_.load(std::memory_order_acquire);
 	}
 
+	// Simulated devices (device_registry.hpp), by MMIO window, port and GSI.
+	DeviceRegistry &devices() { return *devices_; }
+
 private:
 	MachineConfig config_;
 	sim::Host &host_;
@@ -152,6 +157,7 @@ private:
 	std::array<std::string, kSyscallSlots> extension_names_{};
 
 	std::atomic<const Object *> hardware_token_{nullptr};
+	std::unique_ptr<DeviceRegistry> devices_;
 };
 
 } // namespace helsim::kernel

@@ -43,13 +43,15 @@ enum class ObjectKind : int {
 	memory_view_lock = kHelDescMemoryViewLock,
 	oneshot_event = kHelDescOneshotEvent,
 	bitset_event = kHelDescBitsetEvent,
+	dma_space = kHelDescDmaSpace,
+	io_space = kHelDescIo,
 	extension = 1000, // objects defined through helsim/extension.hpp
 	stream = 1001,    // kernel-internal: reached only through its lanes
 };
 
 const char *kind_name(ObjectKind kind);
 // Dense numbering of the kinds, for per-kind counters: [0, kObjectKindCount).
-inline constexpr std::size_t kObjectKindCount = 13;
+inline constexpr std::size_t kObjectKindCount = 15;
 std::size_t kind_index(ObjectKind kind);
 ObjectKind kind_at(std::size_t index);
 
