@@ -104,8 +104,8 @@ TEST(HelLayout, ManagarmStyleCallsCompileUnchanged) {
 	HEL_CHECK(helGetAffinity(kHelThisThread, mask, sizeof(mask), &actual));
 	EXPECT_EQ(actual, 1u) << "2 CPUs need one byte";
 	// Calls helsim does not implement yet compile all the same and answer IllegalSyscall.
-	HelHandle dma = kHelNullHandle;
-	EXPECT_EQ(helCreateDmaSpace(0, &dma), kHelErrIllegalSyscall);
+	HelHandle backing = kHelNullHandle, swap = kHelNullHandle;
+	EXPECT_EQ(helCreateSwapSpace(0, &backing, &swap), kHelErrIllegalSyscall);
 	EXPECT_EQ(helResizeMemory(queue, 4096), kHelErrIllegalSyscall) << "a reserved number, as thor";
 }
 
