@@ -356,9 +356,9 @@ TEST(Device, AfterRunsCallbacksInDeadlineOrderInVirtualTime) {
 	auto report = drive(machine, [&](HelHandle) {
 		helsim::Dispatcher d;
 		EXPECT_EQ(helGetClock(&start), kHelErrNone);
-		for (auto [which, delay] :
+		for (auto timer :
 				{std::pair{3, 3000}, std::pair{1, 1000}, std::pair{2, 2000}, std::pair{4, 3000}})
-			device->after(delay, [&, which] {
+			device->after(timer.second, [&, which = timer.first] {
 				fired.emplace_back(which, device->now());
 				if (which == 1) // a callback may schedule more
 					device->after(500, [&] { fired.emplace_back(5, device->now()); });
