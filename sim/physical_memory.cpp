@@ -79,6 +79,25 @@ std::optional<PhysicalAddr> PhysicalMemory::allocate(std::size_t size, PhysicalA
 	return std::nullopt;
 }
 
+std::optional<PhysicalAddr> PhysicalMemory::reserve(std::size_t size) {
+	size = (size + kPageSize - 1) & ~(kPageSize - 1);
+	if (size == 0)
+		return std::nullopt;
+	std::lock_guard lock{mutex_};
+	for (auto it = free_runs_.rbegin(); it != free_runs_.rend(); ++it) {
+		if (it->second < size)
+			continue;
+		PhysicalAddr run = it->first;
+		std::size_t rest = it->second - size;
+		free_runs_.erase(std::next(it).base());
+		if (rest)
+			free_runs_.emplace(run, rest); // the window is the run's top end
+		free_bytes_ -= size;
+		return run + rest;
+	}
+	return std::nullopt;
+}
+
 void PhysicalMemory::inject_failures(std::uint32_t ppm, std::uint64_t seed) {
 	std::lock_guard lock{mutex_};
 	fail_ppm_ = ppm;

@@ -30,6 +30,10 @@ public:
 	// nullopt when no such range is free.
 	std::optional<PhysicalAddr> allocate(std::size_t size, PhysicalAddr limit = ~PhysicalAddr{0});
 	void free(PhysicalAddr address, std::size_t size);
+	// A device's MMIO window: the highest free, page-aligned range of `size` bytes, taken out
+	// of allocation for good (as firmware keeps device windows out of the RAM map). Never
+	// subject to injected failures; the frames keep their contents. nullopt if none is free.
+	std::optional<PhysicalAddr> reserve(std::size_t size);
 
 	// Fault injection: from now on about `ppm` in a million allocations fail, as decided by a
 	// generator seeded with `seed` (deterministic for a deterministic sequence of calls).

@@ -3,6 +3,7 @@
 // reaches the kernel through this binding.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include <helsim/device.hpp>
@@ -24,6 +25,8 @@ struct DeviceBinding {
 	kernel::Kernel &kernel;
 	DeviceAddress address;
 	std::byte *registers = nullptr; // the MMIO window in the kernel's direct map
+	// Cleared when the machine's kernel is torn down: after() and DMA then do nothing.
+	std::atomic<bool> plugged{true};
 };
 
 // Connects the device's interrupt lines to the interrupt controller (src/device_irq.cpp):

@@ -14,6 +14,7 @@
 #include "../sim/deterministic_host.hpp"
 #include "../sim/threads_host.hpp"
 #include "../sim/trace.hpp"
+#include "kernel/device_registry.hpp"
 #include "kernel/kernel.hpp"
 #include "kernel/space.hpp"
 #include "kernel/thread.hpp"
@@ -165,6 +166,9 @@ Machine::~Machine() {
 		std::abort();
 	}
 	host_->shutdown();
+	// Devices stop: callbacks still pending were dropped by the shutdown, later after() and
+	// DMA calls do nothing.
+	kernel_->devices().unplug_all();
 	// Work still waiting inside objects completes first, with an error: exchanges that never
 	// paired (they hold lanes, queues and their submitters' universes), pager requests, and
 	// waiters that live on the stacks of blocked fibers, which must be done with before those

@@ -103,10 +103,11 @@ TEST(HelLayout, ManagarmStyleCallsCompileUnchanged) {
 	std::size_t actual = 0;
 	HEL_CHECK(helGetAffinity(kHelThisThread, mask, sizeof(mask), &actual));
 	EXPECT_EQ(actual, 1u) << "2 CPUs need one byte";
-	// Calls helsim does not implement yet compile all the same and answer IllegalSyscall.
-	HelHandle dma = kHelNullHandle;
-	EXPECT_EQ(helCreateDmaSpace(0, &dma), kHelErrIllegalSyscall);
+	// Every live call is implemented; the numbers thor reserved compile all the same and answer
+	// IllegalSyscall, as thor does.
+	HelHandle forked = kHelNullHandle;
 	EXPECT_EQ(helResizeMemory(queue, 4096), kHelErrIllegalSyscall) << "a reserved number, as thor";
+	EXPECT_EQ(helForkMemory(queue, &forked), kHelErrIllegalSyscall) << "a reserved number, as thor";
 }
 
 // Item 8: HEL_SOFT_CHECK logs the expression, where it is and what the error means, at error

@@ -97,6 +97,8 @@ protected:
 	// `delay_ns` (virtual time in deterministic mode, host time in threads mode): how a
 	// device completes work later. Callbacks still pending at teardown are dropped.
 	void after(std::uint64_t delay_ns, std::function<void()> callback);
+	// The machine's clock (what helGetClock reads), in nanoseconds; 0 before plug().
+	std::uint64_t now() const;
 
 private:
 	friend DeviceAddress plug(Machine &, std::shared_ptr<Device>, DeviceConfig);

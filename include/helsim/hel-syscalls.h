@@ -511,6 +511,34 @@ HELSIM_CALL HelError helEnableIo(HelHandle handle) {
 	return helSyscall1(kHelCallEnableIo, (HelWord)handle);
 }
 
+/* helsim's own: a port read or write of `width` bytes (1, 2 or 4) on a simulated device, in
+ * place of the in/out instructions a host process cannot use. The port must be enabled for
+ * the calling thread (helEnableIo); docs/reference/helsim-io.md. */
+HELSIM_CALL HelError helsimIoRead(uint16_t port, unsigned int width, uint32_t *value) {
+	HelWord out;
+	HelError error = helSyscall2_1(kHelsimCallIoRead, (HelWord)port, (HelWord)width, &out);
+	*value = (uint32_t)out;
+	return error;
+}
+
+HELSIM_CALL HelError helsimIoWrite(uint16_t port, unsigned int width, uint32_t value) {
+	return helSyscall3(kHelsimCallIoWrite, (HelWord)port, (HelWord)width, (HelWord)value);
+}
+
+/* helsim's own: a load or store of `width` bytes (1, 2, 4 or 8, naturally aligned) at
+ * `address` in the caller's address space. Inside a mapped device MMIO window it reaches the
+ * device's hooks; elsewhere it is a plain, checked memory access. */
+HELSIM_CALL HelError helsimMmioRead(const void *address, unsigned int width, uint64_t *value) {
+	HelWord out;
+	HelError error = helSyscall2_1(kHelsimCallMmioRead, (HelWord)address, (HelWord)width, &out);
+	*value = (uint64_t)out;
+	return error;
+}
+
+HELSIM_CALL HelError helsimMmioWrite(void *address, unsigned int width, uint64_t value) {
+	return helSyscall3(kHelsimCallMmioWrite, (HelWord)address, (HelWord)width, (HelWord)value);
+}
+
 HELSIM_CALL HelError helBindKernlet(HelHandle handle, const union HelKernletData *data,
 		size_t numData, HelHandle *boundHandle) {
 	HelWord out;

@@ -133,6 +133,18 @@ enum {
 	kHelCallSuper = (int)0x80000000u
 };
 
+/* helsim's own calls, in a range of their own above Managarm's (kHelNumCalls) and below the
+ * extensions' [256, 512): accessors for simulated device registers, which a host process cannot
+ * reach with in/out instructions or trapped loads and stores (docs/reference/helsim-io.md). */
+enum {
+	kHelsimCallIoRead = 192,
+	kHelsimCallIoWrite = 193,
+	kHelsimCallMmioRead = 194,
+	kHelsimCallMmioWrite = 195,
+	/* The largest helsim call number plus 1. */
+	kHelsimNumCalls = 196
+};
+
 /* ---------------------------------------------------------------- errors */
 enum {
 	kHelErrNone = 0,

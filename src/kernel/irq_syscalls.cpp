@@ -14,21 +14,15 @@
 namespace helsim::kernel {
 
 // helAccessIrq(accessToken, mode, controller, index): a pin of the interrupt controller.
-// The token must be the machine's hardware access token (any other descriptor, another token
-// included: kHelErrBadDescriptor) with Invoke (kHelErrBadRights). By GSI: controller 0 and a
-// GSI below kGsiCount (else kHelErrIllegalArgs, kHelErrOutOfBounds). By device-tree phandle:
-// the simulated machine has no device tree, kHelErrUnsupportedOperation.
+// The token is checked as for helAccessPhysical and helAccessIo (check_hardware_token). By GSI:
+// controller 0 and a GSI below kGsiCount (else kHelErrIllegalArgs, kHelErrOutOfBounds). By
+// device-tree phandle: the simulated machine has no device tree, kHelErrUnsupportedOperation.
 HelError sys_access_irq(Thread &self, const HelWord *args, HelWord *outs) {
 	auto mode = arg<std::uint32_t>(args, 1);
 	auto controller = arg<std::uint64_t>(args, 2);
 	auto index = arg<std::uint64_t>(args, 3);
-	Resolved token;
-	if (HelError e = self.universe().lookup(arg<HelHandle>(args, 0), token); e != kHelErrNone)
+	if (HelError e = check_hardware_token(self, arg<HelHandle>(args, 0)); e != kHelErrNone)
 		return e;
-	if (!self.kernel().is_hardware_token(token.object.get()))
-		return kHelErrBadDescriptor;
-	if (!(token.rights & kHelRightInvoke))
-		return kHelErrBadRights;
 	if (mode == kHelAccessIrqByPhandle)
 		return kHelErrUnsupportedOperation;
 	if (mode != kHelAccessIrqByGsi || controller != 0)

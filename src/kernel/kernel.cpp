@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "device_registry.hpp"
 #include "irq.hpp"
 #include "queue.hpp"
 #include "syscalls.hpp"
@@ -36,6 +37,8 @@ const char *kind_name(ObjectKind kind) {
 	case ObjectKind::irq: return "irq";
 	case ObjectKind::kernlet_object: return "kernlet";
 	case ObjectKind::bound_kernlet: return "bound kernlet";
+	case ObjectKind::dma_space: return "dma space";
+	case ObjectKind::io_space: return "io space";
 	case ObjectKind::extension: return "extension object";
 	case ObjectKind::stream: return "stream";
 	}
@@ -48,7 +51,7 @@ constexpr ObjectKind kAllKinds[kObjectKindCount] = {ObjectKind::universe, Object
 		ObjectKind::swap_space, ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane,
 		ObjectKind::token, ObjectKind::oneshot_event, ObjectKind::bitset_event, ObjectKind::irq_pin,
 		ObjectKind::irq, ObjectKind::kernlet_object, ObjectKind::bound_kernlet,
-		ObjectKind::extension, ObjectKind::stream};
+		ObjectKind::dma_space, ObjectKind::io_space, ObjectKind::extension, ObjectKind::stream};
 } // namespace
 
 std::size_t kind_index(ObjectKind kind) {
@@ -68,7 +71,7 @@ Object::~Object() { kernel_.unregister_object(*this); }
 
 Kernel::Kernel(const MachineConfig &config, sim::Host &host)
 : config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed},
-  irqs_{std::make_unique<IrqController>()} {}
+  irqs_{std::make_unique<IrqController>()}, devices_{std::make_unique<DeviceRegistry>()} {}
 
 Kernel::~Kernel() = default;
 

@@ -23,6 +23,7 @@ namespace helsim::kernel {
 
 class Thread;
 class IrqController;
+class DeviceRegistry;
 
 using SyscallFn = HelError (*)(Thread &self, const HelWord *args, HelWord *outs);
 
@@ -127,6 +128,8 @@ public:
 
 	// The simulated interrupt controller: one line per GSI (irq.hpp).
 	IrqController &irqs() { return *irqs_; }
+	// Simulated devices (device_registry.hpp), by MMIO window, port and GSI.
+	DeviceRegistry &devices() { return *devices_; }
 
 private:
 	MachineConfig config_;
@@ -159,6 +162,7 @@ private:
 	std::atomic<const Object *> hardware_token_{nullptr};
 
 	std::unique_ptr<IrqController> irqs_;
+	std::unique_ptr<DeviceRegistry> devices_;
 };
 
 } // namespace helsim::kernel

@@ -3,6 +3,7 @@
 
 #include "allocated_memory.hpp"
 #include "bounce_copy.hpp"
+#include "dma_space.hpp"
 #include "kernel.hpp"
 #include "memory_slice.hpp"
 #include "queue.hpp"
@@ -180,7 +181,7 @@ HelError sys_map_memory(Thread &self, const HelWord *args, HelWord *outs) {
 		return e;
 	if (offset > memory.size || size > memory.size - offset)
 		return kHelErrBufferTooSmall;
-	auto space = resolve_space(self, arg<HelHandle>(args, 1), kHelRightGrant);
+	auto space = resolve_space_or_dma(self, arg<HelHandle>(args, 1), kHelRightGrant);
 	if (!space)
 		return space.error;
 	std::uintptr_t address;
@@ -197,7 +198,7 @@ HelError sys_unmap_memory(Thread &self, const HelWord *args, HelWord *) {
 	auto size = arg<std::size_t>(args, 2);
 	if (!page_range(pointer, size))
 		return kHelErrIllegalArgs;
-	auto space = resolve_space(self, arg<HelHandle>(args, 0), kHelRightGrant);
+	auto space = resolve_space_or_dma(self, arg<HelHandle>(args, 0), kHelRightGrant);
 	if (!space)
 		return space.error;
 	return space.object->unmap(pointer, size);
@@ -212,7 +213,7 @@ HelError sys_memory_info(Thread &self, const HelWord *args, HelWord *outs) {
 }
 
 HelError sys_pointer_physical(Thread &self, const HelWord *args, HelWord *outs) {
-	auto space = resolve_space(self, arg<HelHandle>(args, 0), kHelRightProvision);
+	auto space = resolve_space_or_dma(self, arg<HelHandle>(args, 0), kHelRightProvision);
 	if (!space)
 		return space.error;
 	auto pointer = arg<std::uintptr_t>(args, 1);

@@ -48,13 +48,15 @@ enum class ObjectKind : int {
 	irq = kHelDescIrq,
 	kernlet_object = kHelDescKernletObject,
 	bound_kernlet = kHelDescBoundKernlet,
+	dma_space = kHelDescDmaSpace,
+	io_space = kHelDescIo,
 	extension = 1000, // objects defined through helsim/extension.hpp
 	stream = 1001,    // kernel-internal: reached only through its lanes
 };
 
 const char *kind_name(ObjectKind kind);
 // Dense numbering of the kinds, for per-kind counters: [0, kObjectKindCount).
-inline constexpr std::size_t kObjectKindCount = 18;
+inline constexpr std::size_t kObjectKindCount = 20;
 std::size_t kind_index(ObjectKind kind);
 ObjectKind kind_at(std::size_t index);
 

@@ -11,8 +11,12 @@
 #include <fmt/format.h>
 
 #include "clock.hpp"
+#include "device_registry.hpp"
+#include "dma_space.hpp"
 #include "event_syscalls.hpp"
 #include "futex.hpp"
+#include "hardware_memory.hpp"
+#include "io_space.hpp"
 #include "irq_syscalls.hpp"
 #include "kernel.hpp"
 #include "memory_syscalls.hpp"
@@ -509,8 +513,13 @@ struct SyscallRow {
 	const char *params;
 };
 
-constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
-	std::array<SyscallRow, kHelNumCalls> t{};
+// Managarm's calls below kHelNumCalls, helsim's own in [kHelsimCallIoRead, kHelsimNumCalls);
+// extensions live above, from kFirstExtensionSyscall (256).
+static_assert(int{kHelNumCalls} <= int{kHelsimCallIoRead} &&
+		std::uint32_t{kHelsimNumCalls} <= kFirstExtensionSyscall);
+
+constexpr std::array<SyscallRow, kHelsimNumCalls> make_table() {
+	std::array<SyscallRow, kHelsimNumCalls> t{};
 	t[kHelCallLog] = {"helLog", sys_log, "severity &string length"};
 	t[kHelCallPanic] = {"helPanic", sys_panic, "&string length"};
 	t[kHelCallNop] = {"helNop", sys_nop, ""};
@@ -617,6 +626,16 @@ constexpr std::array<SyscallRow, kHelNumCalls> make_table() {
 	t[kHelCallAllocateSwappableMemory] = {"helAllocateSwappableMemory",
 			sys_allocate_swappable_memory, "*swapHandle size flags > *handle"};
 	t[kHelCallSetSwapBudget] = {"helSetSwapBudget", sys_set_swap_budget, "*swapHandle numPages"};
+	t[kHelCallAccessPhysical] = {"helAccessPhysical", sys_access_physical,
+			"*accessToken physical size cachingMode > *handle"};
+	t[kHelCallCreateDmaSpace] = {"helCreateDmaSpace", sys_create_dma_space, "flags > *handle"};
+	t[kHelCallAccessIo] = {"helAccessIo", sys_access_io,
+			"*accessToken &portArray numPorts > *handle"};
+	t[kHelCallEnableIo] = {"helEnableIo", sys_enable_io, "*handle"};
+	t[kHelsimCallIoRead] = {"helsimIoRead", sys_io_read, "port width > value"};
+	t[kHelsimCallIoWrite] = {"helsimIoWrite", sys_io_write, "port width value"};
+	t[kHelsimCallMmioRead] = {"helsimMmioRead", sys_mmio_read, "&address width > value"};
+	t[kHelsimCallMmioWrite] = {"helsimMmioWrite", sys_mmio_write, "&address width value"};
 	return t;
 }
 
@@ -691,6 +710,7 @@ constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
 	t[kHelSubmitWritebackFence] = {"WritebackFence", sq_writeback_fence, sizeof(HelSimpleResult)};
 	t[kHelSubmitInvalidateMemory] = {"InvalidateMemory", sq_invalidate_memory,
 			sizeof(HelSimpleResult)};
+	t[kHelSubmitPopulateSpace] = {"PopulateSpace", sq_populate_space, sizeof(HelSimpleResult)};
 	return t;
 }
 

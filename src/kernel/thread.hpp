@@ -3,8 +3,10 @@
 
 #include <array>
 #include <atomic>
+#include <bitset>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -148,6 +150,9 @@ public:
 		std::atomic<std::uint64_t> n_{0};
 	};
 	std::array<CallCounter, kSyscallSlots> syscall_counts{};
+	// I/O ports helEnableIo enabled for this thread (io_space.cpp); read and written only by
+	// the thread itself. nullptr until the first helEnableIo.
+	std::unique_ptr<std::bitset<65536>> enabled_ports;
 	// Asynchronous operations this thread submitted (for the exactly-once accounting).
 	CallCounter operations_submitted;
 	void note_submitted() {

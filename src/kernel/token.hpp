@@ -19,4 +19,12 @@ private:
 	std::array<char, 16> credentials_{};
 };
 
+class Thread;
+
+// Whether `handle` names the machine's hardware access token with Invoke: kHelErrNone, or
+// kHelErrNoDescriptor, kHelErrBadDescriptor (not a token), kHelErrBadRights (no Invoke),
+// kHelErrBadPermissions (some other token). Shared by helAccessPhysical, helAccessIo and
+// helAccessIrq.
+HelError check_hardware_token(Thread &self, HelHandle handle);
+
 } // namespace helsim::kernel

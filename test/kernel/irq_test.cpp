@@ -95,8 +95,8 @@ TEST(IrqAccess, EveryErrorPath) {
 		ASSERT_EQ(helCreateToken(&other), kHelErrNone);
 		EXPECT_EQ(helAccessIrq(987654, kHelAccessIrqByGsi, 0, kGsi, &pin), kHelErrNoDescriptor);
 		EXPECT_EQ(helAccessIrq(q, kHelAccessIrqByGsi, 0, kGsi, &pin), kHelErrBadDescriptor);
-		EXPECT_EQ(helAccessIrq(other, kHelAccessIrqByGsi, 0, kGsi, &pin), kHelErrBadDescriptor)
-				<< "only the hardware access token";
+		EXPECT_EQ(helAccessIrq(other, kHelAccessIrqByGsi, 0, kGsi, &pin), kHelErrBadRights)
+				<< "a token of helCreateToken has no Invoke";
 		EXPECT_EQ(helAccessIrq(narrowed(token, 0), kHelAccessIrqByGsi, 0, kGsi, &pin),
 				kHelErrBadRights);
 		EXPECT_EQ(helAccessIrq(token, kHelAccessIrqByPhandle, 1, 2, &pin),
