@@ -24,22 +24,13 @@ static_assert(helsim::kGsiCount == detail::kGsiCount);
 // may drive the line again. Lock order: the line's lock, then an IRQ object's wait list lock
 // (Event::take_raised) -- never the other way round: an await takes the wait list's lock only.
 
-namespace {
-// Without UBSan's vptr check on this one call: that check needs Device's type information,
-// which is emitted with its key function in src/device.cpp (plug's file), a file a build
-// without plug() does not have. The call is an ordinary virtual call either way.
-__attribute__((no_sanitize("vptr"))) void tell_acknowledged(Device &device, unsigned line) {
-	device.irq_acknowledged(line);
-}
-} // namespace
-
 void IrqWork::run() {
 	for (Event::Taken &taken : completions)
 		taken.complete();
 	for (auto &[event, bits] : triggers)
 		event->raise(bits);
 	if (acknowledged_device)
-		tell_acknowledged(*acknowledged_device, acknowledged_line);
+		acknowledged_device->irq_acknowledged(acknowledged_line);
 }
 
 // ---------------------------------------------------------------- IrqLine
