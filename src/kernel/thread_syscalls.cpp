@@ -9,6 +9,170 @@
 
 namespace helsim::kernel {
 
+// Resolves a thread handle, kHelThisThread meaning the caller.
+Lookup<Thread> resolve_thread(Thread &self, HelHandle handle, std::uint32_t rights) {
+	if (handle == kHelThisThread) {
+		Lookup<Thread> result;
+		result.object = Ref<Thread>{&self};
+		result.rights = kThreadDefaultRights;
+		return result;
+	}
+	return self.universe().resolve<Thread>(handle, rights);
+}
+
+// Resolves a universe handle, kHelThisUniverse meaning the caller's.
+Lookup<Universe> resolve_universe(Thread &self, HelHandle handle, std::uint32_t rights) {
+	if (handle == kHelThisUniverse) {
+		Lookup<Universe> result;
+		result.object = self.universe_ref();
+		result.rights = kHelRightGrant | kHelRightTake | kHelRightAssign;
+		return result;
+	}
+	return self.universe().resolve<Universe>(handle, rights);
+}
+
+// ---------------------------------------------------------------- creation, scheduling, affinity
+
+HelError sys_create_thread(Thread &self, const HelWord *args, HelWord *outs) {
+	auto ip = arg<void (*)(std::uintptr_t)>(args, 3);
+	auto argument = arg<std::uintptr_t>(args, 4);
+	auto flags = arg<std::uint32_t>(args, 5);
+	if (flags & ~std::uint32_t{kHelThreadStopped})
+		return kHelErrIllegalArgs;
+	if (!ip)
+		return kHelErrIllegalArgs;
+	Ref<Universe> universe = self.universe_ref();
+	if (HelHandle h = arg<HelHandle>(args, 0); h != kHelNullHandle) {
+		auto r = self.universe().resolve<Universe>(h,
+				kHelRightGrant | kHelRightTake | kHelRightAssign);
+		if (!r)
+			return r.error;
+		universe = std::move(r.object);
+	}
+	Ref<AddressSpace> space = self.space_ref();
+	if (HelHandle h = arg<HelHandle>(args, 1); h != kHelNullHandle) {
+		auto r = self.universe().resolve<AddressSpace>(h,
+				kHelRightRead | kHelRightWrite | kHelRightAssign);
+		if (!r)
+			return r.error;
+		space = std::move(r.object);
+	}
+	auto thread = make_object<Thread>(self.kernel(), sim::TaskKind::fiber, self.name() + "/thread",
+			std::move(universe), std::move(space));
+	// The thread starts at the image's ip with its sp as the argument: a supervisor may move
+	// both while a stopped thread waits for its first helResume.
+	Thread &created = *thread;
+	created.set_entry([&created] {
+		auto [entry, argument] = created.start_point();
+		reinterpret_cast<void (*)(std::uintptr_t)>(entry)(argument);
+	});
+	created.set_start_point(reinterpret_cast<HelWord>(ip), argument);
+	if (HelError e = attach_new(self, std::move(thread), kThreadDefaultRights, outs);
+			e != kHelErrNone)
+		return e;
+	// A stopped thread starts interrupted, as in thor: an observer sees kHelObserveInterrupt.
+	if (flags & kHelThreadStopped)
+		created.set_stopped_at_creation();
+	else
+		created.start();
+	return kHelErrNone;
+}
+
+HelError sys_resume(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightManage);
+	if (!thread)
+		return thread.error;
+	return thread.object->resume();
+}
+
+HelError sys_interrupt_thread(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightSignal);
+	if (!thread)
+		return thread.error;
+	return thread.object->interrupt();
+}
+
+// thor resolves a plain handle (kHelThisThread is not one) and needs Manage.
+HelError sys_kill_thread(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightManage);
+	if (!thread)
+		return thread.error;
+	return thread.object->kill();
+}
+
+HelError sys_yield(Thread &self, const HelWord *, HelWord *) {
+	self.kernel().host().yield(self);
+	return kHelErrNone;
+}
+
+HelError sys_set_priority(Thread &self, const HelWord *args, HelWord *) {
+	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightManage);
+	if (!thread)
+		return thread.error;
+	thread.object->set_priority(arg<int>(args, 1));
+	return kHelErrNone;
+}
+
+HelError sys_get_current_cpu(Thread &self, const HelWord *, HelWord *outs) {
+	outs[0] = self.cpu_index();
+	return kHelErrNone;
+}
+
+HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *) {
+	auto size = arg<std::size_t>(args, 2);
+	auto *actual_size = arg<std::size_t *>(args, 3);
+	unsigned cpus = self.kernel().host().cpu_count();
+	std::size_t needed = (cpus + 7) / 8;
+	if (size < needed)
+		return kHelErrBufferTooSmall;
+	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightRead);
+	if (!thread)
+		return thread.error;
+	std::uint8_t mask[8] = {};
+	std::uint64_t affinity = thread.object->affinity();
+	for (unsigned i = 0; i < cpus; ++i)
+		if (affinity & (std::uint64_t{1} << i))
+			mask[i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
+	if (HelError e = copy_to_user(self, arg<std::uint8_t *>(args, 1), mask, needed);
+			e != kHelErrNone)
+		return e;
+	if (actual_size)
+		if (HelError e = copy_to_user(self, actual_size, &needed, sizeof(needed)); e != kHelErrNone)
+			return e;
+	return kHelErrNone;
+}
+
+// As thor: the mask is read and checked before the handle is looked up.
+HelError sys_set_affinity(Thread &self, const HelWord *args, HelWord *) {
+	auto size = arg<std::size_t>(args, 2);
+	unsigned cpus = self.kernel().host().cpu_count();
+	std::size_t mask_size = (cpus + 7) / 8;
+	if (size > mask_size)
+		return kHelErrOutOfBounds;
+	std::uint8_t mask[8] = {};
+	if (HelError e = copy_from_user(self, mask, arg<const void *>(args, 1), size); e != kHelErrNone)
+		return e;
+	if (cpus % 8 && (mask[mask_size - 1] >> (cpus % 8)))
+		return kHelErrIllegalArgs; // a CPU this machine does not have
+	std::uint64_t affinity = 0;
+	for (unsigned i = 0; i < cpus; ++i)
+		if (mask[i / 8] & (1u << (i % 8)))
+			affinity |= std::uint64_t{1} << i;
+	if (!affinity)
+		return kHelErrIllegalArgs;
+	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightWrite);
+	if (!thread)
+		return thread.error;
+	thread.object->set_affinity(affinity);
+	// Leave a CPU we may no longer use at once; other threads move at their next switch.
+	if (thread.object.get() == &self && self.is_fiber() &&
+			!(affinity & (std::uint64_t{1} << self.cpu_index())))
+		self.kernel().host().yield(self);
+	return kHelErrNone;
+}
+
+// ---------------------------------------------------------------- fs and gs, registers, statistics
+
 // The fs and gs words are the thread's, not the host's: a fiber moves between host threads,
 // so user code that anchors per-thread state there finds it wherever it runs. As thor, the
 // value is not checked (thor writes the MSR as given).

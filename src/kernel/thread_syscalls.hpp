@@ -1,4 +1,4 @@
-// Entry points of the thread-control syscalls and SQ operations (issue 11 builds them out):
+// Entry points of the thread syscalls and SQ operations: creation, scheduling and affinity,
 // observation, the per-thread fs/gs words, the register-set sizes and run-time statistics.
 // The tables in syscalls.cpp list them; the semantics are the Thread's.
 #pragma once
@@ -12,6 +12,23 @@ namespace helsim::kernel {
 
 class Thread;
 class IpcQueue;
+class Universe;
+template <typename T>
+struct Lookup;
+
+// Handle resolution with the pseudo-handles: kHelThisThread, kHelThisUniverse.
+Lookup<Thread> resolve_thread(Thread &self, HelHandle handle, std::uint32_t rights);
+Lookup<Universe> resolve_universe(Thread &self, HelHandle handle, std::uint32_t rights);
+
+HelError sys_create_thread(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_resume(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_interrupt_thread(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_kill_thread(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_yield(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_set_priority(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_get_current_cpu(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *outs);
+HelError sys_set_affinity(Thread &self, const HelWord *args, HelWord *outs);
 
 HelError sys_write_fs_base(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_read_fs_base(Thread &self, const HelWord *args, HelWord *outs);
