@@ -19,31 +19,15 @@
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
+#include "bench_support.hpp"
+
 namespace {
 
+using helsim::bench::await;
+using helsim::bench::check;
+using helsim::bench::pin;
+
 constexpr std::int64_t kWarmup = 64;
-
-void check(HelError e, const char *what) {
-	if (e != kHelErrNone)
-		throw helsim::HelException{what, e};
-}
-
-void pin(int cpu) {
-	std::uint8_t mask = static_cast<std::uint8_t>(1u << cpu);
-	check(helSetAffinity(kHelThisThread, &mask, 1), "helSetAffinity");
-}
-
-// Awaits `event` past `sequence` and returns the new sequence.
-std::uint64_t await(helsim::Dispatcher &d, HelHandle event, std::uint64_t sequence) {
-	d.submit(kHelSubmitAwaitEvent, 1, HelSqAwaitEvent{event, sequence, 0});
-	d.flush();
-	auto element = d.wait();
-	if (!element)
-		throw std::runtime_error("missing completion");
-	auto result = element->as<HelEventResult>();
-	check(result.error, "await");
-	return result.sequence;
-}
 
 void ping_pong(benchmark::State &state, unsigned cpus, int a_cpu, int b_cpu) {
 	helsim::MachineConfig config;

@@ -42,17 +42,16 @@
 #include <helsim/ipc.hpp>
 #include <helsim/machine.hpp>
 
+#include "bench_support.hpp"
+
 namespace ipc = helsim::ipc;
 
 namespace {
 
+using helsim::bench::check;
+
 constexpr std::size_t kMessage = 64; // payload of every ping-pong and throughput message
 constexpr std::int64_t kWarmup = 64; // untimed round trips / messages before the loop
-
-void check(HelError e, const char *what) {
-	if (e != kHelErrNone)
-		throw helsim::HelException{what, e};
-}
 
 void expect(bool ok, const char *what) {
 	if (!ok)

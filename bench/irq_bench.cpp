@@ -18,31 +18,16 @@
 #include <helsim/irq.hpp>
 #include <helsim/machine.hpp>
 
+#include "bench_support.hpp"
+
 namespace {
+
+using helsim::bench::await;
+using helsim::bench::check;
+using helsim::bench::pin;
 
 constexpr std::int64_t kWarmup = 64;
 constexpr unsigned kGsi = 3;
-
-void check(HelError e, const char *what) {
-	if (e != kHelErrNone)
-		throw helsim::HelException{what, e};
-}
-
-void pin(int cpu) {
-	std::uint8_t mask = static_cast<std::uint8_t>(1u << cpu);
-	check(helSetAffinity(kHelThisThread, &mask, 1), "helSetAffinity");
-}
-
-std::uint64_t await(helsim::Dispatcher &d, HelHandle object, std::uint64_t sequence) {
-	d.submit(kHelSubmitAwaitEvent, 1, HelSqAwaitEvent{object, sequence, 0});
-	d.flush();
-	auto element = d.wait();
-	if (!element)
-		throw std::runtime_error("missing completion");
-	auto result = element->as<HelEventResult>();
-	check(result.error, "await");
-	return result.sequence;
-}
 
 void raise_to_ack(benchmark::State &state, unsigned cpus, int device_cpu, int driver_cpu) {
 	helsim::MachineConfig config;

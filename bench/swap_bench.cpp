@@ -16,15 +16,14 @@
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 
+#include "bench_support.hpp"
+
 namespace {
+
+using helsim::bench::check;
 
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kPages = 64;
-
-void check(HelError e, const char *what) {
-	if (e != kHelErrNone)
-		throw helsim::HelException{what, e};
-}
 
 // Submits one SQ operation and returns its completion.
 template <typename T>
