@@ -66,26 +66,32 @@ void Device::irq_acknowledged(unsigned) {}
 
 std::byte *Device::registers() const { return binding_ ? binding_->registers : nullptr; }
 
-bool Device::dma_read(std::uint64_t physical, void *destination, std::size_t size) const {
-	if (!binding_ || !binding_->plugged.load(std::memory_order_acquire))
-		return false;
-	sim::PhysicalMemory &memory = binding_->kernel.host().physical_memory();
+namespace {
+// [physical, physical + size) in the kernel's direct map, or nullptr if the device is not
+// plugged (any more) or the range leaves the machine's physical memory.
+std::byte *dma_range(const detail::DeviceBinding *binding, std::uint64_t physical,
+		std::size_t size) {
+	if (!binding || !binding->plugged.load(std::memory_order_acquire))
+		return nullptr;
+	sim::PhysicalMemory &memory = binding->kernel.host().physical_memory();
 	if (physical > memory.size() || size > memory.size() - physical)
-		return false;
-	if (size)
-		std::memcpy(destination, memory.direct(physical), size);
-	return true;
+		return nullptr;
+	return static_cast<std::byte *>(memory.direct(physical));
+}
+} // namespace
+
+bool Device::dma_read(std::uint64_t physical, void *destination, std::size_t size) const {
+	std::byte *range = dma_range(binding_.get(), physical, size);
+	if (range && size)
+		std::memcpy(destination, range, size);
+	return range != nullptr;
 }
 
 bool Device::dma_write(std::uint64_t physical, const void *source, std::size_t size) const {
-	if (!binding_ || !binding_->plugged.load(std::memory_order_acquire))
-		return false;
-	sim::PhysicalMemory &memory = binding_->kernel.host().physical_memory();
-	if (physical > memory.size() || size > memory.size() - physical)
-		return false;
-	if (size)
-		std::memcpy(memory.direct(physical), source, size);
-	return true;
+	std::byte *range = dma_range(binding_.get(), physical, size);
+	if (range && size)
+		std::memcpy(range, source, size);
+	return range != nullptr;
 }
 
 void Device::after(std::uint64_t delay_ns, std::function<void()> callback) {
