@@ -201,9 +201,6 @@ Event::Taken Event::take_raised(void (*update)(Event &self, HelEventResult &resu
 	return taken;
 }
 
-void Event::lock_waiters() { waiters_->lock.lock(); }
-void Event::unlock_waiters() { waiters_->lock.unlock(); }
-
 void Event::for_each_pending(const std::function<void(const PendingOperation &)> &f) {
 	std::lock_guard lock{waiters_->lock};
 	for (EventWaiter *w = waiters_->head; w; w = w->next)

@@ -79,9 +79,6 @@ protected:
 	// result, as for raise_with) and takes every waiting await. The caller completes them
 	// after releasing its own lock.
 	Taken take_raised(void (*update)(Event &self, HelEventResult &result));
-	// The wait list's lock: what completes_now() and take_raised() run under.
-	void lock_waiters();
-	void unlock_waiters();
 
 	// Whether a waiting await with a cancellation tag is cancellable by kHelSubmitCancel.
 	// thor: yes for events, no for IRQ objects (their awaits ignore the tag).

@@ -220,27 +220,18 @@ void IrqLine::detach(IrqObject &sink) {
 	work.run();
 }
 
-HelError IrqLine::acknowledge(IrqObject &sink, std::uint64_t sequence) {
+// thor's ackSink and nackSink: the sink's answer to the IRQ of `sequence`, which it still owes.
+HelError IrqLine::answer(IrqObject &sink, std::uint64_t sequence, bool handled) {
 	IrqWork work;
 	{
 		std::lock_guard lock{lock_};
 		if (sequence != sink.sequence_ || sink.status_ != IrqStatus::indefinite)
 			return kHelErrIllegalArgs;
-		sink.status_ = IrqStatus::acked;
-		acknowledged(work);
-	}
-	work.run();
-	return kHelErrNone;
-}
-
-HelError IrqLine::nack(IrqObject &sink, std::uint64_t sequence) {
-	IrqWork work;
-	{
-		std::lock_guard lock{lock_};
-		if (sequence != sink.sequence_ || sink.status_ != IrqStatus::indefinite)
-			return kHelErrIllegalArgs;
-		sink.status_ = IrqStatus::nacked;
-		nacked(work);
+		sink.status_ = handled ? IrqStatus::acked : IrqStatus::nacked;
+		if (handled)
+			acknowledged(work);
+		else
+			nacked(work);
 	}
 	work.run();
 	return kHelErrNone;

@@ -71,8 +71,8 @@ public:
 	void attach(IrqObject &sink);
 	void detach(IrqObject &sink);
 	// helAcknowledgeIrq (thor's ackSink, nackSink, kickSink).
-	HelError acknowledge(IrqObject &sink, std::uint64_t sequence);
-	HelError nack(IrqObject &sink, std::uint64_t sequence);
+	// `handled`: an ack; otherwise a nack.
+	HelError answer(IrqObject &sink, std::uint64_t sequence, bool handled);
 	HelError kick(IrqObject &sink, bool clear);
 	// helAutomateIrq.
 	void automate(IrqObject &sink, Ref<BoundKernlet> kernlet);

@@ -64,11 +64,9 @@ HelError sys_acknowledge_irq(Thread &self, const HelWord *args, HelWord *) {
 	if (!irq)
 		return irq.error;
 	IrqLine &line = irq.object->line();
-	if (mode == kHelAckAcknowledge)
-		return line.acknowledge(*irq.object, sequence);
-	if (mode == kHelAckNack)
-		return line.nack(*irq.object, sequence);
-	return line.kick(*irq.object, flags & kHelAckClear);
+	if (mode == kHelAckKick)
+		return line.kick(*irq.object, flags & kHelAckClear);
+	return line.answer(*irq.object, sequence, mode == kHelAckAcknowledge);
 }
 
 // helAutomateIrq(irq, flags, boundKernlet): flags must be 0; the IRQ object needs Wait and

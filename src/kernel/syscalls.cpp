@@ -222,7 +222,8 @@ HelError sys_alert_queue(Thread &self, const HelWord *args, HelWord *) {
 	return kHelErrNone;
 }
 
-// ---------------------------------------------------------------- threads
+// ---------------------------------------------------------------- clock, randomness,
+// virtualization
 
 HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
 	outs[0] = self.kernel().host().now();
