@@ -96,17 +96,6 @@ std::shared_ptr<Device> DeviceRegistry::at_port(std::uint16_t port) const {
 	return entry.device;
 }
 
-std::shared_ptr<Device> DeviceRegistry::at_gsi(unsigned gsi, unsigned &line) const {
-	std::lock_guard lock{mutex_};
-	for (const Entry &entry : devices_)
-		for (std::size_t i = 0; i < entry.address.gsis.size(); ++i)
-			if (entry.address.gsis[i] == gsi) {
-				line = static_cast<unsigned>(i);
-				return entry.device;
-			}
-	return nullptr;
-}
-
 void DeviceRegistry::unplug_all() {
 	std::vector<Entry> entries;
 	{

@@ -1,7 +1,8 @@
 // The kernel's device registry: which simulated device (include/helsim/device.hpp) answers at
-// a physical address (its MMIO window), at an I/O port, and on a GSI. plug() fills it; the
-// accessors (helsimMmioRead/Write, helsimIoRead/Write) and the interrupt code look devices up
-// here. Devices stay registered until the kernel is torn down.
+// a physical address (its MMIO window) and at an I/O port, and which GSIs plug() gave it.
+// plug() fills it; the accessors (helsimMmioRead/Write, helsimIoRead/Write) look devices up
+// here (the interrupt lines keep their device themselves: detail::bind_device_irqs). Devices
+// stay registered until the kernel is torn down.
 #pragma once
 
 #include <cstdint>
@@ -42,8 +43,6 @@ public:
 	std::optional<Window> at_physical(sim::PhysicalAddr physical) const;
 	// The device that owns `port`, or nullptr.
 	std::shared_ptr<Device> at_port(std::uint16_t port) const;
-	// The device and line behind `gsi`, for the interrupt code: nullptr if no device has it.
-	std::shared_ptr<Device> at_gsi(unsigned gsi, unsigned &line) const;
 
 	// Teardown: every binding is marked unplugged (after() and DMA then do nothing) and the
 	// devices are let go.
