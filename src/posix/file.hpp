@@ -1,0 +1,85 @@
+// Open file descriptions and the file side of the server: every description is served on its
+// own passthrough lane (Managarm's OpenFile::serve + protocols::fs::servePassthrough), which
+// the server hands to processes through their file table pages.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include <helsim/hel.h>
+
+#include "async.hpp"
+#include "protocol.hpp"
+
+namespace helsim::posix::detail {
+
+struct Process;
+class Server;
+
+// Who asked. A file does not hand data to a requester that has died (the data stays for the
+// next reader).
+struct Requester {
+	std::weak_ptr<Process> process;
+	bool alive() const;
+};
+
+// An open file description: shared by every fd dup'd from it, in every process.
+class OpenFile : public std::enable_shared_from_this<OpenFile> {
+public:
+	explicit OpenFile(int status_flags) : status_flags_{status_flags} {}
+	OpenFile(const OpenFile &) = delete;
+	OpenFile &operator=(const OpenFile &) = delete;
+	virtual ~OpenFile() = default;
+
+	// A byte count or a negative errno. offset < 0: at (and advancing) the file position.
+	virtual Async<std::int64_t> read(const Requester &who, std::span<std::byte> buffer,
+			std::int64_t offset);
+	virtual Async<std::int64_t> write(const Requester &who, std::span<const std::byte> data,
+			std::int64_t offset);
+	// The new position or a negative errno (a pipe or terminal: -ESPIPE).
+	virtual std::int64_t seek(std::int64_t offset, int whence);
+	virtual protocol::StatReply stat() const = 0;
+	// Bytes a read returned that the requester could not receive: they go back to the front.
+	virtual void unread(std::span<const std::byte>) {}
+	// Whether pread/pwrite make sense (-ESPIPE otherwise).
+	virtual bool seekable() const { return false; }
+
+	int status_flags() const { return status_flags_; }
+	void set_status_flags(int flags) { status_flags_ = flags; }
+	bool readable() const;
+	bool writable() const;
+	bool nonblocking() const;
+
+	// Fds (in any process) that refer to this description. When the last closes, the
+	// description's passthrough lane is shut down and released() runs.
+	void add_reference() { ++fd_references_; }
+	void drop_reference();
+
+	// The passthrough stream: `serving` is served by serve_passthrough(), `passthrough` is the
+	// end the server transfers into processes (and uses itself to forward, file_table off).
+	HelHandle serving_lane() const { return serving_; }
+	HelHandle passthrough_lane() const { return passthrough_; }
+	// Creates the stream and starts serving it; call once, right after construction.
+	void start_serving(Server &server);
+
+protected:
+	// The last fd closed (pipes count their ends here).
+	virtual void released() {}
+
+private:
+	int status_flags_;
+	int fd_references_ = 0;
+	HelHandle serving_ = kHelNullHandle;
+	HelHandle passthrough_ = kHelNullHandle;
+};
+
+// Reads and writes between a request and a file: the access-mode checks and the position
+// rules every path (passthrough or forwarded) shares. A byte count or a negative errno.
+Async<std::int64_t> file_read(OpenFile &file, const Requester &who, std::span<std::byte> buffer,
+		std::int64_t offset);
+Async<std::int64_t> file_write(OpenFile &file, const Requester &who,
+		std::span<const std::byte> data, std::int64_t offset);
+std::int64_t file_seek(OpenFile &file, std::int64_t offset, int whence);
+
+} // namespace helsim::posix::detail

@@ -1,0 +1,90 @@
+#include "pipe.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace helsim::posix::detail {
+
+Async<std::int64_t> PipeEnd::read(const Requester &who, std::span<std::byte> out, std::int64_t) {
+	PipeBuffer &pipe = *buffer_;
+	if (out.empty())
+		co_return 0;
+	for (;;) {
+		if (!who.alive())
+			co_return -ECANCELED; // nobody to answer: leave the data for the next reader
+		if (!pipe.bytes.empty()) {
+			std::size_t n = std::min(out.size(), pipe.bytes.size());
+			std::copy_n(pipe.bytes.begin(), n, out.begin());
+			pipe.bytes.erase(pipe.bytes.begin(), pipe.bytes.begin() + static_cast<std::ptrdiff_t>(n));
+			pipe.writable.notify_all();
+			co_return static_cast<std::int64_t>(n);
+		}
+		if (pipe.writers == 0)
+			co_return 0; // end of file
+		if (nonblocking())
+			co_return -EAGAIN;
+		co_await pipe.readable.wait();
+	}
+}
+
+// Linux's rules: a write of at most kPipeAtomic bytes goes in whole or not at all; a larger
+// one may be split. Blocking writes wait until everything is in; non-blocking ones take what
+// fits (-EAGAIN if nothing does).
+Async<std::int64_t> PipeEnd::write(const Requester &who, std::span<const std::byte> data,
+		std::int64_t) {
+	PipeBuffer &pipe = *buffer_;
+	std::size_t written = 0;
+	auto partial = [&](std::int64_t error) {
+		return written ? static_cast<std::int64_t>(written) : error;
+	};
+	if (data.empty())
+		co_return pipe.readers ? 0 : -EPIPE;
+	while (written < data.size()) {
+		if (!who.alive())
+			co_return partial(-ECANCELED);
+		if (pipe.readers == 0)
+			co_return partial(-EPIPE);
+		std::size_t room = kPipeCapacity - pipe.bytes.size();
+		std::size_t left = data.size() - written;
+		bool atomic = data.size() <= kPipeAtomic;
+		std::size_t n = atomic ? (room >= left ? left : 0) : std::min(room, left);
+		if (n) {
+			pipe.bytes.insert(pipe.bytes.end(), data.begin() + static_cast<std::ptrdiff_t>(written),
+					data.begin() + static_cast<std::ptrdiff_t>(written + n));
+			written += n;
+			pipe.readable.notify_all();
+			continue;
+		}
+		if (nonblocking())
+			co_return partial(-EAGAIN);
+		co_await pipe.writable.wait();
+	}
+	co_return static_cast<std::int64_t>(written);
+}
+
+void PipeEnd::unread(std::span<const std::byte> data) {
+	buffer_->bytes.insert(buffer_->bytes.begin(), data.begin(), data.end());
+	buffer_->readable.notify_all();
+}
+
+protocol::StatReply PipeEnd::stat() const {
+	protocol::StatReply reply{};
+	reply.ino = buffer_->ino;
+	reply.mode = S_IFIFO | 0600;
+	reply.nlink = 1;
+	return reply;
+}
+
+void PipeEnd::released() {
+	if (read_end_) {
+		--buffer_->readers;
+		buffer_->writable.notify_all(); // blocked writers now fail with EPIPE
+	} else {
+		--buffer_->writers;
+		buffer_->readable.notify_all(); // blocked readers now see end of file
+	}
+}
+
+} // namespace helsim::posix::detail

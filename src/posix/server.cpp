@@ -1,0 +1,374 @@
+#include "server.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "client.hpp"
+#include "pipe.hpp"
+#include "tmpfs.hpp"
+
+namespace helsim::posix::detail {
+
+using namespace helsim::ipc;
+using protocol::Request;
+using protocol::Response;
+
+namespace {
+
+constexpr std::size_t kPage = 4096;
+
+// A page of fresh memory mapped into the server (read-write) and into `space` with `flags`.
+HelError map_shared_page(HelHandle space, std::uint32_t flags, void *&server, void *&process) {
+	HelHandle memory = kHelNullHandle;
+	if (HelError e = helAllocateMemory(kPage, 0, nullptr, &memory))
+		return e;
+	HelError e = helMapMemory(memory, kHelNullHandle, nullptr, 0, kPage,
+			kHelMapProtRead | kHelMapProtWrite, &server);
+	if (!e) {
+		e = helMapMemory(memory, space, nullptr, 0, kPage, flags, &process);
+		if (e)
+			helUnmapMemory(kHelNullHandle, server, kPage);
+	}
+	helCloseDescriptor(kHelThisUniverse, memory); // the mappings keep it
+	return e;
+}
+
+int signal_of(unsigned observation) {
+	switch (observation) {
+	case kHelObservePageFault:
+	case kHelObserveGeneralFault:
+		return SIGSEGV;
+	case kHelObserveDivByZero:
+		return SIGFPE;
+	case kHelObserveBreakpoint:
+		return SIGTRAP;
+	case kHelObservePanic:
+		return SIGABRT;
+	default:
+		return SIGILL; // as Managarm's server treats an observation it does not know
+	}
+}
+
+std::uint32_t map_flags(int prot) {
+	std::uint32_t flags = 0;
+	if (prot & PROT_READ)
+		flags |= kHelMapProtRead;
+	if (prot & PROT_WRITE)
+		flags |= kHelMapProtWrite | kHelMapProtRead;
+	if (prot & PROT_EXEC)
+		flags |= kHelMapProtExecute;
+	return flags;
+}
+
+} // namespace
+
+Server::Server(System::State &state, Executor &executor) : state_{state}, executor_{executor} {
+	if (!state_.options.clock_page)
+		return;
+	if (helAllocateMemory(kPage, 0, nullptr, &clock_memory_) != kHelErrNone)
+		throw std::runtime_error("helsim::posix: no memory for the clock tracker page");
+	void *page = nullptr;
+	if (helMapMemory(clock_memory_, kHelNullHandle, nullptr, 0, kPage,
+				kHelMapProtRead | kHelMapProtWrite, &page) != kHelErrNone)
+		throw std::runtime_error("helsim::posix: cannot map the clock tracker page");
+	clock_page_ = static_cast<protocol::TrackerPage *>(page);
+	write_clock(realtime_now());
+}
+
+Server::~Server() {
+	if (clock_page_)
+		helUnmapMemory(kHelNullHandle, clock_page_, kPage);
+	if (clock_memory_)
+		helCloseDescriptor(kHelThisUniverse, clock_memory_);
+}
+
+void Server::run() {
+	for (;;) {
+		executor_.run([this] { start_pending_spawns(); });
+		std::lock_guard lock{state_.mutex};
+		if (state_.pending.empty()) {
+			state_.server_running = false;
+			return;
+		}
+	}
+}
+
+std::shared_ptr<Process> Server::process_by_credentials(
+		const std::array<char, 16> &credentials) const {
+	auto it = by_credentials_.find(credentials);
+	return it == by_credentials_.end() ? nullptr : it->second.lock();
+}
+
+// ------------------------------------------------------------------ processes
+
+void Server::start_pending_spawns() {
+	for (;;) {
+		PendingSpawn spawn;
+		{
+			std::lock_guard lock{state_.mutex};
+			if (state_.pending.empty())
+				return;
+			spawn = std::move(state_.pending.front());
+			state_.pending.pop_front();
+		}
+		if (start_process(spawn, nullptr) != kHelErrNone) {
+			// It never ran: report it as a shell reports a program it could not start.
+			std::lock_guard lock{state_.mutex};
+			state_.statuses[spawn.pid] = W_EXITCODE(127, 0);
+		}
+	}
+}
+
+HelError Server::start_process(const PendingSpawn &spawn, Process *parent) {
+	auto p = std::make_shared<Process>();
+	p->pid = spawn.pid;
+	p->ppid = parent ? parent->pid : 0;
+	p->path = spawn.path;
+	p->launch.main = state_.program(spawn.path);
+	p->launch.set_args(spawn.argv);
+	if (!p->launch.main)
+		return kHelErrIllegalArgs;
+
+	// Undoes what was made if a step fails.
+	auto fail = [&](HelError e) {
+		close_all(*p);
+		for (HelHandle h : {p->thread, p->posix_lane, p->space, p->universe})
+			if (h)
+				helCloseDescriptor(kHelThisUniverse, h);
+		if (p->file_table)
+			helUnmapMemory(kHelNullHandle, p->file_table, kPage);
+		if (p->thread_page)
+			helUnmapMemory(kHelNullHandle, p->thread_page, kPage);
+		return e;
+	};
+	if (HelError e = helCreateUniverse(&p->universe))
+		return fail(e);
+	if (HelError e = helCreateSpace(&p->space))
+		return fail(e);
+	HelHandle client_end = kHelNullHandle;
+	if (HelError e = helCreateStream(&p->posix_lane, &client_end, 0))
+		return fail(e);
+	HelError e = helTransferDescriptor(client_end, p->universe, kHelTransferDescriptorOut,
+			kHelRightInvoke, 0, &p->posix_lane_in_process);
+	helCloseDescriptor(kHelThisUniverse, client_end);
+	if (e)
+		return fail(e);
+	if ((e = map_pages(*p)))
+		return fail(e);
+
+	// The file table: the parent's fds without FD_CLOEXEC, or /dev/null and /dev/console.
+	if (parent) {
+		for (int fd = 0; fd < protocol::kFileTableSize; ++fd)
+			if (parent->fds[fd].file && !parent->fds[fd].cloexec)
+				if (install(*p, parent->fds[fd].file, false, 0, fd) < 0)
+					return fail(kHelErrNoMemory);
+	} else {
+		std::shared_ptr<Inode> null, console;
+		state_.tmpfs->lookup("/dev/null", null);
+		state_.tmpfs->lookup("/dev/console", console);
+		if (null && console) {
+			auto in = state_.tmpfs->make_file(null, O_RDONLY);
+			auto out = state_.tmpfs->make_file(console, O_WRONLY);
+			in->start_serving(*this);
+			out->start_serving(*this);
+			if (install(*p, in, false, 0, 0) < 0 || install(*p, out, false, 0, 1) < 0 ||
+					install(*p, out, false, 0, 2) < 0)
+				return fail(kHelErrNoMemory);
+		}
+	}
+
+	if ((e = helCreateThread(p->universe, p->space, kHelAbiSystemV,
+				 reinterpret_cast<void *>(&process_entry), &p->launch, kHelThreadStopped,
+				 &p->thread)))
+		return fail(e);
+	helGetCredentials(p->thread, 0, p->credentials.data());
+
+	processes_[p->pid] = p;
+	by_credentials_[p->credentials] = p;
+	++live_processes_;
+	AtomicCounters::bump(state_.counters.processes_started);
+	executor_.spawn(observe(p));
+	executor_.spawn(serve_requests(p));
+	return kHelErrNone;
+}
+
+HelError Server::map_pages(Process &p) {
+	void *server = nullptr, *process = nullptr;
+	if (state_.options.file_table) {
+		if (HelError e = map_shared_page(p.space, kHelMapProtRead, server, process))
+			return e;
+		p.file_table = static_cast<HelHandle *>(server);
+		p.file_table_in_process = static_cast<HelHandle *>(process);
+	}
+	if (state_.options.thread_page) {
+		if (HelError e = map_shared_page(p.space, kHelMapProtRead | kHelMapProtWrite, server,
+					process))
+			return e;
+		p.thread_page = static_cast<protocol::ThreadPage *>(server);
+		p.thread_page_in_process = static_cast<protocol::ThreadPage *>(process);
+	}
+	if (clock_page_) {
+		if (HelError e = helMapMemory(clock_memory_, p.space, nullptr, 0, kPage, kHelMapProtRead,
+					&process))
+			return e;
+		p.clock_page_in_process = static_cast<protocol::TrackerPage *>(process);
+	}
+	return kHelErrNone;
+}
+
+// The process is gone for POSIX (exit, a fatal fault): its fds close, its POSIX lane shuts
+// down, its status is known. Its thread may still be unwinding; reap() follows its end.
+void Server::end_process(Process &p, int status) {
+	if (!p.alive)
+		return;
+	p.alive = false;
+	p.status = status;
+	close_all(p);
+	helShutdownLane(p.posix_lane);
+	{
+		std::lock_guard lock{state_.mutex};
+		state_.statuses[p.pid] = status;
+	}
+	AtomicCounters::bump(state_.counters.processes_exited);
+}
+
+void Server::reap(const std::shared_ptr<Process> &p) {
+	for (HelHandle h : {p->thread, p->space, p->universe})
+		helCloseDescriptor(kHelThisUniverse, h);
+	if (p->file_table)
+		helUnmapMemory(kHelNullHandle, p->file_table, kPage);
+	if (p->thread_page)
+		helUnmapMemory(kHelNullHandle, p->thread_page, kPage);
+	by_credentials_.erase(p->credentials);
+	processes_.erase(p->pid);
+	--live_processes_;
+}
+
+// Managarm's observeThread: every stop of the process's thread, until it ends.
+Task Server::observe(std::shared_ptr<Process> p) {
+	for (;;) {
+		auto seen = co_await executor_.operation<HelObserveResult>(kHelSubmitObserve,
+				HelSqObserve{p->thread});
+		if (seen.error != kHelErrNone)
+			break; // kHelErrThreadTerminated
+		if (seen.observation == kHelObserveInterrupt) {
+			helResume(p->thread); // created stopped: start it
+		} else if (seen.observation >= kHelObserveSuperCall) {
+			if (co_await serve_supercall(p, seen.observation - kHelObserveSuperCall))
+				helResume(p->thread);
+		} else {
+			// A fault nothing handles: the process dies of the signal Linux would send.
+			end_process(*p, signal_of(seen.observation));
+			helKillThread(p->thread);
+		}
+	}
+	// Ended without _exit: an exception escaped main (std::terminate would abort).
+	end_process(*p, SIGABRT);
+	reap(p);
+}
+
+Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t number) {
+	AtomicCounters::bump(state_.counters.supercalls);
+	HelWord gprs[kHelNumGprs];
+	if (helLoadRegisters(p->thread, kHelRegsGeneral, gprs) != kHelErrNone)
+		co_return false;
+	HelWord arg0 = gprs[kHelRegArg0], arg1 = gprs[kHelRegArg1];
+	std::int64_t value = 0, error = 0;
+	HelError hel_error = kHelErrNone;
+	if (!p->alive && number != protocol::kSuperExit) {
+		error = -ESRCH; // exited: its destructors may still call, but nothing is served
+	} else {
+		switch (number) {
+		case protocol::kSuperGetProcessData: {
+			protocol::ProcessData data{};
+			data.posix_lane = p->posix_lane_in_process;
+			data.thread_page = p->thread_page_in_process;
+			data.file_table = p->file_table_in_process;
+			data.clock_tracker_page = p->clock_page_in_process;
+			data.flags = state_.options.supercalls ? protocol::kProcessUsesSupercalls : 0;
+			data.counters = &state_.counters;
+			auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
+					HelSqWriteMemory{p->thread, arg0, sizeof(data), &data});
+			if (written.error != kHelErrNone)
+				error = -EFAULT;
+			break;
+		}
+		case protocol::kSuperExit:
+			value = exit(*p, static_cast<int>(arg0));
+			break;
+		case protocol::kSuperAnonAllocate:
+			value = anon_allocate(*p, arg0, static_cast<int>(arg1));
+			break;
+		case protocol::kSuperAnonDeallocate:
+			value = anon_free(*p, arg0, arg1);
+			break;
+		case protocol::kSuperGetTid:
+			value = p->pid; // one thread per process: its tid is the pid
+			break;
+		default:
+			hel_error = kHelErrIllegalSyscall;
+		}
+	}
+	if (value < 0) {
+		error = value;
+		value = 0;
+	}
+	gprs[kHelRegError] = static_cast<HelWord>(hel_error);
+	gprs[kHelRegOut0] = static_cast<HelWord>(value);
+	gprs[kHelRegOut1] = static_cast<HelWord>(error);
+	co_return helStoreRegisters(p->thread, kHelRegsGeneral, gprs) == kHelErrNone;
+}
+
+std::int64_t Server::exit(Process &p, int code) {
+	p.exiting = true;
+	end_process(p, W_EXITCODE(code & 0xff, 0));
+	return 1; // tells the client to unwind its thread
+}
+
+std::int64_t Server::anon_allocate(Process &p, std::uint64_t size, int prot) {
+	if (size == 0 || size > (std::uint64_t{1} << 40))
+		return -EINVAL;
+	size = (size + kPage - 1) & ~(kPage - 1);
+	HelHandle memory = kHelNullHandle;
+	if (helAllocateMemory(size, 0, nullptr, &memory) != kHelErrNone)
+		return -ENOMEM;
+	void *address = nullptr;
+	HelError e = helMapMemory(memory, p.space, nullptr, 0, size,
+			map_flags(prot) | kHelMapDontRequireBacking, &address);
+	helCloseDescriptor(kHelThisUniverse, memory);
+	if (e)
+		return -ENOMEM;
+	return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(address));
+}
+
+std::int64_t Server::anon_free(Process &p, std::uint64_t address, std::uint64_t size) {
+	if (address % kPage || size == 0)
+		return -EINVAL;
+	size = (size + kPage - 1) & ~(kPage - 1);
+	HelError e = helUnmapMemory(p.space, reinterpret_cast<void *>(address), size);
+	return e == kHelErrNone ? 0 : -EINVAL;
+}
+
+// Managarm's serveRequests: accept, read the head, detach a handler, accept the next.
+Task Server::serve_requests(std::shared_ptr<Process> p) {
+	for (;;) {
+		auto accepted = co_await executor_.exchange(p->posix_lane,
+				accept(recv_inline(), extract_credentials()));
+		auto &[conversation, head, credentials] = accepted.results;
+		if (conversation.error != kHelErrNone)
+			break;
+		auto request = protocol::decode<Request>(head.data);
+		accepted.release();
+		AtomicCounters::bump(state_.counters.server_requests);
+		executor_.spawn(handle_request(p, conversation.handle, request));
+	}
+	helCloseDescriptor(kHelThisUniverse, p->posix_lane);
+}
+
+} // namespace helsim::posix::detail

@@ -1,0 +1,122 @@
+// The POSIX server: one simulated process (its own universe and address space) that owns
+// every POSIX process's universe, space, thread, file table and pages, observes the threads
+// to serve their supercalls, serves each process's POSIX lane, and serves the passthrough
+// lanes of pipes, tmpfs files and devices. Managarm's posix-subsystem, on helsim's public
+// hel API.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <helsim/hel.h>
+
+#include "async.hpp"
+#include "file.hpp"
+#include "protocol.hpp"
+#include "state.hpp"
+
+namespace helsim::posix::detail {
+
+// One slot of a process's file table.
+struct Fd {
+	std::shared_ptr<OpenFile> file;
+	bool cloexec = false;
+	HelHandle handle = kHelNullHandle; // the passthrough lane in the process's universe
+};
+
+// A POSIX process as the server sees it.
+struct Process {
+	pid_t pid = 0;
+	pid_t ppid = 0;
+	std::string path;
+	Launch launch; // what the process's entry runs (host memory the process reads)
+
+	HelHandle universe = kHelNullHandle;
+	HelHandle space = kHelNullHandle;
+	HelHandle thread = kHelNullHandle;
+	HelHandle posix_lane = kHelNullHandle;            // the server's end
+	HelHandle posix_lane_in_process = kHelNullHandle; // the client's end, in its universe
+	std::array<char, 16> credentials{};
+
+	// Pages: the server's mapping (to write) and the process's (what it is told).
+	HelHandle *file_table = nullptr;
+	HelHandle *file_table_in_process = nullptr;
+	protocol::ThreadPage *thread_page = nullptr;
+	protocol::ThreadPage *thread_page_in_process = nullptr;
+	protocol::TrackerPage *clock_page_in_process = nullptr;
+
+	std::array<Fd, protocol::kFileTableSize> fds{};
+
+	bool alive = true;     // false once it exited or was killed: it is a zombie until its thread ends
+	bool exiting = false;  // _exit seen: the thread is unwinding
+	int status = 0;        // as waitpid reports it, once !alive
+};
+
+class Server {
+public:
+	Server(System::State &state, Executor &executor);
+	~Server();
+	Server(const Server &) = delete;
+	Server &operator=(const Server &) = delete;
+
+	// The server thread's body: runs until no process is left and no spawn is pending.
+	void run();
+
+	Executor &executor() { return executor_; }
+	System::State &state() { return state_; }
+	std::shared_ptr<Process> process_by_credentials(const std::array<char, 16> &credentials) const;
+
+private:
+	// Processes.
+	void start_pending_spawns();
+	HelError start_process(const PendingSpawn &spawn, Process *parent);
+	HelError map_pages(Process &process);
+	void end_process(Process &process, int status);
+	void reap(const std::shared_ptr<Process> &process);
+	Task observe(std::shared_ptr<Process> process);
+	Task serve_requests(std::shared_ptr<Process> process);
+	Task handle_request(std::shared_ptr<Process> process, HelHandle conversation,
+			protocol::Request request);
+	// A supercall's answer: Out0 = value, Out1 = a negative errno or 0. Returns false when
+	// the thread must not be resumed now (it was ended).
+	Async<bool> serve_supercall(std::shared_ptr<Process> process, std::uint32_t number);
+	// What supercalls and their request fallbacks share: a value or a negative errno.
+	std::int64_t exit(Process &process, int code);
+	std::int64_t anon_allocate(Process &process, std::uint64_t size, int prot);
+	std::int64_t anon_free(Process &process, std::uint64_t address, std::uint64_t size);
+
+	// Files.
+	int install(Process &process, std::shared_ptr<OpenFile> file, bool cloexec, int lowest,
+			int exact = -1);
+	int close_fd(Process &process, int fd);
+	void close_all(Process &process);
+	OpenFile *file_of(Process &process, int fd);
+	std::int64_t open(Process &process, const std::string &path, int flags, mode_t mode);
+	std::int64_t dup(Process &process, int fd, int newfd, int flags, protocol::DupKind kind);
+	std::int64_t fcntl(Process &process, int fd, int cmd, std::int64_t arg);
+	std::int64_t pipe(Process &process, int flags, std::int64_t &second);
+	// file_table off: a file request by fd, forwarded over the file's passthrough lane.
+	Async<bool> forward(std::shared_ptr<Process> process, HelHandle conversation,
+			protocol::Request request);
+
+	// The clock owner's page (mapped read-only into every process).
+	void write_clock(std::int64_t realtime_ns);
+	std::int64_t realtime_now();
+
+	System::State &state_;
+	Executor &executor_;
+	std::map<pid_t, std::shared_ptr<Process>> processes_;
+	std::map<std::array<char, 16>, std::weak_ptr<Process>> by_credentials_;
+	std::size_t live_processes_ = 0;
+	std::uint64_t next_pipe_ino_ = std::uint64_t{1} << 32;
+	HelHandle clock_memory_ = kHelNullHandle;
+	protocol::TrackerPage *clock_page_ = nullptr;
+};
+
+} // namespace helsim::posix::detail
