@@ -1,0 +1,18 @@
+# helsim::posix is a user of the public hel API, as Managarm's POSIX server and mlibc are: its
+# sources include the public headers (<helsim/...>) and each other, never the kernel (src/kernel)
+# or the host layer (sim/). Run as: cmake -DSOURCES=<src/posix> -P layering.cmake
+file(GLOB files "${SOURCES}/*.cpp" "${SOURCES}/*.hpp")
+set(found "")
+foreach(file IN LISTS files)
+  file(STRINGS "${file}" includes REGEX "^#include")
+  foreach(line IN LISTS includes)
+    if(line MATCHES "#include [<\"](kernel|sim)/" OR line MATCHES "#include \"[^\"]*/")
+      string(APPEND found "\n  ${file}: ${line}")
+    endif()
+  endforeach()
+endforeach()
+if(found)
+  message(FATAL_ERROR "src/posix must use only the public hel API; it includes:${found}")
+endif()
+list(LENGTH files count)
+message(STATUS "src/posix: ${count} files include only public headers and each other")
