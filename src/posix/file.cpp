@@ -81,7 +81,8 @@ Task handle_file_request(Server &server, std::shared_ptr<OpenFile> file, HelHand
 			data.resize(request.size);
 			auto received = co_await executor.exchange(conversation,
 					recv_buffer(data.data(), data.size()));
-			auto &[length] = received.results;
+			auto [length] = received.results;
+			received.release(); // a write may wait for room: hold no CQ chunk meanwhile
 			if (length.error != kHelErrNone) {
 				response.error = length.error == kHelErrRemoteFault ? -EFAULT : -EIO;
 			} else {

@@ -45,7 +45,8 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 		tail.resize(std::min<std::size_t>(request.preamble.tail_size, protocol::kMaxTail));
 		auto received = co_await executor_.exchange(conversation,
 				recv_buffer(tail.data(), tail.size()));
-		auto &[length] = received.results;
+		auto [length] = received.results;
+		received.release(); // handlers may wait (forwarded pipe reads): hold no CQ chunk
 		if (length.error == kHelErrBufferTooSmall)
 			response.error = -ENAMETOOLONG;
 		else if (length.error != kHelErrNone)
@@ -207,7 +208,8 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 		std::vector<std::byte> data(std::min<std::uint64_t>(forwarded.size, protocol::kMaxTransfer));
 		auto received = co_await executor_.exchange(conversation,
 				recv_buffer(data.data(), data.size()));
-		auto &[length] = received.results;
+		auto [length] = received.results;
+		received.release(); // the forwarded write may wait for room in a pipe
 		if (length.error) {
 			response.error = length.error == kHelErrRemoteFault ? -EFAULT : -EINVAL;
 		} else {
