@@ -49,33 +49,33 @@ struct TrackerPage {
 };
 static_assert(sizeof(TrackerPage) == 32);
 
-// Seqlock writer: only the clock owner calls it.
+// Seqlock writer: only the clock owner calls it. Without fences (GCC's TSan cannot check
+// them): the fields are stored with release after the odd count, so a reader that sees a new
+// field also sees the count move; the even count is stored with release after the fields.
 inline void write_tracker(TrackerPage &page, std::int64_t ref, std::int64_t base) {
 	std::atomic_ref<std::uint64_t> seq{page.seqlock};
 	std::uint64_t s = seq.load(std::memory_order_relaxed);
 	seq.store(s + 1, std::memory_order_relaxed);
-	std::atomic_thread_fence(std::memory_order_release);
-	std::atomic_ref<std::int64_t>{page.ref_clock}.store(ref, std::memory_order_relaxed);
-	std::atomic_ref<std::int64_t>{page.base_realtime}.store(base, std::memory_order_relaxed);
-	std::atomic_ref<std::int32_t>{page.state}.store(1, std::memory_order_relaxed);
+	std::atomic_ref<std::int64_t>{page.ref_clock}.store(ref, std::memory_order_release);
+	std::atomic_ref<std::int64_t>{page.base_realtime}.store(base, std::memory_order_release);
+	std::atomic_ref<std::int32_t>{page.state}.store(1, std::memory_order_release);
 	seq.store(s + 2, std::memory_order_release);
 }
 
-// Seqlock reader: retries while the writer is inside (mlibc asserts instead). Returns false
-// if the page was never written.
+// Seqlock reader: retries while the writer is inside (mlibc asserts instead). The field loads
+// acquire, so the second count load cannot move before them. Returns false if the page was
+// never written.
 inline bool read_tracker(const TrackerPage &page, std::int64_t &ref, std::int64_t &base) {
-	auto &mutable_page = const_cast<TrackerPage &>(page);
-	std::atomic_ref<std::uint64_t> seq{mutable_page.seqlock};
+	auto &shared = const_cast<TrackerPage &>(page);
+	std::atomic_ref<std::uint64_t> seq{shared.seqlock};
 	for (;;) {
 		std::uint64_t before = seq.load(std::memory_order_acquire);
 		if (before & 1)
 			continue;
-		ref = std::atomic_ref<std::int64_t>{mutable_page.ref_clock}.load(std::memory_order_relaxed);
-		base = std::atomic_ref<std::int64_t>{mutable_page.base_realtime}.load(
-				std::memory_order_relaxed);
+		ref = std::atomic_ref<std::int64_t>{shared.ref_clock}.load(std::memory_order_acquire);
+		base = std::atomic_ref<std::int64_t>{shared.base_realtime}.load(std::memory_order_acquire);
 		std::int32_t state =
-				std::atomic_ref<std::int32_t>{mutable_page.state}.load(std::memory_order_relaxed);
-		std::atomic_thread_fence(std::memory_order_acquire);
+				std::atomic_ref<std::int32_t>{shared.state}.load(std::memory_order_acquire);
 		if (seq.load(std::memory_order_relaxed) == before)
 			return state != 0;
 	}
