@@ -54,9 +54,11 @@ public:
 			std::int64_t offset) override {
 		std::int64_t at = offset < 0 ? position_ : offset;
 		auto &data = inode_->data;
-		std::size_t n = 0;
-		if (static_cast<std::uint64_t>(at) < data.size())
-			n = std::min(out.size(), data.size() - static_cast<std::size_t>(at));
+		// At or past the end there is nothing to copy (and begin() + at would point far
+		// outside the vector).
+		if (static_cast<std::uint64_t>(at) >= data.size())
+			co_return 0;
+		std::size_t n = std::min(out.size(), data.size() - static_cast<std::size_t>(at));
 		std::copy_n(data.begin() + at, n, out.begin());
 		if (offset < 0)
 			position_ += static_cast<std::int64_t>(n);
