@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -284,6 +285,9 @@ void Server::close_all(Process &p) {
 }
 
 std::int64_t Server::open(Process &p, const std::string &path, int flags, mode_t mode) {
+	// The fd first, as Linux does: a process out of fds creates and truncates nothing.
+	if (std::all_of(p.fds.begin(), p.fds.end(), [](const Fd &fd) { return fd.file; }))
+		return -EMFILE;
 	std::shared_ptr<Inode> inode;
 	if (auto e = state_.tmpfs->open(path, flags, mode, inode))
 		return e;
