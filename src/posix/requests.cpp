@@ -199,7 +199,7 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 		auto sent = co_await executor_.exchange(conversation,
 				send_buffer(&response, sizeof(response)), send_buffer(data.data(), n));
 		auto &[sent_head, sent_data] = sent.results;
-		if (n && (sent_head.error || sent_data.error))
+		if (n && forwarded.offset < 0 && (sent_head.error || sent_data.error))
 			file->unread(std::span{data.data(), n}); // the process could not take it
 		co_return true;
 	}

@@ -60,8 +60,11 @@ public:
 			co_return 0;
 		std::size_t n = std::min(out.size(), data.size() - static_cast<std::size_t>(at));
 		std::copy_n(data.begin() + at, n, out.begin());
-		if (offset < 0)
+		if (offset < 0) {
 			position_ += static_cast<std::int64_t>(n);
+			last_read_end_ = position_;
+			last_read_size_ = n;
+		}
 		co_return static_cast<std::int64_t>(n);
 	}
 
@@ -77,9 +80,23 @@ public:
 		if (end > data.size())
 			data.resize(end);
 		std::copy(in.begin(), in.end(), data.begin() + at);
-		if (offset < 0)
+		if (offset < 0) {
 			position_ = static_cast<std::int64_t>(end);
+			last_read_end_ = -1;
+		}
 		co_return static_cast<std::int64_t>(in.size());
+	}
+
+	// A read whose bytes the requester could not take: the position goes back to where that
+	// read started, if it was the last thing to move it. Linux holds f_pos_lock across the
+	// copy, so nothing else moves it meanwhile; here another request on the description may
+	// have. Then the position stays, except after a later read of the same size, which this
+	// cannot tell apart and steps back over.
+	void unread(std::span<const std::byte> data) override {
+		if (position_ != last_read_end_ || data.size() != last_read_size_)
+			return;
+		position_ -= static_cast<std::int64_t>(data.size());
+		last_read_end_ = -1;
 	}
 
 	std::int64_t seek(std::int64_t offset, int whence) override {
@@ -89,6 +106,7 @@ public:
 		if ((offset > 0 && base > INT64_MAX - offset) || base + offset < 0)
 			return -EINVAL;
 		position_ = base + offset;
+		last_read_end_ = -1;
 		return position_;
 	}
 
@@ -106,6 +124,9 @@ public:
 private:
 	std::shared_ptr<Inode> inode_;
 	std::int64_t position_ = 0;
+	// Where the last read left the position (-1 once something else moved it), and its size.
+	std::int64_t last_read_end_ = -1;
+	std::size_t last_read_size_ = 0;
 };
 
 class Directory final : public OpenFile {
