@@ -16,7 +16,8 @@ namespace {
 // Files live in host memory: one file may not grow past this.
 constexpr std::uint64_t kMaxFileSize = std::uint64_t{256} << 20;
 
-// The components of an absolute path, "." dropped and ".." applied (at the root it stays).
+// The components of an absolute path, in order; "." and ".." stay, since they are resolved
+// while walking (as Linux does: "/a/missing/.." fails, it is not "/a").
 std::int64_t split(std::string_view path, std::vector<std::string> &parts) {
 	if (path.empty())
 		return -ENOENT;
@@ -31,15 +32,10 @@ std::int64_t split(std::string_view path, std::vector<std::string> &parts) {
 			end = path.size();
 		std::string_view part = path.substr(at, end - at);
 		at = end + 1;
-		if (part.empty() || part == ".")
+		if (part.empty())
 			continue;
 		if (part.size() > NAME_MAX)
 			return -ENAMETOOLONG;
-		if (part == "..") {
-			if (!parts.empty())
-				parts.pop_back();
-			continue;
-		}
 		parts.emplace_back(part);
 	}
 	return 0;
@@ -210,19 +206,36 @@ std::shared_ptr<Inode> Tmpfs::make_inode(InodeKind kind, mode_t mode) {
 	return inode;
 }
 
+// Every step starts in a directory: "." stays there, ".." goes back to the one it was
+// entered from (the root is its own parent), a name goes into that entry.
+std::int64_t Tmpfs::walk(std::span<const std::string> parts, std::shared_ptr<Inode> &out) const {
+	std::vector<std::shared_ptr<Inode>> trail{root_};
+	for (auto &part : parts) {
+		if (trail.back()->kind != InodeKind::directory)
+			return -ENOTDIR;
+		if (part == ".")
+			continue;
+		if (part == "..") {
+			if (trail.size() > 1)
+				trail.pop_back();
+			continue;
+		}
+		auto it = trail.back()->entries.find(part);
+		if (it == trail.back()->entries.end())
+			return -ENOENT;
+		trail.push_back(it->second);
+	}
+	out = trail.back();
+	return 0;
+}
+
 std::int64_t Tmpfs::lookup(std::string_view path, std::shared_ptr<Inode> &out) const {
 	std::vector<std::string> parts;
 	if (auto e = split(path, parts))
 		return e;
-	auto at = root_;
-	for (auto &part : parts) {
-		if (at->kind != InodeKind::directory)
-			return -ENOTDIR;
-		auto it = at->entries.find(part);
-		if (it == at->entries.end())
-			return -ENOENT;
-		at = it->second;
-	}
+	std::shared_ptr<Inode> at;
+	if (auto e = walk(parts, at))
+		return e;
 	// "dir/file/" names a directory.
 	if (path.back() == '/' && at->kind != InodeKind::directory)
 		return -ENOTDIR;
@@ -235,19 +248,17 @@ std::int64_t Tmpfs::parent_of(std::string_view path, std::shared_ptr<Inode> &par
 	std::vector<std::string> parts;
 	if (auto e = split(path, parts))
 		return e;
-	if (parts.empty())
-		return -EISDIR; // the root itself
+	// The root, ".", "..": a directory, never an entry to create or remove (Linux's unlink
+	// answers EISDIR for them too).
+	if (parts.empty() || parts.back() == "." || parts.back() == "..")
+		return -EISDIR;
 	name = parts.back();
 	parts.pop_back();
-	auto at = root_;
-	for (auto &part : parts) {
-		auto it = at->entries.find(part);
-		if (it == at->entries.end())
-			return -ENOENT;
-		if (it->second->kind != InodeKind::directory)
-			return -ENOTDIR;
-		at = it->second;
-	}
+	std::shared_ptr<Inode> at;
+	if (auto e = walk(parts, at))
+		return e;
+	if (at->kind != InodeKind::directory)
+		return -ENOTDIR;
 	parent = at;
 	return 0;
 }

@@ -116,6 +116,23 @@ TEST(PosixTmpfs, PathsResolveDotDotDotAndRepeatedSlashes) {
 		int tmp = px::open("/tmp/", O_RDONLY);
 		EXPECT_GE(tmp, 0);
 		EXPECT_EQ(px::close(tmp), 0);
+		tmp = px::open("/tmp/.", O_RDONLY | O_DIRECTORY);
+		EXPECT_GE(tmp, 0);
+		EXPECT_EQ(px::close(tmp), 0);
+		// ".." leaves what was walked into, so that must exist and be a directory (Linux
+		// resolves it while walking, not by editing the string).
+		EXPECT_EQ(px::open("/tmp/missing/../a", O_RDONLY), -ENOENT);
+		EXPECT_EQ(px::open("/tmp/missing/../new", O_RDWR | O_CREAT, 0600), -ENOENT);
+		EXPECT_EQ(px::open("/tmp/a/../a", O_RDONLY), -ENOTDIR);
+		EXPECT_EQ(px::open("/tmp/a/.", O_RDONLY), -ENOTDIR);
+		EXPECT_EQ(px::open("/tmp/a/..", O_RDONLY), -ENOTDIR);
+		EXPECT_EQ(px::open("/tmp/new", O_RDONLY), -ENOENT);
+		EXPECT_EQ(px::unlink("/tmp/missing/../a"), -ENOENT);
+		EXPECT_EQ(px::unlink("/tmp/a/../a"), -ENOTDIR);
+		EXPECT_EQ(px::unlink("/tmp/.."), -EISDIR);
+		EXPECT_EQ(px::unlink("/tmp/."), -EISDIR);
+		EXPECT_EQ(px::unlink("/tmp/./a"), 0);
+		EXPECT_EQ(px::open("/tmp/a", O_RDONLY), -ENOENT);
 		EXPECT_EQ(px::close(fd), 0);
 		return 0;
 	});
