@@ -300,6 +300,9 @@ std::int64_t Server::open(Process &p, const std::string &path, int flags, mode_t
 }
 
 std::int64_t Server::dup(Process &p, int fd, int newfd, int flags, protocol::DupKind kind) {
+	// dup3 checks its arguments before it looks at the fd (Linux's ksys_dup3).
+	if (kind == protocol::kDupToFlags && ((flags & ~O_CLOEXEC) || fd == newfd))
+		return -EINVAL;
 	OpenFile *file = file_of(p, fd);
 	if (!file)
 		return -EBADF;
@@ -313,8 +316,6 @@ std::int64_t Server::dup(Process &p, int fd, int newfd, int flags, protocol::Dup
 		return install(p, shared, flags & O_CLOEXEC, newfd);
 	case protocol::kDupTo:
 	case protocol::kDupToFlags:
-		if (kind == protocol::kDupToFlags && ((flags & ~O_CLOEXEC) || fd == newfd))
-			return -EINVAL;
 		if (newfd < 0 || newfd >= protocol::kFileTableSize)
 			return -EBADF;
 		if (fd == newfd)

@@ -92,6 +92,9 @@ TEST(PosixFile, Dup2AndDup3) {
 		EXPECT_EQ(px::dup3(fd, fd, 0), -EINVAL);
 		EXPECT_EQ(px::dup3(fd, 7, O_NONBLOCK), -EINVAL);
 		EXPECT_EQ(px::dup3(fd, 512, 0), -EBADF);
+		EXPECT_EQ(px::dup3(9, 9, 0), -EINVAL); // the arguments first, then the fd
+		EXPECT_EQ(px::dup3(9, 10, O_NONBLOCK), -EINVAL);
+		EXPECT_EQ(px::dup3(9, 10, O_CLOEXEC), -EBADF);
 		EXPECT_EQ(px::dup3(fd, 7, O_CLOEXEC), 7);
 		EXPECT_EQ(px::fcntl(7, F_GETFD), FD_CLOEXEC);
 		EXPECT_EQ(px::dup2(fd, 7), 7); // dup2 over it: FD_CLOEXEC is cleared
