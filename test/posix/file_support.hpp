@@ -99,10 +99,16 @@ inline void in_threads(Main main, Options options = quiet(), int rounds = 3) {
 	in_threads(Programs{{"/bin/test", std::move(main)}}, std::move(options), rounds);
 }
 
-// Both: every seed, then threads mode.
-inline void everywhere(Main main, Options options = quiet()) {
-	run_each_seed(main, options);
-	in_threads(main, options);
+inline Options without_file_table() { return quiet(Options{.file_table = false}); }
+
+// Every seed with the file table and without it: the same results either way.
+inline void both_ways(const Programs &programs, std::uint64_t seeds = 20) {
+	run_each_seed(programs, quiet(), seeds);
+	run_each_seed(programs, without_file_table(), seeds);
+}
+
+inline void both_ways(Main main, std::uint64_t seeds = 20) {
+	both_ways(Programs{{"/bin/test", std::move(main)}}, seeds);
 }
 
 // FNV-1a over bytes: a checksum the reader and the writer compute independently.

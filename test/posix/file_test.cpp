@@ -26,14 +26,6 @@ namespace {
 
 void *const kBadPointer = reinterpret_cast<void *>(0x10);
 
-px::Options without_file_table() { return quiet(px::Options{.file_table = false}); }
-
-// Every test program runs with and without the file table: the same results either way.
-void both_ways(px::Main main) {
-	run_each_seed(main);
-	run_each_seed(main, without_file_table());
-}
-
 TEST(PosixFile, FdsAreTheLowestFree) {
 	both_ways([](int, char **) {
 		EXPECT_EQ(px::open("/dev/null", O_RDONLY), 3);

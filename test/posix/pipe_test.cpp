@@ -29,7 +29,7 @@ constexpr std::size_t kCapacity = 64 * 1024;
 int fd_arg(char **argv, int index) { return std::atoi(argv[index]); }
 
 TEST(PosixPipe, ShortReadsTakeWhatIsThere) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fds[2];
 		EXPECT_EQ(px::pipe(fds), 0);
 		EXPECT_EQ(px::write(fds[1], "0123456789", 10), 10);
@@ -50,7 +50,7 @@ TEST(PosixPipe, ShortReadsTakeWhatIsThere) {
 }
 
 TEST(PosixPipe, EndOfFileOnlyOnceEveryWriterHasClosed) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fds[2];
 		EXPECT_EQ(px::pipe(fds), 0);
 		int second_writer = px::dup(fds[1]);
@@ -71,20 +71,22 @@ TEST(PosixPipe, EndOfFileOnlyOnceEveryWriterHasClosed) {
 }
 
 TEST(PosixPipe, WritingWithoutReadersIsEpipe) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fds[2];
 		EXPECT_EQ(px::pipe(fds), 0);
 		EXPECT_EQ(px::close(fds[0]), 0);
 		EXPECT_EQ(px::write(fds[1], "x", 1), -EPIPE);
 		EXPECT_EQ(px::write(fds[1], "x", 5000), -EPIPE);
 		EXPECT_EQ(px::write(fds[1], "", 0), 0); // Linux: a null write succeeds before any check
+		EXPECT_EQ(px::fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+		EXPECT_EQ(px::write(fds[1], "x", 1), -EPIPE); // not EAGAIN
 		EXPECT_EQ(px::close(fds[1]), 0);
 		return 0;
 	});
 }
 
 TEST(PosixPipe, NonBlockingReadOfAnEmptyPipeIsEagain) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fds[2];
 		EXPECT_EQ(px::pipe2(fds, O_NONBLOCK), 0);
 		EXPECT_EQ(px::fcntl(fds[0], F_GETFL), O_RDONLY | O_NONBLOCK);
@@ -104,7 +106,7 @@ TEST(PosixPipe, NonBlockingReadOfAnEmptyPipeIsEagain) {
 // 64 KiB of buffer; a non-blocking write takes what fits, except that a write of at most
 // 4096 bytes goes in whole or not at all.
 TEST(PosixPipe, NonBlockingWritesFillTheBufferThenFailWithEagain) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fds[2];
 		EXPECT_EQ(px::pipe2(fds, O_NONBLOCK), 0);
 		std::vector<unsigned char> out(100'000);
@@ -139,7 +141,7 @@ TEST(PosixPipe, NonBlockingWritesFillTheBufferThenFailWithEagain) {
 }
 
 TEST(PosixPipe, PipesCannotSeek) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fds[2];
 		EXPECT_EQ(px::pipe(fds), 0);
 		char buf[4] = {};
@@ -160,7 +162,7 @@ TEST(PosixPipe, PipesCannotSeek) {
 }
 
 TEST(PosixPipe, Pipe2RejectsBadFlagsAndANullArray) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fds[2] = {-1, -1};
 		EXPECT_EQ(px::pipe2(fds, O_APPEND), -EINVAL);
 		EXPECT_EQ(px::pipe2(fds, 0x1), -EINVAL);
@@ -219,7 +221,7 @@ int greeting_parent(int, char **) {
 
 TEST(PosixPipe, ABlockedReadIsWokenByAWriteFromAnotherProcess) {
 	Programs programs{{"/bin/parent", greeting_parent}, {"/bin/child", greeting_child}};
-	run_each_seed(programs);
+	both_ways(programs);
 	in_threads(programs);
 }
 
@@ -254,7 +256,7 @@ int reader_that_leaves(int, char **) {
 
 TEST(PosixPipe, AWriterBlockedOnAFullPipeGetsEpipeWhenTheReaderLeaves) {
 	Programs programs{{"/bin/reader", reader_that_leaves}, {"/bin/writer", blocked_writer}};
-	run_each_seed(programs);
+	both_ways(programs);
 	in_threads(programs);
 }
 
@@ -294,7 +296,7 @@ int record_reader(int, char **) {
 }
 
 TEST(PosixPipe, WritesOfAtMost4096BytesAreAtomic) {
-	run_each_seed({{"/bin/reader", record_reader}, {"/bin/writer", record_writer}});
+	both_ways({{"/bin/reader", record_reader}, {"/bin/writer", record_writer}});
 }
 
 TEST(PosixPipe, ConcurrentWritesOfAtMost4096BytesAreAtomic) {
@@ -348,11 +350,79 @@ int bulk_reader(int, char **) {
 }
 
 TEST(PosixPipe, AMegabyteTransferBetweenProcessesArrivesByteExact) {
-	run_each_seed({{"/bin/reader", bulk_reader}, {"/bin/writer", bulk_writer}}, quiet(), 8);
+	both_ways({{"/bin/reader", bulk_reader}, {"/bin/writer", bulk_writer}}, 8);
 }
 
 TEST(PosixPipe, ConcurrentMegabyteTransferArrivesByteExact) {
 	in_threads({{"/bin/reader", bulk_reader}, {"/bin/writer", bulk_writer}});
+}
+
+// A shell's pipeline: producer | filter | the parent, each stage on its stdin and stdout
+// (dup2 over the /dev/null and /dev/console they started with).
+constexpr std::size_t kPipelineBytes = 300'000;
+
+int pipeline_producer(int, char **) {
+	std::vector<unsigned char> data(kPipelineBytes);
+	for (std::size_t i = 0; i < data.size(); ++i)
+		data[i] = pattern_byte(i);
+	EXPECT_EQ(write_all(1, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+	return 0;
+}
+
+// Adds 1 to every byte, in reads and writes of its own sizes.
+int pipeline_filter(int, char **) {
+	unsigned char buf[5000];
+	ssize_t n;
+	while ((n = px::read(0, buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; i < n; ++i)
+			++buf[i];
+		EXPECT_EQ(write_all(1, buf, static_cast<std::size_t>(n)), n);
+	}
+	EXPECT_EQ(n, 0);
+	return 0;
+}
+
+// Starts `path` with `in` as its stdin and `out` as its stdout, as a shell does between fork
+// and exec; every other fd of the pipes is FD_CLOEXEC, so the child gets only those two.
+void start_stage(const char *path, int in, int out) {
+	int saved_in = px::fcntl(0, F_DUPFD_CLOEXEC, 10), saved_out = px::fcntl(1, F_DUPFD_CLOEXEC, 10);
+	EXPECT_EQ(px::dup2(in, 0), 0);
+	EXPECT_EQ(px::dup2(out, 1), 1);
+	EXPECT_GT(spawn(path, {path}), 0);
+	EXPECT_EQ(px::dup2(saved_in, 0), 0);
+	EXPECT_EQ(px::dup2(saved_out, 1), 1);
+	EXPECT_EQ(px::close(saved_in), 0);
+	EXPECT_EQ(px::close(saved_out), 0);
+}
+
+int pipeline_shell(int, char **) {
+	int first[2], second[2], null = px::open("/dev/null", O_RDONLY | O_CLOEXEC);
+	EXPECT_EQ(px::pipe2(first, O_CLOEXEC), 0);
+	EXPECT_EQ(px::pipe2(second, O_CLOEXEC), 0);
+	start_stage("/bin/producer", null, first[1]);
+	start_stage("/bin/filter", first[0], second[1]);
+	for (int fd : {null, first[0], first[1], second[1]})
+		EXPECT_EQ(px::close(fd), 0);
+	std::uint64_t expected = kFnvStart, seen = kFnvStart;
+	for (std::size_t i = 0; i < kPipelineBytes; ++i) {
+		unsigned char byte = static_cast<unsigned char>(pattern_byte(i) + 1);
+		expected = fnv1a(expected, &byte, 1);
+	}
+	std::vector<unsigned char> buf(kPipelineBytes + 1);
+	EXPECT_EQ(read_all(second[0], buf.data(), buf.size()), static_cast<ssize_t>(kPipelineBytes));
+	seen = fnv1a(seen, buf.data(), kPipelineBytes);
+	EXPECT_EQ(seen, expected);
+	return 0;
+}
+
+const Programs kPipeline{{"/bin/shell", pipeline_shell}, {"/bin/producer", pipeline_producer},
+		{"/bin/filter", pipeline_filter}};
+
+TEST(PosixPipe, AShellPipelineThroughStdinAndStdout) { both_ways(kPipeline, 10); }
+
+TEST(PosixPipe, ConcurrentShellPipeline) {
+	in_threads(kPipeline);
+	in_threads(kPipeline, without_file_table());
 }
 
 // ------------------------------------------------------------------ a reader that dies
@@ -414,10 +484,9 @@ int survivor(int, char **) {
 
 TEST(PosixPipe, AReaderThatDiesMidReadLosesNothing) {
 	Programs programs{{"/bin/survivor", survivor}, {"/bin/abandon", abandoning_reader}};
-	run_each_seed(programs);
-	run_each_seed(programs, quiet(px::Options{.file_table = false}));
+	both_ways(programs);
 	in_threads(programs);
-	in_threads(programs, quiet(px::Options{.file_table = false}));
+	in_threads(programs, without_file_table());
 }
 
 } // namespace

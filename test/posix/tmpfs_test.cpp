@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <helsim/posix.hpp>
 
@@ -42,7 +44,7 @@ std::string read_string(int fd, std::size_t max = 256) {
 }
 
 TEST(PosixTmpfs, CreateExclusiveAndTruncate) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		EXPECT_EQ(px::open("/tmp/f", O_RDONLY), -ENOENT);
 		int fd = px::open("/tmp/f", O_RDWR | O_CREAT | O_EXCL, 0640);
 		EXPECT_EQ(fd, 3);
@@ -72,7 +74,7 @@ TEST(PosixTmpfs, CreateExclusiveAndTruncate) {
 }
 
 TEST(PosixTmpfs, AppendWritesAtTheEndWhereverThePositionIs) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fd = px::open("/tmp/log", O_RDWR | O_CREAT, 0600);
 		EXPECT_EQ(px::write(fd, "abc", 3), 3);
 		EXPECT_EQ(px::close(fd), 0);
@@ -96,7 +98,7 @@ TEST(PosixTmpfs, AppendWritesAtTheEndWhereverThePositionIs) {
 }
 
 TEST(PosixTmpfs, PathsResolveDotDotDotAndRepeatedSlashes) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fd = px::open("/tmp/a", O_RDWR | O_CREAT, 0600);
 		EXPECT_GE(fd, 0);
 		ino_t ino = inode_of(fd);
@@ -139,7 +141,7 @@ TEST(PosixTmpfs, PathsResolveDotDotDotAndRepeatedSlashes) {
 }
 
 TEST(PosixTmpfs, PathErrors) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fd = px::open("/tmp/file", O_RDWR | O_CREAT, 0600);
 		EXPECT_EQ(px::open("/tmp/missing", O_RDONLY), -ENOENT);
 		EXPECT_EQ(px::open("/missing/x", O_RDWR | O_CREAT, 0600), -ENOENT);
@@ -179,7 +181,7 @@ TEST(PosixTmpfs, PathErrors) {
 }
 
 TEST(PosixTmpfs, UnlinkedOpenFileStaysReadable) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fd = px::open("/tmp/gone", O_RDWR | O_CREAT, 0600);
 		EXPECT_EQ(px::write(fd, "still here", 10), 10);
 		ino_t ino = inode_of(fd);
@@ -208,7 +210,7 @@ TEST(PosixTmpfs, UnlinkedOpenFileStaysReadable) {
 }
 
 TEST(PosixTmpfs, LseekSetCurEndAndErrors) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fd = px::open("/tmp/seek", O_RDWR | O_CREAT, 0600);
 		EXPECT_EQ(px::write(fd, "0123456789", 10), 10);
 		EXPECT_EQ(px::lseek(fd, 0, SEEK_CUR), 10);
@@ -246,7 +248,7 @@ TEST(PosixTmpfs, LseekSetCurEndAndErrors) {
 }
 
 TEST(PosixTmpfs, PreadAndPwriteLeaveThePosition) {
-	run_each_seed([](int, char **) {
+	both_ways([](int, char **) {
 		int fd = px::open("/tmp/p", O_RDWR | O_CREAT, 0600);
 		EXPECT_EQ(px::write(fd, "abcdef", 6), 6);
 		EXPECT_EQ(px::lseek(fd, 2, SEEK_SET), 2);
@@ -268,6 +270,36 @@ TEST(PosixTmpfs, PreadAndPwriteLeaveThePosition) {
 		EXPECT_EQ(px::unlink("/tmp/p"), 0);
 		return 0;
 	});
+}
+
+// More than one request carries (1 MiB): the client splits the write, a read is short.
+TEST(PosixTmpfs, AFileLargerThanOneTransfer) {
+	both_ways([](int, char **) {
+		constexpr std::size_t kSize = (3u << 20) + 7;
+		std::vector<unsigned char> data(kSize);
+		for (std::size_t i = 0; i < kSize; ++i)
+			data[i] = pattern_byte(i);
+		int fd = px::open("/tmp/big", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		EXPECT_EQ(px::write(fd, data.data(), kSize), static_cast<ssize_t>(kSize));
+		EXPECT_EQ(size_of(fd), static_cast<off_t>(kSize));
+		std::vector<unsigned char> back(kSize + 1);
+		EXPECT_EQ(px::lseek(fd, 0, SEEK_SET), 0);
+		ssize_t first = px::read(fd, back.data(), back.size());
+		EXPECT_GT(first, 0);
+		EXPECT_LE(first, static_cast<ssize_t>(kSize));
+		auto n = static_cast<std::size_t>(first);
+		EXPECT_EQ(read_all(fd, back.data() + n, back.size() - n),
+				static_cast<ssize_t>(kSize - n));
+		back.resize(kSize);
+		EXPECT_TRUE(back == data);
+		// A pread across the 1 MiB boundary of the write's pieces.
+		unsigned char piece[16];
+		EXPECT_EQ(px::pread(fd, piece, sizeof piece, (1 << 20) - 8), 16);
+		EXPECT_TRUE(std::equal(piece, piece + 16, data.begin() + (1 << 20) - 8));
+		EXPECT_EQ(px::close(fd), 0);
+		EXPECT_EQ(px::unlink("/tmp/big"), 0);
+		return 0;
+	}, 5);
 }
 
 TEST(PosixTmpfs, Devices) {
