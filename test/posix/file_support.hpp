@@ -66,11 +66,17 @@ inline Counters run_program(Machine &machine, Main main, Options options = quiet
 	return run_programs(machine, {{"/bin/test", std::move(main)}}, std::move(options));
 }
 
+// Deterministic mode with 1 to 4 simulated CPUs, as the seed decides (a replay of the seed
+// gets the same count).
+inline MachineConfig seeded(std::uint64_t seed) {
+	return testing::deterministic(seed, static_cast<unsigned>(1 + seed % 4));
+}
+
 // The same program under every seed (deterministic mode), with `options`.
 inline void run_each_seed(Main main, Options options = quiet(), std::uint64_t seeds = 20) {
 	testing::for_each_seed(
 			[&](std::uint64_t seed) {
-				Machine machine{testing::deterministic(seed)};
+				Machine machine{seeded(seed)};
 				run_program(machine, main, options);
 			},
 			seeds);
@@ -80,7 +86,7 @@ inline void run_each_seed(const Programs &programs, Options options = quiet(),
 		std::uint64_t seeds = 20) {
 	testing::for_each_seed(
 			[&](std::uint64_t seed) {
-				Machine machine{testing::deterministic(seed)};
+				Machine machine{seeded(seed)};
 				run_programs(machine, programs, options);
 			},
 			seeds);

@@ -382,8 +382,8 @@ void expect_fast_path(helsim::Machine &fast_machine, helsim::Machine &slow_machi
 
 TEST(PosixFile, TheFileTableKeepsFileRequestsAwayFromTheServer) {
 	helsim::testing::for_each_seed([](std::uint64_t seed) {
-		helsim::Machine fast{helsim::testing::deterministic(seed)};
-		helsim::Machine slow{helsim::testing::deterministic(seed)};
+		helsim::Machine fast{seeded(seed)};
+		helsim::Machine slow{seeded(seed)};
 		expect_fast_path(fast, slow);
 	});
 	helsim::Machine fast, slow;

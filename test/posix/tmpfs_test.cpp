@@ -304,7 +304,7 @@ TEST(PosixTmpfs, AFileLargerThanOneTransfer) {
 
 TEST(PosixTmpfs, Devices) {
 	helsim::testing::for_each_seed([](std::uint64_t seed) {
-		helsim::Machine machine{helsim::testing::deterministic(seed)};
+		helsim::Machine machine{seeded(seed)};
 		std::string console;
 		run_program(machine,
 				[](int, char **) {
@@ -377,7 +377,7 @@ TEST(PosixTmpfs, FilesOutliveARun) {
 		EXPECT_EQ(system.counters().processes_exited, 2u);
 	};
 	helsim::testing::for_each_seed([&](std::uint64_t seed) {
-		helsim::Machine machine{helsim::testing::deterministic(seed)};
+		helsim::Machine machine{seeded(seed)};
 		body(machine);
 	});
 	helsim::Machine machine;
@@ -427,7 +427,7 @@ TEST(PosixTmpfs, ConcurrentWritersOfOneFileKeepTheirRanges) {
 		expect_all_exited_zero(system);
 	};
 	helsim::testing::for_each_seed([&](std::uint64_t seed) {
-		helsim::Machine machine{helsim::testing::deterministic(seed)};
+		helsim::Machine machine{seeded(seed)};
 		check(machine, programs);
 	});
 	for (int round = 0; round < 3; ++round) {
