@@ -46,7 +46,9 @@ Async<std::int64_t> PipeEnd::write(const Requester &who, std::span<const std::by
 			co_return partial(-ECANCELED);
 		if (pipe.readers == 0)
 			co_return partial(-EPIPE);
-		std::size_t room = kPipeCapacity - pipe.bytes.size();
+		// unread() may have put bytes back over a refill: then the pipe is over capacity.
+		std::size_t used = pipe.bytes.size();
+		std::size_t room = used < kPipeCapacity ? kPipeCapacity - used : 0;
 		std::size_t left = data.size() - written;
 		bool atomic = data.size() <= kPipeAtomic;
 		std::size_t n = atomic ? (room >= left ? left : 0) : std::min(room, left);
