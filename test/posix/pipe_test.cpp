@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -423,6 +424,73 @@ TEST(PosixPipe, AShellPipelineThroughStdinAndStdout) { both_ways(kPipeline, 10);
 TEST(PosixPipe, ConcurrentShellPipeline) {
 	in_threads(kPipeline);
 	in_threads(kPipeline, without_file_table());
+}
+
+// The lanes a raw request goes to, as the client shim finds them.
+helsim::posix::protocol::ProcessData process_data() {
+	namespace protocol = helsim::posix::protocol;
+	protocol::ProcessData data{};
+	EXPECT_EQ(helSyscall1(static_cast<int>(kHelCallSuper) +
+								  static_cast<int>(protocol::kSuperGetProcessData),
+					  reinterpret_cast<HelWord>(&data)),
+			kHelErrNone);
+	return data;
+}
+
+// Submits a write of `size` bytes to `fd` as the client shim would, without waiting for it.
+void submit_raw_write(helsim::Dispatcher &queue, int fd, const void *bytes, std::size_t size) {
+	using namespace helsim::ipc;
+	namespace protocol = helsim::posix::protocol;
+	protocol::ProcessData data = process_data();
+	if (data.file_table) {
+		protocol::FileRequest head{{protocol::kFileWrite, 0}, 0, 0, size, -1};
+		submit(queue, data.file_table[fd], 1,
+				offer(send_buffer(&head, sizeof head), imbue_credentials(),
+						send_buffer(bytes, size), recv_inline()));
+	} else {
+		protocol::Request head{{protocol::kFdWrite, 0}, fd, static_cast<std::int64_t>(size), -1, 0};
+		submit(queue, data.posix_lane, 1,
+				offer(send_buffer(&head, sizeof head), imbue_credentials(),
+						send_buffer(bytes, size), recv_inline()));
+	}
+	queue.flush();
+}
+
+// A long read into a bad buffer gives its bytes back to the front of the pipe, and a writer
+// waiting for room may have filled the room they left meanwhile: the pipe is then over its
+// capacity, and must take no more until it is below it again.
+TEST(PosixPipe, BytesGivenBackDoNotLetThePipeGrowPastItsCapacity) {
+	both_ways([](int, char **) {
+		int fds[2];
+		EXPECT_EQ(px::pipe(fds), 0);
+		std::vector<unsigned char> data(kCapacity);
+		for (std::size_t i = 0; i < data.size(); ++i)
+			data[i] = pattern_byte(i);
+		EXPECT_EQ(px::write(fds[1], data.data(), data.size()), static_cast<ssize_t>(kCapacity));
+		// A write that waits for room, in flight while the read below runs: it reaches the
+		// pipe before the read's bytes come back.
+		helsim::Dispatcher queue{helsim::QueueConfig{2, 2, 4096}};
+		submit_raw_write(queue, fds[1], "0123456789", 10);
+		EXPECT_EQ(px::read(fds[0], reinterpret_cast<void *>(0x10), kCapacity), -EFAULT);
+		auto done = queue.wait_for(1, [](helsim::Element &&) { ADD_FAILURE(); });
+		auto [offered, head, imbued, sent, reply] =
+				helsim::ipc::parse<decltype(helsim::ipc::offer(helsim::ipc::send_buffer(nullptr, 0),
+						helsim::ipc::imbue_credentials(), helsim::ipc::send_buffer(nullptr, 0),
+						helsim::ipc::recv_inline()))>(done);
+		EXPECT_EQ(reply.error, kHelErrNone);
+		auto response = helsim::posix::protocol::decode<helsim::posix::protocol::Response>(reply.data);
+		EXPECT_EQ(response.error, 0);
+		EXPECT_EQ(response.value, 10); // it is in
+		EXPECT_EQ(px::fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+		EXPECT_EQ(px::write(fds[1], "x", 1), -EAGAIN); // more than full
+		EXPECT_EQ(px::close(fds[1]), 0);
+		std::vector<unsigned char> got(kCapacity + 11);
+		EXPECT_EQ(read_all(fds[0], got.data(), got.size()), static_cast<ssize_t>(kCapacity + 10));
+		EXPECT_TRUE(std::equal(data.begin(), data.end(), got.begin())); // given back in order
+		EXPECT_EQ(std::string(reinterpret_cast<char *>(got.data()) + kCapacity, 10), "0123456789");
+		EXPECT_EQ(px::close(fds[0]), 0);
+		return 0;
+	});
 }
 
 // ------------------------------------------------------------------ a reader that dies
