@@ -507,10 +507,7 @@ int abandoning_reader(int, char **argv) {
 	int fd = fd_arg(argv, 1);
 	EXPECT_EQ(px::close(fd + 1), 0);        // its copy of the write end
 	EXPECT_EQ(px::close(fd_arg(argv, 2)), 0); // and of the read end of the parent's sync pipe
-	protocol::ProcessData data{};
-	EXPECT_EQ(helSyscall1(static_cast<int>(kHelCallSuper) + static_cast<int>(protocol::kSuperGetProcessData),
-					  reinterpret_cast<HelWord>(&data)),
-			kHelErrNone);
+	protocol::ProcessData data = process_data();
 	helsim::Dispatcher queue{helsim::QueueConfig{2, 2, 4096}};
 	if (data.file_table) {
 		protocol::FileRequest head{{protocol::kFileRead, 0}, 0, 0, sizeof abandoned, -1};
