@@ -1,5 +1,6 @@
 // Helpers the POSIX file tests share (test/posix/pipe_test.cpp, tmpfs_test.cpp, file_test.cpp):
-// run programs on a fresh System and check what every test checks of the run.
+// run programs on a fresh System and check what every test checks of the run, and send raw
+// requests as the client shim would (src/posix/protocol.hpp), for what the calls cannot do.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,9 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include <helsim/dispatcher.hpp>
+#include <helsim/ipc.hpp>
 #include <helsim/machine.hpp>
 #include <helsim/posix.hpp>
 #include <helsim/testing.hpp>
+
+#include "../../src/posix/protocol.hpp"
 
 namespace helsim::posix::file_test {
 
@@ -178,6 +183,32 @@ private:
 inline pid_t spawn(const std::string &path, std::vector<std::string> args) {
 	Argv argv{std::move(args)};
 	return posix::spawn(path.c_str(), argv.get());
+}
+
+// The lanes a raw request goes to, as the client shim finds them.
+inline protocol::ProcessData process_data() {
+	protocol::ProcessData data{};
+	int call = static_cast<int>(kHelCallSuper) + static_cast<int>(protocol::kSuperGetProcessData);
+	EXPECT_EQ(helSyscall1(call, reinterpret_cast<HelWord>(&data)), kHelErrNone);
+	return data;
+}
+
+// Submits a write of `size` bytes to `fd` as the client shim would, without waiting for it.
+inline void submit_raw_write(Dispatcher &queue, int fd, const void *bytes, std::size_t size) {
+	using namespace ipc;
+	protocol::ProcessData data = process_data();
+	if (data.file_table) {
+		protocol::FileRequest head{{protocol::kFileWrite, 0}, 0, 0, size, -1};
+		submit(queue, data.file_table[fd], 1,
+				offer(send_buffer(&head, sizeof head), imbue_credentials(),
+						send_buffer(bytes, size), recv_inline()));
+	} else {
+		protocol::Request head{{protocol::kFdWrite, 0}, fd, static_cast<std::int64_t>(size), -1, 0};
+		submit(queue, data.posix_lane, 1,
+				offer(send_buffer(&head, sizeof head), imbue_credentials(),
+						send_buffer(bytes, size), recv_inline()));
+	}
+	queue.flush();
 }
 
 } // namespace helsim::posix::file_test

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -17,7 +18,6 @@
 #include <helsim/ipc.hpp>
 #include <helsim/posix.hpp>
 
-#include "../../src/posix/protocol.hpp"
 #include "file_support.hpp"
 
 namespace px = helsim::posix;
@@ -426,36 +426,6 @@ TEST(PosixPipe, ConcurrentShellPipeline) {
 	in_threads(kPipeline, without_file_table());
 }
 
-// The lanes a raw request goes to, as the client shim finds them.
-helsim::posix::protocol::ProcessData process_data() {
-	namespace protocol = helsim::posix::protocol;
-	protocol::ProcessData data{};
-	EXPECT_EQ(helSyscall1(static_cast<int>(kHelCallSuper) +
-								  static_cast<int>(protocol::kSuperGetProcessData),
-					  reinterpret_cast<HelWord>(&data)),
-			kHelErrNone);
-	return data;
-}
-
-// Submits a write of `size` bytes to `fd` as the client shim would, without waiting for it.
-void submit_raw_write(helsim::Dispatcher &queue, int fd, const void *bytes, std::size_t size) {
-	using namespace helsim::ipc;
-	namespace protocol = helsim::posix::protocol;
-	protocol::ProcessData data = process_data();
-	if (data.file_table) {
-		protocol::FileRequest head{{protocol::kFileWrite, 0}, 0, 0, size, -1};
-		submit(queue, data.file_table[fd], 1,
-				offer(send_buffer(&head, sizeof head), imbue_credentials(),
-						send_buffer(bytes, size), recv_inline()));
-	} else {
-		protocol::Request head{{protocol::kFdWrite, 0}, fd, static_cast<std::int64_t>(size), -1, 0};
-		submit(queue, data.posix_lane, 1,
-				offer(send_buffer(&head, sizeof head), imbue_credentials(),
-						send_buffer(bytes, size), recv_inline()));
-	}
-	queue.flush();
-}
-
 // A long read into a bad buffer gives its bytes back to the front of the pipe, and a writer
 // waiting for room may have filled the room they left meanwhile: the pipe is then over its
 // capacity, and must take no more until it is below it again.
@@ -491,6 +461,104 @@ TEST(PosixPipe, BytesGivenBackDoNotLetThePipeGrowPastItsCapacity) {
 		EXPECT_EQ(px::close(fds[0]), 0);
 		return 0;
 	});
+}
+
+// Writers and readers, several of each, on one pipe: every record (64 bytes, so each write
+// and each read of 64 moves one whole record) arrives once, and each writer's records reach
+// any one reader in the order they were written.
+constexpr int kStressWriters = 3, kStressReaders = 2, kStressRecords = 100;
+
+struct Record {
+	std::uint32_t writer;
+	std::uint32_t sequence;
+	char filler[56];
+};
+static_assert(sizeof(Record) == 64);
+
+int record_stress_writer(int, char **argv) {
+	int out = fd_arg(argv, 1);
+	EXPECT_EQ(px::close(out - 1), 0);
+	Record record{};
+	record.writer = static_cast<std::uint32_t>(fd_arg(argv, 2));
+	for (int i = 0; i < kStressRecords; ++i) {
+		record.sequence = static_cast<std::uint32_t>(i);
+		std::memset(record.filler, 'a' + i % 26, sizeof record.filler);
+		EXPECT_EQ(px::write(out, &record, sizeof record), 64);
+	}
+	return 0;
+}
+
+// Counts each (writer, sequence) it read into the shared table.
+std::atomic<int> stress_seen[kStressWriters][kStressRecords];
+
+void read_records(int in) {
+	int last[kStressWriters];
+	std::fill(std::begin(last), std::end(last), -1);
+	Record record;
+	ssize_t n;
+	while ((n = px::read(in, &record, sizeof record)) == 64) {
+		if (record.writer >= kStressWriters || record.sequence >= kStressRecords) {
+			ADD_FAILURE() << "a record that no writer wrote";
+			break;
+		}
+		EXPECT_GT(static_cast<int>(record.sequence), last[record.writer]);
+		last[record.writer] = static_cast<int>(record.sequence);
+		EXPECT_EQ(record.filler[55], 'a' + static_cast<int>(record.sequence) % 26);
+		stress_seen[record.writer][record.sequence].fetch_add(1);
+	}
+	EXPECT_EQ(n, 0);
+}
+
+int record_stress_reader(int, char **argv) {
+	int in = fd_arg(argv, 1);
+	EXPECT_EQ(px::close(in + 1), 0);
+	read_records(in);
+	return 0;
+}
+
+int record_stress_parent(int, char **) {
+	for (auto &row : stress_seen)
+		for (auto &count : row)
+			count.store(0);
+	int fds[2];
+	EXPECT_EQ(px::pipe(fds), 0);
+	for (int i = 0; i < kStressWriters; ++i)
+		EXPECT_GT(spawn("/bin/writer", {"writer", std::to_string(fds[1]), std::to_string(i)}), 0);
+	for (int i = 0; i < kStressReaders - 1; ++i)
+		EXPECT_GT(spawn("/bin/reader", {"reader", std::to_string(fds[0])}), 0);
+	EXPECT_EQ(px::close(fds[1]), 0);
+	read_records(fds[0]);
+	return 0;
+}
+
+void expect_every_record_once() {
+	int missing = 0, repeated = 0;
+	for (auto &row : stress_seen)
+		for (auto &count : row) {
+			missing += count.load() == 0;
+			repeated += count.load() > 1;
+		}
+	EXPECT_EQ(missing, 0);
+	EXPECT_EQ(repeated, 0);
+}
+
+TEST(PosixPipe, ConcurrentReadersAndWritersStress) {
+	Programs programs{{"/bin/parent", record_stress_parent}, {"/bin/writer", record_stress_writer},
+			{"/bin/reader", record_stress_reader}};
+	for (const px::Options &options : {quiet(), without_file_table()}) {
+		helsim::testing::for_each_seed(
+				[&](std::uint64_t seed) {
+					helsim::Machine machine{seeded(seed)};
+					run_programs(machine, programs, options);
+					expect_every_record_once();
+				},
+				5);
+		for (int round = 0; round < 2; ++round) {
+			helsim::Machine machine;
+			run_programs(machine, programs, options);
+			expect_every_record_once();
+		}
+	}
 }
 
 // ------------------------------------------------------------------ a reader that dies
