@@ -248,10 +248,8 @@ std::int64_t Tmpfs::parent_of(std::string_view path, std::shared_ptr<Inode> &par
 	std::vector<std::string> parts;
 	if (auto e = split(path, parts))
 		return e;
-	// The root, ".", "..": a directory, never an entry to create or remove (Linux's unlink
-	// answers EISDIR for them too).
-	if (parts.empty() || parts.back() == "." || parts.back() == "..")
-		return -EISDIR;
+	if (parts.empty())
+		return -EISDIR; // the root itself
 	name = parts.back();
 	parts.pop_back();
 	std::shared_ptr<Inode> at;
@@ -259,6 +257,9 @@ std::int64_t Tmpfs::parent_of(std::string_view path, std::shared_ptr<Inode> &par
 		return e;
 	if (at->kind != InodeKind::directory)
 		return -ENOTDIR;
+	// A directory, never an entry to create or remove (Linux's unlink answers EISDIR too).
+	if (name == "." || name == "..")
+		return -EISDIR;
 	parent = at;
 	return 0;
 }

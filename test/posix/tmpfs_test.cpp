@@ -131,6 +131,9 @@ TEST(PosixTmpfs, PathsResolveDotDotDotAndRepeatedSlashes) {
 		EXPECT_EQ(px::open("/tmp/new", O_RDONLY), -ENOENT);
 		EXPECT_EQ(px::unlink("/tmp/missing/../a"), -ENOENT);
 		EXPECT_EQ(px::unlink("/tmp/a/../a"), -ENOTDIR);
+		EXPECT_EQ(px::open("/tmp/missing/..", O_RDWR | O_CREAT, 0600), -ENOENT);
+		EXPECT_EQ(px::unlink("/tmp/missing/.."), -ENOENT);
+		EXPECT_EQ(px::unlink("/tmp/a/.."), -ENOTDIR);
 		EXPECT_EQ(px::unlink("/tmp/.."), -EISDIR);
 		EXPECT_EQ(px::unlink("/tmp/."), -EISDIR);
 		EXPECT_EQ(px::unlink("/tmp/./a"), 0);
