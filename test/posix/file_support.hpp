@@ -211,4 +211,16 @@ inline void submit_raw_write(Dispatcher &queue, int fd, const void *bytes, std::
 	queue.flush();
 }
 
+// Waits for the answer to the request submit_raw_write() sent on `queue`.
+inline protocol::Response wait_raw_write(Dispatcher &queue) {
+	using namespace ipc;
+	using Items = decltype(offer(send_buffer(nullptr, 0), imbue_credentials(),
+			send_buffer(nullptr, 0), recv_inline()));
+	Element element = queue.wait_for(1, [](Element &&) { ADD_FAILURE() << "another completion"; });
+	auto results = parse<Items>(element);
+	const InlineResult &reply = std::get<4>(results);
+	EXPECT_EQ(reply.error, kHelErrNone);
+	return protocol::decode<protocol::Response>(reply.data);
+}
+
 } // namespace helsim::posix::file_test
