@@ -131,8 +131,20 @@ public:
 	Async<std::int64_t> read(const Requester &, std::span<std::byte>, std::int64_t) override {
 		co_return -EISDIR;
 	}
+	// As Linux's dcache_dir_lseek: SEEK_SET and SEEK_CUR to any position >= 0 (readdir would
+	// count entries from it; helsim has no readdir yet), nothing else.
 	std::int64_t seek(std::int64_t offset, int whence) override {
-		return whence == SEEK_SET && offset == 0 ? 0 : -EINVAL;
+		if (whence == SEEK_CUR) {
+			if (offset > 0 && position_ > INT64_MAX - offset)
+				return -EINVAL;
+			offset += position_;
+		} else if (whence != SEEK_SET) {
+			return -EINVAL;
+		}
+		if (offset < 0)
+			return -EINVAL;
+		position_ = offset;
+		return position_;
 	}
 	protocol::StatReply stat() const override {
 		protocol::StatReply reply{};
@@ -144,6 +156,7 @@ public:
 
 private:
 	std::shared_ptr<Inode> inode_;
+	std::int64_t position_ = 0;
 };
 
 // /dev/null, /dev/zero and /dev/console: character devices as Linux's mem and tty drivers

@@ -322,6 +322,11 @@ TEST(PosixFile, FstatOfEveryKind) {
 		EXPECT_EQ(px::read(dir, buf, sizeof buf), -EISDIR);
 		EXPECT_EQ(px::write(dir, buf, sizeof buf), -EBADF); // opened for reading
 		EXPECT_EQ(px::lseek(dir, 0, SEEK_SET), 0);
+		EXPECT_EQ(px::lseek(dir, 0, SEEK_CUR), 0);
+		EXPECT_EQ(px::lseek(dir, 5, SEEK_CUR), 5); // Linux keeps a position for readdir
+		EXPECT_EQ(px::lseek(dir, -6, SEEK_CUR), -EINVAL);
+		EXPECT_EQ(px::lseek(dir, 0, SEEK_END), -EINVAL);
+		EXPECT_EQ(px::lseek(dir, 0, SEEK_CUR), 5);
 		EXPECT_EQ(px::fstat(file, nullptr), -EFAULT);
 		for (int f : {fds[0], fds[1], file, null, dir})
 			EXPECT_EQ(px::close(f), 0);
