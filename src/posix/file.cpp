@@ -69,8 +69,8 @@ Task handle_file_request(Server &server, std::shared_ptr<OpenFile> file, HelHand
 				send_buffer(data.data(), n));
 		auto &[head, payload] = sent.results;
 		// The requester could not take the data (it died, or its buffer faulted on a long
-		// send): nothing is lost, the next read gets it.
-		if (n && (head.error != kHelErrNone || payload.error != kHelErrNone))
+		// send): nothing is lost, the next read gets it. A pread took nothing away.
+		if (n && request.offset < 0 && (head.error != kHelErrNone || payload.error != kHelErrNone))
 			file->unread(std::span{data.data(), n});
 		break;
 	}

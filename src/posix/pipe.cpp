@@ -40,13 +40,15 @@ Async<std::int64_t> PipeEnd::write(const Requester &who, std::span<const std::by
 		return written ? static_cast<std::int64_t>(written) : error;
 	};
 	if (data.empty())
-		co_return pipe.readers ? 0 : -EPIPE;
+		co_return 0; // as Linux's pipe_write: a null write succeeds, readers or not
 	while (written < data.size()) {
 		if (!who.alive())
 			co_return partial(-ECANCELED);
 		if (pipe.readers == 0)
 			co_return partial(-EPIPE);
-		std::size_t room = kPipeCapacity - pipe.bytes.size();
+		// unread() may have put bytes back over a refill: then the pipe is over capacity.
+		std::size_t used = pipe.bytes.size();
+		std::size_t room = used < kPipeCapacity ? kPipeCapacity - used : 0;
 		std::size_t left = data.size() - written;
 		bool atomic = data.size() <= kPipeAtomic;
 		std::size_t n = atomic ? (room >= left ? left : 0) : std::min(room, left);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -199,7 +200,7 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 		auto sent = co_await executor_.exchange(conversation,
 				send_buffer(&response, sizeof(response)), send_buffer(data.data(), n));
 		auto &[sent_head, sent_data] = sent.results;
-		if (n && (sent_head.error || sent_data.error))
+		if (n && forwarded.offset < 0 && (sent_head.error || sent_data.error))
 			file->unread(std::span{data.data(), n}); // the process could not take it
 		co_return true;
 	}
@@ -286,6 +287,9 @@ void Server::close_all(Process &p) {
 }
 
 std::int64_t Server::open(Process &p, const std::string &path, int flags, mode_t mode) {
+	// The fd first, as Linux does: a process out of fds creates and truncates nothing.
+	if (std::all_of(p.fds.begin(), p.fds.end(), [](const Fd &fd) { return fd.file; }))
+		return -EMFILE;
 	std::shared_ptr<Inode> inode;
 	if (auto e = state_.tmpfs->open(path, flags, mode, inode))
 		return e;
@@ -298,6 +302,9 @@ std::int64_t Server::open(Process &p, const std::string &path, int flags, mode_t
 }
 
 std::int64_t Server::dup(Process &p, int fd, int newfd, int flags, protocol::DupKind kind) {
+	// dup3 checks its arguments before it looks at the fd (Linux's ksys_dup3).
+	if (kind == protocol::kDupToFlags && ((flags & ~O_CLOEXEC) || fd == newfd))
+		return -EINVAL;
 	OpenFile *file = file_of(p, fd);
 	if (!file)
 		return -EBADF;
@@ -311,8 +318,6 @@ std::int64_t Server::dup(Process &p, int fd, int newfd, int flags, protocol::Dup
 		return install(p, shared, flags & O_CLOEXEC, newfd);
 	case protocol::kDupTo:
 	case protocol::kDupToFlags:
-		if (kind == protocol::kDupToFlags && ((flags & ~O_CLOEXEC) || fd == newfd))
-			return -EINVAL;
 		if (newfd < 0 || newfd >= protocol::kFileTableSize)
 			return -EBADF;
 		if (fd == newfd)

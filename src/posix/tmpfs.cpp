@@ -16,7 +16,8 @@ namespace {
 // Files live in host memory: one file may not grow past this.
 constexpr std::uint64_t kMaxFileSize = std::uint64_t{256} << 20;
 
-// The components of an absolute path, "." dropped and ".." applied (at the root it stays).
+// The components of an absolute path, in order; "." and ".." stay, since they are resolved
+// while walking (as Linux does: "/a/missing/.." fails, it is not "/a").
 std::int64_t split(std::string_view path, std::vector<std::string> &parts) {
 	if (path.empty())
 		return -ENOENT;
@@ -31,15 +32,10 @@ std::int64_t split(std::string_view path, std::vector<std::string> &parts) {
 			end = path.size();
 		std::string_view part = path.substr(at, end - at);
 		at = end + 1;
-		if (part.empty() || part == ".")
+		if (part.empty())
 			continue;
 		if (part.size() > NAME_MAX)
 			return -ENAMETOOLONG;
-		if (part == "..") {
-			if (!parts.empty())
-				parts.pop_back();
-			continue;
-		}
 		parts.emplace_back(part);
 	}
 	return 0;
@@ -54,12 +50,17 @@ public:
 			std::int64_t offset) override {
 		std::int64_t at = offset < 0 ? position_ : offset;
 		auto &data = inode_->data;
-		std::size_t n = 0;
-		if (static_cast<std::uint64_t>(at) < data.size())
-			n = std::min(out.size(), data.size() - static_cast<std::size_t>(at));
+		// At or past the end there is nothing to copy (and begin() + at would point far
+		// outside the vector).
+		if (static_cast<std::uint64_t>(at) >= data.size())
+			co_return 0;
+		std::size_t n = std::min(out.size(), data.size() - static_cast<std::size_t>(at));
 		std::copy_n(data.begin() + at, n, out.begin());
-		if (offset < 0)
+		if (offset < 0) {
 			position_ += static_cast<std::int64_t>(n);
+			last_read_end_ = position_;
+			last_read_size_ = n;
+		}
 		co_return static_cast<std::int64_t>(n);
 	}
 
@@ -75,9 +76,23 @@ public:
 		if (end > data.size())
 			data.resize(end);
 		std::copy(in.begin(), in.end(), data.begin() + at);
-		if (offset < 0)
+		if (offset < 0) {
 			position_ = static_cast<std::int64_t>(end);
+			last_read_end_ = -1;
+		}
 		co_return static_cast<std::int64_t>(in.size());
+	}
+
+	// A read whose bytes the requester could not take: the position goes back to where that
+	// read started, if it was the last thing to move it. Linux holds f_pos_lock across the
+	// copy, so nothing else moves it meanwhile; here another request on the description may
+	// have. Then the position stays, except after a later read of the same size, which this
+	// cannot tell apart and steps back over.
+	void unread(std::span<const std::byte> data) override {
+		if (position_ != last_read_end_ || data.size() != last_read_size_)
+			return;
+		position_ -= static_cast<std::int64_t>(data.size());
+		last_read_end_ = -1;
 	}
 
 	std::int64_t seek(std::int64_t offset, int whence) override {
@@ -87,6 +102,7 @@ public:
 		if ((offset > 0 && base > INT64_MAX - offset) || base + offset < 0)
 			return -EINVAL;
 		position_ = base + offset;
+		last_read_end_ = -1;
 		return position_;
 	}
 
@@ -104,6 +120,9 @@ public:
 private:
 	std::shared_ptr<Inode> inode_;
 	std::int64_t position_ = 0;
+	// Where the last read left the position (-1 once something else moved it), and its size.
+	std::int64_t last_read_end_ = -1;
+	std::size_t last_read_size_ = 0;
 };
 
 class Directory final : public OpenFile {
@@ -112,8 +131,20 @@ public:
 	Async<std::int64_t> read(const Requester &, std::span<std::byte>, std::int64_t) override {
 		co_return -EISDIR;
 	}
+	// As Linux's dcache_dir_lseek: SEEK_SET and SEEK_CUR to any position >= 0 (readdir would
+	// count entries from it; helsim has no readdir yet), nothing else.
 	std::int64_t seek(std::int64_t offset, int whence) override {
-		return whence == SEEK_SET && offset == 0 ? 0 : -EINVAL;
+		if (whence == SEEK_CUR) {
+			if (offset > 0 && position_ > INT64_MAX - offset)
+				return -EINVAL;
+			offset += position_;
+		} else if (whence != SEEK_SET) {
+			return -EINVAL;
+		}
+		if (offset < 0)
+			return -EINVAL;
+		position_ = offset;
+		return position_;
 	}
 	protocol::StatReply stat() const override {
 		protocol::StatReply reply{};
@@ -125,6 +156,7 @@ public:
 
 private:
 	std::shared_ptr<Inode> inode_;
+	std::int64_t position_ = 0;
 };
 
 // /dev/null, /dev/zero and /dev/console: character devices as Linux's mem and tty drivers
@@ -187,19 +219,36 @@ std::shared_ptr<Inode> Tmpfs::make_inode(InodeKind kind, mode_t mode) {
 	return inode;
 }
 
+// Every step starts in a directory: "." stays there, ".." goes back to the one it was
+// entered from (the root is its own parent), a name goes into that entry.
+std::int64_t Tmpfs::walk(std::span<const std::string> parts, std::shared_ptr<Inode> &out) const {
+	std::vector<std::shared_ptr<Inode>> trail{root_};
+	for (auto &part : parts) {
+		if (trail.back()->kind != InodeKind::directory)
+			return -ENOTDIR;
+		if (part == ".")
+			continue;
+		if (part == "..") {
+			if (trail.size() > 1)
+				trail.pop_back();
+			continue;
+		}
+		auto it = trail.back()->entries.find(part);
+		if (it == trail.back()->entries.end())
+			return -ENOENT;
+		trail.push_back(it->second);
+	}
+	out = trail.back();
+	return 0;
+}
+
 std::int64_t Tmpfs::lookup(std::string_view path, std::shared_ptr<Inode> &out) const {
 	std::vector<std::string> parts;
 	if (auto e = split(path, parts))
 		return e;
-	auto at = root_;
-	for (auto &part : parts) {
-		if (at->kind != InodeKind::directory)
-			return -ENOTDIR;
-		auto it = at->entries.find(part);
-		if (it == at->entries.end())
-			return -ENOENT;
-		at = it->second;
-	}
+	std::shared_ptr<Inode> at;
+	if (auto e = walk(parts, at))
+		return e;
 	// "dir/file/" names a directory.
 	if (path.back() == '/' && at->kind != InodeKind::directory)
 		return -ENOTDIR;
@@ -216,15 +265,14 @@ std::int64_t Tmpfs::parent_of(std::string_view path, std::shared_ptr<Inode> &par
 		return -EISDIR; // the root itself
 	name = parts.back();
 	parts.pop_back();
-	auto at = root_;
-	for (auto &part : parts) {
-		auto it = at->entries.find(part);
-		if (it == at->entries.end())
-			return -ENOENT;
-		if (it->second->kind != InodeKind::directory)
-			return -ENOTDIR;
-		at = it->second;
-	}
+	std::shared_ptr<Inode> at;
+	if (auto e = walk(parts, at))
+		return e;
+	if (at->kind != InodeKind::directory)
+		return -ENOTDIR;
+	// A directory, never an entry to create or remove (Linux's unlink answers EISDIR too).
+	if (name == "." || name == "..")
+		return -EISDIR;
 	parent = at;
 	return 0;
 }

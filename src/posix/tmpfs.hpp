@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,8 @@ public:
 	void write_console(std::string_view text) const { console_(text); }
 
 private:
+	// The inode `parts` lead to from the root, or -ENOENT / -ENOTDIR.
+	std::int64_t walk(std::span<const std::string> parts, std::shared_ptr<Inode> &out) const;
 	// The parent directory of `path` and its last component.
 	std::int64_t parent_of(std::string_view path, std::shared_ptr<Inode> &parent,
 			std::string &name) const;
