@@ -361,7 +361,7 @@ ssize_t readv(int fd, const struct iovec *iov, int count) {
 	for (int i = 0; i < count && at < static_cast<std::size_t>(n); ++i) {
 		std::size_t part = std::min(iov[i].iov_len, static_cast<std::size_t>(n) - at);
 		if (!detail::copy_out(*t, iov[i].iov_base, bounce.data() + at, part))
-			return -EFAULT;
+			return at ? static_cast<ssize_t>(at) : -EFAULT; // what reached memory, as Linux
 		at += part;
 	}
 	return n;
