@@ -576,10 +576,12 @@ pid_t spawn(const char *path, const char *const argv[]) {
 	std::int64_t n = detail::path_length(path);
 	if (n < 0)
 		return static_cast<pid_t>(n);
+	// Every string ends with its NUL, so that an empty last argument is still one.
 	std::string tail{path, static_cast<std::size_t>(n)};
+	tail.push_back('\0');
 	for (std::size_t i = 0; argv && argv[i]; ++i) {
-		tail.push_back('\0');
 		tail.append(argv[i]);
+		tail.push_back('\0');
 		if (tail.size() > protocol::kMaxTail)
 			return -E2BIG;
 	}

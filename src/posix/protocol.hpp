@@ -126,7 +126,7 @@ enum MessageId : std::uint32_t {
 	kUnlink,     // tail: path
 	kClockGetRealtime,
 	kClockSetRealtime,
-	kSpawn,      // tail: path \0 argv[0] \0 argv[1] \0 ...
+	kSpawn,      // tail: path \0 argv[0] \0 argv[1] \0 ... argv[n-1] \0
 	kGetTid,     // supercalls off
 	kExit,       // supercalls off
 	kAnonAllocate,
