@@ -37,6 +37,7 @@ struct ClientThread {
 	Dispatcher queue{QueueConfig{2, 2, 4096}};
 	AtomicCounters *counters = nullptr;
 	std::uint64_t next_tag = 1;
+	bool exited = false; // the server took an _exit; the thread is unwinding
 };
 
 // Thrown by _exit once the server has recorded the exit: unwinds the thread to its entry. Not
@@ -299,11 +300,16 @@ void _exit(int status) {
 	ClientThread *t = self();
 	if (!t)
 		throw std::logic_error("helsim::posix::_exit: not called by a POSIX process");
-	std::int64_t done = detail::supercalls(*t)
-			? detail::supercall(protocol::kSuperExit, static_cast<HelWord>(status))
-			: request(*t, make(protocol::kExit, status));
-	if (done != 1)
-		throw std::logic_error("helsim::posix::_exit: the server did not take the exit");
+	// A second _exit (the program's catch (...) stopped the first one's unwinding) unwinds
+	// again: the process is gone, its POSIX lane with it.
+	if (!t->exited) {
+		std::int64_t done = detail::supercalls(*t)
+				? detail::supercall(protocol::kSuperExit, static_cast<HelWord>(status))
+				: request(*t, make(protocol::kExit, status));
+		if (done != 1)
+			throw std::logic_error("helsim::posix::_exit: the server did not take the exit");
+		t->exited = true;
+	}
 	throw detail::ProcessExit{};
 }
 
