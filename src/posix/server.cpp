@@ -343,8 +343,10 @@ std::int64_t Server::exit(Process &p, int code) {
 }
 
 std::int64_t Server::anon_allocate(Process &p, std::uint64_t size, int prot) {
-	if (size == 0 || size > (std::uint64_t{1} << 40))
+	if (size == 0)
 		return -EINVAL;
+	if (size > (std::uint64_t{1} << 40))
+		return -ENOMEM; // as Linux answers a length no address space has room for
 	size = (size + kPage - 1) & ~(kPage - 1);
 	HelHandle memory = kHelNullHandle;
 	if (helAllocateMemory(size, 0, nullptr, &memory) != kHelErrNone)
