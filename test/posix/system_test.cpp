@@ -4,16 +4,24 @@
 
 #include <sys/wait.h>
 
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
 #include <helsim/posix.hpp>
 #include <helsim/testing.hpp>
 
+#include "posix_support.hpp"
+
 namespace px = helsim::posix;
+using namespace helsim::posix::test;
 
 namespace {
 
 TEST(PosixSystem, ASpawnedProgramRunsAndItsExitStatusIsReported) {
 	helsim::Machine machine;
-	px::System system{machine};
+	px::System system{machine, quiet()};
 	system.add_program("/bin/answer", [](int argc, char **argv) {
 		EXPECT_EQ(argc, 2);
 		EXPECT_STREQ(argv[0], "answer");
@@ -35,7 +43,8 @@ TEST(PosixSystem, ASpawnedProgramRunsAndItsExitStatusIsReported) {
 TEST(PosixSystem, PipeBetweenCallsInOneProcess) {
 	helsim::testing::for_each_seed([](std::uint64_t seed) {
 		helsim::Machine machine{helsim::testing::deterministic(seed)};
-		px::System system{machine};
+		std::string console;
+		px::System system{machine, quiet({}, &console)};
 		system.add_program("/bin/p", [](int, char **) {
 			int fds[2];
 			EXPECT_EQ(px::pipe(fds), 0);
@@ -57,7 +66,137 @@ TEST(PosixSystem, PipeBetweenCallsInOneProcess) {
 		EXPECT_TRUE(report.leaks.empty()) << report.to_string();
 		EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
 		EXPECT_EQ(system.exit_status(pid), 0);
+		EXPECT_EQ(console, "console\n");
 	});
+}
+
+TEST(PosixSystem, AddProgramRefusesRelativeEmptyAndDuplicatePaths) {
+	helsim::Machine machine{helsim::testing::deterministic(0)};
+	px::System system{machine, quiet()};
+	auto ok = [](int, char **) { return 0; };
+	EXPECT_THROW(system.add_program("bin/p", ok), std::invalid_argument);
+	EXPECT_THROW(system.add_program("", ok), std::invalid_argument);
+	EXPECT_THROW(system.add_program("/bin/empty", px::Main{}), std::invalid_argument);
+	EXPECT_THROW(system.add_program("/bin/empty", px::MainWithArgs{}), std::invalid_argument);
+	system.add_program("/bin/p", ok);
+	EXPECT_THROW(system.add_program("/bin/p", ok), std::invalid_argument);
+	EXPECT_THROW(system.add_program("/bin/p", [](std::vector<std::string>) { return 1; }),
+			std::invalid_argument);
+	EXPECT_THROW(system.spawn("/bin/none", {"none"}), std::invalid_argument);
+	EXPECT_THROW(system.spawn("bin/p", {"p"}), std::invalid_argument);
+	// Nothing was spawned: run() has nothing to do, and no server started.
+	expect_clean(machine.run());
+	EXPECT_EQ(system.counters().processes_started, 0u);
+	// The one that was registered runs (its earlier duplicate did not replace it).
+	pid_t pid = system.spawn("/bin/p", {"p"});
+	expect_clean(machine.run());
+	EXPECT_EQ(exit_code(system, pid), 0);
+}
+
+TEST(PosixSystem, ExitStatusThrowsForUnknownAndLivePids) {
+	helsim::Machine machine{helsim::testing::deterministic(0)};
+	px::System system{machine, quiet()};
+	system.add_program("/bin/seven", [](int, char **) { return 7; });
+	EXPECT_THROW(system.exit_status(1), std::out_of_range);
+	EXPECT_FALSE(system.has_exited(1));
+	pid_t pid = system.spawn("/bin/seven", {"seven"});
+	EXPECT_THROW(system.exit_status(pid), std::logic_error);
+	EXPECT_FALSE(system.has_exited(pid));
+	EXPECT_THROW(system.exit_status(pid + 1), std::out_of_range);
+	EXPECT_THROW(system.exit_status(0), std::out_of_range);
+	EXPECT_THROW(system.exit_status(-1), std::out_of_range);
+	expect_clean(machine.run());
+	EXPECT_TRUE(system.has_exited(pid));
+	EXPECT_EQ(exit_code(system, pid), 7);
+	EXPECT_THROW(system.exit_status(pid + 1), std::out_of_range);
+}
+
+// The server stops after the last process; spawn() starts it again, with the tmpfs, the
+// realtime clock and the counters carried over, and pids never reused.
+TEST(PosixSystem, SpawnAfterRunStartsTheServerAgain) {
+	for_each_mode(
+			[](const helsim::MachineConfig &config) {
+				helsim::Machine machine{config};
+				px::System system{machine, quiet()};
+				std::int64_t realtime[2] = {};
+				system.add_program("/bin/write", [&](int, char **) {
+					int fd = px::open("/kept", O_CREAT | O_WRONLY, 0644);
+					EXPECT_GE(fd, 0);
+					EXPECT_EQ(px::write(fd, "kept", 4), 4);
+					EXPECT_EQ(px::close(fd), 0);
+					timespec now{};
+					EXPECT_EQ(px::clock_gettime(CLOCK_REALTIME, &now), 0);
+					realtime[0] = to_ns(now);
+					return 1;
+				});
+				system.add_program("/bin/read", [&](int, char **) {
+					int fd = px::open("/kept", O_RDONLY);
+					EXPECT_GE(fd, 0);
+					char text[8] = {};
+					EXPECT_EQ(px::read(fd, text, sizeof text), 4);
+					EXPECT_STREQ(text, "kept");
+					EXPECT_EQ(px::close(fd), 0);
+					timespec now{};
+					EXPECT_EQ(px::clock_gettime(CLOCK_REALTIME, &now), 0);
+					realtime[1] = to_ns(now);
+					return 2;
+				});
+				pid_t first = system.spawn("/bin/write", {"write"});
+				expect_clean(machine.run());
+				EXPECT_EQ(exit_code(system, first), 1);
+				auto after_first = system.counters();
+				EXPECT_EQ(after_first.processes_started, 1u);
+				EXPECT_EQ(after_first.processes_exited, 1u);
+
+				pid_t second = system.spawn("/bin/read", {"read"});
+				EXPECT_GT(second, first);
+				expect_clean(machine.run());
+				EXPECT_EQ(exit_code(system, second), 2);
+				EXPECT_EQ(exit_code(system, first), 1);
+				auto after_second = system.counters();
+				EXPECT_EQ(after_second.processes_started, 2u);
+				EXPECT_EQ(after_second.processes_exited, 2u);
+				EXPECT_GE(after_second.server_requests,
+						after_first.server_requests + 2);       // open, close
+				EXPECT_EQ(after_second.clock_page_updates, 2u); // one per server start
+				EXPECT_LT(realtime[0], realtime[1]);
+			},
+			10, 1);
+}
+
+// Many processes at once, each with a few requests and supercalls; every one exits with its
+// own status, and the counters add up.
+TEST(PosixSystem, ManyProcessesAtOnce) {
+	static constexpr int kProcesses = 20;
+	for_each_mode(
+			[](const helsim::MachineConfig &config) {
+				helsim::Machine machine{config};
+				px::System system{machine, quiet()};
+				std::atomic<int> ran{0};
+				system.add_program("/bin/worker", [&](std::vector<std::string> argv) {
+					EXPECT_EQ(px::getppid(), 0);
+					EXPECT_EQ(px::gettid(), px::getpid());
+					int fds[2];
+					EXPECT_EQ(px::pipe(fds), 0);
+					EXPECT_EQ(px::close(fds[0]), 0);
+					EXPECT_EQ(px::close(fds[1]), 0);
+					ran.fetch_add(1, std::memory_order_relaxed);
+					return std::stoi(argv.at(1));
+				});
+				std::vector<pid_t> pids;
+				for (int i = 0; i < kProcesses; ++i)
+					pids.push_back(system.spawn("/bin/worker", {"worker", std::to_string(i)}));
+				auto start = system.counters();
+				EXPECT_EQ(start.processes_started, 0u); // nothing runs before run()
+				expect_clean(machine.run());
+				EXPECT_EQ(ran.load(), kProcesses);
+				for (int i = 0; i < kProcesses; ++i)
+					EXPECT_EQ(exit_code(system, pids[static_cast<std::size_t>(i)]), i);
+				auto counters = system.counters();
+				EXPECT_EQ(counters.processes_started, std::uint64_t{kProcesses});
+				EXPECT_EQ(counters.processes_exited, std::uint64_t{kProcesses});
+			},
+			10, 2);
 }
 
 } // namespace
