@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -544,8 +545,12 @@ int clock_settime(clockid_t clock, const struct timespec *time) {
 	HELSIM_POSIX_CLIENT(t);
 	if (!time)
 		return -EFAULT;
+	// As Linux (timespec64_valid_settod): nanoseconds must fit 64 bits with 30 years to spare,
+	// so that neither this product nor a later reading overflows.
+	constexpr std::int64_t kMaxSeconds =
+			std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 30LL * 365 * 86'400;
 	if (clock != CLOCK_REALTIME || time->tv_nsec < 0 || time->tv_nsec >= 1'000'000'000 ||
-			time->tv_sec < 0)
+			time->tv_sec < 0 || time->tv_sec > kMaxSeconds)
 		return -EINVAL;
 	std::int64_t ns = static_cast<std::int64_t>(time->tv_sec) * 1'000'000'000 + time->tv_nsec;
 	return static_cast<int>(request(*t, make(protocol::kClockSetRealtime, ns)));
