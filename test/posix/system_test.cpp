@@ -2,9 +2,11 @@
 // (programs, spawn, exit statuses, counters, the server's lifetime).
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -161,7 +163,7 @@ TEST(PosixSystem, SpawnAfterRunStartsTheServerAgain) {
 				EXPECT_EQ(after_second.clock_page_updates, 2u); // one per server start
 				EXPECT_LT(realtime[0], realtime[1]);
 			},
-			10, 1);
+			20, 2);
 }
 
 // Many processes at once, each with a few requests and supercalls; every one exits with its
@@ -196,7 +198,91 @@ TEST(PosixSystem, ManyProcessesAtOnce) {
 				EXPECT_EQ(counters.processes_started, std::uint64_t{kProcesses});
 				EXPECT_EQ(counters.processes_exited, std::uint64_t{kProcesses});
 			},
-			10, 2);
+			20, 3);
+}
+
+// The same workload with every acceleration strategy on and with every one off: the same
+// results, reached by other paths (the counters say which).
+std::string workload(const helsim::MachineConfig &config, const px::Options &options,
+		px::Counters &counters) {
+	helsim::Machine machine{config};
+	px::System system{machine, quiet(options)};
+	std::string result;
+	system.add_program("/bin/child", [](std::vector<std::string> argv) {
+		int fd = std::stoi(argv.at(1));
+		return px::write(fd, "child", 5) == 5 ? 0 : 1;
+	});
+	system.add_program("/bin/work", [&](int, char **) {
+		pid_t pid = px::getpid();
+		EXPECT_EQ(px::gettid(), pid);
+		int fds[2];
+		EXPECT_EQ(px::pipe(fds), 0);
+		EXPECT_EQ(px::write(fds[1], "hello ", 6), 6);
+		std::string fd = std::to_string(fds[1]);
+		const char *args[] = {"child", fd.c_str(), nullptr};
+		EXPECT_GT(px::spawn("/bin/child", args), pid);
+		EXPECT_EQ(px::close(fds[1]), 0);
+		char buffer[32];
+		for (ssize_t n; (n = px::read(fds[0], buffer, sizeof buffer)) > 0;)
+			result.append(buffer, static_cast<std::size_t>(n));
+		EXPECT_EQ(px::close(fds[0]), 0);
+
+		int file = px::open("/file", O_CREAT | O_RDWR, 0600);
+		EXPECT_EQ(px::pwrite(file, " file", 5, 0), 5);
+		EXPECT_EQ(px::lseek(file, 1, SEEK_SET), 1);
+		EXPECT_EQ(px::read(file, buffer, 4), 4);
+		result.append(buffer, 4);
+		EXPECT_EQ(px::close(file), 0);
+
+		auto *memory = static_cast<char *>(px::mmap(nullptr, 8192, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+		EXPECT_FALSE(px::mmap_failed(memory));
+		if (!px::mmap_failed(memory)) {
+			std::memcpy(memory + 4096, " mem", 4);
+			result.append(memory + 4096, 4);
+			EXPECT_EQ(px::munmap(memory, 8192), 0);
+		}
+		timespec real{}, mono{};
+		EXPECT_EQ(px::clock_gettime(CLOCK_REALTIME, &real), 0);
+		EXPECT_EQ(px::clock_gettime(CLOCK_MONOTONIC, &mono), 0);
+		EXPECT_GT(to_ns(real), to_ns(mono));
+		return 0;
+	});
+	pid_t pid = system.spawn("/bin/work", {"work"});
+	expect_clean(machine.run());
+	EXPECT_EQ(exit_code(system, pid), 0);
+	EXPECT_EQ(exit_code(system, pid + 1), 0);
+	counters = system.counters();
+	return result;
+}
+
+TEST(PosixSystem, EveryStrategyOffGivesTheSameResults) {
+	for_each_mode(
+			[](const helsim::MachineConfig &config) {
+				px::Counters on{}, off{};
+				std::string fast = workload(config, {}, on);
+				std::string slow = workload(config,
+						{.supercalls = false,
+								.file_table = false,
+								.thread_page = false,
+								.clock_page = false,
+								.status_page = false},
+						off);
+				EXPECT_EQ(fast, "hello childfile mem");
+				EXPECT_EQ(slow, fast);
+				// On: superGetProcessData and _exit (in each process), gettid, mmap and munmap
+				// are supercalls; files go straight to their servers.
+				EXPECT_EQ(on.supercalls, 7u);
+				EXPECT_EQ(on.forwarded_requests, 0u);
+				EXPECT_GT(on.passthrough_requests, 0u);
+				EXPECT_EQ(on.clock_page_updates, 1u);
+				// Off: only superGetProcessData (how a process finds its lane) stays one.
+				EXPECT_EQ(off.supercalls, 2u);
+				EXPECT_GT(off.forwarded_requests, 0u);
+				EXPECT_EQ(off.clock_page_updates, 0u);
+				EXPECT_GT(off.server_requests, on.server_requests);
+			},
+			20, 3);
 }
 
 } // namespace
