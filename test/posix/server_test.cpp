@@ -51,6 +51,13 @@ int crash(int argc, char **argv) {
 		protocol::ProcessData data{};
 		EXPECT_EQ(raw_process_data(data), kHelErrNone);
 		*const_cast<volatile std::uint64_t *>(&data.clock_tracker_page->seqlock) = 1;
+	} else if (how == "ud2") {
+		__builtin_trap();
+	} else if (how == "div0") {
+		// In assembly: a division by zero in C++ is undefined, and UBSan would stop it.
+		asm volatile("xor %%ecx, %%ecx\n\tdiv %%ecx" ::: "eax", "ecx", "edx");
+	} else if (how == "int3") {
+		asm volatile("int3");
 	} else if (how == "throw") {
 		throw std::runtime_error("an exception nobody catches");
 	}
@@ -143,6 +150,12 @@ TEST(PosixServer, AWriteToAnUnmappedPageIsSigsegv) { expect_death("munmap", SIGS
 TEST(PosixServer, TheFileTableAndClockPagesAreReadOnly) {
 	expect_death("file_table", SIGSEGV);
 	expect_death("clock_page", SIGSEGV);
+}
+
+TEST(PosixServer, InstructionFaultsEndInTheirSignals) {
+	expect_death("ud2", SIGILL);
+	expect_death("div0", SIGFPE);
+	expect_death("int3", SIGTRAP);
 }
 
 TEST(PosixServer, AnEscapingExceptionIsSigabrt) { expect_death("throw", SIGABRT); }
