@@ -438,4 +438,48 @@ TEST(PosixServer, MalformedRequestsDoNotStopTheLane) {
 			20, 2);
 }
 
+// A child started by spawn() gets the parent's fds without FD_CLOEXEC, at the same numbers
+// and sharing the open file descriptions; a process the host starts gets /dev/null and the
+// console.
+TEST(PosixServer, SpawnCopiesTheFileTableWithoutCloexecFds) {
+	for_each_mode(
+			[](const helsim::MachineConfig &config) {
+				helsim::Machine machine{config};
+				std::string console;
+				px::System system{machine, quiet({}, &console)};
+				system.add_program("/bin/child", [](std::vector<std::string> argv) {
+					int kept = std::stoi(argv.at(1)), dropped = std::stoi(argv.at(2));
+					EXPECT_EQ(px::fcntl(kept, F_GETFD), 0);
+					EXPECT_EQ(px::fcntl(dropped, F_GETFD), -EBADF);
+					EXPECT_EQ(px::write(kept, "from the child", 14), 14);
+					EXPECT_EQ(px::write(1, "child\n", 6), 6); // the parent's console
+					return 0;
+				});
+				system.add_program("/bin/parent", [](int, char **) {
+					char byte = 1;
+					EXPECT_EQ(px::read(0, &byte, 1), 0); // /dev/null
+					int kept[2], dropped[2];
+					EXPECT_EQ(px::pipe(kept), 0);
+					EXPECT_EQ(px::pipe2(dropped, O_CLOEXEC), 0);
+					std::string k = std::to_string(kept[1]), d = std::to_string(dropped[1]);
+					const char *args[] = {"child", k.c_str(), d.c_str(), nullptr};
+					EXPECT_GT(px::spawn("/bin/child", args), 0);
+					EXPECT_EQ(px::close(kept[1]), 0);
+					EXPECT_EQ(px::close(dropped[1]), 0);
+					char text[32] = {};
+					EXPECT_EQ(px::read(kept[0], text, sizeof text), 14);
+					EXPECT_STREQ(text, "from the child");
+					EXPECT_EQ(px::read(kept[0], text, sizeof text), 0); // the child's end closed
+					EXPECT_EQ(px::read(dropped[0], text, sizeof text), 0);
+					return 0;
+				});
+				pid_t pid = system.spawn("/bin/parent", {"parent"});
+				expect_clean(machine.run());
+				EXPECT_EQ(exit_code(system, pid), 0);
+				EXPECT_EQ(exit_code(system, pid + 1), 0);
+				EXPECT_EQ(console, "child\n");
+			},
+			20, 2);
+}
+
 } // namespace
