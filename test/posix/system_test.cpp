@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <helsim/posix.hpp>
@@ -204,7 +205,7 @@ TEST(PosixSystem, ManyProcessesAtOnce) {
 // The same workload with every acceleration strategy on and with every one off: the same
 // results, reached by other paths (the counters say which).
 std::string workload(const helsim::MachineConfig &config, const px::Options &options,
-		px::Counters &counters) {
+		px::Counters &counters, std::uint64_t *trace_hash = nullptr) {
 	helsim::Machine machine{config};
 	px::System system{machine, quiet(options)};
 	std::string result;
@@ -249,10 +250,13 @@ std::string workload(const helsim::MachineConfig &config, const px::Options &opt
 		return 0;
 	});
 	pid_t pid = system.spawn("/bin/work", {"work"});
-	expect_clean(machine.run());
+	auto report = machine.run();
+	expect_clean(report);
 	EXPECT_EQ(exit_code(system, pid), 0);
 	EXPECT_EQ(exit_code(system, pid + 1), 0);
 	counters = system.counters();
+	if (trace_hash)
+		*trace_hash = report.trace_hash;
 	return result;
 }
 
@@ -283,6 +287,24 @@ TEST(PosixSystem, EveryStrategyOffGivesTheSameResults) {
 				EXPECT_GT(off.server_requests, on.server_requests);
 			},
 			20, 3);
+}
+
+// Deterministic mode replays: the same seed gives the same schedule (trace hash), the same
+// virtual time and the same results, POSIX server included.
+TEST(PosixSystem, TheSameSeedReplaysTheSameRun) {
+	auto run = [](std::uint64_t seed) {
+		px::Counters counters{};
+		std::uint64_t hash = 0;
+		std::string result = workload(helsim::testing::deterministic(seed), {}, counters, &hash);
+		return std::make_tuple(hash, result, counters.server_requests,
+				counters.passthrough_requests, counters.client_submissions);
+	};
+	helsim::testing::for_each_seed([&](std::uint64_t seed) {
+		auto first = run(seed);
+		auto second = run(seed);
+		EXPECT_EQ(first, second);
+		EXPECT_NE(std::get<0>(first), 0u);
+	});
 }
 
 } // namespace
