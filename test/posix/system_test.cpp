@@ -74,44 +74,69 @@ TEST(PosixSystem, PipeBetweenCallsInOneProcess) {
 }
 
 TEST(PosixSystem, AddProgramRefusesRelativeEmptyAndDuplicatePaths) {
-	helsim::Machine machine{helsim::testing::deterministic(0)};
-	px::System system{machine, quiet()};
-	auto ok = [](int, char **) { return 0; };
-	EXPECT_THROW(system.add_program("bin/p", ok), std::invalid_argument);
-	EXPECT_THROW(system.add_program("", ok), std::invalid_argument);
-	EXPECT_THROW(system.add_program("/bin/empty", px::Main{}), std::invalid_argument);
-	EXPECT_THROW(system.add_program("/bin/empty", px::MainWithArgs{}), std::invalid_argument);
-	system.add_program("/bin/p", ok);
-	EXPECT_THROW(system.add_program("/bin/p", ok), std::invalid_argument);
-	EXPECT_THROW(system.add_program("/bin/p", [](std::vector<std::string>) { return 1; }),
-			std::invalid_argument);
-	EXPECT_THROW(system.spawn("/bin/none", {"none"}), std::invalid_argument);
-	EXPECT_THROW(system.spawn("bin/p", {"p"}), std::invalid_argument);
-	// Nothing was spawned: run() has nothing to do, and no server started.
-	expect_clean(machine.run());
-	EXPECT_EQ(system.counters().processes_started, 0u);
-	// The one that was registered runs (its earlier duplicate did not replace it).
-	pid_t pid = system.spawn("/bin/p", {"p"});
-	expect_clean(machine.run());
-	EXPECT_EQ(exit_code(system, pid), 0);
+	for_each_mode(
+			[](const helsim::MachineConfig &config) {
+				helsim::Machine machine{config};
+				px::System system{machine, quiet()};
+				auto ok = [](int, char **) { return 0; };
+				EXPECT_THROW(system.add_program("bin/p", ok), std::invalid_argument);
+				EXPECT_THROW(system.add_program("", ok), std::invalid_argument);
+				EXPECT_THROW(system.add_program("/bin/empty", px::Main{}), std::invalid_argument);
+				EXPECT_THROW(system.add_program("/bin/empty", px::MainWithArgs{}),
+						std::invalid_argument);
+				system.add_program("/bin/p", ok);
+				EXPECT_THROW(system.add_program("/bin/p", ok), std::invalid_argument);
+				EXPECT_THROW(system.add_program("/bin/p",
+									 [](std::vector<std::string>) { return 1; }),
+						std::invalid_argument);
+				EXPECT_THROW(system.spawn("/bin/none", {"none"}), std::invalid_argument);
+				EXPECT_THROW(system.spawn("bin/p", {"p"}), std::invalid_argument);
+				// Nothing was spawned: run() has nothing to do, and no server started.
+				expect_clean(machine.run());
+				EXPECT_EQ(system.counters().processes_started, 0u);
+				// The one that was registered runs (its later duplicates did not replace it).
+				pid_t pid = system.spawn("/bin/p", {"p"});
+				expect_clean(machine.run());
+				EXPECT_EQ(exit_code(system, pid), 0);
+			},
+			5, 1);
+}
+
+// exit_status's two exceptions (std::out_of_range is a std::logic_error too, so which one
+// was thrown is checked by hand).
+enum class Thrown { nothing, out_of_range, logic_error };
+Thrown exit_status_throws(const px::System &system, pid_t pid) {
+	try {
+		system.exit_status(pid);
+	} catch (const std::out_of_range &) {
+		return Thrown::out_of_range;
+	} catch (const std::logic_error &) {
+		return Thrown::logic_error;
+	}
+	return Thrown::nothing;
 }
 
 TEST(PosixSystem, ExitStatusThrowsForUnknownAndLivePids) {
-	helsim::Machine machine{helsim::testing::deterministic(0)};
-	px::System system{machine, quiet()};
-	system.add_program("/bin/seven", [](int, char **) { return 7; });
-	EXPECT_THROW(system.exit_status(1), std::out_of_range);
-	EXPECT_FALSE(system.has_exited(1));
-	pid_t pid = system.spawn("/bin/seven", {"seven"});
-	EXPECT_THROW(system.exit_status(pid), std::logic_error);
-	EXPECT_FALSE(system.has_exited(pid));
-	EXPECT_THROW(system.exit_status(pid + 1), std::out_of_range);
-	EXPECT_THROW(system.exit_status(0), std::out_of_range);
-	EXPECT_THROW(system.exit_status(-1), std::out_of_range);
-	expect_clean(machine.run());
-	EXPECT_TRUE(system.has_exited(pid));
-	EXPECT_EQ(exit_code(system, pid), 7);
-	EXPECT_THROW(system.exit_status(pid + 1), std::out_of_range);
+	for_each_mode(
+			[](const helsim::MachineConfig &config) {
+				helsim::Machine machine{config};
+				px::System system{machine, quiet()};
+				system.add_program("/bin/seven", [](int, char **) { return 7; });
+				EXPECT_EQ(exit_status_throws(system, 1), Thrown::out_of_range);
+				EXPECT_FALSE(system.has_exited(1));
+				pid_t pid = system.spawn("/bin/seven", {"seven"});
+				EXPECT_EQ(exit_status_throws(system, pid), Thrown::logic_error);
+				EXPECT_FALSE(system.has_exited(pid));
+				for (pid_t never : {pid + 1, 0, -1})
+					EXPECT_EQ(exit_status_throws(system, never), Thrown::out_of_range) << never;
+				expect_clean(machine.run());
+				EXPECT_EQ(exit_status_throws(system, pid), Thrown::nothing);
+				EXPECT_TRUE(system.has_exited(pid));
+				EXPECT_EQ(exit_code(system, pid), 7);
+				EXPECT_EQ(exit_status_throws(system, pid + 1), Thrown::out_of_range);
+				EXPECT_FALSE(system.has_exited(pid + 1));
+			},
+			5, 1);
 }
 
 // The server stops after the last process; spawn() starts it again, with the tmpfs, the
