@@ -65,7 +65,8 @@ inline void write_tracker(TrackerPage &page, std::int64_t ref, std::int64_t base
 	std::atomic_ref<std::uint64_t> seq{page.seqlock};
 	std::uint64_t s = seq.load(std::memory_order_relaxed);
 	seq.store(s + 1, std::memory_order_relaxed); // W1
-	std::atomic_ref<std::int64_t>{page.ref_clock}.store(ref, std::memory_order_release); // W2
+	// W2
+	std::atomic_ref<std::int64_t>{page.ref_clock}.store(ref, std::memory_order_release);
 	std::atomic_ref<std::int64_t>{page.base_realtime}.store(base, std::memory_order_release);
 	std::atomic_ref<std::int32_t>{page.state}.store(1, std::memory_order_release);
 	seq.store(s + 2, std::memory_order_release); // W3
@@ -80,8 +81,8 @@ inline bool read_tracker(const TrackerPage &page, std::int64_t &ref, std::int64_
 		std::uint64_t before = seq.load(std::memory_order_acquire); // R1
 		if (before & 1)
 			continue;
-		ref = std::atomic_ref<std::int64_t>{mutable_page.ref_clock}.load(
-				std::memory_order_acquire); // R2
+		// R2
+		ref = std::atomic_ref<std::int64_t>{mutable_page.ref_clock}.load(std::memory_order_acquire);
 		base = std::atomic_ref<std::int64_t>{mutable_page.base_realtime}.load(
 				std::memory_order_acquire);
 		std::int32_t state =
