@@ -565,10 +565,17 @@ int nanosleep(const struct timespec *request_time, struct timespec *remaining) {
 		return -EINVAL;
 	std::uint64_t now = 0;
 	helGetClock(&now);
-	std::uint64_t ns = static_cast<std::uint64_t>(request_time->tv_sec) * 1'000'000'000 +
-			static_cast<std::uint64_t>(request_time->tv_nsec);
+	// A request beyond the clock's range sleeps until its end (Linux clamps to KTIME_MAX the
+	// same way); computed so that nothing wraps around to a deadline in the past.
+	constexpr std::uint64_t kEnd = std::numeric_limits<std::int64_t>::max();
+	auto seconds = static_cast<std::uint64_t>(request_time->tv_sec);
+	auto nanoseconds = static_cast<std::uint64_t>(request_time->tv_nsec);
+	std::uint64_t ns = seconds > (kEnd - nanoseconds) / 1'000'000'000
+			? kEnd
+			: seconds * 1'000'000'000 + nanoseconds;
+	std::uint64_t deadline = now > kEnd || ns > kEnd - now ? kEnd : now + ns;
 	std::uint64_t tag = t->next_tag++;
-	t->queue.submit(kHelSubmitAwaitClock, tag, HelSqAwaitClock{now + ns, tag});
+	t->queue.submit(kHelSubmitAwaitClock, tag, HelSqAwaitClock{deadline, tag});
 	t->queue.flush();
 	t->queue.wait_for(tag, [](Element &&) {});
 	if (remaining) {
