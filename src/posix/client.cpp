@@ -565,9 +565,11 @@ int nanosleep(const struct timespec *request_time, struct timespec *remaining) {
 		return -EINVAL;
 	std::uint64_t now = 0;
 	helGetClock(&now);
-	// A request beyond the clock's range sleeps until its end (Linux clamps to KTIME_MAX the
-	// same way); computed so that nothing wraps around to a deadline in the past.
-	constexpr std::uint64_t kEnd = std::numeric_limits<std::int64_t>::max();
+	// A longer request sleeps until kEnd, 2^62 ns (146 years) of uptime (Linux clamps to
+	// KTIME_MAX the same way): forever for any program, yet far enough below 2^63 that the
+	// clocks read afterwards (MONOTONIC, REALTIME = base + elapsed) still fit 64 signed bits.
+	// Computed so that nothing wraps around to a deadline in the past.
+	constexpr std::uint64_t kEnd = std::uint64_t{1} << 62;
 	auto seconds = static_cast<std::uint64_t>(request_time->tv_sec);
 	auto nanoseconds = static_cast<std::uint64_t>(request_time->tv_nsec);
 	std::uint64_t ns = seconds > (kEnd - nanoseconds) / 1'000'000'000
