@@ -448,7 +448,7 @@ void settime_race(bool page) {
 		EXPECT_EQ(px::clock_settime(CLOCK_REALTIME, &time), 0);
 	};
 	system.add_program("/bin/reader", [&](int, char **) {
-		for (int i = 0; i < 400; ++i) {
+		for (int i = 0; i < 2000; ++i) {
 			std::int64_t m1 = monotonic_ns();
 			std::int64_t real = clock_ns(CLOCK_REALTIME);
 			std::int64_t m2 = monotonic_ns();
@@ -462,14 +462,14 @@ void settime_race(bool page) {
 		set(kLow); // before the reader starts: every value it can see is one of ours
 		const char *args[] = {"reader", nullptr};
 		EXPECT_GT(px::spawn("/bin/reader", args), 0);
-		for (int i = 0; i < 400; ++i)
+		for (int i = 0; i < 2000; ++i)
 			set(i % 2 ? kLow : kHigh);
 		return 0;
 	});
 	pid_t setter = system.spawn("/bin/setter", {"setter"});
 	expect_clean(machine.run());
 	EXPECT_EQ(exit_code(system, setter), 0);
-	EXPECT_EQ(reads.load(), 400);
+	EXPECT_EQ(reads.load(), 2000);
 }
 
 TEST(PosixClient, ConcurrentSettimeKeepsRealtimeWithinTheSetBounds) {

@@ -39,16 +39,20 @@ TEST(PosixProtocol, TrackerPageReadsWhatWasWritten) {
 // A host thread writes (ref, base_for(ref)) pairs as fast as it can while this thread reads:
 // every read must be one whole write, and the writes must appear in order.
 TEST(PosixProtocol, ConcurrentTrackerReadsNeverSeeATornPair) {
-	constexpr std::int64_t kWrites = 200'000;
+	constexpr std::int64_t kWrites = 1'000'000;
 	protocol::TrackerPage page{};
 	protocol::write_tracker(page, 0, base_for(0));
-	std::atomic<bool> done{false};
+	std::atomic<bool> reading{false}, done{false};
 	std::thread writer{[&] {
+		while (!reading.load(std::memory_order_acquire)) {
+			// Start with the reader, so that the two overlap.
+		}
 		for (std::int64_t ref = 1; ref <= kWrites; ++ref)
 			protocol::write_tracker(page, ref, base_for(ref));
 		done.store(true, std::memory_order_release);
 	}};
 	std::int64_t last = 0, reads = 0, torn = 0, backwards = 0;
+	reading.store(true, std::memory_order_release);
 	for (;;) {
 		bool finished = done.load(std::memory_order_acquire);
 		std::int64_t ref = -1, base = -1;
@@ -65,6 +69,31 @@ TEST(PosixProtocol, ConcurrentTrackerReadsNeverSeeATornPair) {
 	EXPECT_EQ(backwards, 0) << "of " << reads << " reads";
 	EXPECT_EQ(last, kWrites); // the read after the writer finished sees its last write
 	EXPECT_EQ(page.seqlock, 2u * (kWrites + 1));
+}
+
+// A writer stopped halfway (odd sequence number, a new ref with the old base): a reader
+// waits for the write to finish and then reads the whole new pair, never the half one.
+TEST(PosixProtocol, ConcurrentReaderWaitsWhileAWriteIsHalfDone) {
+	protocol::TrackerPage page{};
+	protocol::write_tracker(page, 1, base_for(1));
+	std::atomic_ref<std::uint64_t> seq{page.seqlock};
+	seq.store(seq.load() + 1, std::memory_order_relaxed); // W1 of the write of 2
+	std::atomic_ref<std::int64_t>{page.ref_clock}.store(2, std::memory_order_release);
+	std::atomic<bool> returned{false};
+	std::int64_t ref = -1, base = -1;
+	std::thread reader{[&] {
+		EXPECT_TRUE(protocol::read_tracker(page, ref, base));
+		returned.store(true, std::memory_order_release);
+	}};
+	// The reader spins meanwhile; one that took the half-written pair would have returned.
+	for (int i = 0; i < 100'000 && !returned.load(std::memory_order_acquire); ++i) {
+	}
+	EXPECT_FALSE(returned.load(std::memory_order_acquire));
+	std::atomic_ref<std::int64_t>{page.base_realtime}.store(base_for(2), std::memory_order_release);
+	seq.store(seq.load() + 1, std::memory_order_release); // W3
+	reader.join();
+	EXPECT_EQ(ref, 2);
+	EXPECT_EQ(base, base_for(2));
 }
 
 TEST(PosixProtocol, DecodeZeroFillsShortInput) {
