@@ -567,7 +567,8 @@ int nanosleep(const struct timespec *request_time, struct timespec *remaining) {
 	helGetClock(&now);
 	// A longer request sleeps until kEnd, 2^62 ns (146 years) of uptime (Linux clamps to
 	// KTIME_MAX the same way): forever for any program, yet far enough below 2^63 that the
-	// clocks read afterwards (MONOTONIC, REALTIME = base + elapsed) still fit 64 signed bits.
+	// clocks read afterwards still fit 64 signed bits (MONOTONIC, and REALTIME = base +
+	// elapsed for a base in this century).
 	// Computed so that nothing wraps around to a deadline in the past.
 	constexpr std::uint64_t kEnd = std::uint64_t{1} << 62;
 	auto seconds = static_cast<std::uint64_t>(request_time->tv_sec);
