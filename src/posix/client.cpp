@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,17 @@
 
 #include "protocol.hpp"
 #include "state.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HELSIM_POSIX_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define HELSIM_POSIX_LSAN 1
+#endif
+#endif
+#if defined(HELSIM_POSIX_LSAN)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 namespace helsim::posix {
 
@@ -37,11 +50,20 @@ struct ClientThread {
 	Dispatcher queue{QueueConfig{2, 2, 4096}};
 	AtomicCounters *counters = nullptr;
 	std::uint64_t next_tag = 1;
+	bool exited = false; // the server took an _exit; the thread is unwinding
 };
 
 // Thrown by _exit once the server has recorded the exit: unwinds the thread to its entry. Not
 // a std::exception, so that `catch (const std::exception &)` in a program does not stop it.
 struct ProcessExit {};
+
+// LeakSanitizer (with ASan, or alone) reports memory nothing points to at exit; an object
+// passed here, and what it points to, is not reported.
+void ignore_leak([[maybe_unused]] const void *object) {
+#if defined(HELSIM_POSIX_LSAN)
+	__lsan_ignore_object(object);
+#endif
+}
 
 ClientThread *self() {
 	void *fs = nullptr;
@@ -249,7 +271,13 @@ std::int64_t path_length(const char *path) {
 
 void process_entry(std::uintptr_t argument) {
 	auto &launch = *reinterpret_cast<Launch *>(argument);
-	ClientThread thread;
+	// A thread that dies of a fault is abandoned without unwinding
+	// (docs/architecture.md#faults-in-simulated-code): its ClientThread is never destroyed, and
+	// LeakSanitizer would report what it owns (the queue's bookkeeping) at exit. On the heap,
+	// it can be marked as an object that may stay.
+	auto owned = std::make_unique<ClientThread>();
+	ClientThread &thread = *owned;
+	ignore_leak(owned.get());
 	if (helSyscall1(static_cast<int>(kHelCallSuper + static_cast<std::uint32_t>(protocol::kSuperGetProcessData)),
 				reinterpret_cast<HelWord>(&thread.data)) != kHelErrNone)
 		return;
@@ -299,11 +327,16 @@ void _exit(int status) {
 	ClientThread *t = self();
 	if (!t)
 		throw std::logic_error("helsim::posix::_exit: not called by a POSIX process");
-	std::int64_t done = detail::supercalls(*t)
-			? detail::supercall(protocol::kSuperExit, static_cast<HelWord>(status))
-			: request(*t, make(protocol::kExit, status));
-	if (done != 1)
-		throw std::logic_error("helsim::posix::_exit: the server did not take the exit");
+	// A second _exit (the program's catch (...) stopped the first one's unwinding) unwinds
+	// again: the process is gone, its POSIX lane with it.
+	if (!t->exited) {
+		std::int64_t done = detail::supercalls(*t)
+				? detail::supercall(protocol::kSuperExit, static_cast<HelWord>(status))
+				: request(*t, make(protocol::kExit, status));
+		if (done != 1)
+			throw std::logic_error("helsim::posix::_exit: the server did not take the exit");
+		t->exited = true;
+	}
 	throw detail::ProcessExit{};
 }
 
@@ -515,8 +548,12 @@ int clock_settime(clockid_t clock, const struct timespec *time) {
 	HELSIM_POSIX_CLIENT(t);
 	if (!time)
 		return -EFAULT;
+	// As Linux (timespec64_valid_settod): nanoseconds must fit 64 bits with 30 years to spare,
+	// so that neither this product nor a later reading overflows.
+	constexpr std::int64_t kMaxSeconds =
+			std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 30LL * 365 * 86'400;
 	if (clock != CLOCK_REALTIME || time->tv_nsec < 0 || time->tv_nsec >= 1'000'000'000 ||
-			time->tv_sec < 0)
+			time->tv_sec < 0 || time->tv_sec > kMaxSeconds)
 		return -EINVAL;
 	std::int64_t ns = static_cast<std::int64_t>(time->tv_sec) * 1'000'000'000 + time->tv_nsec;
 	return static_cast<int>(request(*t, make(protocol::kClockSetRealtime, ns)));
@@ -531,10 +568,20 @@ int nanosleep(const struct timespec *request_time, struct timespec *remaining) {
 		return -EINVAL;
 	std::uint64_t now = 0;
 	helGetClock(&now);
-	std::uint64_t ns = static_cast<std::uint64_t>(request_time->tv_sec) * 1'000'000'000 +
-			static_cast<std::uint64_t>(request_time->tv_nsec);
+	// A longer request sleeps until kEnd, 2^62 ns (146 years) of uptime (Linux clamps to
+	// KTIME_MAX the same way): forever for any program, yet far enough below 2^63 that the
+	// clocks read afterwards still fit 64 signed bits (MONOTONIC, and REALTIME = base +
+	// elapsed for a base in this century).
+	// Computed so that nothing wraps around to a deadline in the past.
+	constexpr std::uint64_t kEnd = std::uint64_t{1} << 62;
+	auto seconds = static_cast<std::uint64_t>(request_time->tv_sec);
+	auto nanoseconds = static_cast<std::uint64_t>(request_time->tv_nsec);
+	std::uint64_t ns = seconds > (kEnd - nanoseconds) / 1'000'000'000
+			? kEnd
+			: seconds * 1'000'000'000 + nanoseconds;
+	std::uint64_t deadline = now > kEnd || ns > kEnd - now ? kEnd : now + ns;
 	std::uint64_t tag = t->next_tag++;
-	t->queue.submit(kHelSubmitAwaitClock, tag, HelSqAwaitClock{now + ns, tag});
+	t->queue.submit(kHelSubmitAwaitClock, tag, HelSqAwaitClock{deadline, tag});
 	t->queue.flush();
 	t->queue.wait_for(tag, [](Element &&) {});
 	if (remaining) {
@@ -579,10 +626,12 @@ pid_t spawn(const char *path, const char *const argv[]) {
 	std::int64_t n = detail::path_length(path);
 	if (n < 0)
 		return static_cast<pid_t>(n);
+	// Every string ends with its NUL, so that an empty last argument is still one.
 	std::string tail{path, static_cast<std::size_t>(n)};
+	tail.push_back('\0');
 	for (std::size_t i = 0; argv && argv[i]; ++i) {
-		tail.push_back('\0');
 		tail.append(argv[i]);
+		tail.push_back('\0');
 		if (tail.size() > protocol::kMaxTail)
 			return -E2BIG;
 	}

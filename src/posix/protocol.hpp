@@ -49,34 +49,45 @@ struct TrackerPage {
 };
 static_assert(sizeof(TrackerPage) == 32);
 
-// Seqlock writer: only the clock owner calls it. Without fences (GCC's TSan cannot check
-// them): the fields are stored with release after the odd count, so a reader that sees a new
-// field also sees the count move; the even count is stored with release after the fields.
+// The page's seqlock, without fences (TSan does not model them, and GCC refuses them under
+// -fsanitize=thread): the data fields are stored with release and loaded with acquire, which
+// costs nothing on x86-64. Numbered steps:
+//   writer: (W1) seqlock = s + 1; (W2) the fields, each a release store (so W1 is visible
+//           before any of them); (W3) seqlock = s + 2, release.
+//   reader: (R1) before = seqlock, acquire (it sees at least the fields of the write that
+//           stored `before`); odd: a writer is inside, again. (R2) the fields, each an
+//           acquire load. (R3) seqlock again: if any field came from a later write, that
+//           write's W1 happens before R3, so R3 reads more than `before` and the reader tries
+//           again. Equal: every field is from the same write.
+
+// Seqlock writer: only the clock owner calls it.
 inline void write_tracker(TrackerPage &page, std::int64_t ref, std::int64_t base) {
 	std::atomic_ref<std::uint64_t> seq{page.seqlock};
 	std::uint64_t s = seq.load(std::memory_order_relaxed);
-	seq.store(s + 1, std::memory_order_relaxed);
+	seq.store(s + 1, std::memory_order_relaxed); // W1
+	// W2
 	std::atomic_ref<std::int64_t>{page.ref_clock}.store(ref, std::memory_order_release);
 	std::atomic_ref<std::int64_t>{page.base_realtime}.store(base, std::memory_order_release);
 	std::atomic_ref<std::int32_t>{page.state}.store(1, std::memory_order_release);
-	seq.store(s + 2, std::memory_order_release);
+	seq.store(s + 2, std::memory_order_release); // W3
 }
 
-// Seqlock reader: retries while the writer is inside (mlibc asserts instead). The field loads
-// acquire, so the second count load cannot move before them. Returns false if the page was
-// never written.
+// Seqlock reader: retries while the writer is inside (mlibc asserts instead). Returns false
+// if the page was never written.
 inline bool read_tracker(const TrackerPage &page, std::int64_t &ref, std::int64_t &base) {
-	auto &shared = const_cast<TrackerPage &>(page);
-	std::atomic_ref<std::uint64_t> seq{shared.seqlock};
+	auto &mutable_page = const_cast<TrackerPage &>(page);
+	std::atomic_ref<std::uint64_t> seq{mutable_page.seqlock};
 	for (;;) {
-		std::uint64_t before = seq.load(std::memory_order_acquire);
+		std::uint64_t before = seq.load(std::memory_order_acquire); // R1
 		if (before & 1)
 			continue;
-		ref = std::atomic_ref<std::int64_t>{shared.ref_clock}.load(std::memory_order_acquire);
-		base = std::atomic_ref<std::int64_t>{shared.base_realtime}.load(std::memory_order_acquire);
+		// R2
+		ref = std::atomic_ref<std::int64_t>{mutable_page.ref_clock}.load(std::memory_order_acquire);
+		base = std::atomic_ref<std::int64_t>{mutable_page.base_realtime}.load(
+				std::memory_order_acquire);
 		std::int32_t state =
-				std::atomic_ref<std::int32_t>{shared.state}.load(std::memory_order_acquire);
-		if (seq.load(std::memory_order_relaxed) == before)
+				std::atomic_ref<std::int32_t>{mutable_page.state}.load(std::memory_order_acquire);
+		if (seq.load(std::memory_order_relaxed) == before) // R3
 			return state != 0;
 	}
 }
@@ -126,7 +137,7 @@ enum MessageId : std::uint32_t {
 	kUnlink,     // tail: path
 	kClockGetRealtime,
 	kClockSetRealtime,
-	kSpawn,      // tail: path \0 argv[0] \0 argv[1] \0 ...
+	kSpawn,      // tail: path \0 argv[0] \0 argv[1] \0 ... argv[n-1] \0
 	kGetTid,     // supercalls off
 	kExit,       // supercalls off
 	kAnonAllocate,

@@ -78,7 +78,18 @@ Server::Server(System::State &state, Executor &executor) : state_{state}, execut
 				kHelMapProtRead | kHelMapProtWrite, &page) != kHelErrNone)
 		throw std::runtime_error("helsim::posix: cannot map the clock tracker page");
 	clock_page_ = static_cast<protocol::TrackerPage *>(page);
-	write_clock(realtime_now());
+	// The offset the state keeps, published as it is: write_clock(realtime_now()) would read
+	// the clock twice and set REALTIME back by the time between the two reads.
+	std::uint64_t now = 0;
+	helGetClock(&now);
+	std::int64_t offset = 0;
+	{
+		std::lock_guard lock{state_.mutex};
+		offset = state_.realtime_offset;
+	}
+	protocol::write_tracker(*clock_page_, static_cast<std::int64_t>(now),
+			static_cast<std::int64_t>(now) + offset);
+	AtomicCounters::bump(state_.counters.clock_page_updates);
 }
 
 Server::~Server() {
@@ -332,8 +343,10 @@ std::int64_t Server::exit(Process &p, int code) {
 }
 
 std::int64_t Server::anon_allocate(Process &p, std::uint64_t size, int prot) {
-	if (size == 0 || size > (std::uint64_t{1} << 40))
+	if (size == 0)
 		return -EINVAL;
+	if (size > (std::uint64_t{1} << 40))
+		return -ENOMEM; // as Linux answers a length no address space has room for
 	size = (size + kPage - 1) & ~(kPage - 1);
 	HelHandle memory = kHelNullHandle;
 	if (helAllocateMemory(size, 0, nullptr, &memory) != kHelErrNone)
