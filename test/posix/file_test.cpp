@@ -231,7 +231,8 @@ TEST(PosixFile, ReadvAndWritev) {
 		struct iovec bad_in[2] = {{x, 2}, {kBadPointer, 3}};
 		EXPECT_EQ(px::readv(fd, bad_in, 1), 2);
 		EXPECT_EQ(px::readv(fd, bad_in + 1, 1), -EFAULT);
-		EXPECT_EQ(px::readv(fd, bad_in, 2), -EFAULT);
+		// Linux's partial count: the bytes that reached memory before the bad buffer.
+		EXPECT_EQ(px::readv(fd, bad_in, 2), 2);
 		// A pipe: readv is one read, however many buffers.
 		int fds[2];
 		EXPECT_EQ(px::pipe(fds), 0);

@@ -51,6 +51,9 @@ int crash(int argc, char **argv) {
 		protocol::ProcessData data{};
 		EXPECT_EQ(raw_process_data(data), kHelErrNone);
 		*const_cast<volatile std::uint64_t *>(&data.clock_tracker_page->seqlock) = 1;
+	} else if (how == "clock") {
+		// clock_gettime stores its result as the vDSO does: a bad pointer faults.
+		px::clock_gettime(CLOCK_MONOTONIC, reinterpret_cast<timespec *>(null_page));
 	} else if (how == "ud2") {
 		__builtin_trap();
 	} else if (how == "div0") {
@@ -150,6 +153,10 @@ TEST(PosixServer, AWriteToAnUnmappedPageIsSigsegv) { expect_death("munmap", SIGS
 TEST(PosixServer, TheFileTableAndClockPagesAreReadOnly) {
 	expect_death("file_table", SIGSEGV);
 	expect_death("clock_page", SIGSEGV);
+}
+
+TEST(PosixServer, ClockGettimeIntoABadPointerIsSigsegvAsWithTheVdso) {
+	expect_death("clock", SIGSEGV);
 }
 
 TEST(PosixServer, InstructionFaultsEndInTheirSignals) {
