@@ -119,12 +119,17 @@ std::shared_ptr<Process> Server::process_by_credentials(
 // ------------------------------------------------------------------ processes
 
 void Server::start_pending_spawns() {
+	// Runs between every two completions: one load when the host asked for nothing.
+	if (!state_.spawns_pending.load(std::memory_order_acquire))
+		return;
 	for (;;) {
 		PendingSpawn spawn;
 		{
 			std::lock_guard lock{state_.mutex};
-			if (state_.pending.empty())
+			if (state_.pending.empty()) {
+				state_.spawns_pending.store(false, std::memory_order_relaxed);
 				return;
+			}
 			spawn = std::move(state_.pending.front());
 			state_.pending.pop_front();
 		}

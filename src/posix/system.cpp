@@ -108,6 +108,7 @@ pid_t System::spawn(const std::string &path, std::vector<std::string> argv) {
 	pid_t pid = state_->allocate_pid();
 	std::lock_guard lock{state_->mutex};
 	state_->pending.push_back({pid, path, std::move(argv)});
+	state_->spawns_pending.store(true, std::memory_order_release);
 	if (!state_->server_running)
 		state_->start_server();
 	return pid;
