@@ -143,8 +143,8 @@ void BM_Posix_ClockRealtime(benchmark::State &state, bool clock_page) {
 BENCHMARK_CAPTURE(BM_Posix_ClockRealtime, page, true);
 BENCHMARK_CAPTURE(BM_Posix_ClockRealtime, rpc, false);
 
-// CLOCK_MONOTONIC is helGetClock plus the same checked copy-out of the timespec: the part of
-// the page path's cost that is not the page.
+// CLOCK_MONOTONIC is the fs-word lookup and helGetClock: the part of the page path's cost that
+// is not the page.
 void BM_Posix_ClockMonotonic(benchmark::State &state) {
 	in_process(state, {}, [](std::int64_t &) {
 		return [] {
