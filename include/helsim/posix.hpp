@@ -68,8 +68,9 @@ struct Counters {
 	std::uint64_t server_requests = 0;      // requests the POSIX server served on POSIX lanes
 	std::uint64_t supercalls = 0;           // supercalls the server observed and answered
 	std::uint64_t passthrough_requests = 0; // requests file servers served on passthrough lanes
-	std::uint64_t forwarded_requests = 0;   // file requests the POSIX server forwarded (file_table off)
-	std::uint64_t client_submissions = 0;   // IPC submissions (kHelSubmitExchangeMsgs) by clients
+	std::uint64_t forwarded_requests =
+			0; // file requests the POSIX server forwarded (file_table off)
+	std::uint64_t client_submissions = 0; // IPC submissions (kHelSubmitExchangeMsgs) by clients
 	std::uint64_t processes_started = 0;
 	std::uint64_t processes_exited = 0;
 	std::uint64_t clock_page_updates = 0; // writes of the clock tracker page (start, clock_settime)

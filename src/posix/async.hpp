@@ -196,7 +196,8 @@ public:
 			bool await_ready() const noexcept { return false; }
 			void await_suspend(std::coroutine_handle<> h) {
 				slot.waiter = h;
-				executor.dispatcher_.submit(opcode, reinterpret_cast<std::uintptr_t>(&slot), payload);
+				executor.dispatcher_.submit(opcode, reinterpret_cast<std::uintptr_t>(&slot),
+						payload);
 			}
 			R await_resume() { return slot.element.template as<R>(); }
 		};

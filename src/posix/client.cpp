@@ -73,9 +73,7 @@ ClientThread *self() {
 	return thread->magic == kClientMagic ? thread : nullptr;
 }
 
-bool supercalls(const ClientThread &t) {
-	return t.data.flags & protocol::kProcessUsesSupercalls;
-}
+bool supercalls(const ClientThread &t) { return t.data.flags & protocol::kProcessUsesSupercalls; }
 
 // A supercall's answer: Out0, or Out1 when it holds a negative errno.
 std::int64_t supercall(std::uint32_t number, HelWord a0 = 0, HelWord a1 = 0) {
@@ -138,8 +136,8 @@ std::int64_t request(ClientThread &t, Request head, std::string_view tail = {},
 	return error ? error : response.value;
 }
 
-Request make(protocol::MessageId id, std::int64_t a = 0, std::int64_t b = 0,
-		std::int64_t c = 0, std::int64_t d = 0) {
+Request make(protocol::MessageId id, std::int64_t a = 0, std::int64_t b = 0, std::int64_t c = 0,
+		std::int64_t d = 0) {
 	return Request{{id, 0}, a, b, c, d};
 }
 
@@ -278,7 +276,8 @@ void process_entry(std::uintptr_t argument) {
 	auto owned = std::make_unique<ClientThread>();
 	ClientThread &thread = *owned;
 	ignore_leak(owned.get());
-	if (helSyscall1(static_cast<int>(kHelCallSuper + static_cast<std::uint32_t>(protocol::kSuperGetProcessData)),
+	if (helSyscall1(static_cast<int>(kHelCallSuper +
+							static_cast<std::uint32_t>(protocol::kSuperGetProcessData)),
 				reinterpret_cast<HelWord>(&thread.data)) != kHelErrNone)
 		return;
 	thread.counters = static_cast<AtomicCounters *>(thread.data.counters);
@@ -345,8 +344,8 @@ int open(const char *path, int flags, mode_t mode) {
 	std::int64_t n = detail::path_length(path);
 	if (n < 0)
 		return static_cast<int>(n);
-	return static_cast<int>(request(*t, make(protocol::kOpen, flags, mode),
-			{path, static_cast<std::size_t>(n)}));
+	return static_cast<int>(
+			request(*t, make(protocol::kOpen, flags, mode), {path, static_cast<std::size_t>(n)}));
 }
 
 int close(int fd) {
@@ -418,8 +417,8 @@ ssize_t writev(int fd, const struct iovec *iov, int count) {
 
 off_t lseek(int fd, off_t offset, int whence) {
 	HELSIM_POSIX_CLIENT(t);
-	return detail::with_file_head(*t, fd, protocol::kFdSeek, protocol::kFileSeek, 0, offset,
-			whence, [&](HelHandle lane, std::span<const std::byte> head) -> std::int64_t {
+	return detail::with_file_head(*t, fd, protocol::kFdSeek, protocol::kFileSeek, 0, offset, whence,
+			[&](HelHandle lane, std::span<const std::byte> head) -> std::int64_t {
 				auto ex = detail::exchange(*t, lane, ipc::send_buffer(head.data(), head.size()),
 						ipc::imbue_credentials(), ipc::recv_inline());
 				if (!ex)
@@ -483,7 +482,7 @@ int fstat(int fd, struct stat *statbuf) {
 	auto answer = protocol::decode<protocol::StatResponse>(reply.data);
 	if (answer.response.error)
 		return static_cast<int>(answer.response.error);
-	struct stat out{};
+	struct stat out {};
 	out.st_dev = 0x2a; // the tmpfs
 	out.st_ino = answer.stat.ino;
 	out.st_mode = answer.stat.mode;
@@ -530,8 +529,7 @@ int clock_gettime(clockid_t clock, struct timespec *time) {
 		}
 		ns = request(*t, make(protocol::kClockGetRealtime));
 		break;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 	timespec out{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 	if (out.tv_nsec < 0) {
@@ -593,7 +591,9 @@ int nanosleep(const struct timespec *request_time, struct timespec *remaining) {
 }
 
 void *mmap(void *address, size_t length, int prot, int flags, int fd, off_t offset) {
-	auto fail = [](int error) { return reinterpret_cast<void *>(static_cast<std::intptr_t>(error)); };
+	auto fail = [](int error) {
+		return reinterpret_cast<void *>(static_cast<std::intptr_t>(error));
+	};
 	ClientThread *t = self();
 	if (!t)
 		return fail(-ENOSYS);
@@ -616,9 +616,9 @@ int munmap(void *address, size_t length) {
 	auto where = reinterpret_cast<std::uintptr_t>(address);
 	return static_cast<int>(detail::supercalls(*t)
 					? detail::supercall(protocol::kSuperAnonDeallocate, where, length)
-					: request(*t, make(protocol::kAnonDeallocate,
-								  static_cast<std::int64_t>(where),
-								  static_cast<std::int64_t>(length))));
+					: request(*t,
+							  make(protocol::kAnonDeallocate, static_cast<std::int64_t>(where),
+									  static_cast<std::int64_t>(length))));
 }
 
 pid_t spawn(const char *path, const char *const argv[]) {

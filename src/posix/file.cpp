@@ -65,8 +65,8 @@ Task handle_file_request(Server &server, std::shared_ptr<OpenFile> file, HelHand
 		response.value = static_cast<std::int64_t>(n);
 		if (response.error > 0)
 			response.error = 0;
-		auto sent = co_await executor.exchange(conversation, send_buffer(&response, sizeof(response)),
-				send_buffer(data.data(), n));
+		auto sent = co_await executor.exchange(conversation,
+				send_buffer(&response, sizeof(response)), send_buffer(data.data(), n));
 		auto &[head, payload] = sent.results;
 		// The requester could not take the data (it died, or its buffer faulted on a long
 		// send): nothing is lost, the next read gets it. A pread took nothing away.
@@ -79,15 +79,15 @@ Task handle_file_request(Server &server, std::shared_ptr<OpenFile> file, HelHand
 			response.error = -EINVAL;
 		} else {
 			data.resize(request.size);
-			auto received = co_await executor.exchange(conversation,
-					recv_buffer(data.data(), data.size()));
+			auto received =
+					co_await executor.exchange(conversation, recv_buffer(data.data(), data.size()));
 			auto [length] = received.results;
 			received.release(); // a write may wait for room: hold no CQ chunk meanwhile
 			if (length.error != kHelErrNone) {
 				response.error = length.error == kHelErrRemoteFault ? -EFAULT : -EIO;
 			} else {
-				auto n = co_await file_write(*file, who,
-						std::span{data.data(), length.length}, request.offset);
+				auto n = co_await file_write(*file, who, std::span{data.data(), length.length},
+						request.offset);
 				response.error = n < 0 ? n : 0;
 				response.value = n < 0 ? 0 : n;
 			}

@@ -17,7 +17,8 @@ Async<std::int64_t> PipeEnd::read(const Requester &who, std::span<std::byte> out
 		if (!pipe.bytes.empty()) {
 			std::size_t n = std::min(out.size(), pipe.bytes.size());
 			std::copy_n(pipe.bytes.begin(), n, out.begin());
-			pipe.bytes.erase(pipe.bytes.begin(), pipe.bytes.begin() + static_cast<std::ptrdiff_t>(n));
+			pipe.bytes.erase(pipe.bytes.begin(),
+					pipe.bytes.begin() + static_cast<std::ptrdiff_t>(n));
 			pipe.writable.notify_all();
 			co_return static_cast<std::int64_t>(n);
 		}

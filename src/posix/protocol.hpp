@@ -21,11 +21,11 @@ namespace helsim::posix::protocol {
 // ------------------------------------------------------------------ supercalls
 // kHelCallSuper + n; numbers as Managarm's protocols/posix/supercalls.hpp.
 enum Supercall : std::uint32_t {
-	kSuperGetProcessData = 1, // Arg0: ProcessData * -> the server writes it
-	kSuperExit = 4,           // Arg0: status; never returns
-	kSuperAnonAllocate = 10,  // Arg0: size, Arg1: PROT_* (helsim) -> Out0: address
+	kSuperGetProcessData = 1,  // Arg0: ProcessData * -> the server writes it
+	kSuperExit = 4,            // Arg0: status; never returns
+	kSuperAnonAllocate = 10,   // Arg0: size, Arg1: PROT_* (helsim) -> Out0: address
 	kSuperAnonDeallocate = 11, // Arg0: address, Arg1: size
-	kSuperGetTid = 14,        // -> Out0: tid
+	kSuperGetTid = 14,         // -> Out0: tid
 };
 // Supercall results: Error = kHelErrNone, Out0 = the value, Out1 = a negative errno or 0.
 
@@ -128,21 +128,21 @@ enum MessageId : std::uint32_t {
 	// POSIX lane
 	kGetPid = 1,
 	kGetPpid,
-	kOpen,       // tail: path
+	kOpen, // tail: path
 	kClose,
 	kDup,
 	kPipe,
 	kFcntl,
 	kFstat,
-	kUnlink,     // tail: path
+	kUnlink, // tail: path
 	kClockGetRealtime,
 	kClockSetRealtime,
-	kSpawn,      // tail: path \0 argv[0] \0 argv[1] \0 ... argv[n-1] \0
-	kGetTid,     // supercalls off
-	kExit,       // supercalls off
+	kSpawn,  // tail: path \0 argv[0] \0 argv[1] \0 ... argv[n-1] \0
+	kGetTid, // supercalls off
+	kExit,   // supercalls off
 	kAnonAllocate,
 	kAnonDeallocate,
-	kFdRead,     // file_table off: a file request by fd (head: FileRequest + fd)
+	kFdRead, // file_table off: a file request by fd (head: FileRequest + fd)
 	kFdWrite,
 	kFdSeek,
 	// passthrough lane (file protocol)

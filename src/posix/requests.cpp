@@ -44,8 +44,8 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 	if (request.preamble.tail_size) {
 		// Refused tails are still received (and dropped), so the exchange stays in step.
 		tail.resize(std::min<std::size_t>(request.preamble.tail_size, protocol::kMaxTail));
-		auto received = co_await executor_.exchange(conversation,
-				recv_buffer(tail.data(), tail.size()));
+		auto received =
+				co_await executor_.exchange(conversation, recv_buffer(tail.data(), tail.size()));
 		auto [length] = received.results;
 		received.release(); // handlers may wait (forwarded pipe reads): hold no CQ chunk
 		if (length.error == kHelErrBufferTooSmall)
@@ -60,22 +60,14 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 		response.error = -ESRCH;
 	} else {
 		switch (request.preamble.id) {
-		case protocol::kGetPid:
-			response.value = p->pid;
-			break;
-		case protocol::kGetPpid:
-			response.value = p->ppid;
-			break;
-		case protocol::kGetTid:
-			response.value = p->pid;
-			break;
+		case protocol::kGetPid: response.value = p->pid; break;
+		case protocol::kGetPpid: response.value = p->ppid; break;
+		case protocol::kGetTid: response.value = p->pid; break;
 		case protocol::kOpen:
-			response.value = open(*p, tail, static_cast<int>(request.a),
-					static_cast<mode_t>(request.b));
+			response.value =
+					open(*p, tail, static_cast<int>(request.a), static_cast<mode_t>(request.b));
 			break;
-		case protocol::kClose:
-			response.value = close_fd(*p, static_cast<int>(request.a));
-			break;
+		case protocol::kClose: response.value = close_fd(*p, static_cast<int>(request.a)); break;
 		case protocol::kDup:
 			response.value = dup(*p, static_cast<int>(request.a), static_cast<int>(request.b),
 					static_cast<int>(request.c), static_cast<protocol::DupKind>(request.d));
@@ -84,8 +76,8 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 			response.value = pipe(*p, static_cast<int>(request.a), response.value2);
 			break;
 		case protocol::kFcntl:
-			response.value = fcntl(*p, static_cast<int>(request.a), static_cast<int>(request.b),
-					request.c);
+			response.value =
+					fcntl(*p, static_cast<int>(request.a), static_cast<int>(request.b), request.c);
 			break;
 		case protocol::kFstat: {
 			protocol::StatResponse stat{};
@@ -97,15 +89,9 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 			answered = true;
 			break;
 		}
-		case protocol::kUnlink:
-			response.value = state_.tmpfs->unlink(tail);
-			break;
-		case protocol::kClockGetRealtime:
-			response.value = realtime_now();
-			break;
-		case protocol::kClockSetRealtime:
-			write_clock(request.a);
-			break;
+		case protocol::kUnlink: response.value = state_.tmpfs->unlink(tail); break;
+		case protocol::kClockGetRealtime: response.value = realtime_now(); break;
+		case protocol::kClockSetRealtime: write_clock(request.a); break;
 		case protocol::kSpawn: {
 			auto parts = split_tail(tail);
 			if (parts.empty()) {
@@ -128,9 +114,7 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 			}
 			break;
 		}
-		case protocol::kExit:
-			response.value = exit(*p, static_cast<int>(request.a));
-			break;
+		case protocol::kExit: response.value = exit(*p, static_cast<int>(request.a)); break;
 		case protocol::kAnonAllocate:
 			response.value = anon_allocate(*p, static_cast<std::uint64_t>(request.a),
 					static_cast<int>(request.b));
@@ -146,8 +130,7 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 			if (!answered)
 				response.error = -EBADF;
 			break;
-		default:
-			response.error = -ENOSYS;
+		default: response.error = -ENOSYS;
 		}
 	}
 	if (response.value < 0 && !response.error) {
@@ -187,14 +170,14 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 	Response response;
 	if (request.preamble.id == protocol::kFdRead) {
 		forwarded.preamble.id = protocol::kFileRead;
-		std::vector<std::byte> data(std::min<std::uint64_t>(forwarded.size, protocol::kMaxTransfer));
+		std::vector<std::byte> data(
+				std::min<std::uint64_t>(forwarded.size, protocol::kMaxTransfer));
 		auto answer = co_await executor_.exchange(lane,
 				offer(send_buffer(&forwarded, sizeof(forwarded)), imbue_credentials(p->thread),
 						recv_inline(), recv_buffer(data.data(), data.size())));
 		auto &[offered, head, imbued, reply, payload] = answer.results;
-		response = offered.error || reply.error
-				? Response{-EIO, 0, 0}
-				: protocol::decode<Response>(reply.data);
+		response = offered.error || reply.error ? Response{-EIO, 0, 0}
+												: protocol::decode<Response>(reply.data);
 		std::size_t n = payload.error ? 0 : payload.length;
 		answer.release();
 		auto sent = co_await executor_.exchange(conversation,
@@ -206,9 +189,10 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 	}
 	if (request.preamble.id == protocol::kFdWrite) {
 		forwarded.preamble.id = protocol::kFileWrite;
-		std::vector<std::byte> data(std::min<std::uint64_t>(forwarded.size, protocol::kMaxTransfer));
-		auto received = co_await executor_.exchange(conversation,
-				recv_buffer(data.data(), data.size()));
+		std::vector<std::byte> data(
+				std::min<std::uint64_t>(forwarded.size, protocol::kMaxTransfer));
+		auto received =
+				co_await executor_.exchange(conversation, recv_buffer(data.data(), data.size()));
 		auto [length] = received.results;
 		received.release(); // the forwarded write may wait for room in a pipe
 		if (length.error) {
@@ -310,8 +294,7 @@ std::int64_t Server::dup(Process &p, int fd, int newfd, int flags, protocol::Dup
 		return -EBADF;
 	auto shared = p.fds[fd].file;
 	switch (kind) {
-	case protocol::kDupLowest:
-		return install(p, shared, false, 0);
+	case protocol::kDupLowest: return install(p, shared, false, 0);
 	case protocol::kDupAtLeast:
 		if (newfd < 0 || newfd >= protocol::kFileTableSize)
 			return -EINVAL;
@@ -332,25 +315,20 @@ std::int64_t Server::fcntl(Process &p, int fd, int cmd, std::int64_t arg) {
 	if (!file)
 		return -EBADF;
 	switch (cmd) {
-	case F_GETFD:
-		return p.fds[fd].cloexec ? FD_CLOEXEC : 0;
-	case F_SETFD:
-		p.fds[fd].cloexec = arg & FD_CLOEXEC;
-		return 0;
-	case F_GETFL:
-		return file->status_flags();
+	case F_GETFD: return p.fds[fd].cloexec ? FD_CLOEXEC : 0;
+	case F_SETFD: p.fds[fd].cloexec = arg & FD_CLOEXEC; return 0;
+	case F_GETFL: return file->status_flags();
 	case F_SETFL: {
 		constexpr int kChangeable = O_NONBLOCK | O_APPEND;
-		file->set_status_flags((file->status_flags() & ~kChangeable) |
-				(static_cast<int>(arg) & kChangeable));
+		file->set_status_flags(
+				(file->status_flags() & ~kChangeable) | (static_cast<int>(arg) & kChangeable));
 		return 0;
 	}
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
 		return dup(p, fd, static_cast<int>(arg), cmd == F_DUPFD_CLOEXEC ? O_CLOEXEC : 0,
 				protocol::kDupAtLeast);
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 }
 

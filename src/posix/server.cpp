@@ -42,16 +42,11 @@ HelError map_shared_page(HelHandle space, std::uint32_t flags, void *&server, vo
 int signal_of(unsigned observation) {
 	switch (observation) {
 	case kHelObservePageFault:
-	case kHelObserveGeneralFault:
-		return SIGSEGV;
-	case kHelObserveDivByZero:
-		return SIGFPE;
-	case kHelObserveBreakpoint:
-		return SIGTRAP;
-	case kHelObservePanic:
-		return SIGABRT;
-	default:
-		return SIGILL; // as Managarm's server treats an observation it does not know
+	case kHelObserveGeneralFault: return SIGSEGV;
+	case kHelObserveDivByZero: return SIGFPE;
+	case kHelObserveBreakpoint: return SIGTRAP;
+	case kHelObservePanic: return SIGABRT;
+	default: return SIGILL; // as Managarm's server treats an observation it does not know
 	}
 }
 
@@ -315,20 +310,15 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 				error = -EFAULT;
 			break;
 		}
-		case protocol::kSuperExit:
-			value = exit(*p, static_cast<int>(arg0));
-			break;
+		case protocol::kSuperExit: value = exit(*p, static_cast<int>(arg0)); break;
 		case protocol::kSuperAnonAllocate:
 			value = anon_allocate(*p, arg0, static_cast<int>(arg1));
 			break;
-		case protocol::kSuperAnonDeallocate:
-			value = anon_free(*p, arg0, arg1);
-			break;
+		case protocol::kSuperAnonDeallocate: value = anon_free(*p, arg0, arg1); break;
 		case protocol::kSuperGetTid:
 			value = p->pid; // one thread per process: its tid is the pid
 			break;
-		default:
-			hel_error = kHelErrIllegalSyscall;
+		default: hel_error = kHelErrIllegalSyscall;
 		}
 	}
 	if (value < 0) {

@@ -53,9 +53,9 @@ struct Process {
 
 	std::array<Fd, protocol::kFileTableSize> fds{};
 
-	bool alive = true;     // false once it exited or was killed: it is a zombie until its thread ends
-	bool exiting = false;  // _exit seen: the thread is unwinding
-	int status = 0;        // as waitpid reports it, once !alive
+	bool alive = true; // false once it exited or was killed: it is a zombie until its thread ends
+	bool exiting = false; // _exit seen: the thread is unwinding
+	int status = 0;       // as waitpid reports it, once !alive
 };
 
 class Server {

@@ -75,7 +75,7 @@ struct System::State : std::enable_shared_from_this<System::State> {
 	mutable std::mutex mutex;
 	std::map<std::string, Main> programs;
 	std::deque<detail::PendingSpawn> pending;
-	std::atomic<bool> spawns_pending{false}; // set with `pending` non-empty, under the mutex
+	std::atomic<bool> spawns_pending{false};      // set with `pending` non-empty, under the mutex
 	std::map<pid_t, std::optional<int>> statuses; // every pid ever given; a value once exited
 	pid_t next_pid = 1;
 	bool server_running = false;

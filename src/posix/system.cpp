@@ -25,7 +25,9 @@ void write_stdout(std::string_view text) {
 } // namespace
 
 Counters detail::AtomicCounters::snapshot() const {
-	auto get = [](const std::atomic<std::uint64_t> &c) { return c.load(std::memory_order_relaxed); };
+	auto get = [](const std::atomic<std::uint64_t> &c) {
+		return c.load(std::memory_order_relaxed);
+	};
 	Counters c;
 	c.server_requests = get(server_requests);
 	c.supercalls = get(supercalls);
@@ -120,8 +122,7 @@ int System::exit_status(pid_t pid) const {
 	if (it == state_->statuses.end())
 		throw std::out_of_range("helsim::posix: no process " + std::to_string(pid));
 	if (!it->second)
-		throw std::logic_error("helsim::posix: process " + std::to_string(pid) +
-				" has not exited");
+		throw std::logic_error("helsim::posix: process " + std::to_string(pid) + " has not exited");
 	return *it->second;
 }
 

@@ -97,8 +97,8 @@ public:
 
 	std::int64_t seek(std::int64_t offset, int whence) override {
 		std::int64_t base = whence == SEEK_SET ? 0
-				: whence == SEEK_CUR          ? position_
-											  : static_cast<std::int64_t>(inode_->data.size());
+				: whence == SEEK_CUR           ? position_
+											   : static_cast<std::int64_t>(inode_->data.size());
 		if ((offset > 0 && base > INT64_MAX - offset) || base + offset < 0)
 			return -EINVAL;
 		position_ = base + offset;
@@ -127,7 +127,8 @@ private:
 
 class Directory final : public OpenFile {
 public:
-	Directory(std::shared_ptr<Inode> inode, int flags) : OpenFile{flags}, inode_{std::move(inode)} {}
+	Directory(std::shared_ptr<Inode> inode, int flags)
+	: OpenFile{flags}, inode_{std::move(inode)} {}
 	Async<std::int64_t> read(const Requester &, std::span<std::byte>, std::int64_t) override {
 		co_return -EISDIR;
 	}
@@ -326,12 +327,9 @@ std::int64_t Tmpfs::unlink(std::string_view path) {
 std::shared_ptr<OpenFile> Tmpfs::make_file(std::shared_ptr<Inode> inode, int flags) {
 	int status = flags & (O_ACCMODE | O_NONBLOCK | O_APPEND);
 	switch (inode->kind) {
-	case InodeKind::regular:
-		return std::make_shared<RegularFile>(std::move(inode), status);
-	case InodeKind::directory:
-		return std::make_shared<Directory>(std::move(inode), status);
-	default:
-		return std::make_shared<Device>(std::move(inode), status, *this);
+	case InodeKind::regular: return std::make_shared<RegularFile>(std::move(inode), status);
+	case InodeKind::directory: return std::make_shared<Directory>(std::move(inode), status);
+	default: return std::make_shared<Device>(std::move(inode), status, *this);
 	}
 }
 

@@ -23,7 +23,7 @@ enum class InodeKind { directory, regular, null_device, zero_device, console };
 struct Inode {
 	InodeKind kind;
 	std::uint64_t ino;
-	mode_t mode; // permission bits
+	mode_t mode;             // permission bits
 	std::uint32_t links = 1; // 0 once unlinked; open descriptions keep it readable
 	std::vector<std::byte> data;
 	std::map<std::string, std::shared_ptr<Inode>, std::less<>> entries; // directories
