@@ -214,7 +214,7 @@ private:
 	void task_ended() { --live_tasks_; }
 	void fail(std::exception_ptr error) {
 		if (!error_)
-			error_ = error;
+			error_ = std::move(error);
 	}
 
 	Dispatcher dispatcher_;

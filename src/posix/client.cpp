@@ -300,10 +300,14 @@ using detail::make;
 using detail::request;
 using detail::self;
 
+// Declares `t`, the calling thread's client state, or returns -ENOSYS outside a process. `t`
+// is the name it declares, which cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define HELSIM_POSIX_CLIENT(t)                                                                     \
 	ClientThread *t = self();                                                                      \
 	if (!t)                                                                                        \
 	return -ENOSYS
+// NOLINTEND(bugprone-macro-parentheses)
 
 pid_t getpid() {
 	HELSIM_POSIX_CLIENT(t);

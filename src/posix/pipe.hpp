@@ -11,7 +11,7 @@
 namespace helsim::posix::detail {
 
 // Linux's defaults: 64 KiB of buffer, writes up to 4 KiB are atomic.
-inline constexpr std::size_t kPipeCapacity = 64 * 1024;
+inline constexpr std::size_t kPipeCapacity = std::size_t{64} << 10;
 inline constexpr std::size_t kPipeAtomic = 4096;
 
 struct PipeBuffer {

@@ -121,8 +121,8 @@ struct Preamble {
 inline constexpr std::size_t kMaxHead = 128;
 // The largest tail a request may carry (paths and argv); data transfers are capped per
 // request at kMaxTransfer and split by the client.
-inline constexpr std::size_t kMaxTail = 64 * 1024;
-inline constexpr std::size_t kMaxTransfer = 1024 * 1024;
+inline constexpr std::size_t kMaxTail = std::size_t{64} << 10;
+inline constexpr std::size_t kMaxTransfer = std::size_t{1} << 20;
 
 enum MessageId : std::uint32_t {
 	// POSIX lane
