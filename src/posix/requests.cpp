@@ -91,7 +91,12 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 		}
 		case protocol::kUnlink: response.value = state_.tmpfs->unlink(tail); break;
 		case protocol::kClockGetRealtime: response.value = realtime_now(); break;
-		case protocol::kClockSetRealtime: write_clock(request.a); break;
+		case protocol::kClockSetRealtime: {
+			std::uint64_t now = 0;
+			helGetClock(&now);
+			write_clock(request.a - static_cast<std::int64_t>(now), now);
+			break;
+		}
 		case protocol::kSpawn: {
 			auto parts = split_tail(tail);
 			if (parts.empty()) {
@@ -363,16 +368,17 @@ std::int64_t Server::realtime_now() {
 	return static_cast<std::int64_t>(now) + state_.realtime_offset;
 }
 
-// The clock owner's write: the new offset under the page's seqlock.
-void Server::write_clock(std::int64_t realtime_ns) {
-	std::uint64_t now = 0;
-	helGetClock(&now);
+// The clock owner's write: REALTIME = helGetClock() + offset, kept in the state and published
+// under the page's seqlock with `now` as the reference (the caller's own clock read, so that
+// no second read moves the time it meant to set).
+void Server::write_clock(std::int64_t offset, std::uint64_t now) {
 	{
 		std::lock_guard lock{state_.mutex};
-		state_.realtime_offset = realtime_ns - static_cast<std::int64_t>(now);
+		state_.realtime_offset = offset;
 	}
 	if (clock_page_) {
-		protocol::write_tracker(*clock_page_, static_cast<std::int64_t>(now), realtime_ns);
+		auto ref = static_cast<std::int64_t>(now);
+		protocol::write_tracker(*clock_page_, ref, ref + offset);
 		AtomicCounters::bump(state_.counters.clock_page_updates);
 	}
 }

@@ -73,18 +73,15 @@ Server::Server(System::State &state, Executor &executor) : state_{state}, execut
 				kHelMapProtRead | kHelMapProtWrite, &page) != kHelErrNone)
 		throw std::runtime_error("helsim::posix: cannot map the clock tracker page");
 	clock_page_ = static_cast<protocol::TrackerPage *>(page);
-	// The offset the state keeps, published as it is: write_clock(realtime_now()) would read
-	// the clock twice and set REALTIME back by the time between the two reads.
-	std::uint64_t now = 0;
-	helGetClock(&now);
+	// The offset the state keeps (it survives a server restart), published as it is.
 	std::int64_t offset = 0;
 	{
 		std::lock_guard lock{state_.mutex};
 		offset = state_.realtime_offset;
 	}
-	protocol::write_tracker(*clock_page_, static_cast<std::int64_t>(now),
-			static_cast<std::int64_t>(now) + offset);
-	AtomicCounters::bump(state_.counters.clock_page_updates);
+	std::uint64_t now = 0;
+	helGetClock(&now);
+	write_clock(offset, now);
 }
 
 Server::~Server() {
@@ -200,9 +197,7 @@ HelError Server::start_process(const PendingSpawn &spawn, Process *parent) {
 		return fail(e);
 	helGetCredentials(p->thread, 0, p->credentials.data());
 
-	processes_[p->pid] = p;
 	by_credentials_[p->credentials] = p;
-	++live_processes_;
 	AtomicCounters::bump(state_.counters.processes_started);
 	executor_.spawn(observe(p));
 	executor_.spawn(serve_requests(p));
@@ -257,8 +252,6 @@ void Server::reap(const std::shared_ptr<Process> &p) {
 	if (p->thread_page)
 		helUnmapMemory(kHelNullHandle, p->thread_page, kPage);
 	by_credentials_.erase(p->credentials);
-	processes_.erase(p->pid);
-	--live_processes_;
 }
 
 // Managarm's observeThread: every stop of the process's thread, until it ends.
@@ -332,7 +325,6 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 }
 
 std::int64_t Server::exit(Process &p, int code) {
-	p.exiting = true;
 	end_process(p, W_EXITCODE(code & 0xff, 0));
 	return 1; // tells the client to unwind its thread
 }

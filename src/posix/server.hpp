@@ -54,8 +54,7 @@ struct Process {
 	std::array<Fd, protocol::kFileTableSize> fds{};
 
 	bool alive = true; // false once it exited or was killed: it is a zombie until its thread ends
-	bool exiting = false; // _exit seen: the thread is unwinding
-	int status = 0;       // as waitpid reports it, once !alive
+	int status = 0;    // as waitpid reports it, once !alive
 };
 
 class Server {
@@ -106,14 +105,12 @@ private:
 			protocol::Request request);
 
 	// The clock owner's page (mapped read-only into every process).
-	void write_clock(std::int64_t realtime_ns);
+	void write_clock(std::int64_t offset, std::uint64_t now);
 	std::int64_t realtime_now();
 
 	System::State &state_;
 	Executor &executor_;
-	std::map<pid_t, std::shared_ptr<Process>> processes_;
 	std::map<std::array<char, 16>, std::weak_ptr<Process>> by_credentials_;
-	std::size_t live_processes_ = 0;
 	std::uint64_t next_pipe_ino_ = std::uint64_t{1} << 32;
 	HelHandle clock_memory_ = kHelNullHandle;
 	protocol::TrackerPage *clock_page_ = nullptr;

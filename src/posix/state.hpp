@@ -81,7 +81,6 @@ struct System::State : std::enable_shared_from_this<System::State> {
 	bool server_running = false;
 	// CLOCK_REALTIME - helGetClock, kept across server restarts (clock_settime moves it).
 	std::int64_t realtime_offset = 0;
-	bool realtime_set = false;
 
 	pid_t allocate_pid();
 	Main program(const std::string &path) const; // empty if unknown

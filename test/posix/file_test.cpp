@@ -73,7 +73,7 @@ TEST(PosixFile, DupSharesTheDescriptionButNotFdCloexec) {
 TEST(PosixFile, Dup2AndDup3) {
 	both_ways([](int, char **) {
 		int fds[2];
-		EXPECT_EQ(px::pipe(fds), 0); // 3, 4
+		EXPECT_EQ(px::pipe(fds), 0);              // 3, 4
 		int fd = px::open("/dev/zero", O_RDONLY); // 5
 		EXPECT_EQ(px::dup2(fd, fd), fd);
 		EXPECT_EQ(px::dup2(9, 9), -EBADF);
@@ -144,7 +144,7 @@ TEST(PosixFile, EveryCallRejectsBadFds) {
 		EXPECT_EQ(px::close(closed), 0);
 		char buf[4] = {};
 		struct iovec iov[2] = {{buf, 2}, {buf + 2, 2}};
-		struct stat st{};
+		struct stat st {};
 		for (int fd : {closed, -1, 512, 1000, INT_MIN, INT_MAX}) {
 			SCOPED_TRACE("fd " + std::to_string(fd));
 			EXPECT_EQ(px::read(fd, buf, sizeof buf), -EBADF);
@@ -300,7 +300,7 @@ TEST(PosixFile, BadBuffersAreEfault) {
 
 TEST(PosixFile, FstatOfEveryKind) {
 	both_ways([](int, char **) {
-		struct stat st{};
+		struct stat st {};
 		int fds[2];
 		EXPECT_EQ(px::pipe(fds), 0);
 		EXPECT_EQ(px::fstat(fds[0], &st), 0);

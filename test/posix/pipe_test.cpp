@@ -123,7 +123,7 @@ TEST(PosixPipe, NonBlockingWritesFillTheBufferThenFailWithEagain) {
 		EXPECT_EQ(px::read(fds[0], in.data(), 200), 200);
 		got += 200;
 		EXPECT_EQ(px::write(fds[1], out.data() + sent, 4096), -EAGAIN); // atomic: no room for all
-		EXPECT_EQ(px::write(fds[1], out.data() + sent, 5000), 200);    // not atomic: a part
+		EXPECT_EQ(px::write(fds[1], out.data() + sent, 5000), 200);     // not atomic: a part
 		sent += 200;
 		EXPECT_EQ(px::write(fds[1], out.data() + sent, 5000), -EAGAIN);
 		EXPECT_EQ(px::read(fds[0], in.data() + got, 4096), 4096);
@@ -153,7 +153,7 @@ TEST(PosixPipe, PipesCannotSeek) {
 		EXPECT_EQ(px::pwrite(fds[1], "ab", 2, 0), -ESPIPE);
 		EXPECT_EQ(px::write(fds[1], "ab", 2), 2);
 		EXPECT_EQ(px::pread(fds[0], buf, 2, 0), -ESPIPE);
-		EXPECT_EQ(px::read(fds[0], buf, 2), 2); // the failed pread took nothing
+		EXPECT_EQ(px::read(fds[0], buf, 2), 2);      // the failed pread took nothing
 		EXPECT_EQ(px::read(fds[1], buf, 2), -EBADF); // the write end is not readable
 		EXPECT_EQ(px::write(fds[0], buf, 2), -EBADF);
 		EXPECT_EQ(px::close(fds[0]), 0);
@@ -175,7 +175,8 @@ TEST(PosixPipe, Pipe2RejectsBadFlagsAndANullArray) {
 		EXPECT_EQ(fds[0], 3);
 		EXPECT_EQ(fds[1], 4);
 		EXPECT_EQ(px::fcntl(fds[0], F_GETFD), FD_CLOEXEC);
-		struct stat a{}, b{};
+		struct stat a {
+		}, b{};
 		EXPECT_EQ(px::fstat(fds[0], &a), 0);
 		EXPECT_EQ(px::fstat(fds[1], &b), 0);
 		EXPECT_TRUE(S_ISFIFO(a.st_mode));
@@ -190,7 +191,7 @@ TEST(PosixPipe, Pipe2RejectsBadFlagsAndANullArray) {
 // are where its parent had them.
 int greeting_child(int, char **argv) {
 	int out = fd_arg(argv, 1);
-	struct stat st{};
+	struct stat st {};
 	EXPECT_EQ(px::fstat(out, &st), 0);
 	EXPECT_TRUE(S_ISFIFO(st.st_mode));
 	EXPECT_EQ(st.st_ino, static_cast<ino_t>(std::strtoull(argv[3], nullptr, 10)));
@@ -206,7 +207,7 @@ int greeting_parent(int, char **) {
 	int fds[2], hidden[2];
 	EXPECT_EQ(px::pipe(fds), 0);
 	EXPECT_EQ(px::pipe2(hidden, O_CLOEXEC), 0);
-	struct stat st{};
+	struct stat st {};
 	EXPECT_EQ(px::fstat(fds[1], &st), 0);
 	pid_t child = spawn("/bin/child",
 			{"child", std::to_string(fds[1]), "hello from the child", std::to_string(st.st_ino)});
@@ -569,7 +570,7 @@ int abandoning_reader(int, char **argv) {
 	using namespace helsim::ipc;
 	namespace protocol = helsim::posix::protocol;
 	int fd = fd_arg(argv, 1);
-	EXPECT_EQ(px::close(fd + 1), 0);        // its copy of the write end
+	EXPECT_EQ(px::close(fd + 1), 0);          // its copy of the write end
 	EXPECT_EQ(px::close(fd_arg(argv, 2)), 0); // and of the read end of the parent's sync pipe
 	protocol::ProcessData data = process_data();
 	helsim::Dispatcher queue{helsim::QueueConfig{2, 2, 4096}};
@@ -606,8 +607,7 @@ int survivor(int, char **) {
 	EXPECT_EQ(read_all(data[0], got.data(), got.size()), static_cast<ssize_t>(sent.size()));
 	got.resize(sent.size());
 	EXPECT_EQ(got, sent);
-	EXPECT_EQ(std::string_view(abandoned, sizeof abandoned),
-			std::string(sizeof abandoned, '\0'));
+	EXPECT_EQ(std::string_view(abandoned, sizeof abandoned), std::string(sizeof abandoned, '\0'));
 	return 0;
 }
 

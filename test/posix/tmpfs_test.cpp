@@ -24,13 +24,13 @@ using namespace helsim::posix::file_test;
 namespace {
 
 ino_t inode_of(int fd) {
-	struct stat st{};
+	struct stat st {};
 	EXPECT_EQ(px::fstat(fd, &st), 0);
 	return st.st_ino;
 }
 
 off_t size_of(int fd) {
-	struct stat st{};
+	struct stat st {};
 	EXPECT_EQ(px::fstat(fd, &st), 0);
 	return st.st_size;
 }
@@ -48,7 +48,7 @@ TEST(PosixTmpfs, CreateExclusiveAndTruncate) {
 		EXPECT_EQ(px::open("/tmp/f", O_RDONLY), -ENOENT);
 		int fd = px::open("/tmp/f", O_RDWR | O_CREAT | O_EXCL, 0640);
 		EXPECT_EQ(fd, 3);
-		struct stat st{};
+		struct stat st {};
 		EXPECT_EQ(px::fstat(fd, &st), 0);
 		EXPECT_TRUE(S_ISREG(st.st_mode));
 		EXPECT_EQ(st.st_mode & 07777, 0640u);
@@ -191,7 +191,7 @@ TEST(PosixTmpfs, UnlinkedOpenFileStaysReadable) {
 		EXPECT_EQ(px::unlink("/tmp/gone"), 0);
 		EXPECT_EQ(px::unlink("/tmp/gone"), -ENOENT);
 		EXPECT_EQ(px::open("/tmp/gone", O_RDONLY), -ENOENT);
-		struct stat st{};
+		struct stat st {};
 		EXPECT_EQ(px::fstat(fd, &st), 0);
 		EXPECT_EQ(st.st_nlink, 0u);
 		EXPECT_EQ(st.st_size, 10);
@@ -226,7 +226,7 @@ TEST(PosixTmpfs, LseekSetCurEndAndErrors) {
 		EXPECT_EQ(px::lseek(fd, -1, SEEK_SET), -EINVAL);
 		EXPECT_EQ(px::lseek(fd, -11, SEEK_END), -EINVAL);
 		EXPECT_EQ(px::lseek(fd, -100, SEEK_CUR), -EINVAL);
-		EXPECT_EQ(px::lseek(fd, 0, 3), -EINVAL);  // SEEK_DATA: not supported
+		EXPECT_EQ(px::lseek(fd, 0, 3), -EINVAL); // SEEK_DATA: not supported
 		EXPECT_EQ(px::lseek(fd, 0, -1), -EINVAL);
 		EXPECT_EQ(px::lseek(fd, 0, SEEK_CUR), 10); // the failures moved nothing
 		// Past the end: reads see nothing, a write leaves a hole of zeros.
@@ -277,39 +277,42 @@ TEST(PosixTmpfs, PreadAndPwriteLeaveThePosition) {
 
 // More than one request carries (1 MiB): the client splits the write, a read is short.
 TEST(PosixTmpfs, AFileLargerThanOneTransfer) {
-	both_ways([](int, char **) {
-		constexpr std::size_t kSize = (3u << 20) + 7;
-		std::vector<unsigned char> data(kSize);
-		for (std::size_t i = 0; i < kSize; ++i)
-			data[i] = pattern_byte(i);
-		int fd = px::open("/tmp/big", O_RDWR | O_CREAT | O_TRUNC, 0600);
-		EXPECT_EQ(px::write(fd, data.data(), kSize), static_cast<ssize_t>(kSize));
-		EXPECT_EQ(size_of(fd), static_cast<off_t>(kSize));
-		std::vector<unsigned char> back(kSize + 1);
-		EXPECT_EQ(px::lseek(fd, 0, SEEK_SET), 0);
-		ssize_t first = px::read(fd, back.data(), back.size());
-		EXPECT_GT(first, 0);
-		EXPECT_LE(first, static_cast<ssize_t>(kSize));
-		auto n = static_cast<std::size_t>(first);
-		EXPECT_EQ(read_all(fd, back.data() + n, back.size() - n),
-				static_cast<ssize_t>(kSize - n));
-		back.resize(kSize);
-		EXPECT_TRUE(back == data);
-		// A pread across the 1 MiB boundary of the write's pieces.
-		unsigned char piece[16];
-		EXPECT_EQ(px::pread(fd, piece, sizeof piece, (1 << 20) - 8), 16);
-		EXPECT_TRUE(std::equal(piece, piece + 16, data.begin() + (1 << 20) - 8));
-		EXPECT_EQ(px::close(fd), 0);
-		EXPECT_EQ(px::unlink("/tmp/big"), 0);
-		return 0;
-	}, 5);
+	both_ways(
+			[](int, char **) {
+				constexpr std::size_t kSize = (3u << 20) + 7;
+				std::vector<unsigned char> data(kSize);
+				for (std::size_t i = 0; i < kSize; ++i)
+					data[i] = pattern_byte(i);
+				int fd = px::open("/tmp/big", O_RDWR | O_CREAT | O_TRUNC, 0600);
+				EXPECT_EQ(px::write(fd, data.data(), kSize), static_cast<ssize_t>(kSize));
+				EXPECT_EQ(size_of(fd), static_cast<off_t>(kSize));
+				std::vector<unsigned char> back(kSize + 1);
+				EXPECT_EQ(px::lseek(fd, 0, SEEK_SET), 0);
+				ssize_t first = px::read(fd, back.data(), back.size());
+				EXPECT_GT(first, 0);
+				EXPECT_LE(first, static_cast<ssize_t>(kSize));
+				auto n = static_cast<std::size_t>(first);
+				EXPECT_EQ(read_all(fd, back.data() + n, back.size() - n),
+						static_cast<ssize_t>(kSize - n));
+				back.resize(kSize);
+				EXPECT_TRUE(back == data);
+				// A pread across the 1 MiB boundary of the write's pieces.
+				unsigned char piece[16];
+				EXPECT_EQ(px::pread(fd, piece, sizeof piece, (1 << 20) - 8), 16);
+				EXPECT_TRUE(std::equal(piece, piece + 16, data.begin() + (1 << 20) - 8));
+				EXPECT_EQ(px::close(fd), 0);
+				EXPECT_EQ(px::unlink("/tmp/big"), 0);
+				return 0;
+			},
+			5);
 }
 
 TEST(PosixTmpfs, Devices) {
 	helsim::testing::for_each_seed([](std::uint64_t seed) {
 		helsim::Machine machine{seeded(seed)};
 		std::string console;
-		run_program(machine,
+		run_program(
+				machine,
 				[](int, char **) {
 					char buf[8] = {1, 1, 1, 1, 1, 1, 1, 1};
 					int null = px::open("/dev/null", O_RDWR);
@@ -329,7 +332,7 @@ TEST(PosixTmpfs, Devices) {
 					EXPECT_EQ(px::write(1, "fd 1\n", 5), 5); // the console too
 					EXPECT_EQ(px::write(2, "fd 2\n", 5), 5);
 					EXPECT_EQ(px::read(0, buf, sizeof buf), 0); // /dev/null
-					struct stat st{};
+					struct stat st {};
 					EXPECT_EQ(px::fstat(null, &st), 0);
 					EXPECT_TRUE(S_ISCHR(st.st_mode));
 					EXPECT_EQ(st.st_rdev, makedev(1, 3));
@@ -389,17 +392,17 @@ TEST(PosixTmpfs, FilesOutliveARun) {
 
 // Readers and writers of one file in two processes, each at its own description.
 TEST(PosixTmpfs, ConcurrentWritersOfOneFileKeepTheirRanges) {
-	Programs programs{
-			{"/bin/main",
-					[](int, char **) {
-						int fd = px::open("/tmp/shared", O_RDWR | O_CREAT, 0600);
-						EXPECT_GT(spawn("/bin/half", {"half", "1"}), 0);
-						std::string mine(1000, 'a');
-						for (int i = 0; i < 20; ++i)
-							EXPECT_EQ(px::pwrite(fd, mine.data(), mine.size(), i * 2000), 1000);
-						EXPECT_EQ(px::close(fd), 0);
-						return 0;
-					}},
+	Programs programs{{"/bin/main",
+							  [](int, char **) {
+								  int fd = px::open("/tmp/shared", O_RDWR | O_CREAT, 0600);
+								  EXPECT_GT(spawn("/bin/half", {"half", "1"}), 0);
+								  std::string mine(1000, 'a');
+								  for (int i = 0; i < 20; ++i)
+									  EXPECT_EQ(px::pwrite(fd, mine.data(), mine.size(), i * 2000),
+											  1000);
+								  EXPECT_EQ(px::close(fd), 0);
+								  return 0;
+							  }},
 			{"/bin/half", [](int, char **) {
 				 int fd = px::open("/tmp/shared", O_RDWR);
 				 EXPECT_GE(fd, 0);
