@@ -234,7 +234,6 @@ void Server::end_process(Process &p, int status) {
 	if (!p.alive)
 		return;
 	p.alive = false;
-	p.status = status;
 	close_all(p);
 	helShutdownLane(p.posix_lane);
 	{

@@ -54,7 +54,6 @@ struct Process {
 	std::array<Fd, protocol::kFileTableSize> fds{};
 
 	bool alive = true; // false once it exited or was killed: it is a zombie until its thread ends
-	int status = 0;    // as waitpid reports it, once !alive
 };
 
 class Server {
