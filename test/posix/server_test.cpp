@@ -276,6 +276,7 @@ TEST(PosixServer, UnknownAndBadSupercalls) {
 struct PagesSeen {
 	bool thread_page = false, file_table = false, clock_page = false;
 	int queue_type = -1, lane_type = -1, fd0_type = -1;
+	std::uint32_t lane_rights = 0, fd0_rights = 0; // what the server let the process keep
 	HelHandle fd3 = 1, mbus = 1;
 	std::uint32_t flags = 0;
 };
@@ -294,7 +295,12 @@ PagesSeen pages_with(const helsim::MachineConfig &config, const px::Options &opt
 		seen.thread_page = data.thread_page;
 		seen.file_table = data.file_table;
 		seen.clock_page = data.clock_tracker_page;
+		auto rights_of = [](HelHandle handle) {
+			helsim::ext::DescriptorInfo info{-1, 0};
+			return helsim::ext::describe_descriptor(handle, info) == kHelErrNone ? info.rights : 0u;
+		};
 		seen.lane_type = type_of(data.posix_lane);
+		seen.lane_rights = rights_of(data.posix_lane);
 		seen.mbus = data.mbus_lane;
 		seen.flags = data.flags;
 		if (data.thread_page) {
@@ -304,6 +310,7 @@ PagesSeen pages_with(const helsim::MachineConfig &config, const px::Options &opt
 		}
 		if (data.file_table) {
 			seen.fd0_type = type_of(data.file_table[0]);
+			seen.fd0_rights = rights_of(data.file_table[0]);
 			seen.fd3 = data.file_table[3];
 		}
 		if (data.clock_tracker_page) {
@@ -326,6 +333,9 @@ TEST(PosixServer, ProcessDataNamesThePagesOfTheStrategiesThatAreOn) {
 				EXPECT_EQ(all.queue_type, kHelDescQueue); // the client's queue, in its universe
 				EXPECT_EQ(all.lane_type, kHelDescLane);
 				EXPECT_EQ(all.fd0_type, kHelDescLane); // /dev/null's passthrough lane
+				// Lanes are handed out with the Invoke right alone (Managarm's 55d56ab91).
+				EXPECT_EQ(all.lane_rights, kHelRightInvoke);
+				EXPECT_EQ(all.fd0_rights, kHelRightInvoke);
 				EXPECT_EQ(all.fd3, kHelNullHandle);
 				EXPECT_EQ(all.mbus, kHelNullHandle);
 				EXPECT_EQ(all.flags, protocol::kProcessUsesSupercalls);
