@@ -186,7 +186,8 @@ public:
 		}
 	}
 
-	// Waits for the next completion. Returns nullopt if helAlertQueue interrupted the wait.
+	// Waits for the next completion. Returns nullopt if helAlertQueue or helInterruptThread
+	// interrupted the wait.
 	std::optional<Element> wait() {
 		for (;;) {
 			if (auto element = poll())
@@ -198,9 +199,11 @@ public:
 			if (auto element = poll())
 				return element;
 			sq_dirty_ = false;
-			check(helDriveQueue(handle_, kHelDriveWait,
-						  ~static_cast<uint32_t>(kHelUserNotifyCqProgress | kHelUserNotifyAlert)),
-					"helDriveQueue");
+			HelError e = helDriveQueue(handle_, kHelDriveWait,
+					~static_cast<uint32_t>(kHelUserNotifyCqProgress | kHelUserNotifyAlert));
+			if (e == kHelErrCancelled)
+				return std::nullopt; // helInterruptThread ended the wait
+			check(e, "helDriveQueue");
 		}
 	}
 

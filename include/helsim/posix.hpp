@@ -20,6 +20,9 @@
 #pragma once
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -39,22 +42,39 @@ namespace helsim::posix {
 // on by default. Off, the same calls take the path Managarm took before the strategy existed,
 // with the same results.
 struct Options {
-	// gettid, _exit, anonymous mmap/munmap trap into the server as supercalls, answered from
-	// the thread's registers. Off: requests on the POSIX lane.
+	// gettid, _exit, anonymous mmap/munmap, fork, execve and the signal calls Managarm makes
+	// supercalls (sigprocmask, kill, sigpending, sigsuspend, sigaltstack, sigtimedwait, the
+	// signal return, cancellation) trap into the server as supercalls, answered from the
+	// thread's registers. Off: requests on the POSIX lane.
 	bool supercalls = true;
+	// The third point of the supercall ablation, not Managarm's: gettid and getpid answered
+	// on the calling thread by a host callback (helsim::ext::set_supercall_handler), with no
+	// stop and no server. Only these two, which need no server state; supercalls must be on.
+	bool inline_supercalls = false;
 	// A read-only page of passthrough-lane handles indexed by fd: read, write, pread, pwrite,
 	// readv, writev and lseek go straight to the file's server. Off: they go to the POSIX
 	// server, which forwards them over the same lane (one more hop).
 	bool file_table = true;
-	// A page per thread shared with the server: the signal-deferral flag and the thread's
-	// queue handle (issue 15 interrupts blocked waits through it). Off: no page.
+	// A page per thread shared with the server: the signal-deferral flag (SignalGuard) and the
+	// thread's queue handle, which the server alerts (helAlertQueue) to end a blocked wait when
+	// a signal arrives. Off: no page; signals reach a blocked thread only by
+	// helInterruptThread, which cancels its wait.
 	bool thread_page = true;
 	// clock_gettime(CLOCK_REALTIME) reads a seqlocked page the clock owner updates, plus
 	// helGetClock: no IPC. Off: a request on the POSIX lane.
 	bool clock_page = true;
 	// Device files publish their readiness in a seqlocked status page that the server's
-	// poll/epoll read instead of asking the device (issue 15). Off: the server asks.
+	// poll/epoll read instead of asking the device. Off: the server asks the device's server
+	// with a request per fd per check.
 	bool status_page = true;
+	// Every request is one submission: offer + sends + imbue + receives in one action list.
+	// Off: the client submits the offer alone and then each action as its own submission on
+	// the conversation (as Managarm did before action lists were chained), driving the queue
+	// after each.
+	bool batching = true;
+	// fork() forks anonymous memory copy-on-write (kHelSubmitForkMemory). Off: the server
+	// copies every page eagerly into fresh memory.
+	bool fork_cow = true;
 	// CLOCK_REALTIME at the server's start, in nanoseconds since the Unix epoch. 0: the host's
 	// real time in threads mode, 2026-01-01T00:00:00Z in deterministic mode (so runs replay).
 	std::int64_t realtime_at_start_ns = 0;
@@ -74,7 +94,23 @@ struct Counters {
 	std::uint64_t processes_started = 0;
 	std::uint64_t processes_exited = 0;
 	std::uint64_t clock_page_updates = 0; // writes of the clock tracker page (start, clock_settime)
+	// Signals.
+	std::uint64_t signals_sent = 0;      // signals generated (kill, raise, faults, SIGCHLD, ...)
+	std::uint64_t signals_delivered = 0; // handlers run: frames written and upcalls made
+	std::uint64_t interrupts = 0;        // helInterruptThread calls by the server
+	std::uint64_t alerts = 0;            // helAlertQueue calls (thread page: a deferred signal)
+	std::uint64_t cancellations = 0;     // requests cancelled at their server (EINTR)
+	// Processes.
+	std::uint64_t forks = 0;
+	std::uint64_t execs = 0;
+	std::uint64_t fork_pages_copied = 0; // pages copied eagerly by fork (fork_cow off)
+	// Readiness.
+	std::uint64_t status_page_reads = 0;    // device readiness read from a status page
+	std::uint64_t device_poll_requests = 0; // device readiness asked by a request (status_page off)
 };
+
+// A device file's server (include/helsim/posix_device.hpp).
+class Device;
 
 // A program's main. argv[argc] is nullptr; the strings live as long as the process.
 using Main = std::function<int(int argc, char **argv)>;
@@ -108,6 +144,11 @@ public:
 	// exited.
 	int exit_status(pid_t pid) const;
 	bool has_exited(pid_t pid) const;
+
+	// Registers a device file at an absolute path (e.g. "/dev/ticker"), served by its own
+	// server process outside the POSIX server (include/helsim/posix_device.hpp). Throws
+	// std::invalid_argument for a relative path or one already taken.
+	void add_device(std::string path, std::shared_ptr<Device> device);
 
 	// Readable at any time, from the host or from inside a process.
 	Counters counters() const;
@@ -159,11 +200,53 @@ inline bool mmap_failed(const void *result) {
 	return reinterpret_cast<std::uintptr_t>(result) >= static_cast<std::uintptr_t>(-4095);
 }
 
-// helsim's stand-in for fork + exec until issue 15: starts the program registered at `path`
-// as a child of the caller, with argv (nullptr-terminated) and a copy of the caller's file
-// table (every fd without FD_CLOEXEC, at the same number, sharing the open file description).
+// Starts the program registered at `path` as a child of the caller, with argv
+// (nullptr-terminated) and a copy of the caller's file table (every fd without FD_CLOEXEC, at
+// the same number, sharing the open file description): fork + execve in one request.
 // Returns the child's pid, -ENOENT for an unknown path.
 pid_t spawn(const char *path, const char *const argv[]);
+
+// ------------------------------------------------------------------ processes
+// fork with a child entry: a simulated thread runs host code and cannot return twice, so the
+// child starts in child(arg) (docs/posix.md#fork) and exits with its return value. The child
+// is a new process: new universe and space, the file table cloned at the same fds, signal
+// dispositions, mask and alternate stack inherited. Memory from mmap is forked copy-on-write
+// and appears in the child at new addresses (fork_address() translates); `arg` is translated
+// if it points into such memory. Host memory (the heap, globals) is not the process's: it is
+// shared, as between threads. Returns the child's pid in the parent, a negative errno if none
+// was made (-ENOMEM, -EAGAIN).
+pid_t fork(int (*child)(void *), void *arg);
+// In a forked child: the child's address of the parent's mmap'd `address` (the address itself
+// if it is not in memory the child inherited).
+void *fork_address(const void *address);
+// Replaces the calling process's program with the one registered at `path`; returns only on
+// failure (-ENOENT for a path no program is registered at, the caller unharmed).
+int execve(const char *path, char *const argv[], char *const envp[]);
+pid_t waitpid(pid_t pid, int *status, int options);
+pid_t wait(int *status);
+
+// ------------------------------------------------------------------ signals
+// Handlers run on the thread's own host stack as upcalls (docs/posix.md#signals); the frame
+// (ucontext_t and siginfo_t) lives in the process's memory: the thread's signal stack, or the
+// sigaltstack (which must be mmap'd memory) for SA_ONSTACK.
+int sigaction(int signo, const struct sigaction *action, struct sigaction *old);
+int sigprocmask(int how, const sigset_t *set, sigset_t *old);
+int sigpending(sigset_t *set);
+int sigsuspend(const sigset_t *mask);
+int pause();
+int kill(pid_t pid, int signo);
+int raise(int signo);
+int sigaltstack(const stack_t *stack, stack_t *old);
+// The signal number taken, -EAGAIN on timeout, -EINTR for a handled signal not in `set`.
+int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout);
+
+// ------------------------------------------------------------------ readiness
+int poll(struct pollfd *fds, nfds_t count, int timeout_ms);
+int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask);
+int epoll_create1(int flags);
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
+int epoll_wait(int epfd, struct epoll_event *events, int max_events, int timeout_ms);
+int eventfd(unsigned int initial, int flags);
 
 // System::counters(), from inside a process.
 Counters counters();

@@ -4,11 +4,14 @@
 // one at a time, resuming each when its completion arrives).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <coroutine>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <functional>
+#include <map>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -122,6 +125,74 @@ public:
 private:
 	Executor &executor_;
 	std::vector<std::coroutine_handle<>> waiters_;
+};
+
+// One request a client may cancel (Managarm's cancellation events): kSuperCancel for a
+// request on the POSIX lane, kFileCancel for one on a passthrough lane. Its handler waits on
+// one Condition at a time and names it in `waiting`, so that cancel() wakes it; woken, the
+// handler sees `cancelled` and answers -EINTR (or what it has done so far).
+struct CancelToken {
+	bool cancelled = false;
+	Condition *waiting = nullptr;
+	void cancel() {
+		cancelled = true;
+		if (waiting)
+			waiting->notify_all();
+	}
+};
+
+// The requests in progress that may be cancelled, by (the client's credentials, its
+// cancellation id). A cancel may overtake its request (they travel on different paths): an
+// unknown id is remembered, and the request that registers it later starts cancelled. Only the
+// last few are kept, because a client cancels only requests it still waits for.
+class CancelRegistry {
+public:
+	using Key = std::pair<std::array<char, 16>, std::uint64_t>;
+
+	// Registers `token` for the life of the scope; a Key with id 0 is not cancellable.
+	class Scope {
+	public:
+		Scope(CancelRegistry &registry, Key key, CancelToken &token)
+		: registry_{registry}, key_{std::move(key)} {
+			if (!key_.second)
+				return;
+			if (registry_.early_.erase(key_))
+				token.cancelled = true;
+			registry_.live_[key_] = &token;
+		}
+		~Scope() {
+			if (key_.second)
+				registry_.live_.erase(key_);
+		}
+		Scope(const Scope &) = delete;
+		Scope &operator=(const Scope &) = delete;
+
+	private:
+		CancelRegistry &registry_;
+		Key key_;
+	};
+
+	// Cancels the request; true if it was in progress.
+	bool cancel(const Key &key) {
+		auto it = live_.find(key);
+		if (it != live_.end()) {
+			it->second->cancel();
+			return true;
+		}
+		if (key.second) {
+			early_[key] = ++age_;
+			if (early_.size() > kEarlyKept)
+				early_.erase(std::min_element(early_.begin(), early_.end(),
+						[](const auto &a, const auto &b) { return a.second < b.second; }));
+		}
+		return false;
+	}
+
+private:
+	static constexpr std::size_t kEarlyKept = 64;
+	std::map<Key, CancelToken *> live_;
+	std::map<Key, std::uint64_t> early_; // cancels that came first, with their age
+	std::uint64_t age_ = 0;
 };
 
 // An exchange's results; the element (and the inline data the results point into) is held

@@ -42,21 +42,6 @@ using protocol::Response;
 
 namespace {
 
-constexpr std::uint64_t kClientMagic = 0x68656c73696d5058; // "helsimPX"
-
-struct ClientThread {
-	std::uint64_t magic = kClientMagic;
-	protocol::ProcessData data{};
-	Dispatcher queue{QueueConfig{2, 2, 4096}};
-	AtomicCounters *counters = nullptr;
-	std::uint64_t next_tag = 1;
-	bool exited = false; // the server took an _exit; the thread is unwinding
-};
-
-// Thrown by _exit once the server has recorded the exit: unwinds the thread to its entry. Not
-// a std::exception, so that `catch (const std::exception &)` in a program does not stop it.
-struct ProcessExit {};
-
 // LeakSanitizer (with ASan, or alone) reports memory nothing points to at exit; an object
 // passed here, and what it points to, is not reported.
 void ignore_leak([[maybe_unused]] const void *object) {
@@ -64,6 +49,8 @@ void ignore_leak([[maybe_unused]] const void *object) {
 	__lsan_ignore_object(object);
 #endif
 }
+
+} // namespace
 
 ClientThread *self() {
 	void *fs = nullptr;
@@ -73,32 +60,22 @@ ClientThread *self() {
 	return thread->magic == kClientMagic ? thread : nullptr;
 }
 
-bool supercalls(const ClientThread &t) { return t.data.flags & protocol::kProcessUsesSupercalls; }
+SupercallResult supercall_words(std::uint32_t number, std::initializer_list<HelWord> args) {
+	HelWord words[9] = {};
+	std::copy(args.begin(), args.end(), words);
+	SupercallResult result;
+	result.error = helsim_syscall(kHelCallSuper + number, words, result.out);
+	return result;
+}
 
-// A supercall's answer: Out0, or Out1 when it holds a negative errno.
-std::int64_t supercall(std::uint32_t number, HelWord a0 = 0, HelWord a1 = 0) {
-	HelWord out0 = 0, out1 = 0;
-	if (helSyscall2_2(static_cast<int>(kHelCallSuper + number), a0, a1, &out0, &out1) !=
-			kHelErrNone)
+std::int64_t supercall(std::uint32_t number, HelWord a0, HelWord a1, HelWord a2, HelWord a3) {
+	SupercallResult result = supercall_words(number, {a0, a1, a2, a3});
+	if (result.error != kHelErrNone)
 		return -ENOSYS;
-	auto error = static_cast<std::int64_t>(out1);
-	return error ? error : static_cast<std::int64_t>(out0);
+	auto error = static_cast<std::int64_t>(result.out[1]);
+	return error ? error : static_cast<std::int64_t>(result.out[0]);
 }
 
-// One submission on `lane` with an offer carrying `items`; nullopt if the kernel refused it
-// (a lane handle that is not open).
-template <typename... Items>
-auto exchange(ClientThread &t, HelHandle lane, const Items &...items)
-		-> std::optional<ipc::Exchange<decltype(offer(items...))>> {
-	AtomicCounters::bump(t.counters->client_submissions);
-	try {
-		return ipc::exchange_sync(t.queue, lane, offer(items...));
-	} catch (const HelException &) {
-		return std::nullopt;
-	}
-}
-
-// The Response in a reply, or the error the exchange itself met.
 std::int64_t answer(HelError offered, const InlineResult &reply, Response &response,
 		std::int64_t lane_error) {
 	if (offered != kHelErrNone)
@@ -109,10 +86,7 @@ std::int64_t answer(HelError offered, const InlineResult &reply, Response &respo
 	return response.error;
 }
 
-// A request on the POSIX lane: offer(head, credentials, [tail], reply). The Response's value,
-// or a negative errno.
-std::int64_t request(ClientThread &t, Request head, std::string_view tail = {},
-		Response *out = nullptr) {
+std::int64_t request(ClientThread &t, Request head, std::string_view tail, Response *out) {
 	Response response;
 	std::int64_t error = 0;
 	head.preamble.tail_size = static_cast<std::uint32_t>(tail.size());
@@ -136,10 +110,7 @@ std::int64_t request(ClientThread &t, Request head, std::string_view tail = {},
 	return error ? error : response.value;
 }
 
-Request make(protocol::MessageId id, std::int64_t a = 0, std::int64_t b = 0, std::int64_t c = 0,
-		std::int64_t d = 0) {
-	return Request{{id, 0}, a, b, c, d};
-}
+namespace {
 
 // The lane a file request goes to: the fd's passthrough lane from the file table, or the
 // POSIX lane (file_table off). kHelNullHandle for an fd that is not open.
@@ -226,8 +197,8 @@ std::int64_t write_at(ClientThread &t, int fd, const void *buffer, std::size_t c
 	return static_cast<std::int64_t>(done);
 }
 
-// Copies into the process's own memory through the kernel (kHelSubmitWriteMemory on itself),
-// so that a bad destination is -EFAULT and not a fault of the process.
+} // namespace
+
 bool copy_out(ClientThread &t, void *to, const void *from, std::size_t size) {
 	if (!size)
 		return true;
@@ -238,6 +209,8 @@ bool copy_out(ClientThread &t, void *to, const void *from, std::size_t size) {
 	auto element = t.queue.wait_for(context, [](Element &&) {});
 	return element.error() == kHelErrNone;
 }
+
+namespace {
 
 std::int64_t iov_total(const struct iovec *iov, int count, std::size_t &total) {
 	if (count < 0 || count > IOV_MAX)
@@ -253,7 +226,8 @@ std::int64_t iov_total(const struct iovec *iov, int count, std::size_t &total) {
 	return 0;
 }
 
-// A path's length, or a negative errno.
+} // namespace
+
 std::int64_t path_length(const char *path) {
 	if (!path)
 		return -EFAULT;
@@ -264,8 +238,6 @@ std::int64_t path_length(const char *path) {
 		return -ENOENT;
 	return static_cast<std::int64_t>(n);
 }
-
-} // namespace
 
 void process_entry(std::uintptr_t argument) {
 	auto &launch = *reinterpret_cast<Launch *>(argument);
@@ -299,15 +271,6 @@ using detail::ClientThread;
 using detail::make;
 using detail::request;
 using detail::self;
-
-// Declares `t`, the calling thread's client state, or returns -ENOSYS outside a process. `t`
-// is the name it declares, which cannot be parenthesised.
-// NOLINTBEGIN(bugprone-macro-parentheses)
-#define HELSIM_POSIX_CLIENT(t)                                                                     \
-	ClientThread *t = self();                                                                      \
-	if (!t)                                                                                        \
-	return -ENOSYS
-// NOLINTEND(bugprone-macro-parentheses)
 
 pid_t getpid() {
 	HELSIM_POSIX_CLIENT(t);

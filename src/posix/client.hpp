@@ -1,8 +1,19 @@
 // The client side: what runs inside a POSIX process (mlibc's sysdeps for Managarm, here
-// helsim::posix's calls).
+// helsim::posix's calls). This header is what the client's files share: the per-thread state
+// behind the fs word, supercalls, and requests on the POSIX lane.
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
+
+#include <helsim/dispatcher.hpp>
+#include <helsim/hel-stubs.h>
+#include <helsim/ipc.hpp>
+
+#include "protocol.hpp"
+#include "state.hpp"
 
 namespace helsim::posix::detail {
 
@@ -11,4 +22,87 @@ namespace helsim::posix::detail {
 // exits with its result.
 void process_entry(std::uintptr_t launch);
 
+inline constexpr std::uint64_t kClientMagic = 0x68656c73696d5058; // "helsimPX"
+
+// One per process thread, behind its fs word.
+struct ClientThread {
+	std::uint64_t magic = kClientMagic;
+	protocol::ProcessData data{};
+	Dispatcher queue{QueueConfig{4, 2, 4096}};
+	AtomicCounters *counters = nullptr;
+	std::uint64_t next_tag = 1;
+	bool exited = false; // the server took an _exit; the thread is unwinding
+
+	// ---- signals (client_signals.cpp)
+	// ---- end signals
+
+	// ---- processes (client_process.cpp)
+	// ---- end processes
+};
+
+// Thrown by _exit once the server has recorded the exit: unwinds the thread to its entry. Not
+// a std::exception, so that `catch (const std::exception &)` in a program does not stop it.
+struct ProcessExit {};
+
+// The calling thread's client state; nullptr outside a POSIX process.
+ClientThread *self();
+
+inline bool supercalls(const ClientThread &t) {
+	return t.data.flags & protocol::kProcessUsesSupercalls;
+}
+
+// A supercall's HelError and Out0..2; at most 9 arguments.
+struct SupercallResult {
+	HelError error = kHelErrNone;
+	HelWord out[3] = {};
+};
+SupercallResult supercall_words(std::uint32_t number, std::initializer_list<HelWord> args);
+
+// A supercall's answer: Out0, or Out1 when it holds a negative errno.
+std::int64_t supercall(std::uint32_t number, HelWord a0 = 0, HelWord a1 = 0, HelWord a2 = 0,
+		HelWord a3 = 0);
+
+inline protocol::Request make(protocol::MessageId id, std::int64_t a = 0, std::int64_t b = 0,
+		std::int64_t c = 0, std::int64_t d = 0) {
+	return protocol::Request{{id, 0}, a, b, c, d, 0};
+}
+
+// One submission on `lane` with an offer carrying `items`; nullopt if the kernel refused it
+// (a lane handle that is not open).
+template <typename... Items>
+auto exchange(ClientThread &t, HelHandle lane, const Items &...items)
+		-> std::optional<ipc::Exchange<decltype(ipc::offer(items...))>> {
+	AtomicCounters::bump(t.counters->client_submissions);
+	try {
+		return ipc::exchange_sync(t.queue, lane, ipc::offer(items...));
+	} catch (const HelException &) {
+		return std::nullopt;
+	}
+}
+
+// The Response in a reply, or the error the exchange itself met.
+std::int64_t answer(HelError offered, const ipc::InlineResult &reply, protocol::Response &response,
+		std::int64_t lane_error);
+
+// A request on the POSIX lane: offer(head, credentials, [tail], reply). The Response's value,
+// or a negative errno.
+std::int64_t request(ClientThread &t, protocol::Request head, std::string_view tail = {},
+		protocol::Response *out = nullptr);
+
+// Copies into the process's own memory through the kernel (kHelSubmitWriteMemory on itself),
+// so that a bad destination is -EFAULT and not a fault of the process.
+bool copy_out(ClientThread &t, void *to, const void *from, std::size_t size);
+
+// A path's length, or a negative errno.
+std::int64_t path_length(const char *path);
+
 } // namespace helsim::posix::detail
+
+// Declares `t`, the calling thread's client state, or returns -ENOSYS outside a process. `t`
+// is the name it declares, which cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
+#define HELSIM_POSIX_CLIENT(t)                                                                     \
+	::helsim::posix::detail::ClientThread *t = ::helsim::posix::detail::self();                    \
+	if (!t)                                                                                        \
+	return -ENOSYS
+// NOLINTEND(bugprone-macro-parentheses)

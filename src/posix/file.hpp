@@ -21,6 +21,7 @@ class Server;
 // next reader).
 struct Requester {
 	std::weak_ptr<Process> process;
+	CancelToken *cancel = nullptr; // set if the request may be cancelled (a blocking read)
 	bool alive() const;
 };
 

@@ -22,10 +22,21 @@ namespace helsim::posix::protocol {
 // kHelCallSuper + n; numbers as Managarm's protocols/posix/supercalls.hpp.
 enum Supercall : std::uint32_t {
 	kSuperGetProcessData = 1,  // Arg0: ProcessData * -> the server writes it
+	kSuperFork = 2,            // Arg0: child entry, Arg1: its argument (helsim) -> Out0: pid
+	kSuperExecve = 3,          // Arg0: path, Arg1: its length, Arg2: argv area, Arg3: its length
 	kSuperExit = 4,            // Arg0: status; never returns
+	kSuperSigKill = 5,         // Arg0: mode 0, Arg1: pid, Arg2: tid 0, Arg3: signo
+	kSuperSigRestore = 6,      // Arg0: the frame (helsim: the upcall passes it)
+	kSuperSigMask = 7,         // Arg0: how, Arg1: set -> Out0: former mask, Out2: signal seq
+	kSuperSigRaise = 8,        // the SignalGuard saw the flag at 2: raise the deferred signal
 	kSuperAnonAllocate = 10,   // Arg0: size, Arg1: PROT_* (helsim) -> Out0: address
 	kSuperAnonDeallocate = 11, // Arg0: address, Arg1: size
+	kSuperSigAltStack = 12,    // Arg0: stack_t *, Arg1: stack_t * (old)
+	kSuperSigSuspend = 13,     // Arg0: seq from kSuperSigMask
 	kSuperGetTid = 14,         // -> Out0: tid
+	kSuperSigGetPending = 15,  // -> Out0: pending & blocked
+	kSuperSigTimedWait = 16,   // Arg0: set, Arg1: timeout ns (~0: forever), Arg2: siginfo_t *
+	kSuperCancel = 18,         // Arg0: cancellation id of a request on the POSIX lane
 };
 // Supercall results: Error = kHelErrNone, Out0 = the value, Out1 = a negative errno or 0.
 
@@ -96,6 +107,8 @@ inline bool read_tracker(const TrackerPage &page, std::int64_t &ref, std::int64_
 inline constexpr int kFileTableSize = 512;
 
 inline constexpr std::uint32_t kProcessUsesSupercalls = 1;
+inline constexpr std::uint32_t kProcessInlineSupercalls = 2; // Options::inline_supercalls
+inline constexpr std::uint32_t kProcessUnbatched = 4;        // Options::batching off
 
 // What superGetProcessData writes (Managarm's ManagarmProcessData, plus helsim's fields at
 // the end). A null page means its strategy is off.
@@ -106,7 +119,7 @@ struct ProcessData {
 	HelHandle *file_table;
 	TrackerPage *clock_tracker_page;
 	// helsim:
-	std::uint32_t flags; // kProcessUsesSupercalls
+	std::uint32_t flags; // kProcess*
 	std::uint32_t padding;
 	void *counters; // the System's counters (host memory), for posix::counters()
 };
@@ -145,10 +158,34 @@ enum MessageId : std::uint32_t {
 	kFdRead, // file_table off: a file request by fd (head: FileRequest + fd)
 	kFdWrite,
 	kFdSeek,
+	// issue 15: signals
+	kSigaction,
+	// supercalls off: the signal supercalls as requests (same arguments in a..d)
+	kSigKill,
+	kSigMask,
+	kSigRaise,
+	kSigRestore,
+	kSigAltStack,
+	kSigSuspend,
+	kSigGetPending,
+	kSigTimedWait,
+	kCancel,
+	// issue 15: processes
+	kFork, // supercalls off
+	kExecve,
+	kWaitPid,
+	// issue 15: readiness
+	kPoll, // tail: the pollfd array
+	kEpollCreate,
+	kEpollCtl,
+	kEpollWait,
+	kEventfd,
 	// passthrough lane (file protocol)
 	kFileRead = 64,
 	kFileWrite, // tail: data (sent as its own buffer)
 	kFileSeek,
+	kFileCancel, // CancelOperation: FileRequest::cancel_id names the request to cancel
+	kFilePoll,   // a device's readiness (status_page off)
 };
 
 enum DupKind : std::int32_t { kDupLowest = 0, kDupTo = 1, kDupToFlags = 2, kDupAtLeast = 3 };
@@ -159,6 +196,7 @@ struct Request {
 	std::int64_t b = 0;
 	std::int64_t c = 0;
 	std::int64_t d = 0;
+	std::uint64_t cancel_id = 0; // a request that may block: its id for kSuperCancel / kCancel
 };
 
 // A file request on a passthrough lane, or by fd on the POSIX lane (file_table off).
@@ -168,8 +206,9 @@ struct FileRequest {
 	Preamble preamble;
 	std::int32_t whence = 0; // kFileSeek
 	std::int32_t padding = 0;
-	std::uint64_t size = 0;  // bytes to read or write
-	std::int64_t offset = 0; // pread/pwrite/lseek offset; -1: the file position
+	std::uint64_t size = 0;      // bytes to read or write
+	std::int64_t offset = 0;     // pread/pwrite/lseek offset; -1: the file position
+	std::uint64_t cancel_id = 0; // kFileRead: its id; kFileCancel: the read to cancel
 };
 
 struct Response {

@@ -135,6 +135,30 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 			if (!answered)
 				response.error = -EBADF;
 			break;
+		case protocol::kSigaction:
+		case protocol::kSigKill:
+		case protocol::kSigMask:
+		case protocol::kSigRaise:
+		case protocol::kSigRestore:
+		case protocol::kSigAltStack:
+		case protocol::kSigSuspend:
+		case protocol::kSigGetPending:
+		case protocol::kSigTimedWait:
+		case protocol::kCancel:
+			response.value = co_await signal_request(p, request, response);
+			break;
+		case protocol::kFork:
+		case protocol::kExecve:
+		case protocol::kWaitPid:
+			response.value = co_await process_request(p, request, tail, response);
+			break;
+		case protocol::kPoll:
+		case protocol::kEpollCreate:
+		case protocol::kEpollCtl:
+		case protocol::kEpollWait:
+		case protocol::kEventfd:
+			response.value = co_await readiness_request(p, request, tail, response);
+			break;
 		default: response.error = -ENOSYS;
 		}
 	}

@@ -281,6 +281,20 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 	HelWord gprs[kHelNumGprs];
 	if (helLoadRegisters(p->thread, kHelRegsGeneral, gprs) != kHelErrNone)
 		co_return false;
+	switch (number) {
+	case protocol::kSuperSigKill:
+	case protocol::kSuperSigRestore:
+	case protocol::kSuperSigMask:
+	case protocol::kSuperSigRaise:
+	case protocol::kSuperSigAltStack:
+	case protocol::kSuperSigSuspend:
+	case protocol::kSuperSigGetPending:
+	case protocol::kSuperSigTimedWait:
+	case protocol::kSuperCancel: co_return co_await signal_supercall(p, number, gprs);
+	case protocol::kSuperFork:
+	case protocol::kSuperExecve: co_return co_await process_supercall(p, number, gprs);
+	default: break;
+	}
 	HelWord arg0 = gprs[kHelRegArg0], arg1 = gprs[kHelRegArg1];
 	std::int64_t value = 0, error = 0;
 	HelError hel_error = kHelErrNone;
@@ -294,7 +308,11 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 			data.thread_page = p->thread_page_in_process;
 			data.file_table = p->file_table_in_process;
 			data.clock_tracker_page = p->clock_page_in_process;
-			data.flags = state_.options.supercalls ? protocol::kProcessUsesSupercalls : 0;
+			data.flags = (state_.options.supercalls ? protocol::kProcessUsesSupercalls : 0) |
+					(state_.options.supercalls && state_.options.inline_supercalls
+									? protocol::kProcessInlineSupercalls
+									: 0) |
+					(state_.options.batching ? 0 : protocol::kProcessUnbatched);
 			data.counters = &state_.counters;
 			auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
 					HelSqWriteMemory{p->thread, arg0, sizeof(data), &data});

@@ -54,6 +54,12 @@ struct Process {
 	std::array<Fd, protocol::kFileTableSize> fds{};
 
 	bool alive = true; // false once it exited or was killed: it is a zombie until its thread ends
+
+	// ---- signals (signals.cpp)
+	// ---- end signals
+
+	// ---- family and memory (process.cpp)
+	// ---- end family and memory
 };
 
 class Server {
@@ -68,6 +74,7 @@ public:
 
 	Executor &executor() { return executor_; }
 	System::State &state() { return state_; }
+	CancelRegistry &cancels() { return cancels_; }
 	std::shared_ptr<Process> process_by_credentials(const std::array<char, 16> &credentials) const;
 
 private:
@@ -103,6 +110,34 @@ private:
 	Async<bool> forward(std::shared_ptr<Process> process, HelHandle conversation,
 			protocol::Request request);
 
+	// ---- signals (signals.cpp)
+	// Supercalls kSuperSigKill..kSuperCancel (see protocol.hpp); fills Out words in `gprs`.
+	// Returns false when the thread must not be resumed now.
+	Async<bool> signal_supercall(std::shared_ptr<Process> process, std::uint32_t number,
+			HelWord *gprs);
+	// Requests kSigaction..kCancel on the POSIX lane: the call's value or a negative errno.
+	Async<std::int64_t> signal_request(std::shared_ptr<Process> process,
+			const protocol::Request &request, protocol::Response &response);
+	// ---- end signals
+
+	// ---- family and memory (process.cpp)
+	// kSuperFork and kSuperExecve; fills Out words in `gprs`. Returns false when the thread
+	// must not be resumed now.
+	Async<bool> process_supercall(std::shared_ptr<Process> process, std::uint32_t number,
+			HelWord *gprs);
+	// Requests kFork, kExecve, kWaitPid on the POSIX lane.
+	Async<std::int64_t> process_request(std::shared_ptr<Process> process,
+			const protocol::Request &request, const std::string &tail,
+			protocol::Response &response);
+	// ---- end family and memory
+
+	// ---- readiness (poll.cpp)
+	// Requests kPoll..kEventfd on the POSIX lane.
+	Async<std::int64_t> readiness_request(std::shared_ptr<Process> process,
+			const protocol::Request &request, const std::string &tail,
+			protocol::Response &response);
+	// ---- end readiness
+
 	// The clock owner's page (mapped read-only into every process).
 	void write_clock(std::int64_t offset, std::uint64_t now);
 	std::int64_t realtime_now();
@@ -110,6 +145,7 @@ private:
 	System::State &state_;
 	Executor &executor_;
 	std::map<std::array<char, 16>, std::weak_ptr<Process>> by_credentials_;
+	CancelRegistry cancels_;
 	std::uint64_t next_pipe_ino_ = std::uint64_t{1} << 32;
 	HelHandle clock_memory_ = kHelNullHandle;
 	protocol::TrackerPage *clock_page_ = nullptr;

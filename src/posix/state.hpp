@@ -51,6 +51,16 @@ struct AtomicCounters {
 	std::atomic<std::uint64_t> processes_started{0};
 	std::atomic<std::uint64_t> processes_exited{0};
 	std::atomic<std::uint64_t> clock_page_updates{0};
+	std::atomic<std::uint64_t> signals_sent{0};
+	std::atomic<std::uint64_t> signals_delivered{0};
+	std::atomic<std::uint64_t> interrupts{0};
+	std::atomic<std::uint64_t> alerts{0};
+	std::atomic<std::uint64_t> cancellations{0};
+	std::atomic<std::uint64_t> forks{0};
+	std::atomic<std::uint64_t> execs{0};
+	std::atomic<std::uint64_t> fork_pages_copied{0};
+	std::atomic<std::uint64_t> status_page_reads{0};
+	std::atomic<std::uint64_t> device_poll_requests{0};
 
 	Counters snapshot() const;
 	static void bump(std::atomic<std::uint64_t> &counter) {
@@ -74,6 +84,7 @@ struct System::State : std::enable_shared_from_this<System::State> {
 	// Guards everything below; the server takes it briefly (never across a hel call).
 	mutable std::mutex mutex;
 	std::map<std::string, Main> programs;
+	std::map<std::string, std::shared_ptr<Device>> devices; // System::add_device
 	std::deque<detail::PendingSpawn> pending;
 	std::atomic<bool> spawns_pending{false};      // set with `pending` non-empty, under the mutex
 	std::map<pid_t, std::optional<int>> statuses; // every pid ever given; a value once exited

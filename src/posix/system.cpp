@@ -37,6 +37,16 @@ Counters detail::AtomicCounters::snapshot() const {
 	c.processes_started = get(processes_started);
 	c.processes_exited = get(processes_exited);
 	c.clock_page_updates = get(clock_page_updates);
+	c.signals_sent = get(signals_sent);
+	c.signals_delivered = get(signals_delivered);
+	c.interrupts = get(interrupts);
+	c.alerts = get(alerts);
+	c.cancellations = get(cancellations);
+	c.forks = get(forks);
+	c.execs = get(execs);
+	c.fork_pages_copied = get(fork_pages_copied);
+	c.status_page_reads = get(status_page_reads);
+	c.device_poll_requests = get(device_poll_requests);
 	return c;
 }
 

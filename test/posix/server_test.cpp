@@ -254,7 +254,8 @@ TEST(PosixServer, UnknownAndBadSupercalls) {
 				px::System system{machine, quiet()};
 				system.add_program("/bin/super", [](int, char **) {
 					EXPECT_EQ(raw_supercall(99).error, kHelErrIllegalSyscall);
-					EXPECT_EQ(raw_supercall(2).error, kHelErrIllegalSyscall); // fork: not served
+					EXPECT_EQ(raw_supercall(17).error,
+							kHelErrIllegalSyscall); // thread exit: one thread
 					auto bad = raw_supercall(protocol::kSuperGetProcessData, 0x10);
 					EXPECT_EQ(bad.error, kHelErrNone);
 					EXPECT_EQ(static_cast<std::int64_t>(bad.out1), -EFAULT);
