@@ -89,6 +89,14 @@ std::int64_t answer(HelError offered, const ipc::InlineResult &reply, protocol::
 std::int64_t request(ClientThread &t, protocol::Request head, std::string_view tail = {},
 		protocol::Response *out = nullptr);
 
+// A request that may block (waitpid, poll, epoll_wait, sigsuspend and sigtimedwait as
+// requests): it carries a cancellation id, and a signal that arrives while it waits cancels it
+// at the server (kSuperCancel, or kCancel with supercalls off), which answers -EINTR. With
+// `restart`, a handler installed with SA_RESTART makes it start again (Linux's rule for the
+// call).
+std::int64_t blocking_request(ClientThread &t, protocol::Request head, std::string_view tail = {},
+		protocol::Response *out = nullptr, bool restart = false);
+
 // Copies into the process's own memory through the kernel (kHelSubmitWriteMemory on itself),
 // so that a bad destination is -EFAULT and not a fault of the process.
 bool copy_out(ClientThread &t, void *to, const void *from, std::size_t size);

@@ -19,6 +19,7 @@
 #include "async.hpp"
 #include "file.hpp"
 #include "protocol.hpp"
+#include "signals.hpp"
 #include "state.hpp"
 
 namespace helsim::posix::detail {
@@ -56,6 +57,7 @@ struct Process {
 	bool alive = true; // false once it exited or was killed: it is a zombie until its thread ends
 
 	// ---- signals (signals.cpp)
+	SignalState signals;
 	// ---- end signals
 
 	// ---- family and memory (process.cpp)
@@ -111,6 +113,12 @@ private:
 			protocol::Request request);
 
 	// ---- signals (signals.cpp)
+	// Generates `signo` for `target`, as Linux's send_signal: ignored, it is dropped; blocked,
+	// it stays pending; otherwise the thread is interrupted (or alerted, thread page) and the
+	// signal is delivered at its next stop. `code` and `sender` fill the siginfo (SI_USER,
+	// CLD_EXITED with `status` for SIGCHLD, ...).
+	void send_signal(Process &target, int signo, int code = SI_USER, pid_t sender = 0,
+			int status = 0);
 	// Supercalls kSuperSigKill..kSuperCancel (see protocol.hpp); fills Out words in `gprs`.
 	// Returns false when the thread must not be resumed now.
 	Async<bool> signal_supercall(std::shared_ptr<Process> process, std::uint32_t number,

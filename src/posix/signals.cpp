@@ -6,6 +6,8 @@
 
 namespace helsim::posix::detail {
 
+void Server::send_signal(Process &, int, int, pid_t, int) {}
+
 Async<bool> Server::signal_supercall(std::shared_ptr<Process>, std::uint32_t, HelWord *gprs) {
 	gprs[kHelRegError] = kHelErrIllegalSyscall;
 	co_return true;
