@@ -33,8 +33,13 @@ struct ClientThread {
 	std::uint64_t next_tag = 1;
 	bool exited = false; // the server took an _exit; the thread is unwinding
 
-	// ---- signals (client_signals.cpp)
-	// ---- end signals
+	// ---- signals (client_signals.cpp: the trampoline writes these; client_wait.cpp reads them)
+	std::uint64_t handlers_run = 0;     // bumped after each signal handler returned
+	bool last_handler_restarts = false; // the last handler run was installed with SA_RESTART
+										// ---- end signals
+
+	// ---- waiting (client_wait.cpp)
+	// ---- end waiting
 
 	// ---- processes (client_process.cpp)
 	// ---- end processes

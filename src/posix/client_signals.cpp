@@ -7,16 +7,6 @@
 
 namespace helsim::posix {
 
-namespace detail {
-
-std::int64_t blocking_request(ClientThread &t, protocol::Request head, std::string_view tail,
-		protocol::Response *out, bool) {
-	head.cancel_id = t.next_tag++;
-	return request(t, head, tail, out);
-}
-
-} // namespace detail
-
 int sigaction(int, const struct sigaction *, struct sigaction *) { return -ENOSYS; }
 int sigprocmask(int, const sigset_t *, sigset_t *) { return -ENOSYS; }
 int sigpending(sigset_t *) { return -ENOSYS; }

@@ -289,8 +289,7 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 	case protocol::kSuperSigAltStack:
 	case protocol::kSuperSigSuspend:
 	case protocol::kSuperSigGetPending:
-	case protocol::kSuperSigTimedWait:
-	case protocol::kSuperCancel: co_return co_await signal_supercall(p, number, gprs);
+	case protocol::kSuperSigTimedWait: co_return co_await signal_supercall(p, number, gprs);
 	case protocol::kSuperFork:
 	case protocol::kSuperExecve: co_return co_await process_supercall(p, number, gprs);
 	default: break;
@@ -328,6 +327,7 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 		case protocol::kSuperGetTid:
 			value = p->pid; // one thread per process: its tid is the pid
 			break;
+		case protocol::kSuperCancel: value = cancel_request(*p, arg0); break;
 		default: hel_error = kHelErrIllegalSyscall;
 		}
 	}

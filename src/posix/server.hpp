@@ -119,14 +119,20 @@ private:
 	// CLD_EXITED with `status` for SIGCHLD, ...).
 	void send_signal(Process &target, int signo, int code = SI_USER, pid_t sender = 0,
 			int status = 0);
-	// Supercalls kSuperSigKill..kSuperCancel (see protocol.hpp); fills Out words in `gprs`.
+	// Supercalls kSuperSigKill..kSuperSigTimedWait (see protocol.hpp); fills Out words in `gprs`.
 	// Returns false when the thread must not be resumed now.
 	Async<bool> signal_supercall(std::shared_ptr<Process> process, std::uint32_t number,
 			HelWord *gprs);
-	// Requests kSigaction..kCancel on the POSIX lane: the call's value or a negative errno.
+	// Requests kSigaction..kSigTimedWait on the POSIX lane: the call's value or a negative errno.
 	Async<std::int64_t> signal_request(std::shared_ptr<Process> process,
 			const protocol::Request &request, protocol::Response &response);
 	// ---- end signals
+
+	// ---- cancellation (cancel.cpp)
+	// kSuperCancel / kCancel: cancels the process's request with that cancellation id (it
+	// answers -EINTR). 0, or a negative errno.
+	std::int64_t cancel_request(Process &process, std::uint64_t cancel_id);
+	// ---- end cancellation
 
 	// ---- family and memory (process.cpp)
 	// kSuperFork and kSuperExecve; fills Out words in `gprs`. Returns false when the thread
