@@ -88,6 +88,8 @@ Task handle_file_request(Server &server, std::shared_ptr<OpenFile> file, HelHand
 			} else {
 				auto n = co_await file_write(*file, who, std::span{data.data(), length.length},
 						request.offset);
+				if (n == -EPIPE)
+					server.broken_pipe(who);
 				response.error = n < 0 ? n : 0;
 				response.value = n < 0 ? 0 : n;
 			}

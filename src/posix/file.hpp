@@ -3,9 +3,14 @@
 // the server hands to processes through their file table pages.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
+#include <vector>
+
+#include <poll.h>
 
 #include <helsim/hel.h>
 
@@ -23,6 +28,39 @@ struct Requester {
 	std::weak_ptr<Process> process;
 	CancelToken *cancel = nullptr; // set if the request may be cancelled (a blocking read)
 	bool alive() const;
+};
+
+// Readiness (poll, epoll). A waiting request owns a Waker and adds it to the StatusWatchers
+// of every file it watches; a file calls changed() whenever its status bits may have changed.
+// The Waker remembers that it was woken, so a change that lands while the request is between
+// checks (a device query in flight) is not lost; and its Condition is the one Condition the
+// request waits on (a CancelToken names it too).
+struct Waker {
+	explicit Waker(Executor &executor) : condition{executor} {}
+	Condition condition;
+	bool woken = false;
+	bool timed_out = false;
+	void wake() {
+		woken = true;
+		condition.notify_all();
+	}
+};
+
+class StatusWatchers {
+public:
+	void add(Waker &waker) { wakers_.push_back(&waker); }
+	void remove(Waker &waker) { std::erase(wakers_, &waker); }
+	// Bumps the sequence (edge-triggered epoll reports once per value) and wakes every waiter.
+	void changed() {
+		++sequence_;
+		for (Waker *waker : wakers_)
+			waker->wake();
+	}
+	std::uint64_t sequence() const { return sequence_; }
+
+private:
+	std::vector<Waker *> wakers_;
+	std::uint64_t sequence_ = 0;
 };
 
 // An open file description: shared by every fd dup'd from it, in every process.
@@ -45,6 +83,22 @@ public:
 	virtual void unread(std::span<const std::byte>) {}
 	// Whether pread/pwrite make sense (-ESPIPE otherwise).
 	virtual bool seekable() const { return false; }
+
+	// ---- readiness (poll.cpp, eventfd.cpp, epoll.cpp, device.cpp)
+	// The poll bits that hold now (POLLIN, POLLOUT, POLLHUP, POLLERR, ...), or nullopt when
+	// only the file's own server can tell (a device without a status page): query_status()
+	// asks it. By default a file is always ready, as Linux's DEFAULT_POLLMASK.
+	virtual std::optional<std::uint32_t> status() {
+		return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+	}
+	virtual Async<std::uint32_t> query_status();
+	// Who to wake when status() may have changed.
+	virtual StatusWatchers &watchers() { return watchers_; }
+	// Whether epoll may watch it (Linux's file_can_poll: -EPERM for regular files).
+	virtual bool pollable() const { return false; }
+	// Whether any fd still refers to it (epoll drops it from interest lists otherwise).
+	bool has_fds() const { return fd_references_ > 0; }
+	// ---- end readiness
 
 	int status_flags() const { return status_flags_; }
 	void set_status_flags(int flags) { status_flags_ = flags; }
@@ -71,6 +125,7 @@ protected:
 private:
 	int status_flags_;
 	int fd_references_ = 0;
+	StatusWatchers watchers_;
 	HelHandle serving_ = kHelNullHandle;
 	HelHandle passthrough_ = kHelNullHandle;
 };

@@ -20,13 +20,21 @@ Async<std::int64_t> PipeEnd::read(const Requester &who, std::span<std::byte> out
 			pipe.bytes.erase(pipe.bytes.begin(),
 					pipe.bytes.begin() + static_cast<std::ptrdiff_t>(n));
 			pipe.writable.notify_all();
+			pipe.watchers.changed();
 			co_return static_cast<std::int64_t>(n);
 		}
 		if (pipe.writers == 0)
 			co_return 0; // end of file
 		if (nonblocking())
 			co_return -EAGAIN;
+		// Cancelled (a signal for the reader): nothing was taken, so nothing is lost.
+		if (who.cancel && who.cancel->cancelled)
+			co_return -EINTR;
+		if (who.cancel)
+			who.cancel->waiting = &pipe.readable;
 		co_await pipe.readable.wait();
+		if (who.cancel)
+			who.cancel->waiting = nullptr;
 	}
 }
 
@@ -58,6 +66,7 @@ Async<std::int64_t> PipeEnd::write(const Requester &who, std::span<const std::by
 					data.begin() + static_cast<std::ptrdiff_t>(written + n));
 			written += n;
 			pipe.readable.notify_all();
+			pipe.watchers.changed();
 			continue;
 		}
 		if (nonblocking())
@@ -70,6 +79,26 @@ Async<std::int64_t> PipeEnd::write(const Requester &who, std::span<const std::by
 void PipeEnd::unread(std::span<const std::byte> data) {
 	buffer_->bytes.insert(buffer_->bytes.begin(), data.begin(), data.end());
 	buffer_->readable.notify_all();
+	buffer_->watchers.changed();
+}
+
+// Linux's pipe_poll: the read end is readable with data and hung up without writers; the
+// write end is writable with room for an atomic write and in error without readers.
+std::optional<std::uint32_t> PipeEnd::status() {
+	const PipeBuffer &pipe = *buffer_;
+	std::uint32_t bits = 0;
+	if (read_end_) {
+		if (!pipe.bytes.empty())
+			bits |= POLLIN | POLLRDNORM;
+		if (pipe.writers == 0)
+			bits |= POLLHUP;
+	} else {
+		if (pipe.bytes.size() + kPipeAtomic <= kPipeCapacity)
+			bits |= POLLOUT | POLLWRNORM;
+		if (pipe.readers == 0)
+			bits |= POLLERR;
+	}
+	return bits;
 }
 
 protocol::StatReply PipeEnd::stat() const {
@@ -88,6 +117,7 @@ void PipeEnd::released() {
 		--buffer_->writers;
 		buffer_->readable.notify_all(); // blocked readers now see end of file
 	}
+	buffer_->watchers.changed();
 }
 
 } // namespace helsim::posix::detail

@@ -22,6 +22,7 @@ struct PipeBuffer {
 	std::uint64_t ino = 0;
 	Condition readable; // data arrived or the last writer left
 	Condition writable; // room appeared or the last reader left
+	StatusWatchers watchers; // both ends' pollers: every change above changes their status
 };
 
 class PipeEnd final : public OpenFile {
@@ -35,6 +36,9 @@ public:
 			std::int64_t offset) override;
 	protocol::StatReply stat() const override;
 	void unread(std::span<const std::byte> data) override;
+	std::optional<std::uint32_t> status() override;
+	StatusWatchers &watchers() override { return buffer_->watchers; }
+	bool pollable() const override { return true; }
 
 protected:
 	void released() override;

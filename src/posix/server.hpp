@@ -150,6 +150,22 @@ private:
 	Async<std::int64_t> readiness_request(std::shared_ptr<Process> process,
 			const protocol::Request &request, const std::string &tail,
 			protocol::Response &response);
+	Async<std::int64_t> poll(std::shared_ptr<Process> process, const protocol::Request &request,
+			const std::string &tail);
+	Async<std::int64_t> epoll_wait(std::shared_ptr<Process> process,
+			const protocol::Request &request);
+	std::int64_t epoll_ctl(Process &process, const protocol::Request &request,
+			const std::string &tail);
+	// Wakes `waker` (timed_out set) at `deadline` unless cancel_timer(tag) came first.
+	std::uint64_t start_timer(std::shared_ptr<Waker> waker, std::uint64_t deadline);
+	void cancel_timer(std::uint64_t tag);
+	std::uint64_t next_timer_tag_ = std::uint64_t{1} << 62; // apart from other helpers' tags
+
+public:
+	// A write found no reader (-EPIPE): SIGPIPE for the writer, as Linux's pipe_write.
+	void broken_pipe(const Requester &writer);
+
+private:
 	// ---- end readiness
 
 	// The clock owner's page (mapped read-only into every process).
