@@ -47,6 +47,16 @@ std::vector<EpollFile::Interest> &EpollFile::interests() {
 	return interests_;
 }
 
+std::optional<std::uint32_t> EpollFile::status() {
+	for (auto &interest : interests()) {
+		auto file = interest.file.lock();
+		auto bits = file ? file->status() : std::nullopt;
+		if (!interest.disabled && bits && (*bits & (interest.events | EPOLLHUP | EPOLLERR)))
+			return POLLIN | POLLRDNORM;
+	}
+	return 0;
+}
+
 protocol::StatReply EpollFile::stat() const {
 	protocol::StatReply reply{};
 	reply.mode = 0600; // an anonymous inode, as Linux's
@@ -74,7 +84,7 @@ std::int64_t Server::epoll_ctl(Process &p, const protocol::Request &request,
 	if (!target->pollable())
 		return -EPERM;
 	auto *instance = dynamic_cast<EpollFile *>(epoll);
-	if (!instance || epoll == target)
+	if (!instance || epoll == target || dynamic_cast<EpollFile *>(target))
 		return -EINVAL;
 	return instance->control(op, fd, p.fds[fd].file, &event);
 }

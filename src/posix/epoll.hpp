@@ -38,6 +38,11 @@ public:
 	std::vector<Interest> &list() { return interests_; }
 
 	protocol::StatReply stat() const override;
+	// POLLIN when an interest is ready now (level-triggered view). Nesting epoll instances is
+	// not supported (epoll_ctl refuses an epoll target with -EINVAL), and a poll() blocked on
+	// an epoll fd is not woken by its interests' changes (docs/posix-readiness.md).
+	std::optional<std::uint32_t> status() override;
+	bool pollable() const override { return true; }
 
 private:
 	std::vector<Interest> interests_; // in the order added: reports come out in that order
