@@ -1,14 +1,452 @@
 // Device files served outside the POSIX server, with their status pages.
-#include <stdexcept>
+//
+// Three simulated processes take part (docs/posix-readiness.md#devices):
+// - the device server (one per registered device, started at its first open): serves the
+//   passthrough lane of every description opened on the device with the Device's hooks, and
+//   keeps a status page per description, written under its seqlock;
+// - its doorbell: waits on the Device's futex word and tells the device server, over a lane,
+//   that Device::changed() was called (a host call on any simulated thread cannot reach a
+//   queue in another universe, a futex on host memory can);
+// - the POSIX server: hands the descriptions' lanes to processes, maps each status page
+//   read-only, and keeps one long-poll (kFilePoll with a sequence) per description that the
+//   device server answers when the status changed, so blocked poll/epoll waits wake.
+//
+// The control lane between the POSIX server and a device server carries one message: open
+// (a FileRequest with id 0 and the serving end of the new description's lane pushed); the
+// answer is a Response (value: the page's sequence) and the status page (Read and Assign
+// rights only).
+#include "device.hpp"
 
+#include <poll.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <climits>
+#include <stdexcept>
+#include <vector>
+
+#include <helsim/hel-stubs.h>
+#include <helsim/ipc.hpp>
 #include <helsim/posix.hpp>
 
+#include "server.hpp"
 #include "state.hpp"
+#include "tmpfs.hpp"
 
 namespace helsim::posix {
 
-void System::add_device(std::string path, std::shared_ptr<Device>) {
-	throw std::logic_error("helsim::posix::System::add_device: not built yet: " + path);
+namespace detail {
+
+struct DeviceAccess {
+	static std::atomic<int> &doorbell(Device &device) { return device.doorbell_; }
+	static std::atomic<bool> &stopping(Device &device) { return device.stopping_; }
+};
+
+} // namespace detail
+
+static_assert(sizeof(std::atomic<int>) == sizeof(int));
+
+void Device::changed() {
+	doorbell_.fetch_add(1, std::memory_order_release);
+	// Not a simulated thread (the host before a run): nobody waits, nothing to wake.
+	(void)helFutexWake(reinterpret_cast<int *>(&doorbell_), UINT_MAX);
 }
+
+void QueueDevice::push(std::string_view bytes) {
+	{
+		std::lock_guard lock{mutex_};
+		for (char c : bytes)
+			bytes_.push_back(static_cast<std::byte>(c));
+	}
+	changed();
+}
+
+std::int64_t QueueDevice::read(std::span<std::byte> buffer) {
+	std::lock_guard lock{mutex_};
+	if (bytes_.empty())
+		return -EAGAIN;
+	std::size_t n = std::min(buffer.size(), bytes_.size());
+	std::copy_n(bytes_.begin(), n, buffer.begin());
+	bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(n));
+	return static_cast<std::int64_t>(n);
+}
+
+std::int64_t QueueDevice::write(std::span<const std::byte> data) {
+	std::lock_guard lock{mutex_};
+	bytes_.insert(bytes_.end(), data.begin(), data.end());
+	return static_cast<std::int64_t>(data.size());
+}
+
+std::uint32_t QueueDevice::status() {
+	std::lock_guard lock{mutex_};
+	return (bytes_.empty() ? 0u : static_cast<std::uint32_t>(POLLIN | POLLRDNORM)) | POLLOUT |
+			POLLWRNORM;
+}
+
+void System::add_device(std::string path, std::shared_ptr<Device> device) {
+	if (path.empty() || path.front() != '/')
+		throw std::invalid_argument("helsim::posix: a device's path must be absolute: " + path);
+	if (!device)
+		throw std::invalid_argument("helsim::posix: no device for " + path);
+	std::lock_guard lock{state_->mutex};
+	if (state_->devices.count(path) || state_->tmpfs->add_device(path, device))
+		throw std::invalid_argument("helsim::posix: the path is taken: " + path);
+	state_->devices.emplace(path, std::move(device));
+}
+
+namespace detail {
+
+using namespace helsim::ipc;
+using protocol::FileRequest;
+using protocol::Response;
+
+namespace {
+
+constexpr std::size_t kPage = 4096;
+
+// ------------------------------------------------------------------ the device server
+
+struct DeviceOpen {
+	explicit DeviceOpen(Executor &executor) : changed{executor} {}
+	HelHandle lane = kHelNullHandle;
+	StatusPage *page = nullptr;
+	std::uint64_t sequence = 1;
+	std::uint32_t status = 0;
+	bool closed = false;
+	Condition changed; // long-polls wait here
+};
+
+class DeviceServer {
+public:
+	DeviceServer(std::shared_ptr<Device> device, HelHandle control)
+	: device_{std::move(device)}, control_{control} {}
+
+	void run(Machine &machine) {
+		DeviceAccess::stopping(*device_).store(false);
+		HelHandle bell = kHelNullHandle, bell_remote = kHelNullHandle;
+		if (helCreateStream(&bell, &bell_remote, 0) != kHelErrNone)
+			throw std::runtime_error("helsim::posix: helCreateStream failed (device)");
+		machine.spawn("posix-device-doorbell",
+				[device = device_](std::span<const HelHandle> handles) {
+					ring(*device, handles[0]);
+				},
+				{bell_remote});
+		helCloseDescriptor(kHelThisUniverse, bell_remote);
+		executor_.spawn(serve_control());
+		executor_.spawn(serve_bell(bell));
+		executor_.run();
+	}
+
+private:
+	// The doorbell process: one message to the device server per wake of the futex.
+	static void ring(Device &device, HelHandle lane) {
+		Dispatcher queue{QueueConfig{4, 2, 4096}};
+		auto &bell = DeviceAccess::doorbell(device);
+		auto &stopping = DeviceAccess::stopping(device);
+		char byte = 0;
+		for (;;) {
+			int seen = bell.load(std::memory_order_acquire);
+			if (stopping.load())
+				break;
+			helFutexWait(reinterpret_cast<int *>(&bell), seen, kHelWaitInfinite);
+			if (stopping.load())
+				break;
+			try {
+				auto sent = exchange_sync(queue, lane, offer(send_buffer(&byte, 1)));
+				if (std::get<0>(sent.results).error != kHelErrNone)
+					break;
+			} catch (const HelException &) {
+				break;
+			}
+		}
+		helCloseDescriptor(kHelThisUniverse, lane);
+	}
+
+	void publish(DeviceOpen &open) {
+		std::uint32_t status = device_->status();
+		if (status == open.status)
+			return;
+		open.status = status;
+		++open.sequence;
+		write_status(*open.page, open.sequence, status);
+		open.changed.notify_all();
+	}
+
+	void refresh() {
+		for (auto &open : opens_)
+			publish(*open);
+	}
+
+	Task serve_control() {
+		for (;;) {
+			auto accepted = co_await executor_.exchange(control_, accept(recv_inline(),
+					pull_descriptor()));
+			auto &[conversation, head, lane] = accepted.results;
+			if (conversation.error != kHelErrNone)
+				break;
+			HelHandle talk = conversation.handle;
+			HelHandle serving = lane.error == kHelErrNone ? lane.handle : HelHandle{kHelNullHandle};
+			accepted.release();
+			Response response;
+			HelHandle memory = kHelNullHandle;
+			void *window = nullptr;
+			if (!serving || helAllocateMemory(kPage, 0, nullptr, &memory) != kHelErrNone ||
+					helMapMemory(memory, kHelNullHandle, nullptr, 0, kPage,
+							kHelMapProtRead | kHelMapProtWrite, &window) != kHelErrNone) {
+				// No page follows: the POSIX server's pull fails and it reads the error.
+				response.error = -ENOMEM;
+				co_await executor_.exchange(talk, send_buffer(&response, sizeof(response)));
+				if (serving)
+					helCloseDescriptor(kHelThisUniverse, serving);
+			} else {
+				auto open = std::make_shared<DeviceOpen>(executor_);
+				open->lane = serving;
+				open->page = static_cast<StatusPage *>(window);
+				open->status = device_->status();
+				write_status(*open->page, open->sequence, open->status);
+				opens_.push_back(open);
+				response.value = static_cast<std::int64_t>(open->sequence);
+				co_await executor_.exchange(talk, send_buffer(&response, sizeof(response)),
+						push_descriptor(memory, kHelRightRead | kHelRightAssign));
+				executor_.spawn(serve_file(open));
+			}
+			if (memory)
+				helCloseDescriptor(kHelThisUniverse, memory);
+			helCloseDescriptor(kHelThisUniverse, talk);
+		}
+		// The POSIX server ended: so does the doorbell (and then serve_bell).
+		DeviceAccess::stopping(*device_).store(true);
+		device_->changed();
+		helCloseDescriptor(kHelThisUniverse, control_);
+	}
+
+	Task serve_bell(HelHandle bell) {
+		for (;;) {
+			auto accepted = co_await executor_.exchange(bell, accept(recv_inline()));
+			auto &[conversation, head] = accepted.results;
+			if (conversation.error != kHelErrNone)
+				break;
+			helCloseDescriptor(kHelThisUniverse, conversation.handle);
+			accepted.release();
+			refresh();
+		}
+		helCloseDescriptor(kHelThisUniverse, bell);
+	}
+
+	Task serve_file(std::shared_ptr<DeviceOpen> open) {
+		for (;;) {
+			auto accepted =
+					co_await executor_.exchange(open->lane, accept(recv_inline(),
+							extract_credentials()));
+			auto &[conversation, head, credentials] = accepted.results;
+			if (conversation.error != kHelErrNone)
+				break;
+			auto request = protocol::decode<FileRequest>(head.data);
+			HelHandle talk = conversation.handle;
+			accepted.release();
+			executor_.spawn(handle(open, talk, request));
+		}
+		// The last fd closed: long-polls answer, the page goes.
+		open->closed = true;
+		open->changed.notify_all();
+		std::erase(opens_, open);
+		helUnmapMemory(kHelNullHandle, open->page, kPage);
+		helCloseDescriptor(kHelThisUniverse, open->lane);
+	}
+
+	Task handle(std::shared_ptr<DeviceOpen> open, HelHandle talk, FileRequest request) {
+		Response response;
+		std::vector<std::byte> data;
+		switch (request.preamble.id) {
+		case protocol::kFileRead: {
+			data.resize(std::min<std::uint64_t>(request.size, protocol::kMaxTransfer));
+			std::int64_t n = device_->read(data);
+			std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+			response.error = n < 0 ? n : 0;
+			response.value = static_cast<std::int64_t>(sent);
+			refresh();
+			co_await executor_.exchange(talk, send_buffer(&response, sizeof(response)),
+					send_buffer(data.data(), sent));
+			break;
+		}
+		case protocol::kFileWrite: {
+			data.resize(std::min<std::uint64_t>(request.size, protocol::kMaxTransfer));
+			auto received = co_await executor_.exchange(talk, recv_buffer(data.data(),
+					data.size()));
+			auto [length] = received.results;
+			received.release();
+			if (length.error != kHelErrNone) {
+				response.error = -EFAULT;
+			} else {
+				std::int64_t n = device_->write(std::span{data.data(), length.length});
+				response.error = n < 0 ? n : 0;
+				response.value = n < 0 ? 0 : n;
+				refresh();
+			}
+			co_await executor_.exchange(talk, send_buffer(&response, sizeof(response)));
+			break;
+		}
+		case protocol::kFilePoll:
+			// offset < 0: the status now (status_page off); else: answer once the sequence
+			// passed `offset` (the POSIX server's long-poll) or the description closed.
+			while (request.offset >= 0 && !open->closed &&
+					open->sequence <= static_cast<std::uint64_t>(request.offset))
+				co_await open->changed.wait();
+			response.value = open->status;
+			response.value2 = static_cast<std::int64_t>(open->sequence);
+			response.error = open->closed ? -EBADF : 0;
+			co_await executor_.exchange(talk, send_buffer(&response, sizeof(response)));
+			break;
+		default:
+			response.error = request.preamble.id == protocol::kFileSeek ? -ESPIPE : -ENOSYS;
+			co_await executor_.exchange(talk, send_buffer(&response, sizeof(response)));
+		}
+		helCloseDescriptor(kHelThisUniverse, talk);
+	}
+
+	std::shared_ptr<Device> device_;
+	HelHandle control_;
+	Executor executor_;
+	std::vector<std::shared_ptr<DeviceOpen>> opens_;
+};
+
+} // namespace
+
+// ------------------------------------------------------------------ the POSIX server's side
+
+struct Server::DeviceLinks {
+	std::map<const Device *, HelHandle> control;
+	~DeviceLinks() {
+		for (auto &[device, lane] : control)
+			helCloseDescriptor(kHelThisUniverse, lane); // the device server stops
+	}
+};
+
+HelHandle Server::device_control(const std::shared_ptr<Device> &device) {
+	if (!device_links_)
+		device_links_ = std::make_shared<DeviceLinks>();
+	auto &lane = device_links_->control[device.get()];
+	if (lane)
+		return lane;
+	HelHandle remote = kHelNullHandle;
+	if (helCreateStream(&lane, &remote, 0) != kHelErrNone)
+		throw std::runtime_error("helsim::posix: helCreateStream failed (device control)");
+	state_.machine.spawn("posix-device",
+			[device, &machine = state_.machine](std::span<const HelHandle> handles) {
+				DeviceServer{device, handles[0]}.run(machine);
+			},
+			{remote});
+	helCloseDescriptor(kHelThisUniverse, remote);
+	return lane;
+}
+
+void DeviceFile::start_serving(Server &server) {
+	server_ = &server;
+	use_page_ = server.state().options.status_page;
+	connecting_ = std::make_unique<Condition>(server.executor());
+	HelHandle serving = kHelNullHandle, passthrough = kHelNullHandle;
+	if (helCreateStream(&serving, &passthrough, 0) != kHelErrNone)
+		throw std::runtime_error("helsim::posix: helCreateStream failed (device file)");
+	lane_ = serving;
+	set_lanes(serving, passthrough);
+	server.executor().spawn(
+			connect(std::static_pointer_cast<DeviceFile>(shared_from_this())));
+}
+
+Task DeviceFile::connect(std::shared_ptr<DeviceFile> self) {
+	auto &executor = server_->executor();
+	FileRequest open{};
+	auto answer = co_await executor.exchange(server_->device_control(device_),
+			offer(send_buffer(&open, sizeof(open)), push_descriptor(lane_), recv_inline(),
+					pull_descriptor()));
+	auto &[offered, head, pushed, reply, memory] = answer.results;
+	Response response = offered.error || reply.error ? Response{-EIO, 0, 0}
+													 : protocol::decode<Response>(reply.data);
+	HelHandle page = memory.error == kHelErrNone ? memory.handle : HelHandle{kHelNullHandle};
+	answer.release();
+	void *window = nullptr;
+	if (!response.error && page && !released_ &&
+			helMapMemory(page, kHelNullHandle, nullptr, 0, kPage, kHelMapProtRead, &window) ==
+					kHelErrNone)
+		page_ = static_cast<const StatusPage *>(window);
+	if (page)
+		helCloseDescriptor(kHelThisUniverse, page);
+	connected_ = true;
+	connecting_->notify_all();
+	if (!response.error && !released_)
+		executor.spawn(watch(self, static_cast<std::uint64_t>(response.value)));
+}
+
+// The long-poll: the device server answers once the description's sequence passed the one
+// the POSIX server knows; then every poll and epoll_wait watching it checks again.
+Task DeviceFile::watch(std::shared_ptr<DeviceFile> self, std::uint64_t sequence) {
+	auto &executor = server_->executor();
+	while (!released_) {
+		FileRequest poll{};
+		poll.preamble.id = protocol::kFilePoll;
+		poll.offset = static_cast<std::int64_t>(sequence);
+		auto answer = co_await executor.exchange(passthrough_lane(),
+				offer(send_buffer(&poll, sizeof(poll)), imbue_credentials(), recv_inline()));
+		auto &[offered, head, imbued, reply] = answer.results;
+		if (offered.error || reply.error)
+			break;
+		auto response = protocol::decode<Response>(reply.data);
+		if (response.error)
+			break;
+		sequence = static_cast<std::uint64_t>(response.value2);
+		answer.release();
+		watchers().changed();
+	}
+	(void)self;
+}
+
+std::optional<std::uint32_t> DeviceFile::status() {
+	if (!use_page_ || !page_)
+		return std::nullopt;
+	auto read = read_status(*page_);
+	if (!read)
+		return std::nullopt; // the device server is writing: ask it (as Managarm)
+	AtomicCounters::bump(server_->state().counters.status_page_reads);
+	return read->status;
+}
+
+Async<std::uint32_t> DeviceFile::query_status() {
+	while (!connected_)
+		co_await connecting_->wait();
+	if (auto bits = status())
+		co_return *bits;
+	if (released_)
+		co_return POLLNVAL;
+	AtomicCounters::bump(server_->state().counters.device_poll_requests);
+	FileRequest poll{};
+	poll.preamble.id = protocol::kFilePoll;
+	poll.offset = -1;
+	auto answer = co_await server_->executor().exchange(passthrough_lane(),
+			offer(send_buffer(&poll, sizeof(poll)), imbue_credentials(), recv_inline()));
+	auto &[offered, head, imbued, reply] = answer.results;
+	if (offered.error || reply.error)
+		co_return POLLERR;
+	co_return static_cast<std::uint32_t>(protocol::decode<Response>(reply.data).value);
+}
+
+protocol::StatReply DeviceFile::stat() const {
+	protocol::StatReply reply{};
+	reply.mode = S_IFCHR | 0666;
+	reply.nlink = 1;
+	return reply;
+}
+
+// drop_reference shut the lane down (the device server drops the description and answers
+// the long-poll); the handles go now.
+void DeviceFile::released() {
+	released_ = true;
+	if (page_)
+		helUnmapMemory(kHelNullHandle, const_cast<StatusPage *>(page_), kPage);
+	page_ = nullptr;
+	helCloseDescriptor(kHelThisUniverse, lane_);
+	helCloseDescriptor(kHelThisUniverse, passthrough_lane());
+}
+
+} // namespace detail
 
 } // namespace helsim::posix

@@ -115,12 +115,18 @@ public:
 	// end the server transfers into processes (and uses itself to forward, file_table off).
 	HelHandle serving_lane() const { return serving_; }
 	HelHandle passthrough_lane() const { return passthrough_; }
-	// Creates the stream and starts serving it; call once, right after construction.
-	void start_serving(Server &server);
+	// Creates the stream and starts serving it; call once, right after construction. A
+	// device file instead hands the serving end to its device's server.
+	virtual void start_serving(Server &server);
 
 protected:
 	// The last fd closed (pipes count their ends here).
 	virtual void released() {}
+	// For start_serving overrides: the lanes, as start_serving sets them.
+	void set_lanes(HelHandle serving, HelHandle passthrough) {
+		serving_ = serving;
+		passthrough_ = passthrough;
+	}
 
 private:
 	int status_flags_;

@@ -160,6 +160,12 @@ private:
 	std::uint64_t start_timer(std::shared_ptr<Waker> waker, std::uint64_t deadline);
 	void cancel_timer(std::uint64_t tag);
 	std::uint64_t next_timer_tag_ = std::uint64_t{1} << 62; // apart from other helpers' tags
+	// Device servers (device.cpp): started at the first open of their device, stopped when
+	// this server ends (the control lanes close).
+	struct DeviceLinks;
+	friend class DeviceFile;
+	HelHandle device_control(const std::shared_ptr<posix::Device> &device);
+	std::shared_ptr<DeviceLinks> device_links_;
 
 public:
 	// A write found no reader (-EPIPE): SIGPIPE for the writer, as Linux's pipe_write.

@@ -1,5 +1,7 @@
 #include "tmpfs.hpp"
 
+#include "device.hpp"
+
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -324,11 +326,25 @@ std::int64_t Tmpfs::unlink(std::string_view path) {
 	return 0;
 }
 
+std::int64_t Tmpfs::add_device(std::string_view path, std::shared_ptr<posix::Device> device) {
+	std::shared_ptr<Inode> parent;
+	std::string name;
+	if (auto e = parent_of(path, parent, name))
+		return e;
+	if (parent->entries.count(name))
+		return -EEXIST;
+	auto inode = make_inode(InodeKind::outside_device, 0666);
+	inode->device = std::move(device);
+	parent->entries[name] = std::move(inode);
+	return 0;
+}
+
 std::shared_ptr<OpenFile> Tmpfs::make_file(std::shared_ptr<Inode> inode, int flags) {
 	int status = flags & (O_ACCMODE | O_NONBLOCK | O_APPEND);
 	switch (inode->kind) {
 	case InodeKind::regular: return std::make_shared<RegularFile>(std::move(inode), status);
 	case InodeKind::directory: return std::make_shared<Directory>(std::move(inode), status);
+	case InodeKind::outside_device: return std::make_shared<DeviceFile>(inode->device, status);
 	default: return std::make_shared<Device>(std::move(inode), status, *this);
 	}
 }

@@ -14,11 +14,13 @@
 #include <string_view>
 #include <vector>
 
+#include <helsim/posix.hpp>
+
 #include "file.hpp"
 
 namespace helsim::posix::detail {
 
-enum class InodeKind { directory, regular, null_device, zero_device, console };
+enum class InodeKind { directory, regular, null_device, zero_device, console, outside_device };
 
 struct Inode {
 	InodeKind kind;
@@ -27,6 +29,7 @@ struct Inode {
 	std::uint32_t links = 1; // 0 once unlinked; open descriptions keep it readable
 	std::vector<std::byte> data;
 	std::map<std::string, std::shared_ptr<Inode>, std::less<>> entries; // directories
+	std::shared_ptr<posix::Device> device; // outside_device: System::add_device's
 };
 
 class Tmpfs {
@@ -40,6 +43,9 @@ public:
 	// O_CREAT. A negative errno (-EEXIST, -EISDIR, -ENOENT, ...) or 0.
 	std::int64_t open(std::string_view path, int flags, mode_t mode, std::shared_ptr<Inode> &out);
 	std::int64_t unlink(std::string_view path);
+	// System::add_device: a character device at `path` served outside the server (its
+	// directory must exist). A negative errno (-EEXIST, -ENOENT, ...) or 0.
+	std::int64_t add_device(std::string_view path, std::shared_ptr<posix::Device> device);
 
 	// A description of `inode` opened with `flags`.
 	std::shared_ptr<OpenFile> make_file(std::shared_ptr<Inode> inode, int flags);

@@ -1,0 +1,120 @@
+// test/posix/device_test.cpp tests src/posix/device.cpp: a device served by its own process,
+// read and written through its lane, and its readiness seen by poll and epoll from the status
+// page (status_page on) or by a request per fd (off): the same results, the counters tell
+// which path ran. A push from another process wakes a poll and an epoll_wait blocked on it.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <helsim/posix.hpp>
+#include <helsim/posix_device.hpp>
+
+#include "file_support.hpp"
+
+namespace px = helsim::posix;
+using namespace helsim::posix::file_test;
+
+namespace {
+
+std::shared_ptr<px::QueueDevice> queue; // the device of the run in progress
+
+// Opens the device, checks it idle, starts the pusher and waits for its bytes in poll, then in
+// epoll_wait.
+int waiter(int, char **) {
+	int fd = px::open("/dev/queue", O_RDWR);
+	EXPECT_GE(fd, 0);
+	struct stat st {};
+	EXPECT_EQ(px::fstat(fd, &st), 0);
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+	pollfd p{fd, POLLIN | POLLOUT, 0};
+	EXPECT_EQ(px::poll(&p, 1, 0), 1);
+	EXPECT_EQ(p.revents, POLLOUT);
+	char buf[16] = {};
+	EXPECT_EQ(px::read(fd, buf, sizeof buf), -EAGAIN);
+	// The device is a loopback: a write makes it readable.
+	EXPECT_EQ(px::write(fd, "ab", 2), 2);
+	EXPECT_EQ(px::poll(&p, 1, 0), 1);
+	EXPECT_EQ(p.revents, POLLIN | POLLOUT);
+	EXPECT_EQ(px::read(fd, buf, sizeof buf), 2);
+
+	EXPECT_GT(spawn("/bin/pusher", {"pusher"}), 0);
+	p = {fd, POLLIN, 0};
+	EXPECT_EQ(px::poll(&p, 1, -1), 1); // blocks until the pusher pushes
+	EXPECT_EQ(p.revents, POLLIN);
+	EXPECT_EQ(px::read(fd, buf, sizeof buf), 4);
+	EXPECT_EQ(std::string(buf, 4), "ping");
+
+	int ep = px::epoll_create1(0);
+	epoll_event e{};
+	e.events = EPOLLIN;
+	e.data.u64 = 5;
+	EXPECT_EQ(px::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e), 0);
+	EXPECT_EQ(px::epoll_wait(ep, &e, 1, 0), 0);
+	EXPECT_GT(spawn("/bin/pusher", {"pusher"}), 0);
+	EXPECT_EQ(px::epoll_wait(ep, &e, 1, -1), 1);
+	EXPECT_EQ(e.data.u64, 5u);
+	EXPECT_EQ(px::read(fd, buf, sizeof buf), 4);
+	EXPECT_EQ(px::close(ep), 0);
+	EXPECT_EQ(px::close(fd), 0);
+	return 0;
+}
+
+int pusher(int, char **) {
+	timespec pause{0, 1'000'000};
+	px::nanosleep(&pause, nullptr);
+	queue->push("ping");
+	return 0;
+}
+
+px::Counters run_device(const helsim::MachineConfig &config, px::Options options) {
+	helsim::Machine machine{config};
+	px::System system{machine, quiet(options)};
+	queue = std::make_shared<px::QueueDevice>();
+	system.add_device("/dev/queue", queue);
+	EXPECT_THROW(system.add_device("/dev/queue", queue), std::invalid_argument);
+	EXPECT_THROW(system.add_device("relative", queue), std::invalid_argument);
+	system.add_program("/bin/waiter", waiter);
+	system.add_program("/bin/pusher", pusher);
+	system.spawn("/bin/waiter", {"waiter"});
+	expect_clean(machine.run());
+	expect_all_exited_zero(system);
+	queue.reset();
+	return system.counters();
+}
+
+void each_mode(px::Options options, const std::function<void(const px::Counters &)> &check) {
+	helsim::testing::for_each_seed(
+			[&](std::uint64_t seed) { check(run_device(seeded(seed), options)); }, 20);
+	for (int round = 0; round < 3; ++round)
+		check(run_device(helsim::MachineConfig{}, options));
+}
+
+TEST(PosixDevice, StatusPageOnReadsThePage) {
+	each_mode(px::Options{}, [](const px::Counters &c) {
+		EXPECT_GT(c.status_page_reads, 0u);
+		EXPECT_EQ(c.device_poll_requests, 0u);
+	});
+}
+
+TEST(PosixDevice, StatusPageOffAsksTheDevice) {
+	each_mode(px::Options{.status_page = false}, [](const px::Counters &c) {
+		EXPECT_EQ(c.status_page_reads, 0u);
+		EXPECT_GT(c.device_poll_requests, 0u);
+	});
+}
+
+TEST(PosixDevice, WithoutTheFileTable) {
+	each_mode(px::Options{.file_table = false}, [](const px::Counters &c) {
+		EXPECT_GT(c.forwarded_requests, 0u);
+		EXPECT_GT(c.status_page_reads, 0u);
+	});
+}
+
+} // namespace
