@@ -118,8 +118,8 @@ struct DeviceOpen {
 
 class DeviceServer {
 public:
-	DeviceServer(std::shared_ptr<Device> device, HelHandle control)
-	: device_{std::move(device)}, control_{control} {}
+	DeviceServer(std::shared_ptr<Device> device, HelHandle control, AtomicCounters &counters)
+	: device_{std::move(device)}, control_{control}, counters_{counters} {}
 
 	void run(Machine &machine) {
 		DeviceAccess::stopping(*device_).store(false);
@@ -244,6 +244,7 @@ private:
 			auto request = protocol::decode<FileRequest>(head.data);
 			HelHandle talk = conversation.handle;
 			accepted.release();
+			AtomicCounters::bump(counters_.passthrough_requests);
 			executor_.spawn(handle(open, talk, request));
 		}
 		// The last fd closed: long-polls answer, the page goes.
@@ -306,6 +307,7 @@ private:
 
 	std::shared_ptr<Device> device_;
 	HelHandle control_;
+	AtomicCounters &counters_; // the System's: it outlives the machine's run
 	Executor executor_;
 	std::vector<std::shared_ptr<DeviceOpen>> opens_;
 };
@@ -332,8 +334,9 @@ HelHandle Server::device_control(const std::shared_ptr<Device> &device) {
 	if (helCreateStream(&lane, &remote, 0) != kHelErrNone)
 		throw std::runtime_error("helsim::posix: helCreateStream failed (device control)");
 	state_.machine.spawn("posix-device",
-			[device, &machine = state_.machine](std::span<const HelHandle> handles) {
-				DeviceServer{device, handles[0]}.run(machine);
+			[device, &machine = state_.machine, &counters = state_.counters](
+					std::span<const HelHandle> handles) {
+				DeviceServer{device, handles[0], counters}.run(machine);
 			},
 			{remote});
 	helCloseDescriptor(kHelThisUniverse, remote);

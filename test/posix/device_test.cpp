@@ -117,4 +117,43 @@ TEST(PosixDevice, WithoutTheFileTable) {
 	});
 }
 
+// epoll_wait(0) over 16 descriptions of a device: with the status page, 16 page reads and no
+// request; without, a request per fd. The benchmark measures the same loop.
+int sixteen(int, char **) {
+	int ep = px::epoll_create1(0);
+	for (int i = 0; i < 16; ++i) {
+		int fd = px::open("/dev/queue", O_RDONLY);
+		epoll_event e{};
+		e.events = EPOLLIN;
+		e.data.u64 = static_cast<std::uint64_t>(fd);
+		EXPECT_EQ(px::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e), 0);
+	}
+	epoll_event out[16];
+	EXPECT_EQ(px::epoll_wait(ep, out, 16, 0), 0); // the first check of each waits for its page
+	auto before = px::counters();
+	EXPECT_EQ(px::epoll_wait(ep, out, 16, 0), 0);
+	auto after = px::counters();
+	bool page = after.status_page_reads > before.status_page_reads;
+	EXPECT_EQ(after.status_page_reads - before.status_page_reads, page ? 16u : 0u);
+	EXPECT_EQ(after.device_poll_requests - before.device_poll_requests, page ? 0u : 16u);
+	EXPECT_EQ(after.passthrough_requests - before.passthrough_requests, page ? 0u : 16u);
+	queue->push("z");
+	EXPECT_EQ(px::epoll_wait(ep, out, 16, -1), 16); // one push: every description is readable
+	return 0;
+}
+
+TEST(PosixDevice, EpollWaitZeroOverSixteenFdsCostsNoRequestWithThePage) {
+	for (bool page : {true, false}) {
+		helsim::Machine machine{seeded(page ? 1 : 2)};
+		px::System system{machine, quiet(px::Options{.status_page = page})};
+		queue = std::make_shared<px::QueueDevice>();
+		system.add_device("/dev/queue", queue);
+		system.add_program("/bin/sixteen", sixteen);
+		system.spawn("/bin/sixteen", {"sixteen"});
+		expect_clean(machine.run());
+		expect_all_exited_zero(system);
+		queue.reset();
+	}
+}
+
 } // namespace

@@ -5,8 +5,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <string>
 
@@ -128,6 +131,52 @@ TEST(PosixPoll, ABlockedPollIsWokenByAnotherProcess) {
 	Programs programs{{"/bin/parent", waiting_parent}, {"/bin/child", late_writer}};
 	both_ways(programs);
 	in_threads(programs);
+}
+
+// SIGPIPE: a write to a pipe without readers is -EPIPE and raises SIGPIPE at the writer.
+// Needs the signals part (sigaction); skipped while it answers -ENOSYS.
+std::atomic<bool> signals_missing{false};
+
+int ignoring_writer(int, char **) {
+	struct sigaction ignore {};
+	ignore.sa_handler = SIG_IGN;
+	if (px::sigaction(SIGPIPE, &ignore, nullptr) == -ENOSYS) {
+		signals_missing = true;
+		return 0;
+	}
+	int fds[2];
+	EXPECT_EQ(px::pipe(fds), 0);
+	EXPECT_EQ(px::close(fds[0]), 0);
+	EXPECT_EQ(px::write(fds[1], "x", 1), -EPIPE);
+	EXPECT_EQ(px::counters().signals_sent, 1u);
+	return 0;
+}
+
+int dying_writer(int, char **) {
+	int fds[2];
+	EXPECT_EQ(px::pipe(fds), 0);
+	EXPECT_EQ(px::close(fds[0]), 0);
+	px::write(fds[1], "x", 1); // SIG_DFL: the process ends here
+	return 3;
+}
+
+TEST(PosixSigpipe, IgnoredItIsEpipeAndByDefaultItKills) {
+	signals_missing = false;
+	run_each_seed(ignoring_writer, quiet(), 5);
+	if (signals_missing)
+		GTEST_SKIP() << "sigaction answers -ENOSYS: the signals part has not landed";
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				helsim::Machine machine{seeded(seed)};
+				px::System system{machine, quiet()};
+				system.add_program("/bin/writer", dying_writer);
+				pid_t pid = system.spawn("/bin/writer", {"writer"});
+				expect_clean(machine.run());
+				int status = system.exit_status(pid);
+				EXPECT_TRUE(WIFSIGNALED(status)) << status;
+				EXPECT_EQ(WTERMSIG(status), SIGPIPE);
+			},
+			5);
 }
 
 } // namespace
