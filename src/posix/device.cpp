@@ -127,9 +127,8 @@ public:
 		if (helCreateStream(&bell, &bell_remote, 0) != kHelErrNone)
 			throw std::runtime_error("helsim::posix: helCreateStream failed (device)");
 		machine.spawn("posix-device-doorbell",
-				[device = device_](std::span<const HelHandle> handles) {
-					ring(*device, handles[0]);
-				},
+				[device = device_](
+						std::span<const HelHandle> handles) { ring(*device, handles[0]); },
 				{bell_remote});
 		helCloseDescriptor(kHelThisUniverse, bell_remote);
 		executor_.spawn(serve_control());
@@ -179,8 +178,8 @@ private:
 
 	Task serve_control() {
 		for (;;) {
-			auto accepted = co_await executor_.exchange(control_, accept(recv_inline(),
-					pull_descriptor()));
+			auto accepted =
+					co_await executor_.exchange(control_, accept(recv_inline(), pull_descriptor()));
 			auto &[conversation, head, lane] = accepted.results;
 			if (conversation.error != kHelErrNone)
 				break;
@@ -235,9 +234,8 @@ private:
 
 	Task serve_file(std::shared_ptr<DeviceOpen> open) {
 		for (;;) {
-			auto accepted =
-					co_await executor_.exchange(open->lane, accept(recv_inline(),
-							extract_credentials()));
+			auto accepted = co_await executor_.exchange(open->lane,
+					accept(recv_inline(), extract_credentials()));
 			auto &[conversation, head, credentials] = accepted.results;
 			if (conversation.error != kHelErrNone)
 				break;
@@ -272,8 +270,8 @@ private:
 		}
 		case protocol::kFileWrite: {
 			data.resize(std::min<std::uint64_t>(request.size, protocol::kMaxTransfer));
-			auto received = co_await executor_.exchange(talk, recv_buffer(data.data(),
-					data.size()));
+			auto received =
+					co_await executor_.exchange(talk, recv_buffer(data.data(), data.size()));
 			auto [length] = received.results;
 			received.release();
 			if (length.error != kHelErrNone) {
@@ -352,8 +350,7 @@ void DeviceFile::start_serving(Server &server) {
 		throw std::runtime_error("helsim::posix: helCreateStream failed (device file)");
 	lane_ = serving;
 	set_lanes(serving, passthrough);
-	server.executor().spawn(
-			connect(std::static_pointer_cast<DeviceFile>(shared_from_this())));
+	server.executor().spawn(connect(std::static_pointer_cast<DeviceFile>(shared_from_this())));
 }
 
 Task DeviceFile::connect(std::shared_ptr<DeviceFile> self) {

@@ -141,8 +141,8 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 			if (i >= list.size() || list[i].file.lock() != target)
 				continue; // the list changed during the query: the next round sees it
 			auto &interest = list[i];
-			std::uint32_t ready = *bits & (interest.events | EPOLLHUP | EPOLLERR) &
-					~(EPOLLET | EPOLLONESHOT);
+			std::uint32_t ready =
+					*bits & (interest.events | EPOLLHUP | EPOLLERR) & ~(EPOLLET | EPOLLONESHOT);
 			if (!ready)
 				continue;
 			std::uint64_t sequence = target->watchers().sequence();
@@ -159,8 +159,7 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 			event.data.u64 = interest.data;
 			events.push_back(event);
 		}
-		if (!events.empty() || request.d == 0 || waker->timed_out || token.cancelled ||
-				!p->alive)
+		if (!events.empty() || request.d == 0 || waker->timed_out || token.cancelled || !p->alive)
 			break;
 		if (waker->woken)
 			continue;

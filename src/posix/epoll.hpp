@@ -23,7 +23,7 @@ public:
 		std::weak_ptr<OpenFile> file;
 		std::uint32_t events; // what was asked, with EPOLLET / EPOLLONESHOT
 		std::uint64_t data;
-		bool reported_any = false;  // edge-triggered: a report was made at `reported_sequence`
+		bool reported_any = false; // edge-triggered: a report was made at `reported_sequence`
 		std::uint64_t reported_sequence = 0;
 		bool disabled = false; // EPOLLONESHOT after its report, until EPOLL_CTL_MOD
 	};

@@ -20,8 +20,8 @@ struct PipeBuffer {
 	int readers = 1; // open read-end descriptions
 	int writers = 1;
 	std::uint64_t ino = 0;
-	Condition readable; // data arrived or the last writer left
-	Condition writable; // room appeared or the last reader left
+	Condition readable;      // data arrived or the last writer left
+	Condition writable;      // room appeared or the last reader left
 	StatusWatchers watchers; // both ends' pollers: every change above changes their status
 };
 

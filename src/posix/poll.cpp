@@ -89,7 +89,8 @@ Async<std::int64_t> Server::poll(std::shared_ptr<Process> p, const protocol::Req
 			if (!files[i]) {
 				fds[i].revents = POLLNVAL;
 			} else {
-				std::uint32_t wanted = static_cast<std::uint16_t>(fds[i].events) | POLLHUP | POLLERR;
+				std::uint32_t wanted =
+						static_cast<std::uint16_t>(fds[i].events) | POLLHUP | POLLERR;
 				auto bits = files[i]->status(); // no coroutine unless the file's server is asked
 				if (!bits)
 					bits = co_await files[i]->query_status();
@@ -136,8 +137,8 @@ Async<std::int64_t> Server::readiness_request(std::shared_ptr<Process> p,
 		int flags = static_cast<int>(request.b);
 		if (flags & ~(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE))
 			co_return -EINVAL;
-		auto file = std::make_shared<EventFd>(executor_, static_cast<std::uint64_t>(request.a),
-				flags);
+		auto file =
+				std::make_shared<EventFd>(executor_, static_cast<std::uint64_t>(request.a), flags);
 		file->start_serving(*this);
 		file->add_reference(); // held while installing, so a failure shuts the lane down
 		int fd = install(*p, file, flags & EFD_CLOEXEC, 0);

@@ -25,7 +25,7 @@ inline void write_status(StatusPage &page, std::uint64_t sequence, std::uint32_t
 	seq.store(s + 1, std::memory_order_relaxed); // W1
 	std::atomic_ref<std::uint64_t>{page.sequence}.store(sequence, std::memory_order_release);
 	std::atomic_ref<std::int32_t>{page.status}.store(static_cast<std::int32_t>(status),
-			std::memory_order_release); // W2
+			std::memory_order_release);          // W2
 	seq.store(s + 2, std::memory_order_release); // W3
 }
 
@@ -45,7 +45,7 @@ inline std::optional<StatusRead> read_status(const StatusPage &page) {
 	read.sequence = std::atomic_ref<std::uint64_t>{p.sequence}.load(std::memory_order_acquire);
 	read.status = static_cast<std::uint32_t>(
 			std::atomic_ref<std::int32_t>{p.status}.load(std::memory_order_acquire)); // R2
-	if (seq.load(std::memory_order_relaxed) != before)                               // R3
+	if (seq.load(std::memory_order_relaxed) != before)                                // R3
 		return std::nullopt;
 	return read;
 }

@@ -31,74 +31,76 @@ std::uint64_t now_ns() {
 
 TEST(PosixPoll, PipeEndsReportLinuxBits) {
 	both_ways({{"/bin/test", [](int, char **) {
-		int fds[2];
-		EXPECT_EQ(px::pipe(fds), 0);
-		pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLOUT, 0}};
-		EXPECT_EQ(px::poll(p, 2, 0), 1); // empty: only the write end is ready
-		EXPECT_EQ(p[0].revents, 0);
-		EXPECT_EQ(p[1].revents, POLLOUT);
-		EXPECT_EQ(px::write(fds[1], "x", 1), 1);
-		EXPECT_EQ(px::poll(p, 2, 0), 2);
-		EXPECT_EQ(p[0].revents, POLLIN);
-		// The writer leaves: data and hang-up both reported, POLLHUP unasked.
-		EXPECT_EQ(px::close(fds[1]), 0);
-		pollfd r{fds[0], POLLIN, 0};
-		EXPECT_EQ(px::poll(&r, 1, 0), 1);
-		EXPECT_EQ(r.revents, POLLIN | POLLHUP);
-		char c;
-		EXPECT_EQ(px::read(fds[0], &c, 1), 1);
-		EXPECT_EQ(px::poll(&r, 1, 0), 1);
-		EXPECT_EQ(r.revents, POLLHUP); // Linux: no POLLIN once drained
-		EXPECT_EQ(px::close(fds[0]), 0);
+					int fds[2];
+					EXPECT_EQ(px::pipe(fds), 0);
+					pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLOUT, 0}};
+					EXPECT_EQ(px::poll(p, 2, 0), 1); // empty: only the write end is ready
+					EXPECT_EQ(p[0].revents, 0);
+					EXPECT_EQ(p[1].revents, POLLOUT);
+					EXPECT_EQ(px::write(fds[1], "x", 1), 1);
+					EXPECT_EQ(px::poll(p, 2, 0), 2);
+					EXPECT_EQ(p[0].revents, POLLIN);
+					// The writer leaves: data and hang-up both reported, POLLHUP unasked.
+					EXPECT_EQ(px::close(fds[1]), 0);
+					pollfd r{fds[0], POLLIN, 0};
+					EXPECT_EQ(px::poll(&r, 1, 0), 1);
+					EXPECT_EQ(r.revents, POLLIN | POLLHUP);
+					char c;
+					EXPECT_EQ(px::read(fds[0], &c, 1), 1);
+					EXPECT_EQ(px::poll(&r, 1, 0), 1);
+					EXPECT_EQ(r.revents, POLLHUP); // Linux: no POLLIN once drained
+					EXPECT_EQ(px::close(fds[0]), 0);
 
-		// A write end without readers: POLLERR even when only POLLIN was asked.
-		EXPECT_EQ(px::pipe(fds), 0);
-		EXPECT_EQ(px::close(fds[0]), 0);
-		pollfd w{fds[1], POLLIN, 0};
-		EXPECT_EQ(px::poll(&w, 1, 0), 1);
-		EXPECT_EQ(w.revents, POLLERR);
-		EXPECT_EQ(px::close(fds[1]), 0);
-		return 0;
-	}}});
+					// A write end without readers: POLLERR even when only POLLIN was asked.
+					EXPECT_EQ(px::pipe(fds), 0);
+					EXPECT_EQ(px::close(fds[0]), 0);
+					pollfd w{fds[1], POLLIN, 0};
+					EXPECT_EQ(px::poll(&w, 1, 0), 1);
+					EXPECT_EQ(w.revents, POLLERR);
+					EXPECT_EQ(px::close(fds[1]), 0);
+					return 0;
+				}}});
 }
 
 TEST(PosixPoll, ClosedFdIsNvalAndMinusOneIsIgnored) {
 	both_ways({{"/bin/test", [](int, char **) {
-		int fds[2];
-		EXPECT_EQ(px::pipe(fds), 0);
-		pollfd p[3] = {{-1, POLLIN, 77}, {100, POLLIN, 0}, {fds[0], POLLIN, 0}};
-		EXPECT_EQ(px::poll(p, 3, 0), 1);
-		EXPECT_EQ(p[0].revents, 0);
-		EXPECT_EQ(p[1].revents, POLLNVAL);
-		EXPECT_EQ(p[2].revents, 0);
-		// A regular file and /dev/null are always ready.
-		int file = px::open("/tmp/poll-file", O_CREAT | O_RDWR, 0600);
-		int null = px::open("/dev/null", O_RDWR);
-		pollfd q[2] = {{file, POLLIN | POLLOUT, 0}, {null, POLLIN, 0}};
-		EXPECT_EQ(px::poll(q, 2, -1), 2);
-		EXPECT_EQ(q[0].revents, POLLIN | POLLOUT);
-		EXPECT_EQ(q[1].revents, POLLIN);
-		EXPECT_EQ(px::poll(nullptr, 0, 0), 0);
-		EXPECT_EQ(px::poll(p, 5000, 0), -EINVAL);
-		return 0;
-	}}});
+					int fds[2];
+					EXPECT_EQ(px::pipe(fds), 0);
+					pollfd p[3] = {{-1, POLLIN, 77}, {100, POLLIN, 0}, {fds[0], POLLIN, 0}};
+					EXPECT_EQ(px::poll(p, 3, 0), 1);
+					EXPECT_EQ(p[0].revents, 0);
+					EXPECT_EQ(p[1].revents, POLLNVAL);
+					EXPECT_EQ(p[2].revents, 0);
+					// A regular file and /dev/null are always ready.
+					int file = px::open("/tmp/poll-file", O_CREAT | O_RDWR, 0600);
+					int null = px::open("/dev/null", O_RDWR);
+					pollfd q[2] = {{file, POLLIN | POLLOUT, 0}, {null, POLLIN, 0}};
+					EXPECT_EQ(px::poll(q, 2, -1), 2);
+					EXPECT_EQ(q[0].revents, POLLIN | POLLOUT);
+					EXPECT_EQ(q[1].revents, POLLIN);
+					EXPECT_EQ(px::poll(nullptr, 0, 0), 0);
+					EXPECT_EQ(px::poll(p, 5000, 0), -EINVAL);
+					return 0;
+				}}});
 }
 
 TEST(PosixPoll, TimeoutExpiresWithZero) {
-	both_ways({{"/bin/test", [](int, char **) {
-		int fds[2];
-		EXPECT_EQ(px::pipe(fds), 0);
-		pollfd p{fds[0], POLLIN, 0};
-		std::uint64_t before = now_ns();
-		EXPECT_EQ(px::poll(&p, 1, 20), 0);
-		EXPECT_GE(now_ns() - before, 20'000'000u);
-		EXPECT_EQ(p.revents, 0);
-		timespec ts{0, 5'000'000};
-		EXPECT_EQ(px::ppoll(&p, 1, &ts, nullptr), 0);
-		timespec bad{0, 1'000'000'000};
-		EXPECT_EQ(px::ppoll(&p, 1, &bad, nullptr), -EINVAL);
-		return 0;
-	}}}, 10);
+	both_ways({{"/bin/test",
+					  [](int, char **) {
+						  int fds[2];
+						  EXPECT_EQ(px::pipe(fds), 0);
+						  pollfd p{fds[0], POLLIN, 0};
+						  std::uint64_t before = now_ns();
+						  EXPECT_EQ(px::poll(&p, 1, 20), 0);
+						  EXPECT_GE(now_ns() - before, 20'000'000u);
+						  EXPECT_EQ(p.revents, 0);
+						  timespec ts{0, 5'000'000};
+						  EXPECT_EQ(px::ppoll(&p, 1, &ts, nullptr), 0);
+						  timespec bad{0, 1'000'000'000};
+						  EXPECT_EQ(px::ppoll(&p, 1, &bad, nullptr), -EINVAL);
+						  return 0;
+					  }}},
+			10);
 }
 
 // The child writes after a while; the parent's poll without timeout waits for it.
