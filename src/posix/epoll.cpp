@@ -122,6 +122,7 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 		for (auto &f : watched)
 			f->watchers().add(*waker);
 	};
+	p->waiting.add(*waker);
 	std::vector<epoll_event> events;
 	std::uint64_t timer = 0;
 	for (;;) {
@@ -172,6 +173,7 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 		co_await waker->condition.wait();
 		token.waiting = nullptr;
 	}
+	p->waiting.remove(*waker);
 	for (auto &f : watched)
 		f->watchers().remove(*waker);
 	if (timer && !waker->timed_out)

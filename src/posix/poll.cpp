@@ -74,6 +74,7 @@ Async<std::int64_t> Server::poll(std::shared_ptr<Process> p, const protocol::Req
 	CancelToken token;
 	CancelRegistry::Scope scope{cancels_, {p->credentials, request.cancel_id}, token};
 	auto waker = std::make_shared<Waker>(executor_);
+	p->waiting.add(*waker);
 	for (auto &file : files)
 		if (file)
 			file->watchers().add(*waker);
@@ -112,6 +113,7 @@ Async<std::int64_t> Server::poll(std::shared_ptr<Process> p, const protocol::Req
 		co_await waker->condition.wait();
 		token.waiting = nullptr;
 	}
+	p->waiting.remove(*waker);
 	for (auto &file : files)
 		if (file)
 			file->watchers().remove(*waker);

@@ -234,6 +234,7 @@ void Server::end_process(Process &p, int status) {
 	if (!p.alive)
 		return;
 	p.alive = false;
+	p.waiting.changed(); // its poll and epoll_wait requests end
 	close_all(p);
 	helShutdownLane(p.posix_lane);
 	{

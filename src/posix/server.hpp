@@ -62,6 +62,12 @@ struct Process {
 
 	// ---- family and memory (process.cpp)
 	// ---- end family and memory
+
+	// ---- readiness (poll.cpp)
+	// The process's own waiting poll/epoll_wait requests: its end wakes them (they answer
+	// nobody, but must end so that the server can).
+	StatusWatchers waiting;
+	// ---- end readiness
 };
 
 class Server {

@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <helsim/dispatcher.hpp>
+#include <helsim/ipc.hpp>
 #include <helsim/posix.hpp>
 
 #include "file_support.hpp"
@@ -133,6 +135,29 @@ TEST(PosixPoll, ABlockedPollIsWokenByAnotherProcess) {
 	Programs programs{{"/bin/parent", waiting_parent}, {"/bin/child", late_writer}};
 	both_ways(programs);
 	in_threads(programs);
+}
+
+// A process that exits while its poll and epoll_wait wait (nothing else would ever wake them):
+// the server ends them, and the run ends clean.
+int abandoning_poller(int, char **) {
+	using namespace helsim::ipc;
+	namespace protocol = helsim::posix::protocol;
+	int ep = px::epoll_create1(0);
+	protocol::ProcessData data = process_data();
+	helsim::Dispatcher queue{helsim::QueueConfig{2, 2, 4096}};
+	protocol::Request poll{{protocol::kPoll, 0}, 0, 0, -1, 0, 1};
+	protocol::Request wait{{protocol::kEpollWait, 0}, ep, 0, 1, -1, 2};
+	for (auto *head : {&poll, &wait})
+		submit(queue, data.posix_lane, reinterpret_cast<std::uintptr_t>(head),
+				offer(send_buffer(head, sizeof *head), imbue_credentials(), recv_inline()));
+	queue.flush();
+	EXPECT_GT(px::getpid(), 0); // served after both requests started waiting
+	return 0;
+}
+
+TEST(PosixPoll, AProcessThatExitsWhileWaitingEndsItsWaits) {
+	run_each_seed(abandoning_poller);
+	run_each_seed(abandoning_poller, without_file_table(), 5);
 }
 
 // SIGPIPE: a write to a pipe without readers is -EPIPE and raises SIGPIPE at the writer.
