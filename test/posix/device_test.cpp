@@ -9,9 +9,11 @@
 #include <sys/epoll.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <helsim/posix.hpp>
 #include <helsim/posix_device.hpp>
@@ -115,6 +117,44 @@ TEST(PosixDevice, WithoutTheFileTable) {
 		EXPECT_GT(c.forwarded_requests, 0u);
 		EXPECT_GT(c.status_page_reads, 0u);
 	});
+}
+
+// A push from the host itself (a host thread attached to the machine, threads mode) wakes a
+// process blocked in poll on the device.
+std::atomic<bool> polling{false};
+
+int host_waiter(int, char **) {
+	int fd = px::open("/dev/queue", O_RDONLY);
+	pollfd p{fd, POLLIN, 0};
+	polling = true;
+	EXPECT_EQ(px::poll(&p, 1, -1), 1);
+	EXPECT_EQ(p.revents, POLLIN);
+	char buf[8];
+	EXPECT_EQ(px::read(fd, buf, sizeof buf), 4);
+	return 0;
+}
+
+TEST(PosixDevice, AHostPushWakesABlockedPoll) {
+	for (bool page : {true, false})
+		for (int round = 0; round < 3; ++round) {
+			helsim::Machine machine;
+			px::System system{machine, quiet(px::Options{.status_page = page})};
+			auto device = std::make_shared<px::QueueDevice>();
+			system.add_device("/dev/queue", device);
+			system.add_program("/bin/waiter", host_waiter);
+			system.spawn("/bin/waiter", {"waiter"});
+			polling = false;
+			std::thread host{[&] {
+				auto attached = machine.attach();
+				while (!polling)
+					std::this_thread::yield();
+				device->push("host");
+			}};
+			auto report = machine.run();
+			host.join();
+			expect_clean(report);
+			expect_all_exited_zero(system);
+		}
 }
 
 // epoll_wait(0) over 16 descriptions of a device: with the status page, 16 page reads and no
