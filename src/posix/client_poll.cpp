@@ -41,7 +41,7 @@ int poll(struct pollfd *fds, nfds_t count, int timeout_ms) {
 }
 
 // The mask is set by the client around the request, not atomically with the wait as Linux
-// does (docs/posix-readiness.md#ppoll): a signal unblocked by `mask` that arrives before the
+// does (docs/posix-readiness.md#ppolls-mask): a signal unblocked by `mask` that arrives before the
 // request reaches the server runs its handler then, and the wait does not end for it.
 int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask) {
 	HELSIM_POSIX_CLIENT(t);
