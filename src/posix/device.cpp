@@ -126,9 +126,12 @@ public:
 		HelHandle bell = kHelNullHandle, bell_remote = kHelNullHandle;
 		if (helCreateStream(&bell, &bell_remote, 0) != kHelErrNone)
 			throw std::runtime_error("helsim::posix: helCreateStream failed (device)");
+		// The doorbell starts from the count seen now, before any open reads status(): a
+		// changed() after this point rings even if it comes before the doorbell runs.
+		int seen = DeviceAccess::doorbell(*device_).load(std::memory_order_acquire);
 		machine.spawn("posix-device-doorbell",
-				[device = device_](
-						std::span<const HelHandle> handles) { ring(*device, handles[0]); },
+				[device = device_, seen](
+						std::span<const HelHandle> handles) { ring(*device, handles[0], seen); },
 				{bell_remote});
 		helCloseDescriptor(kHelThisUniverse, bell_remote);
 		executor_.spawn(serve_control());
@@ -138,18 +141,24 @@ public:
 
 private:
 	// The doorbell process: one message to the device server per wake of the futex.
-	static void ring(Device &device, HelHandle lane) {
+	// Numbered steps: (1) wait while the count is `seen`; (2) load the new count into `seen`;
+	// (3) ring. The device server re-reads every status after (3), so a changed() before (2)
+	// is seen by that refresh, and one after (2) makes (1) return at once.
+	static void ring(Device &device, HelHandle lane, int seen) {
 		Dispatcher queue{QueueConfig{4, 2, 4096}};
 		auto &bell = DeviceAccess::doorbell(device);
 		auto &stopping = DeviceAccess::stopping(device);
 		char byte = 0;
 		for (;;) {
-			int seen = bell.load(std::memory_order_acquire);
 			if (stopping.load())
 				break;
-			helFutexWait(reinterpret_cast<int *>(&bell), seen, kHelWaitInfinite);
+			helFutexWait(reinterpret_cast<int *>(&bell), seen, kHelWaitInfinite); // (1)
 			if (stopping.load())
 				break;
+			int now = bell.load(std::memory_order_acquire); // (2)
+			if (now == seen)
+				continue; // a spurious wake-up
+			seen = now;
 			try {
 				auto sent = exchange_sync(queue, lane, offer(send_buffer(&byte, 1)));
 				if (std::get<0>(sent.results).error != kHelErrNone)
@@ -161,13 +170,12 @@ private:
 		helCloseDescriptor(kHelThisUniverse, lane);
 	}
 
+	// Every event is a new sequence, even with the same bits: new data in a readable device
+	// is a new edge for EPOLLET (Linux wakes the file's wait queue on each arrival).
 	void publish(DeviceOpen &open) {
-		std::uint32_t status = device_->status();
-		if (status == open.status)
-			return;
-		open.status = status;
+		open.status = device_->status();
 		++open.sequence;
-		write_status(*open.page, open.sequence, status);
+		write_status(*open.page, open.sequence, open.status);
 		open.changed.notify_all();
 	}
 
@@ -407,6 +415,7 @@ std::optional<std::uint32_t> DeviceFile::status() {
 	if (!read)
 		return std::nullopt; // the device server is writing: ask it (as Managarm)
 	AtomicCounters::bump(server_->state().counters.status_page_reads);
+	sequence_ = read->sequence;
 	return read->status;
 }
 
@@ -426,7 +435,9 @@ Async<std::uint32_t> DeviceFile::query_status() {
 	auto &[offered, head, imbued, reply] = answer.results;
 	if (offered.error || reply.error)
 		co_return POLLERR;
-	co_return static_cast<std::uint32_t>(protocol::decode<Response>(reply.data).value);
+	auto response = protocol::decode<Response>(reply.data);
+	sequence_ = static_cast<std::uint64_t>(response.value2);
+	co_return static_cast<std::uint32_t>(response.value);
 }
 
 protocol::StatReply DeviceFile::stat() const {

@@ -22,6 +22,9 @@ public:
 	protocol::StatReply stat() const override;
 	std::optional<std::uint32_t> status() override;
 	Async<std::uint32_t> query_status() override;
+	// The device server's sequence of the status last read: a device's change is seen in the
+	// page before the long-poll's wake-up, and must count as one edge, not two.
+	std::uint64_t status_sequence() override { return sequence_; }
 	bool pollable() const override { return true; }
 
 protected:
@@ -36,6 +39,7 @@ private:
 	HelHandle lane_ = kHelNullHandle; // the stream's end the device server accepts on (our copy)
 	const StatusPage *page_ = nullptr;
 	bool use_page_ = false;
+	std::uint64_t sequence_ = 0;
 	bool connected_ = false;
 	bool released_ = false;
 	std::unique_ptr<Condition> connecting_; // queries wait here until the device server answered

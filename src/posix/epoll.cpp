@@ -146,7 +146,7 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 					*bits & (interest.events | EPOLLHUP | EPOLLERR) & ~(EPOLLET | EPOLLONESHOT);
 			if (!ready)
 				continue;
-			std::uint64_t sequence = target->watchers().sequence();
+			std::uint64_t sequence = target->status_sequence();
 			if (interest.events & EPOLLET) {
 				if (interest.reported_any && interest.reported_sequence == sequence)
 					continue;

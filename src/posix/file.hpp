@@ -94,6 +94,8 @@ public:
 	virtual Async<std::uint32_t> query_status();
 	// Who to wake when status() may have changed.
 	virtual StatusWatchers &watchers() { return watchers_; }
+	// Which change the last status() or query_status() saw (EPOLLET reports once per value).
+	virtual std::uint64_t status_sequence() { return watchers().sequence(); }
 	// Whether epoll may watch it (Linux's file_can_poll: -EPERM for regular files).
 	virtual bool pollable() const { return false; }
 	// Whether any fd still refers to it (epoll drops it from interest lists otherwise).
