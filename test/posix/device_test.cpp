@@ -170,6 +170,37 @@ TEST(PosixDevice, EdgeTriggeredAndOneshotSameWithAndWithoutThePage) {
 				10);
 }
 
+// The POSIX server stops after its last process and starts again at the next spawn: so does
+// the device's server, and the device keeps its bytes in between.
+int reads_one(int, char **) {
+	int fd = px::open("/dev/queue", O_RDONLY);
+	pollfd p{fd, POLLIN, 0};
+	EXPECT_EQ(px::poll(&p, 1, -1), 1);
+	char c = 0;
+	EXPECT_EQ(px::read(fd, &c, 1), 1);
+	EXPECT_EQ(px::poll(&p, 1, 0), c == 'a' ? 1 : 0); // "b" is still there after the first run
+	return 0;
+}
+
+TEST(PosixDevice, TheDeviceServerStopsAndStartsWithThePosixServer) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				helsim::Machine machine{seeded(seed)};
+				px::System system{machine, quiet()};
+				queue = std::make_shared<px::QueueDevice>();
+				queue->push("ab"); // before any run: nobody to wake, the server reads it at open
+				system.add_device("/dev/queue", queue);
+				system.add_program("/bin/reads", reads_one);
+				for (int run = 0; run < 2; ++run) {
+					system.spawn("/bin/reads", {"reads"});
+					expect_clean(machine.run());
+				}
+				expect_all_exited_zero(system);
+				queue.reset();
+			},
+			10);
+}
+
 // A push from the host itself (a host thread attached to the machine, threads mode) wakes a
 // process blocked in poll on the device.
 std::atomic<bool> polling{false};
