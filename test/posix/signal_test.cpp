@@ -1,0 +1,290 @@
+// test/posix/signal_test.cpp tests src/posix/signals.cpp and client_signals.cpp: dispositions,
+// masks, pending sets, delivery by frame and upcall, the restorer, and the signal calls, with
+// supercalls and the thread page each on and off.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+
+#include <helsim/posix.hpp>
+
+#include "../../src/posix/signals.hpp"
+#include "posix_support.hpp"
+
+namespace px = helsim::posix;
+using namespace helsim::posix::test;
+
+namespace {
+
+// What handlers saw; a handler is a plain function, so it reports through globals (one
+// process runs at a time in these tests, and reads happen after its run).
+struct Seen {
+	std::atomic<int> runs{0};
+	std::atomic<int> last_signo{0};
+	std::atomic<int> order[8]{};
+	std::atomic<int> code{0};
+	std::atomic<int> pid{0};
+	std::atomic<std::uint64_t> mask{0};
+	std::atomic<std::uintptr_t> context{0};
+	void reset() {
+		runs = 0;
+		last_signo = 0;
+		code = 0;
+		pid = 0;
+		mask = 0;
+		context = 0;
+		for (auto &o : order)
+			o = 0;
+	}
+} seen;
+
+std::uint64_t current_mask() {
+	sigset_t old;
+	EXPECT_EQ(px::sigprocmask(SIG_BLOCK, nullptr, &old), 0);
+	std::uint64_t bits = 0;
+	std::memcpy(&bits, &old, sizeof(bits));
+	return bits;
+}
+
+constexpr std::uint64_t bit(int signo) { return std::uint64_t{1} << (signo - 1); }
+
+void record(int signo) {
+	int n = seen.runs.fetch_add(1);
+	if (n < 8)
+		seen.order[n] = signo;
+	seen.last_signo = signo;
+	seen.mask = current_mask();
+}
+
+void plain_handler(int signo) { record(signo); }
+
+void info_handler(int signo, siginfo_t *info, void *context) {
+	record(signo);
+	seen.code = info->si_code;
+	seen.pid = info->si_pid;
+	seen.context = reinterpret_cast<std::uintptr_t>(context);
+}
+
+int install(int signo, void (*handler)(int), int flags = 0, std::uint64_t mask = 0) {
+	struct sigaction action {};
+	action.sa_handler = handler;
+	action.sa_flags = flags;
+	sigemptyset(&action.sa_mask);
+	std::memcpy(&action.sa_mask, &mask, sizeof(mask));
+	return px::sigaction(signo, &action, nullptr);
+}
+
+int install_info(int signo, int flags = 0) {
+	struct sigaction action {};
+	action.sa_sigaction = info_handler;
+	action.sa_flags = SA_SIGINFO | flags;
+	sigemptyset(&action.sa_mask);
+	return px::sigaction(signo, &action, nullptr);
+}
+
+int block(std::uint64_t set, int how = SIG_BLOCK) {
+	sigset_t s;
+	sigemptyset(&s);
+	std::memcpy(&s, &set, sizeof(set));
+	return px::sigprocmask(how, &s, nullptr);
+}
+
+std::uint64_t pending() {
+	sigset_t s;
+	EXPECT_EQ(px::sigpending(&s), 0);
+	std::uint64_t bits = 0;
+	std::memcpy(&bits, &s, sizeof(bits));
+	return bits;
+}
+
+struct Mode {
+	bool supercalls;
+	bool thread_page;
+};
+constexpr Mode kModes[] = {{true, true}, {true, false}, {false, true}, {false, false}};
+
+// Runs one program as pid 1 in every mode (supercalls and thread page on and off) under
+// `seeds` seeds and `threads_runs` threads-mode runs; `check` sees the System after the run.
+void each_mode(const px::Main &main,
+		const std::function<void(px::System &, pid_t, const Mode &)> &check,
+		std::uint64_t seeds = 4, std::uint64_t threads_runs = 1,
+		const std::function<void(px::System &)> &more = {}) {
+	for (const Mode &mode : kModes) {
+		SCOPED_TRACE(testing::Message()
+				<< "supercalls " << mode.supercalls << " thread_page " << mode.thread_page);
+		for_each_mode(
+				[&](const helsim::MachineConfig &config) {
+					seen.reset();
+					helsim::Machine machine{config};
+					px::Options options;
+					options.supercalls = mode.supercalls;
+					options.thread_page = mode.thread_page;
+					px::System system{machine, quiet(options)};
+					system.add_program("/bin/main", main);
+					if (more)
+						more(system);
+					pid_t pid = system.spawn("/bin/main", {"main"});
+					expect_clean(machine.run());
+					check(system, pid, mode);
+				},
+				seeds, threads_runs);
+	}
+}
+
+void expect_exit_zero(px::System &system, pid_t pid, const Mode &) {
+	EXPECT_EQ(exit_code(system, pid), 0);
+}
+
+TEST(PosixSignals, KillSelfRunsTheHandlerBeforeKillReturns) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install_info(SIGUSR1), 0);
+				EXPECT_EQ(px::kill(px::getpid(), SIGUSR1), 0);
+				EXPECT_EQ(seen.runs.load(), 1);
+				EXPECT_EQ(seen.last_signo.load(), SIGUSR1);
+				EXPECT_EQ(seen.code.load(), SI_USER);
+				EXPECT_EQ(seen.pid.load(), px::getpid());
+				// Inside: the signal itself is blocked; after: the mask is back.
+				EXPECT_EQ(seen.mask.load(), bit(SIGUSR1));
+				EXPECT_EQ(current_mask(), 0u);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				EXPECT_EQ(seen.runs.load(), 2);
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &mode) {
+				EXPECT_EQ(exit_code(system, pid), 0);
+				auto c = system.counters();
+				EXPECT_EQ(c.signals_sent, 2u);
+				EXPECT_EQ(c.signals_delivered, 2u);
+				if (mode.supercalls) {
+					EXPECT_EQ(c.interrupts, 0u); // taken at the kill supercall's own stop
+				}
+			});
+}
+
+TEST(PosixSignals, HandlerMaskIsSaMaskAndSignoUnlessNodefer) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGUSR1, plain_handler, 0, bit(SIGUSR2) | bit(SIGKILL)), 0);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				EXPECT_EQ(seen.mask.load(), bit(SIGUSR1) | bit(SIGUSR2)); // SIGKILL never
+				EXPECT_EQ(install(SIGUSR2, plain_handler, SA_NODEFER, bit(SIGHUP)), 0);
+				EXPECT_EQ(px::raise(SIGUSR2), 0);
+				EXPECT_EQ(seen.mask.load(), bit(SIGHUP));
+				EXPECT_EQ(current_mask(), 0u);
+				return 0;
+			},
+			expect_exit_zero);
+}
+
+TEST(PosixSignals, BlockedSignalStaysPendingAndRunsOnceWhenUnblocked) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGUSR1, plain_handler), 0);
+				EXPECT_EQ(install(SIGRTMIN, plain_handler), 0);
+				EXPECT_EQ(block(bit(SIGUSR1) | bit(SIGRTMIN)), 0);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				EXPECT_EQ(px::raise(SIGUSR1), 0); // standard: not queued twice
+				EXPECT_EQ(px::raise(SIGRTMIN), 0);
+				EXPECT_EQ(px::raise(SIGRTMIN), 0); // realtime: queued
+				EXPECT_EQ(seen.runs.load(), 0);
+				EXPECT_EQ(pending(), bit(SIGUSR1) | bit(SIGRTMIN));
+				EXPECT_EQ(block(bit(SIGUSR1) | bit(SIGRTMIN), SIG_UNBLOCK), 0);
+				EXPECT_EQ(seen.runs.load(), 3);
+				EXPECT_EQ(seen.order[0].load(), SIGUSR1); // standard signals first
+				EXPECT_EQ(seen.order[1].load(), SIGRTMIN);
+				EXPECT_EQ(seen.order[2].load(), SIGRTMIN);
+				EXPECT_EQ(pending(), 0u);
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				EXPECT_EQ(exit_code(system, pid), 0);
+				EXPECT_EQ(system.counters().signals_delivered, 3u);
+			});
+}
+
+TEST(PosixSignals, ResetHandIgnoreAndDefaultActions) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGUSR1, plain_handler, SA_RESETHAND), 0);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				EXPECT_EQ(seen.runs.load(), 1);
+				struct sigaction old {};
+				EXPECT_EQ(px::sigaction(SIGUSR1, nullptr, &old), 0);
+				EXPECT_EQ(old.sa_handler, SIG_DFL);
+				// Ignored: dropped; ignored by default: dropped.
+				EXPECT_EQ(install(SIGUSR2, SIG_IGN), 0);
+				EXPECT_EQ(px::raise(SIGUSR2), 0);
+				EXPECT_EQ(px::raise(SIGCHLD), 0);
+				EXPECT_EQ(px::raise(SIGTSTP), 0); // stop: not supported, ignored
+				EXPECT_EQ(pending(), 0u);
+				// Setting SIG_IGN discards a pending instance.
+				EXPECT_EQ(install(SIGHUP, plain_handler), 0);
+				EXPECT_EQ(block(bit(SIGHUP)), 0);
+				EXPECT_EQ(px::raise(SIGHUP), 0);
+				EXPECT_EQ(pending(), bit(SIGHUP));
+				EXPECT_EQ(install(SIGHUP, SIG_IGN), 0);
+				EXPECT_EQ(pending(), 0u);
+				EXPECT_EQ(seen.runs.load(), 1);
+				// SIG_DFL terminate: the process dies.
+				px::raise(SIGUSR1);
+				ADD_FAILURE() << "survived SIGUSR1 with SIG_DFL";
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				int status = system.exit_status(pid);
+				EXPECT_TRUE(WIFSIGNALED(status)) << status;
+				EXPECT_EQ(WTERMSIG(status), SIGUSR1);
+			});
+}
+
+TEST(PosixSignals, BadArgumentsAreRefused) {
+	each_mode(
+			[](int, char **) {
+				struct sigaction action {};
+				action.sa_handler = plain_handler;
+				EXPECT_EQ(px::sigaction(SIGKILL, &action, nullptr), -EINVAL);
+				EXPECT_EQ(px::sigaction(SIGSTOP, &action, nullptr), -EINVAL);
+				EXPECT_EQ(px::sigaction(0, &action, nullptr), -EINVAL);
+				EXPECT_EQ(px::sigaction(65, &action, nullptr), -EINVAL);
+				EXPECT_EQ(px::kill(px::getpid(), 65), -EINVAL);
+				EXPECT_EQ(px::kill(px::getpid(), -1), -EINVAL);
+				EXPECT_EQ(px::kill(px::getpid(), 0), 0);
+				EXPECT_EQ(px::kill(4242, 0), -ESRCH);
+				EXPECT_EQ(px::kill(4242, SIGUSR1), -ESRCH);
+				sigset_t set;
+				sigemptyset(&set);
+				EXPECT_EQ(px::sigprocmask(42, &set, nullptr), -EINVAL);
+				// SIGKILL and SIGSTOP cannot be blocked.
+				EXPECT_EQ(block(bit(SIGKILL) | bit(SIGSTOP) | bit(SIGUSR1)), 0);
+				EXPECT_EQ(current_mask(), bit(SIGUSR1));
+				timespec bad{0, 2'000'000'000};
+				EXPECT_EQ(px::sigtimedwait(&set, nullptr, &bad), -EINVAL);
+				return 0;
+			},
+			expect_exit_zero, 2, 0);
+}
+
+TEST(PosixSignals, SigkillKillsEvenWhenBlockedOrIgnoredElsewhere) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(block(~std::uint64_t{0}), 0);
+				px::raise(SIGKILL);
+				ADD_FAILURE() << "survived SIGKILL";
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				int status = system.exit_status(pid);
+				EXPECT_TRUE(WIFSIGNALED(status)) << status;
+				EXPECT_EQ(WTERMSIG(status), SIGKILL);
+			},
+			2, 1);
+}
+
+} // namespace
