@@ -87,23 +87,27 @@ Element wait_own(ClientThread &t, std::uintptr_t context) {
 	}
 }
 
-void signal_trampoline(HelWord signo, HelWord info, HelWord context, HelWord handler, HelWord flags,
-		HelWord frame) {
-	if (flags & SA_SIGINFO)
-		reinterpret_cast<void (*)(int, siginfo_t *, void *)>(handler)(static_cast<int>(signo),
-				reinterpret_cast<siginfo_t *>(info), reinterpret_cast<void *>(context));
-	else
-		reinterpret_cast<void (*)(int)>(handler)(static_cast<int>(signo));
+void signal_trampoline(HelWord frame, HelWord, HelWord, HelWord, HelWord, HelWord) {
 	ClientThread *t = self();
-	if (!t)
-		return;
-	++t->handlers_run;
-	t->last_handler_restarts = flags & SA_RESTART;
-	signal_call(*t, protocol::kSuperSigRestore, protocol::kSigRestore,
-			{static_cast<std::int64_t>(frame)});
+	while (frame) {
+		auto *f = reinterpret_cast<SignalFrame *>(frame);
+		auto signo = static_cast<int>(f->signo);
+		if (f->flags & SA_SIGINFO)
+			reinterpret_cast<void (*)(int, siginfo_t *, void *)>(
+					f->handler)(signo, &f->info, &f->context);
+		else
+			reinterpret_cast<void (*)(int)>(f->handler)(signo);
+		if (!t)
+			return;
+		++t->handlers_run;
+		t->last_handler_restarts = f->flags & SA_RESTART;
+		auto next = signal_call(*t, protocol::kSuperSigRestore, protocol::kSigRestore,
+				{static_cast<std::int64_t>(frame)});
+		frame = next.value > 0 ? static_cast<HelWord>(next.value) : 0;
+	}
 	// The interrupted wait may resume inside helDriveQueue, blind to what was stashed for it:
 	// the alert ends that wait, and it looks at the stash.
-	if (!t->stashed.empty())
+	if (t && !t->stashed.empty())
 		helAlertQueue(t->queue.queue());
 }
 

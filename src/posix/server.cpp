@@ -270,8 +270,10 @@ Task Server::observe(std::shared_ptr<Process> p) {
 				resume = co_await deliver(p);
 			started = true;
 		} else if (seen.observation >= kHelObserveSuperCall) {
-			resume = co_await serve_supercall(p, seen.observation - kHelObserveSuperCall);
-			if (resume)
+			std::uint32_t number = seen.observation - kHelObserveSuperCall;
+			resume = co_await serve_supercall(p, number);
+			// A restore answered with the next frame itself (the trampoline drains).
+			if (resume && number != protocol::kSuperSigRestore)
 				resume = co_await deliver(p);
 		} else {
 			// A fault: its signal's default action, even with a handler installed

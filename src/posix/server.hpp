@@ -140,6 +140,9 @@ private:
 	// At a stop: runs the handler of one deliverable signal (frame, upcall) or applies its
 	// default action. False when the process died.
 	Async<bool> deliver(std::shared_ptr<Process> process);
+	// Writes the next deliverable signal's frame: its address, 0 if none may run now, ~0 if
+	// the process died instead.
+	Async<std::uint64_t> push_frame(std::shared_ptr<Process> process);
 	Async<std::int64_t> restore(std::shared_ptr<Process> process, std::uint64_t frame);
 	Async<std::int64_t> suspend(std::shared_ptr<Process> process, std::uint64_t seq,
 			std::uint64_t cancel_id);

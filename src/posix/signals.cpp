@@ -32,6 +32,8 @@ bool valid_signo(std::int64_t signo) { return signo >= 1 && signo <= kMaxSignal;
 
 // The answer of a parked call whose process died meanwhile: its thread is not resumed.
 constexpr std::int64_t kDied = std::numeric_limits<std::int64_t>::min();
+// push_frame's answer when the process died instead.
+constexpr std::uint64_t kDiedFrame = ~std::uint64_t{0};
 
 } // namespace
 
@@ -112,18 +114,18 @@ bool Server::drop_ignored(Process &p) {
 	return s.deliverable() != 0;
 }
 
-Async<bool> Server::deliver(std::shared_ptr<Process> p) {
+Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
 	auto &s = p->signals;
 	if (!p->alive || s.delayed || !drop_ignored(*p))
-		co_return true;
+		co_return 0;
 	if (p->thread_page) {
-		// A stop inside a SignalGuard: the guard's exit raises (flag 2 tells it to).
+		// Inside a SignalGuard: the guard's exit raises (flag 2 tells it to).
 		std::atomic_ref<std::uint32_t> flag{p->thread_page->global_signal_flag};
 		std::uint32_t expected = 1;
 		if (flag.load(std::memory_order_acquire) != 0) {
 			if (flag.compare_exchange_strong(expected, 2, std::memory_order_acq_rel))
 				s.delayed = true;
-			co_return true;
+			co_return 0;
 		}
 	}
 	siginfo_t info{};
@@ -132,7 +134,7 @@ Async<bool> Server::deliver(std::shared_ptr<Process> p) {
 	SigactionWire action = s.actions[signo];
 	if (action.handler == reinterpret_cast<std::uint64_t>(SIG_DFL)) {
 		kill_by_signal(*p, signo); // drop_ignored left only signals whose default terminates
-		co_return false;
+		co_return kDiedFrame;
 	}
 
 	// The stack: Managarm's raiseContext, with the server's own record of the frames.
@@ -147,7 +149,7 @@ Async<bool> Server::deliver(std::shared_ptr<Process> p) {
 			std::int64_t base = anon_allocate(*p, kSignalStackSize, PROT_READ | PROT_WRITE);
 			if (base < 0) {
 				kill_by_signal(*p, SIGSEGV);
-				co_return false;
+				co_return kDiedFrame;
 			}
 			s.stack_base = static_cast<std::uint64_t>(base);
 		}
@@ -158,12 +160,14 @@ Async<bool> Server::deliver(std::shared_ptr<Process> p) {
 	std::uint64_t address = (top - sizeof(SignalFrame)) & ~std::uint64_t{15};
 	if (top < bottom + sizeof(SignalFrame) || address < bottom) {
 		kill_by_signal(*p, SIGSEGV); // the signal stack overflowed
-		co_return false;
+		co_return kDiedFrame;
 	}
 
 	SignalFrame frame{};
 	frame.magic = kFrameMagic;
 	frame.signo = static_cast<std::uint64_t>(signo);
+	frame.handler = action.handler;
+	frame.flags = action.flags;
 	frame.info = info;
 	HelWord words[19] = {};
 	helLoadRegisters(p->thread, kHelRegsSignal, words);
@@ -176,10 +180,10 @@ Async<bool> Server::deliver(std::shared_ptr<Process> p) {
 	auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
 			HelSqWriteMemory{p->thread, address, sizeof(frame), &frame});
 	if (!p->alive)
-		co_return false;
+		co_return kDiedFrame;
 	if (written.error != kHelErrNone) {
 		kill_by_signal(*p, SIGSEGV); // as Linux when it cannot write the frame
-		co_return false;
+		co_return kDiedFrame;
 	}
 
 	s.blocked |= action.mask | ((action.flags & SA_NODEFER) ? 0 : bit(signo));
@@ -188,7 +192,16 @@ Async<bool> Server::deliver(std::shared_ptr<Process> p) {
 		s.actions[signo] = SigactionWire{};
 	s.frames.push_back({address, on_alt});
 	++s.seq;
+	AtomicCounters::bump(state_.counters.signals_delivered);
+	co_return address;
+}
 
+Async<bool> Server::deliver(std::shared_ptr<Process> p) {
+	std::uint64_t address = co_await push_frame(p);
+	if (address == kDiedFrame)
+		co_return false;
+	if (!address)
+		co_return true;
 	// helStoreRegisters "Upcalls": storing Program saves General (the stop's answer) for the
 	// return; the General stored after it holds the trampoline's arguments.
 	HelWord program[2] = {};
@@ -199,15 +212,9 @@ Async<bool> Server::deliver(std::shared_ptr<Process> p) {
 	helLoadRegisters(p->thread, kHelRegsGeneral, gprs);
 	if (helStoreRegisters(p->thread, kHelRegsProgram, program) != kHelErrNone)
 		co_return false;
-	gprs[kHelRegArg0] = static_cast<HelWord>(signo);
-	gprs[kHelRegArg1] = address + offsetof(SignalFrame, info);
-	gprs[kHelRegArg2] = address + offsetof(SignalFrame, context);
-	gprs[kHelRegArg3] = action.handler;
-	gprs[kHelRegArg4] = action.flags;
-	gprs[kHelRegArg5] = address;
+	gprs[kHelRegArg0] = address;
 	if (helStoreRegisters(p->thread, kHelRegsGeneral, gprs) != kHelErrNone)
 		co_return false;
-	AtomicCounters::bump(state_.counters.signals_delivered);
 	co_return true;
 }
 
@@ -229,7 +236,10 @@ Async<std::int64_t> Server::restore(std::shared_ptr<Process> p, std::uint64_t ad
 	// A handler may change the mask it returns to (Linux honours uc_sigmask).
 	s.blocked = to_bits(frame.context.uc_sigmask) & ~kUnblockable;
 	s.frames.pop_back();
-	co_return 0;
+	// Draining: the next signal's frame, which the trampoline runs before it returns (an
+	// upcall here would nest on the host stack once per signal).
+	std::uint64_t next = co_await push_frame(p);
+	co_return next == kDiedFrame ? kDied : static_cast<std::int64_t>(next);
 }
 
 std::int64_t Server::send_kill(Process &sender, std::int64_t pid, int signo) {
@@ -470,8 +480,9 @@ Async<std::int64_t> Server::signal_request(std::shared_ptr<Process> p,
 	if (answer.value == kDied)
 		co_return -EINTR; // nobody reads it: the thread is gone
 	response.value2 = answer.value2;
-	// A request does not stop the thread: what it made deliverable is taken at its next stop.
-	if (p->signals.deliverable())
+	// A request does not stop the thread: what it made deliverable is taken at its next stop
+	// (after a restore, the trampoline takes the next frame itself).
+	if (number != protocol::kSuperSigRestore && p->signals.deliverable())
 		kick(*p);
 	co_return answer.value;
 }

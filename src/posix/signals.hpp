@@ -34,15 +34,12 @@ struct SigactionWire {
 struct SignalFrame {
 	std::uint64_t magic;
 	std::uint64_t signo;
+	std::uint64_t handler; // what the trampoline runs, and how (SA_SIGINFO, SA_RESTART)
+	std::uint64_t flags;
 	ucontext_t context;
 	siginfo_t info;
 };
 inline constexpr std::uint64_t kFrameMagic = 0x5349474652414d45; // "SIGFRAME"
-
-// The trampoline's six words (kHelRegArg0..5 of the upcall).
-struct TrampolineArgs {
-	enum : int { kSigno, kInfo, kContext, kHandler, kFlags, kFrame };
-};
 
 // Where the server points a thread to run a handler (client_signals.cpp): calls it, then
 // returns through kSuperSigRestore(frame). Host code is shared, so its address is valid in

@@ -17,6 +17,8 @@
 #include "../../src/posix/signals.hpp"
 #include "posix_support.hpp"
 
+namespace protocol = helsim::posix::protocol;
+
 namespace px = helsim::posix;
 using namespace helsim::posix::test;
 
@@ -285,6 +287,272 @@ TEST(PosixSignals, SigkillKillsEvenWhenBlockedOrIgnoredElsewhere) {
 				EXPECT_EQ(WTERMSIG(status), SIGKILL);
 			},
 			2, 1);
+}
+
+TEST(PosixSignals, NestedSignalRunsInsideTheFirstHandler) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGUSR2, plain_handler), 0);
+				EXPECT_EQ(install(SIGUSR1,
+								  [](int signo) {
+									  record(signo);
+									  EXPECT_EQ(px::raise(SIGUSR2), 0);
+									  EXPECT_EQ(seen.runs.load(), 2);
+								  }),
+						0);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				EXPECT_EQ(seen.runs.load(), 2);
+				EXPECT_EQ(seen.order[0].load(), SIGUSR1);
+				EXPECT_EQ(seen.order[1].load(), SIGUSR2);
+				EXPECT_EQ(seen.mask.load(), bit(SIGUSR1) | bit(SIGUSR2)); // inside both
+				EXPECT_EQ(current_mask(), 0u);
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				EXPECT_EQ(exit_code(system, pid), 0);
+				EXPECT_EQ(system.counters().signals_delivered, 2u);
+			});
+}
+
+TEST(PosixSignals, AlternateStackHoldsTheFrameWithSaOnstack) {
+	each_mode(
+			[](int, char **) {
+				constexpr std::size_t kSize = 16384;
+				void *area = px::mmap(nullptr, kSize, PROT_READ | PROT_WRITE,
+						MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+				EXPECT_NE(area, MAP_FAILED);
+				stack_t small{area, 0, 1024};
+				EXPECT_EQ(px::sigaltstack(&small, nullptr), -ENOMEM);
+				stack_t flags{area, 0x40, kSize};
+				EXPECT_EQ(px::sigaltstack(&flags, nullptr), -EINVAL);
+				stack_t alt{area, 0, kSize}, old{};
+				EXPECT_EQ(px::sigaltstack(&alt, &old), 0);
+				EXPECT_EQ(old.ss_flags, SS_DISABLE);
+				EXPECT_EQ(install_info(SIGUSR1, SA_ONSTACK), 0);
+				struct sigaction action {};
+				action.sa_sigaction = [](int signo, siginfo_t *info, void *context) {
+					info_handler(signo, info, context);
+					stack_t now{};
+					EXPECT_EQ(px::sigaltstack(nullptr, &now), 0);
+					EXPECT_EQ(now.ss_flags, SS_ONSTACK);
+					stack_t other{now.ss_sp, 0, now.ss_size};
+					EXPECT_EQ(px::sigaltstack(&other, nullptr), -EPERM);
+				};
+				action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+				EXPECT_EQ(px::sigaction(SIGUSR2, &action, nullptr), 0);
+				EXPECT_EQ(px::raise(SIGUSR2), 0);
+				auto at = seen.context.load();
+				auto base = reinterpret_cast<std::uintptr_t>(area);
+				EXPECT_GE(at, base);
+				EXPECT_LT(at, base + kSize);
+				// Without SA_ONSTACK the frame is elsewhere.
+				EXPECT_EQ(install_info(SIGUSR1), 0);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				at = seen.context.load();
+				EXPECT_TRUE(at < base || at >= base + kSize);
+				stack_t off{nullptr, SS_DISABLE, 0};
+				EXPECT_EQ(px::sigaltstack(&off, &old), 0);
+				EXPECT_EQ(old.ss_sp, area);
+				EXPECT_EQ(old.ss_flags, 0);
+				return 0;
+			},
+			expect_exit_zero);
+}
+
+TEST(PosixSignals, CorruptedFrameKillsTheProcessWithSigsegvAndTheServerGoesOn) {
+	each_mode(
+			[](int, char **) {
+				struct sigaction action {};
+				action.sa_sigaction = [](int, siginfo_t *, void *context) {
+					auto *frame = reinterpret_cast<px::detail::SignalFrame *>(
+							static_cast<char *>(context) -
+							offsetof(px::detail::SignalFrame, context));
+					frame->magic = 0;
+				};
+				action.sa_flags = SA_SIGINFO;
+				EXPECT_EQ(px::sigaction(SIGUSR1, &action, nullptr), 0);
+				const char *argv[] = {"ok", nullptr};
+				EXPECT_GT(px::spawn("/bin/ok", argv), 0);
+				px::raise(SIGUSR1);
+				ADD_FAILURE() << "survived a corrupted frame";
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				int status = system.exit_status(pid);
+				EXPECT_TRUE(WIFSIGNALED(status)) << status;
+				EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+				EXPECT_EQ(exit_code(system, pid + 1), 7);
+			},
+			4, 1,
+			[](px::System &system) {
+				system.add_program("/bin/ok", [](int, char **) {
+					EXPECT_EQ(px::raise(SIGCHLD), 0); // the server still serves signals
+					return 7;
+				});
+			});
+}
+
+// A child that is ready once it wrote a byte to fd 1 of a pipe its parent reads.
+constexpr int kReadyFd = 4;
+
+void ready() { EXPECT_EQ(px::write(kReadyFd, "r", 1), 1); }
+
+// The parent: spawns /bin/child with a pipe, waits until it is ready, then runs `then`.
+px::Main parent(void (*then)(pid_t)) {
+	return [then](int, char **) {
+		int fds[2];
+		EXPECT_EQ(px::pipe(fds), 0);
+		EXPECT_EQ(fds[1], kReadyFd);
+		const char *argv[] = {"child", nullptr};
+		pid_t child = px::spawn("/bin/child", argv);
+		EXPECT_GT(child, 0);
+		char byte = 0;
+		EXPECT_EQ(px::read(fds[0], &byte, 1), 1);
+		then(child);
+		return 0;
+	};
+}
+
+void each_pair(px::Main child, void (*then)(pid_t), int child_code, std::uint64_t seeds,
+		std::uint64_t threads_runs) {
+	each_mode(
+			parent(then),
+			[child_code](px::System &system, pid_t pid, const Mode &) {
+				EXPECT_EQ(exit_code(system, pid), 0);
+				EXPECT_EQ(exit_code(system, pid + 1), child_code);
+			},
+			seeds, threads_runs,
+			[child](px::System &system) { system.add_program("/bin/child", child); });
+}
+
+TEST(PosixSignals, SigsuspendIsWokenByAnotherProcessWithoutLostWakeUps) {
+	each_pair(
+			[](int, char **) {
+				EXPECT_EQ(install_info(SIGUSR1), 0);
+				EXPECT_EQ(block(bit(SIGUSR1)), 0);
+				ready();
+				sigset_t none;
+				sigemptyset(&none);
+				EXPECT_EQ(px::sigsuspend(&none), -EINTR);
+				EXPECT_EQ(seen.runs.load(), 1);
+				EXPECT_EQ(seen.pid.load(), px::getppid());
+				EXPECT_EQ(current_mask(), bit(SIGUSR1));
+				return 3;
+			},
+			[](pid_t child) { EXPECT_EQ(px::kill(child, SIGUSR1), 0); }, 3, 40, 4);
+}
+
+TEST(PosixSignals, PauseIsWokenByAnotherProcess) {
+	each_pair(
+			[](int, char **) {
+				// It may run while _exit's request is in flight (supercalls off): it calls nothing.
+				EXPECT_EQ(install(SIGUSR1, [](int) { seen.runs.fetch_add(1); }), 0);
+				ready();
+				EXPECT_EQ(px::pause(), -EINTR);
+				EXPECT_GE(seen.runs.load(), 1);
+				return 4;
+			},
+			[](pid_t child) {
+				// pause has no mask to close the window: signal until the child is gone.
+				while (px::kill(child, SIGUSR1) == 0)
+					helYield();
+			},
+			4, 20, 2);
+}
+
+TEST(PosixSignals, SigtimedwaitTakesImmediateWokenAndTimesOut) {
+	each_pair(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGUSR2, plain_handler), 0);
+				EXPECT_EQ(block(bit(SIGUSR1) | bit(SIGUSR2)), 0);
+				sigset_t set;
+				sigemptyset(&set);
+				sigaddset(&set, SIGUSR1);
+				timespec zero{0, 0}, short_wait{0, 1'000'000};
+				EXPECT_EQ(px::sigtimedwait(&set, nullptr, &zero), -EAGAIN);
+				EXPECT_EQ(px::sigtimedwait(&set, nullptr, &short_wait), -EAGAIN);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				siginfo_t info{};
+				EXPECT_EQ(px::sigtimedwait(&set, &info, &zero), SIGUSR1);
+				EXPECT_EQ(info.si_signo, SIGUSR1);
+				EXPECT_EQ(info.si_pid, px::getpid());
+				ready();
+				EXPECT_EQ(px::sigtimedwait(&set, &info, nullptr), SIGUSR1); // woken
+				EXPECT_EQ(info.si_pid, px::getppid());
+				EXPECT_EQ(seen.runs.load(), 0); // taken, no handler ran
+				EXPECT_EQ(pending(), 0u);
+				return 5;
+			},
+			[](pid_t child) { EXPECT_EQ(px::kill(child, SIGUSR1), 0); }, 5, 10, 2);
+}
+
+TEST(PosixSignals, ThreadPageDefersASignalInsideAGuardAndAlertsTheQueue) {
+	// The client's half of the guard written by hand (Managarm's SignalGuard): flag 1, wait
+	// for the alert, exchange the flag with 0, raise what was deferred.
+	px::Main child = [](int, char **) {
+		EXPECT_EQ(install(SIGUSR1, plain_handler), 0);
+		protocol::ProcessData data{};
+		EXPECT_EQ(raw_process_data(data), kHelErrNone);
+		std::atomic_ref<std::uint32_t> flag{data.thread_page->global_signal_flag};
+		flag.store(1);
+		ready();
+		HelHandle queue = data.thread_page->queue_handle;
+		while (flag.load() != 2)
+			EXPECT_EQ(helDriveQueue(queue, kHelDriveWait,
+							  ~static_cast<std::uint32_t>(kHelUserNotifyAlert)),
+					kHelErrNone);
+		EXPECT_EQ(seen.runs.load(), 0);
+		EXPECT_EQ(flag.exchange(0), 2u);
+		EXPECT_EQ(raw_supercall(protocol::kSuperSigRaise).error, kHelErrNone);
+		EXPECT_EQ(seen.runs.load(), 1);
+		return 6;
+	};
+	for_each_mode(
+			[&](const helsim::MachineConfig &config) {
+				seen.reset();
+				helsim::Machine machine{config};
+				px::System system{machine, quiet()};
+				system.add_program("/bin/main",
+						parent([](pid_t child) { EXPECT_EQ(px::kill(child, SIGUSR1), 0); }));
+				system.add_program("/bin/child", child);
+				pid_t pid = system.spawn("/bin/main", {"main"});
+				expect_clean(machine.run());
+				EXPECT_EQ(exit_code(system, pid), 0);
+				EXPECT_EQ(exit_code(system, pid + 1), 6);
+				auto c = system.counters();
+				EXPECT_EQ(c.alerts, 1u);
+				EXPECT_EQ(c.signals_delivered, 1u);
+			},
+			10, 2);
+}
+
+TEST(PosixSignals, WithoutTheThreadPageAnotherProcessInterrupts) {
+	px::Options options;
+	options.thread_page = false;
+	for_each_mode(
+			[&](const helsim::MachineConfig &config) {
+				seen.reset();
+				helsim::Machine machine{config};
+				px::System system{machine, quiet(options)};
+				system.add_program("/bin/main",
+						parent([](pid_t child) { EXPECT_EQ(px::kill(child, SIGUSR1), 0); }));
+				system.add_program("/bin/child", [](int, char **) {
+					EXPECT_EQ(install(SIGUSR1, plain_handler), 0);
+					EXPECT_EQ(block(bit(SIGUSR1)), 0);
+					ready();
+					sigset_t none;
+					sigemptyset(&none);
+					EXPECT_EQ(px::sigsuspend(&none), -EINTR);
+					return 0;
+				});
+				pid_t pid = system.spawn("/bin/main", {"main"});
+				expect_clean(machine.run());
+				EXPECT_EQ(exit_code(system, pid + 1), 0);
+				auto c = system.counters();
+				EXPECT_EQ(c.alerts, 0u);
+				EXPECT_EQ(c.signals_delivered, 1u);
+			},
+			10, 2);
 }
 
 } // namespace
