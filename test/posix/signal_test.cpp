@@ -555,4 +555,152 @@ TEST(PosixSignals, WithoutTheThreadPageAnotherProcessInterrupts) {
 			10, 2);
 }
 
+TEST(PosixSignals, SigtimedwaitEndsWithEintrForAHandledSignalOutsideItsSet) {
+	each_pair(
+			[](int, char **) {
+				// It may also run before sigtimedwait waits: the parent signals until it is gone.
+				EXPECT_EQ(install(SIGUSR2,
+								  [](int signo) {
+									  seen.runs.fetch_add(1);
+									  seen.last_signo = signo;
+								  }),
+						0);
+				EXPECT_EQ(block(bit(SIGUSR1)), 0);
+				sigset_t set;
+				sigemptyset(&set);
+				sigaddset(&set, SIGUSR1);
+				ready();
+				EXPECT_EQ(px::sigtimedwait(&set, nullptr, nullptr), -EINTR);
+				EXPECT_GE(seen.runs.load(), 1);
+				EXPECT_EQ(seen.last_signo.load(), SIGUSR2);
+				return 8;
+			},
+			[](pid_t child) {
+				while (px::kill(child, SIGUSR2) == 0)
+					helYield();
+			},
+			8, 10, 2);
+}
+
+TEST(PosixSignals, HandlerMayChangeTheMaskItReturnsTo) {
+	each_mode(
+			[](int, char **) {
+				struct sigaction action {};
+				action.sa_sigaction = [](int, siginfo_t *, void *context) {
+					sigaddset(&static_cast<ucontext_t *>(context)->uc_sigmask, SIGUSR2);
+				};
+				action.sa_flags = SA_SIGINFO;
+				EXPECT_EQ(px::sigaction(SIGUSR1, &action, nullptr), 0);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				EXPECT_EQ(current_mask(), bit(SIGUSR2));
+				return 0;
+			},
+			expect_exit_zero, 2, 1);
+}
+
+TEST(PosixSignals, BlockedSignalsAreQueuedEvenWhenIgnoredOrFatal) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGUSR1, SIG_IGN), 0);
+				EXPECT_EQ(block(bit(SIGUSR1) | bit(SIGTERM)), 0);
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				EXPECT_EQ(px::raise(SIGTERM), 0); // SIG_DFL, fatal, but blocked
+				EXPECT_EQ(pending(), bit(SIGUSR1) | bit(SIGTERM));
+				sigset_t set;
+				sigemptyset(&set);
+				sigaddset(&set, SIGUSR1);
+				timespec zero{0, 0};
+				EXPECT_EQ(px::sigtimedwait(&set, nullptr, &zero), SIGUSR1);
+				// An info the server cannot write: -EFAULT, and the signal is consumed.
+				EXPECT_EQ(px::raise(SIGUSR1), 0);
+				EXPECT_EQ(px::sigtimedwait(&set, reinterpret_cast<siginfo_t *>(16), &zero),
+						-EFAULT);
+				EXPECT_EQ(pending(), bit(SIGTERM));
+				EXPECT_EQ(px::sigaltstack(reinterpret_cast<stack_t *>(16), nullptr), -EFAULT);
+				EXPECT_EQ(block(bit(SIGTERM), SIG_UNBLOCK), 0); // now it kills
+				ADD_FAILURE() << "survived SIGTERM";
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				int status = system.exit_status(pid);
+				EXPECT_TRUE(WIFSIGNALED(status)) << status;
+				EXPECT_EQ(WTERMSIG(status), SIGTERM);
+			},
+			2, 1);
+}
+
+TEST(PosixSignals, EndlessNestingOverflowsTheSignalStackWithSigsegv) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install(
+								  SIGUSR1,
+								  [](int signo) {
+									  seen.runs.fetch_add(1);
+									  px::raise(signo);
+								  },
+								  SA_NODEFER),
+						0);
+				px::raise(SIGUSR1);
+				ADD_FAILURE() << "survived an endless nesting";
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				int status = system.exit_status(pid);
+				EXPECT_TRUE(WIFSIGNALED(status)) << status;
+				EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+				// 64 KiB of frames of about 1.2 KiB each.
+				EXPECT_GT(seen.runs.load(), 40);
+				EXPECT_LT(seen.runs.load(), 64);
+			},
+			2, 1);
+}
+
+TEST(PosixSignals, KillReachesGroupsAndEveryProcess) {
+	each_pair(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGRTMIN, plain_handler), 0);
+				EXPECT_EQ(block(bit(SIGRTMIN)), 0);
+				ready();
+				sigset_t set;
+				sigemptyset(&set);
+				sigaddset(&set, SIGRTMIN);
+				siginfo_t info{};
+				// kill(-child) and kill(-1) from the parent, queued (realtime).
+				EXPECT_EQ(px::sigtimedwait(&set, &info, nullptr), SIGRTMIN);
+				EXPECT_EQ(px::sigtimedwait(&set, &info, nullptr), SIGRTMIN);
+				EXPECT_EQ(info.si_pid, px::getppid());
+				EXPECT_EQ(seen.runs.load(), 0);
+				return 9;
+			},
+			[](pid_t child) {
+				EXPECT_EQ(px::kill(-child, SIGRTMIN), 0);
+				EXPECT_EQ(px::kill(-1, SIGRTMIN), 0); // not the caller (pid 1 anyway)
+				EXPECT_EQ(px::kill(0, 0), 0);         // the caller's own group
+				EXPECT_EQ(px::kill(-4242, 0), -ESRCH);
+			},
+			9, 6, 2);
+}
+
+TEST(PosixSignals, ForkKeepsDispositionsAndMaskAndExecResetsHandlers) {
+	px::detail::SignalState state;
+	state.actions[SIGUSR1].handler = reinterpret_cast<std::uint64_t>(&plain_handler);
+	state.actions[SIGUSR2].handler = reinterpret_cast<std::uint64_t>(SIG_IGN);
+	state.blocked = bit(SIGHUP);
+	state.altstack = stack_t{&state, 0, 4096};
+	siginfo_t info{};
+	info.si_signo = SIGHUP;
+	state.add(info);
+	auto child = state.inherit_for_fork();
+	EXPECT_EQ(child.actions[SIGUSR1].handler, state.actions[SIGUSR1].handler);
+	EXPECT_EQ(child.blocked, bit(SIGHUP));
+	EXPECT_EQ(child.altstack.ss_sp, &state);
+	EXPECT_EQ(child.pending(), 0u);
+	state.reset_for_exec();
+	EXPECT_EQ(state.actions[SIGUSR1].handler, reinterpret_cast<std::uint64_t>(SIG_DFL));
+	EXPECT_EQ(state.actions[SIGUSR2].handler, reinterpret_cast<std::uint64_t>(SIG_IGN));
+	EXPECT_EQ(state.blocked, bit(SIGHUP));
+	EXPECT_EQ(state.pending(), bit(SIGHUP));
+	EXPECT_EQ(state.altstack.ss_flags, SS_DISABLE);
+}
+
 } // namespace
