@@ -703,4 +703,24 @@ TEST(PosixSignals, ForkKeepsDispositionsAndMaskAndExecResetsHandlers) {
 	EXPECT_EQ(state.altstack.ss_flags, SS_DISABLE);
 }
 
+TEST(PosixSignals, AFaultKillsEvenWithAHandlerInstalled) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGSEGV, plain_handler), 0);
+				volatile std::uintptr_t null_page = 16;
+				*reinterpret_cast<volatile int *>(null_page) = 1;
+				ADD_FAILURE() << "survived a fault";
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				int status = system.exit_status(pid);
+				EXPECT_TRUE(WIFSIGNALED(status)) << status;
+				EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+				EXPECT_EQ(seen.runs.load(), 0);
+				EXPECT_EQ(system.counters().signals_sent, 1u);
+				EXPECT_EQ(system.counters().signals_delivered, 0u);
+			},
+			2, 1);
+}
+
 } // namespace
