@@ -156,6 +156,9 @@ private:
 	// Makes the thread take its signals: alerts it (thread page, inside a SignalGuard) or
 	// interrupts it. Nothing while the observe loop holds a stop.
 	void kick(Process &process);
+	// Thread page, flag moved from 1 to 2: the signal waits for the guard's exit
+	// (kSuperSigRaise), and the thread's queue is alerted.
+	void defer(Process &process);
 	// Drops the deliverable signals nobody handles; true if one that is handled remains.
 	bool drop_ignored(Process &process);
 	void kill_by_signal(Process &process, int signo);

@@ -51,6 +51,21 @@ void Server::kill_by_signal(Process &p, int signo) {
 	signal_event(p).notify_all(); // a parked sigsuspend/sigtimedwait ends without a resume
 }
 
+void Server::defer(Process &p) {
+	p.signals.delayed = true;
+	// Managarm's alertRemoteQueue: a wait of the guard's call ends, and sees the flag at 2.
+	HelHandle queue =
+			std::atomic_ref<HelHandle>{p.thread_page->queue_handle}.load(std::memory_order_acquire);
+	HelHandle ours = kHelNullHandle;
+	if (queue &&
+			helTransferDescriptor(queue, p.universe, kHelTransferDescriptorIn, kHelRightSignal, 0,
+					&ours) == kHelErrNone) {
+		helAlertQueue(ours);
+		helCloseDescriptor(kHelThisUniverse, ours);
+		AtomicCounters::bump(state_.counters.alerts);
+	}
+}
+
 void Server::kick(Process &p) {
 	if (p.stopped || p.signals.delayed || !p.alive)
 		return;
@@ -59,17 +74,7 @@ void Server::kick(Process &p) {
 		std::atomic_ref<std::uint32_t> flag{p.thread_page->global_signal_flag};
 		std::uint32_t expected = 1;
 		if (flag.compare_exchange_strong(expected, 2, std::memory_order_acq_rel)) {
-			p.signals.delayed = true;
-			HelHandle queue = std::atomic_ref<HelHandle>{p.thread_page->queue_handle}.load(
-					std::memory_order_acquire);
-			HelHandle ours = kHelNullHandle;
-			if (queue &&
-					helTransferDescriptor(queue, p.universe, kHelTransferDescriptorIn,
-							kHelRightSignal, 0, &ours) == kHelErrNone) {
-				helAlertQueue(ours);
-				helCloseDescriptor(kHelThisUniverse, ours);
-				AtomicCounters::bump(state_.counters.alerts);
-			}
+			defer(p);
 			return;
 		}
 	}
@@ -123,8 +128,9 @@ Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
 		std::atomic_ref<std::uint32_t> flag{p->thread_page->global_signal_flag};
 		std::uint32_t expected = 1;
 		if (flag.load(std::memory_order_acquire) != 0) {
+			// The stop may be inside a long wait of the guard's call: the alert ends it.
 			if (flag.compare_exchange_strong(expected, 2, std::memory_order_acq_rel))
-				s.delayed = true;
+				defer(*p);
 			co_return 0;
 		}
 	}

@@ -723,4 +723,34 @@ TEST(PosixSignals, AFaultKillsEvenWithAHandlerInstalled) {
 			2, 1);
 }
 
+TEST(PosixSignals, AStopInsideAGuardDefersUntilTheGuardRaises) {
+	for_each_mode(
+			[](const helsim::MachineConfig &config) {
+				seen.reset();
+				helsim::Machine machine{config};
+				px::System system{machine, quiet()};
+				system.add_program("/bin/main", [](int, char **) {
+					EXPECT_EQ(install(SIGUSR1, plain_handler), 0);
+					protocol::ProcessData data{};
+					EXPECT_EQ(raw_process_data(data), kHelErrNone);
+					std::atomic_ref<std::uint32_t> flag{data.thread_page->global_signal_flag};
+					flag.store(1);
+					EXPECT_EQ(px::raise(SIGUSR1), 0); // its stop is inside the guard
+					EXPECT_EQ(seen.runs.load(), 0);
+					EXPECT_EQ(flag.exchange(0), 2u);
+					EXPECT_EQ(raw_supercall(protocol::kSuperSigRaise).error, kHelErrNone);
+					EXPECT_EQ(seen.runs.load(), 1);
+					return 0;
+				});
+				pid_t pid = system.spawn("/bin/main", {"main"});
+				expect_clean(machine.run());
+				EXPECT_EQ(exit_code(system, pid), 0);
+				auto c = system.counters();
+				EXPECT_EQ(c.alerts, 1u); // a wait of the guard's call would end
+				EXPECT_EQ(c.interrupts, 0u);
+				EXPECT_EQ(c.signals_delivered, 1u);
+			},
+			4, 1);
+}
+
 } // namespace
