@@ -88,12 +88,16 @@ auto exchange(ClientThread &t, HelHandle lane, const Items &...items)
 	AtomicCounters::bump(t.counters->client_submissions);
 	std::uintptr_t context = t.next_tag++;
 	auto request = ipc::offer(items...);
-	ipc::submit(t.queue, lane, context, request);
-	ipc::Exchange<decltype(request)> exchange{wait_own(t, context), {}};
-	if (exchange.element.context() != context)
-		return std::nullopt; // the kernel refused the submission
-	exchange.results = ipc::parse<decltype(request)>(exchange.element);
-	return exchange;
+	try {
+		ipc::submit(t.queue, lane, context, request);
+		ipc::Exchange<decltype(request)> exchange{wait_own(t, context), {}};
+		if (exchange.element.context() != context)
+			return std::nullopt; // the kernel refused the submission
+		exchange.results = ipc::parse<decltype(request)>(exchange.element);
+		return exchange;
+	} catch (const HelException &) {
+		return std::nullopt;
+	}
 }
 
 // The Response in a reply, or the error the exchange itself met.

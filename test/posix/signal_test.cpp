@@ -413,7 +413,7 @@ px::Main parent(void (*then)(pid_t)) {
 	};
 }
 
-void each_pair(px::Main child, void (*then)(pid_t), int child_code, std::uint64_t seeds,
+void each_pair(const px::Main &child, void (*then)(pid_t), int child_code, std::uint64_t seeds,
 		std::uint64_t threads_runs) {
 	each_mode(
 			parent(then),
