@@ -753,4 +753,47 @@ TEST(PosixSignals, AStopInsideAGuardDefersUntilTheGuardRaises) {
 			4, 1);
 }
 
+// A handler that runs inside another call's wait (the read's): the read goes on, or returns
+// -EINTR once the blocking calls learn it (client_wait.cpp); either way no byte is lost.
+constexpr int kDataRead = 5, kDataWrite = 6;
+
+TEST(PosixSignals, AHandlerRunsInsideABlockedReadAndNothingIsLost) {
+	auto main = [](int, char **) {
+		int ready_fds[2], data_fds[2];
+		EXPECT_EQ(px::pipe(ready_fds), 0);
+		EXPECT_EQ(px::pipe(data_fds), 0);
+		EXPECT_EQ(data_fds[0], kDataRead);
+		const char *argv[] = {"child", nullptr};
+		pid_t child = px::spawn("/bin/child", argv);
+		char byte = 0;
+		EXPECT_EQ(px::read(ready_fds[0], &byte, 1), 1);
+		EXPECT_EQ(px::kill(child, SIGUSR1), 0);
+		EXPECT_EQ(px::write(data_fds[1], "d", 1), 1);
+		return 0;
+	};
+	px::Main child = [](int, char **) {
+		EXPECT_EQ(install(SIGUSR1, plain_handler), 0);
+		px::close(kDataWrite);
+		ready();
+		char byte = 0;
+		int n = px::read(kDataRead, &byte, 1);
+		if (n == -EINTR)
+			n = px::read(kDataRead, &byte, 1);
+		EXPECT_EQ(n, 1);
+		EXPECT_EQ(byte, 'd');
+		EXPECT_EQ(seen.runs.load(), 1);
+		return 10;
+	};
+	each_mode(
+			main,
+			[](px::System &system, pid_t pid, const Mode &) {
+				EXPECT_EQ(exit_code(system, pid), 0);
+				EXPECT_EQ(exit_code(system, pid + 1), 10);
+				auto c = system.counters();
+				EXPECT_EQ(c.signals_delivered, 1u);
+				EXPECT_GE(c.interrupts + c.alerts, 1u);
+			},
+			20, 4, [&](px::System &system) { system.add_program("/bin/child", child); });
+}
+
 } // namespace
