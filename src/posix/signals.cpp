@@ -391,8 +391,10 @@ Async<Server::SignalAnswer> Server::signal_call(std::shared_ptr<Process> p, std:
 	}
 	switch (number) {
 	case protocol::kSuperSigKill:
-		answer.value = send_kill(*p, static_cast<std::int64_t>(args[1]),
-				static_cast<int>(static_cast<std::int64_t>(args[3])));
+		// Mode 1 (QueueInfo, sigqueue) is not supported.
+		answer.value = args[0] != 0 ? -EINVAL
+									: send_kill(*p, static_cast<std::int64_t>(args[1]),
+											  static_cast<int>(static_cast<std::int64_t>(args[3])));
 		break;
 	case protocol::kSuperSigRestore: answer.value = co_await restore(p, args[0]); break;
 	case protocol::kSuperSigMask: {

@@ -796,4 +796,18 @@ TEST(PosixSignals, AHandlerRunsInsideABlockedReadAndNothingIsLost) {
 			20, 4, [&](px::System &system) { system.add_program("/bin/child", child); });
 }
 
+TEST(PosixSignals, AHandlerMayExit) {
+	each_mode(
+			[](int, char **) {
+				EXPECT_EQ(install(SIGINT, [](int) { px::_exit(3); }), 0);
+				px::raise(SIGINT);
+				ADD_FAILURE() << "returned from a handler that exited";
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				EXPECT_EQ(exit_code(system, pid), 3);
+			},
+			2, 1);
+}
+
 } // namespace
