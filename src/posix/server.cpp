@@ -264,6 +264,7 @@ Task Server::observe(std::shared_ptr<Process> p) {
 		// Signals are taken at every stop before the resume (Managarm's
 		// handlePendingSignalsFromObservation); the first stop is the thread's creation.
 		p->stopped = true;
+		p->signals.interrupted = false; // any stop takes what an interrupt was asked for
 		bool resume = true;
 		if (seen.observation == kHelObserveInterrupt) {
 			if (started)

@@ -78,6 +78,9 @@ void Server::kick(Process &p) {
 			return;
 		}
 	}
+	if (p.signals.interrupted)
+		return;
+	p.signals.interrupted = true;
 	helInterruptThread(p.thread);
 	AtomicCounters::bump(state_.counters.interrupts);
 }

@@ -78,6 +78,8 @@ struct SignalState {
 	std::uint64_t seq = 0;
 	// sigtimedwait is waiting for these: they wake it even while blocked.
 	std::uint64_t waiting = 0;
+	// helInterruptThread was called and the thread has not stopped since: once is enough.
+	bool interrupted = false;
 	// The thread page's flag was moved to 2: the client raises at its guard's exit.
 	bool delayed = false;
 
