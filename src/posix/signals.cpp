@@ -116,10 +116,15 @@ void Server::send_signal(Process &target, int signo, int code, pid_t sender, int
 
 bool Server::drop_ignored(Process &p) {
 	auto &s = p.signals;
-	for (int signo = 1; signo <= kMaxSignal; ++signo)
-		if ((s.deliverable() & bit(signo)) && s.ignored(signo))
+	std::uint64_t deliverable = s.deliverable();
+	for (std::uint64_t left = deliverable; left; left &= left - 1) {
+		int signo = __builtin_ctzll(left) + 1;
+		if (s.ignored(signo)) {
 			s.discard(signo);
-	return s.deliverable() != 0;
+			deliverable &= ~bit(signo);
+		}
+	}
+	return deliverable != 0;
 }
 
 Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
