@@ -4,6 +4,7 @@
 // docs/posix-signals.md describes the design.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -191,6 +192,15 @@ Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
 	frame.context.uc_stack = s.altstack;
 	if (on_alt)
 		frame.context.uc_stack.ss_flags |= SS_ONSTACK;
+	// Recorded before the write: with supercalls off a restore request and a stop may push
+	// frames of one process at the same time, and each must see the other's.
+	s.blocked |= action.mask | ((action.flags & SA_NODEFER) ? 0 : bit(signo));
+	s.blocked &= ~kUnblockable;
+	if (action.flags & SA_RESETHAND)
+		s.actions[signo] = SigactionWire{};
+	s.frames.push_back({address, on_alt});
+	++s.seq;
+	AtomicCounters::bump(state_.counters.signals_delivered);
 	auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
 			HelSqWriteMemory{p->thread, address, sizeof(frame), &frame});
 	if (!p->alive)
@@ -199,14 +209,6 @@ Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
 		kill_by_signal(*p, SIGSEGV); // as Linux when it cannot write the frame
 		co_return kDiedFrame;
 	}
-
-	s.blocked |= action.mask | ((action.flags & SA_NODEFER) ? 0 : bit(signo));
-	s.blocked &= ~kUnblockable;
-	if (action.flags & SA_RESETHAND)
-		s.actions[signo] = SigactionWire{};
-	s.frames.push_back({address, on_alt});
-	++s.seq;
-	AtomicCounters::bump(state_.counters.signals_delivered);
 	co_return address;
 }
 
@@ -234,22 +236,37 @@ Async<bool> Server::deliver(std::shared_ptr<Process> p) {
 
 Async<std::int64_t> Server::restore(std::shared_ptr<Process> p, std::uint64_t address) {
 	auto &s = p->signals;
+	auto recorded = [&] {
+		return std::find_if(s.frames.begin(), s.frames.end(),
+				[address](const SignalState::Pushed &f) { return f.address == address; });
+	};
 	SignalFrame frame{};
-	bool good = !s.frames.empty() && s.frames.back().address == address;
+	bool good = recorded() != s.frames.end();
 	if (good) {
 		auto read = co_await executor_.operation<HelSimpleResult>(kHelSubmitReadMemory,
 				HelSqReadMemory{p->thread, address, sizeof(frame), &frame});
 		good = read.error == kHelErrNone && frame.magic == kFrameMagic &&
 				valid_signo(static_cast<std::int64_t>(frame.signo)) && p->alive &&
-				!s.frames.empty() && s.frames.back().address == address;
+				recorded() != s.frames.end();
 	}
 	if (!good) {
 		kill_by_signal(*p, SIGSEGV); // Linux's bad-frame rule; the server only trusts its record
 		co_return kDied;
 	}
 	// A handler may change the mask it returns to (Linux honours uc_sigmask).
-	s.blocked = to_bits(frame.context.uc_sigmask) & ~kUnblockable;
-	s.frames.pop_back();
+	std::uint64_t mask = to_bits(frame.context.uc_sigmask) & ~kUnblockable;
+	auto it = recorded();
+	if (it->has_mask)
+		mask = it->mask; // a frame below returned while this one ran
+	if (it + 1 == s.frames.end()) {
+		s.blocked = mask;
+	} else {
+		// Supercalls off: a stop pushed a frame above this one while its restore request was on
+		// the way. That frame's handler runs on; it returns to this one's mask.
+		(it + 1)->has_mask = true;
+		(it + 1)->mask = mask;
+	}
+	s.frames.erase(it);
 	// Draining: the next signal's frame, which the trampoline runs before it returns (an
 	// upcall here would nest on the host stack once per signal).
 	std::uint64_t next = co_await push_frame(p);

@@ -87,6 +87,8 @@ struct SignalState {
 	struct Pushed {
 		std::uint64_t address;
 		bool on_altstack;
+		bool has_mask = false; // the mask to return to, instead of the frame's uc_sigmask
+		std::uint64_t mask = 0;
 	};
 	std::vector<Pushed> frames;
 	std::uint64_t stack_base = 0; // the signal stack, allocated at the first delivery
