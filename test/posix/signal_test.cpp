@@ -810,4 +810,52 @@ TEST(PosixSignals, AHandlerMayExit) {
 			2, 1);
 }
 
+// Many queued signals from another process while the child's handlers make calls: every one
+// runs exactly once, and the mask is the child's own at the end (restores racing stops with
+// supercalls off, frames nesting with them on).
+constexpr int kSignals = 30;
+
+TEST(PosixSignals, AStreamOfQueuedSignalsRunsEachHandlerOnce) {
+	each_mode(
+			[](int, char **) {
+				int ready_fds[2], done_fds[2];
+				EXPECT_EQ(px::pipe(ready_fds), 0);
+				EXPECT_EQ(px::pipe(done_fds), 0);
+				const char *argv[] = {"child", nullptr};
+				pid_t child = px::spawn("/bin/child", argv);
+				char byte = 0;
+				EXPECT_EQ(px::read(ready_fds[0], &byte, 1), 1);
+				for (int i = 0; i < kSignals; ++i)
+					EXPECT_EQ(px::kill(child, SIGRTMIN), 0);
+				EXPECT_EQ(px::write(done_fds[1], "d", 1), 1);
+				return 0;
+			},
+			[](px::System &system, pid_t pid, const Mode &) {
+				EXPECT_EQ(exit_code(system, pid), 0);
+				EXPECT_EQ(exit_code(system, pid + 1), 11);
+				EXPECT_EQ(system.counters().signals_delivered, std::uint64_t{kSignals});
+			},
+			10, 4,
+			[](px::System &system) {
+				system.add_program("/bin/child", [](int, char **) {
+					EXPECT_EQ(install(SIGRTMIN,
+									  [](int) {
+										  seen.runs.fetch_add(1);
+										  EXPECT_GT(px::getpid(), 0);
+									  }),
+							0);
+					ready();
+					char byte = 0;
+					int n = 0;
+					do
+						n = px::read(kDataRead, &byte, 1);
+					while (n == -EINTR);
+					EXPECT_EQ(n, 1);
+					EXPECT_EQ(current_mask(), 0u); // every pending one drained at this stop
+					EXPECT_EQ(seen.runs.load(), kSignals);
+					return 11;
+				});
+			});
+}
+
 } // namespace
