@@ -204,7 +204,7 @@ Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
 	auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
 			HelSqWriteMemory{p->thread, address, sizeof(frame), &frame});
 	if (!p->alive)
-		co_return kDiedFrame;
+		co_return 0; // it exited meanwhile (supercalls off): resumed, its thread unwinds
 	if (written.error != kHelErrNone) {
 		kill_by_signal(*p, SIGSEGV); // as Linux when it cannot write the frame
 		co_return kDiedFrame;
