@@ -206,7 +206,7 @@ bool copy_out(ClientThread &t, void *to, const void *from, std::size_t size) {
 	t.queue.submit(kHelSubmitWriteMemory, context,
 			HelSqWriteMemory{kHelThisThread, reinterpret_cast<std::uintptr_t>(to), size, from});
 	t.queue.flush();
-	auto element = t.queue.wait_for(context, [](Element &&) {});
+	auto element = wait_own(t, context);
 	return element.error() == kHelErrNone;
 }
 
@@ -548,7 +548,7 @@ int nanosleep(const struct timespec *request_time, struct timespec *remaining) {
 	std::uint64_t tag = t->next_tag++;
 	t->queue.submit(kHelSubmitAwaitClock, tag, HelSqAwaitClock{deadline, tag});
 	t->queue.flush();
-	t->queue.wait_for(tag, [](Element &&) {});
+	detail::wait_own(*t, tag);
 	if (remaining) {
 		timespec zero{};
 		if (!detail::copy_out(*t, remaining, &zero, sizeof(zero)))

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel-stubs.h>
@@ -36,7 +37,10 @@ struct ClientThread {
 	// ---- signals (client_signals.cpp: the trampoline writes these; client_wait.cpp reads them)
 	std::uint64_t handlers_run = 0;     // bumped after each signal handler returned
 	bool last_handler_restarts = false; // the last handler run was installed with SA_RESTART
-										// ---- end signals
+	// A handler runs at a stop, which may be inside another call's wait: completions its own
+	// calls took that belong to the interrupted wait wait here for it (wait_own).
+	std::vector<Element> stashed;
+	// ---- end signals
 
 	// ---- waiting (client_wait.cpp)
 	// ---- end waiting
@@ -44,6 +48,10 @@ struct ClientThread {
 	// ---- processes (client_process.cpp)
 	// ---- end processes
 };
+
+// Waits for the completion with `context` on the thread's queue. Others are stashed, not
+// dropped: a signal handler's calls nest inside the wait they interrupted.
+Element wait_own(ClientThread &t, std::uintptr_t context);
 
 // Thrown by _exit once the server has recorded the exit: unwinds the thread to its entry. Not
 // a std::exception, so that `catch (const std::exception &)` in a program does not stop it.
@@ -78,8 +86,15 @@ template <typename... Items>
 auto exchange(ClientThread &t, HelHandle lane, const Items &...items)
 		-> std::optional<ipc::Exchange<decltype(ipc::offer(items...))>> {
 	AtomicCounters::bump(t.counters->client_submissions);
+	std::uintptr_t context = t.next_tag++;
+	auto request = ipc::offer(items...);
 	try {
-		return ipc::exchange_sync(t.queue, lane, ipc::offer(items...));
+		ipc::submit(t.queue, lane, context, request);
+		ipc::Exchange<decltype(request)> exchange{wait_own(t, context), {}};
+		if (exchange.element.context() != context)
+			return std::nullopt; // the kernel refused the submission
+		exchange.results = ipc::parse<decltype(request)>(exchange.element);
+		return exchange;
 	} catch (const HelException &) {
 		return std::nullopt;
 	}

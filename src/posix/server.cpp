@@ -256,21 +256,37 @@ void Server::reap(const std::shared_ptr<Process> &p) {
 
 // Managarm's observeThread: every stop of the process's thread, until it ends.
 Task Server::observe(std::shared_ptr<Process> p) {
+	bool started = false;
 	for (;;) {
 		auto seen = co_await executor_.operation<HelObserveResult>(kHelSubmitObserve,
 				HelSqObserve{p->thread});
 		if (seen.error != kHelErrNone)
 			break; // kHelErrThreadTerminated
+		// Signals are taken at every stop before the resume (Managarm's
+		// handlePendingSignalsFromObservation); the first stop is the thread's creation.
+		p->stopped = true;
+		p->signals.interrupted = false; // any stop takes what an interrupt was asked for
+		bool resume = true;
 		if (seen.observation == kHelObserveInterrupt) {
-			helResume(p->thread); // created stopped: start it
+			if (started)
+				resume = co_await deliver(p);
+			started = true;
 		} else if (seen.observation >= kHelObserveSuperCall) {
-			if (co_await serve_supercall(p, seen.observation - kHelObserveSuperCall))
-				helResume(p->thread);
+			std::uint32_t number = seen.observation - kHelObserveSuperCall;
+			resume = co_await serve_supercall(p, number);
+			// A restore answered with the next frame itself (the trampoline drains).
+			if (resume && number != protocol::kSuperSigRestore)
+				resume = co_await deliver(p);
 		} else {
-			// A fault nothing handles: the process dies of the signal Linux would send.
-			end_process(*p, signal_of(seen.observation));
-			helKillThread(p->thread);
+			// A fault: its signal's default action, even with a handler installed
+			// (docs/posix-signals.md: handlers do not run for synchronous faults).
+			AtomicCounters::bump(state_.counters.signals_sent);
+			kill_by_signal(*p, signal_of(seen.observation));
+			resume = false;
 		}
+		p->stopped = false;
+		if (resume)
+			helResume(p->thread);
 	}
 	// Ended without _exit: an exception escaped main (std::terminate would abort).
 	end_process(*p, SIGABRT);

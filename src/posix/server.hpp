@@ -58,7 +58,9 @@ struct Process {
 
 	// ---- signals (signals.cpp)
 	SignalState signals;
-	// ---- end signals
+	bool stopped = false; // the observe loop holds a stop: signals are taken before the resume
+	std::unique_ptr<Condition> signal_event; // wakes sigsuspend and sigtimedwait (lazily made)
+											 // ---- end signals
 
 	// ---- family and memory (process.cpp)
 	// ---- end family and memory
@@ -132,6 +134,42 @@ private:
 	// Requests kSigaction..kSigTimedWait on the POSIX lane: the call's value or a negative errno.
 	Async<std::int64_t> signal_request(std::shared_ptr<Process> process,
 			const protocol::Request &request, protocol::Response &response);
+
+	// What a supercall and its request fallback share: Out0 (or a negative errno) and Out2.
+	struct SignalAnswer {
+		std::int64_t value = 0;
+		std::int64_t value2 = 0;
+	};
+	Async<SignalAnswer> signal_call(std::shared_ptr<Process> process, std::uint32_t number,
+			std::array<std::uint64_t, 4> args, std::uint64_t cancel_id);
+	Async<std::int64_t> set_action(std::shared_ptr<Process> process, protocol::Request request);
+	// At a stop: runs the handler of one deliverable signal (frame, upcall) or applies its
+	// default action. False when the process died.
+	Async<bool> deliver(std::shared_ptr<Process> process);
+	// Writes the next deliverable signal's frame: its address, 0 if none may run now, ~0 if
+	// the process died instead.
+	Async<std::uint64_t> push_frame(std::shared_ptr<Process> process);
+	Async<std::int64_t> restore(std::shared_ptr<Process> process, std::uint64_t frame);
+	Async<std::int64_t> suspend(std::shared_ptr<Process> process, std::uint64_t seq,
+			std::uint64_t cancel_id);
+	Async<std::int64_t> timed_wait(std::shared_ptr<Process> process, std::uint64_t set,
+			std::uint64_t timeout, std::uint64_t info, std::uint64_t cancel_id);
+	Task signal_timer(std::shared_ptr<Process> process, std::shared_ptr<bool> fired,
+			std::uint64_t deadline, std::uint64_t tag);
+	Async<std::int64_t> altstack(std::shared_ptr<Process> process, std::uint64_t set,
+			std::uint64_t old);
+	std::int64_t send_kill(Process &sender, std::int64_t pid, int signo);
+	// Makes the thread take its signals: alerts it (thread page, inside a SignalGuard) or
+	// interrupts it. Nothing while the observe loop holds a stop.
+	void kick(Process &process);
+	// Thread page, flag moved from 1 to 2: the signal waits for the guard's exit
+	// (kSuperSigRaise), and the thread's queue is alerted.
+	void defer(Process &process);
+	// Drops the deliverable signals nobody handles; true if one that is handled remains.
+	bool drop_ignored(Process &process);
+	void kill_by_signal(Process &process, int signo);
+	Condition &signal_event(Process &process);
+	std::uint64_t next_timer_tag_ = 1;
 	// ---- end signals
 
 	// ---- cancellation (cancel.cpp)
