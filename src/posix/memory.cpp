@@ -99,7 +99,8 @@ void Server::unmap_areas(Process &p) {
 Async<std::int64_t> Server::fork_area(Process &child, const AnonArea &area,
 		std::map<const MemoryObject *, std::shared_ptr<MemoryObject>> &forked) {
 	AnonArea copy = area;
-	if (!area.shared && state_.options.fork_cow) {
+	bool eager = !area.shared && !state_.options.fork_cow;
+	if (!area.shared && !eager) {
 		// One fork per view: areas split by munmap share their view, and its fork.
 		auto &fork = forked[area.memory.get()];
 		if (!fork) {
@@ -110,12 +111,21 @@ Async<std::int64_t> Server::fork_area(Process &child, const AnonArea &area,
 			fork = std::make_shared<MemoryObject>(result.handle);
 		}
 		copy.memory = fork;
-	} else if (!area.shared) {
+	} else if (eager) {
 		HelHandle fresh = kHelNullHandle;
 		if (helCopyOnWrite(kHelZeroMemory, 0, area.size, &fresh) != kHelErrNone)
 			co_return -ENOMEM;
 		copy.memory = std::make_shared<MemoryObject>(fresh);
 		copy.offset = 0;
+	}
+	// Mapped before anything is copied, so that a child whose space has no room fails at once.
+	void *address = nullptr;
+	if (helMapMemory(copy.memory->handle(), child.space, nullptr, copy.offset, copy.size,
+				map_flags(copy.prot) | kHelMapDontRequireBacking, &address) != kHelErrNone)
+		co_return -ENOMEM;
+	copy.address = reinterpret_cast<std::uintptr_t>(address);
+	child.areas.push_back(copy);
+	if (eager) {
 		// Through the kernel's checked copies: a frame that cannot be had is -ENOMEM here,
 		// not a fault of the server.
 		std::vector<std::byte> bounce(std::min(area.size, kCopyChunk));
@@ -126,19 +136,13 @@ Async<std::int64_t> Server::fork_area(Process &child, const AnonArea &area,
 			if (read.error != kHelErrNone)
 				co_return -ENOMEM;
 			auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
-					HelSqWriteMemory{fresh, at, n, bounce.data()});
+					HelSqWriteMemory{copy.memory->handle(), at, n, bounce.data()});
 			if (written.error != kHelErrNone)
 				co_return -ENOMEM;
 			for (std::size_t page = 0; page < n; page += kPage)
 				AtomicCounters::bump(state_.counters.fork_pages_copied);
 		}
 	}
-	void *address = nullptr;
-	if (helMapMemory(copy.memory->handle(), child.space, nullptr, copy.offset, copy.size,
-				map_flags(copy.prot) | kHelMapDontRequireBacking, &address) != kHelErrNone)
-		co_return -ENOMEM;
-	copy.address = reinterpret_cast<std::uintptr_t>(address);
-	child.areas.push_back(copy);
 	co_return static_cast<std::int64_t>(copy.address);
 }
 

@@ -204,6 +204,81 @@ TEST(PosixProcess, ForkedMemoryIsCopiedEagerlyWithForkCowOff) {
 	});
 }
 
+// A fork of a fork: the grandchild's memory is a fork of the child's, and each keeps its own.
+TEST(PosixProcess, ForkedMemoryForksAgain) {
+	for (bool cow : {true, false}) {
+		px::Options options;
+		options.fork_cow = cow;
+		each_way(
+				[](int, char **) {
+					auto *page = static_cast<int *>(px::mmap(nullptr, kPage, PROT_READ | PROT_WRITE,
+							MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+					EXPECT_FALSE(px::mmap_failed(page));
+					*page = 1;
+					pid_t child = px::fork(
+							[](void *arg) {
+								auto *mine = static_cast<int *>(arg);
+								*mine = 2;
+								pid_t grandchild = px::fork(
+										[](void *grand) {
+											auto *value = static_cast<int *>(grand);
+											int seen = *value;
+											*value = 3;
+											return seen;
+										},
+										mine);
+								int status = 0;
+								EXPECT_EQ(wait_for(grandchild, status), grandchild);
+								EXPECT_EQ(WEXITSTATUS(status), 2);
+								return *mine; // 2: the grandchild's 3 stayed its own
+							},
+							page);
+					int status = 0;
+					EXPECT_EQ(wait_for(child, status), child);
+					EXPECT_EQ(WEXITSTATUS(status), 2);
+					EXPECT_EQ(*page, 1);
+					return 0;
+				},
+				options, {},
+				[cow](px::System &system, pid_t) {
+					EXPECT_EQ(system.counters().forks, 2u);
+					EXPECT_EQ(system.counters().fork_pages_copied, cow ? 0u : 2u);
+				});
+	}
+}
+
+// A child whose space has no room for the parent's memory (every space shares one 16 GiB
+// window): fork fails with -ENOMEM, leaves nothing behind, and the parent carries on.
+TEST(PosixProcess, ForkWithoutRoomIsEnomemAndTheParentCarriesOn) {
+	for (bool cow : {true, false}) {
+		px::Options options;
+		options.fork_cow = cow;
+		each_way(
+				[](int, char **) {
+					constexpr std::size_t kHuge = std::size_t{10} << 30;
+					auto *huge = static_cast<char *>(px::mmap(nullptr, kHuge,
+							PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+					EXPECT_FALSE(px::mmap_failed(huge));
+					huge[0] = 'h';
+					EXPECT_EQ(px::fork([](void *) { return 0; }, nullptr), -ENOMEM);
+					EXPECT_EQ(huge[0], 'h');
+					int status = 0;
+					EXPECT_EQ(px::wait(&status), -ECHILD);
+					EXPECT_EQ(px::munmap(huge, kHuge), 0);
+					pid_t child = px::fork([](void *) { return 6; }, nullptr);
+					EXPECT_EQ(wait_for(child, status), child);
+					EXPECT_EQ(WEXITSTATUS(status), 6);
+					return 0;
+				},
+				options, {},
+				[](px::System &system, pid_t) {
+					EXPECT_EQ(system.counters().forks, 1u);
+					EXPECT_EQ(system.counters().processes_started, 2u);
+					EXPECT_EQ(system.counters().fork_pages_copied, 0u);
+				});
+	}
+}
+
 TEST(PosixProcess, WaitpidOptionsAndErrors) {
 	each_way([](int, char **) {
 		int status = 0;
