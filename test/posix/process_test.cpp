@@ -45,7 +45,7 @@ void each_way(px::Main main, px::Options options = {},
 					if (check)
 						check(system, pid);
 				},
-				5, 2);
+				10, 3);
 	}
 }
 
