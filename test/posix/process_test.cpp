@@ -437,6 +437,7 @@ int exec_program(int, char **) {
 				char *none[] = {const_cast<char *>("none"), nullptr};
 				EXPECT_EQ(px::execve("/bin/none", none, nullptr), -ENOENT); // carries on
 				EXPECT_EQ(px::execve("relative", none, nullptr), -ENOENT);
+				EXPECT_EQ(px::execve(nullptr, none, nullptr), -EFAULT);
 				args[2] = std::to_string(px::getpid());
 				char *argv[] = {const_cast<char *>("after"), args[2].data(), args[0].data(),
 						args[1].data(), nullptr};
@@ -469,6 +470,24 @@ TEST(PosixProcess, ExecveRunsARegisteredProgramInTheSameProcess) {
 				EXPECT_EQ(counters.execs, 1u);
 				EXPECT_EQ(counters.forks, 1u);
 				EXPECT_EQ(counters.processes_started, 2u); // execve starts no process
+			});
+}
+
+// spawn() (fork + exec in one request) makes a child like fork's: waitable, its status kept.
+TEST(PosixProcess, ASpawnedChildIsWaitedForToo) {
+	each_way(
+			[](int, char **) {
+				const char *args[] = {"after", nullptr};
+				pid_t child = px::spawn("/bin/eleven", args);
+				EXPECT_GT(child, 0);
+				int status = 0;
+				EXPECT_EQ(wait_for(child, status), child);
+				EXPECT_EQ(WEXITSTATUS(status), 11);
+				return 0;
+			},
+			{},
+			[](px::System &system) {
+				system.add_program("/bin/eleven", [](int, char **) { return 11; });
 			});
 }
 
