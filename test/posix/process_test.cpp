@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 
 #include <helsim/posix.hpp>
@@ -312,6 +313,32 @@ TEST(PosixProcess, WaitpidOptionsAndErrors) {
 		pid_t four = px::fork([](void *) { return 4; }, nullptr);
 		EXPECT_EQ(px::waitpid(0, nullptr, 0), four);
 		EXPECT_EQ(px::close(gate[0]), 0);
+		return 0;
+	});
+}
+
+// Children that end in any order are each reaped once, with their own status.
+TEST(PosixProcess, ManyChildrenAreEachReapedOnce) {
+	each_way([](int, char **) -> int {
+		constexpr int kChildren = 8;
+		std::map<pid_t, int> expected;
+		for (std::intptr_t i = 0; i < kChildren; ++i) {
+			pid_t child = px::fork(
+					[](void *arg) {
+						return static_cast<int>(reinterpret_cast<std::intptr_t>(arg));
+					},
+					reinterpret_cast<void *>(i + 20));
+			EXPECT_GT(child, 0);
+			expected[child] = static_cast<int>(i + 20);
+		}
+		for (int i = 0; i < kChildren; ++i) {
+			int status = 0;
+			pid_t child = px::wait(&status);
+			EXPECT_EQ(expected.count(child), 1u) << child;
+			EXPECT_EQ(WEXITSTATUS(status), expected[child]);
+			expected.erase(child);
+		}
+		EXPECT_EQ(px::wait(nullptr), -ECHILD);
 		return 0;
 	});
 }
