@@ -95,6 +95,13 @@ bool Server::child_reaped_at_once(const Process &parent) const {
 void Server::leave_family(Process &p, int status) {
 	p.wait_status = status;
 	p.children_changed->notify_all(); // its own waitpid ends
+	// The parent's waiters wake; SIGCHLD carries what Linux puts in si_status.
+	auto tell = [this](Process &parent, const Process &child) {
+		int ended = *child.wait_status;
+		parent.children_changed->notify_all();
+		send_signal(parent, SIGCHLD, WIFSIGNALED(ended) ? CLD_KILLED : CLD_EXITED, child.pid,
+				WIFSIGNALED(ended) ? WTERMSIG(ended) : WEXITSTATUS(ended));
+	};
 	std::shared_ptr<Process> reaper;
 	for (auto &[pid, weak] : processes_) {
 		auto candidate = weak.lock();
@@ -116,11 +123,7 @@ void Server::leave_family(Process &p, int status) {
 		// A zombie: its new parent learns of it as if it ended now (Linux's reparent_leader).
 		if (reaper && !child_reaped_at_once(*reaper)) {
 			reaper->children.push_back(child);
-			reaper->children_changed->notify_all();
-			send_signal(*reaper, SIGCHLD,
-					WIFSIGNALED(*child->wait_status) ? CLD_KILLED : CLD_EXITED, child->pid,
-					WIFSIGNALED(*child->wait_status) ? WTERMSIG(*child->wait_status)
-													 : WEXITSTATUS(*child->wait_status));
+			tell(*reaper, *child);
 		} else {
 			processes_.erase(child->pid);
 		}
@@ -131,9 +134,7 @@ void Server::leave_family(Process &p, int status) {
 		processes_.erase(p.pid); // nobody can wait for it
 		return;
 	}
-	parent->children_changed->notify_all();
-	send_signal(*parent, SIGCHLD, WIFSIGNALED(status) ? CLD_KILLED : CLD_EXITED, p.pid,
-			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	tell(*parent, p);
 	if (child_reaped_at_once(*parent)) {
 		auto it = std::find_if(parent->children.begin(), parent->children.end(),
 				[&](const auto &child) { return child.get() == &p; });
