@@ -573,8 +573,11 @@ void *mmap(void *address, size_t length, int prot, int flags, int fd, off_t offs
 	if ((flags & MAP_FIXED) || !(flags & (MAP_PRIVATE | MAP_SHARED)))
 		return fail(-EINVAL);
 	std::int64_t result = detail::supercalls(*t)
-			? detail::supercall(protocol::kSuperAnonAllocate, length, static_cast<HelWord>(prot))
-			: request(*t, make(protocol::kAnonAllocate, static_cast<std::int64_t>(length), prot));
+			? detail::supercall(protocol::kSuperAnonAllocate, length, static_cast<HelWord>(prot),
+					  static_cast<HelWord>(flags))
+			: request(*t,
+					  make(protocol::kAnonAllocate, static_cast<std::int64_t>(length), prot,
+							  flags));
 	return reinterpret_cast<void *>(static_cast<std::intptr_t>(result));
 }
 

@@ -13,6 +13,7 @@
 #include <helsim/hel-stubs.h>
 #include <helsim/ipc.hpp>
 
+#include "memory.hpp"
 #include "protocol.hpp"
 #include "state.hpp"
 
@@ -46,6 +47,8 @@ struct ClientThread {
 	// ---- end waiting
 
 	// ---- processes (client_process.cpp)
+	// A forked child: where its parent's mmap'd areas are in its space (fork_address()).
+	const std::vector<Relocation> *relocations = nullptr;
 	// ---- end processes
 };
 

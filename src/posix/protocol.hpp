@@ -29,7 +29,7 @@ enum Supercall : std::uint32_t {
 	kSuperSigRestore = 6,      // Arg0: the frame (helsim: the upcall passes it)
 	kSuperSigMask = 7,         // Arg0: how, Arg1: set -> Out0: former mask, Out2: signal seq
 	kSuperSigRaise = 8,        // the SignalGuard saw the flag at 2: raise the deferred signal
-	kSuperAnonAllocate = 10,   // Arg0: size, Arg1: PROT_* (helsim) -> Out0: address
+	kSuperAnonAllocate = 10,   // Arg0: size, Arg1: PROT_*, Arg2: MAP_* (helsim) -> Out0: address
 	kSuperAnonDeallocate = 11, // Arg0: address, Arg1: size
 	kSuperSigAltStack = 12,    // Arg0: stack_t *, Arg1: stack_t * (old)
 	kSuperSigSuspend = 13,     // Arg0: seq from kSuperSigMask

@@ -122,7 +122,7 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 		case protocol::kExit: response.value = exit(*p, static_cast<int>(request.a)); break;
 		case protocol::kAnonAllocate:
 			response.value = anon_allocate(*p, static_cast<std::uint64_t>(request.a),
-					static_cast<int>(request.b));
+					static_cast<int>(request.b), static_cast<int>(request.c));
 			break;
 		case protocol::kAnonDeallocate:
 			response.value = anon_free(*p, static_cast<std::uint64_t>(request.a),

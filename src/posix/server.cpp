@@ -50,17 +50,6 @@ int signal_of(unsigned observation) {
 	}
 }
 
-std::uint32_t map_flags(int prot) {
-	std::uint32_t flags = 0;
-	if (prot & PROT_READ)
-		flags |= kHelMapProtRead;
-	if (prot & PROT_WRITE)
-		flags |= kHelMapProtWrite | kHelMapProtRead;
-	if (prot & PROT_EXEC)
-		flags |= kHelMapProtExecute;
-	return flags;
-}
-
 } // namespace
 
 Server::Server(System::State &state, Executor &executor) : state_{state}, executor_{executor} {
@@ -142,32 +131,11 @@ HelError Server::start_process(const PendingSpawn &spawn, Process *parent) {
 	p->launch.set_args(spawn.argv);
 	if (!p->launch.main)
 		return kHelErrIllegalArgs;
-
-	// Undoes what was made if a step fails.
 	auto fail = [&](HelError e) {
-		close_all(*p);
-		for (HelHandle h : {p->thread, p->posix_lane, p->space, p->universe})
-			if (h)
-				helCloseDescriptor(kHelThisUniverse, h);
-		if (p->file_table)
-			helUnmapMemory(kHelNullHandle, p->file_table, kPage);
-		if (p->thread_page)
-			helUnmapMemory(kHelNullHandle, p->thread_page, kPage);
+		discard(*p);
 		return e;
 	};
-	if (HelError e = helCreateUniverse(&p->universe))
-		return fail(e);
-	if (HelError e = helCreateSpace(&p->space))
-		return fail(e);
-	HelHandle client_end = kHelNullHandle;
-	if (HelError e = helCreateStream(&p->posix_lane, &client_end, 0))
-		return fail(e);
-	HelError e = helTransferDescriptor(client_end, p->universe, kHelTransferDescriptorOut,
-			kHelRightInvoke, 0, &p->posix_lane_in_process);
-	helCloseDescriptor(kHelThisUniverse, client_end);
-	if (e)
-		return fail(e);
-	if ((e = map_pages(*p)))
+	if (HelError e = make_process(*p))
 		return fail(e);
 
 	// The file table: the parent's fds without FD_CLOEXEC, or /dev/null and /dev/console.
@@ -190,17 +158,12 @@ HelError Server::start_process(const PendingSpawn &spawn, Process *parent) {
 				return fail(kHelErrNoMemory);
 		}
 	}
-
-	if ((e = helCreateThread(p->universe, p->space, kHelAbiSystemV,
-				 reinterpret_cast<void *>(&process_entry), &p->launch, kHelThreadStopped,
-				 &p->thread)))
+	if (HelError e = launch_process(p))
 		return fail(e);
-	helGetCredentials(p->thread, 0, p->credentials.data());
-
-	by_credentials_[p->credentials] = p;
-	AtomicCounters::bump(state_.counters.processes_started);
-	executor_.spawn(observe(p));
-	executor_.spawn(serve_requests(p));
+	if (parent) {
+		p->parent = find_process(parent->pid);
+		parent->children.push_back(p);
+	}
 	return kHelErrNone;
 }
 
@@ -229,7 +192,8 @@ HelError Server::map_pages(Process &p) {
 }
 
 // The process is gone for POSIX (exit, a fatal fault): its fds close, its POSIX lane shuts
-// down, its status is known. Its thread may still be unwinding; reap() follows its end.
+// down, its status is known, its parent is told. Its thread may still be unwinding; reap()
+// follows its end.
 void Server::end_process(Process &p, int status) {
 	if (!p.alive)
 		return;
@@ -242,11 +206,13 @@ void Server::end_process(Process &p, int status) {
 		state_.statuses[p.pid] = status;
 	}
 	AtomicCounters::bump(state_.counters.processes_exited);
+	leave_family(p, status);
 }
 
 void Server::reap(const std::shared_ptr<Process> &p) {
 	for (HelHandle h : {p->thread, p->space, p->universe})
 		helCloseDescriptor(kHelThisUniverse, h);
+	p->areas.clear(); // their views; the mappings went with the space
 	if (p->file_table)
 		helUnmapMemory(kHelNullHandle, p->file_table, kPage);
 	if (p->thread_page)
@@ -287,6 +253,14 @@ Task Server::observe(std::shared_ptr<Process> p) {
 		p->stopped = false;
 		if (resume)
 			helResume(p->thread);
+	}
+	// execve killed the thread: the new image's thread takes over, the process lives on.
+	if (HelHandle next = std::exchange(p->next_thread, kHelNullHandle)) {
+		if (p->alive) {
+			start_image(p, next);
+			co_return;
+		}
+		helCloseDescriptor(kHelThisUniverse, next); // never ran: closing it ends it
 	}
 	// Ended without _exit: an exception escaped main (std::terminate would abort).
 	end_process(*p, SIGABRT);
@@ -338,7 +312,8 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 		}
 		case protocol::kSuperExit: value = exit(*p, static_cast<int>(arg0)); break;
 		case protocol::kSuperAnonAllocate:
-			value = anon_allocate(*p, arg0, static_cast<int>(arg1));
+			value = anon_allocate(*p, arg0, static_cast<int>(arg1),
+					static_cast<int>(gprs[kHelRegArg2]));
 			break;
 		case protocol::kSuperAnonDeallocate: value = anon_free(*p, arg0, arg1); break;
 		case protocol::kSuperGetTid:
@@ -361,32 +336,6 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 std::int64_t Server::exit(Process &p, int code) {
 	end_process(p, W_EXITCODE(code & 0xff, 0));
 	return 1; // tells the client to unwind its thread
-}
-
-std::int64_t Server::anon_allocate(Process &p, std::uint64_t size, int prot) {
-	if (size == 0)
-		return -EINVAL;
-	if (size > (std::uint64_t{1} << 40))
-		return -ENOMEM; // as Linux answers a length no address space has room for
-	size = (size + kPage - 1) & ~(kPage - 1);
-	HelHandle memory = kHelNullHandle;
-	if (helAllocateMemory(size, 0, nullptr, &memory) != kHelErrNone)
-		return -ENOMEM;
-	void *address = nullptr;
-	HelError e = helMapMemory(memory, p.space, nullptr, 0, size,
-			map_flags(prot) | kHelMapDontRequireBacking, &address);
-	helCloseDescriptor(kHelThisUniverse, memory);
-	if (e)
-		return -ENOMEM;
-	return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(address));
-}
-
-std::int64_t Server::anon_free(Process &p, std::uint64_t address, std::uint64_t size) {
-	if (address % kPage || size == 0)
-		return -EINVAL;
-	size = (size + kPage - 1) & ~(kPage - 1);
-	HelError e = helUnmapMemory(p.space, reinterpret_cast<void *>(address), size);
-	return e == kHelErrNone ? 0 : -EINVAL;
 }
 
 // Managarm's serveRequests: accept, read the head, detach a handler, accept the next.

@@ -9,8 +9,10 @@
 
 #include <array>
 #include <cstdint>
+#include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 
 #include "async.hpp"
 #include "file.hpp"
+#include "memory.hpp"
 #include "protocol.hpp"
 #include "signals.hpp"
 #include "state.hpp"
@@ -63,6 +66,13 @@ struct Process {
 											 // ---- end signals
 
 	// ---- family and memory (process.cpp)
+	std::weak_ptr<Process> parent;                  // ppid's process; empty for ppid 0
+	std::vector<std::shared_ptr<Process>> children; // living children and zombies
+	std::optional<int> wait_status;                 // set once it ended: a zombie until waited
+	std::unique_ptr<Condition> children_changed;    // waitpid waits here
+	std::vector<AnonArea> areas;                    // its mmap'd memory
+	std::list<Launch> images;                       // execve's programs; the thread runs back()
+	HelHandle next_thread = kHelNullHandle;         // execve: the new image's thread, stopped
 	// ---- end family and memory
 
 	// ---- readiness (poll.cpp)
@@ -103,7 +113,7 @@ private:
 	Async<bool> serve_supercall(std::shared_ptr<Process> process, std::uint32_t number);
 	// What supercalls and their request fallbacks share: a value or a negative errno.
 	std::int64_t exit(Process &process, int code);
-	std::int64_t anon_allocate(Process &process, std::uint64_t size, int prot);
+	std::int64_t anon_allocate(Process &process, std::uint64_t size, int prot, int flags);
 	std::int64_t anon_free(Process &process, std::uint64_t address, std::uint64_t size);
 
 	// Files.
@@ -187,6 +197,34 @@ private:
 	Async<std::int64_t> process_request(std::shared_ptr<Process> process,
 			const protocol::Request &request, const std::string &tail,
 			protocol::Response &response);
+	// A process by pid while it lives or is a zombie (kill(pid, 0) must find both); nullptr
+	// once it was waited for, or never was.
+	std::shared_ptr<Process> find_process(pid_t pid) const;
+	// Whether a child of `parent` that ends is reaped at once (no zombie, waitpid -ECHILD):
+	// the parent ignores SIGCHLD or installed its action with SA_NOCLDWAIT.
+	bool child_reaped_at_once(const Process &parent) const;
+	// Universe, space, POSIX lane and pages of a new process; undone by discard().
+	HelError make_process(Process &process);
+	// Its thread (stopped) running `launch`, its credentials, and the tasks that serve it.
+	HelError launch_process(const std::shared_ptr<Process> &process);
+	// Undoes make_process and everything added since, for a process that never ran.
+	void discard(Process &process);
+	Async<std::int64_t> fork(std::shared_ptr<Process> parent, HelWord entry, HelWord arg);
+	// A copy of `area` for `child`: the same memory (shared), a fork of it (copy-on-write,
+	// `forked` remembers the forks made so far) or a fresh copy (fork_cow off).
+	Async<std::int64_t> fork_area(Process &child, const AnonArea &area,
+			std::map<const MemoryObject *, std::shared_ptr<MemoryObject>> &forked);
+	// 0 once the new image is set up (the caller's thread is killed), or a negative errno.
+	std::int64_t execve(const std::shared_ptr<Process> &process, const std::string &path,
+			std::vector<std::string> argv);
+	// observe()'s end after execve killed the old thread: the new image's generation.
+	void start_image(const std::shared_ptr<Process> &process, HelHandle thread);
+	Async<std::int64_t> waitpid(std::shared_ptr<Process> process, pid_t pid, int options,
+			std::uint64_t cancel_id, protocol::Response &response);
+	// end_process's family part: children to the reaper, the parent told.
+	void leave_family(Process &process, int status);
+	void unmap_areas(Process &process);
+	std::map<pid_t, std::weak_ptr<Process>> processes_; // living processes and zombies
 	// ---- end family and memory
 
 	// ---- readiness (poll.cpp)
@@ -203,7 +241,6 @@ private:
 	// Wakes `waker` (timed_out set) at `deadline` unless cancel_timer(tag) came first.
 	std::uint64_t start_timer(std::shared_ptr<Waker> waker, std::uint64_t deadline);
 	void cancel_timer(std::uint64_t tag);
-	std::uint64_t next_timer_tag_ = std::uint64_t{1} << 62; // apart from other helpers' tags
 	// Device servers (device.cpp): started at the first open of their device, stopped when
 	// this server ends (the control lanes close).
 	struct DeviceLinks;

@@ -161,7 +161,7 @@ Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
 		top = s.on_altstack() ? s.frames.back().address : bottom + s.altstack.ss_size;
 	} else {
 		if (!s.stack_base) {
-			std::int64_t base = anon_allocate(*p, kSignalStackSize, PROT_READ | PROT_WRITE);
+			std::int64_t base = anon_allocate(*p, kSignalStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
 			if (base < 0) {
 				kill_by_signal(*p, SIGSEGV);
 				co_return kDiedFrame;
@@ -278,6 +278,15 @@ std::int64_t Server::send_kill(Process &sender, std::int64_t pid, int signo) {
 		return -EINVAL;
 	// No process groups yet: each process is alone in a group whose id is its pid. 0 is the
 	// caller's group, -1 every process but the caller and pid 1 (Linux's rule).
+	if (pid > 0) {
+		// A zombie exists (kill(pid, 0) says so) but takes no signal.
+		auto target = find_process(pid);
+		if (!target)
+			return -ESRCH;
+		if (signo && target->alive)
+			send_signal(*target, signo, SI_USER, sender.pid);
+		return 0;
+	}
 	std::vector<std::shared_ptr<Process>> targets;
 	for (const auto &[credentials, weak] : by_credentials_) {
 		auto target = weak.lock();

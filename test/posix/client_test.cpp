@@ -66,6 +66,8 @@ TEST(PosixClient, PidsParentsAndArgv) {
 					EXPECT_EQ(px::spawn("bin/child", args), -ENOENT); // relative: not registered
 					EXPECT_EQ(px::spawn("", args), -ENOENT);
 					EXPECT_EQ(px::spawn(nullptr, args), -EFAULT);
+					// Lives until the child ends: an orphan's parent would be the reaper.
+					EXPECT_EQ(px::waitpid(spawned, nullptr, 0), spawned);
 					return 0;
 				});
 				pid_t pid = system.spawn("/bin/parent", {"parent", "x"});
