@@ -226,12 +226,18 @@ TEST(PosixDevice, AHostPushWakesABlockedPoll) {
 			system.add_program("/bin/waiter", host_waiter);
 			system.spawn("/bin/waiter", {"waiter"});
 			polling = false;
+			// Attached before run(): a machine whose simulated threads all wait, with no host
+			// thread attached, is stuck.
+			std::atomic<bool> attached{false};
 			std::thread host{[&] {
-				auto attached = machine.attach();
+				auto attachment = machine.attach();
+				attached = true;
 				while (!polling)
 					std::this_thread::yield();
 				device->push("host");
 			}};
+			while (!attached)
+				std::this_thread::yield();
 			auto report = machine.run();
 			host.join();
 			expect_clean(report);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -71,8 +72,16 @@ TEST(PosixPipe, EndOfFileOnlyOnceEveryWriterHasClosed) {
 	});
 }
 
+// SIGPIPE ignored, the write itself says -EPIPE (its default action kills: signal_test.cpp).
+void ignore_sigpipe() {
+	struct sigaction ignore {};
+	ignore.sa_handler = SIG_IGN;
+	EXPECT_EQ(px::sigaction(SIGPIPE, &ignore, nullptr), 0);
+}
+
 TEST(PosixPipe, WritingWithoutReadersIsEpipe) {
 	both_ways([](int, char **) {
+		ignore_sigpipe();
 		int fds[2];
 		EXPECT_EQ(px::pipe(fds), 0);
 		EXPECT_EQ(px::close(fds[0]), 0);
@@ -229,6 +238,7 @@ TEST(PosixPipe, ABlockedReadIsWokenByAWriteFromAnotherProcess) {
 
 // A writer blocked on a full pipe is woken with EPIPE when the last reader leaves.
 int blocked_writer(int, char **argv) {
+	ignore_sigpipe();
 	int out = fd_arg(argv, 1);
 	EXPECT_EQ(px::close(out - 1), 0);
 	std::vector<char> data(100'000, 'w');
