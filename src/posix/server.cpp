@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "client.hpp"
 #include "pipe.hpp"
@@ -198,6 +199,10 @@ HelError Server::start_process(const PendingSpawn &spawn, Process *parent) {
 	helGetCredentials(p->thread, 0, p->credentials.data());
 
 	by_credentials_[p->credentials] = p;
+	if (state_.options.inline_supercalls) {
+		std::unique_lock lock{state_.inline_mutex};
+		state_.tids[p->credentials] = p->pid;
+	}
 	AtomicCounters::bump(state_.counters.processes_started);
 	executor_.spawn(observe(p));
 	executor_.spawn(serve_requests(p));
@@ -251,6 +256,10 @@ void Server::reap(const std::shared_ptr<Process> &p) {
 	if (p->thread_page)
 		helUnmapMemory(kHelNullHandle, p->thread_page, kPage);
 	by_credentials_.erase(p->credentials);
+	if (state_.options.inline_supercalls) {
+		std::unique_lock lock{state_.inline_mutex};
+		state_.tids.erase(p->credentials);
+	}
 }
 
 // Managarm's observeThread: every stop of the process's thread, until it ends.
