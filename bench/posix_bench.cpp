@@ -13,6 +13,7 @@
 #include <benchmark/benchmark.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,51 +27,12 @@
 #include <helsim/machine.hpp>
 #include <helsim/posix.hpp>
 
+#include "posix_support.hpp"
+
 namespace {
 
 namespace px = helsim::posix;
-
-// Runs the benchmark loop inside a POSIX process. `setup` runs first, in the process (not
-// timed), and returns the operation: a callable that returns whether it worked.
-template <typename Setup>
-void in_process(benchmark::State &state, px::Options options, Setup setup) {
-	helsim::MachineConfig config;
-	config.cpus = 1;
-	helsim::Machine machine{config};
-	options.console = [](std::string_view) {};
-	px::System system{machine, options};
-	std::int64_t bad = 0;
-	px::Counters before{}, after{};
-	system.add_program("/bin/bench", [&](int, char **) {
-		auto op = setup(bad);
-		before = px::counters();
-		for (auto _ : state)
-			bad += !op();
-		after = px::counters();
-		return 0;
-	});
-	pid_t pid = system.spawn("/bin/bench", {"bench"});
-	helsim::RunReport report = machine.run();
-	if (report.stuck || !system.has_exited(pid)) {
-		state.SkipWithError(("the machine got stuck: " + report.to_string()).c_str());
-		return;
-	}
-	int status = system.exit_status(pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || bad) {
-		state.SkipWithError(("status " + std::to_string(status) + ", " + std::to_string(bad) +
-				" failed operations")
-									.c_str());
-		return;
-	}
-	auto per_op = [&](std::uint64_t a, std::uint64_t b) {
-		return static_cast<double>(b - a) / static_cast<double>(state.iterations());
-	};
-	state.counters["server_req"] = per_op(before.server_requests, after.server_requests);
-	state.counters["supercalls"] = per_op(before.supercalls, after.supercalls);
-	state.counters["passthrough"] = per_op(before.passthrough_requests, after.passthrough_requests);
-	state.counters["forwarded"] = per_op(before.forwarded_requests, after.forwarded_requests);
-	state.counters["submissions"] = per_op(before.client_submissions, after.client_submissions);
-}
+using helsim::bench_posix::in_process;
 
 // ---------------------------------------------------------------- getpid: an RPC on the POSIX lane
 
@@ -94,11 +56,40 @@ void BM_Posix_Gettid(benchmark::State &state, bool supercalls) {
 BENCHMARK_CAPTURE(BM_Posix_Gettid, supercall, true);
 BENCHMARK_CAPTURE(BM_Posix_Gettid, rpc, false);
 
+// The ablation's third point: a host callback answers on the calling thread, no stop.
+void BM_Posix_Gettid_Inline(benchmark::State &state) {
+	in_process(state, {.inline_supercalls = true},
+			[](std::int64_t &) { return [] { return px::gettid() == 1; }; });
+}
+BENCHMARK(BM_Posix_Gettid_Inline);
+
 void BM_PosixHost_Gettid(benchmark::State &state) {
 	for (auto _ : state)
 		benchmark::DoNotOptimize(syscall(SYS_gettid));
 }
 BENCHMARK(BM_PosixHost_Gettid);
+
+// ---------------------------------------------------------------- sigprocmask(query)
+
+void BM_Posix_SigprocmaskQuery(benchmark::State &state, bool supercalls) {
+	in_process(state, {.supercalls = supercalls}, [](std::int64_t &) {
+		return [] {
+			sigset_t old;
+			return px::sigprocmask(SIG_BLOCK, nullptr, &old) == 0;
+		};
+	});
+}
+BENCHMARK_CAPTURE(BM_Posix_SigprocmaskQuery, supercall, true);
+BENCHMARK_CAPTURE(BM_Posix_SigprocmaskQuery, rpc, false);
+
+void BM_PosixHost_SigprocmaskQuery(benchmark::State &state) {
+	sigset_t old;
+	for (auto _ : state) {
+		benchmark::DoNotOptimize(::sigprocmask(SIG_BLOCK, nullptr, &old));
+		benchmark::ClobberMemory();
+	}
+}
+BENCHMARK(BM_PosixHost_SigprocmaskQuery);
 
 // ---------------------------------------------------------------- read 1 byte of /dev/zero
 
@@ -203,5 +194,46 @@ void BM_PosixHost_PipeWriteRead64(benchmark::State &state) {
 		state.SkipWithError("short pipe transfer");
 }
 BENCHMARK(BM_PosixHost_PipeWriteRead64);
+
+// ---------------------------------------------------------------- read sizes from a pipe
+// Each iteration writes `size` bytes into a pipe and reads them back in one read: the read's
+// cost by size, with every request one submission (batching) or one per action.
+
+void BM_Posix_PipeReadSize(benchmark::State &state, bool batching) {
+	auto size = static_cast<std::size_t>(state.range(0));
+	in_process(state, {.batching = batching}, [size](std::int64_t &bad) {
+		int fds[2] = {-1, -1};
+		bad += px::pipe(fds) != 0;
+		return [fds, size, out = std::string(size, 'r'), in = std::string(size, 0)]() mutable {
+			auto n = static_cast<ssize_t>(size);
+			return px::write(fds[1], out.data(), size) == n &&
+					px::read(fds[0], in.data(), size) == n;
+		};
+	});
+	state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK_CAPTURE(BM_Posix_PipeReadSize, batched, true)->Arg(1)->Arg(64)->Arg(4096)->Arg(65536);
+BENCHMARK_CAPTURE(BM_Posix_PipeReadSize, unbatched, false)->Arg(1)->Arg(64)->Arg(4096)->Arg(65536);
+
+void BM_PosixHost_PipeReadSize(benchmark::State &state) {
+	auto size = static_cast<std::size_t>(state.range(0));
+	int fds[2];
+	if (::pipe(fds) != 0) {
+		state.SkipWithError("pipe failed");
+		return;
+	}
+	std::string out(size, 'r'), in(size, 0);
+	std::int64_t bad = 0;
+	for (auto _ : state) {
+		bad += ::write(fds[1], out.data(), size) != static_cast<ssize_t>(size);
+		bad += ::read(fds[0], in.data(), size) != static_cast<ssize_t>(size);
+	}
+	::close(fds[0]);
+	::close(fds[1]);
+	if (bad)
+		state.SkipWithError("short pipe transfer");
+	state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK(BM_PosixHost_PipeReadSize)->Arg(1)->Arg(64)->Arg(4096)->Arg(65536);
 
 } // namespace

@@ -3,6 +3,7 @@
 // A built-in syscall is a row of the same table; an extension row is dispatched the same way.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -38,6 +39,8 @@ public:
 
 	const std::string &thread_name() const;
 	unsigned cpu() const;
+	// The caller's credentials, as helGetCredentials reports them to a holder of its handle.
+	const std::array<char, 16> &credentials() const;
 
 	// describe_descriptor() on a handle of the caller's universe.
 	HelError descriptor_info(HelHandle handle, DescriptorInfo &info) const;
@@ -67,10 +70,12 @@ using SyscallHandler = HelError (*)(Caller &caller, const HelWord *args, HelWord
 void register_syscall(Machine &machine, std::uint32_t number, std::string name,
 		SyscallHandler handler);
 
-// Supercalls (numbers >= 0x80000000) go to this handler; without one they fail with
-// kHelErrIllegalSyscall.
+// Supercalls (numbers >= 0x80000000) go to this handler, inline on the calling thread. A
+// handler returns kSupercallTrap for a supercall it does not answer: that one traps to the
+// thread's observer, as without a handler.
 using SupercallHandler = std::function<HelError(Caller &caller, std::uint32_t number,
 		const HelWord *args, HelWord *outs)>;
 void set_supercall_handler(Machine &machine, SupercallHandler handler);
+inline constexpr HelError kSupercallTrap = 0x7fff0001;
 
 } // namespace helsim::ext

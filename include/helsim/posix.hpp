@@ -47,9 +47,9 @@ struct Options {
 	// signal return, cancellation) trap into the server as supercalls, answered from the
 	// thread's registers. Off: requests on the POSIX lane.
 	bool supercalls = true;
-	// The third point of the supercall ablation, not Managarm's: gettid and getpid answered
-	// on the calling thread by a host callback (helsim::ext::set_supercall_handler), with no
-	// stop and no server. Only these two, which need no server state; supercalls must be on.
+	// The third point of the supercall ablation, not Managarm's: gettid answered on the
+	// calling thread by a host callback (helsim::ext::set_supercall_handler, installed by the
+	// System), with no stop and no server; the other supercalls still trap. Needs supercalls.
 	bool inline_supercalls = false;
 	// A read-only page of passthrough-lane handles indexed by fd: read, write, pread, pwrite,
 	// readv, writev and lseek go straight to the file's server. Off: they go to the POSIX

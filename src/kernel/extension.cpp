@@ -14,6 +14,8 @@ const std::string &Caller::thread_name() const { return thread_.name(); }
 
 unsigned Caller::cpu() const { return thread_.cpu_index(); }
 
+const std::array<char, 16> &Caller::credentials() const { return thread_.credentials(); }
+
 namespace {
 
 HelError describe(kernel::Thread &thread, HelHandle handle, DescriptorInfo &info) {

@@ -641,8 +641,11 @@ HelError dispatch(Thread &self, std::uint32_t number, const HelWord *args, HelWo
 		if (!kernel.supercall_handler)
 			return self.trap_supercall(number, args, outs);
 		helsim::ext::Caller caller{self};
-		return k::without_allocation_exceptions(
+		HelError answered = k::without_allocation_exceptions(
 				[&] { return kernel.supercall_handler(caller, number, args, outs); });
+		if (answered == helsim::ext::kSupercallTrap)
+			return self.trap_supercall(number, args, outs);
+		return answered;
 	}
 	if (number < helsim::kSyscallSlots) {
 		if (auto handler = kernel.extension_syscall(number)) {

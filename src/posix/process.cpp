@@ -54,8 +54,7 @@ HelError Server::launch_process(const std::shared_ptr<Process> &p) {
 				reinterpret_cast<void *>(&process_entry), &p->launch, kHelThreadStopped,
 				&p->thread))
 		return e;
-	helGetCredentials(p->thread, 0, p->credentials.data());
-	by_credentials_[p->credentials] = p;
+	remember_credentials(p);
 	processes_[p->pid] = p;
 	AtomicCounters::bump(state_.counters.processes_started);
 	executor_.spawn(observe(p));
@@ -269,10 +268,9 @@ std::int64_t Server::execve(const std::shared_ptr<Process> &p, const std::string
 
 void Server::start_image(const std::shared_ptr<Process> &p, HelHandle thread) {
 	helCloseDescriptor(kHelThisUniverse, p->thread);
-	by_credentials_.erase(p->credentials);
+	forget_credentials(*p);
 	p->thread = thread;
-	helGetCredentials(thread, 0, p->credentials.data());
-	by_credentials_[p->credentials] = p;
+	remember_credentials(p);
 	while (p->images.size() > 1) // the old images' threads have ended
 		p->images.pop_front();
 	if (p->thread_page)

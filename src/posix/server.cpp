@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "client.hpp"
 #include "pipe.hpp"
@@ -217,7 +218,26 @@ void Server::reap(const std::shared_ptr<Process> &p) {
 		helUnmapMemory(kHelNullHandle, p->file_table, kPage);
 	if (p->thread_page)
 		helUnmapMemory(kHelNullHandle, p->thread_page, kPage);
-	by_credentials_.erase(p->credentials);
+	forget_credentials(*p);
+}
+
+// The process's thread's credentials name it: on the POSIX lane, on passthrough lanes, and
+// for the inline supercall callback.
+void Server::remember_credentials(const std::shared_ptr<Process> &p) {
+	helGetCredentials(p->thread, 0, p->credentials.data());
+	by_credentials_[p->credentials] = p;
+	if (state_.options.inline_supercalls) {
+		std::unique_lock lock{state_.inline_mutex};
+		state_.tids[p->credentials] = p->pid;
+	}
+}
+
+void Server::forget_credentials(const Process &p) {
+	by_credentials_.erase(p.credentials);
+	if (state_.options.inline_supercalls) {
+		std::unique_lock lock{state_.inline_mutex};
+		state_.tids.erase(p.credentials);
+	}
 }
 
 // Managarm's observeThread: every stop of the process's thread, until it ends.

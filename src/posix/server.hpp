@@ -104,6 +104,8 @@ private:
 	HelError map_pages(Process &process);
 	void end_process(Process &process, int status);
 	void reap(const std::shared_ptr<Process> &process);
+	void remember_credentials(const std::shared_ptr<Process> &process);
+	void forget_credentials(const Process &process);
 	Task observe(std::shared_ptr<Process> process);
 	Task serve_requests(std::shared_ptr<Process> process);
 	Task handle_request(std::shared_ptr<Process> process, HelHandle conversation,

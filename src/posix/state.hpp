@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -92,6 +94,12 @@ struct System::State : std::enable_shared_from_this<System::State> {
 	bool server_running = false;
 	// CLOCK_REALTIME - helGetClock, kept across server restarts (clock_settime moves it).
 	std::int64_t realtime_offset = 0;
+
+	// Options::inline_supercalls: the tid of each process thread by its credentials, for the
+	// host callback; the server writes it, the callback reads it on the calling thread.
+	mutable std::shared_mutex inline_mutex;
+	std::map<std::array<char, 16>, pid_t> tids;
+	void answer_supercalls_inline();
 
 	pid_t allocate_pid();
 	Main program(const std::string &path) const; // empty if unknown

@@ -2,8 +2,11 @@
 // the server process whenever there is work for it.
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 
+#include <helsim/extension.hpp>
 #include <helsim/posix.hpp>
 
 #include "server.hpp"
@@ -80,6 +83,29 @@ Main System::State::program(const std::string &path) const {
 	return it == programs.end() ? Main{} : it->second;
 }
 
+// The ablation's third point: gettid answered by a host callback on the calling thread, from
+// the table of process threads the server keeps; every other supercall traps to the server.
+// The callback holds the state weakly: a machine may outlive its System.
+void System::State::answer_supercalls_inline() {
+	std::weak_ptr<State> weak = shared_from_this();
+	ext::set_supercall_handler(machine,
+			[weak](ext::Caller &caller, std::uint32_t number, const HelWord *,
+					HelWord *outs) -> HelError {
+				constexpr auto kGetTid = static_cast<std::uint32_t>(kHelCallSuper) +
+						static_cast<std::uint32_t>(protocol::kSuperGetTid);
+				auto self = weak.lock();
+				if (!self || number != kGetTid)
+					return ext::kSupercallTrap;
+				std::shared_lock lock{self->inline_mutex};
+				auto it = self->tids.find(caller.credentials());
+				if (it == self->tids.end())
+					return ext::kSupercallTrap;
+				outs[0] = static_cast<HelWord>(it->second);
+				outs[1] = 0;
+				return kHelErrNone;
+			});
+}
+
 // The server is a simulated process of its own; it runs while processes live and stops by
 // itself after the last one (Server::run). The shared_ptr keeps the state alive for it.
 void System::State::start_server() {
@@ -92,7 +118,10 @@ void System::State::start_server() {
 }
 
 System::System(Machine &machine, Options options)
-: state_{std::make_shared<State>(machine, std::move(options))} {}
+: state_{std::make_shared<State>(machine, std::move(options))} {
+	if (state_->options.supercalls && state_->options.inline_supercalls)
+		state_->answer_supercalls_inline();
+}
 
 System::~System() = default;
 

@@ -115,6 +115,48 @@ TEST(Supercall, TheInlineHandlerIsAnOptIn) {
 	EXPECT_EQ(supercall_result.out1, 200u);
 }
 
+// A handler answers what it knows inline and declines the rest with ext::kSupercallTrap: those
+// trap to the supervisor as without a handler. It tells callers apart by their credentials.
+TEST(Supercall, TheInlineHandlerMayDeclineAndSeesCredentials) {
+	helsim::Machine machine;
+	std::array<char, 16> seen{};
+	std::atomic<int> declined{0};
+	helsim::ext::set_supercall_handler(machine,
+			[&](helsim::ext::Caller &caller, std::uint32_t number, const HelWord *,
+					HelWord *outs) -> HelError {
+				if (number == kHelCallSuper + kSuperGetValue) {
+					declined.fetch_add(1);
+					return helsim::ext::kSupercallTrap;
+				}
+				seen = caller.credentials();
+				outs[0] = 77;
+				return kHelErrNone;
+			});
+	supercall_result = {};
+	std::array<char, 16> expected{};
+	machine.spawn("supervisor", [&](std::span<const HelHandle>) {
+		helsim::Dispatcher d;
+		HelHandle child = stopped_thread(+[](std::uintptr_t) {
+			HelWord out = 0;
+			EXPECT_EQ(helSyscall0_1(static_cast<int>(kHelCallSuper + 1), &out), kHelErrNone);
+			EXPECT_EQ(out, 77u);
+			supercall_child(0);
+		});
+		EXPECT_EQ(helGetCredentials(child, 0, expected.data()), kHelErrNone);
+		EXPECT_EQ(observe(d, child).observation, unsigned{kHelObserveInterrupt});
+		EXPECT_EQ(helResume(child), kHelErrNone);
+		serve_one_supercall(d, child);
+		d.submit(kHelSubmitObserve, 2, HelSqObserve{child});
+		d.flush();
+		EXPECT_EQ(wait_for(d, 2).error(), kHelErrThreadTerminated);
+	});
+	expect_clean(machine.run());
+	EXPECT_EQ(declined.load(), 1);
+	EXPECT_EQ(seen, expected);
+	EXPECT_EQ(supercall_result.out0, 30u);
+	EXPECT_EQ(supercall_result.out1, 200u);
+}
+
 // ---------------------------------------------------------------- registers
 
 TEST(Registers, Errors) {
