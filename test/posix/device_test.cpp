@@ -232,8 +232,10 @@ TEST(PosixDevice, AHostPushWakesABlockedPoll) {
 			std::thread host{[&] {
 				auto attachment = machine.attach();
 				attached = true;
+				// helYield, not a host yield: in deterministic mode the attached thread holds
+				// the baton until it makes a syscall.
 				while (!polling)
-					std::this_thread::yield();
+					helYield();
 				device->push("host");
 			}};
 			while (!attached)
