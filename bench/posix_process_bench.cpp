@@ -30,9 +30,12 @@ void no_programs(px::System &) {}
 
 // ---------------------------------------------------------------- pipe ping-pong
 
-// The child echoes every byte from fds[0] to fds[3] until its input ends.
+// The child echoes every byte from fds[0] to fds[3] until its input ends. It closes the ends
+// it inherited and does not use: while it held fds[1], its input would never end.
 int echo_child(void *arg) {
 	const int *fds = static_cast<const int *>(arg);
+	px::close(fds[1]);
+	px::close(fds[2]);
 	char byte = 0;
 	while (px::read(fds[0], &byte, 1) == 1)
 		if (px::write(fds[3], &byte, 1) != 1)
@@ -81,6 +84,8 @@ void BM_PosixHost_PipePingPong(benchmark::State &state) {
 	}
 	pid_t child = ::fork();
 	if (child == 0) {
+		::close(down[1]); // else its reads would never see the end
+		::close(up[0]);
 		char byte = 0;
 		while (::read(down[0], &byte, 1) == 1)
 			if (::write(up[1], &byte, 1) != 1)
@@ -151,6 +156,8 @@ void ignore_signal(int) {}
 
 int eintr_child(void *arg) {
 	const int *fds = static_cast<const int *>(arg);
+	px::close(fds[1]); // else the parent's close would not end the read
+	px::close(fds[2]);
 	struct sigaction action {};
 	action.sa_handler = ignore_signal; // no SA_RESTART: the read ends with -EINTR
 	if (px::sigaction(SIGUSR1, &action, nullptr))
