@@ -99,7 +99,7 @@ struct Counters {
 	std::uint64_t signals_delivered = 0; // handlers run: frames written and upcalls made
 	std::uint64_t interrupts = 0;        // helInterruptThread calls by the server
 	std::uint64_t alerts = 0;            // helAlertQueue calls (thread page: a deferred signal)
-	std::uint64_t cancellations = 0;     // requests cancelled at their server (EINTR)
+	std::uint64_t cancellations = 0;     // cancels that reached a server (EINTR)
 	// Processes.
 	std::uint64_t forks = 0;
 	std::uint64_t execs = 0;

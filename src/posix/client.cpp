@@ -87,19 +87,25 @@ std::int64_t answer(HelError offered, const InlineResult &reply, Response &respo
 }
 
 std::int64_t request(ClientThread &t, Request head, std::string_view tail, Response *out) {
+	return cancellable_request(t, nullptr, head, tail, out);
+}
+
+std::int64_t cancellable_request(ClientThread &t, Cancel *cancel, Request head,
+		std::string_view tail, Response *out) {
 	Response response;
 	std::int64_t error = 0;
 	head.preamble.tail_size = static_cast<std::uint32_t>(tail.size());
 	if (tail.empty()) {
-		auto ex = exchange(t, t.data.posix_lane, send_buffer(&head, sizeof(head)),
-				imbue_credentials(), recv_inline());
+		auto ex = cancellable_exchange(t, cancel, t.data.posix_lane,
+				send_buffer(&head, sizeof(head)), imbue_credentials(), recv_inline());
 		if (!ex)
 			return -EIO;
 		auto &[offered, sent, imbued, reply] = ex->results;
 		error = answer(offered.error, reply, response, -EIO);
 	} else {
-		auto ex = exchange(t, t.data.posix_lane, send_buffer(&head, sizeof(head)),
-				imbue_credentials(), send_buffer(tail), recv_inline());
+		auto ex =
+				cancellable_exchange(t, cancel, t.data.posix_lane, send_buffer(&head, sizeof(head)),
+						imbue_credentials(), send_buffer(tail), recv_inline());
 		if (!ex)
 			return -EIO;
 		auto &[offered, sent, imbued, sent_tail, reply] = ex->results;
@@ -122,51 +128,67 @@ HelHandle file_lane(ClientThread &t, int fd) {
 	return __atomic_load_n(&t.data.file_table[fd], __ATOMIC_ACQUIRE);
 }
 
-// The head of a file request, in the form its lane expects.
+// The head of a file request, in the form its lane expects. A request with a cancellation id
+// (a read) is cancelled on the lane it went to: kFileCancel on a passthrough lane, kSuperCancel
+// or kCancel on the POSIX lane.
 template <typename Send>
 std::int64_t with_file_head(ClientThread &t, int fd, protocol::MessageId by_fd,
 		protocol::MessageId passthrough, std::uint64_t size, std::int64_t offset, int whence,
-		Send &&send) {
+		Cancel *cancel, Send &&send) {
 	HelHandle lane = file_lane(t, fd);
 	if (!lane)
 		return -EBADF;
+	std::uint64_t cancel_id = 0;
+	if (cancel) {
+		cancel_id = t.next_tag++;
+		cancel->id = cancel_id;
+		cancel->lane = lane;
+		cancel->via = t.data.file_table ? Cancel::Via::file_lane : Cancel::Via::posix_lane;
+	}
 	if (t.data.file_table) {
-		FileRequest head{{passthrough, 0}, whence, 0, size, offset};
+		FileRequest head{{passthrough, 0}, whence, 0, size, offset, cancel_id};
 		return send(lane, std::as_bytes(std::span{&head, 1}));
 	}
 	Request head = make(by_fd, fd, static_cast<std::int64_t>(size), offset, whence);
+	head.cancel_id = cancel_id;
 	return send(lane, std::as_bytes(std::span{&head, 1}));
 }
 
 // A lane that went away under a file request: the fd was closed.
 constexpr std::int64_t kFileLaneGone = -EBADF;
 
+// A read may block (an empty pipe): a handled signal cancels it (-EINTR, nothing taken), and
+// SA_RESTART starts it again, as Linux does for read.
 std::int64_t read_at(ClientThread &t, int fd, void *buffer, std::size_t count,
 		std::int64_t offset) {
 	count = std::min(count, protocol::kMaxTransfer);
-	return with_file_head(t, fd, protocol::kFdRead, protocol::kFileRead, count, offset, 0,
-			[&](HelHandle lane, std::span<const std::byte> head) -> std::int64_t {
-				auto ex = exchange(t, lane, send_buffer(head.data(), head.size()),
-						imbue_credentials(), recv_inline(), recv_buffer(buffer, count));
-				if (!ex)
-					return -EBADF;
-				auto &[offered, sent, imbued, reply, data] = ex->results;
-				Response response;
-				if (auto e = answer(offered.error, reply, response, kFileLaneGone))
-					return e;
-				if (data.error == kHelErrFault)
-					return -EFAULT;
-				if (data.error != kHelErrNone)
-					return -EIO;
-				return static_cast<std::int64_t>(data.length);
-			});
+	return interruptible(t, true, [&](std::uint64_t handlers_before) {
+		Cancel cancel{.handlers_before = handlers_before};
+		return with_file_head(t, fd, protocol::kFdRead, protocol::kFileRead, count, offset, 0,
+				&cancel, [&](HelHandle lane, std::span<const std::byte> head) -> std::int64_t {
+					auto ex = cancellable_exchange(t, &cancel, lane,
+							send_buffer(head.data(), head.size()), imbue_credentials(),
+							recv_inline(), recv_buffer(buffer, count));
+					if (!ex)
+						return -EBADF;
+					auto &[offered, sent, imbued, reply, data] = ex->results;
+					Response response;
+					if (auto e = answer(offered.error, reply, response, kFileLaneGone))
+						return e;
+					if (data.error == kHelErrFault)
+						return -EFAULT;
+					if (data.error != kHelErrNone)
+						return -EIO;
+					return static_cast<std::int64_t>(data.length);
+				});
+	});
 }
 
 template <typename Data>
 std::int64_t write_chunk(ClientThread &t, int fd, std::size_t count, std::int64_t offset,
 		const Data &data) {
 	return with_file_head(t, fd, protocol::kFdWrite, protocol::kFileWrite, count, offset, 0,
-			[&](HelHandle lane, std::span<const std::byte> head) -> std::int64_t {
+			nullptr, [&](HelHandle lane, std::span<const std::byte> head) -> std::int64_t {
 				auto ex = exchange(t, lane, send_buffer(head.data(), head.size()),
 						imbue_credentials(), data, recv_inline());
 				if (!ex)
@@ -385,7 +407,7 @@ ssize_t writev(int fd, const struct iovec *iov, int count) {
 off_t lseek(int fd, off_t offset, int whence) {
 	HELSIM_POSIX_CLIENT(t);
 	return detail::with_file_head(*t, fd, protocol::kFdSeek, protocol::kFileSeek, 0, offset, whence,
-			[&](HelHandle lane, std::span<const std::byte> head) -> std::int64_t {
+			nullptr, [&](HelHandle lane, std::span<const std::byte> head) -> std::int64_t {
 				auto ex = detail::exchange(*t, lane, ipc::send_buffer(head.data(), head.size()),
 						ipc::imbue_credentials(), ipc::recv_inline());
 				if (!ex)
@@ -545,16 +567,27 @@ int nanosleep(const struct timespec *request_time, struct timespec *remaining) {
 			? kEnd
 			: seconds * 1'000'000'000 + nanoseconds;
 	std::uint64_t deadline = now > kEnd || ns > kEnd - now ? kEnd : now + ns;
-	std::uint64_t tag = t->next_tag++;
-	t->queue.submit(kHelSubmitAwaitClock, tag, HelSqAwaitClock{deadline, tag});
-	t->queue.flush();
-	detail::wait_own(*t, tag);
+	// A handled signal cancels the clock's wait: -EINTR with the time that was left (Linux
+	// never restarts nanosleep after a handler).
+	std::int64_t result = detail::interruptible(*t, false, [&](std::uint64_t handlers_before) {
+		std::uint64_t tag = t->next_tag++;
+		detail::Cancel cancel{.via = detail::Cancel::Via::clock,
+				.id = tag,
+				.handlers_before = handlers_before};
+		t->queue.submit(kHelSubmitAwaitClock, tag, HelSqAwaitClock{deadline, tag});
+		t->queue.flush();
+		auto element = detail::wait_own(*t, tag, &cancel);
+		return element.error() == kHelErrCancelled ? -EINTR : 0;
+	});
 	if (remaining) {
-		timespec zero{};
-		if (!detail::copy_out(*t, remaining, &zero, sizeof(zero)))
+		helGetClock(&now);
+		std::uint64_t left = result == -EINTR && deadline > now ? deadline - now : 0;
+		timespec rest{static_cast<time_t>(left / 1'000'000'000),
+				static_cast<long>(left % 1'000'000'000)};
+		if (!detail::copy_out(*t, remaining, &rest, sizeof(rest)))
 			return -EFAULT;
 	}
-	return 0;
+	return static_cast<int>(result);
 }
 
 void *mmap(void *address, size_t length, int prot, int flags, int fd, off_t offset) {

@@ -44,6 +44,7 @@ struct ClientThread {
 	// ---- end signals
 
 	// ---- waiting (client_wait.cpp)
+	unsigned guard_depth = 0; // SignalGuards entered and not left (they nest)
 	// ---- end waiting
 
 	// ---- processes (client_process.cpp)
@@ -52,9 +53,51 @@ struct ClientThread {
 	// ---- end processes
 };
 
+// How a call that blocks is cancelled at its server when a signal arrives while it waits
+// (EINTR): Managarm's cancellation ids. The wait sends the cancel once and goes on waiting for
+// the call's own completion, which then says what was done (-EINTR, or the data that won).
+struct Cancel {
+	enum class Via {
+		posix_lane, // kSuperCancel(id), or a kCancel request with supercalls off
+		file_lane,  // a kFileCancel head on `lane`, the read's passthrough lane
+		clock,      // kHelSubmitCancel of the AwaitClock whose cancellation tag is `id`
+	};
+	Via via = Via::posix_lane;
+	std::uint64_t id = 0;
+	HelHandle lane = kHelNullHandle;
+	// handlers_run when the call began: with no thread page, a handler that ran since (at an
+	// interrupt of the wait) is how the wait learns of the signal.
+	std::uint64_t handlers_before = 0;
+	bool sent = false;
+};
+
 // Waits for the completion with `context` on the thread's queue. Others are stashed, not
-// dropped: a signal handler's calls nest inside the wait they interrupted.
-Element wait_own(ClientThread &t, std::uintptr_t context);
+// dropped: a signal handler's calls nest inside the wait they interrupted. With `cancel`, a
+// signal seen while waiting cancels the call first.
+Element wait_own(ClientThread &t, std::uintptr_t context, Cancel *cancel = nullptr);
+
+// Managarm's SignalGuard around a call that may block (a no-op without a thread page): while
+// inside, the server does not interrupt the thread for a signal but defers it (the flag at 2)
+// and alerts the queue; leaving runs the deferred signal's handler (superSigRaise).
+void enter_signal_guard(ClientThread &t);
+void leave_signal_guard(ClientThread &t);
+
+// Runs `call(handlers_before)`, a call that may block, inside a SignalGuard: -EINTR when a
+// signal cancelled it. With `restart` (Linux's rule for the call) it starts again when the
+// handler that ran was installed with SA_RESTART, or when none ran (the signal was blocked or
+// ignored meanwhile: nothing for the program to see).
+template <typename Call>
+std::int64_t interruptible(ClientThread &t, bool restart, Call &&call) {
+	for (;;) {
+		std::uint64_t before = t.handlers_run;
+		enter_signal_guard(t);
+		std::int64_t result = call(before);
+		leave_signal_guard(t);
+		bool handled = t.handlers_run != before;
+		if (result != -EINTR || !restart || (handled && !t.last_handler_restarts))
+			return result;
+	}
+}
 
 // Thrown by _exit once the server has recorded the exit: unwinds the thread to its entry. Not
 // a std::exception, so that `catch (const std::exception &)` in a program does not stop it.
@@ -85,15 +128,16 @@ inline protocol::Request make(protocol::MessageId id, std::int64_t a = 0, std::i
 
 // One submission on `lane` with an offer carrying `items`; nullopt if the kernel refused it
 // (a lane handle that is not open).
+// With `cancel`, a signal that arrives while it waits cancels it (wait_own).
 template <typename... Items>
-auto exchange(ClientThread &t, HelHandle lane, const Items &...items)
+auto cancellable_exchange(ClientThread &t, Cancel *cancel, HelHandle lane, const Items &...items)
 		-> std::optional<ipc::Exchange<decltype(ipc::offer(items...))>> {
 	AtomicCounters::bump(t.counters->client_submissions);
 	std::uintptr_t context = t.next_tag++;
 	auto request = ipc::offer(items...);
 	try {
 		ipc::submit(t.queue, lane, context, request);
-		ipc::Exchange<decltype(request)> exchange{wait_own(t, context), {}};
+		ipc::Exchange<decltype(request)> exchange{wait_own(t, context, cancel), {}};
 		if (exchange.element.context() != context)
 			return std::nullopt; // the kernel refused the submission
 		exchange.results = ipc::parse<decltype(request)>(exchange.element);
@@ -101,6 +145,11 @@ auto exchange(ClientThread &t, HelHandle lane, const Items &...items)
 	} catch (const HelException &) {
 		return std::nullopt;
 	}
+}
+
+template <typename... Items>
+auto exchange(ClientThread &t, HelHandle lane, const Items &...items) {
+	return cancellable_exchange(t, nullptr, lane, items...);
 }
 
 // The Response in a reply, or the error the exchange itself met.
@@ -112,13 +161,19 @@ std::int64_t answer(HelError offered, const ipc::InlineResult &reply, protocol::
 std::int64_t request(ClientThread &t, protocol::Request head, std::string_view tail = {},
 		protocol::Response *out = nullptr);
 
+// A request as request() does it, whose wait `cancel` may cancel.
+std::int64_t cancellable_request(ClientThread &t, Cancel *cancel, protocol::Request head,
+		std::string_view tail = {}, protocol::Response *out = nullptr);
+
 // A request that may block (waitpid, poll, epoll_wait, sigsuspend and sigtimedwait as
 // requests): it carries a cancellation id, and a signal that arrives while it waits cancels it
-// at the server (kSuperCancel, or kCancel with supercalls off), which answers -EINTR. With
-// `restart`, a handler installed with SA_RESTART makes it start again (Linux's rule for the
-// call).
+// at the server (kSuperCancel, or kCancel with supercalls off), which answers -EINTR
+// (interruptible()).
 std::int64_t blocking_request(ClientThread &t, protocol::Request head, std::string_view tail = {},
 		protocol::Response *out = nullptr, bool restart = false);
+
+// The thread page's deferred signal: its handler runs (superSigRaise, or kSigRaise).
+void raise_deferred(ClientThread &t);
 
 // Copies into the process's own memory through the kernel (kHelSubmitWriteMemory on itself),
 // so that a bad destination is -EFAULT and not a fault of the process.

@@ -69,22 +69,8 @@ std::int64_t set_mask(ClientThread &t, int how, std::uint64_t set, std::int64_t 
 
 } // namespace
 
-Element wait_own(ClientThread &t, std::uintptr_t context) {
-	for (;;) {
-		auto it = std::find_if(t.stashed.begin(), t.stashed.end(),
-				[context](const Element &e) { return e.context() == context; });
-		if (it != t.stashed.end()) {
-			Element element = std::move(*it);
-			t.stashed.erase(it);
-			return element;
-		}
-		auto element = t.queue.wait();
-		if (!element)
-			continue; // an alert or an interrupt ended the wait
-		if (element->context() == context || element->context() == ~std::uintptr_t{0})
-			return std::move(*element);
-		t.stashed.push_back(std::move(*element));
-	}
+void raise_deferred(ClientThread &t) {
+	signal_call(t, protocol::kSuperSigRaise, protocol::kSigRaise, {});
 }
 
 void signal_trampoline(HelWord frame, HelWord, HelWord, HelWord, HelWord, HelWord) {

@@ -53,13 +53,18 @@ namespace {
 
 // One request on a passthrough lane: Managarm's protocols::fs read/write/seek handlers.
 Task handle_file_request(Server &server, std::shared_ptr<OpenFile> file, HelHandle conversation,
-		FileRequest request, Requester who) {
+		FileRequest request, std::array<char, 16> credentials, Requester who) {
 	auto &executor = server.executor();
 	Response response;
 	std::vector<std::byte> data;
 	switch (request.preamble.id) {
 	case protocol::kFileRead: {
 		data.resize(std::min<std::uint64_t>(request.size, protocol::kMaxTransfer));
+		// A read that may block can be cancelled (EINTR): by kFileCancel on this lane, or by
+		// kSuperCancel/kCancel when the server forwarded it with the process's credentials.
+		CancelToken token;
+		CancelRegistry::Scope scope{server.cancels(), {credentials, request.cancel_id}, token};
+		who.cancel = &token;
 		response.error = co_await file_read(*file, who, data, request.offset);
 		std::size_t n = response.error > 0 ? static_cast<std::size_t>(response.error) : 0;
 		response.value = static_cast<std::int64_t>(n);
@@ -104,6 +109,9 @@ Task handle_file_request(Server &server, std::shared_ptr<OpenFile> file, HelHand
 		co_await executor.exchange(conversation, send_buffer(&response, sizeof(response)));
 		break;
 	}
+	case protocol::kFileCancel: // Managarm's CancelOperation: no answer
+		server.cancel_request(credentials, request.cancel_id);
+		break;
 	default:
 		response.error = -ENOSYS;
 		co_await executor.exchange(conversation, send_buffer(&response, sizeof(response)));
@@ -122,10 +130,11 @@ Task serve_passthrough(Server &server, std::shared_ptr<OpenFile> file) {
 		if (conversation.error != kHelErrNone)
 			break;
 		auto request = protocol::decode<FileRequest>(head.data);
-		Requester who{server.process_by_credentials(credentials.credentials)};
+		auto from = credentials.credentials;
+		Requester who{server.process_by_credentials(from)};
 		accepted.release();
 		AtomicCounters::bump(server.state().counters.passthrough_requests);
-		executor.spawn(handle_file_request(server, file, conversation.handle, request, who));
+		executor.spawn(handle_file_request(server, file, conversation.handle, request, from, who));
 	}
 	helCloseDescriptor(kHelThisUniverse, file->serving_lane());
 	helCloseDescriptor(kHelThisUniverse, file->passthrough_lane());

@@ -196,6 +196,7 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 	forwarded.size = static_cast<std::uint64_t>(request.b);
 	forwarded.offset = request.c;
 	forwarded.whence = static_cast<std::int32_t>(request.d);
+	forwarded.cancel_id = request.cancel_id; // kSuperCancel/kCancel reach it by this id
 	Response response;
 	if (request.preamble.id == protocol::kFdRead) {
 		forwarded.preamble.id = protocol::kFileRead;

@@ -95,6 +95,8 @@ public:
 	Executor &executor() { return executor_; }
 	System::State &state() { return state_; }
 	CancelRegistry &cancels() { return cancels_; }
+	// Cancels the request with this id from the process with these credentials (EINTR).
+	void cancel_request(const std::array<char, 16> &credentials, std::uint64_t cancel_id);
 	std::shared_ptr<Process> process_by_credentials(const std::array<char, 16> &credentials) const;
 
 private:

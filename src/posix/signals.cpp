@@ -161,7 +161,8 @@ Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
 		top = s.on_altstack() ? s.frames.back().address : bottom + s.altstack.ss_size;
 	} else {
 		if (!s.stack_base) {
-			std::int64_t base = anon_allocate(*p, kSignalStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+			std::int64_t base = anon_allocate(*p, kSignalStackSize, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS);
 			if (base < 0) {
 				kill_by_signal(*p, SIGSEGV);
 				co_return kDiedFrame;
