@@ -3,10 +3,13 @@
 // behind the fs word, supercalls, and requests on the POSIX lane.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <helsim/dispatcher.hpp>
@@ -126,21 +129,72 @@ inline protocol::Request make(protocol::MessageId id, std::int64_t a = 0, std::i
 	return protocol::Request{{id, 0}, a, b, c, d, 0};
 }
 
-// One submission on `lane` with an offer carrying `items`; nullopt if the kernel refused it
-// (a lane handle that is not open).
-// With `cancel`, a signal that arrives while it waits cancels it (wait_own).
-template <typename... Items>
-auto cancellable_exchange(ClientThread &t, Cancel *cancel, HelHandle lane, const Items &...items)
-		-> std::optional<ipc::Exchange<decltype(ipc::offer(items...))>> {
+// An exchange's results, and the completions that RecvInline data in them points into: one
+// completion with batching, and without, one for the offer and one per action.
+template <typename Request>
+struct ClientExchange {
+	std::array<Element, Request::kCount> elements;
+	ipc::Results<Request> results;
+};
+
+// One submission of `item` on `lane`, and its completion in `out`; false if the kernel refused
+// it (a lane handle that is not open).
+template <typename Item>
+bool submit_and_wait(ClientThread &t, Cancel *cancel, HelHandle lane, Element &out,
+		const Item &item) {
 	AtomicCounters::bump(t.counters->client_submissions);
 	std::uintptr_t context = t.next_tag++;
-	auto request = ipc::offer(items...);
+	ipc::submit(t.queue, lane, context, item);
+	out = wait_own(t, context, cancel);
+	return out.context() == context;
+}
+
+// Options::batching off: the offer alone (with kHelItemWantLane, which hands this side the
+// conversation's lane), then each action as its own submission on the conversation, as
+// Managarm's clients did before action lists were chained. The server cannot tell the
+// difference: the actions meet its own in the same order.
+template <typename Request, typename... Items, std::size_t... I>
+bool exchange_unbatched(ClientThread &t, Cancel *cancel, HelHandle lane,
+		ClientExchange<Request> &exchange, std::index_sequence<I...>, const Items &...items) {
+	static_assert((... && (Items::kCount == 1)), "an action with children cannot go alone");
+	if (!submit_and_wait(t, cancel, lane, exchange.elements[0], ipc::offer_want_lane()))
+		return false;
+	auto [offered] = ipc::parse<decltype(ipc::offer_want_lane())>(exchange.elements[0]);
+	std::get<0>(exchange.results) = offered;
+	if (offered.error != kHelErrNone) {
+		((std::get<I + 1>(exchange.results).error = offered.error), ...);
+		return true;
+	}
+	auto step = [&]<std::size_t N, typename Item>(std::integral_constant<std::size_t, N>,
+						const Item &item) {
+		if (!submit_and_wait(t, cancel, offered.handle, exchange.elements[N], item))
+			return false;
+		std::get<N>(exchange.results) = std::get<0>(ipc::parse<Item>(exchange.elements[N]));
+		return true;
+	};
+	bool done = (... && step(std::integral_constant<std::size_t, I + 1>{}, items));
+	helCloseDescriptor(kHelThisUniverse, offered.handle);
+	return done;
+}
+
+// An offer carrying `items` on `lane`: one submission, or one per action with batching off.
+// nullopt if the kernel refused a submission (a lane handle that is not open). With `cancel`,
+// a signal that arrives while it waits cancels it (wait_own).
+template <typename... Items>
+auto cancellable_exchange(ClientThread &t, Cancel *cancel, HelHandle lane, const Items &...items)
+		-> std::optional<ClientExchange<decltype(ipc::offer(items...))>> {
+	using Request = decltype(ipc::offer(items...));
+	ClientExchange<Request> exchange;
 	try {
-		ipc::submit(t.queue, lane, context, request);
-		ipc::Exchange<decltype(request)> exchange{wait_own(t, context, cancel), {}};
-		if (exchange.element.context() != context)
-			return std::nullopt; // the kernel refused the submission
-		exchange.results = ipc::parse<decltype(request)>(exchange.element);
+		if (t.data.flags & protocol::kProcessUnbatched) {
+			if (!exchange_unbatched(t, cancel, lane, exchange, std::index_sequence_for<Items...>{},
+						items...))
+				return std::nullopt;
+			return exchange;
+		}
+		if (!submit_and_wait(t, cancel, lane, exchange.elements[0], ipc::offer(items...)))
+			return std::nullopt;
+		exchange.results = ipc::parse<Request>(exchange.elements[0]);
 		return exchange;
 	} catch (const HelException &) {
 		return std::nullopt;

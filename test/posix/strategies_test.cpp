@@ -2,7 +2,11 @@
 // batching. Each is tested on and off with the same results, its counters proving the path.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/mman.h>
+
+#include <cerrno>
+#include <string>
 
 #include <cstring>
 
@@ -51,6 +55,51 @@ TEST(PosixStrategies, InlineSupercallsAnswerGettidOnTheCaller) {
 						EXPECT_EQ(gettid_supercalls, inline_calls ? 0u : 10u);
 						EXPECT_EQ(mmap_supercalls, 2u);
 					}
+			},
+			8, 2);
+}
+
+// Batching off: every RPC is its offer (with kHelItemWantLane) and then one submission per
+// action on the conversation; the server sees the same actions in the same order, so every
+// call gives the same result. The submissions counted prove the path: a request without a tail
+// is send, imbue, receive (three actions), a passthrough read four.
+TEST(PosixStrategies, BatchingOffSubmitsEachActionAloneWithTheSameResults) {
+	for_each_mode(
+			[](const helsim::MachineConfig &config) {
+				std::string results[2];
+				for (bool batching : {true, false}) {
+					helsim::Machine machine{config};
+					px::System system{machine, quiet({.batching = batching})};
+					std::string &out = results[batching];
+					system.add_program("/bin/main", [&](int, char **) {
+						auto before = px::counters();
+						pid_t parent = px::getppid();
+						auto after_request = px::counters();
+						int fd = px::open("/tmp/f", O_CREAT | O_RDWR, 0600); // a tail: the path
+						EXPECT_EQ(px::write(fd, "batch", 5), 5);
+						EXPECT_EQ(px::lseek(fd, 0, SEEK_SET), 0);
+						auto before_read = px::counters();
+						char text[8] = {};
+						EXPECT_EQ(px::read(fd, text, sizeof(text)), 5);
+						auto after_read = px::counters();
+						EXPECT_EQ(px::read(-1, text, 1), -EBADF);
+						EXPECT_EQ(px::close(fd), 0);
+						EXPECT_EQ(px::open("/missing", O_RDONLY), -ENOENT);
+						out = std::to_string(parent) + text;
+						std::uint64_t request =
+								after_request.client_submissions - before.client_submissions;
+						std::uint64_t read =
+								after_read.client_submissions - before_read.client_submissions;
+						EXPECT_EQ(request, batching ? 1u : 4u);
+						EXPECT_EQ(read, batching ? 1u : 5u);
+						return 0;
+					});
+					pid_t pid = system.spawn("/bin/main", {"main"});
+					expect_clean(machine.run());
+					EXPECT_EQ(exit_code(system, pid), 0);
+				}
+				EXPECT_EQ(results[true], "0batch");
+				EXPECT_EQ(results[false], results[true]);
 			},
 			8, 2);
 }

@@ -295,7 +295,9 @@ TEST(PosixSystem, EveryStrategyOffGivesTheSameResults) {
 								.file_table = false,
 								.thread_page = false,
 								.clock_page = false,
-								.status_page = false},
+								.status_page = false,
+								.batching = false,
+								.fork_cow = false},
 						off);
 				EXPECT_EQ(fast, "hello childfile mem");
 				EXPECT_EQ(slow, fast);
