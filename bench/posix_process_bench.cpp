@@ -5,16 +5,20 @@
 // command and the figures.
 #include <benchmark/benchmark.h>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 #include <helsim/posix.hpp>
@@ -148,9 +152,11 @@ void BM_PosixHost_SignalSelf(benchmark::State &state) {
 BENCHMARK(BM_PosixHost_SignalSelf);
 
 // ---------------------------------------------------------------- EINTR latency
-// A child blocks in read() on an empty pipe; the parent sends SIGUSR1 and waits until the child
-// reports the -EINTR on a second pipe. A signal that lands before the child is blocked would
-// leave the read blocked, so the parent sends it again if no report comes within a while.
+// A reader blocks in read() on an empty pipe; the timed part is from the kill until the reader
+// has reported its -EINTR on a second pipe. Untimed before each kill: the parent lets the
+// reader get back into its read (in the simulation, a short sleep hands the one CPU to it; on
+// the host, it waits until the thread sleeps). A signal that still lands before the read only
+// runs the handler, so the parent sends it again if no report comes within 10 ms.
 
 void ignore_signal(int) {}
 
@@ -160,7 +166,7 @@ int eintr_child(void *arg) {
 	px::close(fds[2]);
 	struct sigaction action {};
 	action.sa_handler = ignore_signal; // no SA_RESTART: the read ends with -EINTR
-	if (px::sigaction(SIGUSR1, &action, nullptr))
+	if (px::sigaction(SIGUSR1, &action, nullptr) || px::write(fds[3], "r", 1) != 1)
 		return 1;
 	char byte = 0;
 	for (;;) {
@@ -190,8 +196,13 @@ void BM_Posix_EintrLatency(benchmark::State &state, px::Options options) {
 				px::close(fds[3]);
 				pollfd report{fds[2], POLLIN, 0};
 				char byte = 0;
+				bad += px::read(fds[2], &byte, 1) != 1; // the handler is installed
 				before = px::counters();
 				for (auto _ : state) {
+					state.PauseTiming();
+					timespec tick{0, 1000};
+					px::nanosleep(&tick, nullptr);
+					state.ResumeTiming();
 					do
 						bad += px::kill(child, SIGUSR1) != 0;
 					while (px::poll(&report, 1, 10) == 0);
@@ -211,10 +222,12 @@ BENCHMARK_CAPTURE(BM_Posix_EintrLatency, interrupt_only, px::Options{.thread_pag
 struct HostEintr {
 	int empty[2];
 	int reports[2];
+	std::atomic<pid_t> tid{0};
 };
 
 void *host_eintr_thread(void *arg) {
 	auto *h = static_cast<HostEintr *>(arg);
+	h->tid = static_cast<pid_t>(::syscall(SYS_gettid));
 	char byte = 0;
 	for (;;) {
 		ssize_t n = ::read(h->empty[0], &byte, 1);
@@ -223,6 +236,19 @@ void *host_eintr_thread(void *arg) {
 		if (n < 0 && errno == EINTR && ::write(h->reports[1], &byte, 1) != 1)
 			return nullptr;
 	}
+}
+
+// Whether the thread is asleep (state S in /proc: here, blocked in its read).
+bool sleeping(pid_t tid) {
+	char path[64], stat[256] = {};
+	std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", static_cast<int>(tid));
+	int fd = ::open(path, O_RDONLY);
+	if (fd < 0)
+		return true; // no /proc: the 10 ms retry still bounds a miss
+	ssize_t n = ::read(fd, stat, sizeof(stat) - 1);
+	::close(fd);
+	const char *end = n > 0 ? std::strrchr(stat, ')') : nullptr;
+	return !end || end[2] == 'S';
 }
 
 void BM_PosixHost_EintrLatency(benchmark::State &state) {
@@ -237,9 +263,15 @@ void BM_PosixHost_EintrLatency(benchmark::State &state) {
 	}
 	pthread_t thread;
 	pthread_create(&thread, nullptr, host_eintr_thread, &h);
+	while (!h.tid)
+		sched_yield();
 	pollfd report{h.reports[0], POLLIN, 0};
 	char byte = 0;
 	for (auto _ : state) {
+		state.PauseTiming();
+		while (!sleeping(h.tid))
+			sched_yield();
+		state.ResumeTiming();
 		do
 			pthread_kill(thread, SIGUSR1);
 		while (::poll(&report, 1, 10) == 0);
