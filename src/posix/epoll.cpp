@@ -181,10 +181,8 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 	if (events.empty() && token.cancelled)
 		co_return -EINTR;
 	if (!events.empty()) {
-		auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
-				HelSqWriteMemory{p->thread, static_cast<std::uintptr_t>(request.b),
-						events.size() * sizeof(epoll_event), events.data()});
-		if (written.error != kHelErrNone)
+		if (!co_await copy_to_process(*p, static_cast<std::uintptr_t>(request.b), events.data(),
+					events.size() * sizeof(epoll_event)))
 			co_return -EFAULT;
 	}
 	co_return static_cast<std::int64_t>(events.size());

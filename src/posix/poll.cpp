@@ -122,10 +122,8 @@ Async<std::int64_t> Server::poll(std::shared_ptr<Process> p, const protocol::Req
 	if (!ready && token.cancelled)
 		co_return -EINTR;
 	if (count) {
-		auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
-				HelSqWriteMemory{p->thread, static_cast<std::uintptr_t>(request.b),
-						fds.size() * sizeof(pollfd), fds.data()});
-		if (written.error != kHelErrNone)
+		if (!co_await copy_to_process(*p, static_cast<std::uintptr_t>(request.b), fds.data(),
+					fds.size() * sizeof(pollfd)))
 			co_return -EFAULT;
 	}
 	co_return ready;

@@ -299,9 +299,7 @@ Async<bool> Server::process_supercall(std::shared_ptr<Process> p, std::uint32_t 
 		for (auto [at, into] : {std::pair{path_at, &path}, std::pair{argv_at, &argv}}) {
 			if (value || into->empty())
 				continue;
-			auto read = co_await executor_.operation<HelSimpleResult>(kHelSubmitReadMemory,
-					HelSqReadMemory{p->thread, at, into->size(), into->data()});
-			if (read.error != kHelErrNone)
+			if (!co_await copy_from_process(*p, at, into->data(), into->size()))
 				value = -EFAULT;
 		}
 		if (!value) {

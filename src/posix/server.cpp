@@ -81,6 +81,20 @@ Server::~Server() {
 		helCloseDescriptor(kHelThisUniverse, clock_memory_);
 }
 
+Async<bool> Server::copy_from_process(const Process &p, std::uint64_t address, void *to,
+		std::size_t size) {
+	auto read = co_await executor_.operation<HelSimpleResult>(kHelSubmitReadMemory,
+			HelSqReadMemory{p.thread, address, size, to});
+	co_return read.error == kHelErrNone;
+}
+
+Async<bool> Server::copy_to_process(const Process &p, std::uint64_t address, const void *from,
+		std::size_t size) {
+	auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
+			HelSqWriteMemory{p.thread, address, size, from});
+	co_return written.error == kHelErrNone;
+}
+
 void Server::run() {
 	for (;;) {
 		executor_.run([this] { start_pending_spawns(); });
@@ -324,9 +338,7 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 									: 0) |
 					(state_.options.batching ? 0 : protocol::kProcessUnbatched);
 			data.counters = &state_.counters;
-			auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
-					HelSqWriteMemory{p->thread, arg0, sizeof(data), &data});
-			if (written.error != kHelErrNone)
+			if (!co_await copy_to_process(*p, arg0, &data, sizeof(data)))
 				error = -EFAULT;
 			break;
 		}

@@ -110,6 +110,13 @@ private:
 	void forget_credentials(const Process &process);
 	Task observe(std::shared_ptr<Process> process);
 	Task serve_requests(std::shared_ptr<Process> process);
+	// Checked copies between the server and a process's memory, through the kernel
+	// (kHelSubmitReadMemory / kHelSubmitWriteMemory on its thread): false where the process's
+	// memory faults, which is the process's error (-EFAULT), never the server's fault.
+	Async<bool> copy_from_process(const Process &process, std::uint64_t address, void *to,
+			std::size_t size);
+	Async<bool> copy_to_process(const Process &process, std::uint64_t address, const void *from,
+			std::size_t size);
 	Task handle_request(std::shared_ptr<Process> process, HelHandle conversation,
 			protocol::Request request);
 	// A supercall's answer: Out0 = value, Out1 = a negative errno or 0. Returns false when

@@ -202,11 +202,10 @@ Async<std::uint64_t> Server::push_frame(std::shared_ptr<Process> p) {
 	s.frames.push_back({address, on_alt});
 	++s.seq;
 	AtomicCounters::bump(state_.counters.signals_delivered);
-	auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
-			HelSqWriteMemory{p->thread, address, sizeof(frame), &frame});
+	bool written = co_await copy_to_process(*p, address, &frame, sizeof(frame));
 	if (!p->alive)
 		co_return 0; // it exited meanwhile (supercalls off): resumed, its thread unwinds
-	if (written.error != kHelErrNone) {
+	if (!written) {
 		kill_by_signal(*p, SIGSEGV); // as Linux when it cannot write the frame
 		co_return kDiedFrame;
 	}
@@ -244,9 +243,8 @@ Async<std::int64_t> Server::restore(std::shared_ptr<Process> p, std::uint64_t ad
 	SignalFrame frame{};
 	bool good = recorded() != s.frames.end();
 	if (good) {
-		auto read = co_await executor_.operation<HelSimpleResult>(kHelSubmitReadMemory,
-				HelSqReadMemory{p->thread, address, sizeof(frame), &frame});
-		good = read.error == kHelErrNone && frame.magic == kFrameMagic &&
+		bool read = co_await copy_from_process(*p, address, &frame, sizeof(frame));
+		good = read && frame.magic == kFrameMagic &&
 				valid_signo(static_cast<std::int64_t>(frame.signo)) && p->alive &&
 				recorded() != s.frames.end();
 	}
@@ -373,9 +371,7 @@ Async<std::int64_t> Server::timed_wait(std::shared_ptr<Process> p, std::uint64_t
 	if (tag && !*fired)
 		executor_.dispatcher().submit(kHelSubmitCancel, 0, HelSqCancel{tag});
 	if (result > 0 && info_address) {
-		auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
-				HelSqWriteMemory{p->thread, info_address, sizeof(info), &info});
-		if (written.error != kHelErrNone)
+		if (!co_await copy_to_process(*p, info_address, &info, sizeof(info)))
 			result = -EFAULT; // Linux: the signal is consumed all the same
 	}
 	co_return result;
@@ -386,18 +382,14 @@ Async<std::int64_t> Server::altstack(std::shared_ptr<Process> p, std::uint64_t s
 	auto &s = p->signals;
 	stack_t wanted{};
 	if (set) {
-		auto read = co_await executor_.operation<HelSimpleResult>(kHelSubmitReadMemory,
-				HelSqReadMemory{p->thread, set, sizeof(wanted), &wanted});
-		if (read.error != kHelErrNone)
+		if (!co_await copy_from_process(*p, set, &wanted, sizeof(wanted)))
 			co_return -EFAULT;
 	}
 	if (old) {
 		stack_t current = s.altstack;
 		if (s.on_altstack())
 			current.ss_flags = SS_ONSTACK;
-		auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
-				HelSqWriteMemory{p->thread, old, sizeof(current), &current});
-		if (written.error != kHelErrNone)
+		if (!co_await copy_to_process(*p, old, &current, sizeof(current)))
 			co_return -EFAULT;
 	}
 	if (!set)
@@ -479,16 +471,12 @@ Async<std::int64_t> Server::set_action(std::shared_ptr<Process> p, protocol::Req
 		co_return -EINVAL;
 	SigactionWire wanted{};
 	if (set) {
-		auto read = co_await executor_.operation<HelSimpleResult>(kHelSubmitReadMemory,
-				HelSqReadMemory{p->thread, set, sizeof(wanted), &wanted});
-		if (read.error != kHelErrNone)
+		if (!co_await copy_from_process(*p, set, &wanted, sizeof(wanted)))
 			co_return -EFAULT;
 	}
 	if (old) {
 		SigactionWire current = s.actions[signo];
-		auto written = co_await executor_.operation<HelSimpleResult>(kHelSubmitWriteMemory,
-				HelSqWriteMemory{p->thread, old, sizeof(current), &current});
-		if (written.error != kHelErrNone)
+		if (!co_await copy_to_process(*p, old, &current, sizeof(current)))
 			co_return -EFAULT;
 	}
 	if (set) {
