@@ -159,7 +159,8 @@ bool exchange_unbatched(ClientThread &t, Cancel *cancel, HelHandle lane,
 	static_assert((... && (Items::kCount == 1)), "an action with children cannot go alone");
 	if (!submit_and_wait(t, cancel, lane, exchange.elements[0], ipc::offer_want_lane()))
 		return false;
-	auto [offered] = ipc::parse<decltype(ipc::offer_want_lane())>(exchange.elements[0]);
+	ipc::HandleResult offered =
+			std::get<0>(ipc::parse<decltype(ipc::offer_want_lane())>(exchange.elements[0]));
 	std::get<0>(exchange.results) = offered;
 	if (offered.error != kHelErrNone) {
 		((std::get<I + 1>(exchange.results).error = offered.error), ...);
