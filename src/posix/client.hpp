@@ -88,11 +88,15 @@ void leave_signal_guard(ClientThread &t);
 // Runs `call(handlers_before)`, a call that may block, inside a SignalGuard: -EINTR when a
 // signal cancelled it. With `restart` (Linux's rule for the call) it starts again when the
 // handler that ran was installed with SA_RESTART, or when none ran (the signal was blocked or
-// ignored meanwhile: nothing for the program to see).
+// ignored meanwhile: nothing for the program to see). With `since`, handlers are counted from
+// there instead of from the call's start: ppoll counts from before it set its mask, so that a
+// handler the new mask let run ends the wait at once (Linux sets the mask atomically).
 template <typename Call>
-std::int64_t interruptible(ClientThread &t, bool restart, Call &&call) {
+std::int64_t interruptible(ClientThread &t, bool restart, Call &&call,
+		std::optional<std::uint64_t> since = std::nullopt) {
 	for (;;) {
-		std::uint64_t before = t.handlers_run;
+		std::uint64_t before = since.value_or(t.handlers_run);
+		since.reset();
 		enter_signal_guard(t);
 		std::int64_t result = call(before);
 		leave_signal_guard(t);
@@ -225,7 +229,8 @@ std::int64_t cancellable_request(ClientThread &t, Cancel *cancel, protocol::Requ
 // at the server (kSuperCancel, or kCancel with supercalls off), which answers -EINTR
 // (interruptible()).
 std::int64_t blocking_request(ClientThread &t, protocol::Request head, std::string_view tail = {},
-		protocol::Response *out = nullptr, bool restart = false);
+		protocol::Response *out = nullptr, bool restart = false,
+		std::optional<std::uint64_t> since = std::nullopt);
 
 // The thread page's deferred signal: its handler runs (superSigRaise, or kSigRaise).
 void raise_deferred(ClientThread &t);

@@ -19,7 +19,8 @@ namespace {
 constexpr std::int64_t kForever = -1;
 constexpr nfds_t kMaxPollFds = 1024; // as the server's
 
-std::int64_t poll_ns(ClientThread &t, struct pollfd *fds, nfds_t count, std::int64_t timeout) {
+std::int64_t poll_ns(ClientThread &t, struct pollfd *fds, nfds_t count, std::int64_t timeout,
+		std::optional<std::uint64_t> since = std::nullopt) {
 	// Linux checks the count against RLIMIT_NOFILE (1024 by default) before the array.
 	if (count > kMaxPollFds)
 		return -EINVAL;
@@ -29,7 +30,8 @@ std::int64_t poll_ns(ClientThread &t, struct pollfd *fds, nfds_t count, std::int
 			static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(fds)), timeout);
 	std::string_view tail{reinterpret_cast<const char *>(fds), count * sizeof(struct pollfd)};
 	// Only a wait can be interrupted; poll is never restarted after a handler (Linux).
-	return timeout == 0 ? detail::request(t, head, tail) : detail::blocking_request(t, head, tail);
+	return timeout == 0 ? detail::request(t, head, tail)
+						: detail::blocking_request(t, head, tail, nullptr, false, since);
 }
 
 } // namespace
@@ -40,9 +42,10 @@ int poll(struct pollfd *fds, nfds_t count, int timeout_ms) {
 	return static_cast<int>(poll_ns(*t, fds, count, timeout));
 }
 
-// The mask is set by the client around the request, not atomically with the wait as Linux
-// does (docs/posix-readiness.md#ppolls-mask): a signal unblocked by `mask` that arrives before the
-// request reaches the server runs its handler then, and the wait does not end for it.
+// The client sets the mask around the request. A signal the mask unblocks may run its handler
+// before the request is on its way (at the mask's own call); the wait counts handlers from
+// before the mask was set, so it ends at once with -EINTR, as Linux's atomic mask would
+// (docs/posix-readiness.md#ppolls-mask).
 int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, const sigset_t *mask) {
 	HELSIM_POSIX_CLIENT(t);
 	std::int64_t ns = kForever;
@@ -55,10 +58,11 @@ int ppoll(struct pollfd *fds, nfds_t count, const struct timespec *timeout, cons
 				: std::int64_t{timeout->tv_sec} * 1'000'000'000 + timeout->tv_nsec;
 	}
 	sigset_t old;
+	std::uint64_t since = t->handlers_run;
 	if (mask)
 		if (int e = posix::sigprocmask(SIG_SETMASK, mask, &old))
 			return e;
-	auto n = static_cast<int>(poll_ns(*t, fds, count, ns));
+	auto n = static_cast<int>(poll_ns(*t, fds, count, ns, since));
 	if (mask)
 		posix::sigprocmask(SIG_SETMASK, &old, nullptr);
 	return n;

@@ -85,12 +85,15 @@ void leave_signal_guard(ClientThread &t) {
 }
 
 std::int64_t blocking_request(ClientThread &t, protocol::Request head, std::string_view tail,
-		protocol::Response *out, bool restart) {
-	return interruptible(t, restart, [&](std::uint64_t handlers_before) {
-		head.cancel_id = t.next_tag++;
-		Cancel cancel{.id = head.cancel_id, .handlers_before = handlers_before};
-		return cancellable_request(t, &cancel, head, tail, out);
-	});
+		protocol::Response *out, bool restart, std::optional<std::uint64_t> since) {
+	return interruptible(
+			t, restart,
+			[&](std::uint64_t handlers_before) {
+				head.cancel_id = t.next_tag++;
+				Cancel cancel{.id = head.cancel_id, .handlers_before = handlers_before};
+				return cancellable_request(t, &cancel, head, tail, out);
+			},
+			since);
 }
 
 } // namespace helsim::posix::detail
