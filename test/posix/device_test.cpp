@@ -61,7 +61,7 @@ int waiter(int, char **) {
 	EXPECT_EQ(px::epoll_wait(ep, &e, 1, 0), 0);
 	EXPECT_GT(spawn("/bin/pusher", {"pusher"}), 0);
 	EXPECT_EQ(px::epoll_wait(ep, &e, 1, -1), 1);
-	EXPECT_EQ(e.data.u64, 5u);
+	EXPECT_EQ(data_of(e), 5u);
 	EXPECT_EQ(px::read(fd, buf, sizeof buf), 4);
 	EXPECT_EQ(px::close(ep), 0);
 	EXPECT_EQ(px::close(fd), 0);
@@ -140,14 +140,14 @@ int edges(int, char **) {
 		int n = px::epoll_wait(ep, out, 2, -1);
 		EXPECT_GT(n, 0);
 		for (int i = 0; i < n; ++i)
-			++seen[out[i].data.u64];
+			++seen[data_of(out[i])];
 	}
 	EXPECT_EQ(seen[1], 1);
 	EXPECT_EQ(seen[2], 1);
 	EXPECT_EQ(px::epoll_wait(ep, out, 2, 0), 0); // still readable: no new edge, one-shot spent
 	queue->push("b");
 	EXPECT_EQ(px::epoll_wait(ep, out, 2, -1), 1);
-	EXPECT_EQ(out[0].data.u64, 1u);
+	EXPECT_EQ(data_of(out[0]), 1u);
 	char buf[4];
 	EXPECT_EQ(px::read(fd, buf, sizeof buf), 2);
 	return 0;

@@ -77,21 +77,21 @@ TEST(PosixEpoll, LevelEdgeAndOneshot) {
 						  for (int fd : {level, edge, once})
 							  EXPECT_EQ(px::write(fd, &one, 8), 8);
 						  EXPECT_EQ(px::epoll_wait(ep, out, 8, 0), 3);
-						  EXPECT_EQ(out[0].data.u64, 10u);
+						  EXPECT_EQ(data_of(out[0]), 10u);
 						  EXPECT_EQ(out[0].events, EPOLLIN);
-						  EXPECT_EQ(out[1].data.u64, 20u);
-						  EXPECT_EQ(out[2].data.u64, 30u);
+						  EXPECT_EQ(data_of(out[1]), 20u);
+						  EXPECT_EQ(data_of(out[2]), 30u);
 						  // Still readable: level reports again, edge and one-shot do not.
 						  EXPECT_EQ(px::epoll_wait(ep, out, 8, 0), 1);
-						  EXPECT_EQ(out[0].data.u64, 10u);
+						  EXPECT_EQ(data_of(out[0]), 10u);
 						  // A new write is a new edge; the one-shot stays off until MOD.
 						  EXPECT_EQ(px::write(edge, &one, 8), 8);
 						  EXPECT_EQ(px::write(once, &one, 8), 8);
 						  EXPECT_EQ(px::epoll_wait(ep, out, 8, 0), 2);
-						  EXPECT_EQ(out[1].data.u64, 20u);
+						  EXPECT_EQ(data_of(out[1]), 20u);
 						  EXPECT_EQ(px::epoll_ctl(ep, EPOLL_CTL_MOD, once, &c), 0);
 						  EXPECT_EQ(px::epoll_wait(ep, out, 8, 0), 2);
-						  EXPECT_EQ(out[1].data.u64, 30u);
+						  EXPECT_EQ(data_of(out[1]), 30u);
 						  // max_events caps the report.
 						  EXPECT_EQ(px::epoll_wait(ep, out, 1, 0), 1);
 						  // A closed fd leaves the list; the timeout then runs out.
@@ -133,7 +133,7 @@ int epoll_parent(int, char **) {
 	EXPECT_EQ(px::close(fds[1]), 0);
 	epoll_event out[1];
 	EXPECT_EQ(px::epoll_wait(ep, out, 1, -1), 1);
-	EXPECT_EQ(out[0].data.u64, 7u);
+	EXPECT_EQ(data_of(out[0]), 7u);
 	EXPECT_EQ(out[0].events & EPOLLIN, EPOLLIN);
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/epoll.h>
 #include <sys/wait.h>
 
 #include <cstddef>
@@ -32,6 +33,11 @@ inline Options quiet(Options options = {}, std::string *sink = nullptr) {
 	};
 	return options;
 }
+
+// An epoll_event's data.u64 by value: the struct is packed on x86-64, so the member is
+// misaligned, and binding it to a reference (as EXPECT_EQ and std::map::operator[] do) is
+// undefined behaviour that clang's UBSan reports.
+inline std::uint64_t data_of(const epoll_event &event) { return event.data.u64; }
 
 // The checks every run must pass: nothing stuck, leaked or pending.
 inline void expect_clean(const RunReport &report) {
