@@ -69,8 +69,7 @@ void DeterministicHost::enqueue(Task &task) {
 	queues_[target].push(task);
 }
 
-void DeterministicHost::start(Task &task, std::size_t stack_size) {
-	task.fiber_.create(stack_size, [&task] { task.run_fiber_body(); });
+void DeterministicHost::start(Task &task) {
 	// Round-robin placement, as in threads mode.
 	task.set_cpu_index(next_start_cpu_++ % cpu_count());
 	task.state_.store(kTaskRunnable, std::memory_order_release);

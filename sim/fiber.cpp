@@ -1,10 +1,6 @@
 #include "fiber.hpp"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <memory>
-#include <new>
 #include <utility>
 
 #include <boost/context/stack_context.hpp>
@@ -60,38 +56,18 @@ __attribute__((noinline)) HostContext &host_context() {
 	return *p;
 }
 
-// Guard-paged stacks: one PROT_NONE page below the usable stack catches overflows. Mapped by
-// map() before boost asks for it, so that create() knows the stack's bounds in time.
-struct GuardedStack {
-	boost::context::stack_context stack;
+// Hands boost the stack that create() took from the pool, and gives it back when boost is done.
+struct PooledStack {
+	StackSlot slot;
 
-	static boost::context::stack_context map(std::size_t size) {
-		const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-		const std::size_t usable = (size + page - 1) & ~(page - 1);
-		void *base = mmap(nullptr, usable + page, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (base == MAP_FAILED)
-			throw std::bad_alloc{};
-		mprotect(base, page, PROT_NONE);
-		boost::context::stack_context mapped;
-		mapped.size = usable;
-		mapped.sp = static_cast<char *>(base) + page + usable;
-		return mapped;
+	boost::context::stack_context allocate() {
+		boost::context::stack_context stack;
+		stack.size = slot.size;
+		stack.sp = static_cast<char *>(slot.bottom) + slot.size;
+		return stack;
 	}
 
-	boost::context::stack_context allocate() { return stack; }
-
-	void deallocate(boost::context::stack_context &sctx) noexcept {
-		const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-		void *base = static_cast<char *>(sctx.sp) - sctx.size - page;
-#ifdef HELSIM_ASAN
-		// A fiber that never returned (unwound, or parked at teardown) leaves its frames'
-		// redzones poisoned; the next mapping at this address (simulated physical memory,
-		// say) would inherit them.
-		__asan_unpoison_memory_region(static_cast<char *>(base) + page, sctx.size);
-#endif
-		munmap(base, sctx.size + page);
-	}
+	void deallocate(boost::context::stack_context &) noexcept { release_stack(slot); }
 };
 
 } // namespace
@@ -106,10 +82,8 @@ Fiber::~Fiber() {
 }
 
 void Fiber::create(std::size_t stack_size, std::function<void()> body) {
+	stack_ = allocate_stack(stack_size);
 	body_ = std::move(body);
-	const boost::context::stack_context stack = GuardedStack::map(stack_size);
-	stack_size_ = stack.size;
-	stack_bottom_ = static_cast<char *>(stack.sp) - stack.size;
 #ifdef HELSIM_TSAN
 	tsan_fiber_ = __tsan_create_fiber(0);
 #endif
@@ -119,9 +93,9 @@ void Fiber::create(std::size_t stack_size, std::function<void()> body) {
 	// the fiber ends. Unannotated, ASan would give that frame fake-stack memory of whoever
 	// creates the fiber (a CPU thread, another fiber), to be reused or freed under it.
 	void *own_fake_stack = nullptr;
-	__sanitizer_start_switch_fiber(&own_fake_stack, stack_bottom_, stack_size_);
+	__sanitizer_start_switch_fiber(&own_fake_stack, stack_.bottom, stack_.size);
 #endif
-	ctx_ = boost::context::fiber{std::allocator_arg, GuardedStack{stack},
+	ctx_ = boost::context::fiber{std::allocator_arg, PooledStack{stack_},
 			[this](boost::context::fiber &&scheduler) {
 				scheduler_ = std::move(scheduler);
 				after_switch_in();
@@ -165,7 +139,7 @@ void Fiber::switch_in() {
 	entered_ = true;
 #ifdef HELSIM_ASAN
 	void *fake = nullptr;
-	__sanitizer_start_switch_fiber(&fake, stack_bottom_, stack_size_);
+	__sanitizer_start_switch_fiber(&fake, stack_.bottom, stack_.size);
 #endif
 #ifdef HELSIM_TSAN
 	if (!hc.tsan_scheduler)
@@ -187,11 +161,10 @@ void Fiber::switch_in() {
 		// into storage that is never destroyed, and the stack is freed as it is.
 		alignas(boost::context::fiber) unsigned char sink[sizeof(boost::context::fiber)];
 		::new (static_cast<void *>(sink)) boost::context::fiber{std::move(ctx_)};
-		boost::context::stack_context stack;
-		stack.size = stack_size_;
-		stack.sp = static_cast<char *>(stack_bottom_) + stack_size_;
-		GuardedStack{stack}.deallocate(stack);
+		release_stack(stack_);
 		body_ = nullptr;
+	} else if (stack_.canary && *stack_.canary != kStackCanary) [[unlikely]] {
+		stack_overflowed(stack_);
 	}
 	if (!ctx_) {
 		finished_ = true;
@@ -272,7 +245,7 @@ void Fiber::unwind() {
 	// entry, before any of our code, so it gets no annotation (its stack is still clean).
 	void *fake = nullptr;
 	if (entered_)
-		__sanitizer_start_switch_fiber(&fake, stack_bottom_, stack_size_);
+		__sanitizer_start_switch_fiber(&fake, stack_.bottom, stack_.size);
 #endif
 	// Destroying a suspended boost fiber resumes it with a forced_unwind exception that runs
 	// every destructor on its stack, then frees the stack.

@@ -1,4 +1,4 @@
-// A fiber: its own guard-paged stack, switched to and from a scheduler context.
+// A fiber: its own guarded stack (sim/stack_pool.hpp), switched to and from a scheduler context.
 // Wraps boost.context and tells ASan and TSan about every stack switch.
 #pragma once
 
@@ -6,6 +6,8 @@
 #include <functional>
 
 #include <boost/context/fiber.hpp>
+
+#include "stack_pool.hpp"
 
 namespace helsim::sim {
 
@@ -16,7 +18,8 @@ public:
 	Fiber &operator=(const Fiber &) = delete;
 	~Fiber();
 
-	// Prepares the fiber; body runs at the first switch_in().
+	// Prepares the fiber; body runs at the first switch_in(). Throws StackExhausted (a
+	// std::bad_alloc) if the host has no memory or mappings left for the stack.
 	void create(std::size_t stack_size, std::function<void()> body);
 	bool created() const { return static_cast<bool>(ctx_) || running_; }
 	bool finished() const { return finished_; }
@@ -48,8 +51,7 @@ private:
 	// after a switch, which may have moved it to another host thread (see switch_out()).
 	boost::context::fiber scheduler_;
 	std::function<void()> body_;
-	void *stack_bottom_ = nullptr;
-	std::size_t stack_size_ = 0;
+	StackSlot stack_;
 	// ASan: the stack of the scheduler that switched the fiber in (reported by
 	// __sanitizer_finish_switch_fiber), and the fiber's fake stack while it is switched out.
 	[[maybe_unused]] const void *scheduler_stack_bottom_ = nullptr;

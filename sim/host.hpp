@@ -65,8 +65,9 @@ public:
 	// Nanoseconds since the machine started (monotonic).
 	virtual std::uint64_t now() = 0;
 
-	// Makes a new fiber task runnable; its body runs on a CPU allowed by its affinity.
-	virtual void start(Task &task, std::size_t stack_size) = 0;
+	// Makes a new fiber task (its fiber created: Task::create_fiber) runnable; its body runs
+	// on a CPU allowed by its affinity.
+	virtual void start(Task &task) = 0;
 	// Blocks the calling task until unpark() or until `deadline` (kNoDeadline = never).
 	// May return spuriously; callers re-check what they wait for.
 	virtual void park(Task &self, std::uint64_t deadline) = 0;

@@ -44,6 +44,13 @@ enum TaskState : std::uint32_t {
 class Task {
 public:
 	explicit Task(TaskKind kind) : kind_{kind} {}
+
+	// Takes the fiber's stack and prepares its body (run_fiber_body) to run at the first
+	// switch; Host::start then makes it runnable. Throws StackExhausted (a std::bad_alloc)
+	// when the host has no memory or mappings left.
+	void create_fiber(std::size_t stack_size) {
+		fiber_.create(stack_size, [this] { run_fiber_body(); });
+	}
 	Task(const Task &) = delete;
 	Task &operator=(const Task &) = delete;
 	virtual ~Task() = default;

@@ -158,8 +158,7 @@ void ThreadsHost::kick(Cpu &cpu) {
 	}
 }
 
-void ThreadsHost::start(Task &task, std::size_t stack_size) {
-	task.fiber_.create(stack_size, [&task] { task.run_fiber_body(); });
+void ThreadsHost::start(Task &task) {
 	// Round-robin placement among the allowed CPUs, as Managarm places new threads.
 	unsigned n = static_cast<unsigned>(cpus_.size());
 	task.set_cpu_index(next_start_cpu_.fetch_add(1, std::memory_order_relaxed) % n);

@@ -52,7 +52,7 @@ public:
 
 	unsigned cpu_count() const override { return static_cast<unsigned>(cpus_.size()); }
 	std::uint64_t now() override;
-	void start(Task &task, std::size_t stack_size) override;
+	void start(Task &task) override;
 	void park(Task &self, std::uint64_t deadline) override;
 	void unpark(Task &task) override;
 	void yield(Task &self) override;

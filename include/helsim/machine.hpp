@@ -254,7 +254,9 @@ public:
 	// A new universe, address space and fiber thread running `entry`. `handles` name
 	// descriptors of the caller's universe (the root universe when the caller is not a
 	// simulated thread); each is copied into the new universe with its rights, and the entry
-	// receives the new handles in the same order.
+	// receives the new handles in the same order. Throws std::invalid_argument for a handle
+	// that is not open, and std::bad_alloc, whose what() says what ran out, when the host has
+	// no memory or mappings left for the thread's stack (helCreateThread: kHelErrNoMemory).
 	void spawn(std::string name, Entry entry, std::initializer_list<HelHandle> handles = {});
 	void spawn(std::string name, Entry entry, std::span<const HelHandle> handles);
 

@@ -23,6 +23,9 @@ Thread::Thread(Kernel &kernel, sim::TaskKind task_kind, std::string name, Ref<Un
 : Object{kernel, ObjectKind::thread}, sim::Task{task_kind}, tracer_{kernel.host().tracer()},
   universe_{std::move(universe)}, space_{std::move(space)}, started_{task_kind ==
 																	sim::TaskKind::attached} {
+	// First: a thread whose stack the host cannot give fails here, before it is registered.
+	if (task_kind == sim::TaskKind::fiber)
+		create_fiber(kernel.config().stack_size);
 	set_name(std::move(name));
 	kernel.random_bytes(credentials_.data(), credentials_.size());
 	kernel.register_thread(*this);
@@ -48,7 +51,7 @@ HelError Thread::start() {
 	// The fiber holds a reference until it has finished (dropped in on_fiber_exit).
 	ref();
 	kernel().live_fibers.fetch_add(1, std::memory_order_seq_cst);
-	kernel().host().start(*this, kernel().config().stack_size);
+	kernel().host().start(*this);
 	return kHelErrNone;
 }
 
