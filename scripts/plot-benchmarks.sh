@@ -99,7 +99,7 @@ def quote(text):
     return '"' + text.replace('"', "'") + '"'
 
 def ratio(value):
-    return f'{value:.0f}' if value >= 10 else f'{value:.2g}'
+    return f'{value:.0f}' if value >= 10 else f'{value:.3g}'
 
 def duration(ns):
     for unit, size in (('s', 1e9), ('ms', 1e6), ('µs', 1e3)):
@@ -162,7 +162,8 @@ if bars:
     with open(os.path.join(work, 'ratios.gp'), 'w', encoding='utf-8') as f:
         title = f'helsim against its host baselines ({how}, {time_field}, {os.path.basename(path)})'
         f.write(f'set title {quote(title)}\n')
-        f.write(f'set xrange [-0.7:{bars[-1][0] + 0.7}]\n')
+        # Wider than the bars: a group's ratio line can be wider than a group of two.
+        f.write(f'set xrange [-1.1:{bars[-1][0] + 1.1}]\n')
         # Whole decades, with the tallest bar's labels kept out of the top fifth of the graph,
         # where the group titles are.
         bottom = math.floor(math.log10(min(b[1] for b in bars)) - 0.3)
