@@ -43,6 +43,7 @@
 #include <helsim/machine.hpp>
 
 #include "bench_support.hpp"
+#include "cpu_hog.hpp"
 
 namespace ipc = helsim::ipc;
 
@@ -175,6 +176,14 @@ void BM_Ipc_RoundTrip_CrossCpu(benchmark::State &state) {
 	round_trip<Submission::sq>(state, {.cpus = 2, .cpu = 1}, 0);
 }
 BENCHMARK(BM_Ipc_RoundTrip_CrossCpu)->UseRealTime();
+
+// The cross-CPU round trip with one CPU-hogging process running beside it: the goal holds it to
+// beating BM_Host_PipePingPong_WithHog under that load too, where the simulated CPUs' host
+// threads and the hog share the two host CPUs.
+void BM_Ipc_RoundTrip_CrossCpu_WithHog(benchmark::State &state) {
+	helsim::bench::with_cpu_hog(state, BM_Ipc_RoundTrip_CrossCpu);
+}
+BENCHMARK(BM_Ipc_RoundTrip_CrossCpu_WithHog)->UseRealTime();
 
 // The same-CPU round trip with both sides submitting through the legacy helSubmitAsync syscall
 // (completions still read from the dispatcher's queue).
@@ -370,6 +379,13 @@ void BM_Host_PipePingPong(benchmark::State &state) {
 	close(back[1]);
 }
 BENCHMARK(BM_Host_PipePingPong)->UseRealTime();
+
+// The pipe ping-pong with one CPU-hogging process beside it, the anchor of
+// BM_Ipc_RoundTrip_CrossCpu_WithHog.
+void BM_Host_PipePingPong_WithHog(benchmark::State &state) {
+	helsim::bench::with_cpu_hog(state, BM_Host_PipePingPong);
+}
+BENCHMARK(BM_Host_PipePingPong_WithHog)->UseRealTime();
 
 // Two host threads, socketpair(AF_UNIX, SOCK_STREAM), 64 bytes each way.
 void BM_Host_UnixSocketPingPong(benchmark::State &state) {

@@ -12,7 +12,7 @@ HELSIM_JOBS="${HELSIM_JOBS:-$(nproc)}"
 
 # The Debian 12 packages that building helsim, its tests, benchmarks and examples needs.
 HELSIM_PACKAGES=(build-essential cmake ninja-build libboost-context-dev libboost-fiber-dev
-	libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev)
+	libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev liburing-dev pkg-config)
 
 helsim_apt_updated=0
 
