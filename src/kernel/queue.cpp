@@ -274,17 +274,54 @@ void IpcQueue::drive(Thread &self) {
 	flush_waiting();
 	if (!num_sq_chunks_)
 		return;
-	std::lock_guard lock{sq_mutex_};
-	batch_thread_.store(&self, std::memory_order_relaxed);
-	do {
-		__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress, __ATOMIC_SEQ_CST);
-		consume_sq(self);
-	} while (
-			__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress);
+	// One consumer at a time, and a drive that finds one at work leaves its pass to it instead
+	// of waiting: a submission may park the consumer (a send from memory that a pager has yet
+	// to provide), and a second driver spinning meanwhile could keep the pager from ever
+	// running on its CPU (in deterministic mode, anywhere). The consumer loops while
+	// sq_pending_ is set, and re-checks it after unlocking: a drive that set it and failed
+	// try_lock() after the consumer's last exchange() is then served by that re-check.
+	sq_pending_.store(true, std::memory_order_seq_cst);
+	while (sq_pending_.load(std::memory_order_seq_cst)) {
+		std::unique_lock consumer{sq_mutex_, std::try_to_lock};
+		if (!consumer)
+			return;
+		int bits = 0;
+		{
+			// Also ends the pass if a teardown unwinds the consumer's fiber while it is parked.
+			struct Pass {
+				IpcQueue &queue;
+				Thread &self;
+				int &bits;
+				Pass(IpcQueue &q, Thread &t, int &b) : queue{q}, self{t}, bits{b} {
+					queue.batch_thread_.store(&self, std::memory_order_relaxed);
+					self.set_consuming_sq(&queue);
+				}
+				~Pass() {
+					self.set_consuming_sq(nullptr);
+					std::lock_guard cq{queue.cq_lock_};
+					queue.batch_thread_.store(nullptr, std::memory_order_relaxed);
+					bits = std::exchange(queue.batch_bits_, 0);
+				}
+			} pass{*this, self, bits};
+			while (sq_pending_.exchange(false, std::memory_order_seq_cst)) {
+				do {
+					__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress,
+							__ATOMIC_SEQ_CST);
+					consume_sq(self);
+				} while (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) &
+						kHelKernelNotifySqProgress);
+			}
+		}
+		consumer.unlock();
+		if (bits)
+			notify_user(bits);
+	}
+}
+
+void IpcQueue::announce_batch() {
 	int bits;
 	{
 		std::lock_guard cq{cq_lock_};
-		batch_thread_.store(nullptr, std::memory_order_relaxed);
 		bits = std::exchange(batch_bits_, 0);
 	}
 	if (bits)

@@ -77,6 +77,10 @@ public:
 	// helDriveQueue: deliver waiting completions into newly supplied chunks, then consume
 	// the SQ, submitting every element on behalf of `self`.
 	void drive(Thread &self);
+	// The SQ's consumer is about to block inside a submission (Thread::block): the completions
+	// it has posted in this pass are announced now, not at its end, since whoever waits for
+	// them (the very pager it waits for, perhaps) must not wait for the pass to finish.
+	void announce_batch();
 	// Blocks `self` until userNotify & ~mask is non-zero.
 	// `handle` (the caller's handle of this queue) names the wait in a deadlock report.
 	// kHelErrCancelled if the thread is interrupted first.
@@ -114,7 +118,7 @@ private:
 	void announce(int bits); // cq_lock_ held
 	void contract_violation();
 
-	// SQ consumer; sq_mutex_ held.
+	// SQ consumer; sq_mutex_ held (see drive()).
 	void consume_sq(Thread &self);
 	void submit_element(Thread &self, unsigned opcode, std::uintptr_t context,
 			const std::byte *payload, std::size_t length);
@@ -151,7 +155,8 @@ private:
 	std::atomic<std::size_t> waiting_count_{0};
 
 	// SQ consumer state: the kernel's own copy of the SQ chunk links (user memory may lie).
-	SpinLock sq_mutex_; // held while one thread consumes the SQ; nothing blocks inside
+	SpinLock sq_mutex_; // taken only with try_lock(), by the one thread consuming the SQ
+	std::atomic<bool> sq_pending_{false}; // a drive asked for a pass (see drive())
 	unsigned sq_current_ = 0;
 	std::size_t sq_consumed_ = 0;
 	unsigned sq_tail_ = 0;

@@ -524,6 +524,8 @@ void Thread::for_each_reference(const std::function<void(Object &)> &f) {
 }
 
 void Thread::block(sim::WaitReason reason, std::uint64_t deadline) {
+	if (consuming_sq_) [[unlikely]]
+		consuming_sq_->announce_batch();
 	set_wait_reason(reason);
 	kernel().host().park(*this, deadline);
 	set_wait_reason({});

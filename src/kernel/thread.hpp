@@ -164,6 +164,8 @@ public:
 	// progress completes to. The submitting path sets the key (only while tracing), so that
 	// note_submitted() can start the operation's flow without every caller passing it.
 	sim::TraceRecorder *tracer() const { return tracer_; }
+	// IpcQueue::drive(): the queue whose SQ this thread consumes, if any (see block()).
+	void set_consuming_sq(IpcQueue *queue) { consuming_sq_ = queue; }
 	void set_trace_key(const void *queue, std::uintptr_t context) {
 		trace_queue_ = queue;
 		trace_context_ = context;
@@ -190,6 +192,7 @@ private:
 
 	sim::TraceRecorder *const tracer_;
 	const void *trace_queue_ = nullptr;
+	IpcQueue *consuming_sq_ = nullptr; // a queue whose SQ this thread consumes (in drive())
 	std::uintptr_t trace_context_ = 0;
 
 	Ref<Universe> universe_;

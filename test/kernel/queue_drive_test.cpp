@@ -2,6 +2,12 @@
 // producers on one queue, and helDriveQueue / helAlertQueue waiting.
 #include "queue_support.hpp"
 
+#include <optional>
+#include <string>
+
+#include <helsim/ipc.hpp>
+#include <helsim/testing.hpp>
+
 using namespace helsim::queue_test;
 
 // ---------------------------------------------------------------- many producers
@@ -209,4 +215,86 @@ TEST(QueueDrive, MaskHidingCqProgressIgnoresCompletionsButNotAlerts) {
 		EXPECT_EQ(read_chunk(rq.chunk(0)).size(), 8u) << "completions posted before the alert";
 	});
 	expect_clean(machine.run());
+}
+
+// ---------------------------------------------------------------- a consumer that parks
+
+namespace {
+
+// A submission can park the thread that consumes the SQ: a send of up to 4096 bytes is copied
+// when it is submitted, and from frontal memory that copy waits for the pager. A second thread
+// driving the same queue meanwhile must not wait for that consumer: it used to spin on the SQ
+// lock, which in deterministic mode (and on the pager's CPU in threads mode) kept the pager
+// from ever running. Its drive returns; the parked consumer does the pass once served.
+void second_driver_while_the_consumer_waits_for_the_pager() {
+	namespace ipc = helsim::ipc;
+	using helsim::test::set_and_wake;
+	using helsim::test::start_thread;
+	using helsim::test::wait_for;
+	HelHandle backing, frontal;
+	ASSERT_EQ(helCreateManagedMemory(kPage, 0, &backing, &frontal), kHelErrNone);
+	void *front = nullptr;
+	ASSERT_EQ(helMapMemory(frontal, kHelNullHandle, nullptr, 0, kPage, kRW, &front), kHelErrNone);
+	HelHandle lanes[2];
+	ASSERT_EQ(helCreateStream(&lanes[0], &lanes[1], 0), kHelErrNone);
+	struct {
+		int requested = 0, drove = 0, served = 0;
+	} shared;
+	helsim::Dispatcher d; // the queue both threads drive
+	start_thread([&] {    // the pager
+		helsim::Dispatcher pager;
+		auto request =
+				helsim::test::sq_call(pager, kHelSubmitManageMemory, HelSqManageMemory{backing})
+						.as<HelManageResult>();
+		set_and_wake(&shared.requested, 1);
+		EXPECT_TRUE(wait_for(&shared.drove, 1));
+		EXPECT_EQ(request.type, kHelManageInitialize);
+		void *back = nullptr;
+		ASSERT_EQ(helMapMemory(backing, kHelNullHandle, nullptr, 0, kPage, kRW, &back),
+				kHelErrNone);
+		for (std::size_t at = 0; at < kPage; ++at) // plain stores: see managed_memory_test.cpp
+			static_cast<volatile char *>(back)[at] = 'p';
+		EXPECT_EQ(helUpdateMemory(backing, kHelManageInitialize, 0, kPage), kHelErrNone);
+		EXPECT_EQ(helUnmapMemory(kHelNullHandle, back, kPage), kHelErrNone);
+		set_and_wake(&shared.served, 1);
+	});
+	start_thread([&] { // the second driver
+		EXPECT_TRUE(wait_for(&shared.requested, 1));
+		EXPECT_EQ(helDriveQueue(d.queue(), 0, 0), kHelErrNone);
+		set_and_wake(&shared.drove, 1);
+	});
+	char received[16] = {};
+	ipc::submit(d, lanes[0], 1, ipc::send_buffer(front, sizeof received));
+	ipc::submit(d, lanes[1], 2, ipc::recv_buffer(received, sizeof received));
+	d.flush(); // parks in the send's copy until the pager has served
+	std::optional<helsim::Element> sent, got;
+	while (!sent || !got) {
+		auto e = d.wait();
+		ASSERT_TRUE(e);
+		(e->context() == 1 ? sent : got) = std::move(*e);
+	}
+	EXPECT_EQ(sent->error(), kHelErrNone);
+	ASSERT_EQ(got->error(), kHelErrNone);
+	EXPECT_EQ(got->as<HelLengthResult>().length, sizeof received);
+	EXPECT_EQ(std::string(received, sizeof received), std::string(sizeof received, 'p'));
+	EXPECT_TRUE(wait_for(&shared.served, 1));
+	EXPECT_EQ(helUnmapMemory(kHelNullHandle, front, kPage), kHelErrNone);
+	for (HelHandle h : {backing, frontal, lanes[0], lanes[1]})
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, h), kHelErrNone);
+}
+
+} // namespace
+
+TEST(QueueDrive, ASecondDriverDoesNotWaitForAConsumerParkedOnAPager) {
+	helsim::MachineConfig c = config(2);
+	helsim::test::run_clean(c, second_driver_while_the_consumer_waits_for_the_pager);
+}
+
+TEST(QueueDrive, ASecondDriverDoesNotWaitForAConsumerParkedOnAPagerUnderSeeds) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				helsim::test::run_clean(helsim::testing::deterministic(seed),
+						second_driver_while_the_consumer_waits_for_the_pager);
+			},
+			12);
 }
