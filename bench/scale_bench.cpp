@@ -196,11 +196,26 @@ struct Gate {
 // A child: report in, block until released, report out. Nothing after the last arrive() can
 // block, so once `left` reaches n every child has returned or is returning (closing a handle
 // then cannot turn its outcome into `killed`: only a blocking call is a cancellation point).
+// `n` is read each time: a failed spawn lowers it (release_early).
 void child(std::uintptr_t argument) {
 	Gate &gate = *reinterpret_cast<Gate *>(argument);
-	arrive(gate.arrived, gate.n);
+	arrive(gate.arrived, load(gate.n));
 	wait_until(gate.release, 1);
-	arrive(gate.left, gate.n);
+	arrive(gate.left, load(gate.n));
+}
+
+// After helCreateThread failed: lets the children created so far go, waits until they have
+// left and closes their handles, so that the case ends with that error alone instead of a stuck
+// machine whose report lists every blocked child (some 32k lines' worth near the mapping
+// limit).
+void release_early(Gate &gate, std::span<const HelHandle> created) {
+	const int n = static_cast<int>(created.size());
+	__atomic_store_n(&gate.n, n, __ATOMIC_RELEASE);
+	__atomic_store_n(&gate.release, 1, __ATOMIC_RELEASE);
+	check(helFutexWake(&gate.release, UINT_MAX), "helFutexWake");
+	wait_until(gate.left, n);
+	for (HelHandle thread : created)
+		check(helCloseDescriptor(kHelThisUniverse, thread), "helCloseDescriptor");
 }
 
 // One iteration: the loop's thread creates N threads with helCreateThread (same universe and
@@ -231,10 +246,15 @@ void BM_Scale_ThreadsAlive(benchmark::State &state) {
 			const auto t0 = stamp();
 			for (std::size_t i = 0; i < n; ++i) {
 				HelHandle thread = kHelNullHandle;
-				check(helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
-							  reinterpret_cast<void *>(&child), reinterpret_cast<void *>(&gate), 0,
-							  &thread),
-						"helCreateThread");
+				HelError e = helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
+						reinterpret_cast<void *>(&child), reinterpret_cast<void *>(&gate), 0,
+						&thread);
+				if (e != kHelErrNone) {
+					release_early(gate, std::span{threads}.first(i));
+					throw std::runtime_error{"helCreateThread failed with HelError " +
+							std::to_string(e) + " (" + _helErrorString(e) + ") after " +
+							std::to_string(i) + " threads alive at once"};
+				}
 				threads[i] = thread;
 			}
 			wait_until(gate.arrived, gate.n);
