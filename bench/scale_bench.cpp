@@ -206,8 +206,8 @@ void child(std::uintptr_t argument) {
 
 // After helCreateThread failed: lets the children created so far go, waits until they have
 // left and closes their handles, so that the case ends with that error alone instead of a stuck
-// machine whose report lists every blocked child (some 32k lines' worth near the mapping
-// limit).
+// machine whose report lists every blocked child (tens of thousands of them when a host runs
+// out of stacks).
 void release_early(Gate &gate, std::span<const HelHandle> created) {
 	const int n = static_cast<int>(created.size());
 	__atomic_store_n(&gate.n, n, __ATOMIC_RELEASE);
@@ -278,8 +278,8 @@ void BM_Scale_ThreadsAlive(benchmark::State &state) {
 	state.counters["exit_ns"] = leave.wall_per_item();
 	state.counters["bytes_per_item"] = bytes_per_item;
 }
-// 100k threads alive at once need the fiber stack pool: without it every stack is two
-// mappings, and Linux's vm.max_map_count (65530) ends the process near 32k threads.
+// 100k threads alive at once rely on the fiber stack pool (sim/stack_pool.cpp): with two
+// mappings per stack, Linux's vm.max_map_count (65530) stopped helCreateThread near 32k.
 BENCHMARK(BM_Scale_ThreadsAlive)->Arg(1000)->Arg(10000)->Arg(100000);
 
 // ---------------------------------------------------------------- handles in one universe
