@@ -1,12 +1,18 @@
 // What several benchmark files share: turning a failed hel call into an exception, pinning the
-// calling simulated thread, and awaiting an event or IRQ object past a sequence.
+// calling simulated thread, awaiting an event or IRQ object past a sequence, and the two sides
+// of a 64-byte stream round trip (ipc_bench.cpp, scale_bench.cpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
+#include <helsim/ipc.hpp>
+#include <helsim/machine.hpp>
 
 namespace helsim::bench {
 
@@ -31,6 +37,86 @@ inline std::uint64_t await(helsim::Dispatcher &d, HelHandle object, std::uint64_
 	auto result = element->as<HelEventResult>();
 	check(result.error, "await");
 	return result.sequence;
+}
+
+inline void expect(bool ok, const char *what) {
+	if (!ok)
+		throw std::runtime_error(what);
+}
+
+// ---------------------------------------------------------------- stream round trips
+
+inline constexpr std::size_t kMessage = 64; // payload of every ping-pong and round-trip message
+
+// A stream created in the root universe; spawn() copies each lane into its thread's universe.
+inline std::pair<HelHandle, HelHandle> make_stream(helsim::Machine &machine) {
+	auto host = machine.attach();
+	HelHandle a = kHelNullHandle, b = kHelNullHandle;
+	check(helCreateStream(&a, &b, 0), "helCreateStream");
+	return {a, b};
+}
+
+// How a side submits its exchange and waits for the completion.
+enum class Submission { sq, legacy };
+
+// Client: send 64 bytes and receive the reply inline, as one root chain on a long-lived lane.
+template <Submission S>
+void client_round_trip(helsim::Dispatcher &dispatcher, HelHandle lane, const char *message) {
+	namespace ipc = helsim::ipc;
+	if constexpr (S == Submission::sq) {
+		auto exchange = ipc::exchange_sync(dispatcher, lane, ipc::send_buffer(message, kMessage),
+				ipc::recv_inline());
+		auto &[sent, reply] = exchange.results;
+		check(sent.error, "send request");
+		check(reply.error, "receive reply");
+		expect(reply.data.size() == kMessage, "short reply");
+	} else {
+		const auto send = ipc::send_buffer(message, kMessage);
+		const auto recv = ipc::recv_inline();
+		const auto list = ipc::actions(send, recv);
+		check(helSubmitAsync(lane, list.data(), list.size(), dispatcher.queue(), 1, 0),
+				"helSubmitAsync");
+		auto element = dispatcher.wait();
+		expect(element && element->context() == 1, "missing completion");
+		auto [sent, reply] = ipc::parse<decltype(send), decltype(recv)>(*element);
+		check(sent.error, "send request");
+		check(reply.error, "receive reply");
+		expect(reply.data.size() == kMessage, "short reply");
+	}
+}
+
+// Server: receive a request inline, then send 64 bytes back; two exchanges per round.
+template <Submission S>
+void server_round(helsim::Dispatcher &dispatcher, HelHandle lane, const char *reply) {
+	namespace ipc = helsim::ipc;
+	if constexpr (S == Submission::sq) {
+		auto request = ipc::exchange_sync(dispatcher, lane, ipc::recv_inline());
+		auto &[text] = request.results;
+		check(text.error, "receive request");
+		expect(text.data.size() == kMessage, "short request");
+		auto sent = ipc::exchange_sync(dispatcher, lane, ipc::send_buffer(reply, kMessage));
+		check(std::get<0>(sent.results).error, "send reply");
+	} else {
+		const auto recv = ipc::recv_inline();
+		const auto recv_list = ipc::actions(recv);
+		check(helSubmitAsync(lane, recv_list.data(), recv_list.size(), dispatcher.queue(), 2, 0),
+				"helSubmitAsync");
+		{
+			auto element = dispatcher.wait();
+			expect(element && element->context() == 2, "missing completion");
+			auto [text] = ipc::parse<decltype(recv)>(*element);
+			check(text.error, "receive request");
+			expect(text.data.size() == kMessage, "short request");
+		}
+		const auto send = ipc::send_buffer(reply, kMessage);
+		const auto send_list = ipc::actions(send);
+		check(helSubmitAsync(lane, send_list.data(), send_list.size(), dispatcher.queue(), 3, 0),
+				"helSubmitAsync");
+		auto element = dispatcher.wait();
+		expect(element && element->context() == 3, "missing completion");
+		auto [sent] = ipc::parse<decltype(send)>(*element);
+		check(sent.error, "send reply");
+	}
 }
 
 } // namespace helsim::bench

@@ -26,7 +26,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -50,85 +49,16 @@ namespace ipc = helsim::ipc;
 namespace {
 
 using helsim::bench::check;
+using helsim::bench::client_round_trip;
+using helsim::bench::expect;
+using helsim::bench::kMessage;
+using helsim::bench::make_stream;
+using helsim::bench::server_round;
+using helsim::bench::Submission;
 
-constexpr std::size_t kMessage = 64; // payload of every ping-pong and throughput message
 constexpr std::int64_t kWarmup = 64; // untimed round trips / messages before the loop
 
-void expect(bool ok, const char *what) {
-	if (!ok)
-		throw std::runtime_error(what);
-}
-
-// A stream created in the root universe; spawn() copies each lane into its thread's universe.
-std::pair<HelHandle, HelHandle> make_stream(helsim::Machine &machine) {
-	auto host = machine.attach();
-	HelHandle a = kHelNullHandle, b = kHelNullHandle;
-	check(helCreateStream(&a, &b, 0), "helCreateStream");
-	return {a, b};
-}
-
 // ---------------------------------------------------------------- round trips
-
-// How a side submits its exchange and waits for the completion.
-enum class Submission { sq, legacy };
-
-// Client: send 64 bytes and receive the reply inline, as one root chain on a long-lived lane.
-template <Submission S>
-void client_round_trip(helsim::Dispatcher &dispatcher, HelHandle lane, const char *message) {
-	if constexpr (S == Submission::sq) {
-		auto exchange = ipc::exchange_sync(dispatcher, lane, ipc::send_buffer(message, kMessage),
-				ipc::recv_inline());
-		auto &[sent, reply] = exchange.results;
-		check(sent.error, "send request");
-		check(reply.error, "receive reply");
-		expect(reply.data.size() == kMessage, "short reply");
-	} else {
-		const auto send = ipc::send_buffer(message, kMessage);
-		const auto recv = ipc::recv_inline();
-		const auto list = ipc::actions(send, recv);
-		check(helSubmitAsync(lane, list.data(), list.size(), dispatcher.queue(), 1, 0),
-				"helSubmitAsync");
-		auto element = dispatcher.wait();
-		expect(element && element->context() == 1, "missing completion");
-		auto [sent, reply] = ipc::parse<decltype(send), decltype(recv)>(*element);
-		check(sent.error, "send request");
-		check(reply.error, "receive reply");
-		expect(reply.data.size() == kMessage, "short reply");
-	}
-}
-
-// Server: receive a request inline, then send 64 bytes back; two exchanges per round.
-template <Submission S>
-void server_round(helsim::Dispatcher &dispatcher, HelHandle lane, const char *reply) {
-	if constexpr (S == Submission::sq) {
-		auto request = ipc::exchange_sync(dispatcher, lane, ipc::recv_inline());
-		auto &[text] = request.results;
-		check(text.error, "receive request");
-		expect(text.data.size() == kMessage, "short request");
-		auto sent = ipc::exchange_sync(dispatcher, lane, ipc::send_buffer(reply, kMessage));
-		check(std::get<0>(sent.results).error, "send reply");
-	} else {
-		const auto recv = ipc::recv_inline();
-		const auto recv_list = ipc::actions(recv);
-		check(helSubmitAsync(lane, recv_list.data(), recv_list.size(), dispatcher.queue(), 2, 0),
-				"helSubmitAsync");
-		{
-			auto element = dispatcher.wait();
-			expect(element && element->context() == 2, "missing completion");
-			auto [text] = ipc::parse<decltype(recv)>(*element);
-			check(text.error, "receive request");
-			expect(text.data.size() == kMessage, "short request");
-		}
-		const auto send = ipc::send_buffer(reply, kMessage);
-		const auto send_list = ipc::actions(send);
-		check(helSubmitAsync(lane, send_list.data(), send_list.size(), dispatcher.queue(), 3, 0),
-				"helSubmitAsync");
-		auto element = dispatcher.wait();
-		expect(element && element->context() == 3, "missing completion");
-		auto [sent] = ipc::parse<decltype(send)>(*element);
-		check(sent.error, "send reply");
-	}
-}
 
 // A client and a server fiber on a long-lived lane pair, the client on `options.cpu` and the
 // server on `server_cpu`. One iteration is one round trip.
