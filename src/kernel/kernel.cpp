@@ -149,18 +149,22 @@ void Kernel::abandon_objects() {
 
 void Kernel::register_thread(Thread &thread) {
 	std::lock_guard lock{threads_mutex_};
-	threads_.push_back(&thread);
+	thread.kernel_prev_ = last_thread_;
+	thread.kernel_next_ = nullptr;
+	(last_thread_ ? last_thread_->kernel_next_ : first_thread_) = &thread;
+	last_thread_ = &thread;
 }
 
 void Kernel::unregister_thread(Thread &thread) {
 	std::lock_guard lock{threads_mutex_};
-	std::erase(threads_, &thread);
+	(thread.kernel_prev_ ? thread.kernel_prev_->kernel_next_ : first_thread_) = thread.kernel_next_;
+	(thread.kernel_next_ ? thread.kernel_next_->kernel_prev_ : last_thread_) = thread.kernel_prev_;
 }
 
 std::vector<Ref<Thread>> Kernel::threads() {
 	std::lock_guard lock{threads_mutex_};
 	std::vector<Ref<Thread>> result;
-	for (Thread *t : threads_)
+	for (Thread *t = first_thread_; t; t = t->kernel_next_)
 		if (t->try_ref()) // a thread being destroyed is still listed until its destructor ends
 			result.push_back(Ref<Thread>::adopt(t));
 	return result;
@@ -222,7 +226,7 @@ Kernel::Accounting Kernel::accounting() const {
 		total.posted += a.posted;
 	}
 	std::lock_guard lock{threads_mutex_};
-	for (Thread *t : threads_)
+	for (Thread *t = first_thread_; t; t = t->kernel_next_)
 		total.submitted += t->operations_submitted.get();
 	return total;
 }
@@ -240,7 +244,7 @@ std::array<std::uint64_t, kSyscallSlots> Kernel::syscall_counts() const {
 		total = retired_counts_;
 	}
 	std::lock_guard lock{threads_mutex_};
-	for (Thread *t : threads_)
+	for (Thread *t = first_thread_; t; t = t->kernel_next_)
 		for (std::size_t i = 0; i < kSyscallSlots; ++i)
 			total[i] += t->syscall_counts[i].get();
 	return total;

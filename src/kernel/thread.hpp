@@ -193,6 +193,10 @@ private:
 	sim::TraceRecorder *const tracer_;
 	const void *trace_queue_ = nullptr;
 	IpcQueue *consuming_sq_ = nullptr; // a queue whose SQ this thread consumes (in drive())
+	// The kernel's list of threads (Kernel::register_thread); guarded by its threads_mutex_.
+	friend class Kernel;
+	Thread *kernel_prev_ = nullptr;
+	Thread *kernel_next_ = nullptr;
 	std::uintptr_t trace_context_ = 0;
 
 	Ref<Universe> universe_;
