@@ -49,8 +49,7 @@ DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes,
 : physical_{physical_bytes}, schedule_{schedule}, rng_{schedule.seed},
   entropy_{schedule.seed ^ 0x68656C52616E64ull} /* "helRand" */ {
 	charges_time_ = true;
-	if (cpus == 0 || cpus > 64)
-		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
+	set_cpu_count(cpus);
 	queues_.resize(cpus);
 }
 

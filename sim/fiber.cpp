@@ -155,7 +155,7 @@ void Fiber::switch_in() {
 		__tsan_switch_to_fiber(hc.tsan_scheduler, 0);
 #endif
 	running_ = false;
-	host_context().running = nullptr;
+	hc.running = nullptr; // the scheduler side never changes host threads: `hc` is still ours
 	if (abandoned_) {
 		// ctx_ names the abandoned stack: destroying it would unwind that stack, so it goes
 		// into storage that is never destroyed, and the stack is freed as it is.

@@ -116,9 +116,7 @@ void Host::no_switch_reason() {
 }
 
 unsigned Host::pick_cpu(const Task &task) const {
-	std::uint64_t allowed = task.affinity();
-	if (cpu_count() < 64)
-		allowed &= (std::uint64_t{1} << cpu_count()) - 1;
+	std::uint64_t allowed = task.affinity() & cpu_mask_;
 	unsigned preferred = task.cpu_index();
 	if (allowed & (std::uint64_t{1} << preferred))
 		return preferred;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -202,6 +203,14 @@ protected:
 	std::atomic<std::uint32_t> progress_word_{0};
 	bool charges_time_ = false;
 	TraceRecorder *tracer_ = nullptr;
+	// Bit i set = CPU i exists; set once by the constructor (pick_cpu() runs on every wake).
+	std::uint64_t cpu_mask_ = 0;
+
+	void set_cpu_count(unsigned cpus) {
+		if (cpus == 0 || cpus > 64)
+			throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
+		cpu_mask_ = cpus == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << cpus) - 1;
+	}
 };
 
 } // namespace helsim::sim

@@ -71,8 +71,7 @@ Task *RunQueue::pop() {
 
 ThreadsHost::ThreadsHost(unsigned cpus, std::size_t physical_bytes)
 : start_time_{std::chrono::steady_clock::now()}, physical_{physical_bytes} {
-	if (cpus == 0 || cpus > 64)
-		throw std::invalid_argument("helsim: the number of CPUs must be between 1 and 64");
+	set_cpu_count(cpus);
 	for (unsigned i = 0; i < cpus; ++i)
 		cpus_.push_back(std::make_unique<Cpu>(i));
 	for (auto &cpu : cpus_)

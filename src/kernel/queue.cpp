@@ -265,7 +265,11 @@ void IpcQueue::flush_waiting() {
 // ---------------------------------------------------------------- helDriveQueue
 
 void IpcQueue::drive(Thread &self) {
-	__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySupplyCqChunks, __ATOMIC_SEQ_CST);
+	// A locked RMW costs as much as the rest of a short drive: clear the bit only if it is set.
+	// Set after this load, it stays for the drive that the user makes after setting it.
+	if (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySupplyCqChunks)
+		__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySupplyCqChunks,
+				__ATOMIC_SEQ_CST);
 	// Always under cq_lock_, never behind a lock-free peek at waiting_count_: a producer that
 	// found no next chunk increments the count only after that check, still inside the lock.
 	// Peeking could miss it while the user has linked a chunk and is about to wait, and the
@@ -277,45 +281,55 @@ void IpcQueue::drive(Thread &self) {
 	// One consumer at a time, and a drive that finds one at work leaves its pass to it instead
 	// of waiting: a submission may park the consumer (a send from memory that a pager has yet
 	// to provide), and a second driver spinning meanwhile could keep the pager from ever
-	// running on its CPU (in deterministic mode, anywhere). The consumer loops while
-	// sq_pending_ is set, and re-checks it after unlocking: a drive that set it and failed
-	// try_lock() after the consumer's last exchange() is then served by that re-check.
-	sq_pending_.store(true, std::memory_order_seq_cst);
-	while (sq_pending_.load(std::memory_order_seq_cst)) {
-		std::unique_lock consumer{sq_mutex_, std::try_to_lock};
-		if (!consumer)
+	// running on its CPU (in deterministic mode, anywhere). The loser sets sq_pending_ and
+	// tries once more; the consumer, after unlocking, fences and looks at sq_pending_. Either
+	// the consumer sees the flag (and makes another pass) or the loser's second try sees the
+	// unlock (and the loser consumes): the store-fence-load pairs cannot both miss.
+	std::unique_lock consumer{sq_mutex_, std::try_to_lock};
+	if (!consumer) {
+		sq_pending_.store(true, std::memory_order_seq_cst);
+		if (!consumer.try_lock())
 			return;
+	}
+	for (;;) {
+		// An RMW only when a loser asked: it takes the loser's SQ writes along (acquire).
+		if (sq_pending_.load(std::memory_order_acquire))
+			sq_pending_.exchange(false, std::memory_order_acq_rel);
 		int bits = 0;
-		{
-			// Also ends the pass if a teardown unwinds the consumer's fiber while it is parked.
-			struct Pass {
-				IpcQueue &queue;
-				Thread &self;
-				int &bits;
-				Pass(IpcQueue &q, Thread &t, int &b) : queue{q}, self{t}, bits{b} {
-					queue.batch_thread_.store(&self, std::memory_order_relaxed);
-					self.set_consuming_sq(&queue);
-				}
-				~Pass() {
-					self.set_consuming_sq(nullptr);
-					std::lock_guard cq{queue.cq_lock_};
-					queue.batch_thread_.store(nullptr, std::memory_order_relaxed);
-					bits = std::exchange(queue.batch_bits_, 0);
-				}
-			} pass{*this, self, bits};
-			while (sq_pending_.exchange(false, std::memory_order_seq_cst)) {
-				do {
-					__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress,
-							__ATOMIC_SEQ_CST);
-					consume_sq(self);
-				} while (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) &
-						kHelKernelNotifySqProgress);
-			}
-		}
+		consume_pass(self, bits);
 		consumer.unlock();
 		if (bits)
 			notify_user(bits);
+		std::atomic_thread_fence(std::memory_order_seq_cst);
+		if (!sq_pending_.load(std::memory_order_acquire) || !consumer.try_lock())
+			return;
 	}
+}
+
+void IpcQueue::consume_pass(Thread &self, int &bits) {
+	// Also ends the pass if a teardown unwinds the consumer's fiber while it is parked.
+	struct Pass {
+		IpcQueue &queue;
+		Thread &self;
+		int &bits;
+		Pass(IpcQueue &q, Thread &t, int &b) : queue{q}, self{t}, bits{b} {
+			queue.batch_thread_.store(&self, std::memory_order_relaxed);
+			self.set_consuming_sq(&queue);
+		}
+		~Pass() {
+			self.set_consuming_sq(nullptr);
+			std::lock_guard cq{queue.cq_lock_};
+			queue.batch_thread_.store(nullptr, std::memory_order_relaxed);
+			bits = std::exchange(queue.batch_bits_, 0);
+		}
+	} pass{*this, self, bits};
+	do {
+		if (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress)
+			__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress,
+					__ATOMIC_SEQ_CST);
+		consume_sq(self);
+	} while (
+			__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress);
 }
 
 void IpcQueue::announce_batch() {

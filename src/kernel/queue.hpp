@@ -118,7 +118,10 @@ private:
 	void announce(int bits); // cq_lock_ held
 	void contract_violation();
 
-	// SQ consumer; sq_mutex_ held (see drive()).
+	// SQ consumer; sq_mutex_ held (see drive()). consume_pass() consumes until the user stops
+	// publishing; `bits` receives the notifications its own completions deferred (written
+	// when the pass ends, also when a teardown unwinds it).
+	void consume_pass(Thread &self, int &bits);
 	void consume_sq(Thread &self);
 	void submit_element(Thread &self, unsigned opcode, std::uintptr_t context,
 			const std::byte *payload, std::size_t length);
