@@ -1,5 +1,6 @@
 // A copy between two places that may each need faults resolved — kernel memory, a range of
-// an address space, or a range of a memory view — in page-sized steps through a bounce
+// an address space, or a range of a memory view. Whatever needs no fault is copied directly,
+// once, from one side to the other; the rest goes in page-sized steps through a bounce
 // buffer. A step that waits for a pager resumes when the page arrives, on whichever thread
 // provided it, so the copy never blocks a thread. Streams use it for transfers that cannot
 // complete at once, the SQ Read/WriteMemory operations for everything.
@@ -7,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "memory_view.hpp"
 
@@ -39,6 +41,10 @@ protected:
 
 private:
 	void run();
+	// From copied_ on, as far as no fault, wait or memory view is in the way: one copy from
+	// source to target, page by page for memory of a space (under its copy lock), in one
+	// fault-safe copy for host memory outside every space.
+	void copy_directly();
 
 	CopyEndpoint source_;
 	CopyEndpoint target_;
@@ -46,7 +52,9 @@ private:
 	std::size_t copied_ = 0;  // bytes delivered
 	std::size_t step_ = 0;    // progress of the current page-sized step
 	bool have_chunk_ = false; // the bounce buffer holds the next chunk
-	std::byte bounce_[sim::kPageSize];
+	// Allocated when a copy first needs it: most copies never fault, and a page inside every
+	// copy object made each large send allocate 4 KiB.
+	std::unique_ptr<std::byte[]> bounce_;
 };
 
 } // namespace helsim::kernel

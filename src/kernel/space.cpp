@@ -442,6 +442,19 @@ HelError AddressSpace::copy(std::uintptr_t address, void *buffer, std::size_t si
 	return kHelErrNone;
 }
 
+std::byte *AddressSpace::present_frame(std::uintptr_t address, bool write) {
+	std::uint64_t need = kPtePresent | (write ? kPteWritable : 0);
+	std::uint64_t set = kPteAccessed | (write ? kPteDirty : 0);
+	std::uint64_t *pte = table_.find(address);
+	std::uint64_t value = pte ? pte_load(pte) : 0;
+	if ((value & need) != need)
+		return nullptr;
+	if ((value & set) != set)
+		pte_set_bits(pte, set);
+	return static_cast<std::byte *>(kernel().host().physical_memory().direct(value & kPteAddress)) +
+			(address & kPageMask);
+}
+
 HelError AddressSpace::copy_blocking(std::uintptr_t address, void *buffer, std::size_t size,
 		bool to_space) {
 	std::size_t done = 0;

@@ -73,6 +73,12 @@ public:
 	// fires"; without one, a page that is not present fails the copy with kTouchPending.
 	HelError copy(std::uintptr_t address, void *buffer, std::size_t size, bool to_space,
 			std::size_t &done, TouchWaiter *waiter);
+	// Copies that need no fault (BounceCopy's direct path) hold copy_lock() shared while they
+	// use present_frame(): the direct-map address of the page of `address` if its entry is
+	// present (writable for `write`), marked accessed (and dirty); nullptr otherwise. The frame
+	// stays valid as long as the lock is held.
+	std::shared_mutex &copy_lock() const { return mutex_; }
+	std::byte *present_frame(std::uintptr_t address, bool write);
 	// Faults [address, address + size) in, blocking the calling thread, then copies.
 	HelError copy_blocking(std::uintptr_t address, void *buffer, std::size_t size, bool to_space);
 

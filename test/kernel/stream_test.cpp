@@ -2,7 +2,12 @@
 // helCreateStream and lane credentials, offer/accept, send/receive in every form and push/pull.
 // The action outcomes that end exchanges (credentials, dismiss, mismatch, shutdown, closing,
 // the completion layout and submission errors) are in stream_outcomes_test.cpp.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
 #include <new>
+#include <string>
 
 #include <helsim/extension.hpp>
 
@@ -397,6 +402,70 @@ TEST_F(StreamSend, FaultsOnEitherSideAreReportedPerSide) {
 		EXPECT_EQ(take_errors(s), Errors{c.sender});
 		EXPECT_EQ(take_errors(r), Errors{c.receiver});
 	}
+	expect_lane_works(a, b);
+}
+
+// A streamed send is copied once, directly from the sender's memory to the receiver's, as far
+// as no fault is in the way; a fault part-way through still belongs to the side that faulted.
+TEST_F(StreamSend, StreamedSendsThatFaultPartWayAreReportedPerSide) {
+	auto [a, b] = stream();
+	constexpr std::size_t kPage = 4096;
+	// Three host pages, the last of them inaccessible.
+	auto *host = static_cast<char *>(
+			mmap(nullptr, 3 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+	ASSERT_NE(host, MAP_FAILED);
+	std::memset(host, 'h', 2 * kPage);
+	ASSERT_EQ(mprotect(host + 2 * kPage, kPage, PROT_NONE), 0);
+	std::vector<char> other(3 * kPage, 'o');
+	{
+		SCOPED_TRACE("the sender's buffer faults after two pages");
+		auto s = submit(a, {send_act(host, 3 * kPage)});
+		auto r = submit(b, {recv_buffer_act(other.data(), other.size())});
+		EXPECT_EQ(take_errors(s), Errors{kHelErrFault});
+		EXPECT_EQ(take_errors(r), Errors{kHelErrRemoteFault});
+	}
+	{
+		SCOPED_TRACE("the receiver's buffer faults after two pages");
+		auto s = submit(a, {send_act(other.data(), other.size())});
+		auto r = submit(b, {recv_buffer_act(host, 3 * kPage)});
+		EXPECT_EQ(take_errors(s), Errors{kHelErrRemoteFault});
+		EXPECT_EQ(take_errors(r), Errors{kHelErrFault});
+	}
+	ASSERT_EQ(munmap(host, 3 * kPage), 0);
+	expect_lane_works(a, b);
+}
+
+TEST_F(StreamSend, StreamedSendsBetweenSimulatedAndHostMemoryArriveWhole) {
+	auto [a, b] = stream();
+	constexpr std::size_t kSize = 3 * 4096 + 100;
+	auto *simulated = static_cast<char *>(helsim::test::map_new_memory(4 * 4096));
+	auto *also_simulated = static_cast<char *>(helsim::test::map_new_memory(4 * 4096));
+	std::vector<char> host(kSize);
+	auto data = pattern(kSize, 21);
+	struct Case {
+		const char *what;
+		char *from, *to;
+	} cases[] = {
+			{"host to simulated", host.data(), simulated + 50},
+			{"simulated to simulated", simulated + 50, also_simulated + 7},
+			{"simulated to host", also_simulated + 7, host.data()},
+	};
+	std::memcpy(host.data(), data.data(), kSize);
+	for (const Case &c : cases) {
+		SCOPED_TRACE(c.what);
+		auto s = submit(a, {send_act(c.from, kSize)});
+		auto r = submit(b, {recv_buffer_act(c.to, kSize)});
+		EXPECT_EQ(take_errors(s), Errors{kHelErrNone});
+		auto results = take(r);
+		ASSERT_EQ(results.size(), 1u);
+		EXPECT_EQ(results[0].error, kHelErrNone);
+		EXPECT_EQ(results[0].length, kSize);
+		EXPECT_TRUE(std::equal(data.begin(), data.end(), c.to));
+		if (c.to != host.data())
+			std::memset(host.data(), 0, kSize); // the last case must bring it back
+	}
+	EXPECT_EQ(helUnmapMemory(kHelNullHandle, simulated, 4 * 4096), kHelErrNone);
+	EXPECT_EQ(helUnmapMemory(kHelNullHandle, also_simulated, 4 * 4096), kHelErrNone);
 	expect_lane_works(a, b);
 }
 
