@@ -5,27 +5,13 @@
 
 #include <boost/context/stack_context.hpp>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HELSIM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HELSIM_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define HELSIM_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define HELSIM_TSAN 1
-#endif
-#endif
+#include "sanitizers.hpp"
 
 #ifdef HELSIM_ASAN
 extern "C" void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
 		size_t size);
 extern "C" void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
 		size_t *size_old);
-extern "C" void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
 #ifdef HELSIM_TSAN
 extern "C" void *__tsan_get_current_fiber();

@@ -12,13 +12,8 @@
 #include <mutex>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HELSIM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HELSIM_ASAN 1
-#endif
-#endif
+#include "sanitizers.hpp"
+
 #ifdef HELSIM_ASAN
 extern "C" void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif

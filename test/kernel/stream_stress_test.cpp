@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../../sim/sanitizers.hpp"
 #include "../support.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
@@ -27,17 +28,7 @@ namespace {
 namespace ipc = helsim::ipc;
 using helsim::test::expect_clean;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = helsim::sim::kTsan;
 
 void check(HelError e, const char *what) {
 	if (e != kHelErrNone)

@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 
+#include "../../sim/sanitizers.hpp"
 #include "../../sim/stack_pool.hpp"
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
@@ -15,17 +16,7 @@
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = helsim::sim::kAsan || helsim::sim::kTsan;
 
 namespace sim = helsim::sim;
 

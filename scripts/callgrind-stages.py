@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Instructions per operation of a helsim benchmark, by stage of the path (callgrind).
+
+Usage: scripts/callgrind-stages.py BENCH_BINARY FILTER COUNTED_FUNCTION [OPS_PER_CALL]
+
+Runs the benchmark cases matching FILTER twice under callgrind, with a short and a longer
+--benchmark_min_time, and subtracts the two profiles: what is left is the steady-state cost of
+the extra operations, without process start, machine setup or warm-up. The operations are
+counted as the calls of COUNTED_FUNCTION (a substring of a demangled name, such as
+"Stream::pair"), divided by OPS_PER_CALL (default 1; a round trip pairs twice, so 2). Each
+function's self cost is then put into the first stage whose pattern matches its name.
+
+Example (docs/benchmarks.md, "IPC at the floor"):
+  scripts/callgrind-stages.py build/bench/helsim_bench BM_Ipc_RoundTrip_SameCpu Stream::pair 2
+"""
+import re
+import subprocess
+import sys
+import tempfile
+
+STAGES = [
+    ("scheduling: park/unpark, run queue, fiber switch",
+     r"ThreadsHost|RunQueue|Fiber::|jump_fcontext|ontop_fcontext|host_context|current_task"
+     r"|this_cpu_slot|pick_cpu|Host::|Thread::block|Thread::wake|Task::"),
+    ("syscall entry and table", r"helsim_syscall|dispatch|without_allocation"),
+    ("queue: drive, SQ parse, CQ write, notify", r"IpcQueue|submit_sq_operation|sys_drive_queue"),
+    ("stream: submit, pair, copy, finish",
+     r"Stream|submit_exchange|finish_packet|finish_node|Packet|Node|Reaper|exchange|Transfer"
+     r"|BounceCopy|copy_from_user|copy_to_user|copy_host|safe_copy"),
+    ("handles: Universe::lookup", r"Universe|resolve"),
+    ("user side: Dispatcher, ipc.hpp, the benchmark",
+     r"Dispatcher|ipc::|helsim::bench|client_round_trip|server_round|BM_|benchmark"
+     r"|_Function_handler"),
+    ("libc: memcpy, heap", r"memcpy|memmove|memset|malloc|free|operator new|operator delete|_int_"),
+]
+
+
+def profile(binary, case_filter, min_time, out):
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
+                    f"--benchmark_filter={case_filter}", f"--benchmark_min_time={min_time}"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def self_costs(path):
+    text = subprocess.run(["callgrind_annotate", "--threshold=100", "--auto=no", path],
+                          capture_output=True, text=True, check=True).stdout
+    costs = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \([ \d.]+%\)\s+(\S.*)", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        # "file:function [object]"; callgrind marks recursion through fibers as name'2.
+        name = re.sub(r"'\d+", "", re.sub(r" \[.*\]$", "", m.group(2)))
+        costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+
+def calls_of(path, function):
+    text = subprocess.run(["callgrind_annotate", "--tree=calling", path],
+                          capture_output=True, text=True, check=True).stdout
+    counts = [int(m.group(1).replace(",", "")) for m in
+              re.finditer(r">\s.*" + re.escape(function) + r"\(.*\((\d[\d,]*)x\)", text)]
+    if not counts:
+        sys.exit(f"callgrind-stages: no calls of {function} in the profile")
+    return max(counts)
+
+
+def stage_of(name):
+    function = name.split(":", 1)[-1].replace("(anonymous namespace)", "anon").split("(")[0]
+    for stage, pattern in STAGES:
+        if re.search(pattern, function):
+            return stage
+    return "other"
+
+
+def main():
+    if len(sys.argv) not in (4, 5):
+        sys.exit(__doc__)
+    binary, case_filter, function = sys.argv[1:4]
+    per_call = float(sys.argv[4]) if len(sys.argv) == 5 else 1.0
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for min_time in ("0.2", "0.6"):
+            out = f"{tmp}/callgrind.{min_time}"
+            profile(binary, case_filter, min_time, out)
+            runs.append((self_costs(out), calls_of(out, function)))
+    (short, short_calls), (long, long_calls) = runs
+    ops = (long_calls - short_calls) / per_call
+    if ops <= 0:
+        sys.exit("callgrind-stages: the longer run made no more operations")
+    totals = {}
+    for name in set(short) | set(long):
+        stage = stage_of(name)
+        totals[stage] = totals.get(stage, 0) + long.get(name, 0) - short.get(name, 0)
+    print(f"{ops:.0f} operations; instructions per operation: {sum(totals.values()) / ops:.0f}")
+    print("| Instructions | Stage |\n|---:|---|")
+    for stage, _ in STAGES + [("other", "")]:
+        print(f"| {totals.get(stage, 0) / ops:.0f} | {stage} |")
+
+
+if __name__ == "__main__":
+    main()
