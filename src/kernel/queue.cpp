@@ -282,13 +282,20 @@ void IpcQueue::drive(Thread &self) {
 	// of waiting: a submission may park the consumer (a send from memory that a pager has yet
 	// to provide), and a second driver spinning meanwhile could keep the pager from ever
 	// running on its CPU (in deterministic mode, anywhere). The loser sets sq_pending_ and
-	// tries once more; the consumer, after unlocking, fences and looks at sq_pending_. Either
-	// the consumer sees the flag (and makes another pass) or the loser's second try sees the
-	// unlock (and the loser consumes): the store-fence-load pairs cannot both miss.
-	std::unique_lock consumer{sq_mutex_, std::try_to_lock};
-	if (!consumer) {
+	// tries once more; the consumer, after unlocking, looks at sq_pending_. All four steps are
+	// seq_cst, so either the consumer sees the flag (and makes another pass) or the loser's
+	// second try sees the unlock (and the loser consumes).
+	struct Consumer {
+		SpinLock &lock;
+		bool held;
+		~Consumer() {
+			if (held) // also when a teardown unwinds the consumer's fiber while it is parked
+				lock.unlock_ordered();
+		}
+	} consumer{sq_mutex_, sq_mutex_.try_lock_ordered()};
+	if (!consumer.held) {
 		sq_pending_.store(true, std::memory_order_seq_cst);
-		if (!consumer.try_lock())
+		if (!(consumer.held = sq_mutex_.try_lock_ordered()))
 			return;
 	}
 	for (;;) {
@@ -297,11 +304,12 @@ void IpcQueue::drive(Thread &self) {
 			sq_pending_.exchange(false, std::memory_order_acq_rel);
 		int bits = 0;
 		consume_pass(self, bits);
-		consumer.unlock();
+		consumer.held = false;
+		sq_mutex_.unlock_ordered();
 		if (bits)
 			notify_user(bits);
-		std::atomic_thread_fence(std::memory_order_seq_cst);
-		if (!sq_pending_.load(std::memory_order_acquire) || !consumer.try_lock())
+		if (!sq_pending_.load(std::memory_order_seq_cst) ||
+				!(consumer.held = sq_mutex_.try_lock_ordered()))
 			return;
 	}
 }

@@ -158,7 +158,7 @@ private:
 	std::atomic<std::size_t> waiting_count_{0};
 
 	// SQ consumer state: the kernel's own copy of the SQ chunk links (user memory may lie).
-	SpinLock sq_mutex_; // taken only with try_lock(), by the one thread consuming the SQ
+	SpinLock sq_mutex_; // only try_lock_ordered(), by the one thread consuming the SQ
 	std::atomic<bool> sq_pending_{false}; // a drive asked for a pass (see drive())
 	unsigned sq_current_ = 0;
 	std::size_t sq_consumed_ = 0;

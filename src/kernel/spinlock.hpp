@@ -25,6 +25,11 @@ public:
 	}
 	bool try_lock() { return !locked_.exchange(true, std::memory_order_acquire); }
 	void unlock() { locked_.store(false, std::memory_order_release); }
+	// seq_cst: for a handshake through a second flag (a store to it, then try_lock_ordered(),
+	// on one side; unlock_ordered(), then a load of it, on the other), in which at least one
+	// side must see the other's write. IpcQueue::drive uses it.
+	bool try_lock_ordered() { return !locked_.exchange(true, std::memory_order_seq_cst); }
+	void unlock_ordered() { locked_.store(false, std::memory_order_seq_cst); }
 
 private:
 	std::atomic<bool> locked_{false};
