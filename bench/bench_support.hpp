@@ -59,6 +59,18 @@ inline std::pair<HelHandle, HelHandle> make_stream(helsim::Machine &machine) {
 // How a side submits its exchange and waits for the completion.
 enum class Submission { sq, legacy };
 
+// The legacy path: submits `list` with helSubmitAsync under `context` and waits for its
+// completion (the Element keeps the CQ chunk that the parsed results point into).
+template <typename List>
+helsim::Element submit_legacy(helsim::Dispatcher &dispatcher, HelHandle lane, const List &list,
+		std::uintptr_t context) {
+	check(helSubmitAsync(lane, list.data(), list.size(), dispatcher.queue(), context, 0),
+			"helSubmitAsync");
+	auto element = dispatcher.wait();
+	expect(element && element->context() == context, "missing completion");
+	return std::move(*element);
+}
+
 // Client: send 64 bytes and receive the reply inline, as one root chain on a long-lived lane.
 template <Submission S>
 void client_round_trip(helsim::Dispatcher &dispatcher, HelHandle lane, const char *message) {
@@ -73,12 +85,8 @@ void client_round_trip(helsim::Dispatcher &dispatcher, HelHandle lane, const cha
 	} else {
 		const auto send = ipc::send_buffer(message, kMessage);
 		const auto recv = ipc::recv_inline();
-		const auto list = ipc::actions(send, recv);
-		check(helSubmitAsync(lane, list.data(), list.size(), dispatcher.queue(), 1, 0),
-				"helSubmitAsync");
-		auto element = dispatcher.wait();
-		expect(element && element->context() == 1, "missing completion");
-		auto [sent, reply] = ipc::parse<decltype(send), decltype(recv)>(*element);
+		auto element = submit_legacy(dispatcher, lane, ipc::actions(send, recv), 1);
+		auto [sent, reply] = ipc::parse<decltype(send), decltype(recv)>(element);
 		check(sent.error, "send request");
 		check(reply.error, "receive reply");
 		expect(reply.data.size() == kMessage, "short reply");
@@ -98,23 +106,15 @@ void server_round(helsim::Dispatcher &dispatcher, HelHandle lane, const char *re
 		check(std::get<0>(sent.results).error, "send reply");
 	} else {
 		const auto recv = ipc::recv_inline();
-		const auto recv_list = ipc::actions(recv);
-		check(helSubmitAsync(lane, recv_list.data(), recv_list.size(), dispatcher.queue(), 2, 0),
-				"helSubmitAsync");
 		{
-			auto element = dispatcher.wait();
-			expect(element && element->context() == 2, "missing completion");
-			auto [text] = ipc::parse<decltype(recv)>(*element);
+			auto element = submit_legacy(dispatcher, lane, ipc::actions(recv), 2);
+			auto [text] = ipc::parse<decltype(recv)>(element);
 			check(text.error, "receive request");
 			expect(text.data.size() == kMessage, "short request");
 		}
 		const auto send = ipc::send_buffer(reply, kMessage);
-		const auto send_list = ipc::actions(send);
-		check(helSubmitAsync(lane, send_list.data(), send_list.size(), dispatcher.queue(), 3, 0),
-				"helSubmitAsync");
-		auto element = dispatcher.wait();
-		expect(element && element->context() == 3, "missing completion");
-		auto [sent] = ipc::parse<decltype(send)>(*element);
+		auto element = submit_legacy(dispatcher, lane, ipc::actions(send), 3);
+		auto [sent] = ipc::parse<decltype(send)>(element);
 		check(sent.error, "send reply");
 	}
 }

@@ -75,7 +75,6 @@ public:
 	std::uint64_t switches() const { return switches_; }
 	std::uint64_t context_switches() const override { return switches_; }
 
-	unsigned cpu_count() const override { return static_cast<unsigned>(queues_.size()); }
 	std::uint64_t now() override { return now_; }
 	void start(Task &task) override;
 	void park(Task &self, std::uint64_t deadline) override;

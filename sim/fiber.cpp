@@ -149,8 +149,9 @@ void Fiber::switch_in() {
 		::new (static_cast<void *>(sink)) boost::context::fiber{std::move(ctx_)};
 		release_stack(stack_);
 		body_ = nullptr;
-	} else if (stack_.canary && *stack_.canary != kStackCanary) [[unlikely]] {
-		stack_overflowed(stack_);
+	} else if (ctx_ && stack_.canary && *stack_.canary != kStackCanary) [[unlikely]] {
+		stack_overflowed(
+				stack_); // only while it lives: a finished fiber's stack is back in the pool
 	}
 	if (!ctx_) {
 		finished_ = true;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -62,7 +63,7 @@ class Host {
 public:
 	virtual ~Host() = default;
 
-	virtual unsigned cpu_count() const = 0;
+	unsigned cpu_count() const { return static_cast<unsigned>(std::popcount(cpu_mask_)); }
 	// Nanoseconds since the machine started (monotonic).
 	virtual std::uint64_t now() = 0;
 
@@ -203,7 +204,8 @@ protected:
 	std::atomic<std::uint32_t> progress_word_{0};
 	bool charges_time_ = false;
 	TraceRecorder *tracer_ = nullptr;
-	// Bit i set = CPU i exists; set once by the constructor (pick_cpu() runs on every wake).
+	// Bit i set = CPU i exists: CPUs 0 to cpu_count() - 1, set once by the constructor
+	// (set_cpu_count), so that pick_cpu(), on every wake, masks without a division or a call.
 	std::uint64_t cpu_mask_ = 0;
 
 	void set_cpu_count(unsigned cpus) {

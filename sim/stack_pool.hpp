@@ -39,7 +39,7 @@ private:
 StackSlot allocate_stack(std::size_t size);
 void release_stack(const StackSlot &slot) noexcept;
 
-// How many stacks are allocated now (for reports and tests).
+// How many stacks are allocated now (tests check that a released one comes back).
 std::size_t stacks_in_use() noexcept;
 
 // Reports a clobbered canary (a fiber overflowed an unguarded stack) and aborts.

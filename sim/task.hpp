@@ -44,6 +44,9 @@ enum TaskState : std::uint32_t {
 class Task {
 public:
 	explicit Task(TaskKind kind) : kind_{kind} {}
+	Task(const Task &) = delete;
+	Task &operator=(const Task &) = delete;
+	virtual ~Task() = default;
 
 	// Takes the fiber's stack and prepares its body (run_fiber_body) to run at the first
 	// switch; Host::start then makes it runnable. Throws StackExhausted (a std::bad_alloc)
@@ -51,9 +54,6 @@ public:
 	void create_fiber(std::size_t stack_size) {
 		fiber_.create(stack_size, [this] { run_fiber_body(); });
 	}
-	Task(const Task &) = delete;
-	Task &operator=(const Task &) = delete;
-	virtual ~Task() = default;
 
 	TaskKind kind() const { return kind_; }
 	bool is_fiber() const { return kind_ == TaskKind::fiber; }

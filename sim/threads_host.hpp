@@ -50,7 +50,6 @@ public:
 	void shutdown() override;
 	void run_until(const std::function<bool()> &done) override;
 
-	unsigned cpu_count() const override { return static_cast<unsigned>(cpus_.size()); }
 	std::uint64_t now() override;
 	void start(Task &task) override;
 	void park(Task &self, std::uint64_t deadline) override;

@@ -82,7 +82,9 @@ Kernel *kernel_of(const CopyEndpoint &end) {
 } // namespace
 
 void BounceCopy::copy_directly() {
-	Kernel *kernel = kernel_of(source_) ? kernel_of(source_) : kernel_of(target_);
+	Kernel *kernel = kernel_of(source_);
+	if (!kernel)
+		kernel = kernel_of(target_);
 	while (copied_ < length_) {
 		std::size_t want = length_ - copied_;
 		// Both copy locks, in address order: two transfers in opposite directions between

@@ -48,6 +48,8 @@ public:
 	bool valid() const { return root_.load(std::memory_order_acquire) != kNoTable; }
 	sim::PhysicalAddr root() const { return root_.load(std::memory_order_acquire); }
 	std::size_t table_frames() const { return table_frames_; }
+	// The physical memory the tables (and the frames they map) live in.
+	sim::PhysicalMemory &memory() const { return memory_; }
 
 	// The leaf entry of `address`, or nullptr when a table on the way does not exist (then
 	// the entry would read as zero).

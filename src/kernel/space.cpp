@@ -400,11 +400,8 @@ HelError AddressSpace::copy(std::uintptr_t address, void *buffer, std::size_t si
 	if (!window_.contains(address, size))
 		return kHelErrFault;
 	sim::Host &host = kernel().host();
-	sim::PhysicalMemory &memory = host.physical_memory();
 	const CostModel &costs = kernel().config().costs;
 	auto *bytes = static_cast<std::byte *>(buffer);
-	std::uint64_t need = kPtePresent | (to_space ? kPteWritable : 0);
-	std::uint64_t set = kPteAccessed | (to_space ? kPteDirty : 0);
 	while (done < size) {
 		{
 			// Shared: mappings cannot change (and frames cannot be freed under us) while
@@ -412,16 +409,10 @@ HelError AddressSpace::copy(std::uintptr_t address, void *buffer, std::size_t si
 			std::shared_lock lock{mutex_};
 			while (done < size) {
 				std::uintptr_t at = address + done;
-				std::uint64_t *pte = table_.find(at);
-				std::uint64_t value = pte ? pte_load(pte) : 0;
-				if ((value & need) != need)
+				std::byte *frame = present_frame(at, to_space);
+				if (!frame)
 					break;
-				if ((value & set) != set)
-					pte_set_bits(pte, set);
-				std::size_t in_page = at & kPageMask;
-				std::size_t chunk = std::min(size - done, sim::kPageSize - in_page);
-				auto *frame =
-						static_cast<std::byte *>(memory.direct(value & kPteAddress)) + in_page;
+				std::size_t chunk = std::min(size - done, sim::kPageSize - (at & kPageMask));
 				if (to_space)
 					user_memcpy(frame, bytes + done, chunk);
 				else
@@ -451,7 +442,7 @@ std::byte *AddressSpace::present_frame(std::uintptr_t address, bool write) {
 		return nullptr;
 	if ((value & set) != set)
 		pte_set_bits(pte, set);
-	return static_cast<std::byte *>(kernel().host().physical_memory().direct(value & kPteAddress)) +
+	return static_cast<std::byte *>(table_.memory().direct(value & kPteAddress)) +
 			(address & kPageMask);
 }
 
