@@ -27,9 +27,10 @@ struct Node {
 	Node *first_child = nullptr; // the ancillary list
 	Node *last_child = nullptr;
 	Node *next_sibling = nullptr; // next item of the list this one belongs to
-	Node *queue_next = nullptr;
-	Node *open_below = nullptr; // while validating: the list below this one on the open stack
-	Ref<Lane> lane;             // keeps the lane it travels on alive while in flight
+	Node *queue_next = nullptr;   // the lane's queue, or the worklist of a submit
+	Node *partner = nullptr;      // on a worklist: the node it pairs with (else it fails)
+	Node *open_below = nullptr;   // while validating: the list below this one on the open stack
+	Ref<Lane> lane;               // keeps the lane it travels on alive while in flight
 
 	// Request.
 	const void *user_buffer = nullptr;
@@ -445,32 +446,49 @@ void Stream::create(Kernel &kernel, bool with_credentials, Ref<Lane> &lane0, Ref
 	}
 	lane0 = make_object<Lane>(kernel, *stream, 0);
 	lane1 = make_object<Lane>(kernel, *stream, 1);
-	stream->lanes_[0] = lane0.get();
-	stream->lanes_[1] = lane1.get();
 }
 
-void Stream::fail_queued(int side, HelError error, Reaper &reaper) {
-	while (Node *node = head_[side]) {
-		head_[side] = node->queue_next;
+Node *Stream::take_queued(int side) {
+	Node *queued = head_[side];
+	head_[side] = tail_[side] = nullptr;
+	return queued;
+}
+
+namespace {
+
+// Fails a list taken off a lane's queue. The list's nodes are in no queue any more, so only
+// this thread finishes them; their packets live until they are finished.
+void fail_list(Node *list, HelError error, Reaper &reaper) {
+	while (Node *node = list) {
+		list = node->queue_next;
 		node->queue_next = nullptr;
 		fail_node(*node, error, reaper);
 	}
-	tail_[side] = nullptr;
 }
+
+} // namespace
 
 void Stream::lane_dead(int side) {
 	Reaper reaper;
-	std::lock_guard lock{lock_};
-	lanes_[side] = nullptr;
-	broken_[side] = true;
-	fail_queued(1 - side, kHelErrEndOfLane, reaper);
+	Node *waiting;
+	{
+		std::lock_guard lock{lock_};
+		broken_[side] = true;
+		waiting = take_queued(1 - side);
+	}
+	fail_list(waiting, kHelErrEndOfLane, reaper);
 }
 
 void Stream::abandon() {
 	Reaper reaper;
-	std::lock_guard lock{lock_};
-	fail_queued(0, kHelErrEndOfLane, reaper);
-	fail_queued(1, kHelErrEndOfLane, reaper);
+	Node *waiting[2];
+	{
+		std::lock_guard lock{lock_};
+		waiting[0] = take_queued(0);
+		waiting[1] = take_queued(1);
+	}
+	fail_list(waiting[0], kHelErrEndOfLane, reaper);
+	fail_list(waiting[1], kHelErrEndOfLane, reaper);
 }
 
 void Stream::for_each_pending(const std::function<void(const PendingOperation &)> &f) {
@@ -485,34 +503,65 @@ void Stream::shutdown(int side) {
 	if (auto *tracer = kernel().host().tracer()) [[unlikely]]
 		tracer->lane_event("lane shutdown", side);
 	Reaper reaper;
-	std::lock_guard lock{lock_};
-	shut_down_[side] = true;
-	fail_queued(side, kHelErrLaneShutdown, reaper);
-	fail_queued(1 - side, kHelErrEndOfLane, reaper);
+	Node *own, *peer;
+	{
+		std::lock_guard lock{lock_};
+		shut_down_[side] = true;
+		own = take_queued(side);
+		peer = take_queued(1 - side);
+	}
+	fail_list(own, kHelErrLaneShutdown, reaper);
+	fail_list(peer, kHelErrEndOfLane, reaper);
 }
 
-void Stream::submit(int side, Node *first, Reaper &reaper) {
-	std::lock_guard lock{lock_};
+void Stream::submit(Lane &lane, Node *first, Reaper &reaper) {
+	// Before the lock: nothing else knows these nodes yet.
+	for (Node *node = first; node; node = node->next_sibling)
+		node->lane = Ref<Lane>{&lane};
+
+	// Under the lock, only who meets whom is decided (thor's "as little work as possible
+	// while holding the lock"): (1) each node either fails, pairs with the head of the peer's
+	// queue, or is queued; (2) failures and pairs go on a worklist, linked through queue_next,
+	// in order; (3) after the lock, the worklist runs: object creation, copies, completions.
+	// A worklist node is in no queue, so a shutdown or a lane breaking meanwhile cannot reach
+	// it: it finishes here, once, and its packet stays alive until it has.
+	int side = lane.side();
 	int peer = 1 - side;
-	// Read the successor first: once a node has paired, another thread may finish its packet
-	// through a child stream (an offer's ancillary items) and free it.
-	for (Node *node = first, *next; node; node = next) {
-		next = node->next_sibling;
-		node->lane = Ref<Lane>{lanes_[side]};
-		if (shut_down_[side]) {
-			fail_node(*node, kHelErrLaneShutdown, reaper);
-		} else if (broken_[peer] || shut_down_[peer]) {
-			fail_node(*node, kHelErrEndOfLane, reaper);
-		} else if (Node *other = head_[peer]) {
-			// Items pair strictly in order with the head of the other lane's queue.
-			head_[peer] = other->queue_next;
-			if (!head_[peer])
-				tail_[peer] = nullptr;
-			other->queue_next = nullptr;
+	Node *work = nullptr;
+	Node **work_tail = &work;
+	{
+		std::lock_guard lock{lock_};
+		// A queued node may pair on another thread once the lock is released, but not before:
+		// reading next_sibling after queueing is safe.
+		for (Node *node = first; node; node = node->next_sibling) {
+			if (shut_down_[side]) {
+				node->error = kHelErrLaneShutdown;
+			} else if (broken_[peer] || shut_down_[peer]) {
+				node->error = kHelErrEndOfLane;
+			} else if (Node *other = head_[peer]) {
+				// Items pair strictly in order with the head of the other lane's queue.
+				head_[peer] = other->queue_next;
+				if (!head_[peer])
+					tail_[peer] = nullptr;
+				other->queue_next = nullptr;
+				node->partner = other;
+			} else {
+				(tail_[side] ? tail_[side]->queue_next : head_[side]) = node;
+				tail_[side] = node;
+				continue;
+			}
+			*work_tail = node;
+			work_tail = &node->queue_next;
+		}
+	}
+	while (Node *node = work) {
+		work = node->queue_next;
+		node->queue_next = nullptr;
+		if (Node *other = node->partner) {
+			node->partner = nullptr;
 			pair(*node, *other, reaper);
 		} else {
-			(tail_[side] ? tail_[side]->queue_next : head_[side]) = node;
-			tail_[side] = node;
+			fail_node(*node, node->error, reaper);
 		}
 	}
 }
@@ -542,8 +591,10 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 		HelError accept_error = attach_to_submitter(accept, child1, kLaneDefaultRights);
 		// Each ancillary list continues on its end of the new stream, in order.
 		Stream &child = child0->stream();
-		child.submit(0, offer.first_child, reaper);
-		child.submit(1, accept.first_child, reaper);
+		if (offer.first_child)
+			child.submit(*child0, offer.first_child, reaper);
+		if (accept.first_child)
+			child.submit(*child1, accept.first_child, reaper);
 		finish_node(offer, offer_error, reaper);
 		finish_node(accept, accept_error, reaper);
 		return; // child0/child1 drop here; a lane nobody holds breaks at once
@@ -798,7 +849,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	Reaper reaper;
 	Node *roots = packet->first_root;
 	(void)packet.release(); // from here on the packet frees itself once its completion is posted
-	lane.stream().submit(lane.side(), roots, reaper);
+	lane.stream().submit(lane, roots, reaper);
 	return kHelErrNone;
 }
 
