@@ -5,168 +5,16 @@
 #include <memory>
 #include <new>
 
-#include <sanitizer/asan_interface.h>
-
 #include "bounce_copy.hpp"
 #include "kernel.hpp"
 #include "queue.hpp"
 #include "space.hpp"
+#include "stream_packet.hpp"
 #include "thread.hpp"
 #include "token.hpp"
 #include "usercopy.hpp"
 
 namespace helsim::kernel {
-
-// One action of a packet. Request fields are captured at submit time; result fields are
-// written when the node is paired (or failed) and read when the packet completes.
-struct Node {
-	Packet *packet = nullptr;
-	int type = 0;
-	std::uint32_t flags = 0;
-	Node *parent = nullptr;
-	Node *first_child = nullptr; // the ancillary list
-	Node *last_child = nullptr;
-	Node *next_sibling = nullptr; // next item of the list this one belongs to
-	Node *queue_next = nullptr;   // the lane's queue, or the worklist of a submit
-	Node *partner = nullptr;      // on a worklist: the node it pairs with (else it fails)
-	Node *open_below = nullptr;   // while validating: the list below this one on the open stack
-	Ref<Lane> lane;               // keeps the lane it travels on alive while in flight
-
-	// Request.
-	const void *user_buffer = nullptr;
-	std::size_t length = 0;
-	std::uint32_t rights = 0;
-	bool buffered = false;             // send data was copied at submit (kernel buffer)
-	HelError send_error = kHelErrNone; // fault while copying send data at submit
-	std::unique_ptr<std::byte[]> heap; // buffered send data larger than `small`
-	std::array<std::byte, kMaxInlineReceive> small; // left uninitialised: written before read
-	Resolved pushed;
-	std::array<char, 16> credentials{};
-	std::uint32_t trace_track = 0; // tracing on, a pull: its submitter's track (TraceRecorder)
-
-	// Result.
-	HelError error = kHelErrNone;
-	HelHandle handle = kHelNullHandle;
-	std::size_t result_length = 0;
-
-	const std::byte *data() const { return heap ? heap.get() : small.data(); }
-};
-
-namespace {
-
-// Set when this host thread's cache is destroyed (thread exit): packets freed later, by
-// another thread-local's or a static object's destructor, use the heap. A plain bool stays
-// readable until the thread's storage goes.
-thread_local bool packet_cache_gone = false;
-
-// Packets of up to kCachedNodes nodes are recycled through a small cache per host thread (one
-// per simulated CPU in threads mode), like a kernel's per-CPU slab, so that a warm exchange
-// allocates nothing. A packet goes to the cache of the host thread that frees it; each size
-// keeps at most kCachedPerSize blocks, the rest go back to the heap. Cached blocks are
-// poisoned for ASan, so a use after free is still caught.
-class PacketCache {
-public:
-	static constexpr std::size_t kCachedNodes = 4;
-	static constexpr std::size_t kCachedPerSize = 64;
-
-	PacketCache() = default;
-	PacketCache(const PacketCache &) = delete;
-	PacketCache &operator=(const PacketCache &) = delete;
-	~PacketCache() {
-		for (auto &size : blocks_)
-			for (std::size_t i = 0; i < size.count; ++i) {
-				ASAN_UNPOISON_MEMORY_REGION(size.block[i], size.bytes);
-				::operator delete(size.block[i]);
-			}
-		packet_cache_gone = true;
-	}
-
-	static void *take(std::size_t nodes, std::size_t bytes) {
-		if (!packet_cache_gone)
-			return instance().take_cached(nodes, bytes);
-		return ::operator new(bytes);
-	}
-	static void give(void *block, std::size_t nodes, std::size_t bytes) {
-		if (!packet_cache_gone)
-			instance().give_cached(block, nodes, bytes);
-		else
-			::operator delete(block);
-	}
-
-private:
-	static PacketCache &instance() {
-		thread_local PacketCache cache;
-		return cache;
-	}
-	void *take_cached(std::size_t nodes, std::size_t bytes) {
-		if (nodes - 1 < kCachedNodes)
-			if (Size &size = blocks_[nodes - 1]; size.count) {
-				void *block = size.block[--size.count];
-				ASAN_UNPOISON_MEMORY_REGION(block, bytes);
-				return block;
-			}
-		return ::operator new(bytes);
-	}
-	void give_cached(void *block, std::size_t nodes, std::size_t bytes) {
-		if (nodes - 1 < kCachedNodes)
-			if (Size &size = blocks_[nodes - 1]; size.count < kCachedPerSize) {
-				size.bytes = bytes;
-				ASAN_POISON_MEMORY_REGION(block, bytes);
-				size.block[size.count++] = block;
-				return;
-			}
-		::operator delete(block);
-	}
-
-	struct Size {
-		void *block[kCachedPerSize];
-		std::size_t count = 0;
-		std::size_t bytes = 0;
-	};
-	Size blocks_[kCachedNodes];
-};
-
-} // namespace
-
-struct Packet {
-	Ref<IpcQueue> queue;
-	Ref<AddressSpace> space; // of the submitter: user buffers are read and written there
-	std::uintptr_t context = 0;
-	std::shared_ptr<UniverseAnchor> anchor;
-	// Taken when a handle is attached; dropped with the packet. Nodes of one packet can pair
-	// on different streams at the same time (two offers, each pulling a descriptor in its
-	// ancillary list), so the first take is guarded.
-	SpinLock universe_lock;
-	Ref<Universe> universe;
-	std::atomic<std::size_t> remaining{0};
-	std::size_t count = 0;
-	Node *first_root = nullptr; // the root list
-	Node *last_root = nullptr;
-	Packet *reap_next = nullptr;
-	Node *nodes() { return reinterpret_cast<Node *>(this + 1); }
-
-	static std::size_t bytes(std::size_t count) { return sizeof(Packet) + count * sizeof(Node); }
-	// One block holds the packet and its nodes.
-	static Packet *create(std::size_t count) {
-		static_assert(sizeof(Packet) % alignof(Node) == 0);
-		void *memory = PacketCache::take(count, bytes(count));
-		auto *packet = new (memory) Packet;
-		packet->count = count;
-		for (std::size_t i = 0; i < count; ++i)
-			new (packet->nodes() + i) Node;
-		return packet;
-	}
-	static void destroy(Packet *packet) {
-		std::size_t count = packet->count;
-		for (std::size_t i = 0; i < count; ++i)
-			packet->nodes()[i].~Node();
-		packet->~Packet();
-		PacketCache::give(packet, count, bytes(count));
-	}
-	struct Deleter {
-		void operator()(Packet *p) const { destroy(p); }
-	};
-};
 
 namespace {
 
@@ -347,6 +195,16 @@ public:
 		reaper.defer(*new Transfer{send, recv, std::move(source), std::move(target)});
 	}
 	void start_deferred() override { BounceCopy::start(); }
+
+	// Every send above kMaxBufferedSend bytes makes one: from the cache, not the heap.
+	static void *operator new(std::size_t bytes) {
+		if (void *memory = StreamCache::take(StreamCache::kTransfer, bytes))
+			return memory;
+		throw std::bad_alloc{};
+	}
+	static void operator delete(void *memory, std::size_t bytes) {
+		StreamCache::give(memory, StreamCache::kTransfer, bytes);
+	}
 
 private:
 	Transfer(Node &send, Node &recv, CopyEndpoint source, CopyEndpoint target)
@@ -714,11 +572,8 @@ HelError capture_sg(Thread &self, const HelAction &action, Node &node) {
 		total += items[i].length;
 	}
 	node.length = total;
-	if (total > node.small.size()) {
-		node.heap.reset(new (std::nothrow) std::byte[total]);
-		if (!node.heap)
-			return kHelErrNoMemory;
-	}
+	if (total > node.small.size() && !node.heap.allocate(total))
+		return kHelErrNoMemory;
 	auto *out = const_cast<std::byte *>(node.data());
 	for (std::size_t i = 0; i < count; ++i) {
 		if (copy_from_user(self, out, items[i].buffer, items[i].length) != kHelErrNone) {
@@ -777,8 +632,8 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			// sends are read from the sender's buffer when they pair.
 			if (action.length <= kMaxBufferedSend) {
 				node.buffered = true;
-				if (action.length > node.small.size())
-					node.heap = std::make_unique<std::byte[]>(action.length);
+				if (action.length > node.small.size() && !node.heap.allocate(action.length))
+					return kHelErrNoMemory;
 				if (copy_from_user(self, const_cast<std::byte *>(node.data()), action.buffer,
 							action.length) != kHelErrNone)
 					node.send_error = kHelErrFault;
