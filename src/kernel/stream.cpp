@@ -601,6 +601,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	bool root_open = true;
 	Node *open = nullptr; // innermost open ancillary list, or nullptr for the root list
 	std::size_t result_bytes = 0;
+	bool uses_space = false, attaches = false;
 	constexpr std::uint32_t kKnownFlags = kHelItemChain | kHelItemAncillary | kHelItemWantLane;
 	for (std::size_t i = 0; i < actions.size(); ++i) {
 		const HelAction &action = actions[i];
@@ -617,13 +618,14 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			return kHelErrIllegalArgs;
 		switch (action.type) {
 		case kHelActionDismiss:
-		case kHelActionOffer:
-		case kHelActionAccept:
 		case kHelActionExtractCredentials:
 		case kHelActionRecvInline: break;
+		case kHelActionOffer:
+		case kHelActionAccept: attaches = true; break;
 		case kHelActionRecvToBuffer:
 			node.user_buffer = action.buffer;
 			node.length = action.length;
+			uses_space = true;
 			break;
 		case kHelActionSendFromBuffer:
 			node.length = action.length;
@@ -637,6 +639,8 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 				if (copy_from_user(self, const_cast<std::byte *>(node.data()), action.buffer,
 							action.length) != kHelErrNone)
 					node.send_error = kHelErrFault;
+			} else {
+				uses_space = true;
 			}
 			break;
 		case kHelActionSendFromBufferSg:
@@ -649,7 +653,10 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			node.pushed.rights &= action.rights; // the exposed mask
 			break;
 		}
-		case kHelActionPullDescriptor: node.rights = action.rights; break;
+		case kHelActionPullDescriptor:
+			node.rights = action.rights;
+			attaches = true;
+			break;
 		case kHelActionImbueCredentials:
 			if (HelError e = imbue_credentials(self, action.handle, node.credentials);
 					e != kHelErrNone)
@@ -685,9 +692,11 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 		return kHelErrQueueTooSmall;
 
 	packet->queue = Ref<IpcQueue>{&queue};
-	packet->space = self.space_ref();
+	if (uses_space)
+		packet->space = self.space_ref();
 	packet->context = context;
-	packet->anchor = self.universe().anchor();
+	if (attaches)
+		packet->anchor = self.universe().anchor();
 	packet->remaining.store(actions.size(), std::memory_order_relaxed);
 	self.note_submitted();
 	if (auto *tracer = self.tracer()) [[unlikely]]

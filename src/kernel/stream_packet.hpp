@@ -86,8 +86,13 @@ struct Node {
 
 struct Packet {
 	Ref<IpcQueue> queue;
-	Ref<AddressSpace> space; // of the submitter: user buffers are read and written there
+	// Each reference is taken only by a packet that may need it (a locked increment at submit
+	// and a decrement when freed, on every exchange otherwise).
+	// The submitter's space, if the packet receives into a buffer or streams a send from one
+	// (buffered sends are read at submit, inline receives land in the completion).
+	Ref<AddressSpace> space;
 	std::uintptr_t context = 0;
+	// The submitter's universe, if the packet can attach a descriptor (offer, accept, pull).
 	std::shared_ptr<UniverseAnchor> anchor;
 	// Taken when a handle is attached; dropped with the packet. Nodes of one packet can pair
 	// on different streams at the same time (two offers, each pulling a descriptor in its
