@@ -126,8 +126,11 @@ void finish_packet(Packet &packet, Reaper &reaper) {
 
 void finish_node(Node &node, HelError error, Reaper &reaper) {
 	node.error = error;
-	if (node.packet->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
-		finish_packet(*node.packet, reaper);
+	// Every node finishes exactly once, so the only node of a packet finishes it without the
+	// locked decrement; nodes that may finish on different threads count down.
+	Packet &packet = *node.packet;
+	if (packet.count == 1 || packet.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+		finish_packet(packet, reaper);
 }
 
 // Fails a node together with its ancillary list, which then never reaches a child stream.
