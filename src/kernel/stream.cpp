@@ -357,7 +357,7 @@ void Stream::for_each_pending(const std::function<void(const PendingOperation &)
 	for (Node *head : head_)
 		for (Node *node = head; node; node = node->queue_next)
 			f({node->packet->queue.get(), node->packet->context, action_name(node->type),
-					node->lane.get()});
+					node->lane});
 }
 
 void Stream::shutdown(int side) {
@@ -376,9 +376,11 @@ void Stream::shutdown(int side) {
 }
 
 void Stream::submit(Lane &lane, Node *first, Reaper &reaper) {
-	// Before the lock: nothing else knows these nodes yet.
+	// Before the lock: nothing else knows these nodes yet. One reference keeps the lane alive
+	// while any item of the list is in flight.
+	first->list_lane = Ref<Lane>{&lane};
 	for (Node *node = first; node; node = node->next_sibling)
-		node->lane = Ref<Lane>{&lane};
+		node->lane = &lane;
 
 	// Under the lock, only who meets whom is decided (thor's "as little work as possible
 	// while holding the lock"): (1) each node either fails, pairs with the head of the peer's

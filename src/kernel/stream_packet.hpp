@@ -62,7 +62,8 @@ struct Node {
 	Node *queue_next = nullptr;   // the lane's queue, or the worklist of a submit
 	Node *partner = nullptr;      // on a worklist: the node it pairs with (else it fails)
 	Node *open_below = nullptr;   // while validating: the list below this one on the open stack
-	Ref<Lane> lane;               // keeps the lane it travels on alive while in flight
+	Lane *lane = nullptr; // the lane it travels on, kept alive by the first node of its list:
+	Ref<Lane> list_lane;  // the nodes of a list are freed together, with their packet
 
 	// Request.
 	const void *user_buffer = nullptr;
