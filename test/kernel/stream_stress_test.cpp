@@ -506,7 +506,9 @@ namespace {
 enum class LaneEnd { shutdown, close };
 
 struct LaneEndLog {
-	std::uint64_t sent = 0, received = 0, out_of_order = 0, corrupt = 0, wrong_errors = 0;
+	// Each field is written by one side only (the sender's, then the receiver's).
+	std::uint64_t sent = 0, sender_wrong_errors = 0;
+	std::uint64_t received = 0, out_of_order = 0, corrupt = 0, receiver_wrong_errors = 0;
 };
 
 std::vector<std::byte> numbered_message(std::uint64_t seq) {
@@ -525,7 +527,7 @@ void send_until_the_lane_ends(HelHandle lane, LaneEndLog &log) {
 				ipc::send_buffer(message.data(), message.size()));
 		HelError e = std::get<0>(exchange.results).error;
 		if (e != kHelErrNone) {
-			log.wrong_errors += e != kHelErrEndOfLane;
+			log.sender_wrong_errors += e != kHelErrEndOfLane;
 			break;
 		}
 		++log.sent;
@@ -554,7 +556,7 @@ void receive_until_the_lane_ends(HelHandle lane, LaneEnd end, std::uint64_t clos
 		--in_flight;
 		auto [received] = ipc::parse<ipc::Leaf<ipc::InlineResult>>(*element);
 		if (received.error != kHelErrNone) {
-			log.wrong_errors +=
+			log.receiver_wrong_errors +=
 					received.error != kHelErrEndOfLane && received.error != kHelErrLaneShutdown;
 			ended = true;
 		} else {
@@ -613,7 +615,8 @@ LaneEndLog race_lane_end(const helsim::MachineConfig &config, LaneEnd end, std::
 	EXPECT_EQ(log.sent, log.received);
 	EXPECT_EQ(log.out_of_order, 0u);
 	EXPECT_EQ(log.corrupt, 0u);
-	EXPECT_EQ(log.wrong_errors, 0u);
+	EXPECT_EQ(log.sender_wrong_errors, 0u);
+	EXPECT_EQ(log.receiver_wrong_errors, 0u);
 	return log;
 }
 
