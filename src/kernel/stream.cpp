@@ -5,167 +5,16 @@
 #include <memory>
 #include <new>
 
-#include <sanitizer/asan_interface.h>
-
 #include "bounce_copy.hpp"
 #include "kernel.hpp"
 #include "queue.hpp"
 #include "space.hpp"
+#include "stream_packet.hpp"
 #include "thread.hpp"
 #include "token.hpp"
 #include "usercopy.hpp"
 
 namespace helsim::kernel {
-
-// One action of a packet. Request fields are captured at submit time; result fields are
-// written when the node is paired (or failed) and read when the packet completes.
-struct Node {
-	Packet *packet = nullptr;
-	int type = 0;
-	std::uint32_t flags = 0;
-	Node *parent = nullptr;
-	Node *first_child = nullptr; // the ancillary list
-	Node *last_child = nullptr;
-	Node *next_sibling = nullptr; // next item of the list this one belongs to
-	Node *queue_next = nullptr;
-	Node *open_below = nullptr; // while validating: the list below this one on the open stack
-	Ref<Lane> lane;             // keeps the lane it travels on alive while in flight
-
-	// Request.
-	const void *user_buffer = nullptr;
-	std::size_t length = 0;
-	std::uint32_t rights = 0;
-	bool buffered = false;             // send data was copied at submit (kernel buffer)
-	HelError send_error = kHelErrNone; // fault while copying send data at submit
-	std::unique_ptr<std::byte[]> heap; // buffered send data larger than `small`
-	std::array<std::byte, kMaxInlineReceive> small; // left uninitialised: written before read
-	Resolved pushed;
-	std::array<char, 16> credentials{};
-	std::uint32_t trace_track = 0; // tracing on, a pull: its submitter's track (TraceRecorder)
-
-	// Result.
-	HelError error = kHelErrNone;
-	HelHandle handle = kHelNullHandle;
-	std::size_t result_length = 0;
-
-	const std::byte *data() const { return heap ? heap.get() : small.data(); }
-};
-
-namespace {
-
-// Set when this host thread's cache is destroyed (thread exit): packets freed later, by
-// another thread-local's or a static object's destructor, use the heap. A plain bool stays
-// readable until the thread's storage goes.
-thread_local bool packet_cache_gone = false;
-
-// Packets of up to kCachedNodes nodes are recycled through a small cache per host thread (one
-// per simulated CPU in threads mode), like a kernel's per-CPU slab, so that a warm exchange
-// allocates nothing. A packet goes to the cache of the host thread that frees it; each size
-// keeps at most kCachedPerSize blocks, the rest go back to the heap. Cached blocks are
-// poisoned for ASan, so a use after free is still caught.
-class PacketCache {
-public:
-	static constexpr std::size_t kCachedNodes = 4;
-	static constexpr std::size_t kCachedPerSize = 64;
-
-	PacketCache() = default;
-	PacketCache(const PacketCache &) = delete;
-	PacketCache &operator=(const PacketCache &) = delete;
-	~PacketCache() {
-		for (auto &size : blocks_)
-			for (std::size_t i = 0; i < size.count; ++i) {
-				ASAN_UNPOISON_MEMORY_REGION(size.block[i], size.bytes);
-				::operator delete(size.block[i]);
-			}
-		packet_cache_gone = true;
-	}
-
-	static void *take(std::size_t nodes, std::size_t bytes) {
-		if (!packet_cache_gone)
-			return instance().take_cached(nodes, bytes);
-		return ::operator new(bytes);
-	}
-	static void give(void *block, std::size_t nodes, std::size_t bytes) {
-		if (!packet_cache_gone)
-			instance().give_cached(block, nodes, bytes);
-		else
-			::operator delete(block);
-	}
-
-private:
-	static PacketCache &instance() {
-		thread_local PacketCache cache;
-		return cache;
-	}
-	void *take_cached(std::size_t nodes, std::size_t bytes) {
-		if (nodes - 1 < kCachedNodes)
-			if (Size &size = blocks_[nodes - 1]; size.count) {
-				void *block = size.block[--size.count];
-				ASAN_UNPOISON_MEMORY_REGION(block, bytes);
-				return block;
-			}
-		return ::operator new(bytes);
-	}
-	void give_cached(void *block, std::size_t nodes, std::size_t bytes) {
-		if (nodes - 1 < kCachedNodes)
-			if (Size &size = blocks_[nodes - 1]; size.count < kCachedPerSize) {
-				size.bytes = bytes;
-				ASAN_POISON_MEMORY_REGION(block, bytes);
-				size.block[size.count++] = block;
-				return;
-			}
-		::operator delete(block);
-	}
-
-	struct Size {
-		void *block[kCachedPerSize];
-		std::size_t count = 0;
-		std::size_t bytes = 0;
-	};
-	Size blocks_[kCachedNodes];
-};
-
-} // namespace
-
-struct Packet {
-	Ref<IpcQueue> queue;
-	Ref<AddressSpace> space; // of the submitter: user buffers are read and written there
-	std::uintptr_t context = 0;
-	std::shared_ptr<UniverseAnchor> anchor;
-	// Taken when a handle is attached; dropped with the packet. Nodes of one packet can pair
-	// on different streams at the same time (two offers, each pulling a descriptor in its
-	// ancillary list), so the first take is guarded.
-	SpinLock universe_lock;
-	Ref<Universe> universe;
-	std::atomic<std::size_t> remaining{0};
-	std::size_t count = 0;
-	Node *first_root = nullptr; // the root list
-	Node *last_root = nullptr;
-	Packet *reap_next = nullptr;
-	Node *nodes() { return reinterpret_cast<Node *>(this + 1); }
-
-	static std::size_t bytes(std::size_t count) { return sizeof(Packet) + count * sizeof(Node); }
-	// One block holds the packet and its nodes.
-	static Packet *create(std::size_t count) {
-		static_assert(sizeof(Packet) % alignof(Node) == 0);
-		void *memory = PacketCache::take(count, bytes(count));
-		auto *packet = new (memory) Packet;
-		packet->count = count;
-		for (std::size_t i = 0; i < count; ++i)
-			new (packet->nodes() + i) Node;
-		return packet;
-	}
-	static void destroy(Packet *packet) {
-		std::size_t count = packet->count;
-		for (std::size_t i = 0; i < count; ++i)
-			packet->nodes()[i].~Node();
-		packet->~Packet();
-		PacketCache::give(packet, count, bytes(count));
-	}
-	struct Deleter {
-		void operator()(Packet *p) const { destroy(p); }
-	};
-};
 
 namespace {
 
@@ -277,8 +126,11 @@ void finish_packet(Packet &packet, Reaper &reaper) {
 
 void finish_node(Node &node, HelError error, Reaper &reaper) {
 	node.error = error;
-	if (node.packet->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
-		finish_packet(*node.packet, reaper);
+	// Every node finishes exactly once, so the only node of a packet finishes it without the
+	// locked decrement; nodes that may finish on different threads count down.
+	Packet &packet = *node.packet;
+	if (packet.count == 1 || packet.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+		finish_packet(packet, reaper);
 }
 
 // Fails a node together with its ancillary list, which then never reaches a child stream.
@@ -346,6 +198,16 @@ public:
 		reaper.defer(*new Transfer{send, recv, std::move(source), std::move(target)});
 	}
 	void start_deferred() override { BounceCopy::start(); }
+
+	// Every send above kMaxBufferedSend bytes makes one: from the cache, not the heap.
+	static void *operator new(std::size_t bytes) {
+		if (void *memory = StreamCache::take(StreamCache::kTransfer, bytes))
+			return memory;
+		throw std::bad_alloc{};
+	}
+	static void operator delete(void *memory, std::size_t bytes) {
+		StreamCache::give(memory, StreamCache::kTransfer, bytes);
+	}
 
 private:
 	Transfer(Node &send, Node &recv, CopyEndpoint source, CopyEndpoint target)
@@ -445,32 +307,49 @@ void Stream::create(Kernel &kernel, bool with_credentials, Ref<Lane> &lane0, Ref
 	}
 	lane0 = make_object<Lane>(kernel, *stream, 0);
 	lane1 = make_object<Lane>(kernel, *stream, 1);
-	stream->lanes_[0] = lane0.get();
-	stream->lanes_[1] = lane1.get();
 }
 
-void Stream::fail_queued(int side, HelError error, Reaper &reaper) {
-	while (Node *node = head_[side]) {
-		head_[side] = node->queue_next;
+Node *Stream::take_queued(int side) {
+	Node *queued = head_[side];
+	head_[side] = tail_[side] = nullptr;
+	return queued;
+}
+
+namespace {
+
+// Fails a list taken off a lane's queue. The list's nodes are in no queue any more, so only
+// this thread finishes them; their packets live until they are finished.
+void fail_list(Node *list, HelError error, Reaper &reaper) {
+	while (Node *node = list) {
+		list = node->queue_next;
 		node->queue_next = nullptr;
 		fail_node(*node, error, reaper);
 	}
-	tail_[side] = nullptr;
 }
+
+} // namespace
 
 void Stream::lane_dead(int side) {
 	Reaper reaper;
-	std::lock_guard lock{lock_};
-	lanes_[side] = nullptr;
-	broken_[side] = true;
-	fail_queued(1 - side, kHelErrEndOfLane, reaper);
+	Node *waiting;
+	{
+		std::lock_guard lock{lock_};
+		broken_[side] = true;
+		waiting = take_queued(1 - side);
+	}
+	fail_list(waiting, kHelErrEndOfLane, reaper);
 }
 
 void Stream::abandon() {
 	Reaper reaper;
-	std::lock_guard lock{lock_};
-	fail_queued(0, kHelErrEndOfLane, reaper);
-	fail_queued(1, kHelErrEndOfLane, reaper);
+	Node *waiting[2];
+	{
+		std::lock_guard lock{lock_};
+		waiting[0] = take_queued(0);
+		waiting[1] = take_queued(1);
+	}
+	fail_list(waiting[0], kHelErrEndOfLane, reaper);
+	fail_list(waiting[1], kHelErrEndOfLane, reaper);
 }
 
 void Stream::for_each_pending(const std::function<void(const PendingOperation &)> &f) {
@@ -478,41 +357,74 @@ void Stream::for_each_pending(const std::function<void(const PendingOperation &)
 	for (Node *head : head_)
 		for (Node *node = head; node; node = node->queue_next)
 			f({node->packet->queue.get(), node->packet->context, action_name(node->type),
-					node->lane.get()});
+					node->lane});
 }
 
 void Stream::shutdown(int side) {
 	if (auto *tracer = kernel().host().tracer()) [[unlikely]]
 		tracer->lane_event("lane shutdown", side);
 	Reaper reaper;
-	std::lock_guard lock{lock_};
-	shut_down_[side] = true;
-	fail_queued(side, kHelErrLaneShutdown, reaper);
-	fail_queued(1 - side, kHelErrEndOfLane, reaper);
+	Node *own, *peer;
+	{
+		std::lock_guard lock{lock_};
+		shut_down_[side] = true;
+		own = take_queued(side);
+		peer = take_queued(1 - side);
+	}
+	fail_list(own, kHelErrLaneShutdown, reaper);
+	fail_list(peer, kHelErrEndOfLane, reaper);
 }
 
-void Stream::submit(int side, Node *first, Reaper &reaper) {
-	std::lock_guard lock{lock_};
+void Stream::submit(Lane &lane, Node *first, Reaper &reaper) {
+	// Before the lock: nothing else knows these nodes yet. One reference keeps the lane alive
+	// while any item of the list is in flight.
+	first->list_lane = Ref<Lane>{&lane};
+	for (Node *node = first; node; node = node->next_sibling)
+		node->lane = &lane;
+
+	// Under the lock, only who meets whom is decided (thor's "as little work as possible
+	// while holding the lock"): (1) each node either fails, pairs with the head of the peer's
+	// queue, or is queued; (2) failures and pairs go on a worklist, linked through queue_next,
+	// in order; (3) after the lock, the worklist runs: object creation, copies, completions.
+	// A worklist node is in no queue, so a shutdown or a lane breaking meanwhile cannot reach
+	// it: it finishes here, once, and its packet stays alive until it has.
+	int side = lane.side();
 	int peer = 1 - side;
-	// Read the successor first: once a node has paired, another thread may finish its packet
-	// through a child stream (an offer's ancillary items) and free it.
-	for (Node *node = first, *next; node; node = next) {
-		next = node->next_sibling;
-		node->lane = Ref<Lane>{lanes_[side]};
-		if (shut_down_[side]) {
-			fail_node(*node, kHelErrLaneShutdown, reaper);
-		} else if (broken_[peer] || shut_down_[peer]) {
-			fail_node(*node, kHelErrEndOfLane, reaper);
-		} else if (Node *other = head_[peer]) {
-			// Items pair strictly in order with the head of the other lane's queue.
-			head_[peer] = other->queue_next;
-			if (!head_[peer])
-				tail_[peer] = nullptr;
-			other->queue_next = nullptr;
+	Node *work = nullptr;
+	Node **work_tail = &work;
+	{
+		std::lock_guard lock{lock_};
+		// A queued node may pair on another thread once the lock is released, but not before:
+		// reading next_sibling after queueing is safe.
+		for (Node *node = first; node; node = node->next_sibling) {
+			if (shut_down_[side]) {
+				node->error = kHelErrLaneShutdown;
+			} else if (broken_[peer] || shut_down_[peer]) {
+				node->error = kHelErrEndOfLane;
+			} else if (Node *other = head_[peer]) {
+				// Items pair strictly in order with the head of the other lane's queue.
+				head_[peer] = other->queue_next;
+				if (!head_[peer])
+					tail_[peer] = nullptr;
+				other->queue_next = nullptr;
+				node->partner = other;
+			} else {
+				(tail_[side] ? tail_[side]->queue_next : head_[side]) = node;
+				tail_[side] = node;
+				continue;
+			}
+			*work_tail = node;
+			work_tail = &node->queue_next;
+		}
+	}
+	while (Node *node = work) {
+		work = node->queue_next;
+		node->queue_next = nullptr;
+		if (Node *other = node->partner) {
+			node->partner = nullptr;
 			pair(*node, *other, reaper);
 		} else {
-			(tail_[side] ? tail_[side]->queue_next : head_[side]) = node;
-			tail_[side] = node;
+			fail_node(*node, node->error, reaper);
 		}
 	}
 }
@@ -542,8 +454,10 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 		HelError accept_error = attach_to_submitter(accept, child1, kLaneDefaultRights);
 		// Each ancillary list continues on its end of the new stream, in order.
 		Stream &child = child0->stream();
-		child.submit(0, offer.first_child, reaper);
-		child.submit(1, accept.first_child, reaper);
+		if (offer.first_child)
+			child.submit(*child0, offer.first_child, reaper);
+		if (accept.first_child)
+			child.submit(*child1, accept.first_child, reaper);
 		finish_node(offer, offer_error, reaper);
 		finish_node(accept, accept_error, reaper);
 		return; // child0/child1 drop here; a lane nobody holds breaks at once
@@ -663,11 +577,8 @@ HelError capture_sg(Thread &self, const HelAction &action, Node &node) {
 		total += items[i].length;
 	}
 	node.length = total;
-	if (total > node.small.size()) {
-		node.heap.reset(new (std::nothrow) std::byte[total]);
-		if (!node.heap)
-			return kHelErrNoMemory;
-	}
+	if (total > node.small.size() && !node.heap.allocate(total))
+		return kHelErrNoMemory;
 	auto *out = const_cast<std::byte *>(node.data());
 	for (std::size_t i = 0; i < count; ++i) {
 		if (copy_from_user(self, out, items[i].buffer, items[i].length) != kHelErrNone) {
@@ -695,6 +606,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	bool root_open = true;
 	Node *open = nullptr; // innermost open ancillary list, or nullptr for the root list
 	std::size_t result_bytes = 0;
+	bool uses_space = false, attaches = false;
 	constexpr std::uint32_t kKnownFlags = kHelItemChain | kHelItemAncillary | kHelItemWantLane;
 	for (std::size_t i = 0; i < actions.size(); ++i) {
 		const HelAction &action = actions[i];
@@ -711,13 +623,14 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			return kHelErrIllegalArgs;
 		switch (action.type) {
 		case kHelActionDismiss:
-		case kHelActionOffer:
-		case kHelActionAccept:
 		case kHelActionExtractCredentials:
 		case kHelActionRecvInline: break;
+		case kHelActionOffer:
+		case kHelActionAccept: attaches = true; break;
 		case kHelActionRecvToBuffer:
 			node.user_buffer = action.buffer;
 			node.length = action.length;
+			uses_space = true;
 			break;
 		case kHelActionSendFromBuffer:
 			node.length = action.length;
@@ -726,11 +639,13 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			// sends are read from the sender's buffer when they pair.
 			if (action.length <= kMaxBufferedSend) {
 				node.buffered = true;
-				if (action.length > node.small.size())
-					node.heap = std::make_unique<std::byte[]>(action.length);
+				if (action.length > node.small.size() && !node.heap.allocate(action.length))
+					return kHelErrNoMemory;
 				if (copy_from_user(self, const_cast<std::byte *>(node.data()), action.buffer,
 							action.length) != kHelErrNone)
 					node.send_error = kHelErrFault;
+			} else {
+				uses_space = true;
 			}
 			break;
 		case kHelActionSendFromBufferSg:
@@ -743,7 +658,10 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			node.pushed.rights &= action.rights; // the exposed mask
 			break;
 		}
-		case kHelActionPullDescriptor: node.rights = action.rights; break;
+		case kHelActionPullDescriptor:
+			node.rights = action.rights;
+			attaches = true;
+			break;
 		case kHelActionImbueCredentials:
 			if (HelError e = imbue_credentials(self, action.handle, node.credentials);
 					e != kHelErrNone)
@@ -779,9 +697,11 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 		return kHelErrQueueTooSmall;
 
 	packet->queue = Ref<IpcQueue>{&queue};
-	packet->space = self.space_ref();
+	if (uses_space)
+		packet->space = self.space_ref();
 	packet->context = context;
-	packet->anchor = self.universe().anchor();
+	if (attaches)
+		packet->anchor = self.universe().anchor();
 	packet->remaining.store(actions.size(), std::memory_order_relaxed);
 	self.note_submitted();
 	if (auto *tracer = self.tracer()) [[unlikely]]
@@ -798,7 +718,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	Reaper reaper;
 	Node *roots = packet->first_root;
 	(void)packet.release(); // from here on the packet frees itself once its completion is posted
-	lane.stream().submit(lane.side(), roots, reaper);
+	lane.stream().submit(lane, roots, reaper);
 	return kHelErrNone;
 }
 

@@ -55,8 +55,9 @@ private:
 	int side_;
 };
 
-// Work that must not run under a stream lock: a copy that may fault pages in, wait for a
-// pager, or stream megabytes from the sender. The outermost Reaper starts it.
+// Work that should not run inside a pairing: a copy that may fault pages in, wait for a
+// pager, or stream megabytes from the sender. The outermost Reaper starts it, once the
+// submission that paired it has finished its own worklist.
 class DeferredStart {
 public:
 	virtual void start_deferred() = 0;
@@ -66,9 +67,9 @@ protected:
 	~DeferredStart() = default;
 };
 
-// Packets finished under a stream lock are freed after every lock is released: freeing one
-// drops lane references, which may break a lane and take a stream lock again. Deferred
-// starts run then too, before the packets are freed.
+// Packets finished by a submission are freed once it is done with them all: freeing one drops
+// lane references, which may break a lane and take a stream lock again. Deferred starts run
+// then too, before the packets are freed.
 // Reapers nest: an inner one (a lane breaking while packets are being freed) hands its
 // packets to the outermost one of the host thread, which frees them last. No reaper spans a
 // park, so the thread_local that links them cannot be observed from another host thread.
@@ -104,8 +105,9 @@ public:
 	// helShutdownLane.
 	void shutdown(int side);
 
-	// Submits a list of items (linked through next_sibling) on `side`, in order.
-	void submit(int side, struct Node *first, Reaper &reaper);
+	// Submits a list of items (linked through next_sibling) on `lane`, one of this stream's
+	// two, in order.
+	void submit(Lane &lane, struct Node *first, Reaper &reaper);
 
 	void lane_dead(int side);
 	// Teardown: fails every queued item with kHelErrEndOfLane.
@@ -119,15 +121,16 @@ private:
 	friend class Lane;
 	explicit Stream(Kernel &kernel);
 
+	// Runs with no stream lock held.
 	void pair(struct Node &a, struct Node &b, Reaper &reaper);
-	void fail_queued(int side, HelError error, Reaper &reaper);
+	// Empties a lane's queue; the caller fails the list after the lock.
+	struct Node *take_queued(int side);
 
 	SpinLock lock_;
 	struct Node *head_[2] = {nullptr, nullptr};
 	struct Node *tail_[2] = {nullptr, nullptr};
 	bool broken_[2] = {false, false};
 	bool shut_down_[2] = {false, false};
-	Lane *lanes_[2] = {nullptr, nullptr}; // not owning: a lane owns its stream
 	bool has_credentials_ = false;
 	std::array<char, 16> credentials_{};
 };

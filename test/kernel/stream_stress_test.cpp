@@ -22,6 +22,7 @@
 #include <helsim/hel.h>
 #include <helsim/ipc.hpp>
 #include <helsim/machine.hpp>
+#include <helsim/testing.hpp>
 
 namespace {
 
@@ -489,4 +490,153 @@ TEST(StreamStress, TwoServersAnswerOneExchangeConcurrently) {
 	EXPECT_EQ(pulled[0], static_cast<std::uint64_t>(rounds));
 	EXPECT_EQ(pulled[1], static_cast<std::uint64_t>(rounds));
 	EXPECT_EQ(wrong, 0u);
+}
+
+// ---------------------------------------------------------------- lane ends racing pairings
+
+namespace {
+
+// A sender on CPU 0 streams numbered messages of 1 to 128 bytes to a receiver on CPU 1, which
+// keeps a window of inline receives in flight, while the receiver's lane ends part-way: shut
+// down by a third thread on CPU 0 (`shutdown`), or closed by the receiver with receives still
+// in flight, so that the lane breaks when the last of them is freed (`close`). A pairing's
+// object creation, copies and completions run after the stream lock, so these endings race
+// with them. Every exchange completes exactly once (the machine ends with nothing pending); a
+// send succeeds exactly when a receive got its message, in order and intact.
+enum class LaneEnd { shutdown, close };
+
+struct LaneEndLog {
+	// Each field is written by one side only (the sender's, then the receiver's).
+	std::uint64_t sent = 0, sender_wrong_errors = 0;
+	std::uint64_t received = 0, out_of_order = 0, corrupt = 0, receiver_wrong_errors = 0;
+};
+
+std::vector<std::byte> numbered_message(std::uint64_t seq) {
+	std::vector<std::byte> message(1 + seq % 128);
+	for (std::size_t i = 0; i < message.size(); ++i)
+		message[i] = static_cast<std::byte>(seq * 131 + i);
+	return message;
+}
+
+void send_until_the_lane_ends(HelHandle lane, LaneEndLog &log) {
+	pin_to(0);
+	helsim::Dispatcher dispatcher;
+	for (std::uint64_t seq = 0;; ++seq) {
+		auto message = numbered_message(seq);
+		auto exchange = ipc::exchange_sync(dispatcher, lane,
+				ipc::send_buffer(message.data(), message.size()));
+		HelError e = std::get<0>(exchange.results).error;
+		if (e != kHelErrNone) {
+			log.sender_wrong_errors += e != kHelErrEndOfLane;
+			break;
+		}
+		++log.sent;
+	}
+	check(helCloseDescriptor(kHelThisUniverse, lane), "close sender lane");
+}
+
+void receive_until_the_lane_ends(HelHandle lane, LaneEnd end, std::uint64_t close_after,
+		LaneEndLog &log) {
+	pin_to(1);
+	constexpr std::uint32_t kWindow = 4;
+	helsim::Dispatcher dispatcher;
+	std::uintptr_t next_context = 0;
+	std::uint32_t in_flight = 0;
+	auto receive = [&] {
+		ipc::submit(dispatcher, lane, next_context++, ipc::recv_inline());
+		++in_flight;
+	};
+	for (std::uint32_t i = 0; i < kWindow; ++i)
+		receive();
+	bool ended = false, closed = false;
+	while (in_flight) {
+		auto element = dispatcher.wait();
+		if (!element)
+			throw std::runtime_error("the receiver's wait was interrupted");
+		--in_flight;
+		auto [received] = ipc::parse<ipc::Leaf<ipc::InlineResult>>(*element);
+		if (received.error != kHelErrNone) {
+			log.receiver_wrong_errors +=
+					received.error != kHelErrEndOfLane && received.error != kHelErrLaneShutdown;
+			ended = true;
+		} else {
+			auto expected = numbered_message(log.received);
+			if (received.data.size() != expected.size())
+				++log.out_of_order;
+			else if (!std::equal(expected.begin(), expected.end(), received.data.begin()))
+				++log.corrupt;
+			++log.received;
+		}
+		if (end == LaneEnd::close && !closed && log.received >= close_after) {
+			// The receives in flight keep the lane alive; it breaks when the last is freed.
+			// Those still in the SQ go to the kernel first, while the handle is open.
+			dispatcher.flush();
+			check(helCloseDescriptor(kHelThisUniverse, lane), "close receiver lane");
+			closed = true;
+		}
+		if (!ended && !closed)
+			receive();
+	}
+	if (!closed)
+		check(helCloseDescriptor(kHelThisUniverse, lane), "close receiver lane");
+}
+
+LaneEndLog race_lane_end(const helsim::MachineConfig &config, LaneEnd end, std::uint64_t after) {
+	helsim::Machine machine{config};
+	HelHandle a, b;
+	{
+		auto host = machine.attach();
+		check(helCreateStream(&a, &b, 0), "helCreateStream");
+	}
+	LaneEndLog log;
+	machine.spawn("sender",
+			[&](std::span<const HelHandle> h) { send_until_the_lane_ends(h[0], log); }, {a});
+	machine.spawn("receiver",
+			[&](std::span<const HelHandle> h) {
+				receive_until_the_lane_ends(h[0], end, after, log);
+			},
+			{b});
+	if (end == LaneEnd::shutdown)
+		machine.spawn("shutter",
+				[&](std::span<const HelHandle> h) {
+					pin_to(0);
+					for (std::uint64_t i = 0; i < after; ++i)
+						check(helYield(), "helYield");
+					check(helShutdownLane(h[0]), "helShutdownLane");
+					check(helCloseDescriptor(kHelThisUniverse, h[0]), "close");
+				},
+				{b});
+	{
+		auto host = machine.attach();
+		check(helCloseDescriptor(kHelThisUniverse, a), "close");
+		check(helCloseDescriptor(kHelThisUniverse, b), "close");
+	}
+	expect_clean(machine.run());
+	EXPECT_EQ(log.sent, log.received);
+	EXPECT_EQ(log.out_of_order, 0u);
+	EXPECT_EQ(log.corrupt, 0u);
+	EXPECT_EQ(log.sender_wrong_errors, 0u);
+	EXPECT_EQ(log.receiver_wrong_errors, 0u);
+	return log;
+}
+
+} // namespace
+
+TEST(StreamStress, LaneShutdownRacesPairingsOnTwoCpus) {
+	const std::uint64_t rounds = kSanitized ? 100 : 400;
+	for (std::uint64_t round = 0; round < rounds; ++round)
+		race_lane_end(with_cpus(2), LaneEnd::shutdown, round % 40);
+}
+
+TEST(StreamStress, LaneCloseRacesPairingsOnTwoCpus) {
+	const std::uint64_t rounds = kSanitized ? 100 : 400;
+	for (std::uint64_t round = 0; round < rounds; ++round)
+		race_lane_end(with_cpus(2), LaneEnd::close, round % 40);
+}
+
+TEST(StreamStress, LaneEndsRacePairingsUnderSeeds) {
+	helsim::testing::for_each_seed([](std::uint64_t seed) {
+		race_lane_end(helsim::testing::deterministic(seed), LaneEnd::shutdown, seed % 40);
+		race_lane_end(helsim::testing::deterministic(seed), LaneEnd::close, seed % 40);
+	});
 }
