@@ -1,6 +1,7 @@
 #include "deterministic_host.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -125,15 +126,16 @@ Task *DeterministicHost::drive(const std::function<bool()> &done) {
 		~Reset() { flag = false; }
 	} reset{driving_};
 
-	std::vector<unsigned> candidates;
-	candidates.reserve(queues_.size());
+	// Every drive (each baton pass of an attached thread) picks among the CPUs with work, so
+	// the candidates live on the stack: a simulated syscall allocates nothing on the host.
+	std::array<unsigned, 64> candidates;
 	while (!done()) {
 		fire_expired();
-		candidates.clear();
+		std::size_t count = 0;
 		for (unsigned i = 0; i < queues_.size(); ++i)
 			if (!queues_[i].empty())
-				candidates.push_back(i);
-		if (candidates.empty()) {
+				candidates[count++] = i;
+		if (count == 0) {
 			// Idle: jump to the next deadline, or stop if there is none (stuck or done).
 			std::uint64_t next = timers_.next_deadline();
 			if (next == kNoDeadline)
@@ -142,7 +144,7 @@ Task *DeterministicHost::drive(const std::function<bool()> &done) {
 				now_ = next;
 			continue;
 		}
-		unsigned cpu = candidates[rng_.below(candidates.size())];
+		unsigned cpu = candidates[rng_.below(count)];
 		Task *task = queues_[cpu].pop();
 		if (!task->is_fiber()) {
 			if (auto it = std::find(cancelled_.begin(), cancelled_.end(), task);

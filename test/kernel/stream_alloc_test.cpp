@@ -94,10 +94,6 @@ TEST(StreamAllocation, AWarmSendAndReceiveAllocateNothing) {
 	helsim::MachineConfig config;
 	config.cpus = 1;
 	helsim::Machine machine{config};
-	// HELSIM_MODE=deterministic (scripts/test-seeds.sh) makes it a deterministic machine, whose
-	// scheduler allocates at syscall entry: not the stream's path, which is what is counted.
-	if (machine.config().mode == helsim::Mode::deterministic)
-		GTEST_SKIP() << "the deterministic scheduler allocates at every syscall";
 	{
 		auto host = machine.attach();
 		HelHandle a, b;
