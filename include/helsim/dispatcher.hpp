@@ -58,7 +58,11 @@ public:
 	// The HelError every result struct starts with.
 	HelError error() const {
 		HelError e = kHelErrNone;
-		std::memcpy(&e, payload_.data(), std::min(payload_.size(), sizeof(e)));
+		// Every result struct holds the whole word: a copy of constant size, no memcpy call.
+		if (payload_.size() >= sizeof(e)) [[likely]]
+			std::memcpy(&e, payload_.data(), sizeof(e));
+		else
+			std::memcpy(&e, payload_.data(), payload_.size());
 		return e;
 	}
 	// The payload as a result struct (the caller knows which one the operation produces).
