@@ -486,7 +486,7 @@ TEST(QueueDispatcher, SqChunkRecyclingCompletesEverything) {
 // The completions of one pass are written to the CQ together when it ends: they continue in
 // the chunk that holds earlier completions, and where it fills, that chunk is retired with
 // Full | Done and the rest goes on in the next, in submission order.
-TEST(QueuePass, CompletionsOfOnePassSpanAChunkBoundary) {
+TEST(QueueRing, CompletionsOfOnePassSpanAChunkBoundary) {
 	helsim::Machine machine;
 	auto a = machine.attach();
 	RawQueue rq{4, 2, 128}; // 5 nop completions (24 B) per CQ chunk, 8 nops per SQ chunk
@@ -510,7 +510,7 @@ TEST(QueuePass, CompletionsOfOnePassSpanAChunkBoundary) {
 
 // The CQ runs out in the middle of a pass: what fits is written, the rest of the pass waits
 // in the kernel behind it and arrives, in order and once, when user space supplies a chunk.
-TEST(QueuePass, CqFullInTheMiddleOfAPassKeepsTheRestWaitingInOrder) {
+TEST(QueueRing, CqFullInTheMiddleOfAPassKeepsTheRestWaitingInOrder) {
 	helsim::Machine machine;
 	auto a = machine.attach();
 	RawQueue rq{2, 2, 128}; // 10 completions in the whole ring
