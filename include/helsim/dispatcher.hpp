@@ -58,7 +58,11 @@ public:
 	// The HelError every result struct starts with.
 	HelError error() const {
 		HelError e = kHelErrNone;
-		std::memcpy(&e, payload_.data(), std::min(payload_.size(), sizeof(e)));
+		// Every result struct holds the whole word: a copy of constant size, no memcpy call.
+		if (payload_.size() >= sizeof(e)) [[likely]]
+			std::memcpy(&e, payload_.data(), sizeof(e));
+		else
+			std::memcpy(&e, payload_.data(), payload_.size());
 		return e;
 	}
 	// The payload as a result struct (the caller knows which one the operation produces).
@@ -118,38 +122,18 @@ public:
 
 	// Appends an SQ element (no syscall; flush() or wait() hands it to the kernel).
 	void submit(std::uint32_t opcode, std::uintptr_t context, std::span<const std::byte> payload) {
-		if (!config_.sq_chunks)
-			throw std::logic_error("helsim::Dispatcher: the queue has no SQ chunks");
 		std::size_t need = sizeof(HelElement) + payload.size();
-		if (need > config_.chunk_size)
-			throw std::length_error("helsim::Dispatcher: SQ element larger than a chunk");
-		if (sq_progress_ + need > config_.chunk_size) {
-			// Move on only once the kernel has linked a next chunk, then retire this one.
-			int next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
-			while (!(next & kHelNextPresent)) {
-				__atomic_fetch_and(&queue_->userNotify, ~kHelUserNotifySupplySqChunks,
-						__ATOMIC_ACQUIRE);
-				next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
-				if (next & kHelNextPresent)
-					break;
-				check(helDriveQueue(handle_, 0, 0), "helDriveQueue");
-				next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
-			}
-			__atomic_store_n(&chunk(sq_chunk_)->progressFutex,
-					static_cast<int>(sq_progress_) | kHelProgressDone, __ATOMIC_RELEASE);
-			notify_kernel_deferred(kHelKernelNotifySqProgress);
-			sq_chunk_ = next & ~kHelNextPresent;
-			sq_progress_ = 0;
-		}
-		char *out = chunk(sq_chunk_)->buffer + sq_progress_;
+		if (!config_.sq_chunks || sq_progress_ + need > config_.chunk_size) [[unlikely]]
+			next_sq_chunk(need);
+		HelChunk *current = chunk(sq_chunk_);
+		char *out = current->buffer + sq_progress_;
 		HelElement element{static_cast<unsigned>(payload.size()), opcode,
 				reinterpret_cast<void *>(context)};
 		std::memcpy(out, &element, sizeof(element));
 		if (!payload.empty())
 			std::memcpy(out + sizeof(element), payload.data(), payload.size());
 		sq_progress_ += need;
-		__atomic_store_n(&chunk(sq_chunk_)->progressFutex, static_cast<int>(sq_progress_),
-				__ATOMIC_RELEASE);
+		__atomic_store_n(&current->progressFutex, static_cast<int>(sq_progress_), __ATOMIC_RELEASE);
 		notify_kernel_deferred(kHelKernelNotifySqProgress);
 	}
 
@@ -171,19 +155,12 @@ public:
 
 	// The next completion if one is there; no syscall.
 	std::optional<Element> poll() {
-		for (;;) {
-			int progress = __atomic_load_n(&chunk(retrieve_)->progressFutex, __ATOMIC_ACQUIRE);
-			if (static_cast<std::size_t>(progress & kHelProgressMask) != last_progress_)
-				return take();
-			if (!(progress & kHelProgressDone))
-				return std::nullopt;
-			// The kernel retired this chunk; continue in the one it linked next.
-			int next = __atomic_load_n(&chunk(retrieve_)->next, __ATOMIC_ACQUIRE);
-			int done = retrieve_;
-			retrieve_ = next & ~kHelNextPresent;
-			last_progress_ = 0;
-			drop(done);
-		}
+		int progress = __atomic_load_n(&chunk(retrieve_)->progressFutex, __ATOMIC_ACQUIRE);
+		if (static_cast<std::size_t>(progress & kHelProgressMask) != last_progress_)
+			return take();
+		if (!(progress & kHelProgressDone))
+			return std::nullopt;
+		return poll_next_chunk();
 	}
 
 	// Waits for the next completion. Returns nullopt if helAlertQueue or helInterruptThread
@@ -240,6 +217,48 @@ private:
 	HelChunk *chunk(int index) const {
 		return reinterpret_cast<HelChunk *>(
 				reinterpret_cast<char *>(queue_) + 64 + static_cast<std::size_t>(index) * stride_);
+	}
+
+	// submit() without room in the SQ chunk: the slow path, out of the inlined one.
+	void next_sq_chunk(std::size_t need) {
+		if (!config_.sq_chunks)
+			throw std::logic_error("helsim::Dispatcher: the queue has no SQ chunks");
+		if (need > config_.chunk_size)
+			throw std::length_error("helsim::Dispatcher: SQ element larger than a chunk");
+		if (sq_progress_ + need <= config_.chunk_size)
+			return;
+		// Move on only once the kernel has linked a next chunk, then retire this one.
+		int next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
+		while (!(next & kHelNextPresent)) {
+			__atomic_fetch_and(&queue_->userNotify, ~kHelUserNotifySupplySqChunks,
+					__ATOMIC_ACQUIRE);
+			next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
+			if (next & kHelNextPresent)
+				break;
+			check(helDriveQueue(handle_, 0, 0), "helDriveQueue");
+			next = __atomic_load_n(&chunk(sq_chunk_)->next, __ATOMIC_ACQUIRE);
+		}
+		__atomic_store_n(&chunk(sq_chunk_)->progressFutex,
+				static_cast<int>(sq_progress_) | kHelProgressDone, __ATOMIC_RELEASE);
+		notify_kernel_deferred(kHelKernelNotifySqProgress);
+		sq_chunk_ = next & ~kHelNextPresent;
+		sq_progress_ = 0;
+	}
+
+	// poll() at the end of the chunk: the kernel retired it; continue in the one it linked next.
+	std::optional<Element> poll_next_chunk() {
+		for (;;) {
+			int next = __atomic_load_n(&chunk(retrieve_)->next, __ATOMIC_ACQUIRE);
+			int done = retrieve_;
+			retrieve_ = next & ~kHelNextPresent;
+			last_progress_ = 0;
+			drop(done);
+			int progress = __atomic_load_n(&chunk(retrieve_)->progressFutex, __ATOMIC_ACQUIRE);
+			if (static_cast<std::size_t>(progress & kHelProgressMask) != last_progress_)
+				return take();
+			if (!(progress & kHelProgressDone))
+				return std::nullopt;
+		}
 	}
 
 	Element take() {

@@ -60,6 +60,7 @@ IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, Ref<Allocat
 		sq_current_ = num_chunks_;
 		sq_tail_ = num_chunks_ + num_sq_chunks_ - 1;
 		store_release(&header_->sqFirst, static_cast<int>(num_chunks_) | kHelNextPresent);
+		staged_ = std::make_unique<std::byte[]>(chunk_size_);
 	}
 }
 
@@ -91,31 +92,40 @@ void IpcQueue::notify_user(int bits) {
 		return;
 	if (waiter_count_.load(std::memory_order_seq_cst) == 0)
 		return;
+	// Under waiters_mutex_ (never cq_lock_): a registered waiter cannot leave, nor its thread
+	// end, while it is being woken.
 	std::lock_guard lock{waiters_mutex_};
 	for (Thread *t : waiters_)
 		t->wake();
 }
 
+inline bool IpcQueue::consuming() const {
+	Thread *consumer = batch_thread_.load(std::memory_order_relaxed);
+	return consumer && consumer == Thread::current();
+}
+
 void IpcQueue::announce(int bits) {
-	Thread *batching = batch_thread_.load(std::memory_order_relaxed);
-	if (batching && batching == Thread::current())
-		batch_bits_ |= bits;
+	if (!bits)
+		return;
+	// The consumer is not waiting while it consumes: its bits are announced once, at the end
+	// of the pass (or when it blocks).
+	if (consuming())
+		pass_bits_ |= bits;
 	else
 		notify_user(bits);
 }
 
 void IpcQueue::contract_violation() { notify_user(kHelUserNotifyError); }
 
-bool IpcQueue::try_write(std::span<const QueueSource> sources, std::size_t payload,
-		std::uintptr_t context) {
+char *IpcQueue::reserve(std::size_t payload, int &bits) {
 	if (cq_chunk_ < 0) {
 		int first = load_acquire(&header_->cqFirst);
 		if (!(first & kHelNextPresent))
-			return false;
+			return nullptr;
 		unsigned index = static_cast<unsigned>(first & ~kHelNextPresent);
 		if (index >= num_chunks_) {
-			contract_violation();
-			return false;
+			bits |= kHelUserNotifyError;
+			return nullptr;
 		}
 		cq_chunk_ = static_cast<int>(index);
 		cq_progress_ = 0;
@@ -123,44 +133,47 @@ bool IpcQueue::try_write(std::span<const QueueSource> sources, std::size_t paylo
 	for (;;) {
 		HelChunk *current = chunk(static_cast<unsigned>(cq_chunk_));
 		if (cq_progress_ + sizeof(HelElement) + payload <= chunk_size_)
-			break;
+			return current->buffer + cq_progress_;
 		// No room: (1) mark the chunk Full so the consumer can tell a stall from a slow
 		// producer, (2) move on only once user space has linked a next chunk, (3) then retire
 		// this one with Done.
 		int progress = static_cast<int>(cq_progress_);
 		store_release(&current->progressFutex, progress | kHelProgressFull);
-		announce(kHelUserNotifyCqProgress);
+		bits |= kHelUserNotifyCqProgress;
 		int next = load_acquire(&current->next);
 		if (!(next & kHelNextPresent))
-			return false;
+			return nullptr;
 		unsigned index = static_cast<unsigned>(next & ~kHelNextPresent);
 		if (index >= num_chunks_) {
-			contract_violation();
-			return false;
+			bits |= kHelUserNotifyError;
+			return nullptr;
 		}
 		store_release(&current->progressFutex, progress | kHelProgressFull | kHelProgressDone);
-		announce(kHelUserNotifyCqProgress);
 		cq_chunk_ = static_cast<int>(index);
 		cq_progress_ = 0;
 	}
-	HelChunk *current = chunk(static_cast<unsigned>(cq_chunk_));
-	char *out = current->buffer + cq_progress_;
-	HelElement element{static_cast<unsigned>(payload), 0, reinterpret_cast<void *>(context)};
-	std::memcpy(out, &element, sizeof(element));
-	out += sizeof(element);
+}
+
+void IpcQueue::commit(std::size_t payload, bool is_operation, int &bits) {
+	cq_progress_ += sizeof(HelElement) + payload;
+	store_release(&chunk(static_cast<unsigned>(cq_chunk_))->progressFutex,
+			static_cast<int>(cq_progress_));
+	bits |= kHelUserNotifyCqProgress;
+	++completions_posted_;
+	operations_completed_ += is_operation;
+}
+
+namespace {
+// Lays out an element's payload pieces, each padded to 8 bytes with zeros.
+inline void write_sources(std::byte *out, std::span<const QueueSource> sources) {
 	for (const QueueSource &s : sources) {
 		std::memcpy(out, s.data, s.size);
 		if (std::size_t pad = pad8(s.size) - s.size)
 			std::memset(out + s.size, 0, pad);
 		out += pad8(s.size);
 	}
-	cq_progress_ += sizeof(HelElement) + payload;
-	store_release(&current->progressFutex, static_cast<int>(cq_progress_));
-	announce(kHelUserNotifyCqProgress);
-	return true;
 }
 
-namespace {
 // An injected delay: the completion, copied, posted by a timer (or at teardown, so that it is
 // never lost).
 class DelayedCompletion final : public sim::Timer {
@@ -185,25 +198,32 @@ private:
 
 void IpcQueue::post(std::span<const QueueSource> sources, std::uintptr_t context,
 		bool is_operation) {
-	const FaultInjection &inject = kernel().config().inject;
-	if (is_operation && inject.delay_completion_ppm) [[unlikely]] {
-		if (kernel().inject(inject.delay_completion_ppm)) {
-			std::size_t size = 0;
-			for (const QueueSource &s : sources)
-				size += s.size;
-			auto *delayed = new DelayedCompletion{*this, context, size};
-			std::byte *out = delayed->data();
-			for (const QueueSource &s : sources) {
-				std::memcpy(out, s.data, s.size);
-				out += s.size;
-			}
-			delayed->deadline = kernel().host().now() + inject.completion_delay_ns;
-			kernel().injected_delays.fetch_add(1, std::memory_order_relaxed);
-			kernel().host().arm(*delayed);
-			return;
-		}
+	if (is_operation && kernel().config().inject.delay_completion_ppm) [[unlikely]] {
+		delay(sources, context);
+		return;
 	}
 	post_now(sources, context, is_operation);
+}
+
+__attribute__((noinline, cold)) void IpcQueue::delay(std::span<const QueueSource> sources,
+		std::uintptr_t context) {
+	const FaultInjection &inject = kernel().config().inject;
+	if (!kernel().inject(inject.delay_completion_ppm)) {
+		post_now(sources, context, true);
+		return;
+	}
+	std::size_t size = 0;
+	for (const QueueSource &s : sources)
+		size += s.size;
+	auto *delayed = new DelayedCompletion{*this, context, size};
+	std::byte *out = delayed->data();
+	for (const QueueSource &s : sources) {
+		std::memcpy(out, s.data, s.size);
+		out += s.size;
+	}
+	delayed->deadline = kernel().host().now() + inject.completion_delay_ns;
+	kernel().injected_delays.fetch_add(1, std::memory_order_relaxed);
+	kernel().host().arm(*delayed);
 }
 
 void IpcQueue::post_now(std::span<const QueueSource> sources, std::uintptr_t context,
@@ -216,21 +236,33 @@ void IpcQueue::post_now(std::span<const QueueSource> sources, std::uintptr_t con
 	std::size_t payload = 0;
 	for (const QueueSource &s : sources)
 		payload += pad8(s.size);
-	std::lock_guard lock{cq_lock_};
-	// Completions leave in posting order: nothing overtakes an element that is waiting.
-	if (!waiting_head_ && try_write(sources, payload, context)) {
-		++completions_posted_;
-		operations_completed_ += is_operation;
+	if (is_operation && consuming() && stage(sources, payload, context))
 		return;
+	int bits = 0;
+	{
+		std::lock_guard lock{cq_lock_};
+		// Completions leave in posting order: nothing overtakes an element that is waiting or
+		// that the consumer has staged (whatever led here may have followed it).
+		take_staged(bits);
+		char *at = waiting_head_ ? nullptr : reserve(payload, bits);
+		if (at) {
+			HelElement element{static_cast<unsigned>(payload), 0,
+					reinterpret_cast<void *>(context)};
+			std::memcpy(at, &element, sizeof(element));
+			write_sources(reinterpret_cast<std::byte *>(at + sizeof(element)), sources);
+			commit(payload, is_operation, bits);
+		} else {
+			append_waiting(sources, payload, context, is_operation);
+		}
 	}
+	announce(bits);
+}
+
+void IpcQueue::append_waiting(std::span<const QueueSource> sources, std::size_t payload,
+		std::uintptr_t context, bool is_operation) {
 	void *memory = ::operator new(sizeof(Waiting) + payload);
 	auto *w = new (memory) Waiting{nullptr, context, payload, is_operation};
-	std::byte *out = w->payload;
-	for (const QueueSource &s : sources) {
-		std::memcpy(out, s.data, s.size);
-		std::memset(out + s.size, 0, pad8(s.size) - s.size);
-		out += pad8(s.size);
-	}
+	write_sources(w->payload, sources);
 	if (waiting_tail_)
 		waiting_tail_->next = w;
 	else
@@ -239,26 +271,102 @@ void IpcQueue::post_now(std::span<const QueueSource> sources, std::uintptr_t con
 	waiting_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void IpcQueue::post_simple(HelError error, std::uintptr_t context, bool is_operation) {
-	HelSimpleResult result{error, 0};
-	QueueSource source{&result, sizeof(result)};
-	post({&source, 1}, context, is_operation);
+void IpcQueue::flush_waiting() {
+	int bits = 0;
+	{
+		std::lock_guard lock{cq_lock_};
+		write_waiting(bits);
+	}
+	announce(bits);
 }
 
-void IpcQueue::flush_waiting() {
-	std::lock_guard lock{cq_lock_};
+void IpcQueue::write_waiting(int &bits) {
 	while (Waiting *w = waiting_head_) {
-		QueueSource source{w->payload, w->size};
-		if (!try_write({&source, 1}, w->size, w->context))
+		char *at = reserve(w->size, bits);
+		if (!at)
 			return;
-		++completions_posted_;
-		operations_completed_ += w->is_operation;
+		HelElement element{static_cast<unsigned>(w->size), 0, reinterpret_cast<void *>(w->context)};
+		std::memcpy(at, &element, sizeof(element));
+		std::memcpy(at + sizeof(element), w->payload, w->size);
+		commit(w->size, w->is_operation, bits);
 		waiting_head_ = w->next;
 		if (!waiting_head_)
 			waiting_tail_ = nullptr;
 		waiting_count_.fetch_sub(1, std::memory_order_relaxed);
 		w->~Waiting();
 		::operator delete(w);
+	}
+}
+
+// ---------------------------------------------------------------- the consumer's completions
+
+inline bool IpcQueue::stage(std::span<const QueueSource> sources, std::size_t payload,
+		std::uintptr_t context) {
+	std::uint64_t end = staged_end_.load(std::memory_order_relaxed);
+	std::size_t size = sizeof(HelElement) + payload;
+	if ((end & kStagedBytes) + size > chunk_size_) {
+		pass_bits_ |= flush_staged();
+		if (size > chunk_size_)
+			return false; // never fits a chunk: it waits for good, as posted directly
+		end = 0;
+	}
+	std::byte *at = staged_.get() + (end & kStagedBytes);
+	HelElement element{static_cast<unsigned>(payload), 0, reinterpret_cast<void *>(context)};
+	std::memcpy(at, &element, sizeof(element));
+	write_sources(at + sizeof(element), sources);
+	staged_end_.store(end + size + kStagedElement, std::memory_order_release);
+	return true;
+}
+
+int IpcQueue::flush_staged() {
+	if (!staged_end_.load(std::memory_order_relaxed))
+		return 0;
+	int bits = 0;
+	std::lock_guard lock{cq_lock_};
+	take_staged(bits);
+	staged_end_.store(0, std::memory_order_relaxed);
+	staged_taken_ = 0;
+	return bits;
+}
+
+void IpcQueue::take_staged(int &bits) {
+	std::uint64_t end = staged_end_.load(std::memory_order_acquire);
+	if (end == staged_taken_)
+		return;
+	const std::byte *at = staged_.get() + (staged_taken_ & kStagedBytes);
+	const std::byte *stop = staged_.get() + (end & kStagedBytes);
+	std::size_t count = (end - staged_taken_) / kStagedElement;
+	staged_taken_ = end;
+	// What waits goes first; user space may have supplied chunks since the last drive.
+	if (waiting_head_) [[unlikely]]
+		write_waiting(bits);
+	auto size = static_cast<std::size_t>(stop - at);
+	if (!waiting_head_ && cq_chunk_ >= 0 && cq_progress_ + size <= chunk_size_) {
+		// The common case: all of it fits the current chunk, one copy and one progress.
+		HelChunk *current = chunk(static_cast<unsigned>(cq_chunk_));
+		std::memcpy(current->buffer + cq_progress_, at, size);
+		cq_progress_ += size;
+		store_release(&current->progressFutex, static_cast<int>(cq_progress_));
+		completions_posted_ += count;
+		operations_completed_ += count;
+		bits |= kHelUserNotifyCqProgress;
+		return;
+	}
+	HelElement element;
+	for (; at < stop && !waiting_head_; at += sizeof(element) + element.length) {
+		std::memcpy(&element, at, sizeof(element));
+		char *out = reserve(element.length, bits);
+		if (!out)
+			break;
+		std::memcpy(out, at, sizeof(element) + element.length);
+		commit(element.length, true, bits);
+	}
+	// Without room, the rest waits behind whatever waits already, in posting order.
+	for (; at < stop; at += sizeof(element) + element.length) {
+		std::memcpy(&element, at, sizeof(element));
+		QueueSource source{at + sizeof(element), element.length};
+		append_waiting({&source, 1}, element.length,
+				reinterpret_cast<std::uintptr_t>(element.context), true);
 	}
 }
 
@@ -326,9 +434,8 @@ void IpcQueue::consume_pass(Thread &self, int &bits) {
 		}
 		~Pass() {
 			self.set_consuming_sq(nullptr);
-			std::lock_guard cq{queue.cq_lock_};
+			bits = queue.flush_staged() | std::exchange(queue.pass_bits_, 0);
 			queue.batch_thread_.store(nullptr, std::memory_order_relaxed);
-			bits = std::exchange(queue.batch_bits_, 0);
 		}
 	} pass{*this, self, bits};
 	do {
@@ -341,12 +448,7 @@ void IpcQueue::consume_pass(Thread &self, int &bits) {
 }
 
 void IpcQueue::announce_batch() {
-	int bits;
-	{
-		std::lock_guard cq{cq_lock_};
-		bits = std::exchange(batch_bits_, 0);
-	}
-	if (bits)
+	if (int bits = flush_staged() | std::exchange(pass_bits_, 0))
 		notify_user(bits);
 }
 
@@ -376,8 +478,7 @@ void IpcQueue::consume_sq(Thread &self) {
 			auto *payload = reinterpret_cast<const std::byte *>(
 					current->buffer + sq_consumed_ + sizeof(HelElement));
 			sq_consumed_ += sizeof(HelElement) + length;
-			submit_element(self, element.opcode, reinterpret_cast<std::uintptr_t>(element.context),
-					payload, length);
+			submit_element(self, element, payload);
 		}
 		if (!(progress & kHelProgressDone))
 			return;
@@ -401,12 +502,14 @@ void IpcQueue::consume_sq(Thread &self) {
 	}
 }
 
-void IpcQueue::submit_element(Thread &self, unsigned opcode, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
+inline void IpcQueue::submit_element(Thread &self, const HelElement &element,
+		const std::byte *payload) {
+	auto context = reinterpret_cast<std::uintptr_t>(element.context);
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(this, context);
-	HelError error = without_allocation_exceptions(
-			[&] { return submit_sq_operation(self, *this, opcode, context, payload, length); });
+	HelError error = without_allocation_exceptions([&] {
+		return submit_sq_operation(self, *this, element.opcode, context, payload, element.length);
+	});
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	if (error != kHelErrNone)

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <unordered_map>
@@ -72,14 +73,19 @@ public:
 	void post(std::span<const QueueSource> sources, std::uintptr_t context, bool is_operation);
 	// post() without fault injection: a delayed completion arriving.
 	void post_now(std::span<const QueueSource> sources, std::uintptr_t context, bool is_operation);
-	void post_simple(HelError error, std::uintptr_t context, bool is_operation = true);
+	void post_simple(HelError error, std::uintptr_t context, bool is_operation = true) {
+		HelSimpleResult result{error, 0};
+		QueueSource source{&result, sizeof(result)};
+		post({&source, 1}, context, is_operation);
+	}
 
 	// helDriveQueue: deliver waiting completions into newly supplied chunks, then consume
 	// the SQ, submitting every element on behalf of `self`.
 	void drive(Thread &self);
 	// The SQ's consumer is about to block inside a submission (Thread::block): the completions
-	// it has posted in this pass are announced now, not at its end, since whoever waits for
-	// them (the very pager it waits for, perhaps) must not wait for the pass to finish.
+	// it has posted in this pass are written to the CQ and announced now, not at its end, since
+	// whoever waits for them (the very pager it waits for, perhaps) must not wait for the pass
+	// to finish.
 	void announce_batch();
 	// Blocks `self` until userNotify & ~mask is non-zero.
 	// `handle` (the caller's handle of this queue) names the wait in a deadlock report.
@@ -110,21 +116,34 @@ private:
 				reinterpret_cast<char *>(header_) + 64 + index * chunk_stride_);
 	}
 
-	// CQ producer; cq_lock_ held.
-	bool try_write(std::span<const QueueSource> sources, std::size_t payload,
-			std::uintptr_t context);
+	// CQ producer; cq_lock_ held. reserve() returns where an element with `payload` bytes goes
+	// (moving on to the next chunk if this one is full), or nullptr without room; commit()
+	// publishes it. Both add the userNotify bits they owe to `bits`, which the caller announces
+	// after releasing cq_lock_: a wake-up may be a host syscall, and other CPUs' producers
+	// would spin behind it.
+	char *reserve(std::size_t payload, int &bits);
+	void commit(std::size_t payload, bool is_operation, int &bits);
+	void append_waiting(std::span<const QueueSource> sources, std::size_t payload,
+			std::uintptr_t context, bool is_operation);
 	void flush_waiting();
+	void write_waiting(int &bits); // cq_lock_ held
 	void notify_user(int bits);
-	void announce(int bits); // cq_lock_ held
+	void announce(int bits); // no lock held
 	void contract_violation();
+	void delay(std::span<const QueueSource> sources, std::uintptr_t context);
+
+	// The SQ consumer's own completions (see staged_); only the consumer calls these.
+	bool stage(std::span<const QueueSource> sources, std::size_t payload, std::uintptr_t context);
+	int flush_staged();
+	void take_staged(int &bits); // cq_lock_ held; by any producer
+	bool consuming() const;      // whether the calling thread is the SQ's consumer in a pass
 
 	// SQ consumer; sq_mutex_ held (see drive()). consume_pass() consumes until the user stops
 	// publishing; `bits` receives the notifications its own completions deferred (written
 	// when the pass ends, also when a teardown unwinds it).
 	void consume_pass(Thread &self, int &bits);
 	void consume_sq(Thread &self);
-	void submit_element(Thread &self, unsigned opcode, std::uintptr_t context,
-			const std::byte *payload, std::size_t length);
+	void submit_element(Thread &self, const HelElement &element, const std::byte *payload);
 
 	const unsigned num_chunks_;
 	const unsigned num_sq_chunks_;
@@ -148,10 +167,6 @@ private:
 	// on different queues never touch a common cache line.
 	std::uint64_t operations_completed_ = 0; // guarded by cq_lock_
 	std::uint64_t completions_posted_ = 0;   // guarded by cq_lock_
-	// While a thread consumes the SQ, the completions it posts itself are announced once, at
-	// the end of the pass, instead of one userNotify RMW each (it is not waiting meanwhile).
-	std::atomic<Thread *> batch_thread_{nullptr}; // set under sq_mutex_
-	int batch_bits_ = 0;                          // guarded by cq_lock_
 	std::size_t cq_progress_ = 0;
 	Waiting *waiting_head_ = nullptr;
 	Waiting *waiting_tail_ = nullptr;
@@ -164,6 +179,23 @@ private:
 	std::size_t sq_consumed_ = 0;
 	unsigned sq_tail_ = 0;
 	std::vector<int> sq_next_;
+	// While a thread consumes the SQ, the operations it completes itself (inline, in their
+	// submission) are staged here, laid out as CQ elements, and written to the CQ with one
+	// copy under one cq_lock_ and announced with one userNotify RMW when the pass ends or the
+	// consumer blocks, instead of a lock and an RMW each. One chunk's worth: a pass that posts
+	// more writes what is staged first. Only the consumer stages; whoever writes to the CQ
+	// takes what is staged first, under cq_lock_, so that no completion overtakes one that
+	// happened before it (a message the consumer received inline, then the next one, received
+	// on another CPU). staged_end_ is what has been staged (bytes, plus kStagedElement per
+	// element), published with release by the consumer; staged_taken_ is how much of it has
+	// gone to the CQ.
+	static constexpr std::uint64_t kStagedBytes = 0xffffffff;
+	static constexpr std::uint64_t kStagedElement = std::uint64_t{1} << 32;
+	std::atomic<Thread *> batch_thread_{nullptr}; // set under sq_mutex_
+	std::unique_ptr<std::byte[]> staged_;         // chunk_size_ bytes if there is an SQ
+	std::atomic<std::uint64_t> staged_end_{0};
+	std::uint64_t staged_taken_ = 0; // guarded by cq_lock_
+	int pass_bits_ = 0;              // userNotify bits the pass owes, announced when it ends
 
 	// Threads blocked in helDriveQueue(kHelDriveWait).
 	SpinLock waiters_mutex_;

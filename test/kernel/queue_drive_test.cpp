@@ -298,3 +298,47 @@ TEST(QueueDrive, ASecondDriverDoesNotWaitForAConsumerParkedOnAPagerUnderSeeds) {
 			},
 			12);
 }
+
+// ---------------------------------------------------------------- wakes after the CQ lock
+
+namespace {
+
+// Completions posted from another CPU, one at a time, each while the queue's owner is on its
+// way into helDriveQueue(kHelDriveWait) or already in it. The producer wakes the waiter after
+// it has released the CQ lock, so the waiter can arrive anywhere between the write and the
+// wake; every round must still end. A lost wake-up leaves both threads blocked (the producer
+// waits for the acknowledgement), which the machine reports as a deadlock.
+void completions_one_at_a_time_from_another_thread(int rounds) {
+	using helsim::test::set_and_wake;
+	using helsim::test::start_thread;
+	using helsim::test::wait_for;
+	helsim::Dispatcher d{{.cq_chunks = 4, .sq_chunks = 0, .chunk_size = 256}};
+	int acknowledged = -1;
+	start_thread([&, queue = d.queue()] {
+		for (int i = 0; i < rounds; ++i) {
+			EXPECT_TRUE(wait_for(&acknowledged, i - 1));
+			EXPECT_EQ(helSubmitAsyncNop(queue, static_cast<std::uintptr_t>(i)), kHelErrNone);
+		}
+	});
+	for (int i = 0; i < rounds; ++i) {
+		auto e = d.wait();
+		ASSERT_TRUE(e);
+		EXPECT_EQ(e->context(), static_cast<std::uintptr_t>(i));
+		set_and_wake(&acknowledged, i);
+	}
+}
+
+} // namespace
+
+TEST(QueueDrive, NoWakeIsLostWhenTheWaiterArrivesBetweenTheWriteAndTheWake) {
+	helsim::test::run_clean(config(2), [] { completions_one_at_a_time_from_another_thread(5000); });
+}
+
+TEST(QueueDrive, NoWakeIsLostWhenTheWaiterArrivesBetweenTheWriteAndTheWakeUnderSeeds) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				helsim::test::run_clean(helsim::testing::deterministic(seed),
+						[] { completions_one_at_a_time_from_another_thread(200); });
+			},
+			12);
+}

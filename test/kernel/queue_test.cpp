@@ -480,3 +480,61 @@ TEST(QueueDispatcher, SqChunkRecyclingCompletesEverything) {
 	EXPECT_EQ(completed.load(), 3000);
 	EXPECT_EQ(report.counters.completions_posted, 3000u);
 }
+
+// ---------------------------------------------------------------- one SQ pass's completions
+
+// The completions of one pass are written to the CQ together when it ends: they continue in
+// the chunk that holds earlier completions, and where it fills, that chunk is retired with
+// Full | Done and the rest goes on in the next, in submission order.
+TEST(QueueRing, CompletionsOfOnePassSpanAChunkBoundary) {
+	helsim::Machine machine;
+	auto a = machine.attach();
+	RawQueue rq{4, 2, 128}; // 5 nop completions (24 B) per CQ chunk, 8 nops per SQ chunk
+	rq.supply_all_cq();
+	for (std::uintptr_t i = 0; i < 3; ++i)
+		ASSERT_EQ(helSubmitAsyncNop(rq.handle, i), kHelErrNone);
+	std::size_t off = 0;
+	for (std::uintptr_t i = 3; i < 7; ++i)
+		off = rq.put_sq(4, off, kHelSubmitAsyncNop, i);
+	rq.kick_sq();
+	EXPECT_EQ(load(&rq.chunk(0)->progressFutex), 120 | kHelProgressFull | kHelProgressDone);
+	EXPECT_EQ(load(&rq.chunk(1)->progressFutex), 48);
+	std::vector<std::uintptr_t> got = contexts(rq.chunk(0));
+	append(got, rq.chunk(1));
+	EXPECT_EQ(got, iota(7));
+	EXPECT_TRUE(load(&rq.q->userNotify) & kHelUserNotifyCqProgress);
+	auto c = counters_now(machine);
+	EXPECT_EQ(c.operations_completed, 7u);
+	EXPECT_EQ(c.completions_posted, 7u);
+}
+
+// The CQ runs out in the middle of a pass: what fits is written, the rest of the pass waits
+// in the kernel behind it and arrives, in order and once, when user space supplies a chunk.
+TEST(QueueRing, CqFullInTheMiddleOfAPassKeepsTheRestWaitingInOrder) {
+	helsim::Machine machine;
+	auto a = machine.attach();
+	RawQueue rq{2, 2, 128}; // 10 completions in the whole ring
+	rq.supply_all_cq();
+	for (std::uintptr_t i = 0; i < 6; ++i)
+		ASSERT_EQ(helSubmitAsyncNop(rq.handle, i), kHelErrNone);
+	std::size_t off = 0;
+	for (std::uintptr_t i = 6; i < 14; ++i)
+		off = rq.put_sq(2, off, kHelSubmitAsyncNop, i);
+	rq.kick_sq();
+	EXPECT_EQ(load(&rq.chunk(0)->progressFutex), 120 | kHelProgressFull | kHelProgressDone);
+	EXPECT_EQ(load(&rq.chunk(1)->progressFutex), 120 | kHelProgressFull)
+			<< "Full without Done: the rest of the pass waits for a next chunk";
+	auto c = counters_now(machine);
+	EXPECT_EQ(c.operations_submitted, 14u);
+	EXPECT_EQ(c.operations_completed, 10u) << "four completions of the pass wait in the kernel";
+	std::vector<std::uintptr_t> got = contexts(rq.chunk(0));
+	append(got, rq.chunk(1));
+	rq.recycle(0, 1);
+	EXPECT_EQ(load(&rq.chunk(1)->progressFutex), 120 | kHelProgressFull | kHelProgressDone);
+	EXPECT_EQ(load(&rq.chunk(0)->progressFutex), 96);
+	append(got, rq.chunk(0));
+	EXPECT_EQ(got, iota(14));
+	c = counters_now(machine);
+	EXPECT_EQ(c.operations_completed, 14u);
+	EXPECT_EQ(c.completions_posted, 14u);
+}
