@@ -178,9 +178,11 @@ inline void ThreadsHost::count_switch(Cpu &cpu, Task &task) {
 }
 
 inline void ThreadsHost::make_running(Cpu &cpu, Task &task) {
+	// A task that yielded is running already (see kTaskRunning in task.hpp): no locked RMW.
 	std::uint32_t word = task.state_.load(std::memory_order_acquire);
-	while (!task.state_.compare_exchange_weak(word, kTaskRunning | (word & kTaskNotified),
-			std::memory_order_acq_rel)) {
+	while (run_state(word) != kTaskRunning &&
+			!task.state_.compare_exchange_weak(word, kTaskRunning | (word & kTaskNotified),
+					std::memory_order_acq_rel)) {
 	}
 	task.set_cpu_index(cpu.index);
 	count_switch(cpu, task);
@@ -258,11 +260,7 @@ void ThreadsHost::leave_cpu(Task &self) {
 			}
 			if (next->fiber_.entered()) {
 				cpu.local.pop();
-				std::uint32_t word = self.state_.load(std::memory_order_acquire);
-				while (!self.state_.compare_exchange_weak(word,
-						kTaskRunnable | (word & kTaskNotified), std::memory_order_acq_rel)) {
-				}
-				cpu.local.push(self);
+				cpu.local.push(self); // still running (see kTaskRunning in task.hpp)
 				direct = true;
 			}
 		}
@@ -278,14 +276,10 @@ void ThreadsHost::leave_cpu(Task &self) {
 
 void ThreadsHost::after_switch(Task &task) {
 	switch (task.switch_reason_) {
-	case Task::SwitchReason::yield: {
-		std::uint32_t word = task.state_.load(std::memory_order_acquire);
-		while (!task.state_.compare_exchange_weak(word, kTaskRunnable | (word & kTaskNotified),
-				std::memory_order_acq_rel)) {
-		}
+	case Task::SwitchReason::yield:
+		// The state stays running (see kTaskRunning in task.hpp).
 		enqueue(task);
 		return;
-	}
 	case Task::SwitchReason::park: {
 		// Step (3) of the park protocol in task.hpp.
 		std::uint32_t word = task.state_.load(std::memory_order_acquire);
