@@ -10,14 +10,15 @@
 # Deterministic.ThreadsMode* and Benchmark.TheLoopRunsOnASimulatedThreadPinnedToItsCpu (the
 # loop runs on a CPU's host thread) check the mode and seed they configured, which the
 # override replaces; strict alternation of yielding fibers holds only without the
-# seeded preemption at syscalls.
+# seeded preemption at syscalls, and DirectSwitch.* checks the schedule of threads mode's
+# direct switches.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 seeds="${1:-8}"
 threads_only='FutexWake.*:*/FutexWake.*:Machine.*:QueueDispatcher.*:QueueRing.*:QueueSq.*'
 threads_only+=':Token.*:Universe.*:TracePerfetto.CheckFile*:Deterministic.ThreadsMode*'
-threads_only+=':ThreadYield.TwoFibersOnOneCpuAlternateStrictly'
+threads_only+=':ThreadYield.TwoFibersOnOneCpuAlternateStrictly:DirectSwitch.*'
 threads_only+=':Supercall.AnAttachedThreadTrapsToo'
 threads_only+=':Benchmark.TheLoopRunsOnASimulatedThreadPinnedToItsCpu'
 for ((seed = 1; seed <= seeds; ++seed)); do

@@ -84,7 +84,7 @@ void Fiber::create(std::size_t stack_size, std::function<void()> body) {
 	ctx_ = boost::context::fiber{std::allocator_arg, PooledStack{stack_},
 			[this](boost::context::fiber &&scheduler) {
 				scheduler_ = std::move(scheduler);
-				after_switch_in();
+				after_switch_in(nullptr);
 				try {
 					body_();
 				} catch (const boost::context::detail::forced_unwind &) {
@@ -118,7 +118,7 @@ void Fiber::create(std::size_t stack_size, std::function<void()> body) {
 #endif
 }
 
-void Fiber::switch_in() {
+Fiber &Fiber::switch_in() {
 	auto &hc = host_context();
 	hc.running = this;
 	running_ = true;
@@ -132,31 +132,40 @@ void Fiber::switch_in() {
 		hc.tsan_scheduler = __tsan_get_current_fiber();
 	__tsan_switch_to_fiber(tsan_fiber_, 0);
 #endif
-	ctx_ = std::move(ctx_).resume();
+	boost::context::fiber back = std::move(ctx_).resume();
 #ifdef HELSIM_ASAN
 	__sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
+	// The scheduler side never changes host threads: `hc` is still ours, and names the fiber
+	// that came back, this one or the last of a chain of direct switches that began here.
+	Fiber &out = *hc.running;
+	out.ctx_ = std::move(back);
 #ifdef HELSIM_TSAN
-	if (!ctx_) // the body returned: TSan still runs on the fiber's state (see create())
+	if (!out.ctx_) // the body returned: TSan still runs on the fiber's state (see create())
 		__tsan_switch_to_fiber(hc.tsan_scheduler, 0);
 #endif
-	running_ = false;
-	hc.running = nullptr; // the scheduler side never changes host threads: `hc` is still ours
-	if (abandoned_) {
+	out.running_ = false;
+	hc.running = nullptr;
+	if (out.abandoned_) {
 		// ctx_ names the abandoned stack: destroying it would unwind that stack, so it goes
 		// into storage that is never destroyed, and the stack is freed as it is.
 		alignas(boost::context::fiber) unsigned char sink[sizeof(boost::context::fiber)];
-		::new (static_cast<void *>(sink)) boost::context::fiber{std::move(ctx_)};
-		release_stack(stack_);
-		body_ = nullptr;
-	} else if (ctx_ && stack_.canary && *stack_.canary != kStackCanary) [[unlikely]] {
-		stack_overflowed(
-				stack_); // only while it lives: a finished fiber's stack is back in the pool
+		::new (static_cast<void *>(sink)) boost::context::fiber{std::move(out.ctx_)};
+		release_stack(out.stack_);
+		out.body_ = nullptr;
+	} else if (out.ctx_) {
+		out.check_canary(); // only while it lives: a finished fiber's stack is back in the pool
 	}
-	if (!ctx_) {
-		finished_ = true;
-		free_fake_stack();
+	if (!out.ctx_) {
+		out.finished_ = true;
+		out.free_fake_stack();
 	}
+	return out;
+}
+
+inline void Fiber::check_canary() const {
+	if (stack_.canary && *stack_.canary != kStackCanary) [[unlikely]]
+		stack_overflowed(stack_);
 }
 
 void Fiber::switch_out() {
@@ -173,13 +182,48 @@ void Fiber::switch_out() {
 #endif
 	// From the switch on, `hc` may be another host thread's: only `self` is used.
 	try {
-		self->scheduler_ = std::move(self->scheduler_).resume();
+		self->land(std::move(self->scheduler_).resume());
 	} catch (const boost::context::detail::forced_unwind &) {
 		// Fiber::unwind() resumed us, on its own host thread, to unwind this stack.
-		self->after_switch_in();
+		self->after_switch_in(nullptr);
 		throw;
 	}
-	self->after_switch_in();
+}
+
+void Fiber::switch_to(Fiber &next) {
+	auto &hc = host_context();
+	Fiber *self = hc.running;
+	hc.running = &next;
+	next.running_ = true;
+	next.switched_from_ = self;
+#ifdef HELSIM_ASAN
+	__sanitizer_start_switch_fiber(&self->asan_fake_stack_, next.stack_.bottom, next.stack_.size);
+#endif
+#ifdef HELSIM_TSAN
+	__tsan_switch_to_fiber(next.tsan_fiber_, 0);
+#endif
+	try {
+		self->land(std::move(next.ctx_).resume());
+	} catch (const boost::context::detail::forced_unwind &) {
+		self->after_switch_in(nullptr);
+		throw;
+	}
+}
+
+inline void Fiber::land(boost::context::fiber &&from) {
+	Fiber *previous = switched_from_;
+	after_switch_in(previous);
+	if (!previous) {
+		scheduler_ = std::move(from);
+		return;
+	}
+	// The fiber that switched to us is off its stack now: its context can be stored, and
+	// from here on it may be resumed (the host makes it runnable only after this).
+	switched_from_ = nullptr;
+	previous->ctx_ = std::move(from);
+	previous->running_ = false;
+	previous->check_canary();
+	scheduler_ = std::move(previous->scheduler_);
 }
 
 void Fiber::abandon() {
@@ -197,8 +241,16 @@ void Fiber::abandon() {
 	__builtin_trap(); // nothing resumes an abandoned fiber: its stack is gone
 }
 
-void Fiber::after_switch_in() {
+inline void Fiber::after_switch_in([[maybe_unused]] const Fiber *previous) {
 #ifdef HELSIM_ASAN
+	if (previous) {
+		// The stack we leave is the previous fiber's; the one to return to is the scheduler's
+		// that it would have returned to.
+		__sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
+		scheduler_stack_bottom_ = previous->scheduler_stack_bottom_;
+		scheduler_stack_size_ = previous->scheduler_stack_size_;
+		return;
+	}
 	// Records the stack of the scheduler we run for now, the one to return to.
 	__sanitizer_finish_switch_fiber(asan_fake_stack_, &scheduler_stack_bottom_,
 			&scheduler_stack_size_);

@@ -1,4 +1,5 @@
-// A fiber: its own guarded stack (sim/stack_pool.hpp), switched to and from a scheduler context.
+// A fiber: its own guarded stack (sim/stack_pool.hpp), switched to and from a scheduler context,
+// or straight to another fiber (which then returns to that scheduler context in its place).
 // Wraps boost.context and tells ASan and TSan about every stack switch.
 #pragma once
 
@@ -23,13 +24,22 @@ public:
 	void create(std::size_t stack_size, std::function<void()> body);
 	bool created() const { return static_cast<bool>(ctx_) || running_; }
 	bool finished() const { return finished_; }
+	// Switched in at least once: its body has started (a direct switch_to() target must be).
+	bool entered() const { return entered_; }
 
-	// From a scheduler context: run the fiber until it calls switch_out() or its body returns.
-	void switch_in();
+	// From a scheduler context: run the fiber until it, or a fiber it switched to directly,
+	// calls switch_out() or abandon() or its body returns. Returns the fiber that came back.
+	Fiber &switch_in();
 
 	// From inside the running fiber: return to the scheduler context that switched it in.
 	// When this returns, the fiber may be running on a different host thread.
 	static void switch_out();
+
+	// From inside the running fiber: switch straight to `next`, a switched-out fiber that was
+	// entered before, without passing through the scheduler context; `next` takes over the
+	// scheduler context to return to. When this returns, the fiber was resumed by a scheduler
+	// or by another fiber's switch_to(), maybe on a different host thread.
+	static void switch_to(Fiber &next);
 
 	// Destroys an unfinished fiber: unwinds its stack (destructors run) on the calling thread.
 	void unwind();
@@ -40,8 +50,17 @@ public:
 	[[noreturn]] static void abandon();
 
 private:
-	// The fiber's side of a switch that resumed it (ASan bookkeeping).
-	void after_switch_in();
+	// The next three are inline, on every switch: the library is built with -fPIC, where GCC
+	// calls, rather than inlines, a function that another object could interpose.
+	// The fiber's side of a switch that resumed it: `from` is what the switch returned, the
+	// context of whoever resumed us. After a direct switch it is that fiber's (which is
+	// stored back into it), and the scheduler context is taken over from it.
+	inline void land(boost::context::fiber &&from);
+	// The fiber's side of a switch that resumed it (ASan bookkeeping); `previous` is the fiber
+	// that switched to us directly, nullptr if a scheduler context did.
+	inline void after_switch_in(const Fiber *previous);
+	// Aborts if the fiber overflowed its unguarded stack (only checked while the fiber lives).
+	inline void check_canary() const;
 	// ASan: once the fiber finished or was unwound, frees its fake stack (if it has one).
 	void free_fake_stack();
 
@@ -50,6 +69,8 @@ private:
 	// belongs to the fiber, not to the host thread: the fiber side then needs no thread_local
 	// after a switch, which may have moved it to another host thread (see switch_out()).
 	boost::context::fiber scheduler_;
+	// Set by a fiber that switches to this one directly, until this one landed (land()).
+	Fiber *switched_from_ = nullptr;
 	std::function<void()> body_;
 	StackSlot stack_;
 	// ASan: the stack of the scheduler that switched the fiber in (reported by

@@ -115,15 +115,6 @@ void Host::no_switch_reason() {
 	throw std::logic_error("helsim: a fiber switched out without a reason");
 }
 
-unsigned Host::pick_cpu(const Task &task) const {
-	std::uint64_t allowed = task.affinity() & cpu_mask_;
-	unsigned preferred = task.cpu_index();
-	if (allowed & (std::uint64_t{1} << preferred))
-		return preferred;
-	// The kernel refuses affinity masks without any existing CPU, so this bit exists.
-	return static_cast<unsigned>(__builtin_ctzll(allowed));
-}
-
 void Host::activity_add(std::int64_t n) {
 	if (activity_.fetch_add(n, std::memory_order_seq_cst) + n == 0)
 		observe_progress();

@@ -166,9 +166,16 @@ protected:
 	// A task starts or stops running (fibers: around a switch; attached threads: attach,
 	// detach and parking).
 	void run_begins(Task &task) { task.run_since_ = ticks(); }
-	void run_ends(Task &task) {
-		std::uint64_t ran = ticks() - task.run_since_;
-		task.run_ticks_.store(task.run_ticks_.load(std::memory_order_relaxed) + ran,
+	void run_ends(Task &task) { run_ends_at(task, ticks()); }
+	// One task's run ends where the next one's begins: one tick count for both.
+	void run_passes(Task &from, Task &to) {
+		std::uint64_t now = ticks();
+		run_ends_at(from, now);
+		to.run_since_ = now;
+	}
+	static void run_ends_at(Task &task, std::uint64_t now) {
+		task.run_ticks_.store(task.run_ticks_.load(std::memory_order_relaxed) + now -
+						task.run_since_,
 				std::memory_order_relaxed);
 	}
 	// Implementations that keep virtual time set charges_time_ and override these.
@@ -198,7 +205,14 @@ protected:
 	[[noreturn]] static void no_switch_reason();
 	// The CPU a runnable task goes to: the one it last ran on if its affinity still allows
 	// it, else the lowest allowed one.
-	unsigned pick_cpu(const Task &task) const;
+	unsigned pick_cpu(const Task &task) const {
+		std::uint64_t allowed = task.affinity() & cpu_mask_;
+		unsigned preferred = task.cpu_index();
+		if (allowed & (std::uint64_t{1} << preferred))
+			return preferred;
+		// The kernel refuses affinity masks without any existing CPU, so this bit exists.
+		return static_cast<unsigned>(__builtin_ctzll(allowed));
+	}
 
 	std::atomic<std::int64_t> activity_{0};
 	std::atomic<std::uint32_t> progress_word_{0};

@@ -27,13 +27,17 @@ enum class TaskKind : std::uint8_t { fiber, attached };
 //      enqueues it (the bit is consumed by that transition).
 //  (2) park() consumes `notified` and returns at once if it was set; otherwise it moves
 //      running -> parking and switches away.
-//  (3) After the switch, the scheduler finishes the park: parking -> parked, unless
+//  (3) After the switch, whoever runs next on that CPU (the scheduler, or the task that the
+//      parking fiber switched to directly) finishes the park: parking -> parked, unless
 //      `notified` arrived in between, in which case the task goes straight back to runnable.
 // A task is therefore never resumed before its switch-out has completed.
+// Runnable and running differ for no step of the protocol: unpark() only sets `notified` on
+// either. So a task that yields stays running in threads mode while it waits in a run queue,
+// and a yield changes no state word, where the two transitions would be a locked RMW each.
 enum TaskState : std::uint32_t {
 	kTaskNew = 0,
-	kTaskRunnable = 1,
-	kTaskRunning = 2,
+	kTaskRunnable = 1, // started or woken, not yet run since
+	kTaskRunning = 2,  // on a CPU, or (threads mode) queued again by a yield
 	kTaskParking = 3,
 	kTaskParked = 4,
 	kTaskExited = 5,
@@ -133,6 +137,9 @@ private:
 	// current run began. Written by the host thread that runs the task.
 	std::atomic<std::uint64_t> run_ticks_{0};
 	std::uint64_t run_since_ = 0;
+	// A fiber that switched to this one directly while parking: this one finishes that park
+	// (step (3)) once it runs, on its own stack. Written by that fiber before the switch.
+	Task *parked_before_ = nullptr;
 	// Why the fiber switched out, read by the scheduler right after the switch.
 	enum class SwitchReason : std::uint8_t { none, yield, park, exit } switch_reason_{};
 };

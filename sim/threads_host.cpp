@@ -9,6 +9,7 @@
 
 #include <climits>
 #include <stdexcept>
+#include <utility>
 
 #include "trace.hpp"
 
@@ -38,36 +39,6 @@ void futex_wake_all(std::atomic<std::uint32_t> &word) {
 std::uint32_t run_state(std::uint32_t word) { return word & kTaskStateMask; }
 
 } // namespace
-
-void RunQueue::push(Task &task) {
-	int prio = task.priority();
-	Task *after = tail_;
-	while (after && after->priority() < prio)
-		after = after->rq_prev_;
-	task.rq_prev_ = after;
-	task.rq_next_ = after ? after->rq_next_ : head_;
-	if (task.rq_next_)
-		task.rq_next_->rq_prev_ = &task;
-	else
-		tail_ = &task;
-	if (after)
-		after->rq_next_ = &task;
-	else
-		head_ = &task;
-}
-
-Task *RunQueue::pop() {
-	Task *task = head_;
-	if (!task)
-		return nullptr;
-	head_ = task->rq_next_;
-	if (head_)
-		head_->rq_prev_ = nullptr;
-	else
-		tail_ = nullptr;
-	task->rq_next_ = task->rq_prev_ = nullptr;
-	return task;
-}
 
 ThreadsHost::ThreadsHost(unsigned cpus, std::size_t physical_bytes)
 : start_time_{std::chrono::steady_clock::now()}, physical_{physical_bytes} {
@@ -200,39 +171,115 @@ void ThreadsHost::cpu_loop(Cpu &cpu) {
 	this_cpu_slot() = nullptr;
 }
 
-void ThreadsHost::run_task(Cpu &cpu, Task &task) {
-	std::uint32_t word = task.state_.load(std::memory_order_acquire);
-	while (!task.state_.compare_exchange_weak(word, kTaskRunning | (word & kTaskNotified),
-			std::memory_order_acq_rel)) {
-	}
-	task.set_cpu_index(cpu.index);
+inline void ThreadsHost::count_switch(Cpu &cpu, Task &task) {
 	// Only this CPU's host thread writes its count: a plain increment, no locked RMW.
 	cpu.switches.store(cpu.switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 	task.switch_reason_ = Task::SwitchReason::none;
+}
+
+inline void ThreadsHost::make_running(Cpu &cpu, Task &task) {
+	// A task that yielded is running already (see kTaskRunning in task.hpp): no locked RMW.
+	std::uint32_t word = task.state_.load(std::memory_order_acquire);
+	while (run_state(word) != kTaskRunning &&
+			!task.state_.compare_exchange_weak(word, kTaskRunning | (word & kTaskNotified),
+					std::memory_order_acq_rel)) {
+	}
+	task.set_cpu_index(cpu.index);
+	count_switch(cpu, task);
+}
+
+void ThreadsHost::run_task(Cpu &cpu, Task &task) {
+	make_running(cpu, task);
 	set_current_task(&task);
 	if (tracer_) [[unlikely]]
 		tracer_->run_begin(cpu.index, task);
 	run_begins(task);
 	task.fiber_.switch_in();
-	run_ends(task);
+	// The task that comes back is the one running now: `task`, or one it switched to directly.
+	Task &back = *current_task();
+	run_ends(back);
 	set_current_task(nullptr);
 	if (tracer_) [[unlikely]]
-		tracer_->run_end(cpu.index, task, task.fiber_.finished());
-	if (task.fiber_.finished())
-		task.switch_reason_ = Task::SwitchReason::exit;
-	after_switch(task);
+		tracer_->run_end(cpu.index, back, back.fiber_.finished());
+	if (back.fiber_.finished())
+		back.switch_reason_ = Task::SwitchReason::exit;
+	after_switch(back);
+}
+
+// The direct switch's helpers are inline: the library is built with -fPIC, where GCC calls
+// a function that another object could interpose instead of inlining it.
+inline bool ThreadsHost::scheduler_loop_needed(const Cpu &cpu) const {
+	// A relaxed look at the inbox is enough: a hand-off that it misses is taken by the
+	// scheduler loop at the next switch that does see it, as the loop's own look would.
+	return cpu.inbox.load(std::memory_order_relaxed) || timers_.next_deadline() != kNoDeadline ||
+			stopping_.load(std::memory_order_relaxed);
+}
+
+inline void ThreadsHost::switch_directly(Cpu &cpu, Task &self, Task &next) {
+	make_running(cpu, next);
+	set_current_task(&next);
+	if (tracer_) [[unlikely]] {
+		tracer_->run_end(cpu.index, self, false);
+		tracer_->run_begin(cpu.index, next);
+	}
+	run_passes(self, next);
+	Fiber::switch_to(next.fiber_);
+}
+
+inline void ThreadsHost::finish_direct_park(Task &self) {
+	if (Task *parked = std::exchange(self.parked_before_, nullptr)) [[unlikely]]
+		after_switch(*parked);
+}
+
+void ThreadsHost::leave_cpu(Task &self) {
+	Cpu &cpu = *this_cpu_slot();
+	// Where the scheduler loop would do nothing but run the head of this CPU's queue, `self`
+	// switches to it directly (nothing but this host thread looks at the queue meanwhile). A
+	// fiber's first run, though, starts in its entry function, which only a scheduler enters.
+	if (!scheduler_loop_needed(cpu)) {
+		Task *next = cpu.local.front();
+		bool direct = false;
+		if (self.switch_reason_ == Task::SwitchReason::park) {
+			if (next && next->fiber_.entered()) {
+				// `next` finishes the park once this stack is left (step (3) of the park
+				// protocol in task.hpp): until then, no other CPU may see `self` parked.
+				cpu.local.pop();
+				next->parked_before_ = &self;
+				direct = true;
+			}
+		} else if (pick_cpu(self) == cpu.index) {
+			// A yield: the loop would queue `self` behind the tasks of its priority.
+			if (!next || next->priority() < self.priority()) {
+				// `self` runs next: it switches out and in again without leaving its stack.
+				count_switch(cpu, self);
+				if (tracer_) [[unlikely]] {
+					tracer_->run_end(cpu.index, self, false);
+					tracer_->run_begin(cpu.index, self);
+				}
+				return;
+			}
+			if (next->fiber_.entered()) {
+				cpu.local.pop();
+				cpu.local.push(self); // still running (see kTaskRunning in task.hpp)
+				direct = true;
+			}
+		}
+		if (direct) {
+			switch_directly(cpu, self, *next);
+			finish_direct_park(self);
+			return;
+		}
+	}
+	Fiber::switch_out();
+	finish_direct_park(self);
 }
 
 void ThreadsHost::after_switch(Task &task) {
 	switch (task.switch_reason_) {
-	case Task::SwitchReason::yield: {
-		std::uint32_t word = task.state_.load(std::memory_order_acquire);
-		while (!task.state_.compare_exchange_weak(word, kTaskRunnable | (word & kTaskNotified),
-				std::memory_order_acq_rel)) {
-		}
+	case Task::SwitchReason::yield:
+		// The state stays running (see kTaskRunning in task.hpp).
 		enqueue(task);
 		return;
-	}
 	case Task::SwitchReason::park: {
 		// Step (3) of the park protocol in task.hpp.
 		std::uint32_t word = task.state_.load(std::memory_order_acquire);
@@ -313,8 +360,9 @@ void ThreadsHost::park(Task &self, std::uint64_t deadline) {
 	}
 	if (consume_notification_or_enter(self, kTaskParking))
 		return;
-
-	switch_out_parked(self, deadline);
+	DeadlineWakeup wakeup{*this, self, deadline};
+	self.switch_reason_ = Task::SwitchReason::park;
+	leave_cpu(self);
 }
 
 void ThreadsHost::park_attached(Task &self, std::uint64_t deadline) {
@@ -392,7 +440,7 @@ void ThreadsHost::yield(Task &self) {
 		return;
 	}
 	self.switch_reason_ = Task::SwitchReason::yield;
-	Fiber::switch_out();
+	leave_cpu(self);
 }
 
 void ThreadsHost::attach(Task &task) {

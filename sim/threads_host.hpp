@@ -18,9 +18,36 @@ namespace helsim::sim {
 class RunQueue {
 public:
 	bool empty() const { return head_ == nullptr; }
-	// Behind every task of the same or a higher priority.
-	void push(Task &task);
-	Task *pop();
+	Task *front() const { return head_; }
+	// Behind every task of the same or a higher priority. Inline: a switch makes one or two.
+	void push(Task &task) {
+		int prio = task.priority();
+		Task *after = tail_;
+		while (after && after->priority() < prio)
+			after = after->rq_prev_;
+		task.rq_prev_ = after;
+		task.rq_next_ = after ? after->rq_next_ : head_;
+		if (task.rq_next_)
+			task.rq_next_->rq_prev_ = &task;
+		else
+			tail_ = &task;
+		if (after)
+			after->rq_next_ = &task;
+		else
+			head_ = &task;
+	}
+	Task *pop() {
+		Task *task = head_;
+		if (!task)
+			return nullptr;
+		head_ = task->rq_next_;
+		if (head_)
+			head_->rq_prev_ = nullptr;
+		else
+			tail_ = nullptr;
+		task->rq_next_ = task->rq_prev_ = nullptr;
+		return task;
+	}
 
 private:
 	Task *head_ = nullptr;
@@ -70,6 +97,22 @@ private:
 	void cpu_loop(Cpu &cpu);
 	void run_task(Cpu &cpu, Task &task);
 	void after_switch(Task &task);
+	// The running fiber `self` gives up its CPU (its switch_reason_ says why): straight to the
+	// next task of this CPU's run queue where the scheduler loop has nothing else to do, else
+	// through the scheduler loop. Returns once `self` runs again.
+	void leave_cpu(Task &self);
+	// The scheduler loop has work besides running the head of `cpu`'s queue: hand-offs in
+	// the inbox, armed timers, stopping. Then a fiber leaving the CPU must pass through it.
+	bool scheduler_loop_needed(const Cpu &cpu) const;
+	// Runs on the CPU `next` (dequeued) in place of the running fiber `self`.
+	void switch_directly(Cpu &cpu, Task &self, Task &next);
+	// Run by a fiber right after it resumed: finishes the park of the fiber that switched to
+	// it directly, if it did.
+	void finish_direct_park(Task &self);
+	// `task` (dequeued) starts running on `cpu`, a context switch there.
+	static void make_running(Cpu &cpu, Task &task);
+	// Counts a context switch to `task` on `cpu`.
+	static void count_switch(Cpu &cpu, Task &task);
 	void idle(Cpu &cpu);
 	void kick(Cpu &cpu);
 	// Queues a runnable task on a CPU its affinity allows.
