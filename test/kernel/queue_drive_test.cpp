@@ -314,11 +314,15 @@ void completions_one_at_a_time_from_another_thread(int rounds) {
 	using helsim::test::wait_for;
 	helsim::Dispatcher d{{.cq_chunks = 4, .sq_chunks = 0, .chunk_size = 256}};
 	int acknowledged = -1;
-	start_thread([&, queue = d.queue()] {
+	int producer_done = 0;
+	// The producer uses this frame's words until it says it is done, so this frame outlives
+	// it: it may still be returning from its last submission when the last completion arrives.
+	start_thread([&acknowledged, &producer_done, rounds, queue = d.queue()] {
 		for (int i = 0; i < rounds; ++i) {
 			EXPECT_TRUE(wait_for(&acknowledged, i - 1));
 			EXPECT_EQ(helSubmitAsyncNop(queue, static_cast<std::uintptr_t>(i)), kHelErrNone);
 		}
+		set_and_wake(&producer_done, 1);
 	});
 	for (int i = 0; i < rounds; ++i) {
 		auto e = d.wait();
@@ -326,6 +330,7 @@ void completions_one_at_a_time_from_another_thread(int rounds) {
 		EXPECT_EQ(e->context(), static_cast<std::uintptr_t>(i));
 		set_and_wake(&acknowledged, i);
 	}
+	EXPECT_TRUE(wait_for(&producer_done, 1));
 }
 
 } // namespace
