@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per operation of a helsim benchmark, by stage of the path (callgrind).
 
-Usage: scripts/callgrind-stages.py BENCH_BINARY FILTER COUNTED_FUNCTION [OPS_PER_CALL]
+Usage: scripts/callgrind-stages.py [--entry-line] BENCH_BINARY FILTER COUNTED_FUNCTION [OPS_PER_CALL]
 
 Runs the benchmark cases matching FILTER twice under callgrind, with a short and a longer
 --benchmark_min_time, and subtracts the two profiles: what is left is the steady-state cost of
@@ -10,8 +10,15 @@ counted as the calls of COUNTED_FUNCTION (a substring of a demangled name, such 
 "Stream::pair"), divided by OPS_PER_CALL (default 1; a round trip pairs twice, so 2). Each
 function's self cost is then put into the first stage whose pattern matches its name.
 
+A function that switches fibers splits callgrind's call edges, so its calls cannot be read off
+them. With --entry-line, COUNTED_FUNCTION is instead the start of its signature as written in
+the source ("HelError sys_yield(Thread &self"), and the operations are the executions of that
+line, which compiles to one instruction per call in an optimised build.
+
 Example (docs/benchmarks.md, "IPC at the floor"):
   scripts/callgrind-stages.py build/bench/helsim_bench BM_Ipc_RoundTrip_SameCpu Stream::pair 2
+  scripts/callgrind-stages.py --entry-line build/bench/helsim_bench 'BM_Fiber_Switch$' \
+      'HelError sys_yield(Thread &self'
 """
 import re
 import subprocess
@@ -55,6 +62,15 @@ def self_costs(path):
     return costs
 
 
+def entry_line_count(path, signature):
+    text = subprocess.run(["callgrind_annotate", "--auto=yes", path],
+                          capture_output=True, text=True, check=True).stdout
+    m = re.search(r"^\s*([\d,]+) .*" + re.escape(signature), text, re.M)
+    if not m:
+        sys.exit(f"callgrind-stages: no executed line starts with {signature}")
+    return int(m.group(1).replace(",", ""))
+
+
 def calls_of(path, function):
     text = subprocess.run(["callgrind_annotate", "--tree=calling", path],
                           capture_output=True, text=True, check=True).stdout
@@ -74,16 +90,20 @@ def stage_of(name):
 
 
 def main():
-    if len(sys.argv) not in (4, 5):
+    args = sys.argv[1:]
+    count = calls_of
+    if args[:1] == ["--entry-line"]:
+        args, count = args[1:], entry_line_count
+    if len(args) not in (3, 4):
         sys.exit(__doc__)
-    binary, case_filter, function = sys.argv[1:4]
-    per_call = float(sys.argv[4]) if len(sys.argv) == 5 else 1.0
+    binary, case_filter, function = args[:3]
+    per_call = float(args[3]) if len(args) == 4 else 1.0
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
         for min_time in ("0.2", "0.6"):
             out = f"{tmp}/callgrind.{min_time}"
             profile(binary, case_filter, min_time, out)
-            runs.append((self_costs(out), calls_of(out, function)))
+            runs.append((self_costs(out), count(out, function)))
     (short, short_calls), (long, long_calls) = runs
     ops = (long_calls - short_calls) / per_call
     if ops <= 0:
