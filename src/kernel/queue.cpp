@@ -329,11 +329,8 @@ inline bool IpcQueue::stage(std::span<const QueueSource> sources, std::size_t pa
 
 void IpcQueue::complete_simple(Thread &self, HelError error, std::uintptr_t context) {
 	// create() refuses a chunk too small for it, so a simple result always fits the stage.
-	struct Staged {
-		HelElement element;
-		HelSimpleResult result;
-	};
-	static_assert(sizeof(Staged) == sizeof(HelElement) + pad8(sizeof(HelSimpleResult)));
+	constexpr std::size_t size = sizeof(HelElement) + sizeof(HelSimpleResult);
+	static_assert(sizeof(HelSimpleResult) == pad8(sizeof(HelSimpleResult)));
 	if (batch_thread_.load(std::memory_order_relaxed) != &self ||
 			kernel().config().inject.delay_completion_ppm) {
 		post_simple(error, context);
@@ -344,10 +341,14 @@ void IpcQueue::complete_simple(Thread &self, HelError error, std::uintptr_t cont
 		tracer->completion(this, context); // ends the flow its submission started
 	host.scheduling_event();               // whoever waits for it may get to run first
 	std::uint64_t end;
-	std::byte *at = stage_room(sizeof(Staged), end);
-	Staged staged{{sizeof(HelSimpleResult), 0, reinterpret_cast<void *>(context)}, {error, 0}};
-	std::memcpy(at, &staged, sizeof(staged));
-	staged_end_.store(end + sizeof(Staged) + kStagedElement, std::memory_order_release);
+	std::byte *at = stage_room(size, end);
+	// Each field stored on its own, straight into the stage: a struct assembled on the stack
+	// and copied whole is read back wider than it was written, which stalls store forwarding.
+	HelElement element{sizeof(HelSimpleResult), 0, reinterpret_cast<void *>(context)};
+	HelSimpleResult result{error, 0};
+	std::memcpy(at, &element, sizeof(element));
+	std::memcpy(at + sizeof(element), &result, sizeof(result));
+	staged_end_.store(end + size + kStagedElement, std::memory_order_release);
 }
 
 int IpcQueue::flush_staged() {
