@@ -300,22 +300,55 @@ void IpcQueue::write_waiting(int &bits) {
 
 // ---------------------------------------------------------------- the consumer's completions
 
-inline bool IpcQueue::stage(std::span<const QueueSource> sources, std::size_t payload,
-		std::uintptr_t context) {
-	std::uint64_t end = staged_end_.load(std::memory_order_relaxed);
-	std::size_t size = sizeof(HelElement) + payload;
+// Where an element of `size` bytes (at most a chunk) is staged; `end` is what has been staged
+// before it. Without room, what is staged goes to the CQ first.
+inline std::byte *IpcQueue::stage_room(std::size_t size, std::uint64_t &end) {
+	end = staged_end_.load(std::memory_order_relaxed);
 	if ((end & kStagedBytes) + size > chunk_size_) {
 		pass_bits_ |= flush_staged();
-		if (size > chunk_size_)
-			return false; // never fits a chunk: it waits for good, as posted directly
 		end = 0;
 	}
-	std::byte *at = staged_.get() + (end & kStagedBytes);
+	return staged_.get() + (end & kStagedBytes);
+}
+
+inline bool IpcQueue::stage(std::span<const QueueSource> sources, std::size_t payload,
+		std::uintptr_t context) {
+	std::size_t size = sizeof(HelElement) + payload;
+	if (size > chunk_size_) {
+		pass_bits_ |= flush_staged();
+		return false; // never fits a chunk: it waits for good, as posted directly
+	}
+	std::uint64_t end;
+	std::byte *at = stage_room(size, end);
 	HelElement element{static_cast<unsigned>(payload), 0, reinterpret_cast<void *>(context)};
 	std::memcpy(at, &element, sizeof(element));
 	write_sources(at + sizeof(element), sources);
 	staged_end_.store(end + size + kStagedElement, std::memory_order_release);
 	return true;
+}
+
+void IpcQueue::complete_simple(Thread &self, HelError error, std::uintptr_t context) {
+	// create() refuses a chunk too small for it, so a simple result always fits the stage.
+	constexpr std::size_t size = sizeof(HelElement) + sizeof(HelSimpleResult);
+	static_assert(sizeof(HelSimpleResult) == pad8(sizeof(HelSimpleResult)));
+	if (batch_thread_.load(std::memory_order_relaxed) != &self ||
+			kernel().config().inject.delay_completion_ppm) {
+		post_simple(error, context);
+		return;
+	}
+	sim::Host &host = kernel().host();
+	if (auto *tracer = host.tracer()) [[unlikely]]
+		tracer->completion(this, context); // ends the flow its submission started
+	host.scheduling_event();               // whoever waits for it may get to run first
+	std::uint64_t end;
+	std::byte *at = stage_room(size, end);
+	// Each field stored on its own, straight into the stage: a struct assembled on the stack
+	// and copied whole is read back wider than it was written, which stalls store forwarding.
+	HelElement element{sizeof(HelSimpleResult), 0, reinterpret_cast<void *>(context)};
+	HelSimpleResult result{error, 0};
+	std::memcpy(at, &element, sizeof(element));
+	std::memcpy(at + sizeof(element), &result, sizeof(result));
+	staged_end_.store(end + size + kStagedElement, std::memory_order_release);
 }
 
 int IpcQueue::flush_staged() {

@@ -78,6 +78,10 @@ public:
 		QueueSource source{&result, sizeof(result)};
 		post({&source, 1}, context, is_operation);
 	}
+	// post_simple() of an operation that `self`, the calling thread, completes in its own
+	// submission. When `self` consumes this queue's SQ, the element is staged with one
+	// fixed-size store: no sources loop, and no Thread::current() to tell who is calling.
+	void complete_simple(Thread &self, HelError error, std::uintptr_t context);
 
 	// helDriveQueue: deliver waiting completions into newly supplied chunks, then consume
 	// the SQ, submitting every element on behalf of `self`.
@@ -134,6 +138,7 @@ private:
 
 	// The SQ consumer's own completions (see staged_); only the consumer calls these.
 	bool stage(std::span<const QueueSource> sources, std::size_t payload, std::uintptr_t context);
+	std::byte *stage_room(std::size_t size, std::uint64_t &end);
 	int flush_staged();
 	void take_staged(int &bits); // cq_lock_ held; by any producer
 	bool consuming() const;      // whether the calling thread is the SQ's consumer in a pass

@@ -35,7 +35,7 @@ inline bool page_range(std::uintptr_t pointer, std::size_t size) {
 inline HelError complete_at_once(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		HelError result) {
 	self.note_submitted();
-	queue.post_simple(result, context);
+	queue.complete_simple(self, result, context);
 	return kHelErrNone;
 }
 

@@ -486,9 +486,7 @@ constexpr auto kSyscalls = make_table();
 
 HelError sq_async_nop(Thread &self, IpcQueue &queue, std::uintptr_t context, const std::byte *,
 		std::size_t) {
-	self.note_submitted();
-	queue.post_simple(kHelErrNone, context);
-	return kHelErrNone;
+	return complete_at_once(self, queue, context, kHelErrNone);
 }
 
 HelError sq_await_clock(Thread &self, IpcQueue &queue, std::uintptr_t context,

@@ -538,3 +538,37 @@ TEST(QueueRing, CqFullInTheMiddleOfAPassKeepsTheRestWaitingInOrder) {
 	EXPECT_EQ(c.operations_completed, 14u);
 	EXPECT_EQ(c.completions_posted, 14u);
 }
+
+// A pass whose own completions outgrow what one chunk can stage writes what is staged to the
+// CQ and stages the rest from the start: the elements stay in submission order, each with its
+// own context and a zeroed result.
+TEST(QueueRing, CompletionsOfOnePassOutgrowingTheStageStayInOrder) {
+	helsim::Machine machine;
+	auto a = machine.attach();
+	RawQueue rq{4, 2, 128}; // 5 nop completions (24 B) per CQ chunk and stage, 8 nops per SQ chunk
+	rq.supply_all_cq();
+	std::size_t off = 0;
+	for (std::uintptr_t i = 0; i < 8; ++i)
+		off = rq.put_sq(4, off, kHelSubmitAsyncNop, i);
+	rq.kick_sq();
+	EXPECT_EQ(load(&rq.chunk(0)->progressFutex), 120 | kHelProgressFull | kHelProgressDone);
+	EXPECT_EQ(load(&rq.chunk(1)->progressFutex), 72);
+	std::vector<std::uintptr_t> got = contexts(rq.chunk(0));
+	append(got, rq.chunk(1));
+	EXPECT_EQ(got, iota(8));
+	for (unsigned c = 0; c < 2; ++c) {
+		for (unsigned i = 0; i < (c ? 3u : 5u); ++i) {
+			HelElement e;
+			std::memcpy(&e, rq.chunk(c)->buffer + i * 24, sizeof(e));
+			EXPECT_EQ(e.length, sizeof(HelSimpleResult));
+			EXPECT_EQ(e.opcode, 0u);
+			HelSimpleResult r;
+			std::memcpy(&r, rq.chunk(c)->buffer + i * 24 + 16, sizeof(r));
+			EXPECT_EQ(r.error, kHelErrNone);
+			EXPECT_EQ(r.reserved, 0);
+		}
+	}
+	auto c = counters_now(machine);
+	EXPECT_EQ(c.operations_completed, 8u);
+	EXPECT_EQ(c.completions_posted, 8u);
+}
