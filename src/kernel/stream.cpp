@@ -577,7 +577,7 @@ HelError capture_sg(Thread &self, const HelAction &action, Node &node) {
 		total += items[i].length;
 	}
 	node.length = total;
-	if (total > node.small.size() && !node.heap.allocate(total))
+	if (total > node.small.size() && !node.large.allocate(total))
 		return kHelErrNoMemory;
 	auto *out = const_cast<std::byte *>(node.data());
 	for (std::size_t i = 0; i < count; ++i) {
@@ -639,7 +639,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			// sends are read from the sender's buffer when they pair.
 			if (action.length <= kMaxBufferedSend) {
 				node.buffered = true;
-				if (action.length > node.small.size() && !node.heap.allocate(action.length))
+				if (action.length > node.small.size() && !node.large.allocate(action.length))
 					return kHelErrNoMemory;
 				if (copy_from_user(self, const_cast<std::byte *>(node.data()), action.buffer,
 							action.length) != kHelErrNone)

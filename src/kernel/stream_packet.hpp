@@ -71,7 +71,7 @@ struct Node {
 	std::uint32_t rights = 0;
 	bool buffered = false;             // send data was copied at submit (kernel buffer)
 	HelError send_error = kHelErrNone; // fault while copying send data at submit
-	SendData heap;                     // buffered send data larger than `small`
+	SendData large;                    // buffered send data larger than `small`
 	std::array<std::byte, kMaxInlineReceive> small; // left uninitialised: written before read
 	Resolved pushed;
 	std::array<char, 16> credentials{};
@@ -82,7 +82,7 @@ struct Node {
 	HelHandle handle = kHelNullHandle;
 	std::size_t result_length = 0;
 
-	const std::byte *data() const { return heap ? heap.get() : small.data(); }
+	const std::byte *data() const { return large ? large.get() : small.data(); }
 };
 
 struct Packet {
