@@ -17,9 +17,9 @@
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 
-#include "../src/kernel/space.hpp"
-#include "../src/kernel/thread.hpp"
-#include "../src/kernel/usercopy.hpp"
+#include "kernel/memory/space.hpp"
+#include "kernel/threads/thread.hpp"
+#include "kernel/memory/usercopy.hpp"
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include <helsim/machine.hpp>
 
 #include "device_binding.hpp"
-#include "kernel/device_registry.hpp"
-#include "kernel/kernel.hpp"
+#include "kernel/devices/device_registry.hpp"
+#include "kernel/core/kernel.hpp"
 
 namespace helsim {
 

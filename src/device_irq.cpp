@@ -1,5 +1,5 @@
 // The interrupt half of the device contract (include/helsim/device.hpp): a device's lines
-// reach the kernel's interrupt controller (src/kernel/irq.hpp) through its binding, and the
+// reach the kernel's interrupt controller (src/kernel/devices/irq.hpp) through its binding, and the
 // controller tells the device when the driver acknowledged a line. Also helsim/irq.hpp's
 // lines without a device.
 #include <helsim/device.hpp>
@@ -10,8 +10,8 @@
 #include <string>
 
 #include "device_binding.hpp"
-#include "kernel/irq.hpp"
-#include "kernel/kernel.hpp"
+#include "kernel/devices/irq.hpp"
+#include "kernel/core/kernel.hpp"
 
 namespace helsim {
 

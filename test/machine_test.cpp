@@ -447,7 +447,7 @@ TEST(Machine, HelCallsWorkOnStdThreadOnlyWhileAttached) {
 		errors.push_back(helGetCredentials(kHelThisThread, 0, credentials));
 		errors.push_back(helSyscall0(300));
 		errors.push_back(helSyscall0(static_cast<int>(0x80000001u)));
-		// helPanic cannot return: it throws instead of crashing (src/kernel/syscalls.cpp).
+		// helPanic cannot return: it throws instead of crashing (src/kernel/core/syscalls.cpp).
 		try {
 			helPanic("x", 1);
 		} catch (const helsim::PanicError &) {

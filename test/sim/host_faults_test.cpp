@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "../../sim/fiber.hpp"
-#include "../../sim/host_faults.hpp"
+#include "sim/fiber.hpp"
+#include "sim/host_faults.hpp"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <new>
 #include <string>
 
-#include "../../sim/sanitizers.hpp"
-#include "../../sim/stack_pool.hpp"
+#include "sim/sanitizers.hpp"
+#include "sim/stack_pool.hpp"
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 #include <helsim/testing.hpp>

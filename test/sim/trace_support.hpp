@@ -23,7 +23,7 @@
 #include <helsim/ipc.hpp>
 #include <helsim/machine.hpp>
 
-#include "../../sim/trace_check.hpp"
+#include "sim/trace_check.hpp"
 #include "../support.hpp"
 
 namespace helsim::trace_test {

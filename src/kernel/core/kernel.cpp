@@ -1,0 +1,275 @@
+#include "kernel/core/kernel.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+#include "kernel/devices/device_registry.hpp"
+#include "kernel/devices/irq.hpp"
+#include "kernel/ipc/queue.hpp"
+#include "kernel/core/syscalls.hpp"
+#include "kernel/threads/thread.hpp"
+#include "kernel/core/universe.hpp"
+
+namespace helsim::kernel {
+
+namespace {
+// Room for every mapping of every space; reserved PROT_NONE, so it costs no memory.
+constexpr std::size_t kWindowSize = std::size_t{16} << 30;
+} // namespace
+
+const char *kind_name(ObjectKind kind) {
+	switch (kind) {
+	case ObjectKind::universe: return "universe";
+	case ObjectKind::queue: return "queue";
+	case ObjectKind::memory_view: return "memory";
+	case ObjectKind::memory_slice: return "memory slice";
+	case ObjectKind::memory_view_lock: return "memory lock";
+	case ObjectKind::swap_space: return "swap space";
+	case ObjectKind::address_space: return "address space";
+	case ObjectKind::thread: return "thread";
+	case ObjectKind::lane: return "lane";
+	case ObjectKind::token: return "token";
+	case ObjectKind::oneshot_event: return "oneshot event";
+	case ObjectKind::bitset_event: return "bitset event";
+	case ObjectKind::irq_pin: return "irq pin";
+	case ObjectKind::irq: return "irq";
+	case ObjectKind::kernlet_object: return "kernlet";
+	case ObjectKind::bound_kernlet: return "bound kernlet";
+	case ObjectKind::dma_space: return "dma space";
+	case ObjectKind::io_space: return "io space";
+	case ObjectKind::extension: return "extension object";
+	case ObjectKind::stream: return "stream";
+	}
+	return "object";
+}
+
+namespace {
+constexpr ObjectKind kAllKinds[kObjectKindCount] = {ObjectKind::universe, ObjectKind::queue,
+		ObjectKind::memory_view, ObjectKind::memory_slice, ObjectKind::memory_view_lock,
+		ObjectKind::swap_space, ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane,
+		ObjectKind::token, ObjectKind::oneshot_event, ObjectKind::bitset_event, ObjectKind::irq_pin,
+		ObjectKind::irq, ObjectKind::kernlet_object, ObjectKind::bound_kernlet,
+		ObjectKind::dma_space, ObjectKind::io_space, ObjectKind::extension, ObjectKind::stream};
+} // namespace
+
+std::size_t kind_index(ObjectKind kind) {
+	for (std::size_t i = 0; i < kObjectKindCount; ++i)
+		if (kAllKinds[i] == kind)
+			return i;
+	return kObjectKindCount - 1; // unreachable: every kind is listed
+}
+
+ObjectKind kind_at(std::size_t index) { return kAllKinds[index]; }
+
+Object::Object(Kernel &kernel, ObjectKind kind) : kernel_{kernel}, kind_{kind} {
+	kernel.register_object(*this);
+}
+
+Object::~Object() { kernel_.unregister_object(*this); }
+
+Kernel::Kernel(const MachineConfig &config, sim::Host &host)
+: config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed},
+  irqs_{std::make_unique<IrqController>()}, devices_{std::make_unique<DeviceRegistry>()} {}
+
+Kernel::~Kernel() = default;
+
+Ref<AddressSpace> Kernel::create_space() { return make_object<AddressSpace>(*this, window_); }
+
+void Kernel::register_object(Object &object) {
+	std::lock_guard lock{registry_mutex_};
+	++created_[kind_index(object.kind())]; // under the lock the registry takes anyway
+	object.registry_next = registry_head_;
+	if (registry_head_)
+		registry_head_->registry_prev = &object;
+	registry_head_ = &object;
+}
+
+void Kernel::unregister_object(Object &object) {
+	std::lock_guard lock{registry_mutex_};
+	(object.registry_prev ? object.registry_prev->registry_next : registry_head_) =
+			object.registry_next;
+	if (object.registry_next)
+		object.registry_next->registry_prev = object.registry_prev;
+}
+
+std::vector<LeakedObject> Kernel::live_objects(const std::set<const void *> &except) const {
+	std::lock_guard lock{registry_mutex_};
+	std::vector<LeakedObject> result;
+	for (Object *o = registry_head_; o; o = o->registry_next)
+		if (!except.contains(o))
+			result.push_back({kind_name(o->kind()), o->describe(), o->refs()});
+	return result;
+}
+
+std::vector<ObjectCount> Kernel::object_counts() const {
+	std::array<std::uint64_t, kObjectKindCount> live{};
+	std::lock_guard lock{registry_mutex_};
+	for (Object *o = registry_head_; o; o = o->registry_next)
+		++live[kind_index(o->kind())];
+	std::vector<ObjectCount> result;
+	for (std::size_t i = 0; i < kObjectKindCount; ++i)
+		if (created_[i])
+			result.push_back({kind_name(kind_at(i)), created_[i], live[i]});
+	return result;
+}
+
+void Kernel::clear_universes() {
+	for (;;) {
+		Ref<Universe> victim;
+		{
+			std::lock_guard lock{registry_mutex_};
+			for (Object *o = registry_head_; o; o = o->registry_next) {
+				if (o->kind() == ObjectKind::universe && static_cast<Universe *>(o)->size() > 0) {
+					victim = Ref<Universe>{static_cast<Universe *>(o)};
+					break;
+				}
+			}
+		}
+		if (!victim)
+			return;
+		victim->close_all();
+	}
+}
+
+std::vector<Ref<Object>> Kernel::live_object_refs() const {
+	std::vector<Ref<Object>> live;
+	std::lock_guard lock{registry_mutex_};
+	for (Object *o = registry_head_; o; o = o->registry_next)
+		if (o->try_ref())
+			live.push_back(Ref<Object>::adopt(o));
+	return live;
+}
+
+void Kernel::abandon_objects() {
+	for (auto &o : live_object_refs())
+		o->abandon();
+}
+
+void Kernel::register_thread(Thread &thread) {
+	std::lock_guard lock{threads_mutex_};
+	thread.kernel_prev_ = last_thread_;
+	thread.kernel_next_ = nullptr;
+	(last_thread_ ? last_thread_->kernel_next_ : first_thread_) = &thread;
+	last_thread_ = &thread;
+}
+
+void Kernel::unregister_thread(Thread &thread) {
+	std::lock_guard lock{threads_mutex_};
+	(thread.kernel_prev_ ? thread.kernel_prev_->kernel_next_ : first_thread_) = thread.kernel_next_;
+	(thread.kernel_next_ ? thread.kernel_next_->kernel_prev_ : last_thread_) = thread.kernel_prev_;
+}
+
+std::vector<Ref<Thread>> Kernel::threads() {
+	std::lock_guard lock{threads_mutex_};
+	std::vector<Ref<Thread>> result;
+	for (Thread *t = first_thread_; t; t = t->kernel_next_)
+		if (t->try_ref()) // a thread being destroyed is still listed until its destructor ends
+			result.push_back(Ref<Thread>::adopt(t));
+	return result;
+}
+
+void Kernel::record_ended(ThreadReport report) {
+	std::lock_guard lock{threads_mutex_};
+	ended_.push_back(std::move(report));
+}
+
+std::vector<ThreadReport> Kernel::ended_threads() const {
+	std::lock_guard lock{threads_mutex_};
+	return ended_;
+}
+
+void Kernel::log(const LogRecord &record) {
+	std::lock_guard lock{log_mutex_};
+	if (config_.log_sink)
+		config_.log_sink(record);
+	else
+		fmt::print(stderr, "[{}] {}\n", record.thread, record.message);
+}
+
+bool Kernel::inject(std::uint32_t ppm) {
+	if (!ppm)
+		return false;
+	// The n-th decision is a hash of (seed, n): no lock, and the same sequence for the same
+	// order of calls, which deterministic mode fixes.
+	std::uint64_t z = config_.seed +
+			0x9E3779B97F4A7C15ull * (inject_draws_.fetch_add(1, std::memory_order_relaxed) + 1);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return (z ^ (z >> 31)) % 1'000'000 < ppm;
+}
+
+void Kernel::random_bytes(void *out, std::size_t n) {
+	std::lock_guard lock{random_mutex_};
+	auto *bytes = static_cast<unsigned char *>(out);
+	for (std::size_t i = 0; i < n; ++i)
+		bytes[i] = static_cast<unsigned char>(random_());
+}
+
+Kernel::Accounting Kernel::accounting() const {
+	std::vector<Ref<IpcQueue>> queues;
+	{
+		std::lock_guard lock{registry_mutex_};
+		for (Object *o = registry_head_; o; o = o->registry_next)
+			if (o->kind() == ObjectKind::queue && o->refs() > 0)
+				queues.emplace_back(static_cast<IpcQueue *>(o));
+	}
+	Accounting total;
+	{
+		std::lock_guard lock{counts_mutex_};
+		total = retired_accounting_;
+	}
+	for (auto &q : queues) {
+		auto a = q->accounting();
+		total.completed += a.completed;
+		total.posted += a.posted;
+	}
+	std::lock_guard lock{threads_mutex_};
+	for (Thread *t = first_thread_; t; t = t->kernel_next_)
+		total.submitted += t->operations_submitted.get();
+	return total;
+}
+
+void Kernel::add_syscall_counts(const std::array<std::uint64_t, kSyscallSlots> &counts) {
+	std::lock_guard lock{counts_mutex_};
+	for (std::size_t i = 0; i < kSyscallSlots; ++i)
+		retired_counts_[i] += counts[i];
+}
+
+std::array<std::uint64_t, kSyscallSlots> Kernel::syscall_counts() const {
+	std::array<std::uint64_t, kSyscallSlots> total;
+	{
+		std::lock_guard lock{counts_mutex_};
+		total = retired_counts_;
+	}
+	std::lock_guard lock{threads_mutex_};
+	for (Thread *t = first_thread_; t; t = t->kernel_next_)
+		for (std::size_t i = 0; i < kSyscallSlots; ++i)
+			total[i] += t->syscall_counts[i].get();
+	return total;
+}
+
+std::string Kernel::syscall_label(std::uint32_t number) const {
+	if (const char *name = syscall_name(number))
+		return name;
+	std::lock_guard lock{extension_mutex_};
+	return number < kSyscallSlots ? extension_names_[number] : std::string{};
+}
+
+void Kernel::register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler) {
+	if (number < kFirstExtensionSyscall || number >= kSyscallSlots)
+		throw std::invalid_argument(
+				fmt::format("helsim: extension syscall numbers must lie in [{}, {}), got {}",
+						kFirstExtensionSyscall, kSyscallSlots, number));
+	if (!handler)
+		throw std::invalid_argument("helsim: extension syscall without a handler");
+	std::lock_guard lock{extension_mutex_};
+	if (extension_rows_[number].load())
+		throw std::invalid_argument(fmt::format("helsim: syscall {} is already registered as {}",
+				number, extension_names_[number]));
+	extension_names_[number] = std::move(name);
+	extension_rows_[number].store(handler, std::memory_order_release);
+}
+
+} // namespace helsim::kernel

@@ -1,0 +1,171 @@
+// One simulated kernel: the state every object and syscall shares. A Machine owns one.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <helsim/extension.hpp>
+#include <helsim/machine.hpp>
+
+#include "sim/host.hpp"
+#include "kernel/threads/futex.hpp"
+#include "kernel/core/object.hpp"
+#include "kernel/memory/space.hpp"
+
+namespace helsim::kernel {
+
+class Thread;
+class IrqController;
+class DeviceRegistry;
+
+using SyscallFn = HelError (*)(Thread &self, const HelWord *args, HelWord *outs);
+
+class Kernel {
+public:
+	Kernel(const MachineConfig &config, sim::Host &host);
+	Kernel(const Kernel &) = delete;
+	Kernel &operator=(const Kernel &) = delete;
+	~Kernel();
+
+	const MachineConfig &config() const { return config_; }
+	sim::Host &host() { return host_; }
+	FutexTable &futexes() { return futexes_; }
+	const VirtualWindow &window() const { return window_; }
+	Ref<AddressSpace> create_space();
+
+	// Universe ids, in order of creation from 1 (traces name universes by them).
+	std::uint32_t new_universe_id() {
+		return next_universe_id_.fetch_add(1, std::memory_order_relaxed);
+	}
+
+	// Object registry, for leak reports.
+	void register_object(Object &object);
+	void unregister_object(Object &object);
+	// Every live object except those in `except`.
+	std::vector<LeakedObject> live_objects(const std::set<const void *> &except = {}) const;
+	// Objects created (over the kernel's life) and live now, by kind, for the run report.
+	std::vector<ObjectCount> object_counts() const;
+	// Page faults resolved on the kernel path (AddressSpace::fault) and for user code's
+	// direct touches (resolve_host_fault). Relaxed: counters only.
+	std::atomic<std::uint64_t> kernel_faults{0};
+	std::atomic<std::uint64_t> host_faults{0};
+	// Teardown: empties every live universe, which breaks reference cycles through handles.
+	void clear_universes();
+	// Teardown: lets every live object complete the work still waiting inside it.
+	void abandon_objects();
+	// Every live object, each with a reference taken (objects already dying are skipped), for
+	// walks that call into the objects (reports, teardown). The walk then runs without the
+	// registry lock, as it must: an object's hooks take its own lock, and a stream creates
+	// objects — so takes the registry lock — under its lock.
+	std::vector<Ref<Object>> live_object_refs() const;
+
+	// Threads, for run reports and teardown.
+	void register_thread(Thread &thread);
+	void unregister_thread(Thread &thread);
+	std::vector<Ref<Thread>> threads();
+	std::atomic<std::int64_t> live_fibers{0};
+	std::atomic<std::int64_t> live_attachments{0};
+	// Outcomes of fiber threads that have ended, in the order they ended.
+	void record_ended(ThreadReport report);
+	std::vector<ThreadReport> ended_threads() const;
+
+	// Fault injection: whether to inject a fault that occurs `ppm` times in a million.
+	bool inject(std::uint32_t ppm);
+	std::atomic<std::uint64_t> injected_wakeups{0};
+	std::atomic<std::uint64_t> injected_delays{0};
+
+	void log(const LogRecord &record);
+	void random_bytes(void *out, std::size_t n);
+
+	// Operations accepted and completions delivered, for the exactly-once invariant: live
+	// threads count what they submit, live queues what they deliver; dying ones hand their
+	// figures over here.
+	struct Accounting {
+		std::uint64_t submitted = 0, completed = 0, posted = 0;
+	};
+	template <typename A>
+	void retire_accounting(const A &a) {
+		std::lock_guard lock{counts_mutex_};
+		retired_accounting_.completed += a.completed;
+		retired_accounting_.posted += a.posted;
+	}
+	void retire_submitted(std::uint64_t n) {
+		std::lock_guard lock{counts_mutex_};
+		retired_accounting_.submitted += n;
+	}
+	// Retired figures plus those of every live queue and thread.
+	Accounting accounting() const;
+
+	// Syscall counts of threads that have ended (live threads keep their own).
+	void add_syscall_counts(const std::array<std::uint64_t, kSyscallSlots> &counts);
+	std::array<std::uint64_t, kSyscallSlots> syscall_counts() const;
+	// Name of syscall `number`: built-in or extension; empty if none.
+	std::string syscall_label(std::uint32_t number) const;
+
+	// Extensions registered through helsim/extension.hpp.
+	ext::SyscallHandler extension_syscall(std::uint32_t number) const {
+		return extension_rows_[number].load(std::memory_order_acquire);
+	}
+	void register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler);
+	ext::SupercallHandler supercall_handler;
+
+	// The machine's hardware access token (Machine::hardware_access_token), which gates
+	// helAccessPhysical, helAccessIo and helAccessIrq; nullptr until the host asks for it.
+	// The machine keeps the token alive until teardown.
+	void set_hardware_token(const Object *token) {
+		hardware_token_.store(token, std::memory_order_release);
+	}
+	bool is_hardware_token(const Object *object) const {
+		return object && object == hardware_token_.load(std::memory_order_acquire);
+	}
+
+	// The simulated interrupt controller: one line per GSI (irq.hpp).
+	IrqController &irqs() { return *irqs_; }
+	// Simulated devices (device_registry.hpp), by MMIO window, port and GSI.
+	DeviceRegistry &devices() { return *devices_; }
+
+private:
+	MachineConfig config_;
+	sim::Host &host_;
+	FutexTable futexes_;
+	VirtualWindow window_;
+
+	std::atomic<std::uint32_t> next_universe_id_{1};
+	mutable std::mutex registry_mutex_;
+	Object *registry_head_ = nullptr;
+	std::array<std::uint64_t, kObjectKindCount> created_{}; // by kind_index(); registry lock
+
+	mutable std::mutex threads_mutex_;
+	// Every thread, oldest first: an intrusive list, so that one leaves in O(1) (a vector's
+	// erase made ending 100k threads quadratic).
+	Thread *first_thread_ = nullptr;
+	Thread *last_thread_ = nullptr;
+	std::vector<ThreadReport> ended_;
+
+	std::mutex log_mutex_;
+	std::mutex random_mutex_;
+	std::mt19937_64 random_;
+	std::atomic<std::uint64_t> inject_draws_{0};
+
+	mutable std::mutex counts_mutex_;
+	std::array<std::uint64_t, kSyscallSlots> retired_counts_{};
+	Accounting retired_accounting_;
+
+	mutable std::mutex extension_mutex_;
+	std::array<std::atomic<ext::SyscallHandler>, kSyscallSlots> extension_rows_{};
+	std::array<std::string, kSyscallSlots> extension_names_{};
+
+	std::atomic<const Object *> hardware_token_{nullptr};
+
+	std::unique_ptr<IrqController> irqs_;
+	std::unique_ptr<DeviceRegistry> devices_;
+};
+
+} // namespace helsim::kernel
