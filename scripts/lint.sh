@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Checks formatting (clang-format, .clang-format) and runs clang-tidy (.clang-tidy) over
-# include/, src/ and sim/, and checks that every relative link in the Markdown files points to a
-# file that exists (and, for a link with #anchor into a .md file, to one of its headings).
-# Exits non-zero on any formatting difference, clang-tidy finding or broken link.
+# Checks the kernel's layering (scripts/check-layering.sh: src/kernel reaches the host only
+# through sim/host.hpp), checks formatting (clang-format, .clang-format) and runs clang-tidy
+# (.clang-tidy) over include/, src/ and sim/, and checks that every relative link in the
+# Markdown files points to a file that exists (and, for a link with #anchor into a .md file, to
+# one of its headings). Exits non-zero on any layering violation, formatting difference,
+# clang-tidy finding or broken link.
 # Arguments are passed to clang-tidy (e.g. --fix).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -15,6 +17,8 @@ mapfile -t sources < <(find include src sim -type f \( -name '*.cpp' -o -name '*
 mapfile -t units < <(printf '%s\n' "${sources[@]}" | grep '\.cpp$')
 
 status=0
+"$(dirname "${BASH_SOURCE[0]}")/check-layering.sh" || status=1
+
 echo "clang-format: ${#sources[@]} files"
 clang-format --dry-run --Werror "${sources[@]}" || status=1
 

@@ -1,6 +1,16 @@
-// The one interface between the simulated kernel and the machine under it (the idea of LKL's
-// host-operations table). The kernel schedules, sleeps, keeps time and reaches physical memory
-// only through a Host. Threads mode is one implementation; a deterministic mode is another.
+// The one interface between the simulated kernel and what is under it (the idea of LKL's
+// host-operations table). src/kernel includes this header and nothing else from sim/, and
+// reaches the host only through what it declares (scripts/check-layering.sh keeps it so):
+//
+// - Host: one simulated machine. The kernel schedules, sleeps, keeps time, arms timers and
+//   reaches physical memory only through it.
+// - HostOperations: what the kernel asks of the host operating system itself, where no
+//   machine is at hand (a spinlock's back-off, a universe's handle directory): address space
+//   reservations, futex-style sleep and wake on a word, giving up the host CPU, fault-window
+//   registration. One process-wide table, replaceable while no machine exists (tests).
+// - safe_copy() and safe_load_u32() (host_faults.hpp): the fault-safe routines, called
+//   directly because every user copy takes one, and they are asm tied to the fault handler.
+// - The types these speak in: Task (task.hpp), PhysicalMemory, TraceRecorder, FaultResolver.
 #pragma once
 
 #include <atomic>
@@ -13,8 +23,10 @@
 #include <string>
 #include <string_view>
 
+#include "host_faults.hpp"
 #include "physical_memory.hpp"
 #include "task.hpp"
+#include "trace.hpp"
 
 namespace helsim::sim {
 
@@ -37,6 +49,46 @@ private:
 	bool armed_ = false;
 };
 
+// What the kernel asks of the host operating system (see the top of this file). Every entry
+// is set; the memory entries take page-aligned addresses and sizes.
+struct HostOperations {
+	// `size` bytes of address space, inaccessible and committed to nothing, or nullptr when
+	// the host refuses (out of address space or mappings).
+	void *(*reserve)(std::size_t size);
+	// `size` bytes of zeroed read/write memory, committed page by page on first touch, or
+	// nullptr when the host refuses.
+	void *(*allocate)(std::size_t size);
+	// Puts an inaccessible reservation back over [at, at + size), inside a range reserve()
+	// gave, dropping what was mapped there. False when the host refuses (out of mappings).
+	bool (*reset)(void *at, std::size_t size);
+	// Returns what reserve() or allocate() gave.
+	void (*release)(void *at, std::size_t size);
+	// Blocks the calling host thread while `word` holds `expected`; may return spuriously.
+	void (*wait_word)(const std::atomic<std::uint32_t> &word, std::uint32_t expected);
+	// Wakes every host thread blocked in wait_word() on `word`.
+	void (*wake_word)(std::atomic<std::uint32_t> &word);
+	// Gives the host CPU to another host thread (a spinning waiter backs off with it).
+	void (*yield_cpu)();
+	// Fault windows (host_faults.hpp: register_window, unregister_window).
+	void (*register_window)(std::uintptr_t base, std::size_t size, FaultResolver *resolver);
+	void (*unregister_window)(std::uintptr_t base);
+};
+
+// The operations of the host helsim runs on (Linux).
+const HostOperations &native_host_operations();
+
+namespace detail {
+extern std::atomic<const HostOperations *> host_operations;
+} // namespace detail
+
+// The table in use: native_host_operations() unless a test replaced it.
+inline const HostOperations &host_operations() {
+	return *detail::host_operations.load(std::memory_order_relaxed);
+}
+// Replaces the table and returns the one in use before. Only while no machine exists and no
+// kernel object is alive: what one table reserved, the same table must release.
+const HostOperations &replace_host_operations(const HostOperations &operations);
+
 // The task running on this host thread (fiber or attached host thread), or nullptr.
 Task *current_task();
 // Host implementations only: records which task this host thread is running.
@@ -56,8 +108,6 @@ public:
 	QuietOutsideCalls(const QuietOutsideCalls &) = delete;
 	QuietOutsideCalls &operator=(const QuietOutsideCalls &) = delete;
 };
-
-class TraceRecorder;
 
 class Host {
 public:

@@ -124,8 +124,9 @@ void PhysicalMemory::free(PhysicalAddr address, std::size_t size) {
 	}
 }
 
-bool PhysicalMemory::map(void *at, PhysicalAddr physical, std::size_t size, int host_prot) const {
-	void *p = mmap(at, size, host_prot, MAP_SHARED | MAP_FIXED, fd_, static_cast<off_t>(physical));
+bool PhysicalMemory::map(void *at, PhysicalAddr physical, std::size_t size, Access access) const {
+	int prot = PROT_READ | (access.write ? PROT_WRITE : 0) | (access.execute ? PROT_EXEC : 0);
+	void *p = mmap(at, size, prot, MAP_SHARED | MAP_FIXED, fd_, static_cast<off_t>(physical));
 	return p != MAP_FAILED;
 }
 

@@ -43,9 +43,14 @@ public:
 	// The kernel's direct map.
 	void *direct(PhysicalAddr address) const { return base_ + address; }
 
+	// How a mapping of frames may be accessed besides reading.
+	struct Access {
+		bool write = false;
+		bool execute = false;
+	};
 	// Maps [physical, physical + size) at host address `at` (page-aligned, inside a range the
 	// caller reserved). Returns false if the host refused.
-	bool map(void *at, PhysicalAddr physical, std::size_t size, int host_prot) const;
+	bool map(void *at, PhysicalAddr physical, std::size_t size, Access access) const;
 
 private:
 	int fd_ = -1;

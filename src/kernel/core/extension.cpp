@@ -1,9 +1,9 @@
 #include <helsim/extension.hpp>
 
-#include "kernel/ipc/queue.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/core/universe.hpp"
+#include "kernel/ipc/queue.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace helsim::ext {
 
@@ -66,15 +66,6 @@ bool Caller::copy_from_user(void *kernel_dst, const void *user_src, std::size_t 
 
 bool Caller::copy_to_user(void *user_dst, const void *kernel_src, std::size_t size) const {
 	return kernel::copy_to_user(thread_, user_dst, kernel_src, size) == kHelErrNone;
-}
-
-void register_syscall(Machine &machine, std::uint32_t number, std::string name,
-		SyscallHandler handler) {
-	machine.kernel_for_extensions().register_syscall(number, std::move(name), handler);
-}
-
-void set_supercall_handler(Machine &machine, SupercallHandler handler) {
-	machine.kernel_for_extensions().supercall_handler = std::move(handler);
 }
 
 } // namespace helsim::ext

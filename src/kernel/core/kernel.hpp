@@ -12,12 +12,12 @@
 #include <vector>
 
 #include <helsim/extension.hpp>
-#include <helsim/machine.hpp>
+#include <helsim/machine_config.hpp>
 
-#include "sim/host.hpp"
-#include "kernel/threads/futex.hpp"
 #include "kernel/core/object.hpp"
 #include "kernel/memory/space.hpp"
+#include "kernel/threads/futex.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 

@@ -1,11 +1,11 @@
 // A test-and-test-and-set lock for short kernel critical sections (an element copy). The
 // simulated kernel never blocks while holding one; the host may still preempt the holder,
-// so a waiter backs off to sched_yield instead of burning its time slice.
+// so a waiter backs off to the host's yield instead of burning its time slice.
 #pragma once
 
-#include <sched.h>
-
 #include <atomic>
+
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 
@@ -17,7 +17,7 @@ public:
 				return;
 			while (locked_.load(std::memory_order_relaxed)) {
 				if (++spins > 128)
-					sched_yield();
+					sim::host_operations().yield_cpu();
 				else
 					__builtin_ia32_pause();
 			}

@@ -6,11 +6,11 @@
 #include <cstring>
 #include <type_traits>
 
-#include "sim/physical_memory.hpp"
-#include "kernel/ipc/queue.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/core/universe.hpp"
+#include "kernel/ipc/queue.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/thread.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 

@@ -1,7 +1,5 @@
 #include "kernel/core/universe.hpp"
 
-#include <sys/mman.h>
-
 #include <new>
 #include <vector>
 
@@ -24,10 +22,9 @@ void UniverseAnchor::clear() {
 Universe::Universe(Kernel &kernel)
 : Object{kernel, ObjectKind::universe}, id_{kernel.new_universe_id()},
   anchor_{std::make_shared<UniverseAnchor>(this)} {
-	// Reserved, not committed: untouched directory pages cost nothing.
-	void *p = mmap(nullptr, kDirectorySize * sizeof(std::atomic<Segment *>), PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	// Committed page by page: untouched directory pages cost nothing.
+	void *p = sim::host_operations().allocate(kDirectorySize * sizeof(std::atomic<Segment *>));
+	if (!p)
 		throw std::bad_alloc{};
 	directory_ = static_cast<std::atomic<Segment *> *>(p);
 }
@@ -41,7 +38,7 @@ Universe::~Universe() {
 		else if (static_cast<std::int64_t>(s << kSegmentBits) >= next_handle_)
 			break;
 	}
-	munmap(directory_, kDirectorySize * sizeof(std::atomic<Segment *>));
+	sim::host_operations().release(directory_, kDirectorySize * sizeof(std::atomic<Segment *>));
 }
 
 void Universe::close_all() {

@@ -14,8 +14,8 @@
 
 #include <helsim/device.hpp>
 
-#include "sim/physical_memory.hpp"
 #include "device_binding.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 

@@ -1,16 +1,13 @@
 #include "kernel/devices/kernlet.hpp"
 
 #include <cstring>
-#include <stdexcept>
 
-#include <helsim/machine.hpp>
-
-#include "sim/physical_memory.hpp"
+#include "kernel/core/kernel.hpp"
+#include "kernel/core/universe.hpp"
 #include "kernel/devices/event.hpp"
 #include "kernel/devices/irq.hpp"
-#include "kernel/core/kernel.hpp"
 #include "kernel/memory/memory_view.hpp"
-#include "kernel/core/universe.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 
@@ -111,29 +108,6 @@ void KernletContext::trigger_bitset(std::size_t index, std::uint32_t bits) {
 	if (index >= b.size() || !b[index].event || !bits)
 		return;
 	work_.triggers.emplace_back(b[index].event, bits);
-}
-
-HelHandle register_kernlet(Machine &machine, std::string name,
-		std::vector<KernletParameter> signature, KernletFn fn) {
-	if (!fn)
-		throw std::invalid_argument("helsim: register_kernlet(\"" + name + "\"): no function");
-	kernel::Kernel &k = machine.kernel_for_extensions();
-	// The root universe is the machine's first (Machine's constructor creates it before
-	// anything else can create a universe; universe ids count from 1).
-	kernel::Ref<kernel::Universe> root;
-	for (auto &o : k.live_object_refs())
-		if (o->kind() == kernel::ObjectKind::universe &&
-				static_cast<kernel::Universe *>(o.get())->id() == 1)
-			root = kernel::Ref<kernel::Universe>{static_cast<kernel::Universe *>(o.get())};
-	if (!root)
-		throw std::logic_error("helsim: register_kernlet: the machine has no root universe");
-	auto kernlet = kernel::make_object<kernel::KernletObject>(k, std::move(name),
-			std::move(signature), std::move(fn));
-	HelHandle handle;
-	if (HelError e = root->attach(std::move(kernlet), kernel::kKernletDefaultRights, handle);
-			e != kHelErrNone)
-		throw std::runtime_error("helsim: register_kernlet: the root universe is out of handles");
-	return handle;
 }
 
 } // namespace helsim

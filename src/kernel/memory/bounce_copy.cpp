@@ -6,10 +6,10 @@
 #include <new>
 #include <shared_mutex>
 
-#include "sim/host_faults.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/memory/space.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 namespace {

@@ -17,8 +17,8 @@
 #include <optional>
 #include <vector>
 
-#include "sim/physical_memory.hpp"
 #include "kernel/core/object.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 

@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "sim/physical_memory.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 

@@ -1,16 +1,11 @@
 #include "kernel/memory/space.hpp"
 
-#include <linux/futex.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {
 namespace {
@@ -53,12 +48,12 @@ private:
 void BlockingTouch::touched(HelError error) {
 	Thread *thread = thread_;
 	error_ = error;
-	done_.store(true, std::memory_order_release);
+	done_.store(1, std::memory_order_release);
 	// `this` may be gone from here on: the waiter can see done_ and return at once.
 	if (thread)
 		thread->wake();
 	else
-		syscall(SYS_futex, &done_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+		sim::host_operations().wake_word(done_);
 }
 
 BlockingTouch::BlockingTouch(std::uintptr_t address)
@@ -69,7 +64,7 @@ HelError BlockingTouch::wait() {
 		if (thread_)
 			thread_->block({"pager", address_}, sim::kNoDeadline);
 		else
-			syscall(SYS_futex, &done_, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+			sim::host_operations().wait_word(done_, 0);
 	}
 	return error_;
 }
@@ -204,9 +199,8 @@ void AddressSpace::populate(std::uintptr_t address, const Mapping &mapping) {
 		}
 		pte_store(pte, (*first + at) | bits);
 	}
-	int prot = PROT_READ | (writable ? PROT_WRITE : 0) | (executable ? PROT_EXEC : 0);
 	if (!kernel().host().physical_memory().map(reinterpret_cast<void *>(address), *first,
-				mapping.size, prot))
+				mapping.size, {.write = writable, .execute = executable}))
 		VirtualWindow::host_refused("mirror a mapping", address);
 }
 
@@ -380,13 +374,12 @@ bool AddressSpace::resolve_host_fault(std::uintptr_t address, bool write) {
 		if (!(value & kPtePresent) || (write && !(value & kPteWritable)))
 			continue; // evicted or replaced meanwhile: fault again
 		// Read-only until the dirty bit is set, so the first write is seen.
-		int prot = PROT_READ;
-		if ((value & kPteWritable) && (value & kPteDirty))
-			prot |= PROT_WRITE;
-		if (!(value & kPteNoExecute))
-			prot |= PROT_EXEC;
+		sim::PhysicalMemory::Access access{
+				.write = (value & kPteWritable) && (value & kPteDirty),
+				.execute = !(value & kPteNoExecute),
+		};
 		if (!kernel().host().physical_memory().map(reinterpret_cast<void *>(page),
-					value & kPteAddress, sim::kPageSize, prot))
+					value & kPteAddress, sim::kPageSize, access))
 			VirtualWindow::host_refused("mirror a page", page);
 		pte_set_bits(pte, kPteMirrored);
 		return true;

@@ -37,7 +37,7 @@ private:
 	std::uintptr_t address_;
 	Thread *thread_;
 	HelError error_ = kHelErrNone;
-	std::atomic<bool> done_{false};
+	std::atomic<std::uint32_t> done_{0}; // a word for HostOperations::wait_word
 };
 
 class AddressSpace final : public Object, public MemoryObserver {

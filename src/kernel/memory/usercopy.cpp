@@ -1,9 +1,9 @@
 #include "kernel/memory/usercopy.hpp"
 
-#include "sim/host_faults.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/memory/space.hpp"
 #include "kernel/threads/thread.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 namespace {

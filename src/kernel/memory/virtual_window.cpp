@@ -1,7 +1,5 @@
 #include "kernel/memory/virtual_window.hpp"
 
-#include <sys/mman.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -14,21 +12,23 @@
 namespace helsim::kernel {
 
 VirtualWindow::VirtualWindow(std::size_t size) : size_{size} {
-	void *p = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	const sim::HostOperations &host = sim::host_operations();
+	void *p = host.reserve(size);
+	if (!p)
 		throw std::bad_alloc{};
 	base_ = reinterpret_cast<std::uintptr_t>(p);
 	try {
-		sim::register_window(base_, size_, this);
+		host.register_window(base_, size_, this);
 	} catch (...) {
-		munmap(p, size);
+		host.release(p, size);
 		throw;
 	}
 }
 
 VirtualWindow::~VirtualWindow() {
-	sim::unregister_window(base_);
-	munmap(reinterpret_cast<void *>(base_), size_);
+	const sim::HostOperations &host = sim::host_operations();
+	host.unregister_window(base_);
+	host.release(reinterpret_cast<void *>(base_), size_);
 }
 
 std::uintptr_t VirtualWindow::claim(std::uintptr_t hint, std::size_t size, bool prefer_bottom,
@@ -61,9 +61,9 @@ std::uintptr_t VirtualWindow::claim(std::uintptr_t hint, std::size_t size, bool 
 			found = cursor;
 	} else {
 		std::uintptr_t cursor = base_ + size_;
-		for (auto it = used_.rbegin(); it != used_.rend(); ++it) {
-			std::uintptr_t end = it->first + it->second.first;
-			if (cursor - end >= size)
+		for (auto it = used_.end(); it != used_.begin();) {
+			--it;
+			if (cursor - (it->first + it->second.first) >= size)
 				break;
 			cursor = it->first;
 		}
@@ -126,8 +126,7 @@ void VirtualWindow::release(std::uintptr_t address, std::size_t size) {
 void VirtualWindow::unmirror(std::uintptr_t address, std::size_t size) {
 	// Replacing a mapping inside our own reservation fails only when the host runs out of
 	// mapping slots.
-	if (mmap(reinterpret_cast<void *>(address), size, PROT_NONE,
-				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+	if (!sim::host_operations().reset(reinterpret_cast<void *>(address), size))
 		host_refused("unmirror a range", address);
 }
 

@@ -11,8 +11,8 @@
 #include <map>
 #include <mutex>
 
-#include "sim/host_faults.hpp"
 #include "kernel/core/object.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 

@@ -1,10 +1,10 @@
 #include "kernel/threads/futex.hpp"
 
-#include "sim/host_faults.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/memory/space.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/thread.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 

@@ -11,13 +11,12 @@
 #include <string>
 #include <utility>
 
-#include <helsim/machine.hpp>
+#include <helsim/machine_config.hpp>
 
-#include "sim/task.hpp"
-#include "sim/trace.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/core/object.hpp"
 #include "kernel/threads/register_image.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 

@@ -1,0 +1,52 @@
+// The Machine-facing half of extension.hpp and kernlet.hpp: registrations that name a
+// Machine and reach its kernel. They sit beside machine.cpp, above the kernel, so that
+// src/kernel needs no Machine (docs/architecture.md, "Layers").
+#include <helsim/extension.hpp>
+#include <helsim/kernlet.hpp>
+#include <helsim/machine.hpp>
+
+#include <stdexcept>
+
+#include "kernel/core/kernel.hpp"
+#include "kernel/core/universe.hpp"
+#include "kernel/devices/kernlet.hpp"
+
+namespace helsim::ext {
+
+void register_syscall(Machine &machine, std::uint32_t number, std::string name,
+		SyscallHandler handler) {
+	machine.kernel_for_extensions().register_syscall(number, std::move(name), handler);
+}
+
+void set_supercall_handler(Machine &machine, SupercallHandler handler) {
+	machine.kernel_for_extensions().supercall_handler = std::move(handler);
+}
+
+} // namespace helsim::ext
+
+namespace helsim {
+
+HelHandle register_kernlet(Machine &machine, std::string name,
+		std::vector<KernletParameter> signature, KernletFn fn) {
+	if (!fn)
+		throw std::invalid_argument("helsim: register_kernlet(\"" + name + "\"): no function");
+	kernel::Kernel &k = machine.kernel_for_extensions();
+	// The root universe is the machine's first (Machine's constructor creates it before
+	// anything else can create a universe; universe ids count from 1).
+	kernel::Ref<kernel::Universe> root;
+	for (auto &o : k.live_object_refs())
+		if (o->kind() == kernel::ObjectKind::universe &&
+				static_cast<kernel::Universe *>(o.get())->id() == 1)
+			root = kernel::Ref<kernel::Universe>{static_cast<kernel::Universe *>(o.get())};
+	if (!root)
+		throw std::logic_error("helsim: register_kernlet: the machine has no root universe");
+	auto kernlet = kernel::make_object<kernel::KernletObject>(k, std::move(name),
+			std::move(signature), std::move(fn));
+	HelHandle handle;
+	if (HelError e = root->attach(std::move(kernlet), kernel::kKernletDefaultRights, handle);
+			e != kHelErrNone)
+		throw std::runtime_error("helsim: register_kernlet: the root universe is out of handles");
+	return handle;
+}
+
+} // namespace helsim
