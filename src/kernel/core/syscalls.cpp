@@ -187,6 +187,9 @@ HelError sys_create_token(Thread &self, const HelWord *, HelWord *outs) {
 
 // ---------------------------------------------------------------- queues
 
+void submit_sq_element(Thread &self, IpcQueue &queue, const HelElement &element,
+		const std::byte *payload);
+
 HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
 	HelQueueParameters params;
 	if (HelError e = copy_from_user(self, &params, arg<const void *>(args, 0), sizeof(params));
@@ -207,7 +210,7 @@ HelError sys_drive_queue(Thread &self, const HelWord *args, HelWord *) {
 			kHelRightInvoke | kHelRightWait);
 	if (!queue)
 		return queue.error;
-	queue.object->drive(self);
+	queue.object->drive(self, submit_sq_element);
 	if (flags & kHelDriveWait)
 		return queue.object->wait_user_notify(self, arg<std::uint32_t>(args, 2),
 				arg<HelHandle>(args, 0));
@@ -555,6 +558,34 @@ constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
 
 constexpr auto kSqOps = make_sq_table();
 
+HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
+		const std::byte *payload, std::size_t length) {
+	if (opcode == kHelSubmitCancel)
+		return sq_cancel(self, queue, context, payload, length);
+	if (opcode >= kSqOps.size() || !kSqOps[opcode].fn)
+		return kHelErrIllegalSyscall;
+	const SqRow &row = kSqOps[opcode];
+	if (!queue.fits(pad8(row.result_size)))
+		return kHelErrQueueTooSmall;
+	return row.fn(self, queue, context, payload, length);
+}
+
+// The SQ dispatch that helDriveQueue hands to the queue (SqSubmit): the element's operation,
+// its refusal reported as a context ~0 completion.
+void submit_sq_element(Thread &self, IpcQueue &queue, const HelElement &element,
+		const std::byte *payload) {
+	auto context = reinterpret_cast<std::uintptr_t>(element.context);
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(&queue, context);
+	HelError error = without_allocation_exceptions([&] {
+		return submit_sq_operation(self, queue, element.opcode, context, payload, element.length);
+	});
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
+	if (error != kHelErrNone)
+		queue.post_simple(error, kSubmitErrorContext, false);
+}
+
 } // namespace
 
 const char *syscall_name(std::uint32_t number) {
@@ -572,18 +603,6 @@ HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue_handle,
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	return error;
-}
-
-HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	if (opcode == kHelSubmitCancel)
-		return sq_cancel(self, queue, context, payload, length);
-	if (opcode >= kSqOps.size() || !kSqOps[opcode].fn)
-		return kHelErrIllegalSyscall;
-	const SqRow &row = kSqOps[opcode];
-	if (!queue.fits(pad8(row.result_size)))
-		return kHelErrQueueTooSmall;
-	return row.fn(self, queue, context, payload, length);
 }
 
 } // namespace helsim::kernel

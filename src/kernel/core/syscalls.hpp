@@ -11,15 +11,9 @@
 namespace helsim::kernel {
 
 class Thread;
-class IpcQueue;
 
 // Name of a built-in syscall (nullptr if the number is not one).
 const char *syscall_name(std::uint32_t number);
-
-// Submits one SQ element for `self`; the operation completes on `queue`. Returns a
-// submission error (reported by the caller as a context ~0 completion) or kHelErrNone.
-HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
-		const std::byte *payload, std::size_t length);
 
 // A 2022 helSubmit* call: the SQ operation, with its payload built from the argument words and
 // its submission errors returned by the call instead of as a context ~0 completion.

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/core/syscalls.hpp"
 #include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {
@@ -405,7 +404,7 @@ void IpcQueue::take_staged(int &bits) {
 
 // ---------------------------------------------------------------- helDriveQueue
 
-void IpcQueue::drive(Thread &self) {
+void IpcQueue::drive(Thread &self, SqSubmit submit) {
 	// A locked RMW costs as much as the rest of a short drive: clear the bit only if it is set.
 	// Set after this load, it stays for the drive that the user makes after setting it.
 	if (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySupplyCqChunks)
@@ -444,7 +443,7 @@ void IpcQueue::drive(Thread &self) {
 		if (sq_pending_.load(std::memory_order_acquire))
 			sq_pending_.exchange(false, std::memory_order_acq_rel);
 		int bits = 0;
-		consume_pass(self, bits);
+		consume_pass(self, submit, bits);
 		consumer.held = false;
 		sq_mutex_.unlock_ordered();
 		if (bits)
@@ -455,7 +454,7 @@ void IpcQueue::drive(Thread &self) {
 	}
 }
 
-void IpcQueue::consume_pass(Thread &self, int &bits) {
+void IpcQueue::consume_pass(Thread &self, SqSubmit submit, int &bits) {
 	// Also ends the pass if a teardown unwinds the consumer's fiber while it is parked.
 	struct Pass {
 		IpcQueue &queue;
@@ -475,7 +474,7 @@ void IpcQueue::consume_pass(Thread &self, int &bits) {
 		if (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress)
 			__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress,
 					__ATOMIC_SEQ_CST);
-		consume_sq(self);
+		consume_sq(self, submit);
 	} while (
 			__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress);
 }
@@ -485,7 +484,7 @@ void IpcQueue::announce_batch() {
 		notify_user(bits);
 }
 
-void IpcQueue::consume_sq(Thread &self) {
+void IpcQueue::consume_sq(Thread &self, SqSubmit submit) {
 	for (;;) {
 		HelChunk *current = chunk(sq_current_);
 		int progress = load_acquire(&current->progressFutex);
@@ -511,7 +510,7 @@ void IpcQueue::consume_sq(Thread &self) {
 			auto *payload = reinterpret_cast<const std::byte *>(
 					current->buffer + sq_consumed_ + sizeof(HelElement));
 			sq_consumed_ += sizeof(HelElement) + length;
-			submit_element(self, element, payload);
+			submit(self, *this, element, payload);
 		}
 		if (!(progress & kHelProgressDone))
 			return;
@@ -533,20 +532,6 @@ void IpcQueue::consume_sq(Thread &self) {
 		sq_current_ = static_cast<unsigned>(next);
 		sq_consumed_ = 0;
 	}
-}
-
-inline void IpcQueue::submit_element(Thread &self, const HelElement &element,
-		const std::byte *payload) {
-	auto context = reinterpret_cast<std::uintptr_t>(element.context);
-	if (self.tracer()) [[unlikely]]
-		self.set_trace_key(this, context);
-	HelError error = without_allocation_exceptions([&] {
-		return submit_sq_operation(self, *this, element.opcode, context, payload, element.length);
-	});
-	if (self.tracer()) [[unlikely]]
-		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
-	if (error != kHelErrNone)
-		post_simple(error, kSubmitErrorContext, false);
 }
 
 HelError IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask, HelHandle handle) {

@@ -37,6 +37,13 @@ inline constexpr std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t
 
 class IpcQueue;
 
+// Submits one SQ element for `self`, its operation to complete on `queue`, and reports a
+// refused submission there itself. The syscall layer's SQ dispatch (syscalls.cpp), handed to
+// the queue by helDriveQueue: the queue parses its SQ but does not call up into the layer that
+// implements the opcodes.
+using SqSubmit = void (*)(Thread &self, IpcQueue &queue, const HelElement &element,
+		const std::byte *payload);
+
 // What a thread blocked in helDriveQueue waits on (sim::WaitReason::what; the address is the
 // caller's handle of the queue). The deadlock report recognizes the wait by this pointer.
 inline constexpr char kDriveQueueWait[] = "helDriveQueue on queue handle";
@@ -84,8 +91,8 @@ public:
 	void complete_simple(Thread &self, HelError error, std::uintptr_t context);
 
 	// helDriveQueue: deliver waiting completions into newly supplied chunks, then consume
-	// the SQ, submitting every element on behalf of `self`.
-	void drive(Thread &self);
+	// the SQ, handing every element to `submit` on behalf of `self`.
+	void drive(Thread &self, SqSubmit submit);
 	// The SQ's consumer is about to block inside a submission (Thread::block): the completions
 	// it has posted in this pass are written to the CQ and announced now, not at its end, since
 	// whoever waits for them (the very pager it waits for, perhaps) must not wait for the pass
@@ -146,9 +153,8 @@ private:
 	// SQ consumer; sq_mutex_ held (see drive()). consume_pass() consumes until the user stops
 	// publishing; `bits` receives the notifications its own completions deferred (written
 	// when the pass ends, also when a teardown unwinds it).
-	void consume_pass(Thread &self, int &bits);
-	void consume_sq(Thread &self);
-	void submit_element(Thread &self, const HelElement &element, const std::byte *payload);
+	void consume_pass(Thread &self, SqSubmit submit, int &bits);
+	void consume_sq(Thread &self, SqSubmit submit);
 
 	const unsigned num_chunks_;
 	const unsigned num_sq_chunks_;
