@@ -187,8 +187,8 @@ HelError sys_create_token(Thread &self, const HelWord *, HelWord *outs) {
 
 // ---------------------------------------------------------------- queues
 
-void submit_sq_element(Thread &self, IpcQueue &queue, const HelElement &element,
-		const std::byte *payload);
+HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
+		const std::byte *payload, std::size_t length);
 
 HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
 	HelQueueParameters params;
@@ -196,7 +196,8 @@ HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
 			e != kHelErrNone)
 		return e;
 	Ref<IpcQueue> queue;
-	if (HelError e = IpcQueue::create(self.kernel(), params, queue); e != kHelErrNone)
+	if (HelError e = IpcQueue::create(self.kernel(), params, submit_sq_operation, queue);
+			e != kHelErrNone)
 		return e;
 	return attach_new(self, std::move(queue), kQueueDefaultRights, outs);
 }
@@ -210,7 +211,7 @@ HelError sys_drive_queue(Thread &self, const HelWord *args, HelWord *) {
 			kHelRightInvoke | kHelRightWait);
 	if (!queue)
 		return queue.error;
-	queue.object->drive(self, submit_sq_element);
+	queue.object->drive(self);
 	if (flags & kHelDriveWait)
 		return queue.object->wait_user_notify(self, arg<std::uint32_t>(args, 2),
 				arg<HelHandle>(args, 0));
@@ -558,6 +559,7 @@ constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
 
 constexpr auto kSqOps = make_sq_table();
 
+// The SQ dispatch that helCreateQueue hands to every queue (SqSubmit).
 HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
 		const std::byte *payload, std::size_t length) {
 	if (opcode == kHelSubmitCancel)
@@ -568,22 +570,6 @@ HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std
 	if (!queue.fits(pad8(row.result_size)))
 		return kHelErrQueueTooSmall;
 	return row.fn(self, queue, context, payload, length);
-}
-
-// The SQ dispatch that helDriveQueue hands to the queue (SqSubmit): the element's operation,
-// its refusal reported as a context ~0 completion.
-void submit_sq_element(Thread &self, IpcQueue &queue, const HelElement &element,
-		const std::byte *payload) {
-	auto context = reinterpret_cast<std::uintptr_t>(element.context);
-	if (self.tracer()) [[unlikely]]
-		self.set_trace_key(&queue, context);
-	HelError error = without_allocation_exceptions([&] {
-		return submit_sq_operation(self, queue, element.opcode, context, payload, element.length);
-	});
-	if (self.tracer()) [[unlikely]]
-		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
-	if (error != kHelErrNone)
-		queue.post_simple(error, kSubmitErrorContext, false);
 }
 
 } // namespace

@@ -3,10 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <new>
-#include <stdexcept>
 
 #include <helsim/hel.h>
+
+#include "kernel/core/allocation_errors.hpp"
 
 namespace helsim::kernel {
 
@@ -24,22 +24,6 @@ HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue, std::uint
 		const Payload &payload) {
 	return submit_legacy(self, opcode, queue, context,
 			reinterpret_cast<const std::byte *>(&payload), sizeof(payload));
-}
-
-// Runs kernel code on behalf of a syscall or an SQ element. Host memory that runs out there
-// (std::bad_alloc, or std::length_error for a size no allocation can have) is kHelErrNoMemory:
-// an exception would leave the caller without a result, and an SQ element without any
-// completion. So kernel code allocates before it commits an operation (counts it submitted,
-// registers it, posts anything); a failure after that would leave it pending.
-template <typename Call>
-HelError without_allocation_exceptions(Call &&call) {
-	try {
-		return call();
-	} catch (const std::bad_alloc &) {
-		return kHelErrNoMemory;
-	} catch (const std::length_error &) {
-		return kHelErrNoMemory;
-	}
 }
 
 } // namespace helsim::kernel

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernel/core/allocation_errors.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/threads/thread.hpp"
 
@@ -21,7 +22,8 @@ constexpr unsigned kMaxChunks = 4096;
 
 } // namespace
 
-HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, Ref<IpcQueue> &out) {
+HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
+		Ref<IpcQueue> &out) {
 	if (params.flags)
 		return kHelErrIllegalArgs;
 	// A ring needs a second chunk to move to before it can retire the first one.
@@ -39,12 +41,13 @@ HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, Ref<
 	if (HelError e = AllocatedMemory::create(kernel, size, kHelAllocContinuous, 0, memory);
 			e != kHelErrNone)
 		return e;
-	out = Ref<IpcQueue>::adopt(new IpcQueue{kernel, params, std::move(memory)});
+	out = Ref<IpcQueue>::adopt(new IpcQueue{kernel, params, submit, std::move(memory)});
 	return kHelErrNone;
 }
 
-IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, Ref<AllocatedMemory> memory)
-: Object{kernel, ObjectKind::queue}, num_chunks_{params.numChunks},
+IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
+		Ref<AllocatedMemory> memory)
+: Object{kernel, ObjectKind::queue}, submit_{submit}, num_chunks_{params.numChunks},
   num_sq_chunks_{params.numSqChunks}, chunk_size_{params.chunkSize},
   chunk_stride_{(sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63}},
   memory_{std::move(memory)}, header_{static_cast<HelQueue *>(
@@ -404,7 +407,7 @@ void IpcQueue::take_staged(int &bits) {
 
 // ---------------------------------------------------------------- helDriveQueue
 
-void IpcQueue::drive(Thread &self, SqSubmit submit) {
+void IpcQueue::drive(Thread &self) {
 	// A locked RMW costs as much as the rest of a short drive: clear the bit only if it is set.
 	// Set after this load, it stays for the drive that the user makes after setting it.
 	if (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySupplyCqChunks)
@@ -443,7 +446,7 @@ void IpcQueue::drive(Thread &self, SqSubmit submit) {
 		if (sq_pending_.load(std::memory_order_acquire))
 			sq_pending_.exchange(false, std::memory_order_acq_rel);
 		int bits = 0;
-		consume_pass(self, submit, bits);
+		consume_pass(self, bits);
 		consumer.held = false;
 		sq_mutex_.unlock_ordered();
 		if (bits)
@@ -454,7 +457,7 @@ void IpcQueue::drive(Thread &self, SqSubmit submit) {
 	}
 }
 
-void IpcQueue::consume_pass(Thread &self, SqSubmit submit, int &bits) {
+void IpcQueue::consume_pass(Thread &self, int &bits) {
 	// Also ends the pass if a teardown unwinds the consumer's fiber while it is parked.
 	struct Pass {
 		IpcQueue &queue;
@@ -474,7 +477,7 @@ void IpcQueue::consume_pass(Thread &self, SqSubmit submit, int &bits) {
 		if (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress)
 			__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySqProgress,
 					__ATOMIC_SEQ_CST);
-		consume_sq(self, submit);
+		consume_sq(self);
 	} while (
 			__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySqProgress);
 }
@@ -484,7 +487,7 @@ void IpcQueue::announce_batch() {
 		notify_user(bits);
 }
 
-void IpcQueue::consume_sq(Thread &self, SqSubmit submit) {
+void IpcQueue::consume_sq(Thread &self) {
 	for (;;) {
 		HelChunk *current = chunk(sq_current_);
 		int progress = load_acquire(&current->progressFutex);
@@ -510,7 +513,7 @@ void IpcQueue::consume_sq(Thread &self, SqSubmit submit) {
 			auto *payload = reinterpret_cast<const std::byte *>(
 					current->buffer + sq_consumed_ + sizeof(HelElement));
 			sq_consumed_ += sizeof(HelElement) + length;
-			submit(self, *this, element, payload);
+			submit_element(self, element, payload);
 		}
 		if (!(progress & kHelProgressDone))
 			return;
@@ -532,6 +535,19 @@ void IpcQueue::consume_sq(Thread &self, SqSubmit submit) {
 		sq_current_ = static_cast<unsigned>(next);
 		sq_consumed_ = 0;
 	}
+}
+
+inline void IpcQueue::submit_element(Thread &self, const HelElement &element,
+		const std::byte *payload) {
+	auto context = reinterpret_cast<std::uintptr_t>(element.context);
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(this, context);
+	HelError error = without_allocation_exceptions(
+			[&] { return submit_(self, *this, element.opcode, context, payload, element.length); });
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
+	if (error != kHelErrNone)
+		post_simple(error, kSubmitErrorContext, false);
 }
 
 HelError IpcQueue::wait_user_notify(Thread &self, std::uint32_t mask, HelHandle handle) {

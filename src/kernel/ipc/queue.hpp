@@ -37,12 +37,12 @@ inline constexpr std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t
 
 class IpcQueue;
 
-// Submits one SQ element for `self`, its operation to complete on `queue`, and reports a
-// refused submission there itself. The syscall layer's SQ dispatch (syscalls.cpp), handed to
-// the queue by helDriveQueue: the queue parses its SQ but does not call up into the layer that
-// implements the opcodes.
-using SqSubmit = void (*)(Thread &self, IpcQueue &queue, const HelElement &element,
-		const std::byte *payload);
+// Submits one SQ element for `self`, its operation to complete on `queue`: kHelErrNone, or the
+// submission error that the queue reports as a context ~0 completion. The syscall layer's SQ
+// dispatch (syscalls.cpp), handed to the queue when helCreateQueue creates it: the queue parses
+// its SQ but does not call up into the layer that implements the opcodes.
+using SqSubmit = HelError (*)(Thread &self, IpcQueue &queue, unsigned opcode,
+		std::uintptr_t context, const std::byte *payload, std::size_t length);
 
 // What a thread blocked in helDriveQueue waits on (sim::WaitReason::what; the address is the
 // caller's handle of the queue). The deadlock report recognizes the wait by this pointer.
@@ -61,8 +61,10 @@ class IpcQueue final : public Object {
 public:
 	static constexpr ObjectKind kKind = ObjectKind::queue;
 
-	// kHelErrIllegalArgs for bad parameters, kHelErrNoMemory without physical memory.
-	static HelError create(Kernel &kernel, const HelQueueParameters &params, Ref<IpcQueue> &out);
+	// kHelErrIllegalArgs for bad parameters, kHelErrNoMemory without physical memory. `submit`
+	// takes every element of its SQ.
+	static HelError create(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
+			Ref<IpcQueue> &out);
 	~IpcQueue() override;
 
 	// The ring's memory: what helMapMemory on a queue handle maps.
@@ -91,8 +93,8 @@ public:
 	void complete_simple(Thread &self, HelError error, std::uintptr_t context);
 
 	// helDriveQueue: deliver waiting completions into newly supplied chunks, then consume
-	// the SQ, handing every element to `submit` on behalf of `self`.
-	void drive(Thread &self, SqSubmit submit);
+	// the SQ, submitting every element on behalf of `self`.
+	void drive(Thread &self);
 	// The SQ's consumer is about to block inside a submission (Thread::block): the completions
 	// it has posted in this pass are written to the CQ and announced now, not at its end, since
 	// whoever waits for them (the very pager it waits for, perhaps) must not wait for the pass
@@ -119,7 +121,8 @@ public:
 	Accounting accounting();
 
 private:
-	IpcQueue(Kernel &kernel, const HelQueueParameters &params, Ref<AllocatedMemory> memory);
+	IpcQueue(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
+			Ref<AllocatedMemory> memory);
 
 	HelQueue *header() const { return header_; }
 	HelChunk *chunk(unsigned index) const {
@@ -153,9 +156,11 @@ private:
 	// SQ consumer; sq_mutex_ held (see drive()). consume_pass() consumes until the user stops
 	// publishing; `bits` receives the notifications its own completions deferred (written
 	// when the pass ends, also when a teardown unwinds it).
-	void consume_pass(Thread &self, SqSubmit submit, int &bits);
-	void consume_sq(Thread &self, SqSubmit submit);
+	void consume_pass(Thread &self, int &bits);
+	void consume_sq(Thread &self);
+	void submit_element(Thread &self, const HelElement &element, const std::byte *payload);
 
+	const SqSubmit submit_;
 	const unsigned num_chunks_;
 	const unsigned num_sq_chunks_;
 	const std::size_t chunk_size_;
