@@ -30,7 +30,7 @@ STAGES = [
      r"ThreadsHost|RunQueue|Fiber::|jump_fcontext|ontop_fcontext|host_context|current_task"
      r"|this_cpu_slot|pick_cpu|Host::|Thread::block|Thread::wake|Task::"),
     ("syscall entry and table", r"helsim_syscall|dispatch|without_allocation"),
-    ("queue: drive, SQ parse, CQ write, notify", r"IpcQueue|submit_sq_operation|sys_drive_queue"),
+    ("queue: drive, SQ parse, CQ write, notify", r"IpcQueue|submit_sq_|sys_drive_queue"),
     ("stream: submit, pair, copy, finish",
      r"Stream|submit_exchange|finish_packet|finish_node|Packet|Node|Reaper|exchange|Transfer"
      r"|BounceCopy|copy_from_user|copy_to_user|copy_host|safe_copy"),

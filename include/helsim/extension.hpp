@@ -7,11 +7,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
+
+namespace helsim::kernel {
+class ExtensionOperation;
+} // namespace helsim::kernel
 
 namespace helsim::ext {
 
@@ -31,6 +36,52 @@ HelError describe_descriptor(HelHandle handle, DescriptorInfo &info);
 // thread handle, closing the last one kills the thread. kHelErrIllegalState on a host thread
 // that is not simulated.
 HelError self_handle(HelHandle &handle);
+
+// An asynchronous operation that an extension call started (Caller::start). It posts exactly
+// one completion to the submitter's queue, ended by whichever comes first: complete(), a
+// kHelSubmitCancel naming its cancellation tag (kHelErrCancelled), or the machine's teardown
+// (kHelErrCancelled). It counts as submitted from its start, as completed from that post.
+// A handle is a shared reference: copy it into whatever completes the operation later (a
+// timer callback, another thread, a device). No handle may outlive its machine.
+class AsyncOperation {
+public:
+	AsyncOperation() = default;
+
+	// Posts `payload` as the completion element: a HelSimpleResult first (its error field is the
+	// operation's HelError), at most the result size given to Caller::start in all. True if
+	// this call ended the operation; false (nothing posted) if a cancellation or the teardown
+	// already did. Any thread may call it, simulated or not. Throws std::invalid_argument for a
+	// payload smaller than a HelSimpleResult or larger than the result size, and
+	// std::logic_error on an empty handle.
+	bool complete(std::span<const std::byte> payload) const;
+	// complete() with a HelSimpleResult{error, 0}.
+	bool complete(HelError error) const;
+	// Whether the operation has ended (completed, cancelled or abandoned).
+	bool ended() const;
+	std::uintptr_t context() const;
+	explicit operator bool() const { return op_ != nullptr; }
+
+private:
+	friend class Caller;
+	explicit AsyncOperation(std::shared_ptr<kernel::ExtensionOperation> op) : op_{std::move(op)} {}
+	const kernel::ExtensionOperation &checked() const;
+
+	std::shared_ptr<kernel::ExtensionOperation> op_;
+};
+
+// What Caller::start needs: the submitter's queue and context, as a built-in operation has.
+struct AsyncRequest {
+	HelHandle queue = kHelNullHandle;
+	std::uintptr_t context = 0;
+	// kHelSubmitCancel with this tag on `queue` cancels the operation; 0: not cancellable.
+	std::uint64_t cancellation_tag = 0;
+	// The largest payload complete() will post (checked against the queue's chunk size).
+	std::size_t result_size = sizeof(HelSimpleResult);
+	// Runs once if a cancellation or the teardown ends the operation, before its
+	// kHelErrCancelled completion is posted, with no kernel lock held: it stops the work that
+	// would complete the operation (whose complete() would return false anyway).
+	std::function<void()> on_cancel{};
+};
 
 // The simulated thread that made the call.
 class Caller {
@@ -55,6 +106,23 @@ public:
 	// when the memory cannot be provided (kHelErrFault, or kHelErrNoMemory without a free frame).
 	bool copy_from_user(void *kernel_dst, const void *user_src, std::size_t size) const;
 	bool copy_to_user(void *user_dst, const void *kernel_src, std::size_t size) const;
+
+	// Starts an asynchronous operation on a queue of the caller's universe (needs
+	// kHelRightInvoke), counted as submitted by the caller. kHelErrNoDescriptor for an unknown
+	// handle, kHelErrBadDescriptor for one that is no queue, kHelErrBadRights without
+	// kHelRightInvoke, kHelErrIllegalArgs if result_size is smaller than a HelSimpleResult,
+	// kHelErrQueueTooSmall if it can never fit a chunk. On an error nothing was started.
+	HelError start(const AsyncRequest &request, AsyncOperation &operation) const;
+
+	// Advances the caller's virtual time by `ns` (deterministic mode; in threads mode time is
+	// the host's and this does nothing): what the call costs beyond the cost model's syscall
+	// entry and exit, e.g. a per-byte cost.
+	void charge(std::uint64_t ns) const;
+
+	// Runs `callback` once, `delay_ns` of the machine's time from now, on its timer queue (no
+	// simulated thread runs it; it must not block), or drops it unrun if the machine shuts
+	// down first. How an operation completes "later" without a thread of its own.
+	void after(std::uint64_t delay_ns, std::function<void()> callback) const;
 
 	kernel::Thread &thread() const { return thread_; }
 

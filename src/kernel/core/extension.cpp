@@ -1,5 +1,9 @@
 #include <helsim/extension.hpp>
 
+#include <stdexcept>
+
+#include "kernel/core/async_operation.hpp"
+#include "kernel/core/kernel.hpp"
 #include "kernel/core/universe.hpp"
 #include "kernel/ipc/queue.hpp"
 #include "kernel/memory/usercopy.hpp"
@@ -67,5 +71,68 @@ bool Caller::copy_from_user(void *kernel_dst, const void *user_src, std::size_t 
 bool Caller::copy_to_user(void *user_dst, const void *kernel_src, std::size_t size) const {
 	return kernel::copy_to_user(thread_, user_dst, kernel_src, size) == kHelErrNone;
 }
+
+HelError Caller::start(const AsyncRequest &request, AsyncOperation &operation) const {
+	auto q = thread_.universe().resolve<IpcQueue>(request.queue, kHelRightInvoke);
+	if (!q)
+		return q.error;
+	if (request.result_size < sizeof(HelSimpleResult))
+		return kHelErrIllegalArgs;
+	if (!q.object->fits(kernel::pad8(request.result_size)))
+		return kHelErrQueueTooSmall;
+	operation = AsyncOperation{kernel::ExtensionOperation::start(thread_, *q.object,
+			request.context, request.cancellation_tag, request.result_size, request.on_cancel)};
+	return kHelErrNone;
+}
+
+void Caller::charge(std::uint64_t ns) const { thread_.kernel().host().charge(ns); }
+
+namespace {
+
+// A callback of Caller::after(): fires once on the machine's timer queue, or is dropped when
+// the machine shuts down with it armed.
+class ExtensionTimer final : public sim::Timer {
+public:
+	explicit ExtensionTimer(std::function<void()> callback) : callback_{std::move(callback)} {}
+	void fire() override {
+		auto callback = std::move(callback_);
+		delete this;
+		callback();
+	}
+	void abandon() override { delete this; }
+
+private:
+	std::function<void()> callback_;
+};
+
+} // namespace
+
+void Caller::after(std::uint64_t delay_ns, std::function<void()> callback) const {
+	sim::Host &host = thread_.kernel().host();
+	auto *timer = new ExtensionTimer{std::move(callback)};
+	std::uint64_t now = host.now();
+	timer->deadline = delay_ns > sim::kNoDeadline - 1 - now ? sim::kNoDeadline - 1 : now + delay_ns;
+	host.arm(*timer);
+}
+
+const kernel::ExtensionOperation &AsyncOperation::checked() const {
+	if (!op_)
+		throw std::logic_error("helsim: AsyncOperation used without Caller::start");
+	return *op_;
+}
+
+bool AsyncOperation::complete(std::span<const std::byte> payload) const {
+	checked();
+	return op_->complete(payload);
+}
+
+bool AsyncOperation::complete(HelError error) const {
+	HelSimpleResult result{error, 0};
+	return complete(std::as_bytes(std::span{&result, 1}));
+}
+
+bool AsyncOperation::ended() const { return checked().ended(); }
+
+std::uintptr_t AsyncOperation::context() const { return checked().context(); }
 
 } // namespace helsim::ext

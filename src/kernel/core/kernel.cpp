@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "kernel/core/async_operation.hpp"
 #include "kernel/devices/device_registry.hpp"
 #include "kernel/devices/irq.hpp"
 #include "kernel/ipc/queue.hpp"
@@ -71,6 +72,7 @@ Object::~Object() { kernel_.unregister_object(*this); }
 
 Kernel::Kernel(const MachineConfig &config, sim::Host &host)
 : config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed},
+  extension_operations_{std::make_unique<ExtensionOperations>()},
   irqs_{std::make_unique<IrqController>()}, devices_{std::make_unique<DeviceRegistry>()} {}
 
 Kernel::~Kernel() = default;
@@ -143,6 +145,7 @@ std::vector<Ref<Object>> Kernel::live_object_refs() const {
 }
 
 void Kernel::abandon_objects() {
+	extension_operations_->abandon_all();
 	for (auto &o : live_object_refs())
 		o->abandon();
 }

@@ -24,6 +24,7 @@ namespace helsim::kernel {
 class Thread;
 class IrqController;
 class DeviceRegistry;
+class ExtensionOperations;
 
 using SyscallFn = HelError (*)(Thread &self, const HelWord *args, HelWord *outs);
 
@@ -115,6 +116,8 @@ public:
 	}
 	void register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler);
 	ext::SupercallHandler supercall_handler;
+	// Asynchronous operations of extension calls still pending (ext::AsyncOperation).
+	ExtensionOperations &extension_operations() { return *extension_operations_; }
 
 	// The machine's hardware access token (Machine::hardware_access_token), which gates
 	// helAccessPhysical, helAccessIo and helAccessIrq; nullptr until the host asks for it.
@@ -161,6 +164,7 @@ private:
 	mutable std::mutex extension_mutex_;
 	std::array<std::atomic<ext::SyscallHandler>, kSyscallSlots> extension_rows_{};
 	std::array<std::string, kSyscallSlots> extension_names_{};
+	std::unique_ptr<ExtensionOperations> extension_operations_;
 
 	std::atomic<const Object *> hardware_token_{nullptr};
 

@@ -187,13 +187,17 @@ HelError sys_create_token(Thread &self, const HelWord *, HelWord *outs) {
 
 // ---------------------------------------------------------------- queues
 
+HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
+		const std::byte *payload, std::size_t length);
+
 HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
 	HelQueueParameters params;
 	if (HelError e = copy_from_user(self, &params, arg<const void *>(args, 0), sizeof(params));
 			e != kHelErrNone)
 		return e;
 	Ref<IpcQueue> queue;
-	if (HelError e = IpcQueue::create(self.kernel(), params, queue); e != kHelErrNone)
+	if (HelError e = IpcQueue::create(self.kernel(), params, submit_sq_operation, queue);
+			e != kHelErrNone)
 		return e;
 	return attach_new(self, std::move(queue), kQueueDefaultRights, outs);
 }
@@ -555,6 +559,19 @@ constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
 
 constexpr auto kSqOps = make_sq_table();
 
+// The SQ dispatch that helCreateQueue hands to every queue (SqSubmit).
+HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
+		const std::byte *payload, std::size_t length) {
+	if (opcode == kHelSubmitCancel)
+		return sq_cancel(self, queue, context, payload, length);
+	if (opcode >= kSqOps.size() || !kSqOps[opcode].fn)
+		return kHelErrIllegalSyscall;
+	const SqRow &row = kSqOps[opcode];
+	if (!queue.fits(pad8(row.result_size)))
+		return kHelErrQueueTooSmall;
+	return row.fn(self, queue, context, payload, length);
+}
+
 } // namespace
 
 const char *syscall_name(std::uint32_t number) {
@@ -572,18 +589,6 @@ HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue_handle,
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	return error;
-}
-
-HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	if (opcode == kHelSubmitCancel)
-		return sq_cancel(self, queue, context, payload, length);
-	if (opcode >= kSqOps.size() || !kSqOps[opcode].fn)
-		return kHelErrIllegalSyscall;
-	const SqRow &row = kSqOps[opcode];
-	if (!queue.fits(pad8(row.result_size)))
-		return kHelErrQueueTooSmall;
-	return row.fn(self, queue, context, payload, length);
 }
 
 } // namespace helsim::kernel

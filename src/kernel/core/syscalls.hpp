@@ -3,23 +3,17 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <new>
-#include <stdexcept>
 
 #include <helsim/hel.h>
+
+#include "kernel/core/allocation_errors.hpp"
 
 namespace helsim::kernel {
 
 class Thread;
-class IpcQueue;
 
 // Name of a built-in syscall (nullptr if the number is not one).
 const char *syscall_name(std::uint32_t number);
-
-// Submits one SQ element for `self`; the operation completes on `queue`. Returns a
-// submission error (reported by the caller as a context ~0 completion) or kHelErrNone.
-HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
-		const std::byte *payload, std::size_t length);
 
 // A 2022 helSubmit* call: the SQ operation, with its payload built from the argument words and
 // its submission errors returned by the call instead of as a context ~0 completion.
@@ -30,22 +24,6 @@ HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue, std::uint
 		const Payload &payload) {
 	return submit_legacy(self, opcode, queue, context,
 			reinterpret_cast<const std::byte *>(&payload), sizeof(payload));
-}
-
-// Runs kernel code on behalf of a syscall or an SQ element. Host memory that runs out there
-// (std::bad_alloc, or std::length_error for a size no allocation can have) is kHelErrNoMemory:
-// an exception would leave the caller without a result, and an SQ element without any
-// completion. So kernel code allocates before it commits an operation (counts it submitted,
-// registers it, posts anything); a failure after that would leave it pending.
-template <typename Call>
-HelError without_allocation_exceptions(Call &&call) {
-	try {
-		return call();
-	} catch (const std::bad_alloc &) {
-		return kHelErrNoMemory;
-	} catch (const std::length_error &) {
-		return kHelErrNoMemory;
-	}
 }
 
 } // namespace helsim::kernel

@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernel/core/allocation_errors.hpp"
 #include "kernel/core/kernel.hpp"
-#include "kernel/core/syscalls.hpp"
 #include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {
@@ -22,7 +22,8 @@ constexpr unsigned kMaxChunks = 4096;
 
 } // namespace
 
-HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, Ref<IpcQueue> &out) {
+HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
+		Ref<IpcQueue> &out) {
 	if (params.flags)
 		return kHelErrIllegalArgs;
 	// A ring needs a second chunk to move to before it can retire the first one.
@@ -40,12 +41,13 @@ HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, Ref<
 	if (HelError e = AllocatedMemory::create(kernel, size, kHelAllocContinuous, 0, memory);
 			e != kHelErrNone)
 		return e;
-	out = Ref<IpcQueue>::adopt(new IpcQueue{kernel, params, std::move(memory)});
+	out = Ref<IpcQueue>::adopt(new IpcQueue{kernel, params, submit, std::move(memory)});
 	return kHelErrNone;
 }
 
-IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, Ref<AllocatedMemory> memory)
-: Object{kernel, ObjectKind::queue}, num_chunks_{params.numChunks},
+IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
+		Ref<AllocatedMemory> memory)
+: Object{kernel, ObjectKind::queue}, submit_{submit}, num_chunks_{params.numChunks},
   num_sq_chunks_{params.numSqChunks}, chunk_size_{params.chunkSize},
   chunk_stride_{(sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63}},
   memory_{std::move(memory)}, header_{static_cast<HelQueue *>(
@@ -540,9 +542,8 @@ inline void IpcQueue::submit_element(Thread &self, const HelElement &element,
 	auto context = reinterpret_cast<std::uintptr_t>(element.context);
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(this, context);
-	HelError error = without_allocation_exceptions([&] {
-		return submit_sq_operation(self, *this, element.opcode, context, payload, element.length);
-	});
+	HelError error = without_allocation_exceptions(
+			[&] { return submit_(self, *this, element.opcode, context, payload, element.length); });
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	if (error != kHelErrNone)

@@ -37,6 +37,13 @@ inline constexpr std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t
 
 class IpcQueue;
 
+// Submits one SQ element for `self`, its operation to complete on `queue`: kHelErrNone, or the
+// submission error that the queue reports as a context ~0 completion. The syscall layer's SQ
+// dispatch (syscalls.cpp), handed to the queue when helCreateQueue creates it: the queue parses
+// its SQ but does not call up into the layer that implements the opcodes.
+using SqSubmit = HelError (*)(Thread &self, IpcQueue &queue, unsigned opcode,
+		std::uintptr_t context, const std::byte *payload, std::size_t length);
+
 // What a thread blocked in helDriveQueue waits on (sim::WaitReason::what; the address is the
 // caller's handle of the queue). The deadlock report recognizes the wait by this pointer.
 inline constexpr char kDriveQueueWait[] = "helDriveQueue on queue handle";
@@ -54,8 +61,10 @@ class IpcQueue final : public Object {
 public:
 	static constexpr ObjectKind kKind = ObjectKind::queue;
 
-	// kHelErrIllegalArgs for bad parameters, kHelErrNoMemory without physical memory.
-	static HelError create(Kernel &kernel, const HelQueueParameters &params, Ref<IpcQueue> &out);
+	// kHelErrIllegalArgs for bad parameters, kHelErrNoMemory without physical memory. `submit`
+	// takes every element of its SQ.
+	static HelError create(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
+			Ref<IpcQueue> &out);
 	~IpcQueue() override;
 
 	// The ring's memory: what helMapMemory on a queue handle maps.
@@ -112,7 +121,8 @@ public:
 	Accounting accounting();
 
 private:
-	IpcQueue(Kernel &kernel, const HelQueueParameters &params, Ref<AllocatedMemory> memory);
+	IpcQueue(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
+			Ref<AllocatedMemory> memory);
 
 	HelQueue *header() const { return header_; }
 	HelChunk *chunk(unsigned index) const {
@@ -150,6 +160,7 @@ private:
 	void consume_sq(Thread &self);
 	void submit_element(Thread &self, const HelElement &element, const std::byte *payload);
 
+	const SqSubmit submit_;
 	const unsigned num_chunks_;
 	const unsigned num_sq_chunks_;
 	const std::size_t chunk_size_;

@@ -1,0 +1,127 @@
+#include "kernel/core/async_operation.hpp"
+
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "kernel/core/kernel.hpp"
+#include "kernel/threads/thread.hpp"
+
+namespace helsim::kernel {
+
+std::shared_ptr<ExtensionOperation> ExtensionOperation::start(Thread &self, IpcQueue &queue,
+		std::uintptr_t context, std::uint64_t tag, std::size_t result_size,
+		std::function<void()> on_cancel) {
+	Kernel &kernel = self.kernel();
+	// Everything that allocates comes before the operation counts as submitted
+	// (see without_allocation_exceptions).
+	auto op = std::make_shared<ExtensionOperation>(kernel, queue, context, result_size,
+			std::move(on_cancel));
+	op->cancellation_tag = tag;
+	kernel.extension_operations().add(*op);
+	op->self_ = op;
+	// The same flow from submission to completion that built-in operations start.
+	if (self.tracer()) [[unlikely]]
+		self.set_trace_key(&queue, context);
+	self.note_submitted();
+	// A kHelSubmitCancel cannot run before this on the queue the call itself submits through,
+	// and one from another thread that runs first simply finds nothing to cancel yet.
+	if (tag)
+		queue.register_cancellable(*op);
+	return op;
+}
+
+ExtensionOperation::ExtensionOperation(Kernel &kernel, IpcQueue &queue, std::uintptr_t context,
+		std::size_t result_size, std::function<void()> on_cancel)
+: kernel_{kernel}, context_{context}, result_size_{result_size},
+  on_cancel_{std::move(on_cancel)}, queue_{&queue} {}
+
+bool ExtensionOperation::ended() const {
+	std::lock_guard lock{mutex_};
+	return !queue_;
+}
+
+Ref<IpcQueue> ExtensionOperation::take() { return std::move(queue_); }
+
+bool ExtensionOperation::complete(std::span<const std::byte> payload) {
+	if (payload.size() < sizeof(HelSimpleResult) || payload.size() > result_size_)
+		throw std::invalid_argument(
+				"helsim: AsyncOperation::complete: the payload must hold a HelSimpleResult and "
+				"fit the result size given to Caller::start");
+	Ref<IpcQueue> queue;
+	{
+		std::lock_guard lock{mutex_};
+		// A registered operation belongs to the cancellation registry's decision: if a cancel
+		// took it out, that cancel ends it.
+		if (!queue_ || (cancellation_tag && !queue_->unregister_cancellable(*this)))
+			return false;
+		queue = take();
+	}
+	QueueSource source{payload.data(), payload.size()};
+	queue->post({&source, 1}, context_, true);
+	release();
+	return true;
+}
+
+void ExtensionOperation::cancel() {
+	// Reached only through the registry, which has already unregistered the operation, so a
+	// complete() or an abandon() backs off: this one ends it.
+	Ref<IpcQueue> queue;
+	{
+		std::lock_guard lock{mutex_};
+		queue = take();
+	}
+	if (queue)
+		end_cancelled(queue);
+}
+
+void ExtensionOperation::abandon() {
+	Ref<IpcQueue> queue;
+	{
+		std::lock_guard lock{mutex_};
+		if (!queue_ || (cancellation_tag && !queue_->unregister_cancellable(*this)))
+			return;
+		queue = take();
+	}
+	end_cancelled(queue);
+}
+
+void ExtensionOperation::end_cancelled(const Ref<IpcQueue> &queue) {
+	// The extension stops its own work first (a worker, a timer), with no lock held: the hook
+	// may well call complete(), which then finds the operation ended.
+	if (on_cancel_)
+		std::exchange(on_cancel_, {})();
+	queue->post_simple(kHelErrCancelled, context_);
+	release();
+}
+
+void ExtensionOperation::release() {
+	kernel_.extension_operations().remove(*this);
+	// The last reference may be this one: nothing of the object is touched after the reset.
+	auto keep = std::move(self_);
+}
+
+void ExtensionOperations::add(ExtensionOperation &op) {
+	std::lock_guard lock{mutex_};
+	op.sequence_ = next_sequence_++;
+	pending_.emplace(op.sequence_, &op);
+}
+
+void ExtensionOperations::remove(ExtensionOperation &op) {
+	std::lock_guard lock{mutex_};
+	pending_.erase(op.sequence_);
+}
+
+void ExtensionOperations::abandon_all() {
+	std::vector<std::shared_ptr<ExtensionOperation>> pending;
+	{
+		// Listed means not yet released: self_ still holds the operation.
+		std::lock_guard lock{mutex_};
+		for (auto &entry : pending_)
+			pending.push_back(entry.second->shared_from_this());
+	}
+	for (auto &op : pending)
+		op->abandon();
+}
+
+} // namespace helsim::kernel
