@@ -1,8 +1,8 @@
 #include "kernel/devices/event_syscalls.hpp"
 
-#include "kernel/devices/event.hpp"
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/core/syscalls.hpp"
+#include "kernel/devices/event.hpp"
 
 namespace helsim::kernel {
 
@@ -68,6 +68,18 @@ HelError sys_legacy_await_event(Thread &self, const HelWord *args, HelWord *) {
 	HelSqAwaitEvent request{arg<HelHandle>(args, 0), arg<std::uint64_t>(args, 1), 0};
 	return submit_legacy(self, kHelSubmitAwaitEvent, arg<HelHandle>(args, 2),
 			arg<std::uintptr_t>(args, 3), request);
+}
+
+void register_event_calls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallCreateOneshotEvent,
+			{"helCreateOneshotEvent", "> *handle", sys_create_oneshot_event});
+	calls.add_syscall(kHelCallCreateBitsetEvent,
+			{"helCreateBitsetEvent", "> *handle", sys_create_bitset_event});
+	calls.add_syscall(kHelCallRaiseEvent, {"helRaiseEvent", "*handle bits", sys_raise_event});
+	calls.add_syscall(kHelCallSubmitAwaitEvent,
+			{"helSubmitAwaitEvent", "*handle sequence *queue &context", sys_legacy_await_event});
+	calls.add_sq_opcode(kHelSubmitAwaitEvent,
+			{"AwaitEvent", sizeof(HelEventResult), sq_await_event});
 }
 
 } // namespace helsim::kernel

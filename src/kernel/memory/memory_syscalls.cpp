@@ -1,15 +1,17 @@
 // helAllocateMemory, the address space calls, and the SQ operations on spaces and views.
 #include "kernel/memory/memory_syscalls.hpp"
 
-#include "kernel/memory/allocated_memory.hpp"
-#include "kernel/memory/bounce_copy.hpp"
-#include "kernel/devices/dma_space.hpp"
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_slice.hpp"
-#include "kernel/ipc/queue.hpp"
-#include "kernel/memory/space.hpp"
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/core/syscalls.hpp"
+#include "kernel/devices/dma_space.hpp"
+#include "kernel/ipc/queue.hpp"
+#include "kernel/memory/allocated_memory.hpp"
+#include "kernel/memory/bounce_copy.hpp"
+#include "kernel/memory/memory_slice.hpp"
+#include "kernel/memory/space.hpp"
+#include "kernel/memory/swap_space.hpp"
+#include "kernel/memory/swappable_memory.hpp"
 #include "kernel/memory/usercopy.hpp"
 
 namespace helsim::kernel {
@@ -325,6 +327,79 @@ HelError sys_legacy_lock_memory_view(Thread &self, const HelWord *args, HelWord 
 			arg<std::size_t>(args, 2)};
 	return submit_legacy(self, kHelSubmitLockMemoryView, arg<HelHandle>(args, 3),
 			arg<std::uintptr_t>(args, 4), request);
+}
+
+void register_memory_calls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallCreateSpace, {"helCreateSpace", "> *handle", sys_create_space});
+	calls.add_syscall(kHelCallMapMemory,
+			{"helMapMemory", "*handle *space &pointer offset size flags > &actualPointer",
+					sys_map_memory});
+	calls.add_syscall(kHelCallUnmapMemory,
+			{"helUnmapMemory", "*space &pointer size", sys_unmap_memory});
+	calls.add_syscall(kHelCallAllocateMemory,
+			{"helAllocateMemory", "size flags &restrictions > *handle", sys_allocate_memory});
+	calls.add_syscall(kHelCallMemoryInfo, {"helMemoryInfo", "*handle > size", sys_memory_info});
+	calls.add_syscall(kHelCallPointerPhysical,
+			{"helPointerPhysical", "*space &pointer > physical", sys_pointer_physical});
+	calls.add_syscall(kHelCallLoadahead, {"helLoadahead", "*handle offset length", sys_loadahead});
+	calls.add_syscall(kHelCallSubmitProtectMemory,
+			{"helSubmitProtectMemory", "*space &pointer size flags *queue &context",
+					sys_legacy_protect_memory});
+	calls.add_syscall(kHelCallSubmitSynchronizeSpace,
+			{"helSubmitSynchronizeSpace", "*space &pointer size *queue &context",
+					sys_legacy_synchronize_space});
+	calls.add_syscall(kHelCallSubmitReadMemory,
+			{"helSubmitReadMemory", "*handle &address length &buffer *queue &context",
+					sys_legacy_read_memory});
+	calls.add_syscall(kHelCallSubmitWriteMemory,
+			{"helSubmitWriteMemory", "*handle &address length &buffer *queue &context",
+					sys_legacy_write_memory});
+	calls.add_syscall(kHelCallSubmitManageMemory,
+			{"helSubmitManageMemory", "*handle *queue &context", sys_legacy_manage_memory});
+	calls.add_syscall(kHelCallSubmitLockMemoryView,
+			{"helSubmitLockMemoryView", "*handle offset size *queue &context",
+					sys_legacy_lock_memory_view});
+	calls.add_syscall(kHelCallCopyOnWrite,
+			{"helCopyOnWrite", "*memory offset size > *handle", sys_copy_on_write});
+	calls.add_syscall(kHelCallCreateIndirectMemory,
+			{"helCreateIndirectMemory", "numSlots > *handle", sys_create_indirect_memory});
+	calls.add_syscall(kHelCallAlterMemoryIndirection,
+			{"helAlterMemoryIndirection", "*indirectHandle slotIndex *memoryHandle offset size",
+					sys_alter_memory_indirection});
+	calls.add_syscall(kHelCallCreateSliceView,
+			{"helCreateSliceView", "*memory offset size flags > *handle", sys_create_slice_view});
+	calls.add_syscall(kHelCallCreateManagedMemory,
+			{"helCreateManagedMemory", "size flags > *backingHandle *frontalHandle",
+					sys_create_managed_memory});
+	calls.add_syscall(kHelCallUpdateMemory,
+			{"helUpdateMemory", "*handle type offset length", sys_update_memory});
+	calls.add_syscall(kHelCallCreateSwapSpace,
+			{"helCreateSwapSpace", "flags > *backingHandle *swapHandle", sys_create_swap_space});
+	calls.add_syscall(kHelCallAllocateSwappableMemory,
+			{"helAllocateSwappableMemory", "*swapHandle size flags > *handle",
+					sys_allocate_swappable_memory});
+	calls.add_syscall(kHelCallSetSwapBudget,
+			{"helSetSwapBudget", "*swapHandle numPages", sys_set_swap_budget});
+	calls.add_sq_opcode(kHelSubmitProtectMemory,
+			{"ProtectMemory", sizeof(HelSimpleResult), sq_protect_memory});
+	calls.add_sq_opcode(kHelSubmitSynchronizeSpace,
+			{"SynchronizeSpace", sizeof(HelSimpleResult), sq_synchronize_space});
+	calls.add_sq_opcode(kHelSubmitReadMemory,
+			{"ReadMemory", sizeof(HelSimpleResult), sq_read_memory});
+	calls.add_sq_opcode(kHelSubmitWriteMemory,
+			{"WriteMemory", sizeof(HelSimpleResult), sq_write_memory});
+	calls.add_sq_opcode(kHelSubmitResizeMemory,
+			{"ResizeMemory", sizeof(HelSimpleResult), sq_resize_memory});
+	calls.add_sq_opcode(kHelSubmitForkMemory,
+			{"ForkMemory", sizeof(HelHandleResult), sq_fork_memory});
+	calls.add_sq_opcode(kHelSubmitManageMemory,
+			{"ManageMemory", sizeof(HelManageResult), sq_manage_memory});
+	calls.add_sq_opcode(kHelSubmitLockMemoryView,
+			{"LockMemoryView", sizeof(HelHandleResult), sq_lock_memory_view});
+	calls.add_sq_opcode(kHelSubmitWritebackFence,
+			{"WritebackFence", sizeof(HelSimpleResult), sq_writeback_fence});
+	calls.add_sq_opcode(kHelSubmitInvalidateMemory,
+			{"InvalidateMemory", sizeof(HelSimpleResult), sq_invalidate_memory});
 }
 
 } // namespace helsim::kernel

@@ -7,6 +7,7 @@
 
 #include <helsim/hel.h>
 
+#include "kernel/core/call_registry.hpp"
 #include "kernel/core/object.hpp"
 #include "kernel/core/universe.hpp"
 
@@ -16,8 +17,6 @@ class Thread;
 class IpcQueue;
 class MemoryView;
 class AddressSpace;
-
-using SqFn = HelError (*)(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
 
 // An address space handle, kHelNullHandle meaning the caller's.
 Lookup<AddressSpace> resolve_space(Thread &self, HelHandle handle, std::uint32_t rights);
@@ -62,5 +61,9 @@ HelError sq_manage_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte 
 HelError sq_lock_memory_view(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
 HelError sq_writeback_fence(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
 HelError sq_invalidate_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
+
+// The memory syscalls and SQ opcodes: memory objects, address spaces, the pager protocol, swap.
+// Written into the kernel's tables at its construction.
+void register_memory_calls(CallRegistry &calls);
 
 } // namespace helsim::kernel

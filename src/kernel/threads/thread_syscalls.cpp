@@ -1,11 +1,11 @@
 #include "kernel/threads/thread_syscalls.hpp"
 
-#include "kernel/threads/register_image.hpp"
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/core/syscalls.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/core/universe.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/register_image.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {
 
@@ -279,6 +279,39 @@ HelError sys_legacy_observe(Thread &self, const HelWord *args, HelWord *) {
 	HelSqObserve request{arg<HelHandle>(args, 0)};
 	return submit_legacy(self, kHelSubmitObserve, arg<HelHandle>(args, 2),
 			arg<std::uintptr_t>(args, 3), request);
+}
+
+void register_thread_calls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallCreateThread,
+			{"helCreateThread", "*universe *addressSpace abi &ip &sp flags > *handle",
+					sys_create_thread});
+	calls.add_syscall(kHelCallResume, {"helResume", "*handle", sys_resume});
+	calls.add_syscall(kHelCallInterruptThread,
+			{"helInterruptThread", "*handle", sys_interrupt_thread});
+	calls.add_syscall(kHelCallKillThread, {"helKillThread", "*handle", sys_kill_thread});
+	calls.add_syscall(kHelCallLoadRegisters,
+			{"helLoadRegisters", "*handle set &image", sys_load_registers});
+	calls.add_syscall(kHelCallStoreRegisters,
+			{"helStoreRegisters", "*handle set &image", sys_store_registers});
+	calls.add_syscall(kHelCallSubmitObserve,
+			{"helSubmitObserve", "*handle sequence *queue &context", sys_legacy_observe});
+	calls.add_syscall(kHelCallYield, {"helYield", "", sys_yield});
+	calls.add_syscall(kHelCallSetPriority,
+			{"helSetPriority", "*handle priority", sys_set_priority});
+	calls.add_syscall(kHelCallGetCurrentCpu, {"helGetCurrentCpu", "> cpu", sys_get_current_cpu});
+	calls.add_syscall(kHelCallGetAffinity,
+			{"helGetAffinity", "*handle &mask size &actualSize", sys_get_affinity});
+	calls.add_syscall(kHelCallWriteFsBase, {"helWriteFsBase", "&pointer", sys_write_fs_base});
+	calls.add_syscall(kHelCallReadFsBase, {"helReadFsBase", "> &pointer", sys_read_fs_base});
+	calls.add_syscall(kHelCallWriteGsBase, {"helWriteGsBase", "&pointer", sys_write_gs_base});
+	calls.add_syscall(kHelCallReadGsBase, {"helReadGsBase", "> &pointer", sys_read_gs_base});
+	calls.add_syscall(kHelCallQueryRegisterInfo,
+			{"helQueryRegisterInfo", "set &info", sys_query_register_info});
+	calls.add_syscall(kHelCallQueryThreadStats,
+			{"helQueryThreadStats", "*handle &stats", sys_query_thread_stats});
+	calls.add_syscall(kHelCallSetAffinity,
+			{"helSetAffinity", "*handle &mask size", sys_set_affinity});
+	calls.add_sq_opcode(kHelSubmitObserve, {"Observe", sizeof(HelObserveResult), sq_observe});
 }
 
 } // namespace helsim::kernel
