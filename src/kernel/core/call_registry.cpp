@@ -26,7 +26,7 @@ HelError extension_syscall(Thread &self, const HelWord *args, HelWord *outs) {
 template <std::uint32_t Opcode>
 HelError extension_sq_opcode(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		const std::byte *payload, std::size_t length) {
-	const SqRow &row = self.kernel().calls().sq_row(Opcode);
+	const SqRow &row = self.kernel().calls().sq_opcode_row(Opcode);
 	std::vector<std::byte> copy(payload, payload + length);
 	ext::Caller caller{self};
 	return row.handler(caller, ext::SqSubmission{self, queue, context, copy, row.result_size});

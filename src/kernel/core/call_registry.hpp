@@ -69,7 +69,7 @@ public:
 	// never fit a chunk of `queue`, else what the operation returns.
 	static HelError submit(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
 			const std::byte *payload, std::size_t length);
-	const SqRow &sq_row(std::uint32_t opcode) const { return sq_rows_[opcode]; }
+	const SqRow &sq_opcode_row(std::uint32_t opcode) const { return sq_rows_[opcode]; }
 
 private:
 	struct SqEntry {

@@ -4,8 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
+#include "kernel/core/call_registry.hpp"
 #include "kernel/core/universe.hpp"
 #include "kernel/ipc/queue.hpp"
 #include "kernel/memory/usercopy.hpp"
@@ -54,6 +56,32 @@ bool read_payload(T &out, const std::byte *payload, std::size_t length) {
 		return false;
 	std::memcpy(&out, payload, sizeof(T));
 	return true;
+}
+
+// An SQ operation whose payload is one request struct, which its row reads (sq_row).
+template <typename Request>
+using RequestSqFn = HelError (*)(Thread &self, IpcQueue &queue, std::uintptr_t context,
+		const Request &request);
+
+// The one prologue of those operations: the payload read once into the request struct (a
+// shorter one is kHelErrBufferTooSmall), then the operation with the typed request.
+template <typename Request, RequestSqFn<Request> Operation>
+HelError read_request_then(Thread &self, IpcQueue &queue, std::uintptr_t context,
+		const std::byte *payload, std::size_t length) {
+	Request request;
+	if (!read_payload(request, payload, length))
+		return kHelErrBufferTooSmall;
+	return Operation(self, queue, context, request);
+}
+
+template <typename Request>
+Request request_of(RequestSqFn<Request>);
+
+// The SQ row of such an operation: sq_row<sq_protect_memory>("ProtectMemory", result size).
+template <auto Operation>
+SqRow sq_row(std::string name, std::size_t result_size) {
+	using Request = decltype(request_of(Operation));
+	return {std::move(name), result_size, read_request_then<Request, Operation>};
 }
 
 } // namespace helsim::kernel

@@ -392,15 +392,13 @@ HelError sq_async_nop(Thread &self, IpcQueue &queue, std::uintptr_t context, con
 	return complete_at_once(self, queue, context, kHelErrNone);
 }
 
-HelError sq_cancel(Thread &, IpcQueue &queue, std::uintptr_t, const std::byte *payload,
-		std::size_t length) {
-	HelSqCancel request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+HelError sq_cancel(Thread &, IpcQueue &queue, std::uintptr_t, const HelSqCancel &request) {
 	queue.cancel(request.cancellationTag);
 	return kHelErrNone;
 }
 
+// The request struct, then `count` actions: the one operation whose payload has a length of its
+// own.
 HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		const std::byte *payload, std::size_t length) {
 	HelSqExchangeMsgs request;
@@ -419,7 +417,7 @@ HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
 
 void register_core_sq_opcodes(CallRegistry &calls) {
 	// Posts nothing of its own: the operation it cancels completes with kHelErrCancelled.
-	calls.add_sq_opcode(kHelSubmitCancel, {"Cancel", 0, sq_cancel});
+	calls.add_sq_opcode(kHelSubmitCancel, sq_row<sq_cancel>("Cancel", 0));
 	calls.add_sq_opcode(kHelSubmitAsyncNop, {"AsyncNop", sizeof(HelSimpleResult), sq_async_nop});
 	// Its real result size depends on the action list; submit_exchange checks it.
 	calls.add_sq_opcode(kHelSubmitExchangeMsgs,

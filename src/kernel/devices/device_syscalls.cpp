@@ -1,5 +1,7 @@
 #include "kernel/devices/device_syscalls.hpp"
 
+#include "kernel/core/syscall_args.hpp"
+
 #include "kernel/devices/device_registry.hpp"
 #include "kernel/devices/dma_space.hpp"
 #include "kernel/devices/hardware_memory.hpp"
@@ -23,7 +25,7 @@ void register_device_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelsimCallMmioWrite,
 			{"helsimMmioWrite", "&address width value", sys_mmio_write});
 	calls.add_sq_opcode(kHelSubmitPopulateSpace,
-			{"PopulateSpace", sizeof(HelSimpleResult), sq_populate_space});
+			sq_row<sq_populate_space>("PopulateSpace", sizeof(HelSimpleResult)));
 }
 
 } // namespace helsim::kernel

@@ -46,10 +46,7 @@ HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *) {
 
 // kHelSubmitAwaitEvent: any awaitable object (Object::awaitable()), needing Wait.
 HelError sq_await_event(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqAwaitEvent request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqAwaitEvent &request) {
 	Resolved r;
 	if (HelError e = self.universe().lookup(request.handle, r); e != kHelErrNone)
 		return e;
@@ -79,7 +76,7 @@ void register_event_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelCallSubmitAwaitEvent,
 			{"helSubmitAwaitEvent", "*handle sequence *queue &context", sys_legacy_await_event});
 	calls.add_sq_opcode(kHelSubmitAwaitEvent,
-			{"AwaitEvent", sizeof(HelEventResult), sq_await_event});
+			sq_row<sq_await_event>("AwaitEvent", sizeof(HelEventResult)));
 }
 
 } // namespace helsim::kernel

@@ -19,7 +19,7 @@ HelError sys_create_bitset_event(Thread &self, const HelWord *args, HelWord *out
 HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_legacy_await_event(Thread &self, const HelWord *args, HelWord *outs);
 HelError sq_await_event(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length);
+		const HelSqAwaitEvent &request);
 
 // The event syscalls and SQ opcodes. Written into the kernel's tables at its construction.
 void register_event_calls(CallRegistry &calls);

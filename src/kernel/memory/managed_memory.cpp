@@ -5,9 +5,9 @@
 #include <algorithm>
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_syscalls.hpp"
-#include "kernel/ipc/queue.hpp"
 #include "kernel/core/syscall_args.hpp"
+#include "kernel/ipc/queue.hpp"
+#include "kernel/memory/memory_syscalls.hpp"
 
 namespace helsim::kernel {
 namespace {
@@ -597,10 +597,7 @@ HelError sys_update_memory(Thread &self, const HelWord *args, HelWord *) {
 }
 
 HelError sq_manage_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqManageMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqManageMemory &request) {
 	auto view = resolve_view(self, request.handle, kHelRightManage);
 	if (!view)
 		return view.error;
@@ -624,10 +621,7 @@ HelError sq_manage_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 }
 
 HelError sq_writeback_fence(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqWritebackFence request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqWritebackFence &request) {
 	auto view = resolve_view(self, request.handle, kHelRightFence);
 	if (!view)
 		return view.error;
@@ -648,10 +642,7 @@ HelError sq_writeback_fence(Thread &self, IpcQueue &queue, std::uintptr_t contex
 }
 
 HelError sq_invalidate_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqInvalidateMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqInvalidateMemory &request) {
 	auto view = resolve_view(self, request.handle, kHelRightManage);
 	if (!view)
 		return view.error;

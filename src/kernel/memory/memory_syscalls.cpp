@@ -87,12 +87,10 @@ private:
 	std::uintptr_t context_;
 };
 
+// HelSqReadMemory and HelSqWriteMemory share their layout.
+template <typename Request>
 HelError submit_memory_copy(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length, bool write) {
-	// HelSqReadMemory and HelSqWriteMemory share their layout.
-	HelSqReadMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const Request &request, bool write) {
 	CopyEndpoint remote;
 	remote.address = request.address;
 	// Read to read, Write to write, whatever the handle names (as thor).
@@ -237,10 +235,7 @@ HelError sys_loadahead(Thread &self, const HelWord *args, HelWord *) {
 }
 
 HelError sq_protect_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqProtectMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqProtectMemory &request) {
 	auto space = resolve_space(self, request.spaceHandle, kHelRightGrant);
 	if (!space)
 		return space.error;
@@ -252,10 +247,7 @@ HelError sq_protect_memory(Thread &self, IpcQueue &queue, std::uintptr_t context
 }
 
 HelError sq_synchronize_space(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqSynchronizeSpace request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqSynchronizeSpace &request) {
 	auto space = resolve_space(self, request.spaceHandle, kHelRightProvision);
 	if (!space)
 		return space.error;
@@ -266,20 +258,17 @@ HelError sq_synchronize_space(Thread &self, IpcQueue &queue, std::uintptr_t cont
 }
 
 HelError sq_read_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	return submit_memory_copy(self, queue, context, payload, length, false);
+		const HelSqReadMemory &request) {
+	return submit_memory_copy(self, queue, context, request, false);
 }
 
 HelError sq_write_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	return submit_memory_copy(self, queue, context, payload, length, true);
+		const HelSqWriteMemory &request) {
+	return submit_memory_copy(self, queue, context, request, true);
 }
 
 HelError sq_resize_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqResizeMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqResizeMemory &request) {
 	auto view = resolve_view(self, request.handle, kHelRightManage);
 	if (!view)
 		return view.error;
@@ -381,25 +370,25 @@ void register_memory_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelCallSetSwapBudget,
 			{"helSetSwapBudget", "*swapHandle numPages", sys_set_swap_budget});
 	calls.add_sq_opcode(kHelSubmitProtectMemory,
-			{"ProtectMemory", sizeof(HelSimpleResult), sq_protect_memory});
+			sq_row<sq_protect_memory>("ProtectMemory", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitSynchronizeSpace,
-			{"SynchronizeSpace", sizeof(HelSimpleResult), sq_synchronize_space});
+			sq_row<sq_synchronize_space>("SynchronizeSpace", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitReadMemory,
-			{"ReadMemory", sizeof(HelSimpleResult), sq_read_memory});
+			sq_row<sq_read_memory>("ReadMemory", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitWriteMemory,
-			{"WriteMemory", sizeof(HelSimpleResult), sq_write_memory});
+			sq_row<sq_write_memory>("WriteMemory", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitResizeMemory,
-			{"ResizeMemory", sizeof(HelSimpleResult), sq_resize_memory});
+			sq_row<sq_resize_memory>("ResizeMemory", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitForkMemory,
-			{"ForkMemory", sizeof(HelHandleResult), sq_fork_memory});
+			sq_row<sq_fork_memory>("ForkMemory", sizeof(HelHandleResult)));
 	calls.add_sq_opcode(kHelSubmitManageMemory,
-			{"ManageMemory", sizeof(HelManageResult), sq_manage_memory});
+			sq_row<sq_manage_memory>("ManageMemory", sizeof(HelManageResult)));
 	calls.add_sq_opcode(kHelSubmitLockMemoryView,
-			{"LockMemoryView", sizeof(HelHandleResult), sq_lock_memory_view});
+			sq_row<sq_lock_memory_view>("LockMemoryView", sizeof(HelHandleResult)));
 	calls.add_sq_opcode(kHelSubmitWritebackFence,
-			{"WritebackFence", sizeof(HelSimpleResult), sq_writeback_fence});
+			sq_row<sq_writeback_fence>("WritebackFence", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitInvalidateMemory,
-			{"InvalidateMemory", sizeof(HelSimpleResult), sq_invalidate_memory});
+			sq_row<sq_invalidate_memory>("InvalidateMemory", sizeof(HelSimpleResult)));
 }
 
 } // namespace helsim::kernel

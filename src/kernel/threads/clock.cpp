@@ -72,10 +72,7 @@ HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
 }
 
 HelError sq_await_clock(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqAwaitClock request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqAwaitClock &request) {
 	submit_await_clock(self, queue, request.counter, request.cancellationTag, context);
 	return kHelErrNone;
 }
@@ -85,7 +82,7 @@ HelError sq_await_clock(Thread &self, IpcQueue &queue, std::uintptr_t context,
 void register_clock_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelCallGetClock, {"helGetClock", "> counter", sys_get_clock});
 	calls.add_sq_opcode(kHelSubmitAwaitClock,
-			{"AwaitClock", sizeof(HelSimpleResult), sq_await_clock});
+			sq_row<sq_await_clock>("AwaitClock", sizeof(HelSimpleResult)));
 }
 
 } // namespace helsim::kernel
