@@ -25,7 +25,8 @@ void register_device_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelsimCallMmioWrite,
 			{"helsimMmioWrite", "&address width value", sys_mmio_write});
 	calls.add_sq_opcode(kHelSubmitPopulateSpace,
-			sq_row<sq_populate_space>("PopulateSpace", sizeof(HelSimpleResult)));
+			sq_row<sq_populate_space, resolve_object<DmaSpace>, &HelSqPopulateSpace::handle,
+					kHelRightProvision>("PopulateSpace", sizeof(HelSimpleResult)));
 }
 
 } // namespace helsim::kernel

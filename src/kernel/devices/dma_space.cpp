@@ -42,10 +42,7 @@ HelError sys_create_dma_space(Thread &self, const HelWord *args, HelWord *outs) 
 }
 
 HelError sq_populate_space(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const HelSqPopulateSpace &request) {
-	auto dma = self.universe().resolve<DmaSpace>(request.handle, kHelRightProvision);
-	if (!dma)
-		return dma.error;
+		const HelSqPopulateSpace &request, Lookup<DmaSpace> &dma) {
 	if (!page_range(request.address, request.length))
 		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
 	// Faults every page in for writing (a device may write it; read-only mappings for reading),

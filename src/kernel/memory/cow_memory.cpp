@@ -335,10 +335,7 @@ HelError sys_copy_on_write(Thread &self, const HelWord *args, HelWord *outs) {
 }
 
 HelError sq_fork_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const HelSqForkMemory &request) {
-	auto view = resolve_view(self, request.handle, kHelRightRead);
-	if (!view)
-		return view.error;
+		const HelSqForkMemory &, Lookup<MemoryView> &view) {
 	// Any other view fails with kHelErrIllegalObject (in its completion), whatever its
 	// rights: only copy-on-write views can have Derive to begin with.
 	if (dynamic_cast<CopyOnWriteMemory *>(view.object.get()) && !(view.rights & kHelRightDerive))

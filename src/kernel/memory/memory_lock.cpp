@@ -89,10 +89,7 @@ private:
 } // namespace
 
 HelError sq_lock_memory_view(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const HelSqLockMemoryView &request) {
-	auto view = resolve_view(self, request.handle, kHelRightPin);
-	if (!view)
-		return view.error;
+		const HelSqLockMemoryView &request, Lookup<MemoryView> &view) {
 	std::size_t size = view.object->size();
 	if (request.offset > size || request.size > size - request.offset) {
 		// thor's lockRange() refuses the range; hel.cpp reports that as a fault.

@@ -235,10 +235,7 @@ HelError sys_loadahead(Thread &self, const HelWord *args, HelWord *) {
 }
 
 HelError sq_protect_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const HelSqProtectMemory &request) {
-	auto space = resolve_space(self, request.spaceHandle, kHelRightGrant);
-	if (!space)
-		return space.error;
+		const HelSqProtectMemory &request, Lookup<AddressSpace> &space) {
 	auto pointer = reinterpret_cast<std::uintptr_t>(request.pointer);
 	if ((request.flags & ~kProtMask) || !page_range(pointer, request.size))
 		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
@@ -247,10 +244,7 @@ HelError sq_protect_memory(Thread &self, IpcQueue &queue, std::uintptr_t context
 }
 
 HelError sq_synchronize_space(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const HelSqSynchronizeSpace &request) {
-	auto space = resolve_space(self, request.spaceHandle, kHelRightProvision);
-	if (!space)
-		return space.error;
+		const HelSqSynchronizeSpace &request, Lookup<AddressSpace> &space) {
 	auto pointer = reinterpret_cast<std::uintptr_t>(request.pointer);
 	if (!page_range(pointer, request.size))
 		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
@@ -268,10 +262,7 @@ HelError sq_write_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 }
 
 HelError sq_resize_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const HelSqResizeMemory &request) {
-	auto view = resolve_view(self, request.handle, kHelRightManage);
-	if (!view)
-		return view.error;
+		const HelSqResizeMemory &request, Lookup<MemoryView> &view) {
 	return complete_at_once(self, queue, context, view.object->resize(request.newSize));
 }
 
@@ -370,25 +361,33 @@ void register_memory_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelCallSetSwapBudget,
 			{"helSetSwapBudget", "*swapHandle numPages", sys_set_swap_budget});
 	calls.add_sq_opcode(kHelSubmitProtectMemory,
-			sq_row<sq_protect_memory>("ProtectMemory", sizeof(HelSimpleResult)));
+			sq_row<sq_protect_memory, resolve_space, &HelSqProtectMemory::spaceHandle,
+					kHelRightGrant>("ProtectMemory", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitSynchronizeSpace,
-			sq_row<sq_synchronize_space>("SynchronizeSpace", sizeof(HelSimpleResult)));
+			sq_row<sq_synchronize_space, resolve_space, &HelSqSynchronizeSpace::spaceHandle,
+					kHelRightProvision>("SynchronizeSpace", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitReadMemory,
 			sq_row<sq_read_memory>("ReadMemory", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitWriteMemory,
 			sq_row<sq_write_memory>("WriteMemory", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitResizeMemory,
-			sq_row<sq_resize_memory>("ResizeMemory", sizeof(HelSimpleResult)));
+			sq_row<sq_resize_memory, resolve_view, &HelSqResizeMemory::handle, kHelRightManage>(
+					"ResizeMemory", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitForkMemory,
-			sq_row<sq_fork_memory>("ForkMemory", sizeof(HelHandleResult)));
+			sq_row<sq_fork_memory, resolve_view, &HelSqForkMemory::handle, kHelRightRead>(
+					"ForkMemory", sizeof(HelHandleResult)));
 	calls.add_sq_opcode(kHelSubmitManageMemory,
-			sq_row<sq_manage_memory>("ManageMemory", sizeof(HelManageResult)));
+			sq_row<sq_manage_memory, resolve_view, &HelSqManageMemory::handle, kHelRightManage>(
+					"ManageMemory", sizeof(HelManageResult)));
 	calls.add_sq_opcode(kHelSubmitLockMemoryView,
-			sq_row<sq_lock_memory_view>("LockMemoryView", sizeof(HelHandleResult)));
+			sq_row<sq_lock_memory_view, resolve_view, &HelSqLockMemoryView::handle, kHelRightPin>(
+					"LockMemoryView", sizeof(HelHandleResult)));
 	calls.add_sq_opcode(kHelSubmitWritebackFence,
-			sq_row<sq_writeback_fence>("WritebackFence", sizeof(HelSimpleResult)));
+			sq_row<sq_writeback_fence, resolve_view, &HelSqWritebackFence::handle, kHelRightFence>(
+					"WritebackFence", sizeof(HelSimpleResult)));
 	calls.add_sq_opcode(kHelSubmitInvalidateMemory,
-			sq_row<sq_invalidate_memory>("InvalidateMemory", sizeof(HelSimpleResult)));
+			sq_row<sq_invalidate_memory, resolve_view, &HelSqInvalidateMemory::handle,
+					kHelRightManage>("InvalidateMemory", sizeof(HelSimpleResult)));
 }
 
 } // namespace helsim::kernel

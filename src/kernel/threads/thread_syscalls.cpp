@@ -261,11 +261,8 @@ HelError sys_query_thread_stats(Thread &self, const HelWord *args, HelWord *) {
 }
 
 // kHelSubmitObserve: the thread handle needs Wait (thor); kHelThisThread is no thread handle.
-HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const HelSqObserve &request) {
-	auto thread = self.universe().resolve<Thread>(request.handle, kHelRightWait);
-	if (!thread)
-		return thread.error;
+HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const HelSqObserve &,
+		Lookup<Thread> &thread) {
 	thread.object->observe(self, queue, context);
 	return kHelErrNone;
 }
@@ -308,7 +305,9 @@ void register_thread_calls(CallRegistry &calls) {
 			{"helQueryThreadStats", "*handle &stats", sys_query_thread_stats});
 	calls.add_syscall(kHelCallSetAffinity,
 			{"helSetAffinity", "*handle &mask size", sys_set_affinity});
-	calls.add_sq_opcode(kHelSubmitObserve, sq_row<sq_observe>("Observe", sizeof(HelObserveResult)));
+	calls.add_sq_opcode(kHelSubmitObserve,
+			sq_row<sq_observe, resolve_object<Thread>, &HelSqObserve::handle, kHelRightWait>(
+					"Observe", sizeof(HelObserveResult)));
 }
 
 } // namespace helsim::kernel

@@ -42,7 +42,7 @@ HelError sys_load_registers(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_store_registers(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_legacy_observe(Thread &self, const HelWord *args, HelWord *outs);
 HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const HelSqObserve &request);
+		const HelSqObserve &request, Lookup<Thread> &thread);
 
 // The thread syscalls and SQ opcodes. Written into the kernel's tables at its construction.
 void register_thread_calls(CallRegistry &calls);
