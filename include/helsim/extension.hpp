@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <utility>
 
 #include <helsim/hel.h>
@@ -259,7 +260,9 @@ Resolved<T> Caller::resolve(HelHandle handle, std::uint32_t required) const {
 		result.error = e;
 		return result;
 	}
-	T *typed = dynamic_cast<T *>(any.get());
+	// The exact type first: one comparison, where dynamic_cast walks the class hierarchy.
+	T *typed = typeid(*any.get()) == typeid(T) ? static_cast<T *>(any.get())
+											   : dynamic_cast<T *>(any.get());
 	if (!typed) {
 		result.error = kHelErrBadDescriptor;
 		return result;

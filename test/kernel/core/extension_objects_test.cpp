@@ -42,6 +42,7 @@ constexpr std::uint32_t kResolveOther = kFirstExtensionSyscall + 43;
 constexpr std::uint32_t kHoldProbe = kFirstExtensionSyscall + 44;
 constexpr std::uint32_t kDropProbe = kFirstExtensionSyscall + 45;
 constexpr std::uint32_t kCreateBuiltin = kFirstExtensionSyscall + 46;
+constexpr std::uint32_t kResolveAny = kFirstExtensionSyscall + 48;
 
 template <typename T>
 HelError create(Caller &caller, const char *kind_name, const HelWord *args, HelWord *outs) {
@@ -116,6 +117,8 @@ void install(helsim::Machine &machine) {
 	helsim::ext::register_syscall(machine, kCreateOther, "createOther", create_other);
 	helsim::ext::register_syscall(machine, kResolveProbe, "resolveProbe", resolve<Probe>);
 	helsim::ext::register_syscall(machine, kResolveOther, "resolveOther", resolve<Other>);
+	helsim::ext::register_syscall(machine, kResolveAny, "resolveAny",
+			resolve<helsim::ext::KernelObject>);
 	helsim::ext::register_syscall(machine, kHoldProbe, "holdProbe", hold_probe);
 	helsim::ext::register_syscall(machine, kDropProbe, "dropProbe", drop_probe);
 	helsim::ext::register_syscall(machine, kCreateBuiltin, "createBuiltin", create_builtin);
@@ -217,6 +220,13 @@ TEST(ExtensionObjects, ResolveChecksTheHandleThenTheKindThenTheRights) {
 	EXPECT_EQ(resolve_probe(other, kPeek, rights), kHelErrBadDescriptor)
 			<< "another extension kind, before the rights";
 	EXPECT_EQ(helSyscall2_1(static_cast<int>(kResolveOther), static_cast<HelWord>(probe), 0, &out),
+			kHelErrBadDescriptor);
+	// A base class resolves every object derived from it, and only those.
+	ASSERT_EQ(helSyscall2_1(static_cast<int>(kResolveAny), static_cast<HelWord>(probe), kPoke,
+					  &out),
+			kHelErrNone);
+	EXPECT_EQ(out, kPoke);
+	EXPECT_EQ(helSyscall2_1(static_cast<int>(kResolveAny), static_cast<HelWord>(token), 0, &out),
 			kHelErrBadDescriptor);
 	EXPECT_EQ(resolve_probe(probe, kPeek, rights), kHelErrBadRights);
 	EXPECT_EQ(resolve_probe(probe, kPoke | kHelRightGrant, rights), kHelErrBadRights);
