@@ -710,7 +710,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 			if (is_send(node.type))
 				tracer->send(&node, node.length);
 			else if (node.type == kHelActionPushDescriptor)
-				tracer->push_descriptor(&node, kind_name(node.pushed.object->kind()),
+				tracer->push_descriptor(&node, node.pushed.object->kind_name(),
 						actions[i].handle, self.universe().id(), node.pushed.rights);
 			else if (node.type == kHelActionPullDescriptor)
 				node.trace_track = tracer->track_id(self);
