@@ -17,6 +17,7 @@
 #include "sim/host.hpp"
 #include "kernel/threads/futex.hpp"
 #include "kernel/core/object.hpp"
+#include "kernel/ipc/stream_actions.hpp"
 #include "kernel/memory/space.hpp"
 
 namespace helsim::kernel {
@@ -115,6 +116,8 @@ public:
 	}
 	void register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler);
 	ext::SupercallHandler supercall_handler;
+	// Stream action types and their pairing rules, built-in and extension.
+	StreamActions &stream_actions() { return stream_actions_; }
 
 	// The machine's hardware access token (Machine::hardware_access_token), which gates
 	// helAccessPhysical, helAccessIo and helAccessIrq; nullptr until the host asks for it.
@@ -161,6 +164,7 @@ private:
 	mutable std::mutex extension_mutex_;
 	std::array<std::atomic<ext::SyscallHandler>, kSyscallSlots> extension_rows_{};
 	std::array<std::string, kSyscallSlots> extension_names_{};
+	StreamActions stream_actions_;
 
 	std::atomic<const Object *> hardware_token_{nullptr};
 
