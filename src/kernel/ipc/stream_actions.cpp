@@ -19,7 +19,7 @@ void mismatch(Stream &, Node &a, Node &b, Reaper &reaper) {
 
 } // namespace
 
-const PairRule kMismatchRule{mismatch, false};
+const PairRule kMismatchRule{mismatch, false, nullptr};
 
 StreamActions::StreamActions() { register_builtin_actions(*this); }
 
@@ -55,7 +55,8 @@ void StreamActions::add_type(const ActionType &type) {
 	rows_[slot].store(&row, std::memory_order_release);
 }
 
-void StreamActions::add_pair(int first, int second, PairFunction function) {
+void StreamActions::add_pair(int first, int second, PairFunction function,
+		ext::StreamPairFunction extension_pair) {
 	if (!function)
 		throw std::invalid_argument("helsim: a stream action pair without a function");
 	std::lock_guard lock{mutex_};
@@ -77,7 +78,7 @@ void StreamActions::add_pair(int first, int second, PairFunction function) {
 	if (&a.pair_rule(b) != &kMismatchRule)
 		throw std::invalid_argument(fmt::format("helsim: stream actions {} and {} pair already",
 				a.type().name, b.type().name));
-	set_rule(a, b, function, true);
+	set_rule(a, b, function, true, extension_pair);
 }
 
 const PairRule &StreamActions::pair_rule(int a, int b) const {
@@ -89,12 +90,13 @@ const PairRule &StreamActions::pair_rule(int a, int b) const {
 }
 
 void StreamActions::set_rule(ActionRow &first, ActionRow &second, PairFunction function,
-		bool by_type) {
-	const PairRule &forward = rule_storage_.emplace_back(PairRule{function, false});
+		bool by_type, ext::StreamPairFunction extension_pair) {
+	const PairRule &forward = rule_storage_.emplace_back(PairRule{function, false, extension_pair});
 	first.pairs_[second.slot_].store(&forward, std::memory_order_release);
 	if (&first == &second)
 		return;
-	const PairRule &backward = rule_storage_.emplace_back(PairRule{function, by_type});
+	const PairRule &backward =
+			rule_storage_.emplace_back(PairRule{function, by_type, extension_pair});
 	second.pairs_[first.slot_].store(&backward, std::memory_order_release);
 }
 

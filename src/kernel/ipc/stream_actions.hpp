@@ -16,6 +16,7 @@
 #include <deque>
 #include <mutex>
 
+#include <helsim/extension.hpp>
 #include <helsim/hel.h>
 
 #include "kernel/core/object.hpp"
@@ -32,11 +33,9 @@ class Thread;
 struct Node;
 
 inline constexpr std::size_t kBuiltinActionSlots = 16;
-inline constexpr std::size_t kExtensionActionSlots = 16;
+inline constexpr std::size_t kExtensionActionSlots = ext::kExtensionActionCount;
 inline constexpr std::size_t kActionSlots = kBuiltinActionSlots + kExtensionActionSlots;
-// Far above Managarm's kHelAction* numbers (0 to 11), so that a new upstream action cannot
-// take a number an extension uses.
-inline constexpr int kFirstExtensionAction = 0x1000;
+inline constexpr int kFirstExtensionAction = ext::kFirstExtensionAction;
 
 // The slot of action type `type`, or kActionSlots if no slot can hold it.
 constexpr std::size_t action_slot(int type) {
@@ -93,6 +92,8 @@ struct ActionType {
 	// Pairs with every action, itself included (dismiss), taking the two nodes in the order
 	// they met (the submitted one first); null for most types.
 	PairFunction pairs_with_any;
+	// An extension's row: what `decode` calls (stream_extension.cpp); null for built-ins.
+	ext::StreamDecodeFunction extension_decode;
 };
 
 // Which function runs when a node of one type meets a node of another, and in which order it
@@ -100,6 +101,8 @@ struct ActionType {
 struct PairRule {
 	PairFunction function;
 	bool swapped; // the function takes the second node of the lookup first
+	// An extension's pair: what `function` calls (stream_extension.cpp); null for built-ins.
+	ext::StreamPairFunction extension_pair;
 
 	void run(Stream &stream, Node &a, Node &b, Reaper &reaper) const {
 		if (swapped)
@@ -147,7 +150,8 @@ public:
 	void add_type(const ActionType &type);
 	// Adds the rule for `first` meeting `second` (either order). Throws std::invalid_argument
 	// for an unregistered type, a type that pairs with any, or a pair that has a rule already.
-	void add_pair(int first, int second, PairFunction function);
+	void add_pair(int first, int second, PairFunction function,
+			ext::StreamPairFunction extension_pair = nullptr);
 
 	// The row of `type`, or nullptr if none is registered.
 	const ActionRow *row(int type) const {
@@ -161,7 +165,8 @@ public:
 private:
 	// by_type: the function takes `first`'s node first whichever order the nodes met in;
 	// otherwise it takes them in the order they met (pairs_with_any).
-	void set_rule(ActionRow &first, ActionRow &second, PairFunction function, bool by_type);
+	void set_rule(ActionRow &first, ActionRow &second, PairFunction function, bool by_type,
+			ext::StreamPairFunction extension_pair = nullptr);
 
 	std::mutex mutex_; // serialises registrations
 	std::deque<ActionRow> row_storage_;
@@ -180,6 +185,9 @@ void register_transfer_actions(StreamActions &actions);
 void finish_node(Node &node, HelError error, Reaper &reaper);
 // Fails a node together with its ancillary list, which then never reaches a child stream.
 void fail_node(Node &node, HelError error, Reaper &reaper);
+// Runs the rule of a buffered sendFromBuffer meeting `recv` with `send` in its place: `send`
+// must be buffered (its data in the kernel). How an extension's send delivers to a receive.
+void deliver_buffered(Stream &stream, Node &send, Node &recv, Reaper &reaper);
 // Attaches a descriptor in the universe of the node's submitter and keeps the handle in the
 // node (its row must have set ActionNeeds::universe). kHelErrThreadTerminated when that
 // universe is gone.

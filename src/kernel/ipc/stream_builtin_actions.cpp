@@ -157,20 +157,20 @@ constexpr std::size_t kHandle = sizeof(HelHandleResult);
 
 void register_builtin_actions(StreamActions &actions) {
 	actions.add_type({kHelActionDismiss, "dismiss", 0, pad8(kSimple), write_simple, decode_nothing,
-			nullptr, pair_dismiss});
+			nullptr, pair_dismiss, nullptr});
 	actions.add_type({kHelActionOffer, "offer", kHelItemAncillary | kHelItemWantLane, pad8(kHandle),
-			write_handle, decode_offer_accept, nullptr, nullptr});
+			write_handle, decode_offer_accept, nullptr, nullptr, nullptr});
 	actions.add_type({kHelActionAccept, "accept", kHelItemAncillary, pad8(kHandle), write_handle,
-			decode_offer_accept, nullptr, nullptr});
+			decode_offer_accept, nullptr, nullptr, nullptr});
 	actions.add_type({kHelActionImbueCredentials, "imbueCredentials", 0, pad8(kSimple),
-			write_simple, decode_imbue, nullptr, nullptr});
+			write_simple, decode_imbue, nullptr, nullptr, nullptr});
 	actions.add_type({kHelActionExtractCredentials, "extractCredentials", 0,
-			pad8(sizeof(HelCredentialsResult)), write_credentials, decode_nothing, nullptr,
+			pad8(sizeof(HelCredentialsResult)), write_credentials, decode_nothing, nullptr, nullptr,
 			nullptr});
 	actions.add_type({kHelActionPushDescriptor, "pushDescriptor", 0, pad8(kSimple), write_simple,
-			decode_push, trace_push, nullptr});
+			decode_push, trace_push, nullptr, nullptr});
 	actions.add_type({kHelActionPullDescriptor, "pullDescriptor", 0, pad8(kHandle), write_handle,
-			decode_pull, trace_pull, nullptr});
+			decode_pull, trace_pull, nullptr, nullptr});
 	register_transfer_actions(actions);
 
 	actions.add_pair(kHelActionOffer, kHelActionAccept, pair_offer_accept);

@@ -226,17 +226,23 @@ void pair_send_buffer(Stream &stream, Node &send, Node &recv, Reaper &reaper) {
 
 } // namespace
 
+void deliver_buffered(Stream &stream, Node &send, Node &recv, Reaper &reaper) {
+	const StreamActions &actions = stream.kernel().stream_actions();
+	actions.pair_rule(kHelActionSendFromBuffer, recv.row->type().type)
+			.run(stream, send, recv, reaper);
+}
+
 void register_transfer_actions(StreamActions &actions) {
 	constexpr std::size_t kSimple = pad8(sizeof(HelSimpleResult));
 	actions.add_type({kHelActionSendFromBuffer, "sendFromBuffer", 0, kSimple, write_simple,
-			decode_send, trace_send, nullptr});
+			decode_send, trace_send, nullptr, nullptr});
 	actions.add_type({kHelActionSendFromBufferSg, "sendFromBufferSg", 0, kSimple, write_simple,
-			decode_send_sg, trace_send, nullptr});
+			decode_send_sg, trace_send, nullptr, nullptr});
 	actions.add_type({kHelActionRecvInline, "recvInline", 0,
 			pad8(sizeof(HelInlineResultNoFlex) + kMaxInlineReceive), write_inline,
-			decode_recv_inline, nullptr, nullptr});
+			decode_recv_inline, nullptr, nullptr, nullptr});
 	actions.add_type({kHelActionRecvToBuffer, "recvToBuffer", 0, pad8(sizeof(HelLengthResult)),
-			write_length, decode_recv_buffer, nullptr, nullptr});
+			write_length, decode_recv_buffer, nullptr, nullptr, nullptr});
 	for (int send : {kHelActionSendFromBuffer, kHelActionSendFromBufferSg}) {
 		actions.add_pair(send, kHelActionRecvInline, pair_send_inline);
 		actions.add_pair(send, kHelActionRecvToBuffer, pair_send_buffer);

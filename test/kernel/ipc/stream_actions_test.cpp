@@ -42,7 +42,7 @@ void write_nothing(const Node &, ResultWriter &) {}
 void pair_nothing(Stream &, Node &, Node &, Reaper &) {}
 
 ActionType extension_type(int type) {
-	return {type, "extension", 0, 8, write_nothing, decode_nothing, nullptr, nullptr};
+	return {type, "extension", 0, 8, write_nothing, decode_nothing, nullptr, nullptr, nullptr};
 }
 
 } // namespace
