@@ -15,6 +15,7 @@
 #include <helsim/machine_config.hpp>
 
 #include "kernel/core/object.hpp"
+#include "kernel/ipc/stream_actions.hpp"
 #include "kernel/memory/space.hpp"
 #include "kernel/threads/futex.hpp"
 #include "sim/host.hpp"
@@ -123,6 +124,8 @@ public:
 	ext::SupercallHandler supercall_handler;
 	// Asynchronous operations of extension calls still pending (ext::AsyncOperation).
 	ExtensionOperations &extension_operations() { return *extension_operations_; }
+	// Stream action types and their pairing rules, built-in and extension.
+	StreamActions &stream_actions() { return stream_actions_; }
 
 	// The machine's hardware access token (Machine::hardware_access_token), which gates
 	// helAccessPhysical, helAccessIo and helAccessIrq; nullptr until the host asks for it.
@@ -171,6 +174,7 @@ private:
 	std::array<std::atomic<ext::SyscallHandler>, kSyscallSlots> extension_rows_{};
 	std::array<std::string, kSyscallSlots> extension_names_{};
 	std::unique_ptr<ExtensionOperations> extension_operations_;
+	StreamActions stream_actions_;
 
 	std::atomic<const Object *> hardware_token_{nullptr};
 
