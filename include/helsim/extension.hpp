@@ -4,12 +4,17 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
 
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
@@ -17,9 +22,20 @@
 namespace helsim::kernel {
 class ExtensionOperation;
 class IpcQueue;
+class Object;
+class Reaper;
+class Stream;
+struct Node;
 } // namespace helsim::kernel
 
 namespace helsim::ext {
+
+class KernelObject;
+class ObjectKindId;
+template <typename T>
+class ObjectRef;
+template <typename T>
+struct Resolved;
 
 // What helsim knows of a descriptor: its type (kHelDesc*) and its rights. Managarm's
 // HelDescriptorInfo has room for the type only.
@@ -128,7 +144,34 @@ public:
 
 	kernel::Thread &thread() const { return thread_; }
 
+	// Creates an object of `kind`, an extension kind of the caller's machine, as
+	// `new T(args...)` (T derives from KernelObject). The reference returned is the only
+	// one until the object is attached. Throws std::invalid_argument for a kind that is not
+	// an extension kind of this machine.
+	template <typename T, typename... Args>
+	ObjectRef<T> create(ObjectKindId kind, Args &&...args) const;
+
+	// A new handle to `object` in the caller's universe, with `rights` (bits outside hel's
+	// kHelRight* and the object's kind's own rights are dropped), or with the kind's default
+	// rights. kHelErrNoMemory when the universe's handle space is exhausted.
+	HelError attach(const KernelObject &object, std::uint32_t rights, HelHandle &handle) const;
+	HelError attach(const KernelObject &object, HelHandle &handle) const;
+
+	// The object `handle` names in the caller's universe, with the descriptor's rights:
+	// kHelErrNoDescriptor for an unknown, closed or forged handle, then kHelErrBadDescriptor
+	// when the object is not a T (a built-in object, or another extension kind's), then
+	// kHelErrBadRights when `required` is not a subset of the descriptor's rights.
+	template <typename T>
+	Resolved<T> resolve(HelHandle handle, std::uint32_t required) const;
+
+	// The kind registered under `name` on the caller's machine (built-in or extension), or
+	// nothing: how a handler finds its kind on whichever machine calls it.
+	std::optional<ObjectKindId> object_kind(std::string_view name) const;
+
 private:
+	void adopt(ObjectKindId kind, std::unique_ptr<KernelObject> object) const;
+	HelError lookup(HelHandle handle, ObjectRef<KernelObject> &object, std::uint32_t &rights) const;
+
 	kernel::Thread &thread_;
 };
 
@@ -198,5 +241,253 @@ using SupercallHandler = std::function<HelError(Caller &caller, std::uint32_t nu
 		const HelWord *args, HelWord *outs)>;
 void set_supercall_handler(Machine &machine, SupercallHandler handler);
 inline constexpr HelError kSupercallTrap = 0x7fff0001;
+
+// ---------------------------------------------------------------- Object kinds
+//
+// An extension defines objects of a kind of its own, with handles and rights like a built-in's:
+// register the kind once per machine, create objects from a syscall handler, attach them to
+// the caller's universe, resolve handles back to them. helTransferDescriptor and the push/pull
+// descriptor actions move them as any descriptor (rights only ever narrow), helDescriptorInfo
+// reports the kind's descriptor type, and leak reports and object counts name the kind.
+
+// Rights bits 16..31 belong to object kinds: each kind gives them a meaning of its own. hel's
+// kHelRight* bits (0..13) keep theirs for every kind: helTransferDescriptor out of a universe
+// needs kHelRightGrant on that universe's handle whatever the kind moved.
+inline constexpr std::uint32_t kKindRightsMask = 0xffff0000u;
+// The n-th right of a kind's own, n in [0, 16).
+constexpr std::uint32_t kind_right(unsigned n) { return std::uint32_t{1} << (16 + n); }
+
+struct ObjectKindSpec {
+	std::string name;         // names the kind in leak reports, object counts and traces
+	std::uint32_t rights = 0; // the kind's own rights: bits of kKindRightsMask
+	// The rights Caller::attach gives without an explicit mask: kHelRight* bits and `rights`.
+	std::uint32_t default_rights = 0;
+	int descriptor_type = kHelDescNone; // the type helDescriptorInfo reports for its handles
+};
+
+// A kind registered on one machine (another machine may number its kinds differently).
+class ObjectKindId {
+public:
+	std::uint32_t value() const { return value_; }
+	friend bool operator==(ObjectKindId, ObjectKindId) = default;
+
+private:
+	friend ObjectKindId register_object_kind(Machine &machine, ObjectKindSpec spec);
+	friend class KernelObject;
+	friend class Caller;
+	explicit ObjectKindId(std::uint32_t value) : value_{value} {}
+	std::uint32_t value_;
+};
+
+// Adds a kind to `machine`'s registry of object kinds, beside the built-ins. Throws
+// std::invalid_argument for an empty or taken name, rights outside kKindRightsMask, or default
+// rights outside kHelRight* and `rights`; std::length_error when the registry is full (64
+// kinds, the built-ins included).
+ObjectKindId register_object_kind(Machine &machine, ObjectKindSpec spec);
+
+// The base of an extension's objects. The kernel owns each one: Caller::create makes it, and
+// its destructor, the kind's teardown hook, runs exactly once, when the last handle to it is
+// closed and the last ObjectRef dropped (at the latest when the machine is destroyed, which
+// closes every handle; an ObjectRef must not outlive its machine).
+class KernelObject {
+public:
+	KernelObject(const KernelObject &) = delete;
+	KernelObject &operator=(const KernelObject &) = delete;
+	virtual ~KernelObject() = default;
+
+	ObjectKindId kind() const;
+
+	// Machine teardown, with the object still alive: complete whatever still waits inside it
+	// (with an error), so that the references such work holds are released.
+	virtual void abandon() {}
+
+protected:
+	KernelObject() = default;
+
+private:
+	friend class Caller;
+	friend void retain_object(const KernelObject &object);
+	friend void release_object(const KernelObject &object);
+	kernel::Object *core_ = nullptr; // the kernel object that counts its references
+};
+
+void retain_object(const KernelObject &object);
+void release_object(const KernelObject &object);
+
+// An owning reference to an extension object: it keeps the object alive as a handle does.
+template <typename T>
+class ObjectRef {
+public:
+	ObjectRef() = default;
+	ObjectRef(const ObjectRef &o) : p_{o.p_} {
+		if (p_)
+			retain_object(*p_);
+	}
+	ObjectRef(ObjectRef &&o) noexcept : p_{std::exchange(o.p_, nullptr)} {}
+	template <std::derived_from<T> U>
+	ObjectRef(ObjectRef<U> &&o) noexcept : p_{std::exchange(o.p_, nullptr)} {}
+	ObjectRef &operator=(ObjectRef o) noexcept {
+		std::swap(p_, o.p_);
+		return *this;
+	}
+	~ObjectRef() {
+		if (p_)
+			release_object(*p_);
+	}
+
+	T *get() const { return p_; }
+	T *operator->() const { return p_; }
+	T &operator*() const { return *p_; }
+	explicit operator bool() const { return p_ != nullptr; }
+
+private:
+	template <typename>
+	friend class ObjectRef;
+	friend class Caller;
+	// Takes over a reference already counted.
+	static ObjectRef adopt(T *p) {
+		ObjectRef r;
+		r.p_ = p;
+		return r;
+	}
+	T *p_ = nullptr;
+};
+
+// What Caller::resolve found: the object and the descriptor's rights, or the error.
+template <typename T>
+struct Resolved {
+	HelError error = kHelErrNone;
+	ObjectRef<T> object;
+	std::uint32_t rights = 0;
+	explicit operator bool() const { return error == kHelErrNone; }
+};
+
+template <typename T, typename... Args>
+ObjectRef<T> Caller::create(ObjectKindId kind, Args &&...args) const {
+	static_assert(std::derived_from<T, KernelObject>, "extension objects derive from KernelObject");
+	auto object = std::make_unique<T>(std::forward<Args>(args)...);
+	T *p = object.get();
+	adopt(kind, std::move(object));
+	return ObjectRef<T>::adopt(p);
+}
+
+template <typename T>
+Resolved<T> Caller::resolve(HelHandle handle, std::uint32_t required) const {
+	Resolved<T> result;
+	ObjectRef<KernelObject> any;
+	std::uint32_t rights = 0;
+	if (HelError e = lookup(handle, any, rights); e != kHelErrNone) {
+		result.error = e;
+		return result;
+	}
+	// The exact type first: one comparison, where dynamic_cast walks the class hierarchy.
+	T *typed = typeid(*any.get()) == typeid(T) ? static_cast<T *>(any.get())
+											   : dynamic_cast<T *>(any.get());
+	if (!typed) {
+		result.error = kHelErrBadDescriptor;
+		return result;
+	}
+	if ((rights & required) != required) {
+		result.error = kHelErrBadRights;
+		return result;
+	}
+	any.p_ = nullptr;
+	result.object = ObjectRef<T>::adopt(typed);
+	result.rights = rights;
+	return result;
+}
+
+// ---------------------------------------------------------------- Stream actions
+
+// A new stream action type: how an action of it is decoded at submission, the result it
+// writes into its exchange's completion, and what happens when it meets another action on a
+// stream. Managarm's actions are rows of the same registry (docs/architecture.md, "Streams"),
+// so an extension's action can pair with a built-in one (a new send with recvToBuffer).
+
+// Extension action type numbers: [kFirstExtensionAction, kFirstExtensionAction +
+// kExtensionActionCount), far above Managarm's kHelAction* numbers (0 to 11).
+inline constexpr int kFirstExtensionAction = 0x1000;
+inline constexpr int kExtensionActionCount = 16;
+
+// The completion result an extension action writes: HelSimpleResult, or HelLengthResult with
+// the length StreamItem::set_result_length set (0 otherwise).
+enum class StreamResult { simple, length };
+
+// One action of an exchange in flight, as an extension's functions see it.
+class StreamItem {
+public:
+	explicit StreamItem(kernel::Node &node) : node_{node} {}
+
+	int type() const;
+	std::uint32_t flags() const;
+
+	// At decode: copies `size` bytes of the submitter's memory at `user_buffer` into the
+	// kernel, through the kernel's checked user-memory access (faults resolved on the
+	// submitting thread), as a buffered send does; the bytes are the item's data from then on.
+	// Once per item: kHelErrIllegalState after a capture of one byte or more;
+	// kHelErrIllegalArgs beyond kMaxCapture bytes; kHelErrNoMemory; kHelErrFault when the
+	// memory cannot be read (the item then remembers the fault: deliver() fails both sides as
+	// for a faulting send, so decode may return kHelErrNone and let the pairing report it).
+	HelError capture(Caller &caller, const void *user_buffer, std::size_t size);
+	static constexpr std::size_t kMaxCapture = std::size_t{16} << 20;
+	// The captured bytes (empty if nothing was captured); the item's own functions may
+	// rewrite them in place.
+	std::span<std::byte> data();
+
+	// The length a StreamResult::length result reports.
+	void set_result_length(std::size_t length);
+
+	kernel::Node &node() const { return node_; }
+
+private:
+	kernel::Node &node_;
+};
+
+// Two actions that met on a stream; a pair function finishes both, through this.
+class StreamPair {
+public:
+	StreamPair(kernel::Stream &stream, kernel::Node &first, kernel::Node &second,
+			kernel::Reaper &reaper)
+	: stream_{stream}, first_{first}, second_{second}, reaper_{reaper} {}
+
+	// The first is of the first type the pair was registered with.
+	StreamItem first() const { return StreamItem{first_}; }
+	StreamItem second() const { return StreamItem{second_}; }
+
+	// Ends one item with `error` (its result's error field). Call it exactly once per item,
+	// unless deliver() finishes the item.
+	void finish(StreamItem item, HelError error);
+	// Delivers `from`'s captured data to `to`, a built-in receive, exactly as a buffered
+	// sendFromBuffer would, and finishes both: recvInline takes it into its completion,
+	// recvToBuffer into its buffer through the kernel's checked copy (faulting pages in,
+	// through a pager if need be, after the pairing). Data longer than the receive's room:
+	// both kHelErrBufferTooSmall; a fault capturing `from`: kHelErrFault and
+	// kHelErrRemoteFault; `to` of a type sendFromBuffer does not pair with: what a send
+	// meeting it gets (kHelErrTransmissionMismatch on both; a dismiss dismisses).
+	void deliver(StreamItem from, StreamItem to);
+
+private:
+	kernel::Stream &stream_;
+	kernel::Node &first_;
+	kernel::Node &second_;
+	kernel::Reaper &reaper_;
+};
+
+// Validates `action` at submission and captures what the item needs. An error refuses the
+// whole submission (the exchange never completes), as a built-in's does.
+using StreamDecodeFunction = HelError (*)(Caller &caller, const HelAction &action, StreamItem item);
+using StreamPairFunction = void (*)(StreamPair &pair);
+
+// Registers action type `type` (in the extension range) on `machine`; its actions accept no
+// item flags but kHelItemChain, and meet dismiss like every action. Throws
+// std::invalid_argument for a type outside the range or already registered, or a null name
+// or decode. `name` names the action in reports and must outlive the machine (a literal).
+void register_stream_action(Machine &machine, int type, const char *name, StreamResult result,
+		StreamDecodeFunction decode);
+// Registers what happens when an action of `first` meets one of `second` (either order;
+// `first` may be `second`, or a built-in kHelAction*). Throws std::invalid_argument for an
+// unregistered type, dismiss, a null function, or a pair that has a rule already (built-ins
+// included: a pair the kernel already knows cannot be replaced).
+void register_stream_pair(Machine &machine, int first, int second, StreamPairFunction pair);
 
 } // namespace helsim::ext

@@ -26,7 +26,7 @@ HelError describe(kernel::Thread &thread, HelHandle handle, DescriptorInfo &info
 	kernel::Resolved descriptor;
 	if (HelError e = thread.universe().lookup(handle, descriptor); e != kHelErrNone)
 		return e;
-	info = {static_cast<int>(descriptor.object->kind()), descriptor.rights};
+	info = {descriptor.object->descriptor_type(), descriptor.rights};
 	return kHelErrNone;
 }
 

@@ -20,53 +20,14 @@ namespace {
 constexpr std::size_t kWindowSize = std::size_t{16} << 30;
 } // namespace
 
-const char *kind_name(ObjectKind kind) {
-	switch (kind) {
-	case ObjectKind::universe: return "universe";
-	case ObjectKind::queue: return "queue";
-	case ObjectKind::memory_view: return "memory";
-	case ObjectKind::memory_slice: return "memory slice";
-	case ObjectKind::memory_view_lock: return "memory lock";
-	case ObjectKind::swap_space: return "swap space";
-	case ObjectKind::address_space: return "address space";
-	case ObjectKind::thread: return "thread";
-	case ObjectKind::lane: return "lane";
-	case ObjectKind::token: return "token";
-	case ObjectKind::oneshot_event: return "oneshot event";
-	case ObjectKind::bitset_event: return "bitset event";
-	case ObjectKind::irq_pin: return "irq pin";
-	case ObjectKind::irq: return "irq";
-	case ObjectKind::kernlet_object: return "kernlet";
-	case ObjectKind::bound_kernlet: return "bound kernlet";
-	case ObjectKind::dma_space: return "dma space";
-	case ObjectKind::io_space: return "io space";
-	case ObjectKind::extension: return "extension object";
-	case ObjectKind::stream: return "stream";
-	}
-	return "object";
-}
-
-namespace {
-constexpr ObjectKind kAllKinds[kObjectKindCount] = {ObjectKind::universe, ObjectKind::queue,
-		ObjectKind::memory_view, ObjectKind::memory_slice, ObjectKind::memory_view_lock,
-		ObjectKind::swap_space, ObjectKind::address_space, ObjectKind::thread, ObjectKind::lane,
-		ObjectKind::token, ObjectKind::oneshot_event, ObjectKind::bitset_event, ObjectKind::irq_pin,
-		ObjectKind::irq, ObjectKind::kernlet_object, ObjectKind::bound_kernlet,
-		ObjectKind::dma_space, ObjectKind::io_space, ObjectKind::extension, ObjectKind::stream};
-} // namespace
-
-std::size_t kind_index(ObjectKind kind) {
-	for (std::size_t i = 0; i < kObjectKindCount; ++i)
-		if (kAllKinds[i] == kind)
-			return i;
-	return kObjectKindCount - 1; // unreachable: every kind is listed
-}
-
-ObjectKind kind_at(std::size_t index) { return kAllKinds[index]; }
-
-Object::Object(Kernel &kernel, ObjectKind kind) : kernel_{kernel}, kind_{kind} {
+Object::Object(Kernel &kernel, ObjectKind kind)
+: kernel_{kernel}, kind_{kind}, rights_mask_{kernel.kinds()[kind].rights} {
 	kernel.register_object(*this);
 }
+
+const char *Object::kind_name() const { return kernel_.kinds()[kind_].name.c_str(); }
+
+int Object::descriptor_type() const { return kernel_.kinds()[kind_].descriptor_type; }
 
 Object::~Object() { kernel_.unregister_object(*this); }
 
@@ -74,6 +35,7 @@ Kernel::Kernel(const MachineConfig &config, sim::Host &host)
 : config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed},
   extension_operations_{std::make_unique<ExtensionOperations>()},
   irqs_{std::make_unique<IrqController>()}, devices_{std::make_unique<DeviceRegistry>()} {
+	register_builtin_kinds(kinds_);
 	register_builtin_calls(calls_);
 }
 
@@ -83,7 +45,7 @@ Ref<AddressSpace> Kernel::create_space() { return make_object<AddressSpace>(*thi
 
 void Kernel::register_object(Object &object) {
 	std::lock_guard lock{registry_mutex_};
-	++created_[kind_index(object.kind())]; // under the lock the registry takes anyway
+	++created_[static_cast<std::size_t>(object.kind())]; // under the lock the registry takes anyway
 	object.registry_next = registry_head_;
 	if (registry_head_)
 		registry_head_->registry_prev = &object;
@@ -103,37 +65,38 @@ std::vector<LeakedObject> Kernel::live_objects(const std::set<const void *> &exc
 	std::vector<LeakedObject> result;
 	for (Object *o = registry_head_; o; o = o->registry_next)
 		if (!except.contains(o))
-			result.push_back({kind_name(o->kind()), o->describe(), o->refs()});
+			result.push_back({o->kind_name(), o->describe(), o->refs()});
 	return result;
 }
 
 std::vector<ObjectCount> Kernel::object_counts() const {
-	std::array<std::uint64_t, kObjectKindCount> live{};
+	std::array<std::uint64_t, kMaxObjectKinds> live{};
 	std::lock_guard lock{registry_mutex_};
 	for (Object *o = registry_head_; o; o = o->registry_next)
-		++live[kind_index(o->kind())];
+		++live[static_cast<std::size_t>(o->kind())];
 	std::vector<ObjectCount> result;
-	for (std::size_t i = 0; i < kObjectKindCount; ++i)
+	for (std::size_t i = 0; i < kinds_.size(); ++i)
 		if (created_[i])
-			result.push_back({kind_name(kind_at(i)), created_[i], live[i]});
+			result.push_back({kinds_[static_cast<ObjectKind>(i)].name, created_[i], live[i]});
 	return result;
 }
 
 void Kernel::clear_universes() {
 	for (;;) {
-		Ref<Universe> victim;
+		Ref<Object> victim;
 		{
 			std::lock_guard lock{registry_mutex_};
 			for (Object *o = registry_head_; o; o = o->registry_next) {
-				if (o->kind() == ObjectKind::universe && static_cast<Universe *>(o)->size() > 0) {
-					victim = Ref<Universe>{static_cast<Universe *>(o)};
+				if (kinds_[o->kind()].teardown == Teardown::close_handles &&
+						o->descriptors_held() > 0) {
+					victim = Ref<Object>{o};
 					break;
 				}
 			}
 		}
 		if (!victim)
 			return;
-		victim->close_all();
+		victim->close_handles();
 	}
 }
 
@@ -149,7 +112,8 @@ std::vector<Ref<Object>> Kernel::live_object_refs() const {
 void Kernel::abandon_objects() {
 	extension_operations_->abandon_all();
 	for (auto &o : live_object_refs())
-		o->abandon();
+		if (kinds_[o->kind()].teardown == Teardown::abandon)
+			o->abandon();
 }
 
 void Kernel::register_thread(Thread &thread) {

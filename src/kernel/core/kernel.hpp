@@ -16,6 +16,7 @@
 
 #include "kernel/core/call_registry.hpp"
 #include "kernel/core/object.hpp"
+#include "kernel/ipc/stream_actions.hpp"
 #include "kernel/memory/space.hpp"
 #include "kernel/threads/futex.hpp"
 #include "sim/host.hpp"
@@ -38,6 +39,9 @@ public:
 	sim::Host &host() { return host_; }
 	FutexTable &futexes() { return futexes_; }
 	const VirtualWindow &window() const { return window_; }
+	// Every object kind: the built-ins, registered by the constructor, then extensions'.
+	ObjectKinds &kinds() { return kinds_; }
+	const ObjectKinds &kinds() const { return kinds_; }
 	Ref<AddressSpace> create_space();
 
 	// Universe ids, in order of creation from 1 (traces name universes by them).
@@ -56,9 +60,11 @@ public:
 	// direct touches (resolve_host_fault). Relaxed: counters only.
 	std::atomic<std::uint64_t> kernel_faults{0};
 	std::atomic<std::uint64_t> host_faults{0};
-	// Teardown: empties every live universe, which breaks reference cycles through handles.
+	// Teardown: empties every live object of a Teardown::close_handles kind (universes),
+	// which breaks reference cycles through handles.
 	void clear_universes();
-	// Teardown: lets every live object complete the work still waiting inside it.
+	// Teardown: lets every live object of a Teardown::abandon kind complete the work still
+	// waiting inside it.
 	void abandon_objects();
 	// Every live object, each with a reference taken (objects already dying are skipped), for
 	// walks that call into the objects (reports, teardown). The walk then runs without the
@@ -116,6 +122,8 @@ public:
 	ext::SupercallHandler supercall_handler;
 	// Asynchronous operations of extension calls still pending (ext::AsyncOperation).
 	ExtensionOperations &extension_operations() { return *extension_operations_; }
+	// Stream action types and their pairing rules, built-in and extension.
+	StreamActions &stream_actions() { return stream_actions_; }
 
 	// The machine's hardware access token (Machine::hardware_access_token), which gates
 	// helAccessPhysical, helAccessIo and helAccessIrq; nullptr until the host asks for it.
@@ -133,6 +141,7 @@ public:
 	DeviceRegistry &devices() { return *devices_; }
 
 private:
+	ObjectKinds kinds_; // first: every object's constructor reads its kind's row
 	MachineConfig config_;
 	sim::Host &host_;
 	FutexTable futexes_;
@@ -141,7 +150,7 @@ private:
 	std::atomic<std::uint32_t> next_universe_id_{1};
 	mutable std::mutex registry_mutex_;
 	Object *registry_head_ = nullptr;
-	std::array<std::uint64_t, kObjectKindCount> created_{}; // by kind_index(); registry lock
+	std::array<std::uint64_t, kMaxObjectKinds> created_{}; // by kind; registry lock
 
 	mutable std::mutex threads_mutex_;
 	// Every thread, oldest first: an intrusive list, so that one leaves in O(1) (a vector's
@@ -161,6 +170,7 @@ private:
 
 	CallRegistry calls_;
 	std::unique_ptr<ExtensionOperations> extension_operations_;
+	StreamActions stream_actions_;
 
 	std::atomic<const Object *> hardware_token_{nullptr};
 

@@ -1,5 +1,5 @@
-// Every kernel object: reference counted, typed, and registered with its kernel so that
-// teardown can name whatever is still alive.
+// Every kernel object: reference counted, of a kind (a row of the kernel's ObjectKinds), and
+// registered with its kernel so that teardown can name whatever is still alive.
 #pragma once
 
 #include <atomic>
@@ -9,6 +9,8 @@
 #include <utility>
 
 #include <helsim/hel.h>
+
+#include "kernel/core/object_kinds.hpp"
 
 namespace helsim::kernel {
 
@@ -30,36 +32,6 @@ struct PendingOperation {
 	Object *on = nullptr;
 };
 
-// Values are the HelDescriptorType numbers helDescriptorInfo reports.
-enum class ObjectKind : int {
-	universe = kHelDescUniverse,
-	queue = kHelDescQueue,
-	memory_view = kHelDescMemoryView,
-	memory_slice = kHelDescMemorySlice,
-	swap_space = kHelDescSwapSpace,
-	address_space = kHelDescAddressSpace,
-	thread = kHelDescThread,
-	lane = kHelDescLane,
-	token = kHelDescToken,
-	memory_view_lock = kHelDescMemoryViewLock,
-	oneshot_event = kHelDescOneshotEvent,
-	bitset_event = kHelDescBitsetEvent,
-	irq_pin = kHelDescIrqPin,
-	irq = kHelDescIrq,
-	kernlet_object = kHelDescKernletObject,
-	bound_kernlet = kHelDescBoundKernlet,
-	dma_space = kHelDescDmaSpace,
-	io_space = kHelDescIo,
-	extension = 1000, // objects defined through helsim/extension.hpp
-	stream = 1001,    // kernel-internal: reached only through its lanes
-};
-
-const char *kind_name(ObjectKind kind);
-// Dense numbering of the kinds, for per-kind counters: [0, kObjectKindCount).
-inline constexpr std::size_t kObjectKindCount = 20;
-std::size_t kind_index(ObjectKind kind);
-ObjectKind kind_at(std::size_t index);
-
 class Object {
 public:
 	Object(Kernel &kernel, ObjectKind kind);
@@ -69,13 +41,22 @@ public:
 
 	ObjectKind kind() const { return kind_; }
 	Kernel &kernel() const { return kernel_; }
+	// The kind's row: its name (reports, traces) and the type helDescriptorInfo reports.
+	const char *kind_name() const;
+	int descriptor_type() const;
+	// The rights a descriptor of this object can carry (its kind's): what attach keeps.
+	std::uint32_t rights_mask() const { return rights_mask_; }
 	// A short description for leak and deadlock reports.
-	virtual const char *describe() const { return kind_name(kind_); }
+	virtual const char *describe() const { return kind_name(); }
 	// Calls f for every object this one keeps alive, for the leak report's reachability walk.
 	virtual void for_each_reference(const std::function<void(Object &)> &f) { (void)f; }
 	// Machine teardown: complete whatever still waits inside this object, so that the
 	// references pending work holds are released.
 	virtual void abandon() {}
+	// Machine teardown of a Teardown::close_handles kind (a universe): the descriptors it
+	// holds, and dropping them all.
+	virtual std::size_t descriptors_held() const { return 0; }
+	virtual void close_handles() {}
 	// Calls f for every asynchronous operation waiting inside this object (not yet paired or
 	// served), under the object's own lock. Report time only (the deadlock report); never on
 	// a hot path. Default: nothing waits here.
@@ -118,6 +99,7 @@ protected:
 private:
 	Kernel &kernel_;
 	ObjectKind kind_;
+	std::uint32_t rights_mask_;
 	std::atomic<std::int64_t> refs_{1};
 };
 

@@ -93,8 +93,7 @@ HelError sys_submit_async_nop(Thread &self, const HelWord *args, HelWord *) {
 // ---------------------------------------------------------------- descriptors and universes
 
 HelError sys_create_universe(Thread &self, const HelWord *, HelWord *outs) {
-	return attach_new(self, make_object<Universe>(self.kernel()),
-			kHelRightGrant | kHelRightTake | kHelRightAssign, outs);
+	return attach_new(self, make_object<Universe>(self.kernel()), kUniverseDefaultRights, outs);
 }
 
 HelError sys_transfer_descriptor(Thread &self, const HelWord *args, HelWord *outs) {
@@ -117,7 +116,7 @@ HelError sys_transfer_descriptor(Thread &self, const HelWord *args, HelWord *out
 	std::uint32_t rights = descriptor.rights & exposed;
 	if ((rights & required) != required)
 		return kHelErrBadRights;
-	const char *kind = kind_name(descriptor.object->kind());
+	const char *kind = descriptor.object->kind_name();
 	HelHandle copied;
 	if (HelError e = target.attach(std::move(descriptor.object), rights, copied); e != kHelErrNone)
 		return e;
@@ -132,7 +131,7 @@ HelError sys_descriptor_info(Thread &self, const HelWord *args, HelWord *) {
 	if (HelError e = self.universe().lookup(arg<HelHandle>(args, 0), descriptor); e != kHelErrNone)
 		return e;
 	// Managarm's struct holds the type only; helsim::ext::describe_descriptor adds the rights.
-	HelDescriptorInfo info{static_cast<int>(descriptor.object->kind())};
+	HelDescriptorInfo info{descriptor.object->descriptor_type()};
 	if (HelError e = copy_to_user(self, arg<HelDescriptorInfo *>(args, 1), &info, sizeof(info));
 			e != kHelErrNone)
 		return e;

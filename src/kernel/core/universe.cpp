@@ -79,7 +79,7 @@ HelError Universe::attach(Ref<Object> object, std::uint32_t rights, HelHandle &o
 	}
 	Slot &slot = segment->slots[handle & (kSegmentSlots - 1)];
 	object->handle_opened();
-	slot.rights = rights & kRightsMask;
+	slot.rights = rights & object->rights_mask();
 	slot.object.store(object.release(), std::memory_order_seq_cst);
 	++next_handle_;
 	open_.fetch_add(1, std::memory_order_relaxed);

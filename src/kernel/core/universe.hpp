@@ -10,7 +10,8 @@
 
 namespace helsim::kernel {
 
-inline constexpr std::uint32_t kRightsMask = (1u << 14) - 1;
+inline constexpr std::uint32_t kUniverseDefaultRights =
+		kHelRightGrant | kHelRightTake | kHelRightAssign;
 
 class Universe;
 
@@ -88,6 +89,8 @@ public:
 	void for_each_reference(const std::function<void(Object &)> &f) override { for_each(f); }
 	// Closes every descriptor (teardown, and the universe's own destruction).
 	void close_all();
+	std::size_t descriptors_held() const override { return size(); }
+	void close_handles() override { close_all(); }
 
 	// Calls f(Object&) for every open descriptor (writers excluded meanwhile).
 	template <typename F>

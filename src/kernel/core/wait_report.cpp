@@ -50,7 +50,7 @@ std::vector<Listed> pending_on(Kernel &kernel, const IpcQueue &queue, Universe &
 std::string describe_operation(const Listed &l) {
 	if (!l.on)
 		return l.action;
-	const char *kind = kind_name(l.on->kind());
+	const char *kind = l.on->kind_name();
 	if (l.handle == kHelNullHandle)
 		return fmt::format("{} on a {} without a handle here", l.action, kind);
 	return fmt::format("{} on {} handle {}", l.action, kind, l.handle);

@@ -10,9 +10,10 @@
 #include <new>
 
 #include "kernel/ipc/queue.hpp"
-#include "kernel/memory/space.hpp"
 #include "kernel/ipc/stream.hpp"
+#include "kernel/ipc/stream_actions.hpp"
 #include "kernel/ipc/stream_cache.hpp"
+#include "kernel/memory/space.hpp"
 
 namespace helsim::kernel {
 
@@ -53,7 +54,7 @@ private:
 // written when the node is paired (or failed) and read when the packet completes.
 struct Node {
 	Packet *packet = nullptr;
-	int type = 0;
+	const ActionRow *row = nullptr; // its action type
 	std::uint32_t flags = 0;
 	Node *parent = nullptr;
 	Node *first_child = nullptr; // the ancillary list
@@ -93,6 +94,7 @@ struct Packet {
 	// (buffered sends are read at submit, inline receives land in the completion).
 	Ref<AddressSpace> space;
 	std::uintptr_t context = 0;
+	std::size_t max_result_bytes = 0; // the most its completion element can take
 	// The submitter's universe, if the packet can attach a descriptor (offer, accept, pull).
 	std::shared_ptr<UniverseAnchor> anchor;
 	// Taken when a handle is attached; dropped with the packet. Nodes of one packet can pair

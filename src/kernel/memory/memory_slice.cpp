@@ -2,8 +2,8 @@
 #include "kernel/memory/memory_slice.hpp"
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_syscalls.hpp"
 #include "kernel/core/syscall_args.hpp"
+#include "kernel/memory/memory_syscalls.hpp"
 
 namespace helsim::kernel {
 
@@ -23,12 +23,10 @@ HelError sys_create_slice_view(Thread &self, const HelWord *args, HelWord *outs)
 	// with helMapMemory's error for a range past the view.
 	if (offset > view.object->size() || size > view.object->size() - offset)
 		return kHelErrBufferTooSmall;
-	// A slice grants no more than its view handle, and nothing but access and mapping.
-	constexpr std::uint32_t kSliceRights =
-			kHelRightRead | kHelRightWrite | kHelRightExecute | kHelRightAssign;
+	// A slice grants no more than its view handle.
 	return attach_new(self,
 			make_object<MemorySlice>(self.kernel(), std::move(view.object), offset, size, flags),
-			view.rights & kSliceRights, outs);
+			view.rights & kSliceDefaultRights, outs);
 }
 
 } // namespace helsim::kernel

@@ -6,6 +6,10 @@
 
 namespace helsim::kernel {
 
+// A slice grants nothing but access and mapping.
+inline constexpr std::uint32_t kSliceDefaultRights =
+		kHelRightRead | kHelRightWrite | kHelRightExecute | kHelRightAssign;
+
 class MemorySlice final : public Object {
 public:
 	static constexpr ObjectKind kKind = ObjectKind::memory_slice;

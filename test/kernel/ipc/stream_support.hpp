@@ -124,9 +124,10 @@ struct Result {
 };
 
 // Parses the payload of an exchange's completion element and checks that the results fill it
-// exactly, each padded to 8 bytes.
+// exactly, each padded to 8 bytes. Extension actions of `length_types` write a HelLengthResult,
+// the others a HelSimpleResult.
 inline std::vector<Result> parse_results(std::span<const HelAction> actions,
-		std::span<const std::byte> payload) {
+		std::span<const std::byte> payload, std::span<const int> length_types = {}) {
 	std::vector<Result> out;
 	std::size_t at = 0;
 	auto fits = [&](std::size_t n) {
@@ -139,7 +140,9 @@ inline std::vector<Result> parse_results(std::span<const HelAction> actions,
 	for (const HelAction &a : actions) {
 		Result r;
 		r.type = a.type;
-		switch (a.type) {
+		bool length_type =
+				std::find(length_types.begin(), length_types.end(), a.type) != length_types.end();
+		switch (length_type ? kHelActionRecvToBuffer : a.type) {
 		case kHelActionOffer:
 		case kHelActionAccept:
 		case kHelActionPullDescriptor: {
@@ -326,7 +329,7 @@ protected:
 				continue;
 			}
 			raw_[context].assign(payload.begin(), payload.end());
-			completed_[context] = parse_results(it->second, payload);
+			completed_[context] = parse_results(it->second, payload, length_result_types_);
 			inflight_.erase(it);
 		}
 	}
@@ -373,6 +376,7 @@ protected:
 	std::map<std::uintptr_t, std::vector<std::byte>> raw_;
 	std::vector<std::uintptr_t> rejected_;
 	std::vector<HelError> submit_errors_;
+	std::vector<int> length_result_types_; // extension actions that write a HelLengthResult
 };
 
 class StreamCreate : public StreamFixture {};

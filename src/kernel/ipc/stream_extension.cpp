@@ -1,0 +1,97 @@
+// The stream-action part of helsim/extension.hpp: an extension's action type becomes a row of
+// the kernel's registry whose decode and pair functions call the extension's.
+#include <stdexcept>
+
+#include <helsim/extension.hpp>
+
+#include "kernel/core/kernel.hpp"
+#include "kernel/ipc/stream_actions.hpp"
+#include "kernel/ipc/stream_packet.hpp"
+#include "kernel/memory/usercopy.hpp"
+
+namespace helsim::ext {
+
+using kernel::Node;
+
+int StreamItem::type() const { return node_.row->type().type; }
+
+std::uint32_t StreamItem::flags() const { return node_.flags; }
+
+HelError StreamItem::capture(Caller &caller, const void *user_buffer, std::size_t size) {
+	if (node_.length || node_.large)
+		return kHelErrIllegalState; // captured already
+	if (size > kMaxCapture)
+		return kHelErrIllegalArgs;
+	if (size > node_.small.size() && !node_.large.allocate(size))
+		return kHelErrNoMemory;
+	node_.length = size;
+	HelError e = kernel::copy_from_user(caller.thread(), const_cast<std::byte *>(node_.data()),
+			user_buffer, size);
+	if (e != kHelErrNone)
+		node_.send_error = kHelErrFault; // deliver() fails both sides as for a faulting send
+	return e;
+}
+
+std::span<std::byte> StreamItem::data() {
+	return {const_cast<std::byte *>(node_.data()), node_.length};
+}
+
+void StreamItem::set_result_length(std::size_t length) { node_.result_length = length; }
+
+void StreamPair::finish(StreamItem item, HelError error) {
+	kernel::finish_node(item.node(), error, reaper_);
+}
+
+void StreamPair::deliver(StreamItem from, StreamItem to) {
+	kernel::deliver_buffered(stream_, from.node(), to.node(), reaper_);
+}
+
+namespace {
+
+HelError decode_extension(kernel::Thread &self, const HelAction &action, Node &node,
+		kernel::ActionNeeds &) {
+	// Every extension item carries kernel data, empty until it captures some: deliver()
+	// never reads a sender's memory after the submission.
+	node.buffered = true;
+	Caller caller{self};
+	return node.row->type().extension_decode(caller, action, StreamItem{node});
+}
+
+void pair_extension(kernel::Stream &stream, Node &first, Node &second, kernel::Reaper &reaper) {
+	StreamPair pair{stream, first, second, reaper};
+	first.row->pair_rule(*second.row).extension_pair(pair);
+}
+
+void write_simple(const Node &node, kernel::ResultWriter &out) {
+	HelSimpleResult r{node.error, 0};
+	out.put(&r, sizeof(r));
+}
+
+void write_length(const Node &node, kernel::ResultWriter &out) {
+	HelLengthResult r{node.error, 0, node.result_length};
+	out.put(&r, sizeof(r));
+}
+
+} // namespace
+
+void register_stream_action(Machine &machine, int type, const char *name, StreamResult result,
+		StreamDecodeFunction decode) {
+	if (type < kFirstExtensionAction || type >= kFirstExtensionAction + kExtensionActionCount)
+		throw std::invalid_argument("helsim: extension stream actions are numbered from "
+									"kFirstExtensionAction, kExtensionActionCount of them");
+	if (!decode)
+		throw std::invalid_argument("helsim: an extension stream action without a decode");
+	bool length = result == StreamResult::length;
+	kernel::ActionType row{type, name, 0,
+			kernel::pad8(length ? sizeof(HelLengthResult) : sizeof(HelSimpleResult)),
+			length ? write_length : write_simple, decode_extension, nullptr, nullptr, decode};
+	machine.kernel_for_extensions().stream_actions().add_type(row);
+}
+
+void register_stream_pair(Machine &machine, int first, int second, StreamPairFunction pair) {
+	if (!pair)
+		throw std::invalid_argument("helsim: an extension stream pair without a function");
+	machine.kernel_for_extensions().stream_actions().add_pair(first, second, pair_extension, pair);
+}
+
+} // namespace helsim::ext
