@@ -87,6 +87,8 @@ HelError Caller::start(const AsyncRequest &request, AsyncOperation &operation) c
 
 void Caller::charge(std::uint64_t ns) const { thread_.kernel().host().charge(ns); }
 
+std::uint64_t Caller::now() const { return thread_.kernel().host().now(); }
+
 namespace {
 
 // A callback of Caller::after(): fires once on the machine's timer queue, or is dropped when
