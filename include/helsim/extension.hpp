@@ -332,8 +332,8 @@ Resolved<T> Caller::resolve(HelHandle handle, std::uint32_t required) const {
 		return result;
 	}
 	// The exact type first: one comparison, where dynamic_cast walks the class hierarchy.
-	T *typed = typeid(*any.get()) == typeid(T) ? static_cast<T *>(any.get())
-											   : dynamic_cast<T *>(any.get());
+	KernelObject &object = *any.get();
+	T *typed = typeid(object) == typeid(T) ? static_cast<T *>(&object) : dynamic_cast<T *>(&object);
 	if (!typed) {
 		result.error = kHelErrBadDescriptor;
 		return result;
