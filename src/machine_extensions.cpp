@@ -15,7 +15,17 @@ namespace helsim::ext {
 
 void register_syscall(Machine &machine, std::uint32_t number, std::string name,
 		SyscallHandler handler) {
-	machine.kernel_for_extensions().register_syscall(number, std::move(name), handler);
+	machine.kernel_for_extensions().calls().add_syscall(number,
+			{std::move(name), nullptr, nullptr, handler});
+}
+
+void register_sq_opcode(Machine &machine, std::uint32_t opcode, std::string name,
+		std::size_t result_size, SqHandler handler) {
+	if (result_size < sizeof(HelSimpleResult))
+		throw std::invalid_argument("helsim: register_sq_opcode(\"" + name +
+				"\"): the result size is smaller than a HelSimpleResult");
+	machine.kernel_for_extensions().calls().add_sq_opcode(opcode,
+			{std::move(name), result_size, nullptr, handler});
 }
 
 void set_supercall_handler(Machine &machine, SupercallHandler handler) {

@@ -21,6 +21,7 @@
 
 namespace helsim::kernel {
 class ExtensionOperation;
+class IpcQueue;
 class Object;
 class Reaper;
 class Stream;
@@ -79,6 +80,7 @@ public:
 
 private:
 	friend class Caller;
+	friend class SqSubmission;
 	explicit AsyncOperation(std::shared_ptr<kernel::ExtensionOperation> op) : op_{std::move(op)} {}
 	const kernel::ExtensionOperation &checked() const;
 
@@ -184,6 +186,57 @@ using SyscallHandler = HelError (*)(Caller &caller, const HelWord *args, HelWord
 // std::invalid_argument for a number outside that range or already taken.
 void register_syscall(Machine &machine, std::uint32_t number, std::string name,
 		SyscallHandler handler);
+
+// Extension SQ opcodes lie in [kFirstExtensionSqOpcode, kSqOpcodeSlots): above Managarm's
+// kHelSubmit* opcodes (the highest, kHelSubmitCancel, is 256), with room for more of them.
+inline constexpr std::uint32_t kFirstExtensionSqOpcode = 512;
+inline constexpr std::uint32_t kSqOpcodeSlots = 1024;
+
+// One element of an extension SQ opcode, as its handler gets it: the queue it was submitted on
+// (resolved already: the SQ belongs to it), its context, and its payload, copied out of the
+// ring once (user space may overwrite the ring meanwhile).
+class SqSubmission {
+public:
+	SqSubmission(kernel::Thread &thread, kernel::IpcQueue &queue, std::uintptr_t context,
+			std::span<const std::byte> payload, std::size_t result_size)
+	: thread_{thread}, queue_{queue}, context_{context}, payload_{payload}, result_size_{
+																					result_size} {}
+
+	std::span<const std::byte> payload() const { return payload_; }
+	std::uintptr_t context() const { return context_; }
+	// The result size the opcode was registered with.
+	std::size_t result_size() const { return result_size_; }
+
+	// Completes the operation at once: posts `payload` (a HelSimpleResult first, at most the
+	// result size in all) as its completion. Throws std::invalid_argument for a payload smaller
+	// than a HelSimpleResult or larger than the result size.
+	void complete(std::span<const std::byte> payload) const;
+	// complete() with a HelSimpleResult{error, 0}.
+	void complete(HelError error) const;
+	// Starts an asynchronous operation that completes later (AsyncOperation::complete), exactly
+	// as Caller::start does, on this element's queue and context with the opcode's result size.
+	AsyncOperation start(std::uint64_t cancellation_tag = 0,
+			std::function<void()> on_cancel = {}) const;
+
+private:
+	kernel::Thread &thread_;
+	kernel::IpcQueue &queue_;
+	std::uintptr_t context_;
+	std::span<const std::byte> payload_;
+	std::size_t result_size_;
+};
+
+// Ends the submission with exactly one of: SqSubmission::complete, SqSubmission::start, or an
+// error returned without either (the queue reports it as for a built-in opcode: a completion
+// with context ~0 and that error). It runs on the thread that drives the queue.
+using SqHandler = HelError (*)(Caller &caller, const SqSubmission &submission);
+
+// Registers SQ opcode `opcode` (in [kFirstExtensionSqOpcode, kSqOpcodeSlots)) on `machine`:
+// its elements go to `handler`, once the queue has checked that `result_size` (at least a
+// HelSimpleResult) fits its chunks. Throws std::invalid_argument for an opcode outside that
+// range or already taken, a missing handler, or a result size below a HelSimpleResult.
+void register_sq_opcode(Machine &machine, std::uint32_t opcode, std::string name,
+		std::size_t result_size, SqHandler handler);
 
 // Supercalls (numbers >= 0x80000000) go to this handler, inline on the calling thread. A
 // handler returns kSupercallTrap for a supercall it does not answer: that one traps to the

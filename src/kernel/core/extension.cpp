@@ -85,6 +85,27 @@ HelError Caller::start(const AsyncRequest &request, AsyncOperation &operation) c
 	return kHelErrNone;
 }
 
+void SqSubmission::complete(std::span<const std::byte> payload) const {
+	if (payload.size() < sizeof(HelSimpleResult) || payload.size() > result_size_)
+		throw std::invalid_argument(
+				"helsim: SqSubmission::complete: the payload is smaller than a HelSimpleResult or "
+				"larger than the opcode's result size");
+	thread_.note_submitted();
+	QueueSource source{payload.data(), payload.size()};
+	queue_.post({&source, 1}, context_, true);
+}
+
+void SqSubmission::complete(HelError error) const {
+	HelSimpleResult result{error, 0};
+	complete(std::as_bytes(std::span{&result, 1}));
+}
+
+AsyncOperation SqSubmission::start(std::uint64_t cancellation_tag,
+		std::function<void()> on_cancel) const {
+	return AsyncOperation{kernel::ExtensionOperation::start(thread_, queue_, context_,
+			cancellation_tag, result_size_, std::move(on_cancel))};
+}
+
 void Caller::charge(std::uint64_t ns) const { thread_.kernel().host().charge(ns); }
 
 std::uint64_t Caller::now() const { return thread_.kernel().host().now(); }

@@ -36,6 +36,7 @@ Kernel::Kernel(const MachineConfig &config, sim::Host &host)
   extension_operations_{std::make_unique<ExtensionOperations>()},
   irqs_{std::make_unique<IrqController>()}, devices_{std::make_unique<DeviceRegistry>()} {
 	register_builtin_kinds(kinds_);
+	register_builtin_calls(calls_);
 }
 
 Kernel::~Kernel() = default;
@@ -216,28 +217,6 @@ std::array<std::uint64_t, kSyscallSlots> Kernel::syscall_counts() const {
 		for (std::size_t i = 0; i < kSyscallSlots; ++i)
 			total[i] += t->syscall_counts[i].get();
 	return total;
-}
-
-std::string Kernel::syscall_label(std::uint32_t number) const {
-	if (const char *name = syscall_name(number))
-		return name;
-	std::lock_guard lock{extension_mutex_};
-	return number < kSyscallSlots ? extension_names_[number] : std::string{};
-}
-
-void Kernel::register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler) {
-	if (number < kFirstExtensionSyscall || number >= kSyscallSlots)
-		throw std::invalid_argument(
-				fmt::format("helsim: extension syscall numbers must lie in [{}, {}), got {}",
-						kFirstExtensionSyscall, kSyscallSlots, number));
-	if (!handler)
-		throw std::invalid_argument("helsim: extension syscall without a handler");
-	std::lock_guard lock{extension_mutex_};
-	if (extension_rows_[number].load())
-		throw std::invalid_argument(fmt::format("helsim: syscall {} is already registered as {}",
-				number, extension_names_[number]));
-	extension_names_[number] = std::move(name);
-	extension_rows_[number].store(handler, std::memory_order_release);
 }
 
 } // namespace helsim::kernel

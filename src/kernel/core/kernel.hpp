@@ -14,6 +14,7 @@
 #include <helsim/extension.hpp>
 #include <helsim/machine_config.hpp>
 
+#include "kernel/core/call_registry.hpp"
 #include "kernel/core/object.hpp"
 #include "kernel/ipc/stream_actions.hpp"
 #include "kernel/memory/space.hpp"
@@ -26,8 +27,6 @@ class Thread;
 class IrqController;
 class DeviceRegistry;
 class ExtensionOperations;
-
-using SyscallFn = HelError (*)(Thread &self, const HelWord *args, HelWord *outs);
 
 class Kernel {
 public:
@@ -114,13 +113,12 @@ public:
 	void add_syscall_counts(const std::array<std::uint64_t, kSyscallSlots> &counts);
 	std::array<std::uint64_t, kSyscallSlots> syscall_counts() const;
 	// Name of syscall `number`: built-in or extension; empty if none.
-	std::string syscall_label(std::uint32_t number) const;
+	std::string syscall_label(std::uint32_t number) const { return calls_.syscall_name(number); }
 
-	// Extensions registered through helsim/extension.hpp.
-	ext::SyscallHandler extension_syscall(std::uint32_t number) const {
-		return extension_rows_[number].load(std::memory_order_acquire);
-	}
-	void register_syscall(std::uint32_t number, std::string name, ext::SyscallHandler handler);
+	// The syscall and SQ opcode tables: the built-ins' rows and those of extensions
+	// (helsim/extension.hpp).
+	CallRegistry &calls() { return calls_; }
+	const CallRegistry &calls() const { return calls_; }
 	ext::SupercallHandler supercall_handler;
 	// Asynchronous operations of extension calls still pending (ext::AsyncOperation).
 	ExtensionOperations &extension_operations() { return *extension_operations_; }
@@ -170,9 +168,7 @@ private:
 	std::array<std::uint64_t, kSyscallSlots> retired_counts_{};
 	Accounting retired_accounting_;
 
-	mutable std::mutex extension_mutex_;
-	std::array<std::atomic<ext::SyscallHandler>, kSyscallSlots> extension_rows_{};
-	std::array<std::string, kSyscallSlots> extension_names_{};
+	CallRegistry calls_;
 	std::unique_ptr<ExtensionOperations> extension_operations_;
 	StreamActions stream_actions_;
 

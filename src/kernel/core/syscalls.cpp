@@ -1,5 +1,6 @@
-// Every syscall of helsim is a row in kSyscalls below. Entry points decode their argument
-// words, resolve handles and call into the object that implements the semantics.
+// The built-in calls of this file and the registration of every built-in row (register_*_calls),
+// and the syscall entry point. Entry points decode their argument words, resolve handles and
+// call into the object that implements the semantics.
 #include "kernel/core/syscalls.hpp"
 
 #include <array>
@@ -10,27 +11,21 @@
 
 #include <fmt/format.h>
 
-#include "kernel/threads/clock.hpp"
-#include "kernel/devices/device_registry.hpp"
-#include "kernel/devices/dma_space.hpp"
-#include "kernel/devices/event_syscalls.hpp"
-#include "kernel/threads/futex.hpp"
-#include "kernel/devices/hardware_memory.hpp"
-#include "kernel/devices/io_space.hpp"
-#include "kernel/devices/irq_syscalls.hpp"
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_syscalls.hpp"
-#include "kernel/ipc/queue.hpp"
-#include "kernel/memory/space.hpp"
-#include "kernel/ipc/stream.hpp"
-#include "kernel/memory/swap_space.hpp"
-#include "kernel/memory/swappable_memory.hpp"
 #include "kernel/core/syscall_args.hpp"
-#include "kernel/threads/thread.hpp"
-#include "kernel/threads/thread_syscalls.hpp"
 #include "kernel/core/token.hpp"
 #include "kernel/core/universe.hpp"
+#include "kernel/devices/device_syscalls.hpp"
+#include "kernel/devices/event_syscalls.hpp"
+#include "kernel/devices/irq_syscalls.hpp"
+#include "kernel/ipc/queue.hpp"
+#include "kernel/ipc/stream.hpp"
+#include "kernel/memory/memory_syscalls.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/clock.hpp"
+#include "kernel/threads/futex.hpp"
+#include "kernel/threads/thread.hpp"
+#include "kernel/threads/thread_syscalls.hpp"
 
 namespace helsim::kernel {
 namespace {
@@ -186,16 +181,13 @@ HelError sys_create_token(Thread &self, const HelWord *, HelWord *outs) {
 
 // ---------------------------------------------------------------- queues
 
-HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
-		const std::byte *payload, std::size_t length);
-
 HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
 	HelQueueParameters params;
 	if (HelError e = copy_from_user(self, &params, arg<const void *>(args, 0), sizeof(params));
 			e != kHelErrNone)
 		return e;
 	Ref<IpcQueue> queue;
-	if (HelError e = IpcQueue::create(self.kernel(), params, submit_sq_operation, queue);
+	if (HelError e = IpcQueue::create(self.kernel(), params, CallRegistry::submit, queue);
 			e != kHelErrNone)
 		return e;
 	return attach_new(self, std::move(queue), kQueueDefaultRights, outs);
@@ -227,11 +219,6 @@ HelError sys_alert_queue(Thread &self, const HelWord *args, HelWord *) {
 
 // ---------------------------------------------------------------- clock, randomness,
 // virtualization
-
-HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
-	outs[0] = self.kernel().host().now();
-	return kHelErrNone;
-}
 
 // The simulated CPUs have no VMX or SVM: thor answers every virtualization call this way then,
 // before it looks at any argument.
@@ -348,142 +335,54 @@ HelError sys_submit_async(Thread &self, const HelWord *args, HelWord *) {
 
 // ---------------------------------------------------------------- the table
 
-struct SyscallRow {
-	const char *name;
-	SyscallFn fn;
-	// For traces: the argument words by hel's parameter names, '*' marking a handle and '&' a
-	// word that may be a host address (a pointer, a context), then " > " and the output words
-	// (sim::TraceRecorder::syscall_begin).
-	const char *params;
-};
-
 // Managarm's calls below kHelNumCalls, helsim's own in [kHelsimCallIoRead, kHelsimNumCalls);
 // extensions live above, from kFirstExtensionSyscall (256).
 static_assert(int{kHelNumCalls} <= int{kHelsimCallIoRead} &&
 		std::uint32_t{kHelsimNumCalls} <= kFirstExtensionSyscall);
 
-constexpr std::array<SyscallRow, kHelsimNumCalls> make_table() {
-	std::array<SyscallRow, kHelsimNumCalls> t{};
-	t[kHelCallLog] = {"helLog", sys_log, "severity &string length"};
-	t[kHelCallPanic] = {"helPanic", sys_panic, "&string length"};
-	t[kHelCallNop] = {"helNop", sys_nop, ""};
-	t[kHelCallSubmitAsyncNop] = {"helSubmitAsyncNop", sys_submit_async_nop, "*queue &context"};
-	t[kHelCallCreateUniverse] = {"helCreateUniverse", sys_create_universe, "> *handle"};
-	t[kHelCallTransferDescriptor] = {"helTransferDescriptor", sys_transfer_descriptor,
-			"*handle *universeHandle flags exposedRights requiredRights > *outHandle"};
-	t[kHelCallDescriptorInfo] = {"helDescriptorInfo", sys_descriptor_info, "*handle &info"};
-	t[kHelCallGetCredentials] = {"helGetCredentials", sys_get_credentials,
-			"*handle flags &credentials"};
-	t[kHelCallCloseDescriptor] = {"helCloseDescriptor", sys_close_descriptor,
-			"*universeHandle *handle"};
-	t[kHelCallCreateToken] = {"helCreateToken", sys_create_token, "> *handle"};
-	t[kHelCallCreateQueue] = {"helCreateQueue", sys_create_queue, "&params > *handle"};
-	t[kHelCallDriveQueue] = {"helDriveQueue", sys_drive_queue, "*handle flags notifyMask"};
-	t[kHelCallAlertQueue] = {"helAlertQueue", sys_alert_queue, "*handle"};
-	t[kHelCallCreateSpace] = {"helCreateSpace", sys_create_space, "> *handle"};
-	t[kHelCallMapMemory] = {"helMapMemory", sys_map_memory,
-			"*handle *space &pointer offset size flags > &actualPointer"};
-	t[kHelCallUnmapMemory] = {"helUnmapMemory", sys_unmap_memory, "*space &pointer size"};
-	t[kHelCallAllocateMemory] = {"helAllocateMemory", sys_allocate_memory,
-			"size flags &restrictions > *handle"};
-	t[kHelCallMemoryInfo] = {"helMemoryInfo", sys_memory_info, "*handle > size"};
-	t[kHelCallPointerPhysical] = {"helPointerPhysical", sys_pointer_physical,
-			"*space &pointer > physical"};
-	t[kHelCallLoadahead] = {"helLoadahead", sys_loadahead, "*handle offset length"};
-	t[kHelCallSubmitProtectMemory] = {"helSubmitProtectMemory", sys_legacy_protect_memory,
-			"*space &pointer size flags *queue &context"};
-	t[kHelCallSubmitSynchronizeSpace] = {"helSubmitSynchronizeSpace", sys_legacy_synchronize_space,
-			"*space &pointer size *queue &context"};
-	t[kHelCallSubmitReadMemory] = {"helSubmitReadMemory", sys_legacy_read_memory,
-			"*handle &address length &buffer *queue &context"};
-	t[kHelCallSubmitWriteMemory] = {"helSubmitWriteMemory", sys_legacy_write_memory,
-			"*handle &address length &buffer *queue &context"};
-	t[kHelCallSubmitManageMemory] = {"helSubmitManageMemory", sys_legacy_manage_memory,
-			"*handle *queue &context"};
-	t[kHelCallSubmitLockMemoryView] = {"helSubmitLockMemoryView", sys_legacy_lock_memory_view,
-			"*handle offset size *queue &context"};
-	t[kHelCallCreateThread] = {"helCreateThread", sys_create_thread,
-			"*universe *addressSpace abi &ip &sp flags > *handle"};
-	t[kHelCallResume] = {"helResume", sys_resume, "*handle"};
-	t[kHelCallInterruptThread] = {"helInterruptThread", sys_interrupt_thread, "*handle"};
-	t[kHelCallKillThread] = {"helKillThread", sys_kill_thread, "*handle"};
-	t[kHelCallLoadRegisters] = {"helLoadRegisters", sys_load_registers, "*handle set &image"};
-	t[kHelCallStoreRegisters] = {"helStoreRegisters", sys_store_registers, "*handle set &image"};
-	t[kHelCallSubmitObserve] = {"helSubmitObserve", sys_legacy_observe,
-			"*handle sequence *queue &context"};
-	t[kHelCallYield] = {"helYield", sys_yield, ""};
-	t[kHelCallSetPriority] = {"helSetPriority", sys_set_priority, "*handle priority"};
-	t[kHelCallGetCurrentCpu] = {"helGetCurrentCpu", sys_get_current_cpu, "> cpu"};
-	t[kHelCallGetClock] = {"helGetClock", sys_get_clock, "> counter"};
-	t[kHelCallGetRandomBytes] = {"helGetRandomBytes", sys_get_random_bytes,
-			"&buffer wantedSize > actualSize"};
-	t[kHelCallCreateVirtualizedSpace] = {"helCreateVirtualizedSpace", sys_no_virtualization,
-			"> *handle"};
-	t[kHelCallCreateVirtualizedCpu] = {"helCreateVirtualizedCpu", sys_no_virtualization,
-			"*handle > *outHandle"};
-	t[kHelCallRunVirtualizedCpu] = {"helRunVirtualizedCpu", sys_no_virtualization,
-			"*handle &exitInfo"};
-	t[kHelCallAssertVirtualizedIrq] = {"helAssertVirtualizedIrq", sys_no_virtualization,
-			"*handle irq level"};
-	t[kHelCallGetAffinity] = {"helGetAffinity", sys_get_affinity, "*handle &mask size &actualSize"};
-	t[kHelCallWriteFsBase] = {"helWriteFsBase", sys_write_fs_base, "&pointer"};
-	t[kHelCallReadFsBase] = {"helReadFsBase", sys_read_fs_base, "> &pointer"};
-	t[kHelCallWriteGsBase] = {"helWriteGsBase", sys_write_gs_base, "&pointer"};
-	t[kHelCallReadGsBase] = {"helReadGsBase", sys_read_gs_base, "> &pointer"};
-	t[kHelCallQueryRegisterInfo] = {"helQueryRegisterInfo", sys_query_register_info, "set &info"};
-	t[kHelCallQueryThreadStats] = {"helQueryThreadStats", sys_query_thread_stats, "*handle &stats"};
-	t[kHelCallSetAffinity] = {"helSetAffinity", sys_set_affinity, "*handle &mask size"};
-	t[kHelCallFutexWait] = {"helFutexWait", sys_futex_wait, "&pointer expected deadline"};
-	t[kHelCallFutexWake] = {"helFutexWake", sys_futex_wake, "&pointer count"};
-	t[kHelCallCreateOneshotEvent] = {"helCreateOneshotEvent", sys_create_oneshot_event,
-			"> *handle"};
-	t[kHelCallCreateBitsetEvent] = {"helCreateBitsetEvent", sys_create_bitset_event, "> *handle"};
-	t[kHelCallRaiseEvent] = {"helRaiseEvent", sys_raise_event, "*handle bits"};
-	t[kHelCallSubmitAwaitEvent] = {"helSubmitAwaitEvent", sys_legacy_await_event,
-			"*handle sequence *queue &context"};
-	t[kHelCallAccessIrq] = {"helAccessIrq", sys_access_irq,
-			"*accessToken mode controller index > *handle"};
-	t[kHelCallHandleIrq] = {"helHandleIrq", sys_handle_irq, "*pinHandle > *handle"};
-	t[kHelCallConfigureIrq] = {"helConfigureIrq", sys_configure_irq, "*pinHandle trigger polarity"};
-	t[kHelCallAcknowledgeIrq] = {"helAcknowledgeIrq", sys_acknowledge_irq,
-			"*handle flags sequence"};
-	t[kHelCallAutomateIrq] = {"helAutomateIrq", sys_automate_irq, "*handle flags *kernlet"};
-	t[kHelCallBindKernlet] = {"helBindKernlet", sys_bind_kernlet,
-			"*handle &data numData > *boundHandle"};
-	t[kHelCallCreateStream] = {"helCreateStream", sys_create_stream,
-			"attachCredentials > *lane1 *lane2"};
-	t[kHelCallShutdownLane] = {"helShutdownLane", sys_shutdown_lane, "*handle"};
-	t[kHelCallSubmitAsync] = {"helSubmitAsync", sys_submit_async,
-			"*handle &actions count *queue &context flags"};
-	t[kHelCallCopyOnWrite] = {"helCopyOnWrite", sys_copy_on_write, "*memory offset size > *handle"};
-	t[kHelCallCreateIndirectMemory] = {"helCreateIndirectMemory", sys_create_indirect_memory,
-			"numSlots > *handle"};
-	t[kHelCallAlterMemoryIndirection] = {"helAlterMemoryIndirection", sys_alter_memory_indirection,
-			"*indirectHandle slotIndex *memoryHandle offset size"};
-	t[kHelCallCreateSliceView] = {"helCreateSliceView", sys_create_slice_view,
-			"*memory offset size flags > *handle"};
-	t[kHelCallCreateManagedMemory] = {"helCreateManagedMemory", sys_create_managed_memory,
-			"size flags > *backingHandle *frontalHandle"};
-	t[kHelCallUpdateMemory] = {"helUpdateMemory", sys_update_memory, "*handle type offset length"};
-	t[kHelCallCreateSwapSpace] = {"helCreateSwapSpace", sys_create_swap_space,
-			"flags > *backingHandle *swapHandle"};
-	t[kHelCallAllocateSwappableMemory] = {"helAllocateSwappableMemory",
-			sys_allocate_swappable_memory, "*swapHandle size flags > *handle"};
-	t[kHelCallSetSwapBudget] = {"helSetSwapBudget", sys_set_swap_budget, "*swapHandle numPages"};
-	t[kHelCallAccessPhysical] = {"helAccessPhysical", sys_access_physical,
-			"*accessToken physical size cachingMode > *handle"};
-	t[kHelCallCreateDmaSpace] = {"helCreateDmaSpace", sys_create_dma_space, "flags > *handle"};
-	t[kHelCallAccessIo] = {"helAccessIo", sys_access_io,
-			"*accessToken &portArray numPorts > *handle"};
-	t[kHelCallEnableIo] = {"helEnableIo", sys_enable_io, "*handle"};
-	t[kHelsimCallIoRead] = {"helsimIoRead", sys_io_read, "port width > value"};
-	t[kHelsimCallIoWrite] = {"helsimIoWrite", sys_io_write, "port width value"};
-	t[kHelsimCallMmioRead] = {"helsimMmioRead", sys_mmio_read, "&address width > value"};
-	t[kHelsimCallMmioWrite] = {"helsimMmioWrite", sys_mmio_write, "&address width value"};
-	return t;
+void register_core_syscalls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallLog, {"helLog", "severity &string length", sys_log});
+	calls.add_syscall(kHelCallPanic, {"helPanic", "&string length", sys_panic});
+	calls.add_syscall(kHelCallNop, {"helNop", "", sys_nop});
+	calls.add_syscall(kHelCallSubmitAsyncNop,
+			{"helSubmitAsyncNop", "*queue &context", sys_submit_async_nop});
+	calls.add_syscall(kHelCallCreateUniverse,
+			{"helCreateUniverse", "> *handle", sys_create_universe});
+	calls.add_syscall(kHelCallTransferDescriptor,
+			{"helTransferDescriptor",
+					"*handle *universeHandle flags exposedRights requiredRights > *outHandle",
+					sys_transfer_descriptor});
+	calls.add_syscall(kHelCallDescriptorInfo,
+			{"helDescriptorInfo", "*handle &info", sys_descriptor_info});
+	calls.add_syscall(kHelCallGetCredentials,
+			{"helGetCredentials", "*handle flags &credentials", sys_get_credentials});
+	calls.add_syscall(kHelCallCloseDescriptor,
+			{"helCloseDescriptor", "*universeHandle *handle", sys_close_descriptor});
+	calls.add_syscall(kHelCallCreateToken, {"helCreateToken", "> *handle", sys_create_token});
+	calls.add_syscall(kHelCallCreateQueue,
+			{"helCreateQueue", "&params > *handle", sys_create_queue});
+	calls.add_syscall(kHelCallDriveQueue,
+			{"helDriveQueue", "*handle flags notifyMask", sys_drive_queue});
+	calls.add_syscall(kHelCallAlertQueue, {"helAlertQueue", "*handle", sys_alert_queue});
+	calls.add_syscall(kHelCallGetRandomBytes,
+			{"helGetRandomBytes", "&buffer wantedSize > actualSize", sys_get_random_bytes});
+	calls.add_syscall(kHelCallCreateVirtualizedSpace,
+			{"helCreateVirtualizedSpace", "> *handle", sys_no_virtualization});
+	calls.add_syscall(kHelCallCreateVirtualizedCpu,
+			{"helCreateVirtualizedCpu", "*handle > *outHandle", sys_no_virtualization});
+	calls.add_syscall(kHelCallRunVirtualizedCpu,
+			{"helRunVirtualizedCpu", "*handle &exitInfo", sys_no_virtualization});
+	calls.add_syscall(kHelCallAssertVirtualizedIrq,
+			{"helAssertVirtualizedIrq", "*handle irq level", sys_no_virtualization});
+	calls.add_syscall(kHelCallFutexWait,
+			{"helFutexWait", "&pointer expected deadline", sys_futex_wait});
+	calls.add_syscall(kHelCallFutexWake, {"helFutexWake", "&pointer count", sys_futex_wake});
+	calls.add_syscall(kHelCallCreateStream,
+			{"helCreateStream", "attachCredentials > *lane1 *lane2", sys_create_stream});
+	calls.add_syscall(kHelCallShutdownLane, {"helShutdownLane", "*handle", sys_shutdown_lane});
+	calls.add_syscall(kHelCallSubmitAsync,
+			{"helSubmitAsync", "*handle &actions count *queue &context flags", sys_submit_async});
 }
-
-constexpr auto kSyscalls = make_table();
 
 // ---------------------------------------------------------------- SQ opcodes
 
@@ -492,24 +391,13 @@ HelError sq_async_nop(Thread &self, IpcQueue &queue, std::uintptr_t context, con
 	return complete_at_once(self, queue, context, kHelErrNone);
 }
 
-HelError sq_await_clock(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqAwaitClock request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	submit_await_clock(self, queue, request.counter, request.cancellationTag, context);
-	return kHelErrNone;
-}
-
-HelError sq_cancel(Thread &, IpcQueue &queue, std::uintptr_t, const std::byte *payload,
-		std::size_t length) {
-	HelSqCancel request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+HelError sq_cancel(Thread &, IpcQueue &queue, std::uintptr_t, const HelSqCancel &request) {
 	queue.cancel(request.cancellationTag);
 	return kHelErrNone;
 }
 
+// The request struct, then `count` actions: the one operation whose payload has a length of its
+// own.
 HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		const std::byte *payload, std::size_t length) {
 	HelSqExchangeMsgs request;
@@ -526,55 +414,26 @@ HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	return exchange(self, request.lane, {actions.data(), request.count}, queue, context);
 }
 
-struct SqRow {
-	const char *name;
-	SqFn fn;
-	std::size_t result_size; // checked against the chunk size before submitting
-};
-
-constexpr std::array<SqRow, kHelSubmitPopulateSpace + 1> make_sq_table() {
-	std::array<SqRow, kHelSubmitPopulateSpace + 1> t{};
-	t[kHelSubmitAsyncNop] = {"AsyncNop", sq_async_nop, sizeof(HelSimpleResult)};
-	t[kHelSubmitAwaitClock] = {"AwaitClock", sq_await_clock, sizeof(HelSimpleResult)};
-	t[kHelSubmitAwaitEvent] = {"AwaitEvent", sq_await_event, sizeof(HelEventResult)};
-	t[kHelSubmitObserve] = {"Observe", sq_observe, sizeof(HelObserveResult)};
+void register_core_sq_opcodes(CallRegistry &calls) {
+	// Posts nothing of its own: the operation it cancels completes with kHelErrCancelled.
+	calls.add_sq_opcode(kHelSubmitCancel, sq_row<sq_cancel>("Cancel", 0));
+	calls.add_sq_opcode(kHelSubmitAsyncNop, {"AsyncNop", sizeof(HelSimpleResult), sq_async_nop});
 	// Its real result size depends on the action list; submit_exchange checks it.
-	t[kHelSubmitExchangeMsgs] = {"ExchangeMsgs", sq_exchange_msgs, sizeof(HelSimpleResult)};
-	t[kHelSubmitProtectMemory] = {"ProtectMemory", sq_protect_memory, sizeof(HelSimpleResult)};
-	t[kHelSubmitSynchronizeSpace] = {"SynchronizeSpace", sq_synchronize_space,
-			sizeof(HelSimpleResult)};
-	t[kHelSubmitReadMemory] = {"ReadMemory", sq_read_memory, sizeof(HelSimpleResult)};
-	t[kHelSubmitWriteMemory] = {"WriteMemory", sq_write_memory, sizeof(HelSimpleResult)};
-	t[kHelSubmitResizeMemory] = {"ResizeMemory", sq_resize_memory, sizeof(HelSimpleResult)};
-	t[kHelSubmitForkMemory] = {"ForkMemory", sq_fork_memory, sizeof(HelHandleResult)};
-	t[kHelSubmitManageMemory] = {"ManageMemory", sq_manage_memory, sizeof(HelManageResult)};
-	t[kHelSubmitLockMemoryView] = {"LockMemoryView", sq_lock_memory_view, sizeof(HelHandleResult)};
-	t[kHelSubmitWritebackFence] = {"WritebackFence", sq_writeback_fence, sizeof(HelSimpleResult)};
-	t[kHelSubmitInvalidateMemory] = {"InvalidateMemory", sq_invalidate_memory,
-			sizeof(HelSimpleResult)};
-	t[kHelSubmitPopulateSpace] = {"PopulateSpace", sq_populate_space, sizeof(HelSimpleResult)};
-	return t;
-}
-
-constexpr auto kSqOps = make_sq_table();
-
-// The SQ dispatch that helCreateQueue hands to every queue (SqSubmit).
-HelError submit_sq_operation(Thread &self, IpcQueue &queue, unsigned opcode, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	if (opcode == kHelSubmitCancel)
-		return sq_cancel(self, queue, context, payload, length);
-	if (opcode >= kSqOps.size() || !kSqOps[opcode].fn)
-		return kHelErrIllegalSyscall;
-	const SqRow &row = kSqOps[opcode];
-	if (!queue.fits(pad8(row.result_size)))
-		return kHelErrQueueTooSmall;
-	return row.fn(self, queue, context, payload, length);
+	calls.add_sq_opcode(kHelSubmitExchangeMsgs,
+			{"ExchangeMsgs", sizeof(HelSimpleResult), sq_exchange_msgs});
 }
 
 } // namespace
 
-const char *syscall_name(std::uint32_t number) {
-	return number < kSyscalls.size() ? kSyscalls[number].name : nullptr;
+void register_builtin_calls(CallRegistry &calls) {
+	register_core_syscalls(calls);
+	register_core_sq_opcodes(calls);
+	register_memory_calls(calls);
+	register_thread_calls(calls);
+	register_clock_calls(calls);
+	register_event_calls(calls);
+	register_irq_calls(calls);
+	register_device_calls(calls);
 }
 
 HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue_handle,
@@ -584,7 +443,7 @@ HelError submit_legacy(Thread &self, unsigned opcode, HelHandle queue_handle,
 		return queue.error;
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(queue.object.get(), context);
-	HelError error = submit_sq_operation(self, *queue.object, opcode, context, payload, length);
+	HelError error = CallRegistry::submit(self, *queue.object, opcode, context, payload, length);
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	return error;
@@ -621,22 +480,24 @@ __attribute__((noinline)) HelError traced_syscall(Thread &self, const char *name
 } // namespace
 
 namespace {
-// The table's call, an extension syscall, or a supercall (inline handler or trap).
+// A row of the kernel's table (built-in or extension), or a supercall (inline handler or trap).
 HelError dispatch(Thread &self, std::uint32_t number, const HelWord *args, HelWord *outs) {
 	namespace k = helsim::kernel;
-	if (number < k::kSyscalls.size()) {
-		auto fn = k::kSyscalls[number].fn;
+	k::Kernel &kernel = self.kernel();
+	if (number < helsim::kSyscallSlots) {
+		auto fn = kernel.calls().syscall_entry(number);
 		if (!fn)
 			return kHelErrIllegalSyscall;
 		self.syscall_counts[number].bump();
 		return k::without_allocation_exceptions([&] {
-			return self.tracer()
-					? traced_syscall(self, k::kSyscalls[number].name, k::kSyscalls[number].params,
-							  args, outs, [&] { return fn(self, args, outs); })
-					: fn(self, args, outs);
+			if (self.tracer()) [[unlikely]] {
+				const k::SyscallRow &row = kernel.calls().syscall_row(number);
+				return traced_syscall(self, row.name.c_str(), row.params, args, outs,
+						[&] { return fn(self, args, outs); });
+			}
+			return fn(self, args, outs);
 		});
 	}
-	k::Kernel &kernel = self.kernel();
 	if (number >= static_cast<std::uint32_t>(kHelCallSuper)) {
 		// The inline handler is an explicit opt-in (set_supercall_handler); without it a
 		// supercall traps to whoever observes the thread.
@@ -649,31 +510,22 @@ HelError dispatch(Thread &self, std::uint32_t number, const HelWord *args, HelWo
 			return self.trap_supercall(number, args, outs);
 		return answered;
 	}
-	if (number < helsim::kSyscallSlots) {
-		if (auto handler = kernel.extension_syscall(number)) {
-			self.syscall_counts[number].bump();
-			helsim::ext::Caller caller{self};
-			return k::without_allocation_exceptions([&] {
-				if (self.tracer()) [[unlikely]] {
-					std::string label = kernel.syscall_label(number);
-					return traced_syscall(self, label.c_str(), nullptr, args, outs,
-							[&] { return handler(caller, args, outs); });
-				}
-				return handler(caller, args, outs);
-			});
-		}
-	}
 	return kHelErrIllegalSyscall;
 }
 } // namespace
 
 namespace {
-// What a call from outside every machine is named in the notice: extension numbers and
-// supercalls have no table entry (and no machine to ask for a label).
+// What a call from outside every machine is named in the notice: built-in numbers by the rows
+// every kernel registers; extension numbers and supercalls have no machine to ask for a label.
 std::string call_name(std::uint32_t number) {
 	namespace k = helsim::kernel;
-	if (number < k::kSyscalls.size() && k::kSyscalls[number].fn)
-		return k::kSyscalls[number].name;
+	static const auto builtins = [] {
+		auto calls = std::make_unique<k::CallRegistry>();
+		k::register_builtin_calls(*calls);
+		return calls;
+	}();
+	if (std::string name = builtins->syscall_name(number); !name.empty())
+		return name;
 	if (number >= static_cast<std::uint32_t>(kHelCallSuper))
 		return fmt::format("supercall {} (kHelCallSuper + {})", number - kHelCallSuper,
 				number - kHelCallSuper);

@@ -1,4 +1,4 @@
-// The syscall table and the SQ opcode table: decoding and dispatch, nothing else.
+// The built-in rows of the syscall and SQ opcode tables, and the 2022 helSubmit* calls.
 #pragma once
 
 #include <cstddef>
@@ -7,13 +7,14 @@
 #include <helsim/hel.h>
 
 #include "kernel/core/allocation_errors.hpp"
+#include "kernel/core/call_registry.hpp"
 
 namespace helsim::kernel {
 
 class Thread;
 
-// Name of a built-in syscall (nullptr if the number is not one).
-const char *syscall_name(std::uint32_t number);
+// Writes every built-in syscall and SQ opcode into `calls` (the kernel's construction).
+void register_builtin_calls(CallRegistry &calls);
 
 // A 2022 helSubmit* call: the SQ operation, with its payload built from the argument words and
 // its submission errors returned by the call instead of as a context ~0 completion.

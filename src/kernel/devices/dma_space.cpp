@@ -3,8 +3,8 @@
 
 #include "kernel/core/kernel.hpp"
 #include "kernel/core/syscall_args.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/core/universe.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {
 
@@ -42,13 +42,7 @@ HelError sys_create_dma_space(Thread &self, const HelWord *args, HelWord *outs) 
 }
 
 HelError sq_populate_space(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqPopulateSpace request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto dma = self.universe().resolve<DmaSpace>(request.handle, kHelRightProvision);
-	if (!dma)
-		return dma.error;
+		const HelSqPopulateSpace &request, Lookup<DmaSpace> &dma) {
 	if (!page_range(request.address, request.length))
 		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
 	// Faults every page in for writing (a device may write it; read-only mappings for reading),

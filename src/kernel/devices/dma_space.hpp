@@ -38,6 +38,7 @@ private:
 Lookup<AddressSpace> resolve_space_or_dma(Thread &self, HelHandle handle, std::uint32_t rights);
 
 HelError sys_create_dma_space(Thread &self, const HelWord *args, HelWord *outs);
-HelError sq_populate_space(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
+HelError sq_populate_space(Thread &, IpcQueue &, std::uintptr_t, const HelSqPopulateSpace &,
+		Lookup<DmaSpace> &);
 
 } // namespace helsim::kernel

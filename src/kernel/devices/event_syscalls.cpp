@@ -1,8 +1,8 @@
 #include "kernel/devices/event_syscalls.hpp"
 
-#include "kernel/devices/event.hpp"
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/core/syscalls.hpp"
+#include "kernel/devices/event.hpp"
 
 namespace helsim::kernel {
 
@@ -46,10 +46,7 @@ HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *) {
 
 // kHelSubmitAwaitEvent: any awaitable object (Object::awaitable()), needing Wait.
 HelError sq_await_event(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqAwaitEvent request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const HelSqAwaitEvent &request) {
 	Resolved r;
 	if (HelError e = self.universe().lookup(request.handle, r); e != kHelErrNone)
 		return e;
@@ -68,6 +65,18 @@ HelError sys_legacy_await_event(Thread &self, const HelWord *args, HelWord *) {
 	HelSqAwaitEvent request{arg<HelHandle>(args, 0), arg<std::uint64_t>(args, 1), 0};
 	return submit_legacy(self, kHelSubmitAwaitEvent, arg<HelHandle>(args, 2),
 			arg<std::uintptr_t>(args, 3), request);
+}
+
+void register_event_calls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallCreateOneshotEvent,
+			{"helCreateOneshotEvent", "> *handle", sys_create_oneshot_event});
+	calls.add_syscall(kHelCallCreateBitsetEvent,
+			{"helCreateBitsetEvent", "> *handle", sys_create_bitset_event});
+	calls.add_syscall(kHelCallRaiseEvent, {"helRaiseEvent", "*handle bits", sys_raise_event});
+	calls.add_syscall(kHelCallSubmitAwaitEvent,
+			{"helSubmitAwaitEvent", "*handle sequence *queue &context", sys_legacy_await_event});
+	calls.add_sq_opcode(kHelSubmitAwaitEvent,
+			sq_row<sq_await_event>("AwaitEvent", sizeof(HelEventResult)));
 }
 
 } // namespace helsim::kernel

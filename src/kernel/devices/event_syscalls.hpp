@@ -7,6 +7,8 @@
 
 #include <helsim/hel.h>
 
+#include "kernel/core/call_registry.hpp"
+
 namespace helsim::kernel {
 
 class Thread;
@@ -17,6 +19,9 @@ HelError sys_create_bitset_event(Thread &self, const HelWord *args, HelWord *out
 HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_legacy_await_event(Thread &self, const HelWord *args, HelWord *outs);
 HelError sq_await_event(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length);
+		const HelSqAwaitEvent &request);
+
+// The event syscalls and SQ opcodes. Written into the kernel's tables at its construction.
+void register_event_calls(CallRegistry &calls);
 
 } // namespace helsim::kernel

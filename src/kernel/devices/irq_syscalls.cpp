@@ -3,13 +3,13 @@
 #include <memory>
 #include <vector>
 
-#include "kernel/devices/event.hpp"
-#include "kernel/devices/irq.hpp"
 #include "kernel/core/kernel.hpp"
-#include "kernel/devices/kernlet.hpp"
-#include "kernel/memory/memory_view.hpp"
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/core/token.hpp"
+#include "kernel/devices/event.hpp"
+#include "kernel/devices/irq.hpp"
+#include "kernel/devices/kernlet.hpp"
+#include "kernel/memory/memory_view.hpp"
 
 namespace helsim::kernel {
 
@@ -130,6 +130,20 @@ HelError sys_bind_kernlet(Thread &self, const HelWord *args, HelWord *outs) {
 			make_object<BoundKernlet>(self.kernel(), std::move(kernlet.object),
 					std::move(bindings)),
 			kBoundKernletDefaultRights, outs);
+}
+
+void register_irq_calls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallAccessIrq,
+			{"helAccessIrq", "*accessToken mode controller index > *handle", sys_access_irq});
+	calls.add_syscall(kHelCallHandleIrq, {"helHandleIrq", "*pinHandle > *handle", sys_handle_irq});
+	calls.add_syscall(kHelCallConfigureIrq,
+			{"helConfigureIrq", "*pinHandle trigger polarity", sys_configure_irq});
+	calls.add_syscall(kHelCallAcknowledgeIrq,
+			{"helAcknowledgeIrq", "*handle flags sequence", sys_acknowledge_irq});
+	calls.add_syscall(kHelCallAutomateIrq,
+			{"helAutomateIrq", "*handle flags *kernlet", sys_automate_irq});
+	calls.add_syscall(kHelCallBindKernlet,
+			{"helBindKernlet", "*handle &data numData > *boundHandle", sys_bind_kernlet});
 }
 
 } // namespace helsim::kernel

@@ -4,6 +4,8 @@
 
 #include <helsim/hel.h>
 
+#include "kernel/core/call_registry.hpp"
+
 namespace helsim::kernel {
 
 class Thread;
@@ -14,5 +16,8 @@ HelError sys_configure_irq(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_acknowledge_irq(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_automate_irq(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_bind_kernlet(Thread &self, const HelWord *args, HelWord *outs);
+
+// The IRQ and kernlet syscalls. Written into the kernel's tables at its construction.
+void register_irq_calls(CallRegistry &calls);
 
 } // namespace helsim::kernel

@@ -9,7 +9,6 @@
 #include "kernel/ipc/stream_actions.hpp"
 #include "kernel/ipc/stream_packet.hpp"
 #include "kernel/threads/thread.hpp"
-#include "sim/trace.hpp"
 
 namespace helsim::kernel {
 

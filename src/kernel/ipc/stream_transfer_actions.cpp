@@ -12,7 +12,6 @@
 #include "kernel/memory/bounce_copy.hpp"
 #include "kernel/memory/usercopy.hpp"
 #include "kernel/threads/thread.hpp"
-#include "sim/trace.hpp"
 
 namespace helsim::kernel {
 

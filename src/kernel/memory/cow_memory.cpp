@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_syscalls.hpp"
-#include "kernel/ipc/queue.hpp"
 #include "kernel/core/syscall_args.hpp"
+#include "kernel/ipc/queue.hpp"
+#include "kernel/memory/memory_syscalls.hpp"
 
 namespace helsim::kernel {
 
@@ -335,13 +335,7 @@ HelError sys_copy_on_write(Thread &self, const HelWord *args, HelWord *outs) {
 }
 
 HelError sq_fork_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqForkMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto view = resolve_view(self, request.handle, kHelRightRead);
-	if (!view)
-		return view.error;
+		const HelSqForkMemory &, Lookup<MemoryView> &view) {
 	// Any other view fails with kHelErrIllegalObject (in its completion), whatever its
 	// rights: only copy-on-write views can have Derive to begin with.
 	if (dynamic_cast<CopyOnWriteMemory *>(view.object.get()) && !(view.rights & kHelRightDerive))

@@ -5,9 +5,9 @@
 #include <algorithm>
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_syscalls.hpp"
-#include "kernel/ipc/queue.hpp"
 #include "kernel/core/syscall_args.hpp"
+#include "kernel/ipc/queue.hpp"
+#include "kernel/memory/memory_syscalls.hpp"
 
 namespace helsim::kernel {
 namespace {
@@ -597,13 +597,7 @@ HelError sys_update_memory(Thread &self, const HelWord *args, HelWord *) {
 }
 
 HelError sq_manage_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqManageMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto view = resolve_view(self, request.handle, kHelRightManage);
-	if (!view)
-		return view.error;
+		const HelSqManageMemory &, Lookup<MemoryView> &view) {
 	auto *backing = dynamic_cast<BackingMemory *>(view.object.get());
 	if (!backing) {
 		// thor's pollNotification() of any other view.
@@ -624,13 +618,7 @@ HelError sq_manage_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 }
 
 HelError sq_writeback_fence(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqWritebackFence request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto view = resolve_view(self, request.handle, kHelRightFence);
-	if (!view)
-		return view.error;
+		const HelSqWritebackFence &request, Lookup<MemoryView> &view) {
 	auto *backing = dynamic_cast<BackingMemory *>(view.object.get());
 	if (!backing) // other views have nothing to write back; thor completes at once too
 		return complete_at_once(self, queue, context, kHelErrNone);
@@ -648,13 +636,7 @@ HelError sq_writeback_fence(Thread &self, IpcQueue &queue, std::uintptr_t contex
 }
 
 HelError sq_invalidate_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqInvalidateMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto view = resolve_view(self, request.handle, kHelRightManage);
-	if (!view)
-		return view.error;
+		const HelSqInvalidateMemory &request, Lookup<MemoryView> &view) {
 	HelError error = kHelErrNone;
 	if (auto *backing = dynamic_cast<BackingMemory *>(view.object.get())) {
 		if (!page_aligned(request.offset) || !page_aligned(request.size))

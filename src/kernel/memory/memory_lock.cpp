@@ -5,9 +5,9 @@
 #include <memory>
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_syscalls.hpp"
-#include "kernel/ipc/queue.hpp"
 #include "kernel/core/syscall_args.hpp"
+#include "kernel/ipc/queue.hpp"
+#include "kernel/memory/memory_syscalls.hpp"
 
 namespace helsim::kernel {
 namespace {
@@ -89,13 +89,7 @@ private:
 } // namespace
 
 HelError sq_lock_memory_view(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqLockMemoryView request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto view = resolve_view(self, request.handle, kHelRightPin);
-	if (!view)
-		return view.error;
+		const HelSqLockMemoryView &request, Lookup<MemoryView> &view) {
 	std::size_t size = view.object->size();
 	if (request.offset > size || request.size > size - request.offset) {
 		// thor's lockRange() refuses the range; hel.cpp reports that as a fault.

@@ -1,15 +1,17 @@
 // helAllocateMemory, the address space calls, and the SQ operations on spaces and views.
 #include "kernel/memory/memory_syscalls.hpp"
 
-#include "kernel/memory/allocated_memory.hpp"
-#include "kernel/memory/bounce_copy.hpp"
-#include "kernel/devices/dma_space.hpp"
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_slice.hpp"
-#include "kernel/ipc/queue.hpp"
-#include "kernel/memory/space.hpp"
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/core/syscalls.hpp"
+#include "kernel/devices/dma_space.hpp"
+#include "kernel/ipc/queue.hpp"
+#include "kernel/memory/allocated_memory.hpp"
+#include "kernel/memory/bounce_copy.hpp"
+#include "kernel/memory/memory_slice.hpp"
+#include "kernel/memory/space.hpp"
+#include "kernel/memory/swap_space.hpp"
+#include "kernel/memory/swappable_memory.hpp"
 #include "kernel/memory/usercopy.hpp"
 
 namespace helsim::kernel {
@@ -85,12 +87,10 @@ private:
 	std::uintptr_t context_;
 };
 
+// HelSqReadMemory and HelSqWriteMemory share their layout.
+template <typename Request>
 HelError submit_memory_copy(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length, bool write) {
-	// HelSqReadMemory and HelSqWriteMemory share their layout.
-	HelSqReadMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
+		const Request &request, bool write) {
 	CopyEndpoint remote;
 	remote.address = request.address;
 	// Read to read, Write to write, whatever the handle names (as thor).
@@ -235,13 +235,7 @@ HelError sys_loadahead(Thread &self, const HelWord *args, HelWord *) {
 }
 
 HelError sq_protect_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqProtectMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto space = resolve_space(self, request.spaceHandle, kHelRightGrant);
-	if (!space)
-		return space.error;
+		const HelSqProtectMemory &request, Lookup<AddressSpace> &space) {
 	auto pointer = reinterpret_cast<std::uintptr_t>(request.pointer);
 	if ((request.flags & ~kProtMask) || !page_range(pointer, request.size))
 		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
@@ -250,13 +244,7 @@ HelError sq_protect_memory(Thread &self, IpcQueue &queue, std::uintptr_t context
 }
 
 HelError sq_synchronize_space(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqSynchronizeSpace request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto space = resolve_space(self, request.spaceHandle, kHelRightProvision);
-	if (!space)
-		return space.error;
+		const HelSqSynchronizeSpace &request, Lookup<AddressSpace> &space) {
 	auto pointer = reinterpret_cast<std::uintptr_t>(request.pointer);
 	if (!page_range(pointer, request.size))
 		return complete_at_once(self, queue, context, kHelErrIllegalArgs);
@@ -264,23 +252,17 @@ HelError sq_synchronize_space(Thread &self, IpcQueue &queue, std::uintptr_t cont
 }
 
 HelError sq_read_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	return submit_memory_copy(self, queue, context, payload, length, false);
+		const HelSqReadMemory &request) {
+	return submit_memory_copy(self, queue, context, request, false);
 }
 
 HelError sq_write_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	return submit_memory_copy(self, queue, context, payload, length, true);
+		const HelSqWriteMemory &request) {
+	return submit_memory_copy(self, queue, context, request, true);
 }
 
 HelError sq_resize_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
-		const std::byte *payload, std::size_t length) {
-	HelSqResizeMemory request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto view = resolve_view(self, request.handle, kHelRightManage);
-	if (!view)
-		return view.error;
+		const HelSqResizeMemory &request, Lookup<MemoryView> &view) {
 	return complete_at_once(self, queue, context, view.object->resize(request.newSize));
 }
 
@@ -325,6 +307,87 @@ HelError sys_legacy_lock_memory_view(Thread &self, const HelWord *args, HelWord 
 			arg<std::size_t>(args, 2)};
 	return submit_legacy(self, kHelSubmitLockMemoryView, arg<HelHandle>(args, 3),
 			arg<std::uintptr_t>(args, 4), request);
+}
+
+void register_memory_calls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallCreateSpace, {"helCreateSpace", "> *handle", sys_create_space});
+	calls.add_syscall(kHelCallMapMemory,
+			{"helMapMemory", "*handle *space &pointer offset size flags > &actualPointer",
+					sys_map_memory});
+	calls.add_syscall(kHelCallUnmapMemory,
+			{"helUnmapMemory", "*space &pointer size", sys_unmap_memory});
+	calls.add_syscall(kHelCallAllocateMemory,
+			{"helAllocateMemory", "size flags &restrictions > *handle", sys_allocate_memory});
+	calls.add_syscall(kHelCallMemoryInfo, {"helMemoryInfo", "*handle > size", sys_memory_info});
+	calls.add_syscall(kHelCallPointerPhysical,
+			{"helPointerPhysical", "*space &pointer > physical", sys_pointer_physical});
+	calls.add_syscall(kHelCallLoadahead, {"helLoadahead", "*handle offset length", sys_loadahead});
+	calls.add_syscall(kHelCallSubmitProtectMemory,
+			{"helSubmitProtectMemory", "*space &pointer size flags *queue &context",
+					sys_legacy_protect_memory});
+	calls.add_syscall(kHelCallSubmitSynchronizeSpace,
+			{"helSubmitSynchronizeSpace", "*space &pointer size *queue &context",
+					sys_legacy_synchronize_space});
+	calls.add_syscall(kHelCallSubmitReadMemory,
+			{"helSubmitReadMemory", "*handle &address length &buffer *queue &context",
+					sys_legacy_read_memory});
+	calls.add_syscall(kHelCallSubmitWriteMemory,
+			{"helSubmitWriteMemory", "*handle &address length &buffer *queue &context",
+					sys_legacy_write_memory});
+	calls.add_syscall(kHelCallSubmitManageMemory,
+			{"helSubmitManageMemory", "*handle *queue &context", sys_legacy_manage_memory});
+	calls.add_syscall(kHelCallSubmitLockMemoryView,
+			{"helSubmitLockMemoryView", "*handle offset size *queue &context",
+					sys_legacy_lock_memory_view});
+	calls.add_syscall(kHelCallCopyOnWrite,
+			{"helCopyOnWrite", "*memory offset size > *handle", sys_copy_on_write});
+	calls.add_syscall(kHelCallCreateIndirectMemory,
+			{"helCreateIndirectMemory", "numSlots > *handle", sys_create_indirect_memory});
+	calls.add_syscall(kHelCallAlterMemoryIndirection,
+			{"helAlterMemoryIndirection", "*indirectHandle slotIndex *memoryHandle offset size",
+					sys_alter_memory_indirection});
+	calls.add_syscall(kHelCallCreateSliceView,
+			{"helCreateSliceView", "*memory offset size flags > *handle", sys_create_slice_view});
+	calls.add_syscall(kHelCallCreateManagedMemory,
+			{"helCreateManagedMemory", "size flags > *backingHandle *frontalHandle",
+					sys_create_managed_memory});
+	calls.add_syscall(kHelCallUpdateMemory,
+			{"helUpdateMemory", "*handle type offset length", sys_update_memory});
+	calls.add_syscall(kHelCallCreateSwapSpace,
+			{"helCreateSwapSpace", "flags > *backingHandle *swapHandle", sys_create_swap_space});
+	calls.add_syscall(kHelCallAllocateSwappableMemory,
+			{"helAllocateSwappableMemory", "*swapHandle size flags > *handle",
+					sys_allocate_swappable_memory});
+	calls.add_syscall(kHelCallSetSwapBudget,
+			{"helSetSwapBudget", "*swapHandle numPages", sys_set_swap_budget});
+	calls.add_sq_opcode(kHelSubmitProtectMemory,
+			sq_row<sq_protect_memory, resolve_space, &HelSqProtectMemory::spaceHandle,
+					kHelRightGrant>("ProtectMemory", sizeof(HelSimpleResult)));
+	calls.add_sq_opcode(kHelSubmitSynchronizeSpace,
+			sq_row<sq_synchronize_space, resolve_space, &HelSqSynchronizeSpace::spaceHandle,
+					kHelRightProvision>("SynchronizeSpace", sizeof(HelSimpleResult)));
+	calls.add_sq_opcode(kHelSubmitReadMemory,
+			sq_row<sq_read_memory>("ReadMemory", sizeof(HelSimpleResult)));
+	calls.add_sq_opcode(kHelSubmitWriteMemory,
+			sq_row<sq_write_memory>("WriteMemory", sizeof(HelSimpleResult)));
+	calls.add_sq_opcode(kHelSubmitResizeMemory,
+			sq_row<sq_resize_memory, resolve_view, &HelSqResizeMemory::handle, kHelRightManage>(
+					"ResizeMemory", sizeof(HelSimpleResult)));
+	calls.add_sq_opcode(kHelSubmitForkMemory,
+			sq_row<sq_fork_memory, resolve_view, &HelSqForkMemory::handle, kHelRightRead>(
+					"ForkMemory", sizeof(HelHandleResult)));
+	calls.add_sq_opcode(kHelSubmitManageMemory,
+			sq_row<sq_manage_memory, resolve_view, &HelSqManageMemory::handle, kHelRightManage>(
+					"ManageMemory", sizeof(HelManageResult)));
+	calls.add_sq_opcode(kHelSubmitLockMemoryView,
+			sq_row<sq_lock_memory_view, resolve_view, &HelSqLockMemoryView::handle, kHelRightPin>(
+					"LockMemoryView", sizeof(HelHandleResult)));
+	calls.add_sq_opcode(kHelSubmitWritebackFence,
+			sq_row<sq_writeback_fence, resolve_view, &HelSqWritebackFence::handle, kHelRightFence>(
+					"WritebackFence", sizeof(HelSimpleResult)));
+	calls.add_sq_opcode(kHelSubmitInvalidateMemory,
+			sq_row<sq_invalidate_memory, resolve_view, &HelSqInvalidateMemory::handle,
+					kHelRightManage>("InvalidateMemory", sizeof(HelSimpleResult)));
 }
 
 } // namespace helsim::kernel

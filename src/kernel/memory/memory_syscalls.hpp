@@ -7,6 +7,7 @@
 
 #include <helsim/hel.h>
 
+#include "kernel/core/call_registry.hpp"
 #include "kernel/core/object.hpp"
 #include "kernel/core/universe.hpp"
 
@@ -16,8 +17,6 @@ class Thread;
 class IpcQueue;
 class MemoryView;
 class AddressSpace;
-
-using SqFn = HelError (*)(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
 
 // An address space handle, kHelNullHandle meaning the caller's.
 Lookup<AddressSpace> resolve_space(Thread &self, HelHandle handle, std::uint32_t rights);
@@ -40,15 +39,19 @@ HelError sys_unmap_memory(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_memory_info(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_pointer_physical(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_loadahead(Thread &self, const HelWord *args, HelWord *outs);
-HelError sq_protect_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
-HelError sq_synchronize_space(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
-HelError sq_read_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
-HelError sq_write_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
-HelError sq_resize_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
+HelError sq_protect_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqProtectMemory &,
+		Lookup<AddressSpace> &);
+HelError sq_synchronize_space(Thread &, IpcQueue &, std::uintptr_t, const HelSqSynchronizeSpace &,
+		Lookup<AddressSpace> &);
+HelError sq_read_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqReadMemory &);
+HelError sq_write_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqWriteMemory &);
+HelError sq_resize_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqResizeMemory &,
+		Lookup<MemoryView> &);
 
 // cow_memory.cpp: copy-on-write memory.
 HelError sys_copy_on_write(Thread &self, const HelWord *args, HelWord *outs);
-HelError sq_fork_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
+HelError sq_fork_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqForkMemory &,
+		Lookup<MemoryView> &);
 
 // indirect_memory.cpp and memory_slice.cpp: indirect memory and slices.
 HelError sys_create_indirect_memory(Thread &self, const HelWord *args, HelWord *outs);
@@ -58,9 +61,17 @@ HelError sys_create_slice_view(Thread &self, const HelWord *args, HelWord *outs)
 // managed_memory.cpp and memory_lock.cpp: the user-space pager protocol and memory locks.
 HelError sys_create_managed_memory(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_update_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sq_manage_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
-HelError sq_lock_memory_view(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
-HelError sq_writeback_fence(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
-HelError sq_invalidate_memory(Thread &, IpcQueue &, std::uintptr_t, const std::byte *, std::size_t);
+HelError sq_manage_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqManageMemory &,
+		Lookup<MemoryView> &);
+HelError sq_lock_memory_view(Thread &, IpcQueue &, std::uintptr_t, const HelSqLockMemoryView &,
+		Lookup<MemoryView> &);
+HelError sq_writeback_fence(Thread &, IpcQueue &, std::uintptr_t, const HelSqWritebackFence &,
+		Lookup<MemoryView> &);
+HelError sq_invalidate_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqInvalidateMemory &,
+		Lookup<MemoryView> &);
+
+// The memory syscalls and SQ opcodes: memory objects, address spaces, the pager protocol, swap.
+// Written into the kernel's tables at its construction.
+void register_memory_calls(CallRegistry &calls);
 
 } // namespace helsim::kernel

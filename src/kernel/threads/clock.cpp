@@ -1,6 +1,7 @@
 #include "kernel/threads/clock.hpp"
 
 #include "kernel/core/kernel.hpp"
+#include "kernel/core/syscall_args.hpp"
 #include "kernel/ipc/queue.hpp"
 #include "kernel/threads/thread.hpp"
 
@@ -61,6 +62,27 @@ void submit_await_clock(Thread &self, IpcQueue &queue, std::uint64_t deadline, s
 	if (tag)
 		queue.register_cancellable(*wait);
 	kernel.host().arm(*wait);
+}
+
+namespace {
+
+HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
+	outs[0] = self.kernel().host().now();
+	return kHelErrNone;
+}
+
+HelError sq_await_clock(Thread &self, IpcQueue &queue, std::uintptr_t context,
+		const HelSqAwaitClock &request) {
+	submit_await_clock(self, queue, request.counter, request.cancellationTag, context);
+	return kHelErrNone;
+}
+
+} // namespace
+
+void register_clock_calls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallGetClock, {"helGetClock", "> counter", sys_get_clock});
+	calls.add_sq_opcode(kHelSubmitAwaitClock,
+			sq_row<sq_await_clock>("AwaitClock", sizeof(HelSimpleResult)));
 }
 
 } // namespace helsim::kernel

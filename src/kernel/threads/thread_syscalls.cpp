@@ -1,11 +1,11 @@
 #include "kernel/threads/thread_syscalls.hpp"
 
-#include "kernel/threads/register_image.hpp"
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/core/syscalls.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/core/universe.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/register_image.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {
 
@@ -261,14 +261,8 @@ HelError sys_query_thread_stats(Thread &self, const HelWord *args, HelWord *) {
 }
 
 // kHelSubmitObserve: the thread handle needs Wait (thor); kHelThisThread is no thread handle.
-HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const std::byte *payload,
-		std::size_t length) {
-	HelSqObserve request;
-	if (!read_payload(request, payload, length))
-		return kHelErrBufferTooSmall;
-	auto thread = self.universe().resolve<Thread>(request.handle, kHelRightWait);
-	if (!thread)
-		return thread.error;
+HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const HelSqObserve &,
+		Lookup<Thread> &thread) {
 	thread.object->observe(self, queue, context);
 	return kHelErrNone;
 }
@@ -279,6 +273,41 @@ HelError sys_legacy_observe(Thread &self, const HelWord *args, HelWord *) {
 	HelSqObserve request{arg<HelHandle>(args, 0)};
 	return submit_legacy(self, kHelSubmitObserve, arg<HelHandle>(args, 2),
 			arg<std::uintptr_t>(args, 3), request);
+}
+
+void register_thread_calls(CallRegistry &calls) {
+	calls.add_syscall(kHelCallCreateThread,
+			{"helCreateThread", "*universe *addressSpace abi &ip &sp flags > *handle",
+					sys_create_thread});
+	calls.add_syscall(kHelCallResume, {"helResume", "*handle", sys_resume});
+	calls.add_syscall(kHelCallInterruptThread,
+			{"helInterruptThread", "*handle", sys_interrupt_thread});
+	calls.add_syscall(kHelCallKillThread, {"helKillThread", "*handle", sys_kill_thread});
+	calls.add_syscall(kHelCallLoadRegisters,
+			{"helLoadRegisters", "*handle set &image", sys_load_registers});
+	calls.add_syscall(kHelCallStoreRegisters,
+			{"helStoreRegisters", "*handle set &image", sys_store_registers});
+	calls.add_syscall(kHelCallSubmitObserve,
+			{"helSubmitObserve", "*handle sequence *queue &context", sys_legacy_observe});
+	calls.add_syscall(kHelCallYield, {"helYield", "", sys_yield});
+	calls.add_syscall(kHelCallSetPriority,
+			{"helSetPriority", "*handle priority", sys_set_priority});
+	calls.add_syscall(kHelCallGetCurrentCpu, {"helGetCurrentCpu", "> cpu", sys_get_current_cpu});
+	calls.add_syscall(kHelCallGetAffinity,
+			{"helGetAffinity", "*handle &mask size &actualSize", sys_get_affinity});
+	calls.add_syscall(kHelCallWriteFsBase, {"helWriteFsBase", "&pointer", sys_write_fs_base});
+	calls.add_syscall(kHelCallReadFsBase, {"helReadFsBase", "> &pointer", sys_read_fs_base});
+	calls.add_syscall(kHelCallWriteGsBase, {"helWriteGsBase", "&pointer", sys_write_gs_base});
+	calls.add_syscall(kHelCallReadGsBase, {"helReadGsBase", "> &pointer", sys_read_gs_base});
+	calls.add_syscall(kHelCallQueryRegisterInfo,
+			{"helQueryRegisterInfo", "set &info", sys_query_register_info});
+	calls.add_syscall(kHelCallQueryThreadStats,
+			{"helQueryThreadStats", "*handle &stats", sys_query_thread_stats});
+	calls.add_syscall(kHelCallSetAffinity,
+			{"helSetAffinity", "*handle &mask size", sys_set_affinity});
+	calls.add_sq_opcode(kHelSubmitObserve,
+			sq_row<sq_observe, resolve_object<Thread>, &HelSqObserve::handle, kHelRightWait>(
+					"Observe", sizeof(HelObserveResult)));
 }
 
 } // namespace helsim::kernel

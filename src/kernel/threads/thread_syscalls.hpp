@@ -8,6 +8,8 @@
 
 #include <helsim/hel.h>
 
+#include "kernel/core/call_registry.hpp"
+
 namespace helsim::kernel {
 
 class Thread;
@@ -39,7 +41,10 @@ HelError sys_query_thread_stats(Thread &self, const HelWord *args, HelWord *outs
 HelError sys_load_registers(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_store_registers(Thread &self, const HelWord *args, HelWord *outs);
 HelError sys_legacy_observe(Thread &self, const HelWord *args, HelWord *outs);
-HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const std::byte *payload,
-		std::size_t length);
+HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context,
+		const HelSqObserve &request, Lookup<Thread> &thread);
+
+// The thread syscalls and SQ opcodes. Written into the kernel's tables at its construction.
+void register_thread_calls(CallRegistry &calls);
 
 } // namespace helsim::kernel
