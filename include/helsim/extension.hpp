@@ -137,6 +137,10 @@ public:
 	// entry and exit, e.g. a per-byte cost.
 	void charge(std::uint64_t ns) const;
 
+	// The machine's time in ns, as helGetClock reports it to the caller: the caller's virtual
+	// time in deterministic mode, the host's monotonic clock in threads mode.
+	std::uint64_t now() const;
+
 	// Runs `callback` once, `delay_ns` of the machine's time from now, on its timer queue (no
 	// simulated thread runs it; it must not block), or drops it unrun if the machine shuts
 	// down first. How an operation completes "later" without a thread of its own.
@@ -429,6 +433,12 @@ public:
 	// memory cannot be read (the item then remembers the fault: deliver() fails both sides as
 	// for a faulting send, so decode may return kHelErrNone and let the pairing report it).
 	HelError capture(Caller &caller, const void *user_buffer, std::size_t size);
+	// capture() after `headroom` zeroed kernel bytes: data() is the headroom, then the `size`
+	// copied bytes, and the item's functions fill the headroom (a header a receive gets ahead
+	// of the sender's bytes). The errors of capture(), kHelErrIllegalArgs when headroom and
+	// size together exceed kMaxCapture.
+	HelError capture(Caller &caller, const void *user_buffer, std::size_t size,
+			std::size_t headroom);
 	static constexpr std::size_t kMaxCapture = std::size_t{16} << 20;
 	// The captured bytes (empty if nothing was captured); the item's own functions may
 	// rewrite them in place.
@@ -453,6 +463,10 @@ public:
 	// The first is of the first type the pair was registered with.
 	StreamItem first() const { return StreamItem{first_}; }
 	StreamItem second() const { return StreamItem{second_}; }
+
+	// The machine's time in ns when the pair function runs (as Caller::now() on the thread
+	// whose submission made the pair): virtual time in deterministic mode.
+	std::uint64_t now() const;
 
 	// Ends one item with `error` (its result's error field). Call it exactly once per item,
 	// unless deliver() finishes the item.

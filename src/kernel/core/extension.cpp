@@ -108,6 +108,8 @@ AsyncOperation SqSubmission::start(std::uint64_t cancellation_tag,
 
 void Caller::charge(std::uint64_t ns) const { thread_.kernel().host().charge(ns); }
 
+std::uint64_t Caller::now() const { return thread_.kernel().host().now(); }
+
 namespace {
 
 // A callback of Caller::after(): fires once on the machine's timer queue, or is dropped when

@@ -1,5 +1,6 @@
 // The stream-action part of helsim/extension.hpp: an extension's action type becomes a row of
 // the kernel's registry whose decode and pair functions call the extension's.
+#include <cstring>
 #include <stdexcept>
 
 #include <helsim/extension.hpp>
@@ -18,15 +19,22 @@ int StreamItem::type() const { return node_.row->type().type; }
 std::uint32_t StreamItem::flags() const { return node_.flags; }
 
 HelError StreamItem::capture(Caller &caller, const void *user_buffer, std::size_t size) {
+	return capture(caller, user_buffer, size, 0);
+}
+
+HelError StreamItem::capture(Caller &caller, const void *user_buffer, std::size_t size,
+		std::size_t headroom) {
 	if (node_.length || node_.large)
 		return kHelErrIllegalState; // captured already
-	if (size > kMaxCapture)
+	if (size > kMaxCapture || headroom > kMaxCapture - size)
 		return kHelErrIllegalArgs;
-	if (size > node_.small.size() && !node_.large.allocate(size))
+	std::size_t length = headroom + size;
+	if (length > node_.small.size() && !node_.large.allocate(length))
 		return kHelErrNoMemory;
-	node_.length = size;
-	HelError e = kernel::copy_from_user(caller.thread(), const_cast<std::byte *>(node_.data()),
-			user_buffer, size);
+	node_.length = length;
+	auto *kernel_data = const_cast<std::byte *>(node_.data());
+	std::memset(kernel_data, 0, headroom);
+	HelError e = kernel::copy_from_user(caller.thread(), kernel_data + headroom, user_buffer, size);
 	if (e != kHelErrNone)
 		node_.send_error = kHelErrFault; // deliver() fails both sides as for a faulting send
 	return e;
@@ -37,6 +45,8 @@ std::span<std::byte> StreamItem::data() {
 }
 
 void StreamItem::set_result_length(std::size_t length) { node_.result_length = length; }
+
+std::uint64_t StreamPair::now() const { return stream_.kernel().host().now(); }
 
 void StreamPair::finish(StreamItem item, HelError error) {
 	kernel::finish_node(item.node(), error, reaper_);

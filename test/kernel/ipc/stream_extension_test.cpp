@@ -51,6 +51,20 @@ HelError decode_too_much(ext::Caller &caller, const HelAction &action, ext::Stre
 	return item.capture(caller, action.buffer, ext::StreamItem::kMaxCapture + 1);
 }
 
+// A send whose bytes arrive after a zeroed 4-byte header (StreamItem::capture's headroom).
+constexpr std::size_t kHeadroom = 4;
+
+HelError decode_headed(ext::Caller &caller, const HelAction &action, ext::StreamItem item) {
+	return item.capture(caller, action.buffer, action.length, kHeadroom);
+}
+
+// Headroom and size above kMaxCapture together: refused before memory is read.
+HelError decode_headroom_too_much(ext::Caller &caller, const HelAction &action,
+		ext::StreamItem item) {
+	return item.capture(caller, action.buffer, action.length,
+			ext::StreamItem::kMaxCapture - action.length + 1);
+}
+
 HelAction ext_act(int type, const void *buffer, std::size_t length, std::uint32_t flags = 0) {
 	HelAction a = act(type, flags);
 	a.buffer = const_cast<void *>(buffer);
@@ -123,6 +137,21 @@ TEST_F(StreamExtension, TooLittleRoomIsBufferTooSmallOnBothSides) {
 	EXPECT_EQ(take_errors(r), Errors{kHelErrBufferTooSmall});
 }
 
+TEST_F(StreamExtension, HeadroomIsZeroedKernelDataAheadOfTheCapturedBytes) {
+	constexpr int kHeaded = kCount + 1;
+	ext::register_stream_action(machine_, kHeaded, "headed", ext::StreamResult::simple,
+			decode_headed);
+	ext::register_stream_pair(machine_, kHeaded, kHelActionRecvInline, pair_reversed);
+	auto [a, b] = stream();
+	auto s = submit(a, {ext_act(kHeaded, "abc", 3)});
+	auto r = submit(b, {act(kHelActionRecvInline)});
+	EXPECT_EQ(take_errors(s), Errors{kHelErrNone});
+	auto results = take(r);
+	ASSERT_EQ(results.size(), 1u);
+	EXPECT_EQ(results[0].error, kHelErrNone);
+	EXPECT_EQ(results[0].data, std::string("\0\0\0\0abc", kHeadroom + 3));
+}
+
 TEST_F(StreamExtension, TwoNewActionsPairWithEachOtherAndWriteLengthResults) {
 	auto [a, b] = stream();
 	auto x = submit(a, {ext_act(kCount, "four", 4)});
@@ -169,6 +198,9 @@ TEST_P(StreamExtensionSubmit, ErrorsRefuseTheSubmission) {
 	ext::register_stream_action(machine_, kCount + 2, "tooMuch", ext::StreamResult::simple,
 			decode_too_much);
 	EXPECT_EQ(submission_error(a, {ext_act(kCount + 2, "abc", 3)}, GetParam()), kHelErrIllegalArgs);
+	ext::register_stream_action(machine_, kCount + 3, "headroomTooMuch", ext::StreamResult::simple,
+			decode_headroom_too_much);
+	EXPECT_EQ(submission_error(a, {ext_act(kCount + 3, "abc", 3)}, GetParam()), kHelErrIllegalArgs);
 	expect_lane_works(a, b);
 }
 
