@@ -85,6 +85,30 @@ void Host::observe_progress() {
 	syscall(SYS_futex, &progress_word_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
+namespace {
+// Host::call_after's timer: deletes itself once it fired or was abandoned.
+class CallbackTimer final : public Timer {
+public:
+	explicit CallbackTimer(std::function<void()> callback) : callback_{std::move(callback)} {}
+	void fire() override {
+		auto callback = std::move(callback_);
+		delete this;
+		callback();
+	}
+	void abandon() override { delete this; }
+
+private:
+	std::function<void()> callback_;
+};
+} // namespace
+
+void Host::call_after(std::uint64_t delay_ns, std::function<void()> callback) {
+	auto *timer = new CallbackTimer{std::move(callback)};
+	std::uint64_t at = now();
+	timer->deadline = delay_ns > kNoDeadline - 1 - at ? kNoDeadline - 1 : at + delay_ns;
+	arm(*timer);
+}
+
 Host::DeadlineWakeup::DeadlineWakeup(Host &host, Task &task, std::uint64_t deadline)
 : host_{host}, task_{task} {
 	this->deadline = deadline;

@@ -148,6 +148,9 @@ public:
 	virtual void arm(Timer &timer) = 0;
 	// True if the timer was disarmed before it fired.
 	virtual bool disarm(Timer &timer) = 0;
+	// Runs `callback` once, on some scheduler context (no simulated thread runs it), `delay_ns`
+	// from now, or drops it if the machine shuts down first: a one-shot timer that owns itself.
+	void call_after(std::uint64_t delay_ns, std::function<void()> callback);
 
 	virtual PhysicalMemory &physical_memory() = 0;
 

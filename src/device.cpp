@@ -10,29 +10,13 @@
 #include <helsim/machine.hpp>
 
 #include "device_binding.hpp"
-#include "kernel/devices/device_registry.hpp"
 #include "kernel/core/kernel.hpp"
+#include "kernel/devices/device_registry.hpp"
 
 namespace helsim {
 
 namespace {
 const DeviceAddress kUnplugged{};
-
-// A callback of after(): fires once on the machine's timer queue, in interrupt context (no
-// simulated thread runs it), or is dropped when the machine shuts down with it armed.
-class DeviceTimer final : public sim::Timer {
-public:
-	explicit DeviceTimer(std::function<void()> callback) : callback_{std::move(callback)} {}
-	void fire() override {
-		auto callback = std::move(callback_);
-		delete this;
-		callback();
-	}
-	void abandon() override { delete this; }
-
-private:
-	std::function<void()> callback_;
-};
 } // namespace
 
 Device::Device() = default;
@@ -99,11 +83,8 @@ void Device::after(std::uint64_t delay_ns, std::function<void()> callback) {
 		throw std::logic_error("helsim: Device::after called on a device that is not plugged");
 	if (!binding_->plugged.load(std::memory_order_acquire))
 		return; // the machine is going away: nothing fires any more
-	sim::Host &host = binding_->kernel.host();
-	auto *timer = new DeviceTimer{std::move(callback)};
-	std::uint64_t now = host.now();
-	timer->deadline = delay_ns > sim::kNoDeadline - 1 - now ? sim::kNoDeadline - 1 : now + delay_ns;
-	host.arm(*timer);
+	// In interrupt context: no simulated thread runs the callback.
+	binding_->kernel.host().call_after(delay_ns, std::move(callback));
 }
 
 std::uint64_t Device::now() const { return binding_ ? binding_->kernel.host().now() : 0; }

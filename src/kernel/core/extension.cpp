@@ -110,32 +110,8 @@ void Caller::charge(std::uint64_t ns) const { thread_.kernel().host().charge(ns)
 
 std::uint64_t Caller::now() const { return thread_.kernel().host().now(); }
 
-namespace {
-
-// A callback of Caller::after(): fires once on the machine's timer queue, or is dropped when
-// the machine shuts down with it armed.
-class ExtensionTimer final : public sim::Timer {
-public:
-	explicit ExtensionTimer(std::function<void()> callback) : callback_{std::move(callback)} {}
-	void fire() override {
-		auto callback = std::move(callback_);
-		delete this;
-		callback();
-	}
-	void abandon() override { delete this; }
-
-private:
-	std::function<void()> callback_;
-};
-
-} // namespace
-
 void Caller::after(std::uint64_t delay_ns, std::function<void()> callback) const {
-	sim::Host &host = thread_.kernel().host();
-	auto *timer = new ExtensionTimer{std::move(callback)};
-	std::uint64_t now = host.now();
-	timer->deadline = delay_ns > sim::kNoDeadline - 1 - now ? sim::kNoDeadline - 1 : now + delay_ns;
-	host.arm(*timer);
+	thread_.kernel().host().call_after(delay_ns, std::move(callback));
 }
 
 const kernel::ExtensionOperation &AsyncOperation::checked() const {

@@ -17,6 +17,8 @@
 #include <helsim/machine.hpp>
 #include <helsim/testing.hpp>
 
+#include "../../support.hpp"
+
 namespace {
 
 using helsim::ext::Caller;
@@ -102,12 +104,8 @@ helsim::RunReport run(helsim::MachineConfig config, std::function<void()> body) 
 	install(machine);
 	machine.spawn("user", [&](std::span<const HelHandle>) { body(); });
 	helsim::RunReport report = machine.run();
-	EXPECT_FALSE(report.stuck) << report.to_string();
-	for (const auto &t : report.threads)
-		EXPECT_EQ(t.outcome, helsim::ThreadOutcome::returned) << t.name << ": " << t.message;
-	EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
+	helsim::test::expect_clean(report);
 	EXPECT_EQ(report.counters.operations_completed, report.counters.operations_submitted);
-	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
 	return report;
 }
 
