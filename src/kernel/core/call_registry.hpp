@@ -8,11 +8,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include <helsim/extension.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine_config.hpp>
+
+#include "kernel/core/object_kinds.hpp"
 
 namespace helsim::kernel {
 
@@ -23,6 +26,31 @@ using SyscallFn = HelError (*)(Thread &self, const HelWord *args, HelWord *outs)
 using SqFn = HelError (*)(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		const std::byte *payload, std::size_t length);
 
+// What one parameter descriptor of a built-in's decode step reads (syscall_row in
+// syscall_args.hpp): tests walk these to probe every handle and user pointer of every row.
+enum class ParamKind : std::uint8_t {
+	word,        // a value the effect interprets
+	flags,       // bits outside a mask: kHelErrIllegalArgs
+	address,     // a word that may be a host address the effect reads by its own rules
+	handle,      // resolved to `object` with `rights`
+	any_handle,  // a descriptor of any kind: kHelErrNoDescriptor
+	handle_word, // a handle the effect looks up (in another universe, or later)
+	user_in,     // a struct copied in from user memory: kHelErrFault
+	user_out,    // a pointer the effect writes through: kHelErrFault
+	user_range,  // a pointer (`word`) and a length (`second_word`) checked against user space
+	decoded,     // words a call's own decode function reads (it is data-dependent)
+	arguments,   // the argument words as they came, for an effect that reports them
+};
+
+struct ParamInfo {
+	ParamKind kind;
+	std::uint8_t word;
+	std::uint8_t second_word = 0; // another word it reads (never word 0); 0: none
+	// handle: the kind it resolves and the rights it needs; handle_word: a kind it may name.
+	ObjectKind object = ObjectKind::universe;
+	std::uint32_t rights = 0;
+};
+
 // A row of the syscall table: a built-in's entry point (fn) or an extension's handler.
 struct SyscallRow {
 	std::string name;
@@ -32,6 +60,9 @@ struct SyscallRow {
 	const char *params = nullptr;
 	SyscallFn fn = nullptr;
 	ext::SyscallHandler handler = nullptr;
+	// A built-in's parameter descriptors in the order they are checked; empty for a row that
+	// declares none (a handler).
+	std::span<const ParamInfo> decode{};
 };
 
 // A row of the SQ opcode table: a built-in operation (fn) or an extension's handler.

@@ -1,6 +1,6 @@
 // The built-in calls of this file and the registration of every built-in row (register_*_calls),
-// and the syscall entry point. Entry points decode their argument words, resolve handles and
-// call into the object that implements the semantics.
+// and the syscall entry point. A row declares its decode step (syscall_row, syscall_args.hpp);
+// the functions here are the effects, or call the object that implements them.
 #include "kernel/core/syscalls.hpp"
 
 #include <array>
@@ -34,18 +34,14 @@ namespace {
 
 constexpr std::size_t kMaxLogLength = std::size_t{64} << 10;
 
-HelError sys_log(Thread &self, const HelWord *args, HelWord *) {
-	auto severity = arg<int>(args, 0);
-	auto string = arg<const char *>(args, 1);
-	auto length = arg<std::size_t>(args, 2);
+HelError sys_log(Thread &self, int severity, const UserRangeValue &string) {
 	// thor logs a severity it does not know as info.
 	if (severity < kHelLogSeverityEmergency || severity > kHelLogSeverityDebug)
 		severity = kHelLogSeverityInfo;
-	if (!user_range_ok(string, length))
-		return kHelErrFault;
 	// A log line is bounded; the rest of an absurdly long message is dropped.
-	std::string message(std::min(length, kMaxLogLength), '\0');
-	if (HelError e = copy_from_user(self, message.data(), string, message.size()); e != kHelErrNone)
+	std::string message(std::min(string.size, kMaxLogLength), '\0');
+	if (HelError e = copy_from_user(self, message.data(), string.pointer, message.size());
+			e != kHelErrNone)
 		return e;
 	self.kernel().log({severity, self.name(), message});
 	return kHelErrNone;
@@ -55,9 +51,8 @@ HelError sys_log(Thread &self, const HelWord *args, HelWord *) {
 // without memory for the message, a thread panics with this one (copying it allocates nothing).
 const PanicError kPanicWithoutMemory{"<no memory for the panic message>"};
 
-HelError sys_panic(Thread &self, const HelWord *args, HelWord *) {
-	auto string = arg<const char *>(args, 0);
-	auto length = arg<std::size_t>(args, 1);
+// The message is read by the effect: an unreadable one is reported as such, never an error.
+HelError sys_panic(Thread &self, const char *string, std::size_t length, const HelWord *args) {
 	try {
 		std::string message = "<unreadable panic message>";
 		if (length <= kMaxLogLength) {
@@ -75,117 +70,122 @@ HelError sys_panic(Thread &self, const HelWord *args, HelWord *) {
 	}
 }
 
-HelError sys_nop(Thread &, const HelWord *, HelWord *) { return kHelErrNone; }
+HelError sys_nop(Thread &) { return kHelErrNone; }
 
-HelError sys_submit_async_nop(Thread &self, const HelWord *args, HelWord *) {
-	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0), kHelRightInvoke);
-	if (!queue)
-		return queue.error;
+HelError sys_submit_async_nop(Thread &self, Lookup<IpcQueue> &queue, std::uintptr_t context) {
 	if (!queue.object->fits(sizeof(HelSimpleResult)))
 		return kHelErrQueueTooSmall;
 	if (self.tracer()) [[unlikely]]
-		self.set_trace_key(queue.object.get(), arg<std::uintptr_t>(args, 1));
+		self.set_trace_key(queue.object.get(), context);
 	self.note_submitted();
-	queue.object->post_simple(kHelErrNone, arg<std::uintptr_t>(args, 1));
+	queue.object->post_simple(kHelErrNone, context);
 	return kHelErrNone;
 }
 
 // ---------------------------------------------------------------- descriptors and universes
 
-HelError sys_create_universe(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_create_universe(Thread &self, HelWord *outs) {
 	return attach_new(self, make_object<Universe>(self.kernel()), kUniverseDefaultRights, outs);
 }
 
-HelError sys_transfer_descriptor(Thread &self, const HelWord *args, HelWord *outs) {
-	auto handle = arg<HelHandle>(args, 0);
+// helTransferDescriptor: the direction decides which rights the universe handle needs and
+// which universe the descriptor is looked up in.
+struct Transfer {
+	Ref<Universe> source;
+	Ref<Universe> target;
+	HelHandle handle = kHelNullHandle;
+	Resolved descriptor;
+};
+
+HelError decode_transfer(Thread &self, const HelWord *args, Transfer &out) {
+	out.handle = arg<HelHandle>(args, 0);
 	auto flags = arg<std::uint32_t>(args, 2);
 	auto exposed = arg<std::uint32_t>(args, 3);
 	auto required = arg<std::uint32_t>(args, 4);
 	if (flags != kHelTransferDescriptorOut && flags != kHelTransferDescriptorIn)
 		return kHelErrIllegalArgs;
-	bool out = flags == kHelTransferDescriptorOut;
-	auto universe =
-			resolve_universe(self, arg<HelHandle>(args, 1), out ? kHelRightGrant : kHelRightTake);
+	bool to_other = flags == kHelTransferDescriptorOut;
+	auto universe = resolve_universe(self, arg<HelHandle>(args, 1),
+			to_other ? kHelRightGrant : kHelRightTake);
 	if (!universe)
 		return universe.error;
-	Universe &source = out ? self.universe() : *universe.object;
-	Universe &target = out ? *universe.object : self.universe();
-	Resolved descriptor;
-	if (HelError e = source.lookup(handle, descriptor); e != kHelErrNone)
+	if (to_other) {
+		out.source = self.universe_ref();
+		out.target = std::move(universe.object);
+	} else {
+		out.source = std::move(universe.object);
+		out.target = self.universe_ref();
+	}
+	if (HelError e = out.source->lookup(out.handle, out.descriptor); e != kHelErrNone)
 		return e;
-	std::uint32_t rights = descriptor.rights & exposed;
-	if ((rights & required) != required)
+	out.descriptor.rights &= exposed;
+	if ((out.descriptor.rights & required) != required)
 		return kHelErrBadRights;
-	const char *kind = descriptor.object->kind_name();
+	return kHelErrNone;
+}
+
+HelError sys_transfer_descriptor(Thread &self, Transfer &transfer, HelWord *outs) {
+	const char *kind = transfer.descriptor.object->kind_name();
 	HelHandle copied;
-	if (HelError e = target.attach(std::move(descriptor.object), rights, copied); e != kHelErrNone)
+	if (HelError e = transfer.target->attach(std::move(transfer.descriptor.object),
+				transfer.descriptor.rights, copied);
+			e != kHelErrNone)
 		return e;
 	outs[0] = static_cast<HelWord>(copied);
 	if (auto *tracer = self.tracer()) [[unlikely]]
-		tracer->transfer_descriptor(kind, handle, source.id(), copied, target.id());
+		tracer->transfer_descriptor(kind, transfer.handle, transfer.source->id(), copied,
+				transfer.target->id());
 	return kHelErrNone;
 }
 
-HelError sys_descriptor_info(Thread &self, const HelWord *args, HelWord *) {
-	Resolved descriptor;
-	if (HelError e = self.universe().lookup(arg<HelHandle>(args, 0), descriptor); e != kHelErrNone)
-		return e;
+HelError sys_descriptor_info(Thread &self, Resolved &descriptor,
+		const UserPtr<HelDescriptorInfo> &info) {
 	// Managarm's struct holds the type only; helsim::ext::describe_descriptor adds the rights.
-	HelDescriptorInfo info{descriptor.object->descriptor_type()};
-	if (HelError e = copy_to_user(self, arg<HelDescriptorInfo *>(args, 1), &info, sizeof(info));
-			e != kHelErrNone)
-		return e;
-	return kHelErrNone;
+	return info.write(self, HelDescriptorInfo{descriptor.object->descriptor_type()});
 }
 
-HelError sys_get_credentials(Thread &self, const HelWord *args, HelWord *) {
-	if (arg<std::uint32_t>(args, 1) != 0)
-		return kHelErrIllegalArgs;
+using Credentials = std::array<char, 16>;
+
+// helGetCredentials: of the caller (kHelThisThread), of a thread, or of a lane's stream.
+HelError decode_credentials(Thread &self, const HelWord *args, Credentials &out) {
 	auto handle = arg<HelHandle>(args, 0);
-	std::array<char, 16> credentials;
 	if (handle == kHelThisThread) {
-		credentials = self.credentials();
-	} else {
-		Resolved r;
-		if (HelError e = self.universe().lookup(handle, r); e != kHelErrNone)
-			return e;
-		if (r.object->kind() == ObjectKind::thread) {
-			credentials = static_cast<Thread *>(r.object.get())->credentials();
-		} else if (r.object->kind() == ObjectKind::lane) {
-			Stream &stream = static_cast<Lane *>(r.object.get())->stream();
-			// thor asserts here; helsim answers with an error (docs/fidelity.md).
-			if (!stream.has_credentials())
-				return kHelErrIllegalArgs;
-			credentials = stream.credentials();
-		} else {
-			return kHelErrBadDescriptor;
-		}
+		out = self.credentials();
+		return kHelErrNone;
 	}
-	if (HelError e = copy_to_user(self, arg<char *>(args, 2), credentials.data(),
-				credentials.size());
-			e != kHelErrNone)
+	Resolved r;
+	if (HelError e = self.universe().lookup(handle, r); e != kHelErrNone)
 		return e;
+	if (r.object->kind() == ObjectKind::thread) {
+		out = static_cast<Thread *>(r.object.get())->credentials();
+		return kHelErrNone;
+	}
+	if (r.object->kind() != ObjectKind::lane)
+		return kHelErrBadDescriptor;
+	Stream &stream = static_cast<Lane *>(r.object.get())->stream();
+	// thor asserts here; helsim answers with an error (docs/fidelity.md).
+	if (!stream.has_credentials())
+		return kHelErrIllegalArgs;
+	out = stream.credentials();
 	return kHelErrNone;
 }
 
-HelError sys_close_descriptor(Thread &self, const HelWord *args, HelWord *) {
-	auto universe = resolve_universe(self, arg<HelHandle>(args, 0), kHelRightGrant);
-	if (!universe)
-		return universe.error;
-	return universe.object->close(arg<HelHandle>(args, 1));
+HelError sys_get_credentials(Thread &self, std::uint32_t, const Credentials &credentials,
+		const UserPtr<Credentials> &out) {
+	return out.write(self, credentials);
 }
 
-HelError sys_create_token(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_close_descriptor(Thread &, Lookup<Universe> &universe, HelHandle handle) {
+	return universe.object->close(handle);
+}
+
+HelError sys_create_token(Thread &self, HelWord *outs) {
 	return attach_new(self, make_object<Token>(self.kernel()), kHelRightNull, outs);
 }
 
 // ---------------------------------------------------------------- queues
 
-HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
-	HelQueueParameters params;
-	if (HelError e = copy_from_user(self, &params, arg<const void *>(args, 0), sizeof(params));
-			e != kHelErrNone)
-		return e;
+HelError sys_create_queue(Thread &self, const HelQueueParameters &params, HelWord *outs) {
 	Ref<IpcQueue> queue;
 	if (HelError e = IpcQueue::create(self.kernel(), params, CallRegistry::submit, queue);
 			e != kHelErrNone)
@@ -193,26 +193,15 @@ HelError sys_create_queue(Thread &self, const HelWord *args, HelWord *outs) {
 	return attach_new(self, std::move(queue), kQueueDefaultRights, outs);
 }
 
-HelError sys_drive_queue(Thread &self, const HelWord *args, HelWord *) {
-	auto flags = arg<std::uint32_t>(args, 1);
-	if (flags & ~std::uint32_t{kHelDriveWait})
-		return kHelErrIllegalArgs;
-	// Invoke and Wait, with or without kHelDriveWait, as thor asks.
-	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0),
-			kHelRightInvoke | kHelRightWait);
-	if (!queue)
-		return queue.error;
+HelError sys_drive_queue(Thread &self, std::uint32_t flags, Lookup<IpcQueue> &queue,
+		HelHandle handle, std::uint32_t notify_mask) {
 	queue.object->drive(self);
 	if (flags & kHelDriveWait)
-		return queue.object->wait_user_notify(self, arg<std::uint32_t>(args, 2),
-				arg<HelHandle>(args, 0));
+		return queue.object->wait_user_notify(self, notify_mask, handle);
 	return kHelErrNone;
 }
 
-HelError sys_alert_queue(Thread &self, const HelWord *args, HelWord *) {
-	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 0), kHelRightSignal);
-	if (!queue)
-		return queue.error;
+HelError sys_alert_queue(Thread &, Lookup<IpcQueue> &queue) {
 	queue.object->alert();
 	return kHelErrNone;
 }
@@ -222,45 +211,51 @@ HelError sys_alert_queue(Thread &self, const HelWord *args, HelWord *) {
 
 // The simulated CPUs have no VMX or SVM: thor answers every virtualization call this way then,
 // before it looks at any argument.
-HelError sys_no_virtualization(Thread &, const HelWord *, HelWord *) {
-	return kHelErrNoHardwareSupport;
-}
+HelError sys_no_virtualization(Thread &) { return kHelErrNoHardwareSupport; }
 
 // As thor: at most 128 bytes a call; the count comes back as an output word.
 constexpr std::size_t kMaxRandomBytes = 128;
 
-HelError sys_get_random_bytes(Thread &self, const HelWord *args, HelWord *outs) {
-	auto *buffer = arg<void *>(args, 0);
-	std::size_t size = std::min(arg<std::size_t>(args, 1), kMaxRandomBytes);
+HelError sys_get_random_bytes(Thread &self, const UserPtr<unsigned char> &buffer,
+		std::size_t wanted, HelWord *outs) {
+	std::size_t size = std::min(wanted, kMaxRandomBytes);
 	unsigned char bytes[kMaxRandomBytes];
 	self.kernel().host().random_bytes(bytes, size);
-	if (copy_to_user(self, buffer, bytes, size) != kHelErrNone)
+	if (buffer.write(self, bytes, size) != kHelErrNone)
 		return kHelErrFault;
 	outs[0] = size;
 	return kHelErrNone;
 }
 
-// As thor: the sizes first, then the handle; *actualSize is written through the caller's pointer.
 // ---------------------------------------------------------------- futexes
 
-HelError sys_futex_wait(Thread &self, const HelWord *args, HelWord *) {
-	auto deadline = arg<std::int64_t>(args, 2);
-	if (deadline < -1)
-		return kHelErrIllegalArgs;
-	return self.kernel().futexes().wait(self, arg<int *>(args, 0), arg<int>(args, 1),
-			deadline == -1 ? sim::kNoDeadline : static_cast<std::uint64_t>(deadline));
+// A futex deadline: -1 is none; below that, kHelErrIllegalArgs.
+template <int I>
+struct Deadline {
+	using Value = std::uint64_t;
+	static constexpr ParamInfo info{ParamKind::word, I};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		auto deadline = arg<std::int64_t>(args, I);
+		if (deadline < -1)
+			return kHelErrIllegalArgs;
+		out = deadline == -1 ? sim::kNoDeadline : static_cast<std::uint64_t>(deadline);
+		return kHelErrNone;
+	}
+};
+
+HelError sys_futex_wait(Thread &self, std::uint64_t deadline, int *pointer, int expected) {
+	return self.kernel().futexes().wait(self, pointer, expected, deadline);
 }
 
-HelError sys_futex_wake(Thread &self, const HelWord *args, HelWord *) {
-	auto pointer = arg<const int *>(args, 0);
-	return self.kernel().futexes().wake(self, pointer, arg<unsigned>(args, 1));
+HelError sys_futex_wake(Thread &self, const int *pointer, unsigned count) {
+	return self.kernel().futexes().wake(self, pointer, count);
 }
 
 // ---------------------------------------------------------------- streams
 
-HelError sys_create_stream(Thread &self, const HelWord *args, HelWord *outs) {
+HelError sys_create_stream(Thread &self, std::uint32_t attach_credentials, HelWord *outs) {
 	Ref<Lane> lane0, lane1;
-	Stream::create(self.kernel(), arg<std::uint32_t>(args, 0) != 0, lane0, lane1);
+	Stream::create(self.kernel(), attach_credentials != 0, lane0, lane1);
 	HelHandle h0, h1;
 	if (HelError e = self.universe().attach(std::move(lane0), kLaneDefaultRights, h0);
 			e != kHelErrNone)
@@ -275,10 +270,7 @@ HelError sys_create_stream(Thread &self, const HelWord *args, HelWord *outs) {
 	return kHelErrNone;
 }
 
-HelError sys_shutdown_lane(Thread &self, const HelWord *args, HelWord *) {
-	auto lane = self.universe().resolve<Lane>(arg<HelHandle>(args, 0), kHelRightManage);
-	if (!lane)
-		return lane.error;
+HelError sys_shutdown_lane(Thread &, Lookup<Lane> &lane) {
 	lane.object->stream().shutdown(lane.object->side());
 	return kHelErrNone;
 }
@@ -290,44 +282,54 @@ constexpr std::size_t kMaxActions = 1024;
 // for long ones (fiber stacks may be as small as 16 KiB).
 class ActionBuffer {
 public:
-	explicit ActionBuffer(std::size_t count) {
+	void resize(std::size_t count) {
 		if (count > kInline)
 			heap_ = std::make_unique<HelAction[]>(count);
+		count_ = count;
 	}
 	HelAction *data() { return heap_ ? heap_.get() : inline_; }
+	std::span<const HelAction> actions() { return {data(), count_}; }
 
 private:
 	static constexpr std::size_t kInline = 16;
 	HelAction inline_[kInline];
 	std::unique_ptr<HelAction[]> heap_;
+	std::size_t count_ = 0;
 };
 
-HelError exchange(Thread &self, HelHandle lane_handle, std::span<const HelAction> actions,
-		IpcQueue &queue, std::uintptr_t context) {
-	auto lane = self.universe().resolve<Lane>(lane_handle, kHelRightInvoke);
-	if (!lane)
-		return lane.error;
-	return submit_exchange(self, *lane.object, actions, queue, context);
-}
+// helSubmitAsync: the count decides how much of the caller's memory is the action list.
+struct Submission {
+	Lookup<Lane> lane;
+	Lookup<IpcQueue> queue;
+	ActionBuffer actions;
+	std::uintptr_t context = 0;
+};
 
-HelError sys_submit_async(Thread &self, const HelWord *args, HelWord *) {
+HelError decode_submission(Thread &self, const HelWord *args, Submission &out) {
 	auto count = arg<std::size_t>(args, 2);
 	if (arg<std::uint32_t>(args, 5) != 0 || count == 0)
 		return kHelErrIllegalArgs;
 	if (count > kMaxActions)
 		return kHelErrQueueTooSmall;
-	auto queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 3), kHelRightInvoke);
-	if (!queue)
-		return queue.error;
-	ActionBuffer actions{count};
-	if (HelError e = copy_from_user(self, actions.data(), arg<const void *>(args, 1),
+	out.queue = self.universe().resolve<IpcQueue>(arg<HelHandle>(args, 3), kHelRightInvoke);
+	if (!out.queue)
+		return out.queue.error;
+	out.actions.resize(count);
+	if (HelError e = copy_from_user(self, out.actions.data(), arg<const void *>(args, 1),
 				count * sizeof(HelAction));
 			e != kHelErrNone)
 		return e;
+	out.lane = self.universe().resolve<Lane>(arg<HelHandle>(args, 0), kHelRightInvoke);
+	out.context = arg<std::uintptr_t>(args, 4);
+	return out.lane.error;
+}
+
+HelError sys_submit_async(Thread &self, Submission &submission) {
+	IpcQueue &queue = *submission.queue.object;
 	if (self.tracer()) [[unlikely]]
-		self.set_trace_key(queue.object.get(), arg<std::uintptr_t>(args, 4));
-	HelError error = exchange(self, arg<HelHandle>(args, 0), {actions.data(), count}, *queue.object,
-			arg<std::uintptr_t>(args, 4));
+		self.set_trace_key(&queue, submission.context);
+	HelError error = submit_exchange(self, *submission.lane.object, submission.actions.actions(),
+			queue, submission.context);
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	return error;
@@ -341,47 +343,71 @@ static_assert(int{kHelNumCalls} <= int{kHelsimCallIoRead} &&
 		std::uint32_t{kHelsimNumCalls} <= kFirstExtensionSyscall);
 
 void register_core_syscalls(CallRegistry &calls) {
-	calls.add_syscall(kHelCallLog, {"helLog", "severity &string length", sys_log});
-	calls.add_syscall(kHelCallPanic, {"helPanic", "&string length", sys_panic});
-	calls.add_syscall(kHelCallNop, {"helNop", "", sys_nop});
+	calls.add_syscall(kHelCallLog,
+			syscall_row<sys_log, Word<0, int>, UserRange<1, 2>>("helLog",
+					"severity &string length"));
+	calls.add_syscall(kHelCallPanic,
+			syscall_row<sys_panic, Address<0, const char *>, Word<1, std::size_t>, Arguments>(
+					"helPanic", "&string length"));
+	calls.add_syscall(kHelCallNop, syscall_row<sys_nop>("helNop", ""));
 	calls.add_syscall(kHelCallSubmitAsyncNop,
-			{"helSubmitAsyncNop", "*queue &context", sys_submit_async_nop});
+			syscall_row<sys_submit_async_nop, Handle<0, IpcQueue, kHelRightInvoke>, Address<1>>(
+					"helSubmitAsyncNop", "*queue &context"));
 	calls.add_syscall(kHelCallCreateUniverse,
-			{"helCreateUniverse", "> *handle", sys_create_universe});
+			syscall_row<sys_create_universe>("helCreateUniverse", "> *handle"));
 	calls.add_syscall(kHelCallTransferDescriptor,
-			{"helTransferDescriptor",
-					"*handle *universeHandle flags exposedRights requiredRights > *outHandle",
-					sys_transfer_descriptor});
+			syscall_row<sys_transfer_descriptor, Decoded<decode_transfer>>("helTransferDescriptor",
+					"*handle *universeHandle flags exposedRights requiredRights > *outHandle"));
 	calls.add_syscall(kHelCallDescriptorInfo,
-			{"helDescriptorInfo", "*handle &info", sys_descriptor_info});
+			syscall_row<sys_descriptor_info, AnyHandle<0>, UserOut<1, HelDescriptorInfo>>(
+					"helDescriptorInfo", "*handle &info"));
 	calls.add_syscall(kHelCallGetCredentials,
-			{"helGetCredentials", "*handle flags &credentials", sys_get_credentials});
+			syscall_row<sys_get_credentials, Flags<1, 0>, Decoded<decode_credentials>,
+					UserOut<2, Credentials>>("helGetCredentials", "*handle flags &credentials"));
 	calls.add_syscall(kHelCallCloseDescriptor,
-			{"helCloseDescriptor", "*universeHandle *handle", sys_close_descriptor});
-	calls.add_syscall(kHelCallCreateToken, {"helCreateToken", "> *handle", sys_create_token});
+			syscall_row<sys_close_descriptor, Handle<0, Universe, kHelRightGrant, resolve_universe>,
+					HandleWord<1, ObjectKind::token>>("helCloseDescriptor",
+					"*universeHandle *handle"));
+	calls.add_syscall(kHelCallCreateToken,
+			syscall_row<sys_create_token>("helCreateToken", "> *handle"));
 	calls.add_syscall(kHelCallCreateQueue,
-			{"helCreateQueue", "&params > *handle", sys_create_queue});
+			syscall_row<sys_create_queue, UserIn<0, HelQueueParameters>>("helCreateQueue",
+					"&params > *handle"));
+	// Invoke and Wait, with or without kHelDriveWait, as thor asks.
 	calls.add_syscall(kHelCallDriveQueue,
-			{"helDriveQueue", "*handle flags notifyMask", sys_drive_queue});
-	calls.add_syscall(kHelCallAlertQueue, {"helAlertQueue", "*handle", sys_alert_queue});
+			syscall_row<sys_drive_queue, Flags<1, kHelDriveWait>,
+					Handle<0, IpcQueue, kHelRightInvoke | kHelRightWait>,
+					HandleWord<0, ObjectKind::queue>, Word<2, std::uint32_t>>("helDriveQueue",
+					"*handle flags notifyMask"));
+	calls.add_syscall(kHelCallAlertQueue,
+			syscall_row<sys_alert_queue, Handle<0, IpcQueue, kHelRightSignal>>("helAlertQueue",
+					"*handle"));
 	calls.add_syscall(kHelCallGetRandomBytes,
-			{"helGetRandomBytes", "&buffer wantedSize > actualSize", sys_get_random_bytes});
+			syscall_row<sys_get_random_bytes, UserOut<0, unsigned char>, Word<1, std::size_t>>(
+					"helGetRandomBytes", "&buffer wantedSize > actualSize"));
 	calls.add_syscall(kHelCallCreateVirtualizedSpace,
-			{"helCreateVirtualizedSpace", "> *handle", sys_no_virtualization});
+			syscall_row<sys_no_virtualization>("helCreateVirtualizedSpace", "> *handle"));
 	calls.add_syscall(kHelCallCreateVirtualizedCpu,
-			{"helCreateVirtualizedCpu", "*handle > *outHandle", sys_no_virtualization});
+			syscall_row<sys_no_virtualization>("helCreateVirtualizedCpu", "*handle > *outHandle"));
 	calls.add_syscall(kHelCallRunVirtualizedCpu,
-			{"helRunVirtualizedCpu", "*handle &exitInfo", sys_no_virtualization});
+			syscall_row<sys_no_virtualization>("helRunVirtualizedCpu", "*handle &exitInfo"));
 	calls.add_syscall(kHelCallAssertVirtualizedIrq,
-			{"helAssertVirtualizedIrq", "*handle irq level", sys_no_virtualization});
+			syscall_row<sys_no_virtualization>("helAssertVirtualizedIrq", "*handle irq level"));
 	calls.add_syscall(kHelCallFutexWait,
-			{"helFutexWait", "&pointer expected deadline", sys_futex_wait});
-	calls.add_syscall(kHelCallFutexWake, {"helFutexWake", "&pointer count", sys_futex_wake});
+			syscall_row<sys_futex_wait, Deadline<2>, Address<0, int *>, Word<1, int>>(
+					"helFutexWait", "&pointer expected deadline"));
+	calls.add_syscall(kHelCallFutexWake,
+			syscall_row<sys_futex_wake, Address<0, const int *>, Word<1, unsigned>>("helFutexWake",
+					"&pointer count"));
 	calls.add_syscall(kHelCallCreateStream,
-			{"helCreateStream", "attachCredentials > *lane1 *lane2", sys_create_stream});
-	calls.add_syscall(kHelCallShutdownLane, {"helShutdownLane", "*handle", sys_shutdown_lane});
+			syscall_row<sys_create_stream, Word<0, std::uint32_t>>("helCreateStream",
+					"attachCredentials > *lane1 *lane2"));
+	calls.add_syscall(kHelCallShutdownLane,
+			syscall_row<sys_shutdown_lane, Handle<0, Lane, kHelRightManage>>("helShutdownLane",
+					"*handle"));
 	calls.add_syscall(kHelCallSubmitAsync,
-			{"helSubmitAsync", "*handle &actions count *queue &context flags", sys_submit_async});
+			syscall_row<sys_submit_async, Decoded<decode_submission>>("helSubmitAsync",
+					"*handle &actions count *queue &context flags"));
 }
 
 // ---------------------------------------------------------------- SQ opcodes
@@ -409,9 +435,13 @@ HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		return kHelErrBufferTooSmall;
 	if (request.count > kMaxActions)
 		return kHelErrQueueTooSmall;
-	ActionBuffer actions{request.count};
+	ActionBuffer actions;
+	actions.resize(request.count);
 	std::memcpy(actions.data(), payload + sizeof(request), request.count * sizeof(HelAction));
-	return exchange(self, request.lane, {actions.data(), request.count}, queue, context);
+	auto lane = self.universe().resolve<Lane>(request.lane, kHelRightInvoke);
+	if (!lane)
+		return lane.error;
+	return submit_exchange(self, *lane.object, actions.actions(), queue, context);
 }
 
 void register_core_sq_opcodes(CallRegistry &calls) {

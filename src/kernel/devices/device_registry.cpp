@@ -7,10 +7,10 @@
 #include <stdexcept>
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/space.hpp"
 #include "kernel/core/syscall_args.hpp"
-#include "kernel/threads/thread.hpp"
+#include "kernel/memory/space.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {
 
@@ -154,17 +154,15 @@ HelError mmio_access(Thread &self, std::uintptr_t address, unsigned width, bool 
 
 } // namespace
 
-HelError sys_mmio_read(Thread &self, const HelWord *args, HelWord *outs) {
+HelError mmio_read(Thread &self, std::uintptr_t address, unsigned width, HelWord *outs) {
 	std::uint64_t value = 0;
-	HelError e =
-			mmio_access(self, arg<std::uintptr_t>(args, 0), arg<unsigned>(args, 1), false, value);
+	HelError e = mmio_access(self, address, width, false, value);
 	outs[0] = e == kHelErrNone ? value : 0;
 	return e;
 }
 
-HelError sys_mmio_write(Thread &self, const HelWord *args, HelWord *) {
-	std::uint64_t value = arg<std::uint64_t>(args, 2);
-	return mmio_access(self, arg<std::uintptr_t>(args, 0), arg<unsigned>(args, 1), true, value);
+HelError mmio_write(Thread &self, std::uintptr_t address, unsigned width, std::uint64_t value) {
+	return mmio_access(self, address, width, true, value);
 }
 
 } // namespace helsim::kernel

@@ -62,9 +62,9 @@ private:
 	unsigned next_gsi_ = detail::kFirstDeviceGsi;
 };
 
-// helsimMmioRead / helsimMmioWrite (device_registry.cpp) and helsimIoRead / helsimIoWrite
-// (io_space.cpp).
-HelError sys_mmio_read(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_mmio_write(Thread &self, const HelWord *args, HelWord *outs);
+// helsimMmioRead / helsimMmioWrite: `width` bytes at `address`, a device's window or plain
+// memory (kHelErrFault where nothing is).
+HelError mmio_read(Thread &self, std::uintptr_t address, unsigned width, HelWord *outs);
+HelError mmio_write(Thread &self, std::uintptr_t address, unsigned width, std::uint64_t value);
 
 } // namespace helsim::kernel

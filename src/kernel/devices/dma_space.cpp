@@ -31,9 +31,7 @@ Lookup<AddressSpace> resolve_space_or_dma(Thread &self, HelHandle handle, std::u
 	return result;
 }
 
-HelError sys_create_dma_space(Thread &self, const HelWord *args, HelWord *outs) {
-	if (arg<std::uint32_t>(args, 0) != 0)
-		return kHelErrIllegalArgs;
+HelError create_dma_space(Thread &self, HelWord *outs) {
 	Ref<AddressSpace> space = self.kernel().create_space();
 	if (!space->valid())
 		return kHelErrNoMemory;

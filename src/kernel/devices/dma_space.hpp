@@ -37,7 +37,8 @@ private:
 // against the handle's.
 Lookup<AddressSpace> resolve_space_or_dma(Thread &self, HelHandle handle, std::uint32_t rights);
 
-HelError sys_create_dma_space(Thread &self, const HelWord *args, HelWord *outs);
+// A DMA space over a new address space, attached with kDmaSpaceDefaultRights (outs[0]).
+HelError create_dma_space(Thread &self, HelWord *outs);
 HelError sq_populate_space(Thread &, IpcQueue &, std::uintptr_t, const HelSqPopulateSpace &,
 		Lookup<DmaSpace> &);
 

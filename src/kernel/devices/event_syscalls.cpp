@@ -5,12 +5,13 @@
 #include "kernel/devices/event.hpp"
 
 namespace helsim::kernel {
+namespace {
 
-HelError sys_create_oneshot_event(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_create_oneshot_event(Thread &self, HelWord *outs) {
 	return attach_new(self, make_object<OneshotEvent>(self.kernel()), kEventDefaultRights, outs);
 }
 
-HelError sys_create_bitset_event(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_create_bitset_event(Thread &self, HelWord *outs) {
 	return attach_new(self, make_object<BitsetEvent>(self.kernel()), kEventDefaultRights, outs);
 }
 
@@ -18,8 +19,13 @@ HelError sys_create_bitset_event(Thread &self, const HelWord *, HelWord *outs) {
 // only from a kernlet (__trigger_bitset) and answers helRaiseEvent on one with
 // kHelErrBadDescriptor; helsim takes the bits from argument word 1 instead
 // (helsimRaiseBitsetEvent), so a Managarm caller, whose wrapper passes 0 there, still gets
-// kHelErrBadDescriptor.
-HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *) {
+// kHelErrBadDescriptor. The event's kind decides how the bits are checked.
+struct Raise {
+	Ref<Object> event;
+	std::uint32_t bits = 0;
+};
+
+HelError decode_raise(Thread &self, const HelWord *args, Raise &out) {
 	auto bits = arg<HelWord>(args, 1);
 	Resolved r;
 	if (HelError e = self.universe().lookup(arg<HelHandle>(args, 0), r); e != kHelErrNone)
@@ -30,7 +36,7 @@ HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *) {
 			return kHelErrBadRights;
 		if (bits)
 			return kHelErrIllegalArgs; // bits mean nothing to a oneshot event
-		return static_cast<OneshotEvent *>(r.object.get())->raise();
+		break;
 	case ObjectKind::bitset_event:
 		if (!bits)
 			return kHelErrBadDescriptor;
@@ -38,11 +44,21 @@ HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *) {
 			return kHelErrBadRights;
 		if (bits > 0xFFFFFFFFu)
 			return kHelErrIllegalArgs; // 32 bits only
-		static_cast<BitsetEvent *>(r.object.get())->raise(static_cast<std::uint32_t>(bits));
-		return kHelErrNone;
+		break;
 	default: return kHelErrBadDescriptor;
 	}
+	out = {std::move(r.object), static_cast<std::uint32_t>(bits)};
+	return kHelErrNone;
 }
+
+HelError sys_raise_event(Thread &, Raise &raise) {
+	if (raise.event->kind() == ObjectKind::oneshot_event)
+		return static_cast<OneshotEvent *>(raise.event.get())->raise();
+	static_cast<BitsetEvent *>(raise.event.get())->raise(raise.bits);
+	return kHelErrNone;
+}
+
+} // namespace
 
 // kHelSubmitAwaitEvent: any awaitable object (Object::awaitable()), needing Wait.
 HelError sq_await_event(Thread &self, IpcQueue &queue, std::uintptr_t context,
@@ -59,22 +75,29 @@ HelError sq_await_event(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	return kHelErrNone;
 }
 
+namespace {
+
 // The 2022 helSubmitAwaitEvent(handle, sequence, queue, context): the SQ operation without a
-// cancellation tag (the old call had none).
-HelError sys_legacy_await_event(Thread &self, const HelWord *args, HelWord *) {
-	HelSqAwaitEvent request{arg<HelHandle>(args, 0), arg<std::uint64_t>(args, 1), 0};
-	return submit_legacy(self, kHelSubmitAwaitEvent, arg<HelHandle>(args, 2),
-			arg<std::uintptr_t>(args, 3), request);
+// cancellation tag (the old call had none); the submission resolves both handles.
+HelError sys_legacy_await_event(Thread &self, HelHandle handle, std::uint64_t sequence,
+		HelHandle queue, std::uintptr_t context) {
+	return submit_legacy(self, kHelSubmitAwaitEvent, queue, context,
+			HelSqAwaitEvent{handle, sequence, 0});
 }
+
+} // namespace
 
 void register_event_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelCallCreateOneshotEvent,
-			{"helCreateOneshotEvent", "> *handle", sys_create_oneshot_event});
+			syscall_row<sys_create_oneshot_event>("helCreateOneshotEvent", "> *handle"));
 	calls.add_syscall(kHelCallCreateBitsetEvent,
-			{"helCreateBitsetEvent", "> *handle", sys_create_bitset_event});
-	calls.add_syscall(kHelCallRaiseEvent, {"helRaiseEvent", "*handle bits", sys_raise_event});
+			syscall_row<sys_create_bitset_event>("helCreateBitsetEvent", "> *handle"));
+	calls.add_syscall(kHelCallRaiseEvent,
+			syscall_row<sys_raise_event, Decoded<decode_raise>>("helRaiseEvent", "*handle bits"));
 	calls.add_syscall(kHelCallSubmitAwaitEvent,
-			{"helSubmitAwaitEvent", "*handle sequence *queue &context", sys_legacy_await_event});
+			syscall_row<sys_legacy_await_event, HandleWord<0, ObjectKind::oneshot_event>,
+					Word<1, std::uint64_t>, HandleWord<2, ObjectKind::queue>, Address<3>>(
+					"helSubmitAwaitEvent", "*handle sequence *queue &context"));
 	calls.add_sq_opcode(kHelSubmitAwaitEvent,
 			sq_row<sq_await_event>("AwaitEvent", sizeof(HelEventResult)));
 }

@@ -1,5 +1,4 @@
-// Entry points of the event syscalls and of kHelSubmitAwaitEvent. The tables in syscalls.cpp
-// list them; the semantics are the events' (event.hpp).
+// The event syscalls' rows and kHelSubmitAwaitEvent; the semantics are the events' (event.hpp).
 #pragma once
 
 #include <cstddef>
@@ -14,10 +13,6 @@ namespace helsim::kernel {
 class Thread;
 class IpcQueue;
 
-HelError sys_create_oneshot_event(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_create_bitset_event(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_raise_event(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_legacy_await_event(Thread &self, const HelWord *args, HelWord *outs);
 HelError sq_await_event(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		const HelSqAwaitEvent &request);
 

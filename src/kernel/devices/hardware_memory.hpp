@@ -40,6 +40,15 @@ private:
 	const std::uint32_t caching_mode_;
 };
 
-HelError sys_access_physical(Thread &self, const HelWord *args, HelWord *outs);
+// What helAccessPhysical's row validated: a non-empty, page-aligned range of the machine's
+// physical memory and a kHelCaching* mode.
+struct PhysicalRange {
+	std::uint64_t base = 0;
+	std::size_t size = 0;
+	std::uint32_t caching = 0;
+};
+
+// A hardware memory view of `range`, attached with kMemoryDefaultRights (outs[0]).
+HelError access_physical(Thread &self, const PhysicalRange &range, HelWord *outs);
 
 } // namespace helsim::kernel

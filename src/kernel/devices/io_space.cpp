@@ -1,61 +1,26 @@
 // helAccessIo, helEnableIo, and helsim's port accessors helsimIoRead/helsimIoWrite.
 #include "kernel/devices/io_space.hpp"
 
-#include "kernel/devices/device_registry.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/core/syscall_args.hpp"
+#include "kernel/devices/device_registry.hpp"
 #include "kernel/threads/thread.hpp"
-#include "kernel/core/token.hpp"
-#include "kernel/core/universe.hpp"
-#include "kernel/memory/usercopy.hpp"
 
 namespace helsim::kernel {
 
-namespace {
-// More ports than exist cannot be asked for sensibly; this bounds the kernel's copy.
-constexpr std::size_t kMaxPorts = 0x10000;
-} // namespace
-
-HelError sys_access_io(Thread &self, const HelWord *args, HelWord *outs) {
-	if (HelError e = check_hardware_token(self, arg<HelHandle>(args, 0)); e != kHelErrNone)
-		return e;
-	auto *user_ports = arg<const std::uintptr_t *>(args, 1);
-	auto count = arg<std::size_t>(args, 2);
-	if (count > kMaxPorts)
-		return kHelErrIllegalArgs;
-	std::vector<std::uintptr_t> words(count);
-	if (count)
-		if (HelError e = copy_from_user(self, words.data(), user_ports,
-					count * sizeof(std::uintptr_t));
-				e != kHelErrNone)
-			return e;
-	std::vector<std::uint16_t> ports;
-	ports.reserve(count);
-	for (std::uintptr_t port : words) {
-		if (port > 0xffff)
-			return kHelErrIllegalArgs; // x86 has 65536 ports
-		ports.push_back(static_cast<std::uint16_t>(port));
-	}
+HelError access_io(Thread &self, std::vector<std::uint16_t> ports, HelWord *outs) {
 	auto io = make_object<IoSpace>(self.kernel(), std::move(ports));
 	return attach_new(self, std::move(io), kIoDefaultRights, outs);
 }
 
-HelError sys_enable_io(Thread &self, const HelWord *args, HelWord *) {
-	// thor enables the ports in the calling thread's I/O permission bitmap; the right it
-	// needs is not documented, so any IoSpace handle does (docs/reference/helAccessIo.md).
-	auto io = self.universe().resolve<IoSpace>(arg<HelHandle>(args, 0), 0);
-	if (!io)
-		return io.error;
+// thor enables the ports in the calling thread's I/O permission bitmap.
+void enable_io(Thread &self, const IoSpace &io) {
 	if (!self.enabled_ports)
 		self.enabled_ports = std::make_unique<std::bitset<65536>>();
-	for (std::uint16_t port : io.object->ports())
+	for (std::uint16_t port : io.ports())
 		self.enabled_ports->set(port);
-	return kHelErrNone;
 }
 
-namespace {
-// A port access of `width` bytes at `port`: every port it covers must be enabled for the
-// calling thread (x86 checks each byte's bit in the I/O permission bitmap).
 HelError check_port(Thread &self, std::uint64_t port, unsigned width) {
 	if (width != 1 && width != 2 && width != 4)
 		return kHelErrIllegalArgs;
@@ -68,33 +33,24 @@ HelError check_port(Thread &self, std::uint64_t port, unsigned width) {
 			return kHelErrBadPermissions;
 	return kHelErrNone;
 }
+
+namespace {
+std::uint32_t width_mask(unsigned width) {
+	return width == 4 ? ~std::uint32_t{0} : (std::uint32_t{1} << (8 * width)) - 1;
+}
 } // namespace
 
-HelError sys_io_read(Thread &self, const HelWord *args, HelWord *outs) {
-	auto port = arg<std::uint64_t>(args, 0);
-	auto width = arg<unsigned>(args, 1);
-	if (HelError e = check_port(self, port, width); e != kHelErrNone)
-		return e;
-	std::uint32_t mask = width == 4 ? ~std::uint32_t{0} : (std::uint32_t{1} << (8 * width)) - 1;
+std::uint32_t io_read(Thread &self, std::uint16_t port, unsigned width) {
 	// No device on the port: the bus floats high, as on a PC.
-	std::uint32_t value = mask;
-	if (auto device = self.kernel().devices().at_port(static_cast<std::uint16_t>(port)))
-		value = device->io_read(static_cast<std::uint16_t>(port), width) & mask;
-	outs[0] = value;
-	return kHelErrNone;
+	if (auto device = self.kernel().devices().at_port(port))
+		return device->io_read(port, width) & width_mask(width);
+	return width_mask(width);
 }
 
-HelError sys_io_write(Thread &self, const HelWord *args, HelWord *) {
-	auto port = arg<std::uint64_t>(args, 0);
-	auto width = arg<unsigned>(args, 1);
-	if (HelError e = check_port(self, port, width); e != kHelErrNone)
-		return e;
-	std::uint32_t mask = width == 4 ? ~std::uint32_t{0} : (std::uint32_t{1} << (8 * width)) - 1;
-	auto value = static_cast<std::uint32_t>(arg<std::uint64_t>(args, 2)) & mask;
+void io_write(Thread &self, std::uint16_t port, unsigned width, std::uint32_t value) {
 	// No device on the port: the write goes nowhere.
-	if (auto device = self.kernel().devices().at_port(static_cast<std::uint16_t>(port)))
-		device->io_write(static_cast<std::uint16_t>(port), width, value);
-	return kHelErrNone;
+	if (auto device = self.kernel().devices().at_port(port))
+		device->io_write(port, width, value & width_mask(width));
 }
 
 } // namespace helsim::kernel

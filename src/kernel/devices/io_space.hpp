@@ -4,6 +4,7 @@
 // thread and call the device that owns it (docs/reference/helAccessIo.md, helsim-io.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -29,9 +30,20 @@ private:
 	const std::vector<std::uint16_t> ports_;
 };
 
-HelError sys_access_io(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_enable_io(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_io_read(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_io_write(Thread &self, const HelWord *args, HelWord *outs);
+// More ports than exist cannot be asked for sensibly; this bounds the kernel's copy.
+inline constexpr std::size_t kMaxPorts = 0x10000;
+
+// An I/O space of `ports`, attached with kIoDefaultRights (outs[0]).
+HelError access_io(Thread &self, std::vector<std::uint16_t> ports, HelWord *outs);
+// Enables the ports of `io` for the calling thread.
+void enable_io(Thread &self, const IoSpace &io);
+
+// A port access of `width` bytes at `port`: width 1, 2 or 4 and inside the 65536 ports
+// (kHelErrIllegalArgs), every port it covers enabled for the calling thread
+// (kHelErrBadPermissions, as x86 checks each byte's bit in the I/O permission bitmap).
+HelError check_port(Thread &self, std::uint64_t port, unsigned width);
+// Accesses that check_port allowed: the device that owns the port answers.
+std::uint32_t io_read(Thread &self, std::uint16_t port, unsigned width);
+void io_write(Thread &self, std::uint16_t port, unsigned width, std::uint32_t value);
 
 } // namespace helsim::kernel

@@ -12,75 +12,66 @@
 #include "kernel/memory/memory_view.hpp"
 
 namespace helsim::kernel {
+namespace {
 
 // helAccessIrq(accessToken, mode, controller, index): a pin of the interrupt controller.
 // The token is checked as for helAccessPhysical and helAccessIo (check_hardware_token). By GSI:
 // controller 0 and a GSI below kGsiCount (else kHelErrIllegalArgs, kHelErrOutOfBounds). By
 // device-tree phandle: the simulated machine has no device tree, kHelErrUnsupportedOperation.
-HelError sys_access_irq(Thread &self, const HelWord *args, HelWord *outs) {
+HelError decode_irq_line(Thread &self, const HelWord *args, IrqLine *&out) {
 	auto mode = arg<std::uint32_t>(args, 1);
 	auto controller = arg<std::uint64_t>(args, 2);
-	auto index = arg<std::uint64_t>(args, 3);
-	if (HelError e = check_hardware_token(self, arg<HelHandle>(args, 0)); e != kHelErrNone)
-		return e;
 	if (mode == kHelAccessIrqByPhandle)
 		return kHelErrUnsupportedOperation;
 	if (mode != kHelAccessIrqByGsi || controller != 0)
 		return kHelErrIllegalArgs;
-	IrqLine *line = self.kernel().irqs().line(index);
-	if (!line)
-		return kHelErrOutOfBounds;
+	out = self.kernel().irqs().line(arg<std::uint64_t>(args, 3));
+	return out ? kHelErrNone : kHelErrOutOfBounds;
+}
+
+HelError sys_access_irq(Thread &self, const HardwareAccess &, IrqLine *line, HelWord *outs) {
 	return attach_new(self, make_object<IrqPin>(self.kernel(), *line), kIrqPinDefaultRights, outs);
 }
 
-// helHandleIrq(pin): a new IRQ object on the pin's line (the pin needs Assign).
-HelError sys_handle_irq(Thread &self, const HelWord *args, HelWord *outs) {
-	auto pin = self.universe().resolve<IrqPin>(arg<HelHandle>(args, 0), kHelRightAssign);
-	if (!pin)
-		return pin.error;
+// helHandleIrq(pin): a new IRQ object on the pin's line.
+HelError sys_handle_irq(Thread &self, Lookup<IrqPin> &pin, HelWord *outs) {
 	return attach_new(self, make_object<IrqObject>(self.kernel(), pin.object->line()),
 			kIrqDefaultRights, outs);
 }
 
-// helConfigureIrq(pin, trigger, polarity): the pin needs Manage.
-HelError sys_configure_irq(Thread &self, const HelWord *args, HelWord *) {
-	auto pin = self.universe().resolve<IrqPin>(arg<HelHandle>(args, 0), kHelRightManage);
-	if (!pin)
-		return pin.error;
-	return pin.object->line().configure(arg<std::uint32_t>(args, 1), arg<std::uint32_t>(args, 2));
+HelError sys_configure_irq(Thread &, Lookup<IrqPin> &pin, std::uint32_t trigger,
+		std::uint32_t polarity) {
+	return pin.object->line().configure(trigger, polarity);
 }
 
-// helAcknowledgeIrq(irq, flags, sequence): flags are checked first, as in thor; the IRQ
-// object needs Signal.
-HelError sys_acknowledge_irq(Thread &self, const HelWord *args, HelWord *) {
-	auto flags = arg<HelWord>(args, 1);
-	auto sequence = arg<std::uint64_t>(args, 2);
-	if (flags & ~HelWord{kHelAckAcknowledge | kHelAckNack | kHelAckKick | kHelAckClear})
-		return kHelErrIllegalArgs;
-	auto mode = flags & (kHelAckAcknowledge | kHelAckNack | kHelAckKick);
-	if (mode != kHelAckAcknowledge && mode != kHelAckNack && mode != kHelAckKick)
-		return kHelErrIllegalArgs;
-	auto irq = self.universe().resolve<IrqObject>(arg<HelHandle>(args, 0), kHelRightSignal);
-	if (!irq)
-		return irq.error;
+// helAcknowledgeIrq's flags: known bits, and exactly one of acknowledge, nack and kick
+// (kHelErrIllegalArgs); checked before the handle, as in thor.
+struct AckFlags {
+	using Value = HelWord;
+	static constexpr ParamInfo info{ParamKind::flags, 1};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		out = arg<HelWord>(args, 1);
+		if (out & ~HelWord{kHelAckAcknowledge | kHelAckNack | kHelAckKick | kHelAckClear})
+			return kHelErrIllegalArgs;
+		auto mode = out & (kHelAckAcknowledge | kHelAckNack | kHelAckKick);
+		if (mode != kHelAckAcknowledge && mode != kHelAckNack && mode != kHelAckKick)
+			return kHelErrIllegalArgs;
+		return kHelErrNone;
+	}
+};
+
+HelError sys_acknowledge_irq(Thread &, HelWord flags, Lookup<IrqObject> &irq,
+		std::uint64_t sequence) {
 	IrqLine &line = irq.object->line();
+	// The modes are values, not bits (kHelAckNack is kHelAckAcknowledge | kHelAckKick).
+	auto mode = flags & (kHelAckAcknowledge | kHelAckNack | kHelAckKick);
 	if (mode == kHelAckKick)
 		return line.kick(*irq.object, flags & kHelAckClear);
 	return line.answer(*irq.object, sequence, mode == kHelAckAcknowledge);
 }
 
-// helAutomateIrq(irq, flags, boundKernlet): flags must be 0; the IRQ object needs Wait and
-// Signal, the bound kernlet Assign. A later call replaces the kernlet.
-HelError sys_automate_irq(Thread &self, const HelWord *args, HelWord *) {
-	if (arg<HelWord>(args, 1) != 0)
-		return kHelErrIllegalArgs;
-	auto irq = self.universe().resolve<IrqObject>(arg<HelHandle>(args, 0),
-			kHelRightWait | kHelRightSignal);
-	if (!irq)
-		return irq.error;
-	auto bound = self.universe().resolve<BoundKernlet>(arg<HelHandle>(args, 2), kHelRightAssign);
-	if (!bound)
-		return bound.error;
+// A later call replaces the kernlet.
+HelError sys_automate_irq(Thread &, HelWord, Lookup<IrqObject> &irq, Lookup<BoundKernlet> &bound) {
 	irq.object->line().automate(*irq.object, std::move(bound.object));
 	return kHelErrNone;
 }
@@ -88,8 +79,14 @@ HelError sys_automate_irq(Thread &self, const HelWord *args, HelWord *) {
 // helBindKernlet(kernlet, data, numData): one HelKernletData per parameter of the kernlet's
 // signature (another count: kHelErrIllegalArgs). An offset takes the word as a 32-bit value;
 // a memory view and a bitset event take a handle of that kind (kHelErrNoDescriptor,
-// kHelErrBadDescriptor; a bitset event needs Signal).
-HelError sys_bind_kernlet(Thread &self, const HelWord *args, HelWord *outs) {
+// kHelErrBadDescriptor; a bitset event needs Signal). The signature decides how the data is
+// read.
+struct Binding {
+	Ref<KernletObject> kernlet;
+	std::vector<KernletBinding> bindings;
+};
+
+HelError decode_binding(Thread &self, const HelWord *args, Binding &out) {
 	auto kernlet = self.universe().resolve<KernletObject>(arg<HelHandle>(args, 0), kHelRightAssign);
 	if (!kernlet)
 		return kernlet.error;
@@ -103,9 +100,9 @@ HelError sys_bind_kernlet(Thread &self, const HelWord *args, HelWord *outs) {
 					count * sizeof(HelKernletData));
 				e != kHelErrNone)
 			return e;
-	std::vector<KernletBinding> bindings(count);
+	out.bindings.resize(count);
 	for (std::size_t i = 0; i < count; ++i) {
-		KernletBinding &b = bindings[i];
+		KernletBinding &b = out.bindings[i];
 		b.type = signature[i];
 		switch (signature[i]) {
 		case KernletParameter::offset: b.offset = static_cast<std::uint32_t>(data[i].handle); break;
@@ -126,24 +123,42 @@ HelError sys_bind_kernlet(Thread &self, const HelWord *args, HelWord *outs) {
 		default: return kHelErrIllegalArgs;
 		}
 	}
+	out.kernlet = std::move(kernlet.object);
+	return kHelErrNone;
+}
+
+HelError sys_bind_kernlet(Thread &self, Binding &binding, HelWord *outs) {
 	return attach_new(self,
-			make_object<BoundKernlet>(self.kernel(), std::move(kernlet.object),
-					std::move(bindings)),
+			make_object<BoundKernlet>(self.kernel(), std::move(binding.kernlet),
+					std::move(binding.bindings)),
 			kBoundKernletDefaultRights, outs);
 }
 
+} // namespace
+
 void register_irq_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelCallAccessIrq,
-			{"helAccessIrq", "*accessToken mode controller index > *handle", sys_access_irq});
-	calls.add_syscall(kHelCallHandleIrq, {"helHandleIrq", "*pinHandle > *handle", sys_handle_irq});
+			syscall_row<sys_access_irq, HardwareToken<0>, Decoded<decode_irq_line>>("helAccessIrq",
+					"*accessToken mode controller index > *handle"));
+	calls.add_syscall(kHelCallHandleIrq,
+			syscall_row<sys_handle_irq, Handle<0, IrqPin, kHelRightAssign>>("helHandleIrq",
+					"*pinHandle > *handle"));
 	calls.add_syscall(kHelCallConfigureIrq,
-			{"helConfigureIrq", "*pinHandle trigger polarity", sys_configure_irq});
+			syscall_row<sys_configure_irq, Handle<0, IrqPin, kHelRightManage>,
+					Word<1, std::uint32_t>, Word<2, std::uint32_t>>("helConfigureIrq",
+					"*pinHandle trigger polarity"));
 	calls.add_syscall(kHelCallAcknowledgeIrq,
-			{"helAcknowledgeIrq", "*handle flags sequence", sys_acknowledge_irq});
+			syscall_row<sys_acknowledge_irq, AckFlags, Handle<0, IrqObject, kHelRightSignal>,
+					Word<2, std::uint64_t>>("helAcknowledgeIrq", "*handle flags sequence"));
+	// Flags must be 0; the IRQ object needs Wait and Signal, the bound kernlet Assign.
 	calls.add_syscall(kHelCallAutomateIrq,
-			{"helAutomateIrq", "*handle flags *kernlet", sys_automate_irq});
+			syscall_row<sys_automate_irq, Flags<1, 0, HelWord>,
+					Handle<0, IrqObject, kHelRightWait | kHelRightSignal>,
+					Handle<2, BoundKernlet, kHelRightAssign>>("helAutomateIrq",
+					"*handle flags *kernlet"));
 	calls.add_syscall(kHelCallBindKernlet,
-			{"helBindKernlet", "*handle &data numData > *boundHandle", sys_bind_kernlet});
+			syscall_row<sys_bind_kernlet, Decoded<decode_binding>>("helBindKernlet",
+					"*handle &data numData > *boundHandle"));
 }
 
 } // namespace helsim::kernel

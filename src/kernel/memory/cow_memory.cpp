@@ -304,34 +304,39 @@ void CopyOnWriteMemory::evict(MemoryView &, std::size_t offset, std::size_t size
 
 // ---------------------------------------------------------------- entry points
 
-HelError sys_copy_on_write(Thread &self, const HelWord *args, HelWord *outs) {
+HelError decode_copy_on_write(Thread &self, const HelWord *args, CopyOnWriteRequest &out) {
 	auto handle = arg<HelHandle>(args, 0);
-	auto offset = arg<std::uintptr_t>(args, 1);
-	auto size = arg<std::size_t>(args, 2);
+	out.offset = arg<std::uintptr_t>(args, 1);
+	out.size = arg<std::size_t>(args, 2);
 	// thor asserts these; helsim refuses them as helAllocateMemory does.
-	if (!size || !page_aligned(offset) || !page_aligned(size) || offset + size < offset)
+	if (!out.size || !page_aligned(out.offset) || !page_aligned(out.size) ||
+			out.offset + out.size < out.offset)
 		return kHelErrIllegalArgs;
-	Ref<MemoryView> source;
-	std::uint32_t rights = kCowDefaultRights;
-	if (handle != kHelZeroMemory) {
-		// thor: a negative handle other than kHelZeroMemory is no special memory view.
-		if (handle < 0)
-			return kHelErrBadDescriptor;
-		auto view = resolve_view(self, handle, kHelRightRead | kHelRightAssign);
-		if (!view)
-			return view.error;
-		if (offset + size > view.object->size())
-			return kHelErrBufferTooSmall;
-		// A private copy must not turn memory one may not execute into memory one may.
-		if (!(view.rights & kHelRightExecute))
-			rights &= ~std::uint32_t{kHelRightExecute};
-		source = std::move(view.object);
-	}
-	if (size > CopyOnWriteMemory::kMaxSize)
+	out.rights = kCowDefaultRights;
+	if (handle == kHelZeroMemory)
+		return kHelErrNone;
+	// thor: a negative handle other than kHelZeroMemory is no special memory view.
+	if (handle < 0)
+		return kHelErrBadDescriptor;
+	auto view = resolve_view(self, handle, kHelRightRead | kHelRightAssign);
+	if (!view)
+		return view.error;
+	if (out.offset + out.size > view.object->size())
+		return kHelErrBufferTooSmall;
+	// A private copy must not turn memory one may not execute into memory one may.
+	if (!(view.rights & kHelRightExecute))
+		out.rights &= ~std::uint32_t{kHelRightExecute};
+	out.source = std::move(view.object);
+	return kHelErrNone;
+}
+
+HelError copy_on_write(Thread &self, CopyOnWriteRequest &request, HelWord *outs) {
+	if (request.size > CopyOnWriteMemory::kMaxSize)
 		return kHelErrNoMemory;
 	return attach_new(self,
-			CopyOnWriteMemory::create(self.kernel(), std::move(source), offset, size), rights,
-			outs);
+			CopyOnWriteMemory::create(self.kernel(), std::move(request.source), request.offset,
+					request.size),
+			request.rights, outs);
 }
 
 HelError sq_fork_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,

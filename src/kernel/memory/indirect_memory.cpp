@@ -3,11 +3,11 @@
 
 #include <algorithm>
 
-#include "kernel/memory/cow_memory.hpp"
 #include "kernel/core/kernel.hpp"
+#include "kernel/core/syscall_args.hpp"
+#include "kernel/memory/cow_memory.hpp"
 #include "kernel/memory/memory_slice.hpp"
 #include "kernel/memory/memory_syscalls.hpp"
-#include "kernel/core/syscall_args.hpp"
 
 namespace helsim::kernel {
 
@@ -139,8 +139,7 @@ void IndirectMemory::evict(MemoryView &view, std::size_t offset, std::size_t siz
 
 // ---------------------------------------------------------------- entry points
 
-HelError sys_create_indirect_memory(Thread &self, const HelWord *args, HelWord *outs) {
-	auto num_slots = arg<std::size_t>(args, 0);
+HelError create_indirect_memory(Thread &self, std::size_t num_slots, HelWord *outs) {
 	if (num_slots > IndirectMemory::kMaxSlots)
 		return kHelErrNoMemory;
 	return attach_new(self, IndirectMemory::create(self.kernel(), num_slots),
@@ -164,7 +163,7 @@ bool reaches_indirect(const MemoryView *view) {
 
 } // namespace
 
-HelError sys_alter_memory_indirection(Thread &self, const HelWord *args, HelWord *) {
+HelError decode_indirection(Thread &self, const HelWord *args, IndirectionRequest &out) {
 	auto slot = arg<std::size_t>(args, 1);
 	auto offset = arg<std::uintptr_t>(args, 3);
 	auto size = arg<std::size_t>(args, 4);
@@ -208,7 +207,13 @@ HelError sys_alter_memory_indirection(Thread &self, const HelWord *args, HelWord
 		offset += static_cast<MemorySlice *>(memory.object.get())->offset();
 	if (reaches_indirect(view.get()))
 		return kHelErrIllegalArgs;
-	target->alter(slot, std::move(view), offset, size);
+	out = {std::move(indirect.object), slot, std::move(view), offset, size};
+	return kHelErrNone;
+}
+
+HelError alter_memory_indirection(Thread &, IndirectionRequest &request) {
+	static_cast<IndirectMemory *>(request.indirect.get())
+			->alter(request.slot, std::move(request.view), request.offset, request.size);
 	return kHelErrNone;
 }
 

@@ -557,11 +557,10 @@ HelError create_managed_memory(Kernel &kernel, std::size_t size, std::uint32_t f
 
 // ---------------------------------------------------------------- entry points
 
-HelError sys_create_managed_memory(Thread &self, const HelWord *args, HelWord *outs) {
+HelError attach_managed_memory(Thread &self, std::size_t size, std::uint32_t flags, HelWord *outs) {
 	Ref<BackingMemory> backing;
 	Ref<FrontalMemory> frontal;
-	if (HelError e = create_managed_memory(self.kernel(), arg<std::size_t>(args, 0),
-				arg<std::uint32_t>(args, 1), backing, frontal);
+	if (HelError e = create_managed_memory(self.kernel(), size, flags, backing, frontal);
 			e != kHelErrNone)
 		return e;
 	HelHandle b, f;
@@ -578,19 +577,9 @@ HelError sys_create_managed_memory(Thread &self, const HelWord *args, HelWord *o
 	return kHelErrNone;
 }
 
-HelError sys_update_memory(Thread &self, const HelWord *args, HelWord *) {
-	auto type = arg<int>(args, 1);
-	auto offset = arg<std::uintptr_t>(args, 2);
-	auto length = arg<std::size_t>(args, 3);
-	// thor's order: alignment, then the handle, then the type.
-	if (!page_aligned(offset) || !page_aligned(length))
-		return kHelErrIllegalArgs;
-	auto view = resolve_view(self, arg<HelHandle>(args, 0), kHelRightManage);
-	if (!view)
-		return view.error;
-	if (type != kHelManageInitialize && type != kHelManageWriteback)
-		return kHelErrIllegalArgs;
-	auto *backing = dynamic_cast<BackingMemory *>(view.object.get());
+HelError update_memory(Thread &, MemoryView &view, int type, std::uintptr_t offset,
+		std::size_t length) {
+	auto *backing = dynamic_cast<BackingMemory *>(&view);
 	if (!backing)
 		return kHelErrUnsupportedOperation; // thor: updateRange() of any other view
 	return backing->space().update(type, offset, length);

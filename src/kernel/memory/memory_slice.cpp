@@ -7,18 +7,8 @@
 
 namespace helsim::kernel {
 
-HelError sys_create_slice_view(Thread &self, const HelWord *args, HelWord *outs) {
-	auto offset = arg<std::uintptr_t>(args, 1);
-	auto size = arg<std::size_t>(args, 2);
-	auto flags = arg<std::uint32_t>(args, 3);
-	// Checked before the handle, in thor's order.
-	if (!page_aligned(offset) || !page_aligned(size))
-		return kHelErrIllegalArgs;
-	if (flags & ~std::uint32_t{kHelSliceCacheWriteCombine})
-		return kHelErrIllegalArgs;
-	auto view = resolve_view(self, arg<HelHandle>(args, 0), kHelRightAssign);
-	if (!view)
-		return view.error;
+HelError create_slice_view(Thread &self, Lookup<MemoryView> &view, std::uintptr_t offset,
+		std::size_t size, std::uint32_t flags, HelWord *outs) {
 	// thor does not check the window here (mappings of it fault later); helsim refuses it
 	// with helMapMemory's error for a range past the view.
 	if (offset > view.object->size() || size > view.object->size() - offset)

@@ -131,92 +131,120 @@ HelError submit_memory_copy(Thread &self, IpcQueue &queue, std::uintptr_t contex
 
 } // namespace
 
-HelError sys_allocate_memory(Thread &self, const HelWord *args, HelWord *outs) {
-	HelAllocRestrictions restrictions{};
-	if (auto *user = arg<const HelAllocRestrictions *>(args, 2))
-		if (HelError e = copy_from_user(self, &restrictions, user, sizeof(restrictions));
-				e != kHelErrNone)
-			return e;
+namespace {
+
+// helAllocateMemory's restrictions: null means none.
+template <int I>
+struct Restrictions {
+	using Value = HelAllocRestrictions;
+	static constexpr ParamInfo info{ParamKind::user_in, I};
+	static HelError decode(Thread &self, const HelWord *args, Value &out) {
+		out = {};
+		auto *user = arg<const HelAllocRestrictions *>(args, I);
+		return user ? copy_from_user(self, &out, user, sizeof(out)) : kHelErrNone;
+	}
+};
+
+HelError sys_allocate_memory(Thread &self, std::size_t size, std::uint32_t flags,
+		const HelAllocRestrictions &restrictions, HelWord *outs) {
 	Ref<AllocatedMemory> memory;
-	if (HelError e = AllocatedMemory::create(self.kernel(), arg<std::size_t>(args, 0),
-				arg<std::uint32_t>(args, 1), restrictions.addressBits, memory);
+	if (HelError e = AllocatedMemory::create(self.kernel(), size, flags, restrictions.addressBits,
+				memory);
 			e != kHelErrNone)
 		return e;
 	return attach_new(self, std::move(memory), kMemoryDefaultRights, outs);
 }
 
-HelError sys_create_space(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_create_space(Thread &self, HelWord *outs) {
 	Ref<AddressSpace> space = self.kernel().create_space();
 	if (!space->valid())
 		return kHelErrNoMemory;
 	return attach_new(self, std::move(space), kSpaceDefaultRights, outs);
 }
 
-HelError sys_map_memory(Thread &self, const HelWord *args, HelWord *outs) {
-	auto pointer = arg<std::uintptr_t>(args, 2);
-	auto offset = arg<std::uintptr_t>(args, 3);
-	auto size = arg<std::size_t>(args, 4);
-	auto flags = arg<std::uint32_t>(args, 5);
+// helMapMemory(handle, space, pointer, offset, size, flags), up to the space: the flags
+// (known bits, not both fixed modes), a non-empty page-aligned window and, for a fixed
+// mapping, an address (kHelErrIllegalArgs); then the memory, whose rights the protection
+// decides, and the window inside it (kHelErrBufferTooSmall).
+struct Mapping {
+	Mappable memory;
+	std::uintptr_t pointer = 0;
+	std::uintptr_t offset = 0;
+	std::size_t size = 0;
+	std::uint32_t flags = 0;
+};
+
+HelError decode_mapping(Thread &self, const HelWord *args, Mapping &out) {
+	out.pointer = arg<std::uintptr_t>(args, 2);
+	out.offset = arg<std::uintptr_t>(args, 3);
+	out.size = arg<std::size_t>(args, 4);
+	out.flags = arg<std::uint32_t>(args, 5);
 	constexpr std::uint32_t kKnown = kProtMask | kHelMapDontRequireBacking | kHelMapFixed |
 			kHelMapFixedNoReplace | kHelMapPreferBottom;
-	if (flags & ~kKnown)
+	if (out.flags & ~kKnown)
 		return kHelErrIllegalArgs;
-	bool fixed = flags & (kHelMapFixed | kHelMapFixedNoReplace);
-	if ((flags & kHelMapFixed) && (flags & kHelMapFixedNoReplace))
+	bool fixed = out.flags & (kHelMapFixed | kHelMapFixedNoReplace);
+	if ((out.flags & kHelMapFixed) && (out.flags & kHelMapFixedNoReplace))
 		return kHelErrIllegalArgs;
-	if (!size || !page_aligned(pointer) || !page_aligned(offset) || !page_aligned(size))
+	if (!out.size || !page_aligned(out.pointer) || !page_aligned(out.offset) ||
+			!page_aligned(out.size))
 		return kHelErrIllegalArgs;
-	if (fixed && !pointer)
+	if (fixed && !out.pointer)
 		return kHelErrIllegalArgs;
 	std::uint32_t rights = kHelRightAssign;
-	if (flags & kHelMapProtRead)
+	if (out.flags & kHelMapProtRead)
 		rights |= kHelRightRead;
-	if (flags & kHelMapProtWrite)
+	if (out.flags & kHelMapProtWrite)
 		rights |= kHelRightWrite;
-	if (flags & kHelMapProtExecute)
+	if (out.flags & kHelMapProtExecute)
 		rights |= kHelRightExecute;
-	Mappable memory;
-	if (HelError e = resolve_mappable(self, arg<HelHandle>(args, 0), rights, memory);
+	if (HelError e = resolve_mappable(self, arg<HelHandle>(args, 0), rights, out.memory);
 			e != kHelErrNone)
 		return e;
-	if (offset > memory.size || size > memory.size - offset)
+	if (out.offset > out.memory.size || out.size > out.memory.size - out.offset)
 		return kHelErrBufferTooSmall;
-	auto space = resolve_space_or_dma(self, arg<HelHandle>(args, 1), kHelRightGrant);
-	if (!space)
-		return space.error;
+	return kHelErrNone;
+}
+
+HelError sys_map_memory(Thread &, Mapping &mapping, Lookup<AddressSpace> &space, HelWord *outs) {
 	std::uintptr_t address;
-	if (HelError e = space.object->map(std::move(memory.view), memory.base + offset, pointer, size,
-				flags, address);
+	if (HelError e = space.object->map(std::move(mapping.memory.view),
+				mapping.memory.base + mapping.offset, mapping.pointer, mapping.size, mapping.flags,
+				address);
 			e != kHelErrNone)
 		return e;
 	outs[0] = address;
 	return kHelErrNone;
 }
 
-HelError sys_unmap_memory(Thread &self, const HelWord *args, HelWord *) {
-	auto pointer = arg<std::uintptr_t>(args, 1);
-	auto size = arg<std::size_t>(args, 2);
-	if (!page_range(pointer, size))
-		return kHelErrIllegalArgs;
-	auto space = resolve_space_or_dma(self, arg<HelHandle>(args, 0), kHelRightGrant);
-	if (!space)
-		return space.error;
-	return space.object->unmap(pointer, size);
+// A non-empty, page-aligned range inside user space at word P, word S long (page_range):
+// kHelErrIllegalArgs.
+struct PageRange {
+	std::uintptr_t pointer = 0;
+	std::size_t size = 0;
+};
+
+template <int P, int S>
+struct Pages {
+	using Value = PageRange;
+	static constexpr ParamInfo info{ParamKind::address, P, S};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		out = {arg<std::uintptr_t>(args, P), arg<std::size_t>(args, S)};
+		return page_range(out.pointer, out.size) ? kHelErrNone : kHelErrIllegalArgs;
+	}
+};
+
+HelError sys_unmap_memory(Thread &, const PageRange &range, Lookup<AddressSpace> &space) {
+	return space.object->unmap(range.pointer, range.size);
 }
 
-HelError sys_memory_info(Thread &self, const HelWord *args, HelWord *outs) {
-	auto view = resolve_view(self, arg<HelHandle>(args, 0), 0);
-	if (!view)
-		return view.error;
+HelError sys_memory_info(Thread &, Lookup<MemoryView> &view, HelWord *outs) {
 	outs[0] = view.object->size();
 	return kHelErrNone;
 }
 
-HelError sys_pointer_physical(Thread &self, const HelWord *args, HelWord *outs) {
-	auto space = resolve_space_or_dma(self, arg<HelHandle>(args, 0), kHelRightProvision);
-	if (!space)
-		return space.error;
-	auto pointer = arg<std::uintptr_t>(args, 1);
+HelError sys_pointer_physical(Thread &, Lookup<AddressSpace> &space, std::uintptr_t pointer,
+		HelWord *outs) {
 	if (!space.object->in_window(pointer, 1))
 		return kHelErrFault; // host memory has no simulated physical address
 	sim::PhysicalAddr physical;
@@ -226,13 +254,69 @@ HelError sys_pointer_physical(Thread &self, const HelWord *args, HelWord *outs) 
 	return kHelErrNone;
 }
 
-HelError sys_loadahead(Thread &self, const HelWord *args, HelWord *) {
-	// Checked as thor checks it, then ignored (thor's body is commented out).
-	if (!page_aligned(arg<std::uintptr_t>(args, 1)) || !page_aligned(arg<std::size_t>(args, 2)))
-		return kHelErrIllegalArgs;
-	auto view = resolve_view(self, arg<HelHandle>(args, 0), kHelRightProvision);
-	return view ? kHelErrNone : view.error;
+// A page-aligned word: kHelErrIllegalArgs.
+template <int I>
+struct PageAligned {
+	using Value = std::uintptr_t;
+	static constexpr ParamInfo info{ParamKind::word, I};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		out = arg<std::uintptr_t>(args, I);
+		return page_aligned(out) ? kHelErrNone : kHelErrIllegalArgs;
+	}
+};
+
+// Checked as thor checks it, then ignored (thor's body is commented out).
+HelError sys_loadahead(Thread &, std::uintptr_t, std::uintptr_t, Lookup<MemoryView> &) {
+	return kHelErrNone;
 }
+
+HelError sys_create_slice_view(Thread &self, std::uintptr_t offset, std::size_t size,
+		std::uint32_t flags, Lookup<MemoryView> &view, HelWord *outs) {
+	return create_slice_view(self, view, offset, size, flags, outs);
+}
+
+// helUpdateMemory's type: kHelErrIllegalArgs for another than initialize and writeback.
+template <int I>
+struct ManageType {
+	using Value = int;
+	static constexpr ParamInfo info{ParamKind::word, I};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		out = arg<int>(args, I);
+		return out == kHelManageInitialize || out == kHelManageWriteback ? kHelErrNone
+																		 : kHelErrIllegalArgs;
+	}
+};
+
+HelError sys_update_memory(Thread &self, std::uintptr_t offset, std::size_t length,
+		Lookup<MemoryView> &view, int type) {
+	return update_memory(self, *view.object, type, offset, length);
+}
+
+// helAllocateSwappableMemory's size: non-zero and page-aligned (kHelErrIllegalArgs), at most
+// SwappableMemory::kMaxSize (kHelErrNoMemory).
+template <int I>
+struct SwappableSize {
+	using Value = std::size_t;
+	static constexpr ParamInfo info{ParamKind::word, I};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		out = arg<std::size_t>(args, I);
+		if (out == 0 || !page_aligned(out))
+			return kHelErrIllegalArgs;
+		return out > SwappableMemory::kMaxSize ? kHelErrNoMemory : kHelErrNone;
+	}
+};
+
+HelError sys_allocate_swappable_memory(Thread &self, std::uint32_t, std::size_t size,
+		Lookup<SwapSpace> &swap, HelWord *outs) {
+	return attach_new(self, make_object<SwappableMemory>(self.kernel(), swap.object->store(), size),
+			kMemoryDefaultRights, outs);
+}
+
+HelError sys_set_swap_budget(Thread &, Lookup<SwapSpace> &swap, std::size_t pages) {
+	return swap.object->store()->set_budget(pages);
+}
+
+} // namespace
 
 HelError sq_protect_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 		const HelSqProtectMemory &request, Lookup<AddressSpace> &space) {
@@ -268,98 +352,134 @@ HelError sq_resize_memory(Thread &self, IpcQueue &queue, std::uintptr_t context,
 
 // ---------------------------------------------------------------- the 2022 submissions
 
-HelError sys_legacy_protect_memory(Thread &self, const HelWord *args, HelWord *) {
-	HelSqProtectMemory request{arg<HelHandle>(args, 0), arg<void *>(args, 1),
-			arg<std::size_t>(args, 2), arg<std::uint32_t>(args, 3)};
-	return submit_legacy(self, kHelSubmitProtectMemory, arg<HelHandle>(args, 4),
-			arg<std::uintptr_t>(args, 5), request);
+namespace {
+
+HelError sys_legacy_protect_memory(Thread &self, HelHandle space, void *pointer, std::size_t size,
+		std::uint32_t flags, HelHandle queue, std::uintptr_t context) {
+	return submit_legacy(self, kHelSubmitProtectMemory, queue, context,
+			HelSqProtectMemory{space, pointer, size, flags});
 }
 
-HelError sys_legacy_synchronize_space(Thread &self, const HelWord *args, HelWord *) {
-	HelSqSynchronizeSpace request{arg<HelHandle>(args, 0), arg<void *>(args, 1),
-			arg<std::size_t>(args, 2)};
-	return submit_legacy(self, kHelSubmitSynchronizeSpace, arg<HelHandle>(args, 3),
-			arg<std::uintptr_t>(args, 4), request);
+HelError sys_legacy_synchronize_space(Thread &self, HelHandle space, void *pointer,
+		std::size_t size, HelHandle queue, std::uintptr_t context) {
+	return submit_legacy(self, kHelSubmitSynchronizeSpace, queue, context,
+			HelSqSynchronizeSpace{space, pointer, size});
 }
 
-HelError sys_legacy_read_memory(Thread &self, const HelWord *args, HelWord *) {
-	HelSqReadMemory request{arg<HelHandle>(args, 0), arg<std::uintptr_t>(args, 1),
-			arg<std::size_t>(args, 2), arg<void *>(args, 3)};
-	return submit_legacy(self, kHelSubmitReadMemory, arg<HelHandle>(args, 4),
-			arg<std::uintptr_t>(args, 5), request);
+HelError sys_legacy_read_memory(Thread &self, HelHandle handle, std::uintptr_t address,
+		std::size_t length, void *buffer, HelHandle queue, std::uintptr_t context) {
+	return submit_legacy(self, kHelSubmitReadMemory, queue, context,
+			HelSqReadMemory{handle, address, length, buffer});
 }
 
-HelError sys_legacy_write_memory(Thread &self, const HelWord *args, HelWord *) {
-	HelSqWriteMemory request{arg<HelHandle>(args, 0), arg<std::uintptr_t>(args, 1),
-			arg<std::size_t>(args, 2), arg<const void *>(args, 3)};
-	return submit_legacy(self, kHelSubmitWriteMemory, arg<HelHandle>(args, 4),
-			arg<std::uintptr_t>(args, 5), request);
+HelError sys_legacy_write_memory(Thread &self, HelHandle handle, std::uintptr_t address,
+		std::size_t length, const void *buffer, HelHandle queue, std::uintptr_t context) {
+	return submit_legacy(self, kHelSubmitWriteMemory, queue, context,
+			HelSqWriteMemory{handle, address, length, buffer});
 }
 
-HelError sys_legacy_manage_memory(Thread &self, const HelWord *args, HelWord *) {
-	HelSqManageMemory request{arg<HelHandle>(args, 0)};
-	return submit_legacy(self, kHelSubmitManageMemory, arg<HelHandle>(args, 1),
-			arg<std::uintptr_t>(args, 2), request);
+HelError sys_legacy_manage_memory(Thread &self, HelHandle handle, HelHandle queue,
+		std::uintptr_t context) {
+	return submit_legacy(self, kHelSubmitManageMemory, queue, context, HelSqManageMemory{handle});
 }
 
-HelError sys_legacy_lock_memory_view(Thread &self, const HelWord *args, HelWord *) {
-	HelSqLockMemoryView request{arg<HelHandle>(args, 0), arg<std::uintptr_t>(args, 1),
-			arg<std::size_t>(args, 2)};
-	return submit_legacy(self, kHelSubmitLockMemoryView, arg<HelHandle>(args, 3),
-			arg<std::uintptr_t>(args, 4), request);
+HelError sys_legacy_lock_memory_view(Thread &self, HelHandle handle, std::uintptr_t offset,
+		std::size_t size, HelHandle queue, std::uintptr_t context) {
+	return submit_legacy(self, kHelSubmitLockMemoryView, queue, context,
+			HelSqLockMemoryView{handle, offset, size});
 }
+
+// The legacy submissions decode nothing of their own: the SQ operation they submit checks
+// the request, and the queue handle is resolved first (submit_legacy).
+using SpaceWord = HandleWord<0, ObjectKind::address_space>;
+using ViewWord = HandleWord<0, ObjectKind::memory_view>;
+template <int I>
+using QueueWord = HandleWord<I, ObjectKind::queue>;
+
+} // namespace
 
 void register_memory_calls(CallRegistry &calls) {
-	calls.add_syscall(kHelCallCreateSpace, {"helCreateSpace", "> *handle", sys_create_space});
+	calls.add_syscall(kHelCallCreateSpace,
+			syscall_row<sys_create_space>("helCreateSpace", "> *handle"));
 	calls.add_syscall(kHelCallMapMemory,
-			{"helMapMemory", "*handle *space &pointer offset size flags > &actualPointer",
-					sys_map_memory});
+			syscall_row<sys_map_memory, Decoded<decode_mapping>,
+					Handle<1, AddressSpace, kHelRightGrant, resolve_space_or_dma>>("helMapMemory",
+					"*handle *space &pointer offset size flags > &actualPointer"));
 	calls.add_syscall(kHelCallUnmapMemory,
-			{"helUnmapMemory", "*space &pointer size", sys_unmap_memory});
+			syscall_row<sys_unmap_memory, Pages<1, 2>,
+					Handle<0, AddressSpace, kHelRightGrant, resolve_space_or_dma>>("helUnmapMemory",
+					"*space &pointer size"));
 	calls.add_syscall(kHelCallAllocateMemory,
-			{"helAllocateMemory", "size flags &restrictions > *handle", sys_allocate_memory});
-	calls.add_syscall(kHelCallMemoryInfo, {"helMemoryInfo", "*handle > size", sys_memory_info});
+			syscall_row<sys_allocate_memory, Word<0, std::size_t>, Word<1, std::uint32_t>,
+					Restrictions<2>>("helAllocateMemory", "size flags &restrictions > *handle"));
+	calls.add_syscall(kHelCallMemoryInfo,
+			syscall_row<sys_memory_info, Handle<0, MemoryView, 0, resolve_view>>("helMemoryInfo",
+					"*handle > size"));
 	calls.add_syscall(kHelCallPointerPhysical,
-			{"helPointerPhysical", "*space &pointer > physical", sys_pointer_physical});
-	calls.add_syscall(kHelCallLoadahead, {"helLoadahead", "*handle offset length", sys_loadahead});
+			syscall_row<sys_pointer_physical,
+					Handle<0, AddressSpace, kHelRightProvision, resolve_space_or_dma>, Address<1>>(
+					"helPointerPhysical", "*space &pointer > physical"));
+	calls.add_syscall(kHelCallLoadahead,
+			syscall_row<sys_loadahead, PageAligned<1>, PageAligned<2>,
+					Handle<0, MemoryView, kHelRightProvision, resolve_view>>("helLoadahead",
+					"*handle offset length"));
 	calls.add_syscall(kHelCallSubmitProtectMemory,
-			{"helSubmitProtectMemory", "*space &pointer size flags *queue &context",
-					sys_legacy_protect_memory});
+			syscall_row<sys_legacy_protect_memory, SpaceWord, Address<1, void *>,
+					Word<2, std::size_t>, Word<3, std::uint32_t>, QueueWord<4>, Address<5>>(
+					"helSubmitProtectMemory", "*space &pointer size flags *queue &context"));
 	calls.add_syscall(kHelCallSubmitSynchronizeSpace,
-			{"helSubmitSynchronizeSpace", "*space &pointer size *queue &context",
-					sys_legacy_synchronize_space});
+			syscall_row<sys_legacy_synchronize_space, SpaceWord, Address<1, void *>,
+					Word<2, std::size_t>, QueueWord<3>, Address<4>>("helSubmitSynchronizeSpace",
+					"*space &pointer size *queue &context"));
 	calls.add_syscall(kHelCallSubmitReadMemory,
-			{"helSubmitReadMemory", "*handle &address length &buffer *queue &context",
-					sys_legacy_read_memory});
+			syscall_row<sys_legacy_read_memory, ViewWord, Address<1>, Word<2, std::size_t>,
+					Address<3, void *>, QueueWord<4>, Address<5>>("helSubmitReadMemory",
+					"*handle &address length &buffer *queue &context"));
 	calls.add_syscall(kHelCallSubmitWriteMemory,
-			{"helSubmitWriteMemory", "*handle &address length &buffer *queue &context",
-					sys_legacy_write_memory});
+			syscall_row<sys_legacy_write_memory, ViewWord, Address<1>, Word<2, std::size_t>,
+					Address<3, const void *>, QueueWord<4>, Address<5>>("helSubmitWriteMemory",
+					"*handle &address length &buffer *queue &context"));
 	calls.add_syscall(kHelCallSubmitManageMemory,
-			{"helSubmitManageMemory", "*handle *queue &context", sys_legacy_manage_memory});
+			syscall_row<sys_legacy_manage_memory, ViewWord, QueueWord<1>, Address<2>>(
+					"helSubmitManageMemory", "*handle *queue &context"));
 	calls.add_syscall(kHelCallSubmitLockMemoryView,
-			{"helSubmitLockMemoryView", "*handle offset size *queue &context",
-					sys_legacy_lock_memory_view});
+			syscall_row<sys_legacy_lock_memory_view, ViewWord, Word<1, std::uintptr_t>,
+					Word<2, std::size_t>, QueueWord<3>, Address<4>>("helSubmitLockMemoryView",
+					"*handle offset size *queue &context"));
 	calls.add_syscall(kHelCallCopyOnWrite,
-			{"helCopyOnWrite", "*memory offset size > *handle", sys_copy_on_write});
+			syscall_row<copy_on_write, Decoded<decode_copy_on_write>>("helCopyOnWrite",
+					"*memory offset size > *handle"));
 	calls.add_syscall(kHelCallCreateIndirectMemory,
-			{"helCreateIndirectMemory", "numSlots > *handle", sys_create_indirect_memory});
+			syscall_row<create_indirect_memory, Word<0, std::size_t>>("helCreateIndirectMemory",
+					"numSlots > *handle"));
 	calls.add_syscall(kHelCallAlterMemoryIndirection,
-			{"helAlterMemoryIndirection", "*indirectHandle slotIndex *memoryHandle offset size",
-					sys_alter_memory_indirection});
+			syscall_row<alter_memory_indirection, Decoded<decode_indirection>>(
+					"helAlterMemoryIndirection",
+					"*indirectHandle slotIndex *memoryHandle offset size"));
+	// The window and flags before the handle, in thor's order.
 	calls.add_syscall(kHelCallCreateSliceView,
-			{"helCreateSliceView", "*memory offset size flags > *handle", sys_create_slice_view});
+			syscall_row<sys_create_slice_view, PageAligned<1>, PageAligned<2>,
+					Flags<3, kHelSliceCacheWriteCombine>,
+					Handle<0, MemoryView, kHelRightAssign, resolve_view>>("helCreateSliceView",
+					"*memory offset size flags > *handle"));
 	calls.add_syscall(kHelCallCreateManagedMemory,
-			{"helCreateManagedMemory", "size flags > *backingHandle *frontalHandle",
-					sys_create_managed_memory});
+			syscall_row<attach_managed_memory, Word<0, std::size_t>, Word<1, std::uint32_t>>(
+					"helCreateManagedMemory", "size flags > *backingHandle *frontalHandle"));
+	// thor's order: alignment, then the handle, then the type.
 	calls.add_syscall(kHelCallUpdateMemory,
-			{"helUpdateMemory", "*handle type offset length", sys_update_memory});
+			syscall_row<sys_update_memory, PageAligned<2>, PageAligned<3>,
+					Handle<0, MemoryView, kHelRightManage, resolve_view>, ManageType<1>>(
+					"helUpdateMemory", "*handle type offset length"));
 	calls.add_syscall(kHelCallCreateSwapSpace,
-			{"helCreateSwapSpace", "flags > *backingHandle *swapHandle", sys_create_swap_space});
+			syscall_row<attach_swap_space, Word<0, std::uint32_t>>("helCreateSwapSpace",
+					"flags > *backingHandle *swapHandle"));
 	calls.add_syscall(kHelCallAllocateSwappableMemory,
-			{"helAllocateSwappableMemory", "*swapHandle size flags > *handle",
-					sys_allocate_swappable_memory});
+			syscall_row<sys_allocate_swappable_memory, Flags<2, 0>, SwappableSize<1>,
+					Handle<0, SwapSpace, kHelRightAssign>>("helAllocateSwappableMemory",
+					"*swapHandle size flags > *handle"));
 	calls.add_syscall(kHelCallSetSwapBudget,
-			{"helSetSwapBudget", "*swapHandle numPages", sys_set_swap_budget});
+			syscall_row<sys_set_swap_budget, Handle<0, SwapSpace, kHelRightManage>,
+					Word<1, std::size_t>>("helSetSwapBudget", "*swapHandle numPages"));
 	calls.add_sq_opcode(kHelSubmitProtectMemory,
 			sq_row<sq_protect_memory, resolve_space, &HelSqProtectMemory::spaceHandle,
 					kHelRightGrant>("ProtectMemory", sizeof(HelSimpleResult)));

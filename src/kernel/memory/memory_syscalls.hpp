@@ -23,22 +23,7 @@ Lookup<AddressSpace> resolve_space(Thread &self, HelHandle handle, std::uint32_t
 // A memory view handle (queues and slices are not views).
 Lookup<MemoryView> resolve_view(Thread &self, HelHandle handle, std::uint32_t rights);
 
-// memory_syscalls.cpp: the 2022 helSubmit* memory calls, on the SQ operations' code.
-HelError sys_legacy_protect_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_legacy_synchronize_space(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_legacy_read_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_legacy_write_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_legacy_manage_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_legacy_lock_memory_view(Thread &self, const HelWord *args, HelWord *outs);
-
-// memory_syscalls.cpp: memory objects and address spaces.
-HelError sys_allocate_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_create_space(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_map_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_unmap_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_memory_info(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_pointer_physical(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_loadahead(Thread &self, const HelWord *args, HelWord *outs);
+// memory_syscalls.cpp: the SQ operations on address spaces and views.
 HelError sq_protect_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqProtectMemory &,
 		Lookup<AddressSpace> &);
 HelError sq_synchronize_space(Thread &, IpcQueue &, std::uintptr_t, const HelSqSynchronizeSpace &,
@@ -49,18 +34,39 @@ HelError sq_resize_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqResiz
 		Lookup<MemoryView> &);
 
 // cow_memory.cpp: copy-on-write memory.
-HelError sys_copy_on_write(Thread &self, const HelWord *args, HelWord *outs);
+// helCopyOnWrite(memory, offset, size), decoded: the source (none: kHelZeroMemory), the window
+// inside it and the rights of the copy.
+struct CopyOnWriteRequest {
+	Ref<MemoryView> source;
+	std::uintptr_t offset = 0;
+	std::size_t size = 0;
+	std::uint32_t rights = 0;
+};
+HelError decode_copy_on_write(Thread &self, const HelWord *args, CopyOnWriteRequest &out);
+HelError copy_on_write(Thread &self, CopyOnWriteRequest &request, HelWord *outs);
 HelError sq_fork_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqForkMemory &,
 		Lookup<MemoryView> &);
 
 // indirect_memory.cpp and memory_slice.cpp: indirect memory and slices.
-HelError sys_create_indirect_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_alter_memory_indirection(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_create_slice_view(Thread &self, const HelWord *args, HelWord *outs);
+HelError create_indirect_memory(Thread &self, std::size_t num_slots, HelWord *outs);
+// helAlterMemoryIndirection(indirect, slot, memory, offset, size), decoded: the indirect view,
+// and the window of a view (or of a slice's view) that slot `slot` is to show.
+struct IndirectionRequest {
+	Ref<MemoryView> indirect; // an IndirectMemory
+	std::size_t slot = 0;
+	Ref<MemoryView> view;
+	std::uintptr_t offset = 0;
+	std::size_t size = 0;
+};
+HelError decode_indirection(Thread &self, const HelWord *args, IndirectionRequest &out);
+HelError alter_memory_indirection(Thread &self, IndirectionRequest &request);
+HelError create_slice_view(Thread &self, Lookup<MemoryView> &view, std::uintptr_t offset,
+		std::size_t size, std::uint32_t flags, HelWord *outs);
 
 // managed_memory.cpp and memory_lock.cpp: the user-space pager protocol and memory locks.
-HelError sys_create_managed_memory(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_update_memory(Thread &self, const HelWord *args, HelWord *outs);
+HelError attach_managed_memory(Thread &self, std::size_t size, std::uint32_t flags, HelWord *outs);
+HelError update_memory(Thread &self, MemoryView &view, int type, std::uintptr_t offset,
+		std::size_t length);
 HelError sq_manage_memory(Thread &, IpcQueue &, std::uintptr_t, const HelSqManageMemory &,
 		Lookup<MemoryView> &);
 HelError sq_lock_memory_view(Thread &, IpcQueue &, std::uintptr_t, const HelSqLockMemoryView &,

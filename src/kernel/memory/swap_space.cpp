@@ -5,9 +5,9 @@
 #include <cstring>
 
 #include "kernel/core/kernel.hpp"
+#include "kernel/core/syscall_args.hpp"
 #include "kernel/memory/memory_syscalls.hpp"
 #include "kernel/memory/swappable_memory.hpp"
-#include "kernel/core/syscall_args.hpp"
 
 namespace helsim::kernel {
 namespace {
@@ -157,11 +157,10 @@ HelError create_swap_space(Kernel &kernel, std::uint32_t flags, Ref<BackingMemor
 	return kHelErrNone;
 }
 
-HelError sys_create_swap_space(Thread &self, const HelWord *args, HelWord *outs) {
+HelError attach_swap_space(Thread &self, std::uint32_t flags, HelWord *outs) {
 	Ref<BackingMemory> backing;
 	Ref<SwapSpace> swap;
-	if (HelError e = create_swap_space(self.kernel(), arg<std::uint32_t>(args, 0), backing, swap);
-			e != kHelErrNone)
+	if (HelError e = create_swap_space(self.kernel(), flags, backing, swap); e != kHelErrNone)
 		return e;
 	HelHandle b, s;
 	if (HelError e = self.universe().attach(std::move(backing), kMemoryDefaultRights, b);
@@ -175,13 +174,6 @@ HelError sys_create_swap_space(Thread &self, const HelWord *args, HelWord *outs)
 	outs[0] = static_cast<HelWord>(b);
 	outs[1] = static_cast<HelWord>(s);
 	return kHelErrNone;
-}
-
-HelError sys_set_swap_budget(Thread &self, const HelWord *args, HelWord *) {
-	auto swap = self.universe().resolve<SwapSpace>(arg<HelHandle>(args, 0), kHelRightManage);
-	if (!swap)
-		return swap.error;
-	return swap.object->store()->set_budget(arg<std::size_t>(args, 1));
 }
 
 } // namespace helsim::kernel

@@ -28,8 +28,8 @@
 #include <utility>
 #include <vector>
 
-#include "kernel/memory/managed_memory.hpp"
 #include "kernel/core/spinlock.hpp"
+#include "kernel/memory/managed_memory.hpp"
 
 namespace helsim::kernel {
 
@@ -123,7 +123,7 @@ private:
 HelError create_swap_space(Kernel &kernel, std::uint32_t flags, Ref<BackingMemory> &backing,
 		Ref<SwapSpace> &swap);
 
-HelError sys_create_swap_space(Thread &self, const HelWord *args, HelWord *outs);
-HelError sys_set_swap_budget(Thread &self, const HelWord *args, HelWord *outs);
+// helCreateSwapSpace: the backing and the swap handle in outs[0] and outs[1].
+HelError attach_swap_space(Thread &self, std::uint32_t flags, HelWord *outs);
 
 } // namespace helsim::kernel

@@ -6,8 +6,8 @@
 #include <cstring>
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/memory_syscalls.hpp"
 #include "kernel/core/syscall_args.hpp"
+#include "kernel/memory/memory_syscalls.hpp"
 
 namespace helsim::kernel {
 namespace {
@@ -322,18 +322,5 @@ void SwappableMemory::slot_filled(std::size_t index, const void *data, SwapOutbo
 }
 
 // ---------------------------------------------------------------- entry point
-
-HelError sys_allocate_swappable_memory(Thread &self, const HelWord *args, HelWord *outs) {
-	auto size = arg<std::size_t>(args, 1);
-	if (arg<std::uint32_t>(args, 2) != 0 || size == 0 || !page_aligned(size))
-		return kHelErrIllegalArgs;
-	if (size > SwappableMemory::kMaxSize)
-		return kHelErrNoMemory;
-	auto swap = self.universe().resolve<SwapSpace>(arg<HelHandle>(args, 0), kHelRightAssign);
-	if (!swap)
-		return swap.error;
-	return attach_new(self, make_object<SwappableMemory>(self.kernel(), swap.object->store(), size),
-			kMemoryDefaultRights, outs);
-}
 
 } // namespace helsim::kernel

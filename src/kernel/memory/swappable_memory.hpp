@@ -85,6 +85,4 @@ private:
 	bool abandoned_ = false;
 };
 
-HelError sys_allocate_swappable_memory(Thread &self, const HelWord *args, HelWord *outs);
-
 } // namespace helsim::kernel

@@ -66,7 +66,7 @@ void submit_await_clock(Thread &self, IpcQueue &queue, std::uint64_t deadline, s
 
 namespace {
 
-HelError sys_get_clock(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_get_clock(Thread &self, HelWord *outs) {
 	outs[0] = self.kernel().host().now();
 	return kHelErrNone;
 }
@@ -80,7 +80,7 @@ HelError sq_await_clock(Thread &self, IpcQueue &queue, std::uintptr_t context,
 } // namespace
 
 void register_clock_calls(CallRegistry &calls) {
-	calls.add_syscall(kHelCallGetClock, {"helGetClock", "> counter", sys_get_clock});
+	calls.add_syscall(kHelCallGetClock, syscall_row<sys_get_clock>("helGetClock", "> counter"));
 	calls.add_sq_opcode(kHelSubmitAwaitClock,
 			sq_row<sq_await_clock>("AwaitClock", sizeof(HelSimpleResult)));
 }

@@ -3,6 +3,8 @@
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/core/syscalls.hpp"
 #include "kernel/core/universe.hpp"
+#include "kernel/memory/memory_syscalls.hpp"
+#include "kernel/memory/space.hpp"
 #include "kernel/memory/usercopy.hpp"
 #include "kernel/threads/register_image.hpp"
 #include "kernel/threads/thread.hpp"
@@ -31,40 +33,44 @@ Lookup<Universe> resolve_universe(Thread &self, HelHandle handle, std::uint32_t 
 	return self.universe().resolve<Universe>(handle, rights);
 }
 
+namespace {
+
 // ---------------------------------------------------------------- creation, scheduling, affinity
 
-HelError sys_create_thread(Thread &self, const HelWord *args, HelWord *outs) {
-	auto ip = arg<void (*)(std::uintptr_t)>(args, 3);
-	auto argument = arg<std::uintptr_t>(args, 4);
-	auto flags = arg<std::uint32_t>(args, 5);
-	if (flags & ~std::uint32_t{kHelThreadStopped})
-		return kHelErrIllegalArgs;
-	if (!ip)
-		return kHelErrIllegalArgs;
-	Ref<Universe> universe = self.universe_ref();
-	if (HelHandle h = arg<HelHandle>(args, 0); h != kHelNullHandle) {
-		auto r = self.universe().resolve<Universe>(h,
-				kHelRightGrant | kHelRightTake | kHelRightAssign);
-		if (!r)
-			return r.error;
-		universe = std::move(r.object);
+// helCreateThread's universe: kHelNullHandle is the caller's.
+Lookup<Universe> resolve_universe_or_own(Thread &self, HelHandle handle, std::uint32_t rights) {
+	if (handle == kHelNullHandle) {
+		Lookup<Universe> result;
+		result.object = self.universe_ref();
+		return result;
 	}
-	Ref<AddressSpace> space = self.space_ref();
-	if (HelHandle h = arg<HelHandle>(args, 1); h != kHelNullHandle) {
-		auto r = self.universe().resolve<AddressSpace>(h,
-				kHelRightRead | kHelRightWrite | kHelRightAssign);
-		if (!r)
-			return r.error;
-		space = std::move(r.object);
+	return self.universe().resolve<Universe>(handle, rights);
+}
+
+using EntryFn = void (*)(std::uintptr_t);
+
+// A thread's entry point: null is kHelErrIllegalArgs.
+template <int I>
+struct Entry {
+	using Value = EntryFn;
+	static constexpr ParamInfo info{ParamKind::address, I};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		out = arg<EntryFn>(args, I);
+		return out ? kHelErrNone : kHelErrIllegalArgs;
 	}
+};
+
+HelError sys_create_thread(Thread &self, std::uint32_t flags, EntryFn ip,
+		Lookup<Universe> &universe, Lookup<AddressSpace> &space, std::uintptr_t argument,
+		HelWord *outs) {
 	auto thread = make_object<Thread>(self.kernel(), sim::TaskKind::fiber, self.name() + "/thread",
-			std::move(universe), std::move(space));
+			std::move(universe.object), std::move(space.object));
 	// The thread starts at the image's ip with its sp as the argument: a supervisor may move
 	// both while a stopped thread waits for its first helResume.
 	Thread &created = *thread;
 	created.set_entry([&created] {
 		auto [entry, argument] = created.start_point();
-		reinterpret_cast<void (*)(std::uintptr_t)>(entry)(argument);
+		reinterpret_cast<EntryFn>(entry)(argument);
 	});
 	created.set_start_point(reinterpret_cast<HelWord>(ip), argument);
 	if (HelError e = attach_new(self, std::move(thread), kThreadDefaultRights, outs);
@@ -78,75 +84,66 @@ HelError sys_create_thread(Thread &self, const HelWord *args, HelWord *outs) {
 	return kHelErrNone;
 }
 
-HelError sys_resume(Thread &self, const HelWord *args, HelWord *) {
-	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightManage);
-	if (!thread)
-		return thread.error;
-	return thread.object->resume();
-}
+HelError sys_resume(Thread &, Lookup<Thread> &thread) { return thread.object->resume(); }
 
-HelError sys_interrupt_thread(Thread &self, const HelWord *args, HelWord *) {
-	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightSignal);
-	if (!thread)
-		return thread.error;
+HelError sys_interrupt_thread(Thread &, Lookup<Thread> &thread) {
 	return thread.object->interrupt();
 }
 
-// thor resolves a plain handle (kHelThisThread is not one) and needs Manage.
-HelError sys_kill_thread(Thread &self, const HelWord *args, HelWord *) {
-	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightManage);
-	if (!thread)
-		return thread.error;
-	return thread.object->kill();
-}
+HelError sys_kill_thread(Thread &, Lookup<Thread> &thread) { return thread.object->kill(); }
 
-HelError sys_yield(Thread &self, const HelWord *, HelWord *) {
+HelError sys_yield(Thread &self) {
 	self.kernel().host().yield(self);
 	return kHelErrNone;
 }
 
-HelError sys_set_priority(Thread &self, const HelWord *args, HelWord *) {
-	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightManage);
-	if (!thread)
-		return thread.error;
-	thread.object->set_priority(arg<int>(args, 1));
+HelError sys_set_priority(Thread &, Lookup<Thread> &thread, int priority) {
+	thread.object->set_priority(priority);
 	return kHelErrNone;
 }
 
-HelError sys_get_current_cpu(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_get_current_cpu(Thread &self, HelWord *outs) {
 	outs[0] = self.cpu_index();
 	return kHelErrNone;
 }
 
-HelError sys_get_affinity(Thread &self, const HelWord *args, HelWord *) {
-	auto size = arg<std::size_t>(args, 2);
-	auto *actual_size = arg<std::size_t *>(args, 3);
+// The bytes of an affinity mask of this machine: one bit per CPU.
+std::size_t mask_bytes(Thread &self) { return (self.kernel().host().cpu_count() + 7) / 8; }
+
+// helGetAffinity's size: smaller than the machine's mask is kHelErrBufferTooSmall. The value
+// is the mask's size.
+template <int I>
+struct MaskRoom {
+	using Value = std::size_t;
+	static constexpr ParamInfo info{ParamKind::word, I};
+	static HelError decode(Thread &self, const HelWord *args, Value &out) {
+		out = mask_bytes(self);
+		return arg<std::size_t>(args, I) < out ? kHelErrBufferTooSmall : kHelErrNone;
+	}
+};
+
+HelError sys_get_affinity(Thread &self, std::size_t needed, Lookup<Thread> &thread,
+		const UserPtr<std::uint8_t> &mask_out, const UserPtr<std::size_t> &actual_size) {
 	unsigned cpus = self.kernel().host().cpu_count();
-	std::size_t needed = (cpus + 7) / 8;
-	if (size < needed)
-		return kHelErrBufferTooSmall;
-	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightRead);
-	if (!thread)
-		return thread.error;
 	std::uint8_t mask[8] = {};
 	std::uint64_t affinity = thread.object->affinity();
 	for (unsigned i = 0; i < cpus; ++i)
 		if (affinity & (std::uint64_t{1} << i))
 			mask[i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
-	if (HelError e = copy_to_user(self, arg<std::uint8_t *>(args, 1), mask, needed);
-			e != kHelErrNone)
+	if (HelError e = mask_out.write(self, mask, needed); e != kHelErrNone)
 		return e;
 	if (actual_size)
-		if (HelError e = copy_to_user(self, actual_size, &needed, sizeof(needed)); e != kHelErrNone)
-			return e;
+		return actual_size.write(self, needed);
 	return kHelErrNone;
 }
 
-// As thor: the mask is read and checked before the handle is looked up.
-HelError sys_set_affinity(Thread &self, const HelWord *args, HelWord *) {
+// helSetAffinity's mask, read and checked before the handle is looked up (as thor): at most
+// the machine's mask size (kHelErrOutOfBounds), no CPU the machine lacks and at least one
+// (kHelErrIllegalArgs). The size decides how much is read.
+HelError decode_affinity(Thread &self, const HelWord *args, std::uint64_t &out) {
 	auto size = arg<std::size_t>(args, 2);
 	unsigned cpus = self.kernel().host().cpu_count();
-	std::size_t mask_size = (cpus + 7) / 8;
+	std::size_t mask_size = mask_bytes(self);
 	if (size > mask_size)
 		return kHelErrOutOfBounds;
 	std::uint8_t mask[8] = {};
@@ -154,15 +151,14 @@ HelError sys_set_affinity(Thread &self, const HelWord *args, HelWord *) {
 		return e;
 	if (cpus % 8 && (mask[mask_size - 1] >> (cpus % 8)))
 		return kHelErrIllegalArgs; // a CPU this machine does not have
-	std::uint64_t affinity = 0;
+	out = 0;
 	for (unsigned i = 0; i < cpus; ++i)
 		if (mask[i / 8] & (1u << (i % 8)))
-			affinity |= std::uint64_t{1} << i;
-	if (!affinity)
-		return kHelErrIllegalArgs;
-	auto thread = resolve_thread(self, arg<HelHandle>(args, 0), kHelRightWrite);
-	if (!thread)
-		return thread.error;
+			out |= std::uint64_t{1} << i;
+	return out ? kHelErrNone : kHelErrIllegalArgs;
+}
+
+HelError sys_set_affinity(Thread &self, std::uint64_t affinity, Lookup<Thread> &thread) {
 	thread.object->set_affinity(affinity);
 	// Leave a CPU we may no longer use at once; other threads move at their next switch.
 	if (thread.object.get() == &self && self.is_fiber() &&
@@ -176,89 +172,110 @@ HelError sys_set_affinity(Thread &self, const HelWord *args, HelWord *) {
 // The fs and gs words are the thread's, not the host's: a fiber moves between host threads,
 // so user code that anchors per-thread state there finds it wherever it runs. As thor, the
 // value is not checked (thor writes the MSR as given).
-HelError sys_write_fs_base(Thread &self, const HelWord *args, HelWord *) {
-	self.set_fs_base(arg<std::uintptr_t>(args, 0));
+HelError sys_write_fs_base(Thread &self, std::uintptr_t pointer) {
+	self.set_fs_base(pointer);
 	return kHelErrNone;
 }
 
-HelError sys_read_fs_base(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_read_fs_base(Thread &self, HelWord *outs) {
 	outs[0] = self.fs_base();
 	return kHelErrNone;
 }
 
-HelError sys_write_gs_base(Thread &self, const HelWord *args, HelWord *) {
-	self.set_gs_base(arg<std::uintptr_t>(args, 0));
+HelError sys_write_gs_base(Thread &self, std::uintptr_t pointer) {
+	self.set_gs_base(pointer);
 	return kHelErrNone;
 }
 
-HelError sys_read_gs_base(Thread &self, const HelWord *, HelWord *outs) {
+HelError sys_read_gs_base(Thread &self, HelWord *outs) {
 	outs[0] = self.gs_base();
 	return kHelErrNone;
 }
 
-// x86-64 sizes in bytes, as thor reports them (register_image.hpp). Debug and PageFault
-// (load-only, no size to query) are refused as in thor; Virtualization is a vcpu's set.
-HelError sys_query_register_info(Thread &self, const HelWord *args, HelWord *) {
-	HelRegisterInfo info{};
-	auto set = arg<int>(args, 0);
-	std::size_t size = sizeof(HelX86VirtualizationRegs);
-	if (set != kHelRegsVirtualization)
-		if (HelError e = register_set_size(set, false, size); e != kHelErrNone)
-			return e;
-	info.setSize = static_cast<int>(size);
-	return copy_to_user(self, arg<HelRegisterInfo *>(args, 1), &info, sizeof(info));
+// A register set's size in bytes (register_set_size; kHelErrIllegalArgs for a set there is
+// none of). x86-64 sizes, as thor reports them (register_image.hpp). Debug and PageFault
+// (load-only, no size to query) are refused as in thor; Virtualization is a vcpu's set, which
+// only its size is asked of.
+template <int I, bool Loadable, bool Virtualization = false>
+struct RegisterSet {
+	struct Value {
+		int set = 0;
+		std::size_t size = 0;
+	};
+	static constexpr ParamInfo info{ParamKind::word, I};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		out.set = arg<int>(args, I);
+		if (Virtualization && out.set == kHelRegsVirtualization) {
+			out.size = sizeof(HelX86VirtualizationRegs);
+			return kHelErrNone;
+		}
+		return register_set_size(out.set, Loadable, out.size);
+	}
+};
+
+using InfoSet = RegisterSet<0, false, true>;
+using LoadSet = RegisterSet<1, true>;
+using StoreSet = RegisterSet<1, false>;
+
+HelError sys_query_register_info(Thread &self, const InfoSet::Value &set,
+		const UserPtr<HelRegisterInfo> &info) {
+	HelRegisterInfo out{};
+	out.setSize = static_cast<int>(set.size);
+	return info.write(self, out);
 }
 
-namespace {
 // The largest set: Signal, 19 words.
 constexpr std::size_t kMaxSetWords = 19;
-} // namespace
 
 // Thread handles only (thor's vcpu path has no simulated counterpart); Read to load.
-HelError sys_load_registers(Thread &self, const HelWord *args, HelWord *) {
-	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightRead);
-	if (!thread)
-		return thread.error;
-	auto set = arg<int>(args, 1);
-	std::size_t size;
-	if (HelError e = register_set_size(set, true, size); e != kHelErrNone)
-		return e;
+HelError sys_load_registers(Thread &self, Lookup<Thread> &thread, const LoadSet::Value &set,
+		const UserPtr<std::byte> &image) {
 	HelWord words[kMaxSetWords];
-	if (HelError e = thread.object->load_registers(set, words); e != kHelErrNone)
+	if (HelError e = thread.object->load_registers(set.set, words); e != kHelErrNone)
 		return e;
-	return copy_to_user(self, arg<void *>(args, 2), words, size);
+	return image.write(self, reinterpret_cast<const std::byte *>(words), set.size);
 }
 
-// Write to store. The image is read from user memory first, so a bad pointer is kHelErrFault
-// whatever the thread's state.
-HelError sys_store_registers(Thread &self, const HelWord *args, HelWord *) {
-	auto thread = self.universe().resolve<Thread>(arg<HelHandle>(args, 0), kHelRightWrite);
-	if (!thread)
-		return thread.error;
-	auto set = arg<int>(args, 1);
-	std::size_t size;
-	if (HelError e = register_set_size(set, false, size); e != kHelErrNone)
-		return e;
-	HelWord words[kMaxSetWords];
-	if (HelError e = copy_from_user(self, words, arg<const void *>(args, 2), size);
-			e != kHelErrNone)
-		return e;
-	return thread.object->store_registers(set, words);
+// The register image helStoreRegisters stores, read from user memory before the thread is
+// touched, so a bad pointer is kHelErrFault whatever the thread's state. The set (word 1)
+// decides how much is read.
+struct StoredImage {
+	struct Value {
+		int set = 0;
+		HelWord words[kMaxSetWords];
+	};
+	static constexpr ParamInfo info{ParamKind::user_in, 2, 1};
+	static HelError decode(Thread &self, const HelWord *args, Value &out) {
+		StoreSet::Value set;
+		if (HelError e = StoreSet::decode(self, args, set); e != kHelErrNone)
+			return e;
+		out.set = set.set;
+		return copy_from_user(self, out.words, arg<const void *>(args, 2), set.size);
+	}
+};
+
+// Write to store.
+HelError sys_store_registers(Thread &, Lookup<Thread> &thread, StoredImage::Value &image) {
+	return thread.object->store_registers(image.set, image.words);
 }
 
 // userTime is the time the thread ran on a simulated CPU: host time in threads mode, virtual
 // time in deterministic mode. No right is needed (thor: kHelRightNull).
-HelError sys_query_thread_stats(Thread &self, const HelWord *args, HelWord *) {
-	Ref<Thread> thread{&self};
-	if (HelHandle h = arg<HelHandle>(args, 0); h != kHelThisThread) {
-		auto r = self.universe().resolve<Thread>(h, kHelRightNull);
-		if (!r)
-			return r.error;
-		thread = std::move(r.object);
-	}
-	HelThreadStats stats{self.kernel().host().run_time_ns(*thread, thread.get() == &self)};
-	return copy_to_user(self, arg<HelThreadStats *>(args, 1), &stats, sizeof(stats));
+HelError sys_query_thread_stats(Thread &self, Lookup<Thread> &thread,
+		const UserPtr<HelThreadStats> &stats) {
+	return stats.write(self,
+			HelThreadStats{self.kernel().host().run_time_ns(*thread.object,
+					thread.object.get() == &self)});
 }
+
+// The 2022 helSubmitObserve(thread, sequence, queue, context): the same operation as the SQ
+// opcode, with today's semantics and 8-byte result; the sequence argument is ignored.
+HelError sys_legacy_observe(Thread &self, HelHandle thread, HelHandle queue,
+		std::uintptr_t context) {
+	return submit_legacy(self, kHelSubmitObserve, queue, context, HelSqObserve{thread});
+}
+
+} // namespace
 
 // kHelSubmitObserve: the thread handle needs Wait (thor); kHelThisThread is no thread handle.
 HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const HelSqObserve &,
@@ -267,44 +284,62 @@ HelError sq_observe(Thread &self, IpcQueue &queue, std::uintptr_t context, const
 	return kHelErrNone;
 }
 
-// The 2022 helSubmitObserve(thread, sequence, queue, context): the same operation as the SQ
-// opcode, with today's semantics and 8-byte result; the sequence argument is ignored.
-HelError sys_legacy_observe(Thread &self, const HelWord *args, HelWord *) {
-	HelSqObserve request{arg<HelHandle>(args, 0)};
-	return submit_legacy(self, kHelSubmitObserve, arg<HelHandle>(args, 2),
-			arg<std::uintptr_t>(args, 3), request);
-}
-
 void register_thread_calls(CallRegistry &calls) {
 	calls.add_syscall(kHelCallCreateThread,
-			{"helCreateThread", "*universe *addressSpace abi &ip &sp flags > *handle",
-					sys_create_thread});
-	calls.add_syscall(kHelCallResume, {"helResume", "*handle", sys_resume});
+			syscall_row<sys_create_thread, Flags<5, kHelThreadStopped>, Entry<3>,
+					Handle<0, Universe, kHelRightGrant | kHelRightTake | kHelRightAssign,
+							resolve_universe_or_own>,
+					Handle<1, AddressSpace, kHelRightRead | kHelRightWrite | kHelRightAssign,
+							resolve_space>,
+					Address<4>>("helCreateThread",
+					"*universe *addressSpace abi &ip &sp flags > *handle"));
+	calls.add_syscall(kHelCallResume,
+			syscall_row<sys_resume, Handle<0, Thread, kHelRightManage>>("helResume", "*handle"));
 	calls.add_syscall(kHelCallInterruptThread,
-			{"helInterruptThread", "*handle", sys_interrupt_thread});
-	calls.add_syscall(kHelCallKillThread, {"helKillThread", "*handle", sys_kill_thread});
+			syscall_row<sys_interrupt_thread, Handle<0, Thread, kHelRightSignal>>(
+					"helInterruptThread", "*handle"));
+	// thor resolves a plain handle (kHelThisThread is not one) and needs Manage.
+	calls.add_syscall(kHelCallKillThread,
+			syscall_row<sys_kill_thread, Handle<0, Thread, kHelRightManage>>("helKillThread",
+					"*handle"));
 	calls.add_syscall(kHelCallLoadRegisters,
-			{"helLoadRegisters", "*handle set &image", sys_load_registers});
+			syscall_row<sys_load_registers, Handle<0, Thread, kHelRightRead>, LoadSet,
+					UserOut<2, std::byte>>("helLoadRegisters", "*handle set &image"));
 	calls.add_syscall(kHelCallStoreRegisters,
-			{"helStoreRegisters", "*handle set &image", sys_store_registers});
+			syscall_row<sys_store_registers, Handle<0, Thread, kHelRightWrite>, StoredImage>(
+					"helStoreRegisters", "*handle set &image"));
 	calls.add_syscall(kHelCallSubmitObserve,
-			{"helSubmitObserve", "*handle sequence *queue &context", sys_legacy_observe});
-	calls.add_syscall(kHelCallYield, {"helYield", "", sys_yield});
+			syscall_row<sys_legacy_observe, HandleWord<0, ObjectKind::thread>,
+					HandleWord<2, ObjectKind::queue>, Address<3>>("helSubmitObserve",
+					"*handle sequence *queue &context"));
+	calls.add_syscall(kHelCallYield, syscall_row<sys_yield>("helYield", ""));
 	calls.add_syscall(kHelCallSetPriority,
-			{"helSetPriority", "*handle priority", sys_set_priority});
-	calls.add_syscall(kHelCallGetCurrentCpu, {"helGetCurrentCpu", "> cpu", sys_get_current_cpu});
+			syscall_row<sys_set_priority, Handle<0, Thread, kHelRightManage, resolve_thread>,
+					Word<1, int>>("helSetPriority", "*handle priority"));
+	calls.add_syscall(kHelCallGetCurrentCpu,
+			syscall_row<sys_get_current_cpu>("helGetCurrentCpu", "> cpu"));
 	calls.add_syscall(kHelCallGetAffinity,
-			{"helGetAffinity", "*handle &mask size &actualSize", sys_get_affinity});
-	calls.add_syscall(kHelCallWriteFsBase, {"helWriteFsBase", "&pointer", sys_write_fs_base});
-	calls.add_syscall(kHelCallReadFsBase, {"helReadFsBase", "> &pointer", sys_read_fs_base});
-	calls.add_syscall(kHelCallWriteGsBase, {"helWriteGsBase", "&pointer", sys_write_gs_base});
-	calls.add_syscall(kHelCallReadGsBase, {"helReadGsBase", "> &pointer", sys_read_gs_base});
+			syscall_row<sys_get_affinity, MaskRoom<2>,
+					Handle<0, Thread, kHelRightRead, resolve_thread>, UserOut<1, std::uint8_t>,
+					UserOut<3, std::size_t>>("helGetAffinity", "*handle &mask size &actualSize"));
+	calls.add_syscall(kHelCallWriteFsBase,
+			syscall_row<sys_write_fs_base, Address<0>>("helWriteFsBase", "&pointer"));
+	calls.add_syscall(kHelCallReadFsBase,
+			syscall_row<sys_read_fs_base>("helReadFsBase", "> &pointer"));
+	calls.add_syscall(kHelCallWriteGsBase,
+			syscall_row<sys_write_gs_base, Address<0>>("helWriteGsBase", "&pointer"));
+	calls.add_syscall(kHelCallReadGsBase,
+			syscall_row<sys_read_gs_base>("helReadGsBase", "> &pointer"));
 	calls.add_syscall(kHelCallQueryRegisterInfo,
-			{"helQueryRegisterInfo", "set &info", sys_query_register_info});
+			syscall_row<sys_query_register_info, InfoSet, UserOut<1, HelRegisterInfo>>(
+					"helQueryRegisterInfo", "set &info"));
 	calls.add_syscall(kHelCallQueryThreadStats,
-			{"helQueryThreadStats", "*handle &stats", sys_query_thread_stats});
+			syscall_row<sys_query_thread_stats, Handle<0, Thread, kHelRightNull, resolve_thread>,
+					UserOut<1, HelThreadStats>>("helQueryThreadStats", "*handle &stats"));
 	calls.add_syscall(kHelCallSetAffinity,
-			{"helSetAffinity", "*handle &mask size", sys_set_affinity});
+			syscall_row<sys_set_affinity, Decoded<decode_affinity>,
+					Handle<0, Thread, kHelRightWrite, resolve_thread>>("helSetAffinity",
+					"*handle &mask size"));
 	calls.add_sq_opcode(kHelSubmitObserve,
 			sq_row<sq_observe, resolve_object<Thread>, &HelSqObserve::handle, kHelRightWait>(
 					"Observe", sizeof(HelObserveResult)));
