@@ -10,7 +10,7 @@
 #include <mutex>
 #include <string>
 
-#include <helsim/extension.hpp>
+#include <helsim/extension_kernel.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine_config.hpp>
 
