@@ -4,7 +4,9 @@
 # Fails, naming file and line, if a file under src/kernel
 #   - includes a sim/ header other than sim/host.hpp,
 #   - includes a public header above the kernel (machine.hpp, hosted.hpp, testing.hpp,
-#     benchmark.hpp, dispatcher.hpp, ipc.hpp, posix*.hpp),
+#     benchmark.hpp, dispatcher.hpp, ipc.hpp, posix*.hpp), or a public header that includes one
+#     of them, directly or through other public headers (extension.hpp, which includes
+#     machine.hpp: the kernel includes extension_kernel.hpp),
 #   - includes a host system header (<sys/...>, <linux/...>, <unistd.h>, <pthread.h>,
 #     <sched.h>, <signal.h>, <thread>, ...),
 #   - calls a host function directly (mmap, futex, sched_yield, gettid, pthread_*, clock_gettime,
@@ -14,7 +16,8 @@
 #     user-memory access (memory/usercopy.cpp, memory/bounce_copy.cpp, threads/futex.cpp).
 # Comments and string literals are not checked.
 #
-# Usage: scripts/check-layering.sh [ROOT]      check ROOT/src/kernel (default: this checkout)
+# Usage: scripts/check-layering.sh [ROOT]      check ROOT/src/kernel against ROOT/include/helsim
+#                                               (default: this checkout)
 #        scripts/check-layering.sh --self-test  check that each kind of violation, injected into
 #                                               a copy of src/kernel, fails the check
 set -euo pipefail
@@ -26,6 +29,7 @@ check() {
 import os, re, sys
 
 kernel = sys.argv[1]
+public = os.path.join(os.path.dirname(os.path.dirname(kernel)), 'include', 'helsim')
 HOST_INTERFACE = 'sim/host.hpp'
 ABOVE_KERNEL = {'machine.hpp', 'hosted.hpp', 'testing.hpp', 'benchmark.hpp', 'dispatcher.hpp',
                 'ipc.hpp', 'posix.hpp', 'posix_device.hpp'}
@@ -96,6 +100,43 @@ def code_lines(path):
             i += 1
     return ''.join(out).split('\n')
 
+def public_includes(name):
+    """The <helsim/...> headers the public header `name` includes (code lines only)."""
+    path = os.path.join(public, name)
+    if not os.path.isfile(path):
+        return []
+    found = []
+    for line in code_lines(path):
+        m = INCLUDE.match(line)
+        if m and m.group(2).startswith('helsim/'):
+            found.append(m.group(2)[len('helsim/'):])
+    return found
+
+# A public header is above the kernel if it is one of ABOVE_KERNEL or includes one, however
+# deep: `through[h]` is the header h includes that makes it so.
+through = {}
+if os.path.isdir(public):
+    headers = sorted(n for n in os.listdir(public) if n.endswith(('.hpp', '.h')))
+    changed = True
+    while changed:
+        changed = False
+        for h in headers:
+            if h in ABOVE_KERNEL or h in through:
+                continue
+            for inc in public_includes(h):
+                if inc in ABOVE_KERNEL or inc in through:
+                    through[h] = inc
+                    changed = True
+                    break
+
+def chain(header):
+    """'a.hpp includes <helsim/b.hpp>, which includes <helsim/machine.hpp>'."""
+    links = []
+    while header in through:
+        header = through[header]
+        links.append(f'<helsim/{header}>')
+    return ', which includes '.join(links)
+
 problems = []
 files = 0
 for root, _, names in os.walk(kernel):
@@ -116,6 +157,10 @@ for root, _, names in os.walk(kernel):
                 elif header.startswith('helsim/') and header[len('helsim/'):] in ABOVE_KERNEL:
                     problems.append(f'{where}: includes <{header}>, a layer above the kernel '
                                     '(configuration types: <helsim/machine_config.hpp>)')
+                elif header.startswith('helsim/') and header[len('helsim/'):] in through:
+                    problems.append(f'{where}: includes <{header}>, which includes '
+                                    f'{chain(header[len("helsim/"):])}, a layer above the kernel '
+                                    '(the extension API: <helsim/extension_kernel.hpp>)')
                 elif kind == '<' and SYSTEM_HEADER.search(header):
                     problems.append(f'{where}: includes <{header}>; the kernel reaches the host '
                                     f'through {HOST_INTERFACE}')
@@ -164,11 +209,14 @@ self_test() {
 		'ipc/stream.cpp|std::size_t injected(void *d, const void *s) { return sim::safe_copy(d, s, 1); }'
 		'core/kernel.cpp|#include "sim/fiber.hpp"'
 		'core/kernel.hpp|#include <helsim/machine.hpp>'
+		'core/kernel.hpp|#include <helsim/extension.hpp>'
+		'ipc/stream_extension.cpp|#include <helsim/testing.hpp>'
 		'memory/space.cpp|#include <sys/mman.h>'
 	)
 	local clean="$scratch/clean"
-	mkdir -p "$clean/src"
+	mkdir -p "$clean/src" "$clean/include"
 	cp -r "$here/../src/kernel" "$clean/src/"
+	cp -r "$here/../include/helsim" "$clean/include/"
 	if ! check "$clean" >/dev/null; then
 		echo "self-test: the unchanged tree fails the check:"
 		check "$clean" || true
@@ -202,8 +250,19 @@ self_test() {
 		echo "self-test: not caught: '$line' in src/kernel/$file"
 		status=1
 	done
+	# A public header the kernel includes that comes to include machine.hpp, through another
+	# public header: every kernel file that includes it fails, naming the chain.
+	copy="$scratch/indirect"
+	cp -r "$clean" "$copy"
+	printf '%s\n' '#include <helsim/machine.hpp>' >"$copy/include/helsim/injected.hpp"
+	printf '%s\n' '#include <helsim/injected.hpp>' >>"$copy/include/helsim/kernlet.hpp"
+	report="$(check "$copy" || true)"
+	if ! grep -q '^src/kernel/.*: includes <helsim/kernlet.hpp>, which includes <helsim/injected.hpp>, which includes <helsim/machine.hpp>' <<<"$report"; then
+		echo "self-test: not caught: a kernel file including kernlet.hpp, which came to include machine.hpp through injected.hpp"
+		status=1
+	fi
 	if ((status == 0)); then
-		echo "self-test: all ${#cases[@]} injected violations fail the check; comments and strings do not"
+		echo "self-test: all $((${#cases[@]} + 1)) injected violations fail the check; comments and strings do not"
 	fi
 	return "$status"
 }

@@ -10,6 +10,7 @@
 #include "kernel/core/kernel.hpp"
 #include "kernel/core/universe.hpp"
 #include "kernel/devices/kernlet.hpp"
+#include "kernel/ipc/stream_extension.hpp"
 
 namespace helsim::ext {
 
@@ -30,6 +31,19 @@ void register_sq_opcode(Machine &machine, std::uint32_t opcode, std::string name
 
 void set_supercall_handler(Machine &machine, SupercallHandler handler) {
 	machine.kernel_for_extensions().supercall_handler = std::move(handler);
+}
+
+ObjectKindId register_object_kind(Machine &machine, ObjectKindSpec spec) {
+	return kernel::add_object_kind(machine.kernel_for_extensions(), std::move(spec));
+}
+
+void register_stream_action(Machine &machine, int type, const char *name, StreamResult result,
+		StreamDecodeFunction decode) {
+	kernel::add_stream_action(machine.kernel_for_extensions(), type, name, result, decode);
+}
+
+void register_stream_pair(Machine &machine, int first, int second, StreamPairFunction pair) {
+	kernel::add_stream_pair(machine.kernel_for_extensions(), first, second, pair);
 }
 
 } // namespace helsim::ext

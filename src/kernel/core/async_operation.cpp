@@ -6,6 +6,7 @@
 
 #include "kernel/core/kernel.hpp"
 #include "kernel/threads/thread.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 
@@ -59,7 +60,7 @@ bool ExtensionOperation::complete(std::span<const std::byte> payload) {
 	}
 	QueueSource source{payload.data(), payload.size()};
 	queue->post({&source, 1}, context_, true);
-	release();
+	release(std::move(queue));
 	return true;
 }
 
@@ -72,7 +73,7 @@ void ExtensionOperation::cancel() {
 		queue = take();
 	}
 	if (queue)
-		end_cancelled(queue);
+		end_cancelled(std::move(queue));
 }
 
 void ExtensionOperation::abandon() {
@@ -83,19 +84,22 @@ void ExtensionOperation::abandon() {
 			return;
 		queue = take();
 	}
-	end_cancelled(queue);
+	end_cancelled(std::move(queue));
 }
 
-void ExtensionOperation::end_cancelled(const Ref<IpcQueue> &queue) {
+void ExtensionOperation::end_cancelled(Ref<IpcQueue> queue) {
 	// The extension stops its own work first (a worker, a timer), with no lock held: the hook
 	// may well call complete(), which then finds the operation ended.
 	if (on_cancel_)
 		std::exchange(on_cancel_, {})();
 	queue->post_simple(kHelErrCancelled, context_);
-	release();
+	release(std::move(queue));
 }
 
-void ExtensionOperation::release() {
+void ExtensionOperation::release(Ref<IpcQueue> queue) {
+	// The queue's reference goes first: once the operation is off the kernel's list, the
+	// teardown may destroy the kernel (abandon_all), so nothing here touches it after remove().
+	queue = nullptr;
 	kernel_.extension_operations().remove(*this);
 	// The last reference may be this one: nothing of the object is touched after the reset.
 	auto keep = std::move(self_);
@@ -108,8 +112,14 @@ void ExtensionOperations::add(ExtensionOperation &op) {
 }
 
 void ExtensionOperations::remove(ExtensionOperation &op) {
+	// The wake comes under the lock, and the teardown checks the list under it too: when it
+	// sees the list empty, the last remover is done with the kernel but for its unlock.
 	std::lock_guard lock{mutex_};
 	pending_.erase(op.sequence_);
+	if (draining_ && pending_.empty()) [[unlikely]] {
+		drained_.store(1, std::memory_order_release);
+		sim::host_operations().wake_word(drained_);
+	}
 }
 
 void ExtensionOperations::abandon_all() {
@@ -117,11 +127,23 @@ void ExtensionOperations::abandon_all() {
 	{
 		// Listed means not yet released: self_ still holds the operation.
 		std::lock_guard lock{mutex_};
+		draining_ = true;
 		for (auto &entry : pending_)
 			pending.push_back(entry.second->shared_from_this());
 	}
 	for (auto &op : pending)
 		op->abandon();
+	// An operation that a complete() or a cancellation on another thread (a plain host thread,
+	// a timer) ended first stays listed until that thread has posted its completion and let
+	// go of the kernel: the kernel must not go away under it.
+	for (;;) {
+		{
+			std::lock_guard lock{mutex_};
+			if (pending_.empty())
+				return;
+		}
+		sim::host_operations().wait_word(drained_, 0);
+	}
 }
 
 } // namespace helsim::kernel

@@ -2,6 +2,7 @@
 // side that makes them post exactly once, whoever ends them.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -49,8 +50,10 @@ public:
 private:
 	// Under mutex_: ends the operation and hands its queue to the caller, who posts.
 	Ref<IpcQueue> take();
-	void end_cancelled(const Ref<IpcQueue> &queue);
-	void release();
+	void end_cancelled(Ref<IpcQueue> queue);
+	// Drops `queue`, then takes the operation off the kernel's list and lets it go: the last
+	// touch of the kernel.
+	void release(Ref<IpcQueue> queue);
 
 	Kernel &kernel_;
 	std::uintptr_t context_;
@@ -68,11 +71,16 @@ class ExtensionOperations {
 public:
 	void add(ExtensionOperation &op);
 	void remove(ExtensionOperation &op);
-	// Ends every pending operation with kHelErrCancelled (Kernel::abandon_objects).
+	// Ends every pending operation with kHelErrCancelled (Kernel::abandon_objects), and waits
+	// for those that another thread is ending to be done with the kernel.
 	void abandon_all();
 
 private:
 	std::mutex mutex_;
+	// Set by the teardown: from then on the last remove() wakes it, through drained_ (a word
+	// for HostOperations::wait_word), so that operations ending meanwhile pay no wake.
+	bool draining_ = false;
+	std::atomic<std::uint32_t> drained_{0};
 	// By start order, so that the teardown posts in the same order on every run of a seed.
 	std::map<std::uint64_t, ExtensionOperation *> pending_;
 	std::uint64_t next_sequence_ = 0;

@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include <helsim/extension.hpp>
+#include <helsim/extension_kernel.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine_config.hpp>
 

@@ -1,4 +1,4 @@
-#include <helsim/extension.hpp>
+#include <helsim/extension_kernel.hpp>
 
 #include <stdexcept>
 

@@ -5,7 +5,7 @@
 
 #include <fmt/core.h>
 
-#include <helsim/extension.hpp>
+#include <helsim/extension_kernel.hpp>
 
 #include "kernel/core/kernel.hpp"
 #include "kernel/core/universe.hpp"
@@ -33,23 +33,23 @@ private:
 };
 
 } // namespace
+
+ext::ObjectKindId add_object_kind(Kernel &kernel, ext::ObjectKindSpec spec) {
+	if (spec.rights & ~ext::kKindRightsMask)
+		throw std::invalid_argument(
+				fmt::format("helsim: object kind \"{}\": its own rights {:#x} must be bits of "
+							"kKindRightsMask (kind_right(0..15))",
+						spec.name, spec.rights));
+	ObjectKind kind = kernel.kinds().add({std::move(spec.name), spec.descriptor_type,
+			kRightsMask | spec.rights, spec.default_rights, Teardown::abandon});
+	return ext::ObjectKindId{static_cast<std::uint32_t>(kind)};
+}
+
 } // namespace helsim::kernel
 
 namespace helsim::ext {
 
 using kernel::ExtensionObject;
-
-ObjectKindId register_object_kind(Machine &machine, ObjectKindSpec spec) {
-	if (spec.rights & ~kKindRightsMask)
-		throw std::invalid_argument(
-				fmt::format("helsim: object kind \"{}\": its own rights {:#x} must be bits of "
-							"kKindRightsMask (kind_right(0..15))",
-						spec.name, spec.rights));
-	kernel::ObjectKind kind = machine.kernel_for_extensions().kinds().add(
-			{std::move(spec.name), spec.descriptor_type, kernel::kRightsMask | spec.rights,
-					spec.default_rights, kernel::Teardown::abandon});
-	return ObjectKindId{static_cast<std::uint32_t>(kind)};
-}
 
 ObjectKindId KernelObject::kind() const {
 	return ObjectKindId{static_cast<std::uint32_t>(core_->kind())};

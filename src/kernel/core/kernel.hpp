@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include <helsim/extension.hpp>
+#include <helsim/extension_kernel.hpp>
 #include <helsim/machine_config.hpp>
 
 #include "kernel/core/call_registry.hpp"

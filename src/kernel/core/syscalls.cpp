@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include <helsim/extension.hpp>
+#include <helsim/extension_kernel.hpp>
 
 #include <fmt/format.h>
 

@@ -16,7 +16,7 @@
 #include <deque>
 #include <mutex>
 
-#include <helsim/extension.hpp>
+#include <helsim/extension_kernel.hpp>
 #include <helsim/hel.h>
 
 #include "kernel/core/object.hpp"

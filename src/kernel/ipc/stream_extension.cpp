@@ -1,12 +1,13 @@
-// The stream-action part of helsim/extension.hpp: an extension's action type becomes a row of
-// the kernel's registry whose decode and pair functions call the extension's.
+// The stream-action part of helsim/extension_kernel.hpp: an extension's action type becomes a row
+// of the kernel's registry whose decode and pair functions call the extension's.
 #include <cstring>
 #include <stdexcept>
 
-#include <helsim/extension.hpp>
+#include <helsim/extension_kernel.hpp>
 
 #include "kernel/core/kernel.hpp"
 #include "kernel/ipc/stream_actions.hpp"
+#include "kernel/ipc/stream_extension.hpp"
 #include "kernel/ipc/stream_packet.hpp"
 #include "kernel/memory/usercopy.hpp"
 
@@ -84,24 +85,29 @@ void write_length(const Node &node, kernel::ResultWriter &out) {
 
 } // namespace
 
-void register_stream_action(Machine &machine, int type, const char *name, StreamResult result,
-		StreamDecodeFunction decode) {
-	if (type < kFirstExtensionAction || type >= kFirstExtensionAction + kExtensionActionCount)
+} // namespace helsim::ext
+
+namespace helsim::kernel {
+
+void add_stream_action(Kernel &kernel, int type, const char *name, ext::StreamResult result,
+		ext::StreamDecodeFunction decode) {
+	if (type < ext::kFirstExtensionAction ||
+			type >= ext::kFirstExtensionAction + ext::kExtensionActionCount)
 		throw std::invalid_argument("helsim: extension stream actions are numbered from "
 									"kFirstExtensionAction, kExtensionActionCount of them");
 	if (!decode)
 		throw std::invalid_argument("helsim: an extension stream action without a decode");
-	bool length = result == StreamResult::length;
-	kernel::ActionType row{type, name, 0,
-			kernel::pad8(length ? sizeof(HelLengthResult) : sizeof(HelSimpleResult)),
-			length ? write_length : write_simple, decode_extension, nullptr, nullptr, decode};
-	machine.kernel_for_extensions().stream_actions().add_type(row);
+	bool length = result == ext::StreamResult::length;
+	ActionType row{type, name, 0, pad8(length ? sizeof(HelLengthResult) : sizeof(HelSimpleResult)),
+			length ? ext::write_length : ext::write_simple, ext::decode_extension, nullptr, nullptr,
+			decode};
+	kernel.stream_actions().add_type(row);
 }
 
-void register_stream_pair(Machine &machine, int first, int second, StreamPairFunction pair) {
+void add_stream_pair(Kernel &kernel, int first, int second, ext::StreamPairFunction pair) {
 	if (!pair)
 		throw std::invalid_argument("helsim: an extension stream pair without a function");
-	machine.kernel_for_extensions().stream_actions().add_pair(first, second, pair_extension, pair);
+	kernel.stream_actions().add_pair(first, second, ext::pair_extension, pair);
 }
 
-} // namespace helsim::ext
+} // namespace helsim::kernel
