@@ -1,5 +1,7 @@
 #include "physical_memory.hpp"
 
+#include "host.hpp"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -61,6 +63,8 @@ std::optional<PhysicalAddr> PhysicalMemory::allocate(std::size_t size, PhysicalA
 		injected_.fetch_add(1, std::memory_order_relaxed);
 		return std::nullopt;
 	}
+	if (current_task() && ++fail_passes_ == fail_at_) [[unlikely]]
+		return std::nullopt;
 	for (auto it = free_runs_.begin(); it != free_runs_.end(); ++it) {
 		if (it->first > limit || limit - it->first < size)
 			break; // runs are ordered by address: every later one ends above the limit too
@@ -102,6 +106,22 @@ void PhysicalMemory::inject_failures(std::uint32_t ppm, std::uint64_t seed) {
 	std::lock_guard lock{mutex_};
 	fail_ppm_ = ppm;
 	fail_state_ = seed;
+}
+
+void PhysicalMemory::fail_at(std::uint64_t k) {
+	std::lock_guard lock{mutex_};
+	fail_at_ = k;
+	fail_passes_ = 0;
+}
+
+std::uint64_t PhysicalMemory::fail_at_passes() const {
+	std::lock_guard lock{mutex_};
+	return fail_passes_;
+}
+
+bool PhysicalMemory::failed_at() const {
+	std::lock_guard lock{mutex_};
+	return fail_at_ && fail_passes_ >= fail_at_;
 }
 
 void PhysicalMemory::free(PhysicalAddr address, std::size_t size) {

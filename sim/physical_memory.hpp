@@ -39,6 +39,12 @@ public:
 	// generator seeded with `seed` (deterministic for a deterministic sequence of calls).
 	void inject_failures(std::uint32_t ppm, std::uint64_t seed);
 	std::uint64_t injected_failures() const { return injected_.load(std::memory_order_relaxed); }
+	// Fault injection: the `k`-th allocation (from 1; 0: none) that a simulated task makes
+	// from now on fails; allocations made on no task are not counted (FaultInjection::fail_at).
+	void fail_at(std::uint64_t k);
+	// Allocations counted since fail_at, and whether the k-th one has failed.
+	std::uint64_t fail_at_passes() const;
+	bool failed_at() const;
 
 	// The kernel's direct map.
 	void *direct(PhysicalAddr address) const { return base_ + address; }
@@ -63,6 +69,8 @@ private:
 	std::uint32_t fail_ppm_ = 0;   // guarded by mutex_
 	std::uint64_t fail_state_ = 0; // splitmix64 state, guarded by mutex_
 	std::atomic<std::uint64_t> injected_{0};
+	std::uint64_t fail_at_ = 0;     // guarded by mutex_
+	std::uint64_t fail_passes_ = 0; // guarded by mutex_
 };
 
 } // namespace helsim::sim

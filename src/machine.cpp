@@ -30,6 +30,16 @@ using kernel::Ref;
 using kernel::Thread;
 using kernel::Universe;
 
+const char *to_string(FaultPoint point) {
+	switch (point) {
+	case FaultPoint::frame_allocation: return "frame allocation";
+	case FaultPoint::object_creation: return "object creation";
+	case FaultPoint::handle_table_growth: return "handle table growth";
+	case FaultPoint::queue_chunks: return "queue chunks";
+	}
+	return "?";
+}
+
 const char *to_string(ThreadOutcome outcome) {
 	switch (outcome) {
 	case ThreadOutcome::returned: return "returned";
@@ -154,6 +164,8 @@ Machine::Machine(MachineConfig config) {
 	root_->space = kernel_->create_space();
 	// After the root space exists: the machine itself must come up.
 	host_->physical_memory().inject_failures(config.inject.no_memory_ppm, config.seed);
+	host_->physical_memory().fail_at(
+			config.inject.fail_at[static_cast<std::size_t>(FaultPoint::frame_allocation)]);
 }
 
 Machine::~Machine() {
@@ -337,6 +349,13 @@ RunReport Machine::run() {
 	report.counters.injected_wakeups = kernel_->injected_wakeups.load(std::memory_order_relaxed);
 	report.counters.injected_delays = kernel_->injected_delays.load(std::memory_order_relaxed);
 	report.counters.context_switches = host_->context_switches();
+	for (std::size_t p = 0; p < kFaultPoints; ++p)
+		report.counters.fault_point_passes[p] =
+				kernel_->fault_point_passes(static_cast<FaultPoint>(p));
+	report.counters.fault_point_passes[static_cast<std::size_t>(FaultPoint::frame_allocation)] =
+			host_->physical_memory().fail_at_passes();
+	report.counters.injected_fail_at = kernel_->injected_fail_at.load(std::memory_order_relaxed) +
+			(host_->physical_memory().failed_at() ? 1 : 0);
 
 	if (!report.stuck) {
 		// Leaks: live objects that nothing the host keeps on purpose can reach. The roots are
@@ -404,6 +423,10 @@ std::string Counters::to_table() const {
 	row("injected: spurious wake-ups", injected_wakeups);
 	row("injected: delayed completions", injected_delays);
 	row("context switches", context_switches);
+	for (std::size_t p = 0; p < kFaultPoints; ++p)
+		row(fmt::format("passes: {}", to_string(static_cast<FaultPoint>(p))).c_str(),
+				fault_point_passes[p]);
+	row("injected: failed passes", injected_fail_at);
 	return out;
 }
 

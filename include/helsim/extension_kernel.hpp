@@ -163,7 +163,8 @@ public:
 	// Creates an object of `kind`, an extension kind of the caller's machine, as
 	// `new T(args...)` (T derives from KernelObject). The reference returned is the only
 	// one until the object is attached. Throws std::invalid_argument for a kind that is not
-	// an extension kind of this machine.
+	// an extension kind of this machine, std::bad_alloc when the kernel cannot allocate the
+	// object (FaultPoint::object_creation): escaping a handler, that is kHelErrNoMemory.
 	template <typename T, typename... Args>
 	ObjectRef<T> create(ObjectKindId kind, Args &&...args) const;
 

@@ -2,6 +2,7 @@
 // universes, attach host threads, run to completion and read the report.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,6 +40,13 @@ struct Counters {
 	std::uint64_t injected_no_memory = 0; // FaultInjection: frame allocations failed on purpose
 	std::uint64_t injected_wakeups = 0;   // FaultInjection: spurious futex wake-ups
 	std::uint64_t injected_delays = 0;    // FaultInjection: delayed completions
+	// FaultInjection::fail_at: passes through each FaultPoint on behalf of simulated threads,
+	// and how many of them failed on purpose.
+	std::array<std::uint64_t, kFaultPoints> fault_point_passes{};
+	std::uint64_t injected_fail_at = 0;
+	std::uint64_t passes(FaultPoint point) const {
+		return fault_point_passes[static_cast<std::size_t>(point)];
+	}
 
 	// An aligned, printable table: syscalls by name, object kinds, then the rest.
 	std::string to_table() const;

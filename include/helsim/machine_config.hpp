@@ -3,6 +3,7 @@
 // in. Nothing here needs a Machine.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -47,6 +48,23 @@ struct CostModel {
 	std::uint64_t page_fault_ns = 1000;
 };
 
+// The places where FaultInjection::fail_at fails one chosen pass (docs/testing.md, "Fault
+// sweeps"). Each failure is an allocation the real kernel may also see fail, and surfaces as
+// kHelErrNoMemory from the call or operation that needed it.
+enum class FaultPoint : unsigned {
+	// A range of physical frames: memory objects' pages, copy-on-write copies, page tables,
+	// queue rings. A direct user access to such a page faults (as with no_memory_ppm).
+	frame_allocation,
+	// A kernel object of any kind, built-in or extension (ext::Caller::create).
+	object_creation,
+	// A universe's handle table takes a new segment: its first handle, then every 1024th.
+	handle_table_growth,
+	// The memory a new queue's chunks live in (helCreateQueue).
+	queue_chunks,
+};
+inline constexpr std::size_t kFaultPoints = 4;
+const char *to_string(FaultPoint point);
+
 // Faults helsim injects on purpose, to test that code survives them. Rates are in parts per
 // million; every decision is drawn from a generator seeded with MachineConfig::seed, so a
 // deterministic run injects the same faults every time. Nothing injected crashes helsim or
@@ -61,6 +79,12 @@ struct FaultInjection {
 	// (other completions may overtake it, as they may on Managarm).
 	std::uint32_t delay_completion_ppm = 0;
 	std::uint64_t completion_delay_ns = 10'000;
+	// Deterministic failures, for sweeps: fail_at[point] = k fails exactly the k-th pass (from
+	// 1) through that FaultPoint made on behalf of a simulated thread; 0 fails none. The
+	// machine's set-up and the host's own calls (spawn, attach) are not passes.
+	// RunReport::counters.fault_point_passes tells a sweep how many passes a run made.
+	std::array<std::uint64_t, kFaultPoints> fail_at{};
+	std::uint64_t &at(FaultPoint point) { return fail_at[static_cast<std::size_t>(point)]; }
 };
 
 struct MachineConfig {

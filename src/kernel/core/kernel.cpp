@@ -1,6 +1,7 @@
 #include "kernel/core/kernel.hpp"
 
 #include <cstdio>
+#include <new>
 #include <stdexcept>
 
 #include <fmt/core.h>
@@ -22,6 +23,10 @@ constexpr std::size_t kWindowSize = std::size_t{16} << 30;
 
 Object::Object(Kernel &kernel, ObjectKind kind)
 : kernel_{kernel}, kind_{kind}, rights_mask_{kernel.kinds()[kind].rights} {
+	// As a failed allocation of the object would: kernel code creates objects before it
+	// commits an operation (see without_allocation_exceptions).
+	if (kernel.fail_at(FaultPoint::object_creation)) [[unlikely]]
+		throw std::bad_alloc{};
 	kernel.register_object(*this);
 }
 
@@ -167,6 +172,19 @@ bool Kernel::inject(std::uint32_t ppm) {
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
 	return (z ^ (z >> 31)) % 1'000'000 < ppm;
+}
+
+bool Kernel::fail_at(FaultPoint point) {
+	// The machine's set-up and the host's own calls run on no simulated thread: a sweep
+	// counts only what the workload makes the kernel do.
+	if (!sim::current_task())
+		return false;
+	auto index = static_cast<std::size_t>(point);
+	std::uint64_t pass = fault_passes_[index].fetch_add(1, std::memory_order_relaxed) + 1;
+	if (pass != config_.inject.fail_at[index])
+		return false;
+	injected_fail_at.fetch_add(1, std::memory_order_relaxed);
+	return true;
 }
 
 void Kernel::random_bytes(void *out, std::size_t n) {

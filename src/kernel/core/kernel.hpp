@@ -86,6 +86,13 @@ public:
 	bool inject(std::uint32_t ppm);
 	std::atomic<std::uint64_t> injected_wakeups{0};
 	std::atomic<std::uint64_t> injected_delays{0};
+	// FaultInjection::fail_at: counts a pass through `point` if a simulated thread makes it,
+	// and says whether this pass is the one to fail.
+	bool fail_at(FaultPoint point);
+	std::uint64_t fault_point_passes(FaultPoint point) const {
+		return fault_passes_[static_cast<std::size_t>(point)].load(std::memory_order_relaxed);
+	}
+	std::atomic<std::uint64_t> injected_fail_at{0};
 
 	void log(const LogRecord &record);
 	void random_bytes(void *out, std::size_t n);
@@ -163,6 +170,7 @@ private:
 	std::mutex random_mutex_;
 	std::mt19937_64 random_;
 	std::atomic<std::uint64_t> inject_draws_{0};
+	std::array<std::atomic<std::uint64_t>, kFaultPoints> fault_passes_{};
 
 	mutable std::mutex counts_mutex_;
 	std::array<std::uint64_t, kSyscallSlots> retired_counts_{};

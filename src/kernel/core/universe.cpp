@@ -72,6 +72,8 @@ HelError Universe::attach(Ref<Object> object, std::uint32_t rights, HelHandle &o
 		return kHelErrNoMemory;
 	Segment *segment = directory_[s].load(std::memory_order_relaxed);
 	if (!segment) {
+		if (kernel().fail_at(FaultPoint::handle_table_growth)) [[unlikely]]
+			return kHelErrNoMemory;
 		segment = new (std::nothrow) Segment;
 		if (!segment)
 			return kHelErrNoMemory;

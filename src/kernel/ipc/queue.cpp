@@ -37,6 +37,8 @@ HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, SqSu
 	std::size_t stride = (sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63};
 	std::size_t size = 64 + (params.numChunks + params.numSqChunks) * stride;
 	size = (size + sim::kPageSize - 1) & ~(sim::kPageSize - 1);
+	if (kernel.fail_at(FaultPoint::queue_chunks)) [[unlikely]]
+		return kHelErrNoMemory;
 	Ref<AllocatedMemory> memory;
 	if (HelError e = AllocatedMemory::create(kernel, size, kHelAllocContinuous, 0, memory);
 			e != kHelErrNone)

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstring>
 
+#include "kernel/core/allocation_errors.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/core/token.hpp"
 #include "kernel/ipc/stream.hpp"
@@ -59,7 +60,17 @@ HelError decode_offer_accept(Thread &, const HelAction &, Node &, ActionNeeds &n
 
 void pair_offer_accept(Stream &stream, Node &offer, Node &accept, Reaper &reaper) {
 	Ref<Lane> child0, child1;
-	Stream::create(stream.kernel(), false, child0, child1);
+	// Both sides were accepted long before they met: a stream that cannot be made fails them
+	// (and their ancillary lists), as the failed allocation would in the real kernel.
+	if (HelError e = without_allocation_exceptions([&] {
+			Stream::create(stream.kernel(), false, child0, child1);
+			return kHelErrNone;
+		});
+			e != kHelErrNone) {
+		fail_node(offer, e, reaper);
+		fail_node(accept, e, reaper);
+		return;
+	}
 	HelError offer_error = kHelErrNone;
 	if (offer.flags & kHelItemWantLane)
 		offer_error = attach_to_submitter(offer, child0, kLaneDefaultRights);

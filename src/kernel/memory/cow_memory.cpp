@@ -229,6 +229,10 @@ void CopyOnWriteMemory::unpin(std::size_t offset, std::size_t size) {
 }
 
 HelError CopyOnWriteMemory::fork(Ref<MemoryView> &out) {
+	// Made before this view starts forking: a failed allocation (an exception) must leave it
+	// as it was, not with its faults waiting for a fork that never ends.
+	auto forked = Ref<CopyOnWriteMemory>::adopt(
+			new CopyOnWriteMemory{kernel(), source_, source_offset_, size_, zero_});
 	std::lock_guard serial{fork_mutex_};
 	{
 		std::lock_guard lock{mutex_};
@@ -239,8 +243,6 @@ HelError CopyOnWriteMemory::fork(Ref<MemoryView> &out) {
 	// faults map private frames read-only and writes wait.
 	evict_range(0, size_);
 	sim::PhysicalMemory &memory = kernel().host().physical_memory();
-	auto forked = Ref<CopyOnWriteMemory>::adopt(
-			new CopyOnWriteMemory{kernel(), source_, source_offset_, size_, zero_});
 	HelError error = kHelErrNone;
 	TouchWaiter *waiters;
 	{

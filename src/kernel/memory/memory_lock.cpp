@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "kernel/core/allocation_errors.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/core/syscall_args.hpp"
 #include "kernel/ipc/queue.hpp"
@@ -58,9 +59,19 @@ public:
 
 private:
 	void attach() {
+		// The lock is made after the operation was submitted: without the memory for it, the
+		// pin goes and the operation fails, as thor's failed allocation of the lock would.
+		Ref<MemoryViewLock> lock;
+		if (HelError e = without_allocation_exceptions([&] {
+				lock = make_object<MemoryViewLock>(view_->kernel(), view_, offset_, size_);
+				return kHelErrNone;
+			});
+				e != kHelErrNone) {
+			view_->unpin(offset_, size_);
+			return finish(e);
+		}
 		HelHandleResult result{kHelErrNone, 0, kHelNullHandle};
 		Ref<Universe> universe = universe_->lock();
-		auto lock = make_object<MemoryViewLock>(view_->kernel(), view_, offset_, size_);
 		if (!universe)
 			result.error = kHelErrThreadTerminated; // the submitter's universe is gone
 		else
