@@ -16,6 +16,7 @@
 #include <deque>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "../support.hpp"

@@ -13,6 +13,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "../../support.hpp"
@@ -102,6 +104,12 @@ struct Object {
 struct Held {
 	std::size_t object;
 	std::uint32_t rights;
+};
+
+struct Closed {
+	int universe;
+	HelHandle value;
+	std::size_t object;
 };
 
 struct Mapping {
@@ -524,15 +532,12 @@ private:
 	void check_close() {
 		if (!closed_)
 			return;
-		auto [closer, closed, closed_object] = *closed_;
-		int a = closer;
-		HelHandle h = closed;
-		std::size_t object = closed_object;
+		Closed closed = *closed_;
 		closed_.reset();
 		for (int b = 0; b < kAgents; ++b)
 			run_in(b, [&] {
 				for (auto [v, held] : held_[b]) {
-					if (objects_[held.object].tag != objects_[object].tag)
+					if (objects_[held.object].tag != objects_[closed.object].tag)
 						continue;
 					helsim::ext::DescriptorInfo info{-1, 0};
 					EXPECT_EQ(helsim::ext::describe_descriptor(v, info), kHelErrNone)
@@ -546,9 +551,10 @@ private:
 					EXPECT_EQ(*static_cast<volatile std::uint64_t *>(m.pointer),
 							objects_[m.object].tag)
 							<< log_ << ": a mapping of universe " << b;
-				if (b == a) {
+				if (b == closed.universe) {
 					helsim::ext::DescriptorInfo info{-1, 0};
-					EXPECT_EQ(helsim::ext::describe_descriptor(h, info), kHelErrNoDescriptor)
+					EXPECT_EQ(helsim::ext::describe_descriptor(closed.value, info),
+							kHelErrNoDescriptor)
 							<< log_;
 				}
 			});
@@ -603,7 +609,7 @@ private:
 	std::array<std::map<HelHandle, Held>, kAgents> held_;
 	std::array<std::vector<Mapping>, kAgents> mappings_;
 	std::set<HelHandle> seen_;
-	std::optional<std::tuple<int, HelHandle, std::size_t>> closed_;
+	std::optional<Closed> closed_; // the last close, for check_close
 	std::string log_;
 };
 
