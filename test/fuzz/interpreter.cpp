@@ -64,7 +64,6 @@ struct Control {
 	int pager_stop; // futex word: the pager may end
 	int pager_done;
 	int never; // stays 0: a futex word to sleep on until a deadline
-	HelWord registers[32];
 };
 
 // The prepared area of a thread: an action list and a scatter-gather list, rewritten from the
@@ -118,7 +117,6 @@ public:
 
 	bool open_ring() { return ring_.create(&s_.control->params[self_]); }
 	HelHandle ring_handle() const { return ring_.handle(); }
-	std::uint64_t pager_bound() const { return pager_bound_; }
 
 	void run(const std::vector<std::array<std::uint8_t, kRecordSize>> &records) {
 		for (const auto &r : records) {
