@@ -34,6 +34,7 @@ public:
 					kHelMapProtRead | kHelMapProtWrite, &mapping) != kHelErrNone)
 			return false;
 		queue_ = static_cast<HelQueue *>(mapping);
+		broken_ = false;
 		for (unsigned i = 0; i < kCqChunks; ++i)
 			reset(static_cast<int>(i));
 		__atomic_store_n(&queue_->cqFirst, 0 | kHelNextPresent, __ATOMIC_RELEASE);
@@ -49,7 +50,6 @@ public:
 	}
 
 	HelHandle handle() const { return handle_; }
-	bool broken() const { return broken_; }
 
 	// Appends one SQ element and drives the queue. False if the SQ has no room the kernel
 	// linked (the element is then not submitted).
@@ -168,7 +168,7 @@ private:
 	int tail_ = 0;
 	int sq_chunk_ = 0;
 	std::size_t sq_progress_ = 0;
-	bool broken_ = false;
+	bool broken_ = true; // until create() succeeded
 };
 
 } // namespace helsim::fuzz
