@@ -1,6 +1,7 @@
 // helsim_fuzz: libFuzzer's entry. Each input is one machine running the interpreter's
 // program; afterwards the invariants of issue 18 are checked, and a violation traps so that
 // libFuzzer keeps the input (docs/testing.md, "Fuzzing").
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -56,9 +57,14 @@ private:
 	__builtin_trap();
 }
 
+// What an operation waiting for a pager keeps alive: its queue (and the queue's memory) and the
+// managed memory it waits on. Such operations stay pending when no pager serves the memory
+// (the harness's pager ended or the program closed its thread handle; managed memory the
+// program created has none), as ManagedMemory.APendingManageOperationIsReportedNotLost
+// documents: they cannot be cancelled.
 bool kept_by_pager_operation(const LeakedObject &leak) {
 	return leak.kind == "queue" || leak.description == "allocated memory" ||
-			leak.description == "managed memory (backing)";
+			leak.description.starts_with("managed memory");
 }
 
 void check(const RunReport &report, fuzz::Findings &findings) {
@@ -78,15 +84,15 @@ void check(const RunReport &report, fuzz::Findings &findings) {
 		}
 	if (report.counters.operations_completed > report.counters.operations_submitted)
 		fail("more operations completed than were submitted", report);
+	// Pending operations are accepted only in that shape: some managed memory outlives the run
+	// and nothing else does but queues and their memory.
 	std::uint64_t pending = report.operations_pending();
-	if (pending > findings.pager_bound)
-		fail(std::to_string(pending) + " operations never completed, at most " +
-						std::to_string(findings.pager_bound) + " wait for a pager",
-				report);
-	// What a pending pager operation keeps alive: its queue (and the queue's memory) and
-	// the managed memory it was submitted on; nothing else may outlive the run.
+	bool unpaged = std::any_of(report.leaks.begin(), report.leaks.end(),
+			[](const LeakedObject &l) { return l.description.starts_with("managed memory"); });
+	if (pending != 0 && !unpaged)
+		fail(std::to_string(pending) + " operations never completed", report);
 	for (const auto &leak : report.leaks)
-		if (pending == 0 || !kept_by_pager_operation(leak))
+		if (!unpaged || !kept_by_pager_operation(leak))
 			fail("kernel object leaked: " + leak.kind + " " + leak.description, report);
 }
 

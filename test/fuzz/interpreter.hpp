@@ -10,7 +10,6 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,10 +48,6 @@ struct Program {
 struct Findings {
 	std::mutex mutex;
 	std::vector<std::string> violations;
-	// At most this many operations may stay pending: those only a pager completes
-	// (ManageMemory, WritebackFence), which keep their queue and memory alive once the pager
-	// has gone (test/kernel/memory/managed_memory_test.cpp, "teardown").
-	std::atomic<std::uint64_t> pager_bound{0};
 	void add(std::string what) {
 		std::lock_guard lock{mutex};
 		violations.push_back(std::move(what));
