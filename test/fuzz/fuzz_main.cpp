@@ -57,20 +57,26 @@ private:
 	__builtin_trap();
 }
 
-// What an operation waiting for a pager keeps alive: its queue (and the queue's memory) and the
-// managed memory it waits on. Such operations stay pending when no pager serves the memory
-// (the harness's pager ended or the program closed its thread handle; managed memory the
-// program created has none), as ManagedMemory.APendingManageOperationIsReportedNotLost
-// documents: they cannot be cancelled.
+// What an operation waiting for a pager keeps alive: its queue (and the queue's memory), the
+// managed memory it waits on and the address space it reaches that memory through. Such operations
+// stay pending when no pager serves the memory (the harness's pager ended or the program closed its
+// thread handle; managed memory the program created has none), as
+// ManagedMemory.APendingManageOperationIsReportedNotLost documents: they cannot be cancelled.
 bool kept_by_pager_operation(const LeakedObject &leak) {
 	return leak.kind == "queue" || leak.description == "allocated memory" ||
-			leak.description.starts_with("managed memory");
+			leak.description == "address space" || leak.description.starts_with("managed memory");
 }
 
 void check(const RunReport &report, fuzz::Findings &findings) {
 	for (const auto &v : findings.violations)
 		fail(v, report);
-	if (report.stuck)
+	// A thread that touches managed memory nobody serves waits for good, as on Managarm: the
+	// program can take the pager's backing handle away, or map managed memory over the
+	// harness's own words. Only that way of getting stuck is accepted.
+	auto waits_for_pager = [](const ThreadReport &t) {
+		return t.outcome == ThreadOutcome::blocked && t.waits_on.starts_with("pager");
+	};
+	if (report.stuck && !std::any_of(report.threads.begin(), report.threads.end(), waits_for_pager))
 		fail("the machine got stuck", report);
 	for (const auto &t : report.threads)
 		switch (t.outcome) {
@@ -79,13 +85,17 @@ void check(const RunReport &report, fuzz::Findings &findings) {
 		case ThreadOutcome::not_started:
 		// The program may unmap or protect the memory its own thread then touches.
 		case ThreadOutcome::faulted: break;
+		case ThreadOutcome::blocked:
+			if (waits_for_pager(t))
+				break;
+			fail("thread " + t.name + " blocked on " + t.waits_on, report);
 		default:
 			fail("thread " + t.name + " ended " + to_string(t.outcome) + ": " + t.message, report);
 		}
 	if (report.counters.operations_completed > report.counters.operations_submitted)
 		fail("more operations completed than were submitted", report);
 	// Pending operations are accepted only in that shape: some managed memory outlives the run
-	// and nothing else does but queues and their memory.
+	// and nothing else does but queues, their memory and address spaces.
 	std::uint64_t pending = report.operations_pending();
 	bool unpaged = std::any_of(report.leaks.begin(), report.leaks.end(),
 			[](const LeakedObject &l) { return l.description.starts_with("managed memory"); });

@@ -60,10 +60,8 @@ constexpr int kWaitRounds = 200;
 // everything the kernel reads or waits on lives here.
 struct Control {
 	HelQueueParameters params[3];
-	int done[2];    // futex words: the thread's records have run
 	int pager_stop; // futex word: the pager may end
-	int pager_done;
-	int never; // stays 0: a futex word to sleep on until a deadline
+	int never;      // stays 0: a futex word to sleep on until a deadline
 };
 
 // The prepared area of a thread: an action list and a scatter-gather list, rewritten from the
@@ -578,22 +576,27 @@ void pager_entry(std::uintptr_t argument) {
 			break;
 		nap(&s.control->pager_stop, 0);
 	}
-	__atomic_store_n(&s.control->pager_done, 1, __ATOMIC_RELEASE);
 }
 
-// Waits for *word to become nonzero; resumes the thread behind it in case the program
-// interrupted it, and kills it in the end.
-void await_thread(int *word, HelHandle thread) {
+// Waits until `thread` has ended, asked of the kernel (words in user memory could be
+// overwritten by the program): helResume answers kHelErrThreadTerminated for an ended thread,
+// and an error about the handle once the program closed it, which killed the thread. A thread
+// the program interrupted is resumed on the way; one still running in the end is killed.
+void await_thread(Shared &s, HelHandle thread) {
+	auto ended = [thread] {
+		HelError e = helResume(thread);
+		return e != kHelErrNone && e != kHelErrIllegalState;
+	};
 	for (int round = 0; round < kWaitRounds; ++round) {
-		if (__atomic_load_n(word, __ATOMIC_ACQUIRE))
+		if (ended())
 			return;
-		if (round % 16 == 15)
-			helResume(thread);
-		nap(word, 0);
+		nap(&s.control->never, 0);
 	}
 	if (verbose())
 		std::fprintf(stderr, "[a] kills thread handle %d, which did not end\n", int(thread));
 	helKillThread(thread);
+	for (int round = 0; round < kWaitRounds && !ended(); ++round)
+		nap(&s.control->never, 0);
 }
 
 void b_entry(std::uintptr_t argument) {
@@ -602,8 +605,6 @@ void b_entry(std::uintptr_t argument) {
 	if (b.open_ring())
 		b.add_live(b.ring_handle());
 	b.run(s.program->records[1]);
-	__atomic_store_n(&s.control->done[1], 1, __ATOMIC_RELEASE);
-	helFutexWake(&s.control->done[1], 1);
 }
 
 void a_entry(Shared &s) {
@@ -649,18 +650,19 @@ void a_entry(Shared &s) {
 	if (s.backing != kHelNullHandle)
 		helCreateThread(kHelNullHandle, kHelNullHandle, kHelAbiSystemV,
 				reinterpret_cast<void *>(&pager_entry), &s, 0, &pager);
-	if (helCreateThread(universe, kHelNullHandle, kHelAbiSystemV,
-				reinterpret_cast<void *>(&b_entry), &s, 0, &b) != kHelErrNone)
-		__atomic_store_n(&s.control->done[1], 1, __ATOMIC_RELEASE);
+	helCreateThread(universe, kHelNullHandle, kHelAbiSystemV, reinterpret_cast<void *>(&b_entry),
+			&s, 0, &b);
 
 	a.run(s.program->records[0]);
 
-	await_thread(&s.control->done[1], b);
+	if (b != kHelNullHandle)
+		await_thread(s, b);
+	// Before the pager stops: the program may have mapped managed memory over the ring.
+	a.drain();
 	__atomic_store_n(&s.control->pager_stop, 1, __ATOMIC_RELEASE);
 	helFutexWake(&s.control->pager_stop, 1);
 	if (pager != kHelNullHandle)
-		await_thread(&s.control->pager_done, pager);
-	a.drain();
+		await_thread(s, pager);
 }
 
 } // namespace
