@@ -107,7 +107,7 @@ void BounceCopy::copy_directly() {
 		if (from.host || to.host)
 			left = sim::safe_copy(to.at, from.at, n); // a fault: the bounce path finds whose
 		else
-			user_memcpy(to.at, from.at, n);
+			user_memmove(to.at, from.at, n);
 		if (kernel)
 			kernel->host().charge_ps((n - left) * kernel->config().costs.copy_ps_per_byte);
 		copied_ += n - left;

@@ -48,6 +48,18 @@ inline void user_memcpy(void *dst, const void *src, std::size_t size) {
 #endif
 }
 
+// user_memcpy for two user ranges, which may be the same memory: a Read/WriteMemory whose
+// buffer and target overlap (found by test/fuzz, FuzzFinding.WriteMemoryOntoItsOwnBuffer).
+inline void user_memmove(void *dst, const void *src, std::size_t size) {
+#ifdef HELSIM_USERCOPY_TSAN
+	__tsan_ignore_thread_begin();
+	std::memmove(dst, src, size);
+	__tsan_ignore_thread_end();
+#else
+	std::memmove(dst, src, size);
+#endif
+}
+
 // User space is x86-64's canonical lower half, as in thor.
 inline constexpr std::uintptr_t kUserEnd = std::uintptr_t{1} << 47;
 
