@@ -11,16 +11,16 @@
 
 #include <fmt/core.h>
 
-#include "sim/deterministic_host.hpp"
-#include "sim/threads_host.hpp"
-#include "sim/trace.hpp"
-#include "kernel/devices/device_registry.hpp"
 #include "kernel/core/kernel.hpp"
-#include "kernel/memory/space.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/core/token.hpp"
 #include "kernel/core/universe.hpp"
 #include "kernel/core/wait_report.hpp"
+#include "kernel/devices/device_registry.hpp"
+#include "kernel/memory/space.hpp"
+#include "kernel/threads/thread.hpp"
+#include "sim/deterministic_host.hpp"
+#include "sim/threads_host.hpp"
+#include "sim/trace.hpp"
 #include "trace_capture.hpp"
 
 namespace helsim {
