@@ -35,16 +35,6 @@ std::uint32_t run_state(std::uint32_t word) { return word & kTaskStateMask; }
 
 } // namespace
 
-std::uint64_t SplitMix64::below(std::uint64_t n) {
-	// Reject the top partial range so every residue is equally likely.
-	std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
-	for (;;) {
-		std::uint64_t x = next();
-		if (x < limit)
-			return x % n;
-	}
-}
-
 DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes,
 		const Schedule &schedule)
 : physical_{physical_bytes}, schedule_{schedule}, rng_{schedule.seed},

@@ -17,27 +17,11 @@
 #include <vector>
 
 #include "host.hpp"
+#include "split_mix.hpp"
 #include "threads_host.hpp" // RunQueue
 #include "timer_queue.hpp"
 
 namespace helsim::sim {
-
-// splitmix64: tiny, portable, the same sequence on every platform and standard library.
-class SplitMix64 {
-public:
-	explicit SplitMix64(std::uint64_t seed) : state_{seed} {}
-	std::uint64_t next() {
-		std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-		return z ^ (z >> 31);
-	}
-	// Uniform in [0, n), n > 0 (rejection sampling, no modulo bias).
-	std::uint64_t below(std::uint64_t n);
-
-private:
-	std::uint64_t state_;
-};
 
 class DeterministicHost final : public Host {
 public:

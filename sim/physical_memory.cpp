@@ -11,14 +11,6 @@
 #include <string>
 
 namespace helsim::sim {
-namespace {
-std::uint64_t splitmix64(std::uint64_t &state) {
-	std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-} // namespace
 
 PhysicalMemory::PhysicalMemory(std::size_t size)
 : size_{(size + kPageSize - 1) & ~(kPageSize - 1)} {
@@ -59,7 +51,7 @@ std::optional<PhysicalAddr> PhysicalMemory::allocate(std::size_t size, PhysicalA
 	if (size == 0)
 		return std::nullopt;
 	std::lock_guard lock{mutex_};
-	if (fail_ppm_ && splitmix64(fail_state_) % 1'000'000 < fail_ppm_) {
+	if (fail_ppm_ && fail_random_.next() % 1'000'000 < fail_ppm_) {
 		injected_.fetch_add(1, std::memory_order_relaxed);
 		return std::nullopt;
 	}
@@ -105,7 +97,7 @@ std::optional<PhysicalAddr> PhysicalMemory::reserve(std::size_t size) {
 void PhysicalMemory::inject_failures(std::uint32_t ppm, std::uint64_t seed) {
 	std::lock_guard lock{mutex_};
 	fail_ppm_ = ppm;
-	fail_state_ = seed;
+	fail_random_ = SplitMix64{seed};
 }
 
 void PhysicalMemory::fail_at(std::uint64_t k) {

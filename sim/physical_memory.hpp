@@ -10,6 +10,8 @@
 #include <mutex>
 #include <optional>
 
+#include "split_mix.hpp"
+
 namespace helsim::sim {
 
 inline constexpr std::size_t kPageSize = 4096;
@@ -66,8 +68,8 @@ private:
 	mutable std::mutex mutex_;
 	std::map<PhysicalAddr, std::size_t> free_runs_; // start -> length, coalesced
 	std::size_t free_bytes_ = 0;
-	std::uint32_t fail_ppm_ = 0;   // guarded by mutex_
-	std::uint64_t fail_state_ = 0; // splitmix64 state, guarded by mutex_
+	std::uint32_t fail_ppm_ = 0; // guarded by mutex_
+	SplitMix64 fail_random_{0};  // guarded by mutex_
 	std::atomic<std::uint64_t> injected_{0};
 	std::uint64_t fail_at_ = 0;     // guarded by mutex_
 	std::uint64_t fail_passes_ = 0; // guarded by mutex_

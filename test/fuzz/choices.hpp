@@ -8,14 +8,14 @@
 #include <cstdint>
 #include <span>
 
+#include "sim/split_mix.hpp"
+
 namespace helsim::fuzz {
 
 class Choices {
 public:
-	explicit Choices(std::span<const std::uint8_t> bytes) : bytes_{bytes} {
-		for (std::uint8_t b : bytes)
-			state_ = state_ * 0x100000001b3u ^ b;
-	}
+	explicit Choices(std::span<const std::uint8_t> bytes)
+	: bytes_{bytes}, fallback_{fnv1a(bytes)} {}
 
 	std::uint8_t byte() {
 		if (next_ < bytes_.size())
@@ -57,17 +57,17 @@ public:
 	}
 
 private:
-	std::uint64_t generate() {
-		// splitmix64
-		std::uint64_t z = (state_ += 0x9e3779b97f4a7c15u);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-		return z ^ (z >> 31);
+	std::uint64_t generate() { return fallback_.next(); }
+	static std::uint64_t fnv1a(std::span<const std::uint8_t> bytes) {
+		std::uint64_t hash = 0xcbf29ce484222325u;
+		for (std::uint8_t b : bytes)
+			hash = hash * 0x100000001b3u ^ b;
+		return hash;
 	}
 
 	std::span<const std::uint8_t> bytes_;
 	std::size_t next_ = 0;
-	std::uint64_t state_ = 0xcbf29ce484222325u;
+	sim::SplitMix64 fallback_;
 };
 
 } // namespace helsim::fuzz

@@ -26,6 +26,8 @@
 #include <helsim/machine.hpp>
 #include <helsim/testing.hpp>
 
+#include "sim/split_mix.hpp"
+
 namespace {
 
 namespace ipc = helsim::ipc;
@@ -35,15 +37,9 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kPage = 4096;
 constexpr std::uint32_t kPushedRights = kHelRightRead | kHelRightAssign;
 
-// splitmix64, as in the seed loop's scheduler.
-struct Rng {
-	std::uint64_t state;
-	std::uint64_t next() {
-		std::uint64_t z = (state += 0x9e3779b97f4a7c15);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-		return z ^ (z >> 31);
-	}
+// The mix depends on the seed only, as the seed loop's scheduler does.
+struct Rng : helsim::sim::SplitMix64 {
+	using SplitMix64::SplitMix64;
 	unsigned between(unsigned low, unsigned high) {
 		return low + static_cast<unsigned>(next() % (high - low + 1));
 	}

@@ -24,6 +24,8 @@
 #include <helsim/machine.hpp>
 #include <helsim/testing.hpp>
 
+#include "sim/split_mix.hpp"
+
 namespace {
 
 using namespace helsim::test;
@@ -45,16 +47,9 @@ constexpr std::uint32_t kMemoryRights =
 
 enum class Property { values, rights, close, memory };
 
-// splitmix64: the walk depends on the seed only, not on the standard library's distributions.
-struct Rng {
-	std::uint64_t state;
-	std::uint64_t next() {
-		std::uint64_t z = (state += 0x9e3779b97f4a7c15);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-		return z ^ (z >> 31);
-	}
-	std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
+// The walk depends on the seed only, not on the standard library's distributions.
+struct Rng : helsim::sim::SplitMix64 {
+	using SplitMix64::SplitMix64;
 	// An exposed mask: usually a random subset of the memory rights, sometimes all of them.
 	std::uint32_t exposed() {
 		return below(4) == 0 ? kHelRightsMax : static_cast<std::uint32_t>(next()) & kMemoryRights;
