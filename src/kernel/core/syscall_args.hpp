@@ -53,28 +53,25 @@ Lookup<T> resolve_object(Thread &self, HelHandle handle, std::uint32_t rights) {
 // order (and the output words, if invoke takes them). Each descriptor reads one argument word,
 // given by its index I.
 
-// A value the effect interprets: never an error here.
-template <int I, typename T = HelWord>
-struct Word {
+// A word decode passes on unchecked; its kind says only what the trace and the tests see.
+template <ParamKind Kind, int I, typename T>
+struct Unchecked {
 	using Value = T;
-	static constexpr ParamInfo info{ParamKind::word, I};
+	static constexpr ParamInfo info{Kind, I};
 	static HelError decode(Thread &, const HelWord *args, Value &out) {
 		out = arg<T>(args, I);
 		return kHelErrNone;
 	}
 };
 
+// A value the effect interprets: never an error here.
+template <int I, typename T = HelWord>
+using Word = Unchecked<ParamKind::word, I, T>;
+
 // A word that may be a host address the effect alone reads (a completion's context, a futex
 // word, a panic message), by rules of its own.
 template <int I, typename T = std::uintptr_t>
-struct Address {
-	using Value = T;
-	static constexpr ParamInfo info{ParamKind::address, I};
-	static HelError decode(Thread &, const HelWord *args, Value &out) {
-		out = arg<T>(args, I);
-		return kHelErrNone;
-	}
-};
+using Address = Unchecked<ParamKind::address, I, T>;
 
 // Flags read as a T: a bit outside Mask is kHelErrIllegalArgs.
 template <int I, auto Mask, typename T = std::uint32_t>
