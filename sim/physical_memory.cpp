@@ -55,7 +55,7 @@ std::optional<PhysicalAddr> PhysicalMemory::allocate(std::size_t size, PhysicalA
 		injected_.fetch_add(1, std::memory_order_relaxed);
 		return std::nullopt;
 	}
-	if (current_task() && ++fail_passes_ == fail_at_) [[unlikely]]
+	if (fail_at_.pass()) [[unlikely]]
 		return std::nullopt;
 	for (auto it = free_runs_.begin(); it != free_runs_.end(); ++it) {
 		if (it->first > limit || limit - it->first < size)
@@ -100,20 +100,10 @@ void PhysicalMemory::inject_failures(std::uint32_t ppm, std::uint64_t seed) {
 	fail_random_ = SplitMix64{seed};
 }
 
-void PhysicalMemory::fail_at(std::uint64_t k) {
-	std::lock_guard lock{mutex_};
-	fail_at_ = k;
-	fail_passes_ = 0;
-}
-
-std::uint64_t PhysicalMemory::fail_at_passes() const {
-	std::lock_guard lock{mutex_};
-	return fail_passes_;
-}
-
-bool PhysicalMemory::failed_at() const {
-	std::lock_guard lock{mutex_};
-	return fail_at_ && fail_passes_ >= fail_at_;
+bool FailAt::pass() {
+	if (!current_task())
+		return false;
+	return passes_.fetch_add(1, std::memory_order_relaxed) + 1 == k_;
 }
 
 void PhysicalMemory::free(PhysicalAddr address, std::size_t size) {

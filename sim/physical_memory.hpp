@@ -16,6 +16,23 @@ namespace helsim::sim {
 
 inline constexpr std::size_t kPageSize = 4096;
 
+// FaultInjection::fail_at for one fault point: counts the passes simulated tasks make and fails
+// the k-th. Passes made on no task (the machine's set-up, the host's own calls) are not
+// counted, so a deterministic run counts the same every time.
+class FailAt {
+public:
+	// k from 1; 0 fails nothing. Set before the machine runs.
+	void arm(std::uint64_t k) { k_ = k; }
+	// Counts a pass; true if it is the one to fail.
+	bool pass();
+	std::uint64_t passes() const { return passes_.load(std::memory_order_relaxed); }
+	bool fired() const { return k_ && passes() >= k_; }
+
+private:
+	std::uint64_t k_ = 0;
+	std::atomic<std::uint64_t> passes_{0};
+};
+
 using PhysicalAddr = std::uint64_t;
 
 class PhysicalMemory {
@@ -41,12 +58,9 @@ public:
 	// generator seeded with `seed` (deterministic for a deterministic sequence of calls).
 	void inject_failures(std::uint32_t ppm, std::uint64_t seed);
 	std::uint64_t injected_failures() const { return injected_.load(std::memory_order_relaxed); }
-	// Fault injection: the `k`-th allocation (from 1; 0: none) that a simulated task makes
-	// from now on fails; allocations made on no task are not counted (FaultInjection::fail_at).
-	void fail_at(std::uint64_t k);
-	// Allocations counted since fail_at, and whether the k-th one has failed.
-	std::uint64_t fail_at_passes() const;
-	bool failed_at() const;
+	// Fault injection: which allocation made by a simulated task fails (FaultInjection::fail_at).
+	FailAt &fail_at() { return fail_at_; }
+	const FailAt &fail_at() const { return fail_at_; }
 
 	// The kernel's direct map.
 	void *direct(PhysicalAddr address) const { return base_ + address; }
@@ -71,8 +85,7 @@ private:
 	std::uint32_t fail_ppm_ = 0; // guarded by mutex_
 	SplitMix64 fail_random_{0};  // guarded by mutex_
 	std::atomic<std::uint64_t> injected_{0};
-	std::uint64_t fail_at_ = 0;     // guarded by mutex_
-	std::uint64_t fail_passes_ = 0; // guarded by mutex_
+	FailAt fail_at_;
 };
 
 } // namespace helsim::sim

@@ -164,8 +164,6 @@ Machine::Machine(MachineConfig config) {
 	root_->space = kernel_->create_space();
 	// After the root space exists: the machine itself must come up.
 	host_->physical_memory().inject_failures(config.inject.no_memory_ppm, config.seed);
-	host_->physical_memory().fail_at(
-			config.inject.fail_at[static_cast<std::size_t>(FaultPoint::frame_allocation)]);
 }
 
 Machine::~Machine() {
@@ -349,13 +347,11 @@ RunReport Machine::run() {
 	report.counters.injected_wakeups = kernel_->injected_wakeups.load(std::memory_order_relaxed);
 	report.counters.injected_delays = kernel_->injected_delays.load(std::memory_order_relaxed);
 	report.counters.context_switches = host_->context_switches();
-	for (std::size_t p = 0; p < kFaultPoints; ++p)
-		report.counters.fault_point_passes[p] =
-				kernel_->fault_point_passes(static_cast<FaultPoint>(p));
-	report.counters.fault_point_passes[static_cast<std::size_t>(FaultPoint::frame_allocation)] =
-			host_->physical_memory().fail_at_passes();
-	report.counters.injected_fail_at = kernel_->injected_fail_at.load(std::memory_order_relaxed) +
-			(host_->physical_memory().failed_at() ? 1 : 0);
+	for (std::size_t p = 0; p < kFaultPoints; ++p) {
+		const sim::FailAt &counter = kernel_->fail_at_counter(static_cast<FaultPoint>(p));
+		report.counters.fault_point_passes[p] = counter.passes();
+		report.counters.injected_fail_at += counter.fired() ? 1 : 0;
+	}
 
 	if (!report.stuck) {
 		// Leaks: live objects that nothing the host keeps on purpose can reach. The roots are

@@ -42,6 +42,8 @@ Kernel::Kernel(const MachineConfig &config, sim::Host &host)
   irqs_{std::make_unique<IrqController>()}, devices_{std::make_unique<DeviceRegistry>()} {
 	register_builtin_kinds(kinds_);
 	register_builtin_calls(calls_);
+	for (std::size_t p = 0; p < kFaultPoints; ++p)
+		fail_at_counter(static_cast<FaultPoint>(p)).arm(config.inject.fail_at[p]);
 }
 
 Kernel::~Kernel() = default;
@@ -174,17 +176,10 @@ bool Kernel::inject(std::uint32_t ppm) {
 	return (z ^ (z >> 31)) % 1'000'000 < ppm;
 }
 
-bool Kernel::fail_at(FaultPoint point) {
-	// The machine's set-up and the host's own calls run on no simulated thread: a sweep
-	// counts only what the workload makes the kernel do.
-	if (!sim::current_task())
-		return false;
-	auto index = static_cast<std::size_t>(point);
-	std::uint64_t pass = fault_passes_[index].fetch_add(1, std::memory_order_relaxed) + 1;
-	if (pass != config_.inject.fail_at[index])
-		return false;
-	injected_fail_at.fetch_add(1, std::memory_order_relaxed);
-	return true;
+sim::FailAt &Kernel::fail_at_counter(FaultPoint point) {
+	if (point == FaultPoint::frame_allocation)
+		return host_.physical_memory().fail_at();
+	return fail_at_[static_cast<std::size_t>(point)];
 }
 
 void Kernel::random_bytes(void *out, std::size_t n) {

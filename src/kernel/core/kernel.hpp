@@ -86,13 +86,10 @@ public:
 	bool inject(std::uint32_t ppm);
 	std::atomic<std::uint64_t> injected_wakeups{0};
 	std::atomic<std::uint64_t> injected_delays{0};
-	// FaultInjection::fail_at: counts a pass through `point` if a simulated thread makes it,
-	// and says whether this pass is the one to fail.
-	bool fail_at(FaultPoint point);
-	std::uint64_t fault_point_passes(FaultPoint point) const {
-		return fault_passes_[static_cast<std::size_t>(point)].load(std::memory_order_relaxed);
-	}
-	std::atomic<std::uint64_t> injected_fail_at{0};
+	// FaultInjection::fail_at: counts a pass through `point` and says whether it is the one to
+	// fail. Frame allocations count in the host's physical memory, which makes them.
+	bool fail_at(FaultPoint point) { return fail_at_[static_cast<std::size_t>(point)].pass(); }
+	sim::FailAt &fail_at_counter(FaultPoint point);
 
 	void log(const LogRecord &record);
 	void random_bytes(void *out, std::size_t n);
@@ -170,7 +167,8 @@ private:
 	std::mutex random_mutex_;
 	std::mt19937_64 random_;
 	std::atomic<std::uint64_t> inject_draws_{0};
-	std::array<std::atomic<std::uint64_t>, kFaultPoints> fault_passes_{};
+	// The frame_allocation slot is unused (see fail_at_counter).
+	std::array<sim::FailAt, kFaultPoints> fail_at_;
 
 	mutable std::mutex counts_mutex_;
 	std::array<std::uint64_t, kSyscallSlots> retired_counts_{};
