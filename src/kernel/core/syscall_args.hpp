@@ -64,6 +64,17 @@ struct Unchecked {
 	}
 };
 
+// A word that Valid accepts, or kHelErrIllegalArgs.
+template <ParamKind Kind, int I, typename T, bool (*Valid)(T)>
+struct Checked {
+	using Value = T;
+	static constexpr ParamInfo info{Kind, I};
+	static HelError decode(Thread &, const HelWord *args, Value &out) {
+		out = arg<T>(args, I);
+		return Valid(out) ? kHelErrNone : kHelErrIllegalArgs;
+	}
+};
+
 // A value the effect interprets: never an error here.
 template <int I, typename T = HelWord>
 using Word = Unchecked<ParamKind::word, I, T>;

@@ -256,14 +256,7 @@ HelError sys_pointer_physical(Thread &, Lookup<AddressSpace> &space, std::uintpt
 
 // A page-aligned word: kHelErrIllegalArgs.
 template <int I>
-struct PageAligned {
-	using Value = std::uintptr_t;
-	static constexpr ParamInfo info{ParamKind::word, I};
-	static HelError decode(Thread &, const HelWord *args, Value &out) {
-		out = arg<std::uintptr_t>(args, I);
-		return page_aligned(out) ? kHelErrNone : kHelErrIllegalArgs;
-	}
-};
+using PageAligned = Checked<ParamKind::word, I, std::uintptr_t, page_aligned>;
 
 // Checked as thor checks it, then ignored (thor's body is commented out).
 HelError sys_loadahead(Thread &, std::uintptr_t, std::uintptr_t, Lookup<MemoryView> &) {
@@ -276,16 +269,9 @@ HelError sys_create_slice_view(Thread &self, std::uintptr_t offset, std::size_t 
 }
 
 // helUpdateMemory's type: kHelErrIllegalArgs for another than initialize and writeback.
+bool manage_type(int type) { return type == kHelManageInitialize || type == kHelManageWriteback; }
 template <int I>
-struct ManageType {
-	using Value = int;
-	static constexpr ParamInfo info{ParamKind::word, I};
-	static HelError decode(Thread &, const HelWord *args, Value &out) {
-		out = arg<int>(args, I);
-		return out == kHelManageInitialize || out == kHelManageWriteback ? kHelErrNone
-																		 : kHelErrIllegalArgs;
-	}
-};
+using ManageType = Checked<ParamKind::word, I, int, manage_type>;
 
 HelError sys_update_memory(Thread &self, std::uintptr_t offset, std::size_t length,
 		Lookup<MemoryView> &view, int type) {

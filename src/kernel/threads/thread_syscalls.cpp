@@ -50,15 +50,9 @@ Lookup<Universe> resolve_universe_or_own(Thread &self, HelHandle handle, std::ui
 using EntryFn = void (*)(std::uintptr_t);
 
 // A thread's entry point: null is kHelErrIllegalArgs.
+bool entry_given(EntryFn entry) { return entry != nullptr; }
 template <int I>
-struct Entry {
-	using Value = EntryFn;
-	static constexpr ParamInfo info{ParamKind::address, I};
-	static HelError decode(Thread &, const HelWord *args, Value &out) {
-		out = arg<EntryFn>(args, I);
-		return out ? kHelErrNone : kHelErrIllegalArgs;
-	}
-};
+using Entry = Checked<ParamKind::address, I, EntryFn, entry_given>;
 
 HelError sys_create_thread(Thread &self, std::uint32_t flags, EntryFn ip,
 		Lookup<Universe> &universe, Lookup<AddressSpace> &space, std::uintptr_t argument,
