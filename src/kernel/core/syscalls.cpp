@@ -577,42 +577,71 @@ __attribute__((noinline, cold)) HelError call_outside_simulation(std::uint32_t n
 }
 } // namespace
 
-extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, HelWord *outs) {
-	Thread *self = Thread::current();
-	if (!self) [[unlikely]]
-		return call_outside_simulation(number);
-	// Kernel mode until the call returns (or throws: helPanic, a kill): a host fault meanwhile
-	// is helsim's, not the program's (sim/host_faults.hpp). A load and two plain stores; the
-	// mode before is restored, since kernel code (an extension's handler) may make calls too.
-	struct KernelMode {
-		Thread &self;
-		bool before;
-		explicit KernelMode(Thread &t) : self{t}, before{t.in_kernel()} {
-			self.set_in_kernel(true);
-		}
-		~KernelMode() { self.set_in_kernel(before); }
-	} kernel_mode{*self};
+namespace {
+// Kernel mode until the call returns (or throws: helPanic, a kill): a host fault meanwhile is
+// helsim's, not the program's (sim/host_faults.hpp). A load and two plain stores; the mode
+// before is restored, since kernel code (an extension's handler) may make calls too.
+struct KernelMode {
+	Thread &self;
+	bool before;
+	explicit KernelMode(Thread &t) : self{t}, before{t.in_kernel()} { self.set_in_kernel(true); }
+	KernelMode(const KernelMode &) = delete;
+	KernelMode &operator=(const KernelMode &) = delete;
+	~KernelMode() { self.set_in_kernel(before); }
+};
+
+// Every call but the common one (see helsim_syscall): deterministic mode's scheduling points,
+// a stop requested at entry, supercalls, unknown numbers, tracing. Out of line, so that the
+// common call keeps only what its exit needs live across the row's call.
+__attribute__((noinline)) HelError general_syscall(Thread &self, std::uint32_t number,
+		const HelWord *args, HelWord *outs) {
+	KernelMode kernel_mode{self};
 	HelWord scratch[3];
 	if (!outs)
 		outs = scratch;
-	helsim::sim::Host &host = self->kernel().host();
-	if (host.charges_time()) [[unlikely]] {                    // deterministic mode
-		host.charge(self->kernel().config().costs.syscall_ns); // the cost model's entry and exit
-		host.scheduling_point(*self);
+	helsim::sim::Host &host = self.kernel().host();
+	if (host.charges_time()) [[unlikely]] {                   // deterministic mode
+		host.charge(self.kernel().config().costs.syscall_ns); // the cost model's entry and exit
+		host.scheduling_point(self);
 	}
-	// helInterruptThread and helKillThread act at a syscall's entry and exit (one load each
-	// when nothing is requested).
+	// helInterruptThread and helKillThread act at a syscall's entry and exit.
 	HelWord stopped_args[helsim::kernel::kSyscallArgWords];
-	if (self->interrupt_pending()) [[unlikely]] {
-		args = self->stop_at_entry(number, args, stopped_args);
+	if (self.interrupt_pending()) {
+		args = self.stop_at_entry(number, args, stopped_args);
 		if (!args)
 			return kHelErrThreadTerminated;
 	}
-	HelError result = dispatch(*self, number, args, outs);
+	HelError result = dispatch(self, number, args, outs);
 	// Deterministic mode: the exit is a decision too, so whatever the call woke or completed
 	// may run before the caller continues.
 	if (host.charges_time()) [[unlikely]]
-		host.scheduling_point(*self);
+		host.scheduling_point(self);
+	if (self.interrupt_pending()) [[unlikely]]
+		result = self.stop_at_exit(number, args, result, outs);
+	return result;
+}
+} // namespace
+
+extern "C" HelError helsim_syscall(std::uint32_t number, const HelWord *args, HelWord *outs) {
+	namespace k = helsim::kernel;
+	Thread *self = Thread::current();
+	if (!self) [[unlikely]]
+		return call_outside_simulation(number);
+	// The common call: a registered row, in threads mode, untraced, no stop requested at entry
+	// (one load each). It makes the same steps as general_syscall() with those known.
+	k::Kernel &kernel = self->kernel();
+	k::SyscallFn fn =
+			number < helsim::kSyscallSlots ? kernel.calls().syscall_entry(number) : nullptr;
+	if (!fn || kernel.host().charges_time() || self->interrupt_pending() || self->tracer())
+			[[unlikely]]
+		return general_syscall(*self, number, args, outs);
+	KernelMode kernel_mode{*self};
+	HelWord scratch[3];
+	if (!outs)
+		outs = scratch;
+	self->syscall_counts[number].bump();
+	HelError result = k::without_allocation_exceptions([&] { return fn(*self, args, outs); });
+	// A stop requested while the call ran is taken at its exit.
 	if (self->interrupt_pending()) [[unlikely]]
 		result = self->stop_at_exit(number, args, result, outs);
 	return result;

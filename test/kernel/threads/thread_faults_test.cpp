@@ -15,6 +15,7 @@
 #include "../../support.hpp"
 #include "thread_support.hpp"
 #include <helsim/dispatcher.hpp>
+#include <helsim/extension.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>
 #include <helsim/testing.hpp>
@@ -151,6 +152,30 @@ TEST(ThreadFaults, AWildPointerEndsTheThreadFaulted) {
 					<< victim->message;
 		}
 	});
+}
+
+// The same wild write made by kernel code, here an extension syscall's handler: a syscall runs
+// in kernel mode (the common entry path too), where a fault is helsim's own bug and ends the
+// process instead of the thread.
+HelError wild_write_handler(helsim::ext::Caller &, const HelWord *, HelWord *) {
+	write_wild();
+	return kHelErrNone;
+}
+
+TEST(ThreadFaultsDeathTest, AFaultInsideASyscallEndsTheProcess) {
+	GTEST_FLAG_SET(death_test_style, "threadsafe"); // the child is a new process (re-exec)
+	disable_core_dumps();
+	EXPECT_DEATH(
+			{
+				helsim::Machine machine;
+				helsim::ext::register_syscall(machine, helsim::kFirstExtensionSyscall, "test.wild",
+						wild_write_handler);
+				machine.spawn("caller", [](std::span<const HelHandle>) {
+					(void)helSyscall0(static_cast<int>(helsim::kFirstExtensionSyscall));
+				});
+				(void)machine.run();
+			},
+			"");
 }
 
 // The instructions that fault without touching memory. Division in C++ with volatile operands
