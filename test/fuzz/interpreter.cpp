@@ -126,17 +126,47 @@ public:
 			}
 		}
 		// AwaitClock operations end by themselves (their deadlines are close): wait for them
-		// rather than leave them pending when the machine stops.
-		for (int round = 0; round < 20 && outstanding() > 0; ++round) {
+		// rather than leave them pending when the machine stops. The wait is bounded by the
+		// clock, not only by a count of naps: the program may overwrite the word a nap sleeps
+		// on, and then every nap returns at once, long before the latest deadline.
+		for (int round = 0; outstanding() > 0 && (round < 20 || clock_now() <= latest_deadline_);
+				++round) {
 			drain();
 			nap(&s_.control->never, 0);
 		}
+		end_created_threads();
 		drain();
 		if (verbose())
 			for (std::size_t serial = 0; serial < seen_.size(); ++serial)
 				if (sq_[serial] && !seen_[serial])
 					std::fprintf(stderr, "[%c] no completion (yet) for SQ element %zu\n",
 							'a' + self_, serial);
+		// The program may have written over the ring (a copy whose target runs into its
+		// mapping): the queue then holds completions for a CQ nobody supplies, and they die
+		// with the queue, neither delivered nor lost by the kernel. Each operation that may
+		// complete to it and has not been seen to may be one of them.
+		if (ring_.broken()) {
+			std::size_t unseen = static_cast<std::size_t>(
+					std::count(seen_.begin(), seen_.end(), std::uint8_t{0}));
+			if (verbose())
+				std::fprintf(stderr, "[%c] ring abandoned: %zu operations may stay pending\n",
+						'a' + self_, unseen);
+			s_.findings->may_stay_pending(unseen);
+		}
+	}
+
+	// A thread the program created holds the universe it runs in, and that universe may hold
+	// the thread's handle: a cycle that only the thread's end breaks, in thor as here. A thread
+	// created stopped and never resumed, or interrupted and left so, never ends by itself, so
+	// the interpreter kills every thread it created, as a program's teardown would (a universe
+	// never hands a value out twice: once the program closed the handle, the kill just fails).
+	void end_created_threads() {
+		for (HelHandle thread : created_threads_) {
+			HelError e = helKillThread(thread);
+			if (verbose())
+				std::fprintf(stderr, "[%c] kills created thread handle %d: %d\n", 'a' + self_,
+						int(thread), e);
+		}
 	}
 
 	// Elements submitted whose completion (or rejection, context ~0) has not arrived yet.
@@ -340,6 +370,8 @@ private:
 		for (std::size_t i = 0; i < out_is_handle.size() && i < 3; ++i)
 			if (out_is_handle[i])
 				add_live(static_cast<HelHandle>(outs[i]));
+		if (name == "helCreateThread")
+			created_threads_.push_back(static_cast<HelHandle>(outs[0]));
 		if (name == "helCloseDescriptor" && static_cast<HelHandle>(args[0]) == kHelThisUniverse) {
 			std::lock_guard lock{s_.mutex};
 			auto &live = s_.live[self_];
@@ -408,9 +440,12 @@ private:
 				append(payload, action(c));
 			break;
 		}
-		case kHelSubmitAwaitClock:
-			append(payload, HelSqAwaitClock{clock_now() + c.byte() * 1000u, c.byte() % 4u});
+		case kHelSubmitAwaitClock: {
+			HelSqAwaitClock await{clock_now() + c.byte() * 1000u, c.byte() % 4u};
+			latest_deadline_ = std::max(latest_deadline_, await.counter);
+			append(payload, await);
 			break;
+		}
 		case kHelSubmitAwaitEvent:
 			append(payload, HelSqAwaitEvent{handle(c), c.any(), c.byte() % 4u});
 			break;
@@ -455,9 +490,17 @@ private:
 			payload.resize(t % payload.size());
 		std::uintptr_t context = next_context();
 		sq_.back() = true;
-		if (verbose())
-			std::fprintf(stderr, "[%c] SQ opcode %u, %zu bytes, context %#llx\n", 'a' + self_,
+		if (verbose()) {
+			std::fprintf(stderr, "[%c] SQ opcode %u, %zu bytes, context %#llx:", 'a' + self_,
 					opcode, payload.size(), ull(context));
+			for (std::size_t at = 0; at + sizeof(HelWord) <= payload.size();
+					at += sizeof(HelWord)) {
+				HelWord word = 0;
+				std::memcpy(&word, payload.data() + at, sizeof(word));
+				std::fprintf(stderr, " %#llx", ull(word));
+			}
+			std::fprintf(stderr, "\n");
+		}
 		if (!ring_.submit(opcode, context, payload)) {
 			sq_.back() = false;
 			return;
@@ -479,6 +522,8 @@ private:
 	std::size_t sq_submitted_ = 0;
 	std::size_t sq_completed_ = 0;
 	std::size_t rejected_ = 0;
+	std::uint64_t latest_deadline_ = 0;      // of the AwaitClock elements built so far
+	std::vector<HelHandle> created_threads_; // by helCreateThread, in this universe
 };
 
 // Maps `size` bytes of a new memory object with `flags`; nullptr if that failed.
@@ -576,6 +621,10 @@ void pager_entry(std::uintptr_t argument) {
 			break;
 		nap(&s.control->pager_stop, 0);
 	}
+	// Its outstanding request may have completed into a ring the program wrote over (see
+	// Actor::run).
+	if (serving && ring.broken())
+		s.findings->may_stay_pending(1);
 }
 
 // Waits until `thread` has ended, asked of the kernel (words in user memory could be

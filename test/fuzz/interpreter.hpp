@@ -48,9 +48,16 @@ struct Program {
 struct Findings {
 	std::mutex mutex;
 	std::vector<std::string> violations;
+	// Operations whose completions may have gone to a harness ring the program wrote over:
+	// they may stay pending (their completions die with the queue, undelivered).
+	std::size_t undeliverable = 0;
 	void add(std::string what) {
 		std::lock_guard lock{mutex};
 		violations.push_back(std::move(what));
+	}
+	void may_stay_pending(std::size_t n) {
+		std::lock_guard lock{mutex};
+		undeliverable += n;
 	}
 };
 

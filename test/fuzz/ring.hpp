@@ -50,6 +50,9 @@ public:
 	}
 
 	HelHandle handle() const { return handle_; }
+	// Whether the ring was found inconsistent and abandoned: completions posted to the queue
+	// since are never read, and may never be posted at all (see drain()).
+	bool broken() const { return broken_; }
 
 	// Appends one SQ element and drives the queue. False if the SQ has no room the kernel
 	// linked (the element is then not submitted).
@@ -76,6 +79,13 @@ public:
 	// Calls `f(context, payload)` for each completion posted since the last call.
 	template <typename F>
 	void drain(F &&f) {
+		// The kernel only reads cqFirst, and create() set it once: another value means the
+		// program wrote over the header. Until the kernel has taken the first chunk from it,
+		// completions then wait for a chunk that seems never supplied, unseen by the checks
+		// on the chunks below.
+		if (!broken_ &&
+				__atomic_load_n(&queue_->cqFirst, __ATOMIC_ACQUIRE) != (0 | kHelNextPresent))
+			broken_ = true;
 		while (!broken_) {
 			HelChunk *c = chunk(retrieve_);
 			int progress = __atomic_load_n(&c->progressFutex, __ATOMIC_ACQUIRE);
