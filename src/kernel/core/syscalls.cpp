@@ -328,8 +328,8 @@ HelError sys_submit_async(Thread &self, Submission &submission) {
 	IpcQueue &queue = *submission.queue.object;
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(&queue, submission.context);
-	HelError error = submit_exchange(self, *submission.lane.object, submission.actions.actions(),
-			queue, submission.context);
+	HelError error = submit_exchange(self, submission.lane.object.release(),
+			submission.actions.actions(), queue, submission.context);
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	return error;
@@ -441,7 +441,7 @@ HelError sq_exchange_msgs(Thread &self, IpcQueue &queue, std::uintptr_t context,
 	auto lane = self.universe().resolve<Lane>(request.lane, kHelRightInvoke);
 	if (!lane)
 		return lane.error;
-	return submit_exchange(self, *lane.object, actions.actions(), queue, context);
+	return submit_exchange(self, lane.object.release(), actions.actions(), queue, context);
 }
 
 void register_core_sq_opcodes(CallRegistry &calls) {

@@ -208,12 +208,12 @@ void Stream::shutdown(int side) {
 	fail_list(peer, kHelErrEndOfLane, reaper);
 }
 
-void Stream::submit(Lane &lane, Node *first, Reaper &reaper) {
+void Stream::submit(Lane *lane, Node *first, Reaper &reaper) {
 	// Before the lock: nothing else knows these nodes yet. One reference keeps the lane alive
 	// while any item of the list is in flight.
-	first->list_lane = Ref<Lane>{&lane};
+	first->list_lane = Ref<Lane>::adopt(lane);
 	for (Node *node = first; node; node = node->next_sibling)
-		node->lane = &lane;
+		node->lane = lane;
 
 	// Under the lock, only who meets whom is decided (thor's "as little work as possible
 	// while holding the lock"): (1) each node either fails, pairs with the head of the peer's
@@ -221,7 +221,7 @@ void Stream::submit(Lane &lane, Node *first, Reaper &reaper) {
 	// in order; (3) after the lock, the worklist runs: object creation, copies, completions.
 	// A worklist node is in no queue, so a shutdown or a lane breaking meanwhile cannot reach
 	// it: it finishes here, once, and its packet stays alive until it has.
-	int side = lane.side();
+	int side = lane->side();
 	int peer = 1 - side;
 	Node *work = nullptr;
 	Node **work_tail = &work;
@@ -268,8 +268,9 @@ void Stream::pair(Node &a, Node &b, Reaper &reaper) {
 
 // ---------------------------------------------------------------- submission
 
-HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> actions,
+HelError submit_exchange(Thread &self, Lane *adopted_lane, std::span<const HelAction> actions,
 		IpcQueue &queue, std::uintptr_t context) {
+	auto lane = Ref<Lane>::adopt(adopted_lane);
 	if (actions.empty())
 		return kHelErrIllegalArgs;
 	std::unique_ptr<Packet, Packet::Deleter> packet{Packet::create(actions.size())};
@@ -342,7 +343,7 @@ HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> ac
 	Reaper reaper;
 	Node *roots = packet->first_root;
 	(void)packet.release(); // from here on the packet frees itself once its completion is posted
-	lane.stream().submit(lane, roots, reaper);
+	lane->stream().submit(lane.release(), roots, reaper);
 	return kHelErrNone;
 }
 

@@ -106,8 +106,9 @@ public:
 	void shutdown(int side);
 
 	// Submits a list of items (linked through next_sibling) on `lane`, one of this stream's
-	// two, in order.
-	void submit(Lane &lane, struct Node *first, Reaper &reaper);
+	// two, in order. The list takes over the caller's reference to `lane` (Ref::release()) and
+	// keeps it until its packet is freed.
+	void submit(Lane *lane, struct Node *first, Reaper &reaper);
 
 	void lane_dead(int side);
 	// Teardown: fails every queued item with kHelErrEndOfLane.
@@ -137,8 +138,11 @@ private:
 
 // Validates and submits an action list on behalf of `self` (ExchangeMsgs and the legacy
 // helSubmitAsync share this). `actions` has been copied out of user memory already.
-// Returns a submission error, or kHelErrNone once the packet is in flight.
-HelError submit_exchange(Thread &self, Lane &lane, std::span<const HelAction> actions,
+// Returns a submission error, or kHelErrNone once the packet is in flight. Takes over the
+// reference the caller's lookup holds on `lane` (Ref::release()): the packet keeps it, or a
+// refused submission drops it, a locked increment and decrement less per exchange than a
+// reference of the packet's own. A raw pointer, not a Ref, so that it travels in a register.
+HelError submit_exchange(Thread &self, Lane *lane, std::span<const HelAction> actions,
 		IpcQueue &queue, std::uintptr_t context);
 
 } // namespace helsim::kernel

@@ -78,12 +78,12 @@ void pair_offer_accept(Stream &stream, Node &offer, Node &accept, Reaper &reaper
 	// Each ancillary list continues on its end of the new stream, in order.
 	Stream &child = child0->stream();
 	if (offer.first_child)
-		child.submit(*child0, offer.first_child, reaper);
+		child.submit(child0.release(), offer.first_child, reaper);
 	if (accept.first_child)
-		child.submit(*child1, accept.first_child, reaper);
+		child.submit(child1.release(), accept.first_child, reaper);
 	finish_node(offer, offer_error, reaper);
 	finish_node(accept, accept_error, reaper);
-	// child0/child1 drop here; a lane nobody holds breaks at once
+	// A lane no list took drops here; a lane nobody holds breaks at once
 }
 
 // ---------------------------------------------------------------- credentials

@@ -531,6 +531,21 @@ TEST_P(StreamSubmit, TheLaneHandleMustBeALaneWithInvoke) {
 	expect_lane_works(a, b);
 }
 
+// The submission's lookup hands its lane reference to the packet, or drops it with a refused
+// submission: neither leaves one behind, so the lane still breaks with its last handle.
+TEST_P(StreamSubmit, NoSubmissionLeavesALaneReferenceBehind) {
+	auto [a, b] = stream();
+	const Path path = GetParam();
+	EXPECT_EQ(submission_error(a, {send_act("x", 1, kHelItemChain)}, path), kHelErrIllegalArgs);
+	auto s = submit(a, ipc::actions(ipc::send_buffer("sent")), path);
+	auto r = submit(b, ipc::actions(ipc::recv_inline()));
+	EXPECT_EQ(take_errors(s), Errors{kHelErrNone});
+	EXPECT_EQ(take_errors(r), Errors{kHelErrNone});
+	auto pending = submit(b, ipc::actions(ipc::recv_inline()));
+	close(a);
+	EXPECT_EQ(take_errors(pending), Errors{kHelErrEndOfLane});
+}
+
 TEST_P(StreamSubmit, ResultsMustFitAChunk) {
 	auto [a, b] = stream();
 	// 4 RecvInlines reserve 4 * (16 + 128) bytes of a 512-byte chunk: too much.
