@@ -145,6 +145,7 @@ private:
 	void announce(int bits); // no lock held
 	void contract_violation();
 	void delay(std::span<const QueueSource> sources, std::uintptr_t context);
+	void complete_simple_slowly(Thread &self, HelError error, std::uintptr_t context);
 
 	// The SQ consumer's own completions (see staged_); only the consumer calls these.
 	bool stage(std::span<const QueueSource> sources, std::size_t payload, std::uintptr_t context);

@@ -572,3 +572,28 @@ TEST(QueueRing, CompletionsOfOnePassOutgrowingTheStageStayInOrder) {
 	EXPECT_EQ(c.operations_completed, 8u);
 	EXPECT_EQ(c.completions_posted, 8u);
 }
+
+// The consumer stages a simple completion of its own with one store only when nothing else
+// applies: a nop of a pass under completion-delay injection takes the posting path, where the
+// injection holds it back. A fast path that skipped the check would complete it at once.
+TEST(QueueRing, NopsOfAPassUnderDelayInjectionAreDelayedInOrder) {
+	auto c = config(1);
+	c.inject.delay_completion_ppm = 1'000'000;
+	c.inject.completion_delay_ns = 0;
+	helsim::Machine machine{c};
+	{
+		auto a = machine.attach();
+		RawQueue rq{4, 2, 128};
+		rq.supply_all_cq();
+		std::size_t off = 0;
+		for (std::uintptr_t i = 0; i < 3; ++i)
+			off = rq.put_sq(4, off, kHelSubmitAsyncNop, i);
+		rq.kick_sq();
+		while ((load(&rq.chunk(0)->progressFutex) & kHelProgressMask) < 72)
+			ASSERT_EQ(helYield(), kHelErrNone);
+		EXPECT_EQ(contexts(rq.chunk(0)), iota(3));
+	}
+	auto report = machine.run();
+	EXPECT_EQ(report.counters.injected_delays, 3u) << report.to_string();
+	EXPECT_EQ(report.counters.operations_completed, 3u);
+}
