@@ -597,3 +597,38 @@ TEST(QueueRing, NopsOfAPassUnderDelayInjectionAreDelayedInOrder) {
 	EXPECT_EQ(report.counters.injected_delays, 3u) << report.to_string();
 	EXPECT_EQ(report.counters.operations_completed, 3u);
 }
+
+// The registry computes, when a row is written, the smallest chunk its result fits: the element
+// header and the result padded to 8 bytes. A result that fills a chunk exactly is accepted; one
+// byte more pads to 8 more and is kHelErrQueueTooSmall, before the handler runs.
+TEST(QueueSq, AResultFillingAChunkExactlyFitsAndOneByteMoreIsTooSmall) {
+	constexpr std::uint32_t kExact = helsim::ext::kFirstExtensionSqOpcode;
+	constexpr std::uint32_t kOver = helsim::ext::kFirstExtensionSqOpcode + 1;
+	constexpr std::size_t kChunk = 128;
+	static std::atomic<int> handled{0};
+	handled = 0;
+	helsim::Machine machine;
+	auto handler = [](helsim::ext::Caller &, const helsim::ext::SqSubmission &s) -> HelError {
+		++handled;
+		s.complete(kHelErrNone);
+		return kHelErrNone;
+	};
+	// 105 bytes pad to 112, and 16 + 112 is the chunk; 113 bytes pad to 120.
+	helsim::ext::register_sq_opcode(machine, kExact, "Exact", kChunk - sizeof(HelElement) - 7,
+			handler);
+	helsim::ext::register_sq_opcode(machine, kOver, "Over", kChunk - sizeof(HelElement) + 1,
+			handler);
+	auto a = machine.attach();
+	RawQueue rq{4, 2, kChunk};
+	rq.supply_all_cq();
+	std::size_t off = rq.put_sq(4, 0, kExact, 1);
+	rq.put_sq(4, off, kOver, 2);
+	rq.kick_sq();
+	auto seen = read_chunk(rq.chunk(0));
+	ASSERT_EQ(seen.size(), 2u);
+	EXPECT_EQ(seen[0].context, 1u);
+	EXPECT_EQ(seen[0].result.error, kHelErrNone);
+	EXPECT_EQ(seen[1].context, ~std::uintptr_t{0});
+	EXPECT_EQ(seen[1].result.error, kHelErrQueueTooSmall);
+	EXPECT_EQ(handled.load(), 1);
+}
