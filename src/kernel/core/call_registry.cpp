@@ -88,7 +88,7 @@ void CallRegistry::add_sq_opcode(std::uint32_t opcode, SqRow row) {
 	if (slot.fn.load(std::memory_order_relaxed))
 		throw std::invalid_argument(fmt::format("helsim: SQ opcode {} is already registered as {}",
 				opcode, sq_rows_[opcode].name));
-	slot.result_size = row.result_size;
+	slot.element_size = sizeof(HelElement) + pad8(row.result_size);
 	sq_rows_[opcode] = std::move(row);
 	slot.fn.store(entry, std::memory_order_release);
 }
@@ -107,7 +107,7 @@ HelError CallRegistry::submit(Thread &self, IpcQueue &queue, unsigned opcode,
 	SqFn fn = entry.fn.load(std::memory_order_acquire);
 	if (!fn)
 		return kHelErrIllegalSyscall;
-	if (!queue.fits(pad8(entry.result_size)))
+	if (entry.element_size > queue.chunk_size())
 		return kHelErrQueueTooSmall;
 	return fn(self, queue, context, payload, length);
 }

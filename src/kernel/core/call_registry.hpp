@@ -105,7 +105,9 @@ public:
 private:
 	struct SqEntry {
 		std::atomic<SqFn> fn{nullptr};
-		std::size_t result_size = 0; // written before fn is published
+		// The CQ element of the row's result (header and padded result): the smallest chunk it
+		// fits, computed when the row is written, not per element. Written before fn is published.
+		std::size_t element_size = 0;
 	};
 	mutable std::mutex mutex_; // serializes writers; readers go by the published entries
 	std::array<std::atomic<SyscallFn>, kSyscallSlots> syscall_entries_{};

@@ -335,17 +335,19 @@ void IpcQueue::complete_simple(Thread &self, HelError error, std::uintptr_t cont
 	// create() refuses a chunk too small for it, so a simple result always fits the stage.
 	constexpr std::size_t size = sizeof(HelElement) + sizeof(HelSimpleResult);
 	static_assert(sizeof(HelSimpleResult) == pad8(sizeof(HelSimpleResult)));
+	const sim::Host &host = kernel().host();
+	std::uint64_t end = staged_end_.load(std::memory_order_relaxed);
+	// Every rare case in one branch to one out-of-line call, so that the common one needs no
+	// stack frame: a stage without room, a caller that is not the consumer, an injected delay,
+	// a tracer, time charged per scheduling event.
 	if (batch_thread_.load(std::memory_order_relaxed) != &self ||
-			kernel().config().inject.delay_completion_ppm) {
-		post_simple(error, context);
+			(end & kStagedBytes) + size > chunk_size_ ||
+			kernel().config().inject.delay_completion_ppm || host.tracer() || host.charges_time())
+			[[unlikely]] {
+		complete_simple_slowly(self, error, context);
 		return;
 	}
-	sim::Host &host = kernel().host();
-	if (auto *tracer = host.tracer()) [[unlikely]]
-		tracer->completion(this, context); // ends the flow its submission started
-	host.scheduling_event();               // whoever waits for it may get to run first
-	std::uint64_t end;
-	std::byte *at = stage_room(size, end);
+	std::byte *at = staged_.get() + (end & kStagedBytes);
 	// Each field stored on its own, straight into the stage: a struct assembled on the stack
 	// and copied whole is read back wider than it was written, which stalls store forwarding.
 	HelElement element{sizeof(HelSimpleResult), 0, reinterpret_cast<void *>(context)};
@@ -353,6 +355,14 @@ void IpcQueue::complete_simple(Thread &self, HelError error, std::uintptr_t cont
 	std::memcpy(at, &element, sizeof(element));
 	std::memcpy(at + sizeof(element), &result, sizeof(result));
 	staged_end_.store(end + size + kStagedElement, std::memory_order_release);
+}
+
+// The generic path does all of it: the tracer, the scheduling event, an injected delay, and
+// for the consumer, staging (after writing what is staged when the stage is full). It takes
+// complete_simple's arguments as they are, so that the call there compiles to a jump.
+__attribute__((noinline, cold)) void IpcQueue::complete_simple_slowly(Thread &, HelError error,
+		std::uintptr_t context) {
+	post_simple(error, context);
 }
 
 int IpcQueue::flush_staged() {
@@ -542,11 +552,13 @@ void IpcQueue::consume_sq(Thread &self) {
 inline void IpcQueue::submit_element(Thread &self, const HelElement &element,
 		const std::byte *payload) {
 	auto context = reinterpret_cast<std::uintptr_t>(element.context);
-	if (self.tracer()) [[unlikely]]
+	// Looked at once: a thread's tracer is fixed when the thread is created.
+	bool traced = self.tracer();
+	if (traced) [[unlikely]]
 		self.set_trace_key(this, context);
 	HelError error = without_allocation_exceptions(
 			[&] { return submit_(self, *this, element.opcode, context, payload, element.length); });
-	if (self.tracer()) [[unlikely]]
+	if (traced) [[unlikely]]
 		self.set_trace_key(nullptr, 0); // a refused submission starts no flow
 	if (error != kHelErrNone)
 		post_simple(error, kSubmitErrorContext, false);

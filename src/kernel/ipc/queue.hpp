@@ -91,6 +91,8 @@ public:
 	// submission. When `self` consumes this queue's SQ, the element is staged with one
 	// fixed-size store: no sources loop, and no Thread::current() to tell who is calling.
 	void complete_simple(Thread &self, HelError error, std::uintptr_t context);
+	// The chunk size user space chose (helCreateQueue's chunkSize).
+	std::size_t chunk_size() const { return chunk_size_; }
 
 	// helDriveQueue: deliver waiting completions into newly supplied chunks, then consume
 	// the SQ, submitting every element on behalf of `self`.
@@ -145,6 +147,7 @@ private:
 	void announce(int bits); // no lock held
 	void contract_violation();
 	void delay(std::span<const QueueSource> sources, std::uintptr_t context);
+	void complete_simple_slowly(Thread &self, HelError error, std::uintptr_t context);
 
 	// The SQ consumer's own completions (see staged_); only the consumer calls these.
 	bool stage(std::span<const QueueSource> sources, std::size_t payload, std::uintptr_t context);

@@ -572,3 +572,70 @@ TEST(QueueRing, CompletionsOfOnePassOutgrowingTheStageStayInOrder) {
 	EXPECT_EQ(c.operations_completed, 8u);
 	EXPECT_EQ(c.completions_posted, 8u);
 }
+
+// The consumer stages a simple completion of its own with one store only when nothing else
+// applies: a nop of a pass under completion-delay injection takes the posting path, where the
+// injection holds it back. A fast path that skipped the check would complete it at once.
+TEST(QueueRing, NopsOfAPassUnderDelayInjectionAreDelayedInOrder) {
+	auto c = config(1);
+	c.inject.delay_completion_ppm = 1'000'000;
+	c.inject.completion_delay_ns = 0;
+	helsim::Machine machine{c};
+	{
+		auto a = machine.attach();
+		RawQueue rq{4, 2, 128};
+		rq.supply_all_cq();
+		std::size_t off = 0;
+		for (std::uintptr_t i = 0; i < 3; ++i)
+			off = rq.put_sq(4, off, kHelSubmitAsyncNop, i);
+		rq.kick_sq();
+		while ((load(&rq.chunk(0)->progressFutex) & kHelProgressMask) < 72)
+			ASSERT_EQ(helYield(), kHelErrNone);
+		EXPECT_EQ(contexts(rq.chunk(0)), iota(3));
+	}
+	auto report = machine.run();
+	EXPECT_EQ(report.counters.injected_delays, 3u) << report.to_string();
+	EXPECT_EQ(report.counters.operations_completed, 3u);
+}
+
+// The registry computes, when a row is written, the smallest chunk its result fits: the element
+// header and the result padded to 8 bytes. A result that fills a chunk exactly is accepted; one
+// byte more pads to 8 more and is kHelErrQueueTooSmall, before the handler runs.
+TEST(QueueSq, AResultFillingAChunkExactlyFitsAndOneByteMoreIsTooSmall) {
+	constexpr std::uint32_t kExact = helsim::ext::kFirstExtensionSqOpcode;
+	constexpr std::uint32_t kOver = helsim::ext::kFirstExtensionSqOpcode + 1;
+	constexpr std::size_t kChunk = 128;
+	static std::atomic<int> handled{0};
+	handled = 0;
+	helsim::Machine machine;
+	auto handler = [](helsim::ext::Caller &, const helsim::ext::SqSubmission &s) -> HelError {
+		++handled;
+		s.complete(kHelErrNone);
+		return kHelErrNone;
+	};
+	// 105 bytes pad to 112, and 16 + 112 is the chunk; 113 bytes pad to 120.
+	helsim::ext::register_sq_opcode(machine, kExact, "Exact", kChunk - sizeof(HelElement) - 7,
+			handler);
+	helsim::ext::register_sq_opcode(machine, kOver, "Over", kChunk - sizeof(HelElement) + 1,
+			handler);
+	auto a = machine.attach();
+	RawQueue rq{4, 2, kChunk};
+	rq.supply_all_cq();
+	std::size_t off = rq.put_sq(4, 0, kExact, 1);
+	rq.put_sq(4, off, kOver, 2);
+	rq.kick_sq();
+	auto seen = read_chunk(rq.chunk(0));
+	ASSERT_EQ(seen.size(), 2u);
+	EXPECT_EQ(seen[0].context, 1u);
+	EXPECT_EQ(seen[0].result.error, kHelErrNone);
+	EXPECT_EQ(seen[1].context, ~std::uintptr_t{0});
+	EXPECT_EQ(seen[1].result.error, kHelErrQueueTooSmall);
+	EXPECT_EQ(handled.load(), 1);
+}
+
+// Dispatcher::take() builds an Element in place through a public constructor; only a
+// Dispatcher can make the key it takes, so user code still cannot make an Element that points
+// into a chunk.
+static_assert(!std::is_default_constructible_v<helsim::Element::Key>);
+static_assert(!std::is_constructible_v<helsim::Element, helsim::Dispatcher *, int, std::uintptr_t,
+			  std::span<const std::byte>>);
