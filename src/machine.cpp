@@ -355,22 +355,34 @@ RunReport Machine::run() {
 
 	if (!report.stuck) {
 		// Leaks: live objects that nothing the host keeps on purpose can reach. The roots are
-		// the root universe, the root space and the attached threads.
+		// the root universe, the root space and the attached threads. The walk keeps a
+		// reference to everything it reaches until the leaks are listed: a host thread may
+		// close the last handle to an object meanwhile, which must not free it under the walk
+		// (nor let its address be reused by a new object, which would then count as reached).
 		std::set<const void *> reachable;
-		std::vector<kernel::Object *> work{root_->universe.get(), root_->space.get()};
+		std::vector<Ref<kernel::Object>> reached;
+		std::vector<kernel::Object *> work; // reached, references not yet followed
+		auto reach = [&](kernel::Object &o) {
+			if (!reachable.contains(&o) && o.try_ref()) {
+				reachable.insert(&o);
+				reached.push_back(Ref<kernel::Object>::adopt(&o));
+				work.push_back(&o);
+			}
+		};
+		reach(*root_->universe);
+		reach(*root_->space);
 		{
 			std::lock_guard lock{root_->token_mutex};
 			if (root_->hardware_token)
-				work.push_back(root_->hardware_token.get());
+				reach(*root_->hardware_token);
 		}
 		for (auto &thread : kernel_->threads())
 			if (!thread->is_fiber())
-				work.push_back(thread.get());
+				reach(*thread);
 		while (!work.empty()) {
 			kernel::Object *o = work.back();
 			work.pop_back();
-			if (reachable.insert(o).second)
-				o->for_each_reference([&](kernel::Object &next) { work.push_back(&next); });
+			o->for_each_reference(reach);
 		}
 		report.leaks = kernel_->live_objects(reachable);
 	}

@@ -34,7 +34,17 @@ const char *Object::kind_name() const { return kernel_.kinds()[kind_].name.c_str
 
 int Object::descriptor_type() const { return kernel_.kinds()[kind_].descriptor_type; }
 
-Object::~Object() { kernel_.unregister_object(*this); }
+void Object::retire() {
+	kernel_.unregister_object(*this);
+	last_reference_dropped();
+}
+
+// Only an object that never lost its last reference is still registered here: one whose
+// derived constructor threw. The flag needs no lock: retire() cleared it on this thread.
+Object::~Object() {
+	if (registered)
+		kernel_.unregister_object(*this);
+}
 
 Kernel::Kernel(const MachineConfig &config, sim::Host &host)
 : config_{config}, host_{host}, window_{kWindowSize}, random_{config.seed},
@@ -57,6 +67,7 @@ void Kernel::register_object(Object &object) {
 	if (registry_head_)
 		registry_head_->registry_prev = &object;
 	registry_head_ = &object;
+	object.registered = true;
 }
 
 void Kernel::unregister_object(Object &object) {
@@ -65,6 +76,7 @@ void Kernel::unregister_object(Object &object) {
 			object.registry_next;
 	if (object.registry_next)
 		object.registry_next->registry_prev = object.registry_prev;
+	object.registered = false;
 }
 
 std::vector<LeakedObject> Kernel::live_objects(const std::set<const void *> &except) const {
@@ -95,8 +107,8 @@ void Kernel::clear_universes() {
 			std::lock_guard lock{registry_mutex_};
 			for (Object *o = registry_head_; o; o = o->registry_next) {
 				if (kinds_[o->kind()].teardown == Teardown::close_handles &&
-						o->descriptors_held() > 0) {
-					victim = Ref<Object>{o};
+						o->descriptors_held() > 0 && o->try_ref()) {
+					victim = Ref<Object>::adopt(o);
 					break;
 				}
 			}
@@ -194,8 +206,8 @@ Kernel::Accounting Kernel::accounting() const {
 	{
 		std::lock_guard lock{registry_mutex_};
 		for (Object *o = registry_head_; o; o = o->registry_next)
-			if (o->kind() == ObjectKind::queue && o->refs() > 0)
-				queues.emplace_back(static_cast<IpcQueue *>(o));
+			if (o->kind() == ObjectKind::queue && o->try_ref())
+				queues.push_back(Ref<IpcQueue>::adopt(static_cast<IpcQueue *>(o)));
 	}
 	Accounting total;
 	{

@@ -84,17 +84,28 @@ public:
 	}
 	void unref() {
 		if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-			last_reference_dropped();
+			retire();
 	}
 	std::int64_t refs() const { return refs_.load(std::memory_order_relaxed); }
 
-	// Registry links (guarded by the kernel's object registry lock).
+	// Registry links and membership (guarded by the kernel's object registry lock). An object
+	// is in the registry from its construction until its last reference is dropped, or until
+	// its destructor if it never had one dropped (a constructor that threw).
 	Object *registry_prev = nullptr;
 	Object *registry_next = nullptr;
+	bool registered = false;
 
 protected:
-	// Default: delete. Objects that must outlive their references (a running thread) override.
+	// Default: delete. An override (a lane breaking its stream) runs with the object already
+	// out of the registry, and must end by deleting it.
 	virtual void last_reference_dropped() { delete this; }
+
+private:
+	// The last reference is gone: the object leaves the kernel's registry, then
+	// last_reference_dropped runs. A walk of the registry (the run report, teardown) calls
+	// the objects' virtual functions under the registry lock, so it must never meet an
+	// object whose destructor has begun.
+	void retire();
 
 private:
 	Kernel &kernel_;
