@@ -76,8 +76,8 @@ public:
 
 	// ------------------------------------------------------------ the trip
 
-	// `h` (rights `rights`) sent out to the remote universe and back, each leg through a random
-	// mask: the remote copy and the home copy, and the rights the model gives each.
+	// `h` sent out to the remote universe and back, each leg through a random mask of the
+	// kind's rights: the remote copy and the home copy, and the rights the model gives each.
 	struct Trip {
 		HelHandle away;
 		std::uint32_t away_rights;
@@ -164,7 +164,7 @@ public:
 
 	// ------------------------------------------------------------ address spaces
 
-	// A space with a tagged page mapped at `at_`, through a handle with all its rights.
+	// Each round's space has a tagged page mapped at `at` through the handle with all rights.
 	void spaces() {
 		for (int r = 0; r < kRounds; ++r) {
 			HelHandle space = make_space();
