@@ -1,0 +1,466 @@
+// Capability properties (issue 18, item 3) over the kinds the memory walk of
+// capability_properties_test.cpp does not cover: copy-on-write views and their forks, address
+// spaces, lanes, threads and queues. Each seed runs a few rounds per kind; a round creates an
+// object, sends a copy of its handle out to another universe and back, each leg through a random
+// exposed mask, then checks that the rights never grew, that every right of the kind gates
+// exactly what the reference says it gates, and that closing this universe's handles leaves the
+// other universe's copy (and, for a lane, the lane) working. The driver holds every other
+// universe with Grant and Take, so it reaches their handles only by transferring them in: the
+// copy it makes that way has the remote handle's rights exactly (its exposed mask is all).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "../../support.hpp"
+#include <helsim/dispatcher.hpp>
+#include <helsim/hel.h>
+#include <helsim/ipc.hpp>
+#include <helsim/machine.hpp>
+#include <helsim/testing.hpp>
+
+#include "sim/split_mix.hpp"
+
+namespace {
+
+using namespace helsim::test;
+namespace ipc = helsim::ipc;
+
+constexpr int kRounds = 6;
+constexpr std::size_t kPage = 4096;
+constexpr std::uint64_t kTag = 0x7a6b5c4d3e2f1001;
+
+// The default rights of each kind (hel-reference.md, section 1).
+constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
+		kHelRightAssign | kHelRightWait | kHelRightSignal;
+constexpr std::uint32_t kSpaceRights =
+		kHelRightGrant | kHelRightRead | kHelRightWrite | kHelRightAssign | kHelRightProvision;
+constexpr std::uint32_t kThreadRights =
+		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
+constexpr std::uint32_t kLaneRights = kHelRightInvoke | kHelRightManage;
+constexpr std::uint32_t kMemoryRights = kHelRightRead | kHelRightWrite | kHelRightExecute |
+		kHelRightAssign | kHelRightProvision | kHelRightPin | kHelRightFence | kHelRightManage;
+
+// What mapping with each protection needs: Assign and Read, and Write too for a writable one.
+constexpr std::pair<std::uint32_t, std::uint32_t> kMapChecks[] = {{kHelMapProtRead,
+																		  kHelRightAssign |
+																				  kHelRightRead},
+		{kHelMapProtRead | kHelMapProtWrite, kHelRightAssign | kHelRightRead | kHelRightWrite}};
+
+bool has(std::uint32_t rights, std::uint32_t needed) { return (rights & needed) == needed; }
+
+// The walk depends on the seed only, not on the standard library's distributions.
+struct Rng : helsim::sim::SplitMix64 {
+	using SplitMix64::SplitMix64;
+	// An exposed mask: usually a random subset of the kind's rights, sometimes all of them.
+	std::uint32_t exposed(std::uint32_t kind) {
+		return below(3) == 0 ? kHelRightsMax : static_cast<std::uint32_t>(next()) & kind;
+	}
+};
+
+// A call gated by `needed`: with the rights it gives `expected`, without them kHelErrBadRights.
+void expect_gate(HelError error, std::uint32_t rights, std::uint32_t needed, HelError expected,
+		const std::string &what) {
+	EXPECT_EQ(error, has(rights, needed) ? expected : kHelErrBadRights)
+			<< what << " with rights " << rights;
+}
+
+class Rounds {
+public:
+	explicit Rounds(std::uint64_t seed) : rng_{seed} { remote_ = make_universe(); }
+	~Rounds() { EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, remote_), kHelErrNone); }
+	Rounds(const Rounds &) = delete;
+	Rounds &operator=(const Rounds &) = delete;
+
+	// ------------------------------------------------------------ the trip
+
+	// `h` sent out to the remote universe and back, each leg through a random mask of the
+	// kind's rights: the remote copy and the home copy, and the rights the model gives each.
+	struct Trip {
+		HelHandle away;
+		std::uint32_t away_rights;
+		HelHandle home;
+		std::uint32_t home_rights;
+	};
+
+	Trip trip(HelHandle h, std::uint32_t kind) {
+		std::uint32_t rights = info_of(h).rights;
+		std::uint32_t out_mask = rng_.exposed(kind), in_mask = rng_.exposed(kind);
+		Trip t{kHelNullHandle, rights & out_mask, kHelNullHandle, rights & out_mask & in_mask};
+		EXPECT_EQ(helTransferDescriptor(h, remote_, kHelTransferDescriptorOut, out_mask, 0,
+						  &t.away),
+				kHelErrNone);
+		EXPECT_EQ(probe_rights(t.away), t.away_rights) << "out through " << out_mask;
+		EXPECT_EQ(helTransferDescriptor(t.away, remote_, kHelTransferDescriptorIn, in_mask, 0,
+						  &t.home),
+				kHelErrNone);
+		EXPECT_EQ(info_of(t.home).rights, t.home_rights) << "back in through " << in_mask;
+		return t;
+	}
+
+	// A local copy of the remote handle `away`; the caller closes it.
+	HelHandle probe(HelHandle away) {
+		HelHandle copy = kHelNullHandle;
+		EXPECT_EQ(helTransferDescriptor(away, remote_, kHelTransferDescriptorIn, kHelRightsMax, 0,
+						  &copy),
+				kHelErrNone);
+		return copy;
+	}
+
+	std::uint32_t probe_rights(HelHandle away) {
+		HelHandle copy = probe(away);
+		std::uint32_t rights = info_of(copy).rights;
+		close(copy);
+		return rights;
+	}
+
+	static void close(HelHandle h) {
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, h), kHelErrNone);
+	}
+
+	// Closes the remote copy: once, then its value is gone there.
+	void close_away(HelHandle away) {
+		EXPECT_EQ(helCloseDescriptor(remote_, away), kHelErrNone);
+		EXPECT_EQ(helCloseDescriptor(remote_, away), kHelErrNoDescriptor);
+	}
+
+	// ------------------------------------------------------------ queues
+
+	void queues() {
+		for (int r = 0; r < kRounds; ++r) {
+			HelHandle queue = make_queue();
+			Trip t = trip(queue, kQueueRights);
+			queue_gates(t.home, t.home_rights);
+			close(t.home);
+			close(queue);
+			HelHandle copy = probe(t.away);
+			EXPECT_EQ(info_of(copy).type, kHelDescQueue);
+			queue_gates(copy, t.away_rights);
+			close(copy);
+			close_away(t.away);
+		}
+	}
+
+	static void queue_gates(HelHandle h, std::uint32_t rights) {
+		expect_gate(helDriveQueue(h, 0, 0), rights, kHelRightInvoke | kHelRightWait, kHelErrNone,
+				"helDriveQueue");
+		expect_gate(helAlertQueue(h), rights, kHelRightSignal, kHelErrNone, "helAlertQueue");
+		map_gates(h, rights, "queue");
+	}
+
+	static void map_gates(HelHandle h, std::uint32_t rights, const char *what) {
+		for (auto [prot, needed] : kMapChecks) {
+			void *pointer = nullptr;
+			HelError error = helMapMemory(h, kHelNullHandle, nullptr, 0, kPage, prot, &pointer);
+			expect_gate(error, rights, needed, kHelErrNone,
+					std::string{"helMapMemory of a "} + what + ", prot " + std::to_string(prot));
+			if (error == kHelErrNone) {
+				EXPECT_EQ(helUnmapMemory(kHelNullHandle, pointer, kPage), kHelErrNone);
+			}
+		}
+	}
+
+	// ------------------------------------------------------------ address spaces
+
+	// Each round's space has a tagged page mapped at `at` through the handle with all rights.
+	void spaces() {
+		for (int r = 0; r < kRounds; ++r) {
+			HelHandle space = make_space();
+			HelHandle memory = kHelNullHandle;
+			ASSERT_EQ(helAllocateMemory(kPage, 0, nullptr, &memory), kHelErrNone);
+			void *at = nullptr;
+			ASSERT_EQ(helMapMemory(memory, space, nullptr, 0, kPage,
+							  kHelMapProtRead | kHelMapProtWrite, &at),
+					kHelErrNone);
+			write_word(space, at, kTag);
+			Trip t = trip(space, kSpaceRights);
+			space_gates(t.home, t.home_rights, memory, at);
+			close(t.home);
+			close(space);
+			// The space and its mapping live on through the remote handle alone.
+			HelHandle copy = probe(t.away);
+			EXPECT_EQ(info_of(copy).type, kHelDescAddressSpace);
+			space_gates(copy, t.away_rights, memory, at);
+			close(copy);
+			close_away(t.away);
+			close(memory);
+		}
+	}
+
+	void space_gates(HelHandle space, std::uint32_t rights, HelHandle memory, void *at) {
+		void *pointer = nullptr;
+		HelError error = helMapMemory(memory, space, nullptr, 0, kPage, kHelMapProtRead, &pointer);
+		expect_gate(error, rights, kHelRightGrant, kHelErrNone, "helMapMemory into a space");
+		if (error == kHelErrNone) {
+			EXPECT_EQ(helUnmapMemory(space, pointer, kPage), kHelErrNone);
+		}
+		// Unmapping needs Grant too; without it the space's own page must stay.
+		if (!has(rights, kHelRightGrant)) {
+			EXPECT_EQ(helUnmapMemory(space, at, kPage), kHelErrBadRights);
+		}
+		std::uintptr_t physical = 0;
+		expect_gate(helPointerPhysical(space, at, &physical), rights, kHelRightProvision,
+				kHelErrNone, "helPointerPhysical");
+		HelHandle thread = kHelNullHandle;
+		error = helCreateThread(kHelNullHandle, space, kHelAbiSystemV,
+				reinterpret_cast<void *>(&idle_entry), nullptr, kHelThreadStopped, &thread);
+		expect_gate(error, rights, kHelRightRead | kHelRightWrite | kHelRightAssign, kHelErrNone,
+				"helCreateThread in a space");
+		if (error == kHelErrNone)
+			close(thread);
+		std::uint64_t word = 0;
+		auto read = sq_call(dispatcher_, kHelSubmitReadMemory,
+				HelSqReadMemory{space, reinterpret_cast<std::uintptr_t>(at), sizeof(word), &word});
+		expect_gate(read.error(), rights, kHelRightRead, kHelErrNone, "ReadMemory of a space");
+		if (read.error() == kHelErrNone) {
+			EXPECT_EQ(word, kTag);
+		}
+		auto write = sq_call(dispatcher_, kHelSubmitWriteMemory,
+				HelSqWriteMemory{space, reinterpret_cast<std::uintptr_t>(at), sizeof(kTag), &kTag});
+		expect_gate(write.error(), rights, kHelRightWrite, kHelErrNone, "WriteMemory of a space");
+	}
+
+	void write_word(HelHandle space, void *at, const std::uint64_t &word) {
+		auto write = sq_call(dispatcher_, kHelSubmitWriteMemory,
+				HelSqWriteMemory{space, reinterpret_cast<std::uintptr_t>(at), sizeof(word), &word});
+		EXPECT_EQ(write.error(), kHelErrNone);
+	}
+
+	// ------------------------------------------------------------ lanes
+
+	void lanes() {
+		for (int r = 0; r < kRounds; ++r) {
+			HelHandle lane = kHelNullHandle, peer = kHelNullHandle;
+			ASSERT_EQ(helCreateStream(&lane, &peer, 0), kHelErrNone);
+			Trip t = trip(lane, kLaneRights);
+			EXPECT_EQ(send(t.home, peer),
+					has(t.home_rights, kHelRightInvoke) ? kHelErrNone : kHelErrBadRights);
+			// Only what Manage gates may shut the lane down, and it ends the round's lane.
+			HelError shutdown = helShutdownLane(t.home);
+			expect_gate(shutdown, t.home_rights, kHelRightManage, kHelErrNone, "helShutdownLane");
+			close(t.home);
+			close(lane);
+			HelHandle copy = probe(t.away);
+			EXPECT_EQ(info_of(copy).type, kHelDescLane);
+			if (shutdown != kHelErrNone) {
+				// The remote copy still holds the lane open: the peer still reaches it.
+				EXPECT_EQ(send(copy, peer),
+						has(t.away_rights, kHelRightInvoke) ? kHelErrNone : kHelErrBadRights);
+			}
+			close(copy);
+			close_away(t.away);
+			// That was the lane's last handle: the peer's messages now end there.
+			EXPECT_EQ(send_from(peer), kHelErrEndOfLane);
+			close(peer);
+		}
+	}
+
+	// Sends a word from `from` and receives it on `to`; the first error of either side.
+	HelError send(HelHandle from, HelHandle to) {
+		constexpr std::uintptr_t kSend = 1, kRecv = 2;
+		auto message = ipc::send_buffer(&kTag, sizeof(kTag));
+		ipc::submit(dispatcher_, from, kSend, message);
+		dispatcher_.flush();
+		// A refused submission completes with context ~0 while the flush drives the queue.
+		if (auto element = dispatcher_.poll()) {
+			EXPECT_EQ(element->context(), ~std::uintptr_t{0});
+			return element->error();
+		}
+		// The send did not fail at submission: it completes once the receive is there.
+		auto receive = ipc::recv_inline();
+		ipc::submit(dispatcher_, to, kRecv, receive);
+		dispatcher_.flush();
+		HelError sent = -1, received = -1;
+		auto take = [&](helsim::Element &&element) {
+			if (element.context() == kSend)
+				sent = std::get<0>(ipc::parse<decltype(message)>(element)).error;
+			else if (element.context() == kRecv)
+				received = std::get<0>(ipc::parse<decltype(receive)>(element)).error;
+			else
+				ADD_FAILURE() << "a completion nobody submitted: " << element.context();
+		};
+		while (sent == -1 || received == -1)
+			if (auto element = dispatcher_.wait())
+				take(std::move(*element));
+		return sent != kHelErrNone ? sent : received;
+	}
+
+	// A send whose other side has no handle left: its completion's error.
+	HelError send_from(HelHandle lane) {
+		auto message = ipc::send_buffer(&kTag, sizeof(kTag));
+		auto exchange = ipc::exchange_sync(dispatcher_, lane, message);
+		return std::get<0>(exchange.results).error;
+	}
+
+	// ------------------------------------------------------------ threads
+
+	void threads() {
+		for (int r = 0; r < kRounds; ++r) {
+			HelHandle thread = make_stopped_thread();
+			Trip t = trip(thread, kThreadRights);
+			thread_gates(t.home, t.home_rights);
+			close(t.home);
+			close(thread);
+			// The remote copy alone keeps the thread: it has not ended.
+			HelHandle copy = probe(t.away);
+			EXPECT_EQ(info_of(copy).type, kHelDescThread);
+			thread_gates(copy, t.away_rights);
+			close(copy);
+			close_away(t.away);
+		}
+	}
+
+	void thread_gates(HelHandle thread, std::uint32_t rights) {
+		std::uint8_t mask = 0;
+		std::size_t actual = 0;
+		expect_gate(helGetAffinity(thread, &mask, sizeof(mask), &actual), rights, kHelRightRead,
+				kHelErrNone, "helGetAffinity");
+		std::uint8_t cpu0 = 1;
+		expect_gate(helSetAffinity(thread, &cpu0, sizeof(cpu0)), rights, kHelRightWrite,
+				kHelErrNone, "helSetAffinity");
+		expect_gate(helSetPriority(thread, 0), rights, kHelRightManage, kHelErrNone,
+				"helSetPriority");
+		// A thread created stopped is interrupted: an observer sees that at once, and an ended
+		// thread would give kHelErrThreadTerminated instead.
+		auto observed = sq_call(dispatcher_, kHelSubmitObserve, HelSqObserve{thread});
+		expect_gate(observed.error(), rights, kHelRightWait, kHelErrNone, "Observe");
+	}
+
+	// ------------------------------------------------------------ copy-on-write views
+
+	void copy_on_write() {
+		// A fresh copy-on-write view's rights, from a source with all of its own.
+		{
+			HelHandle source = tagged_memory(), full = kHelNullHandle;
+			ASSERT_EQ(helCopyOnWrite(source, 0, kPage, &full), kHelErrNone);
+			cow_rights_ = info_of(full).rights;
+			EXPECT_TRUE(has(cow_rights_, kHelRightDerive)) << "a fresh copy-on-write view";
+			close(full);
+			close(source);
+		}
+		for (int r = 0; r < kRounds; ++r) {
+			HelHandle source = tagged_memory();
+			std::uint32_t mask = rng_.exposed(kMemoryRights);
+			HelHandle narrow = narrowed(source, mask);
+			std::uint32_t source_rights = info_of(narrow).rights;
+			HelHandle cow = kHelNullHandle;
+			HelError error = helCopyOnWrite(narrow, 0, kPage, &cow);
+			expect_gate(error, source_rights, kHelRightRead | kHelRightAssign, kHelErrNone,
+					"helCopyOnWrite");
+			close(narrow);
+			close(source);
+			if (error != kHelErrNone)
+				continue;
+			// A private copy gets the kind's rights, but never Execute its source lacked.
+			std::uint32_t cow_rights = info_of(cow).rights;
+			EXPECT_EQ(cow_rights,
+					has(source_rights, kHelRightExecute)
+							? cow_rights_
+							: cow_rights_ & ~std::uint32_t{kHelRightExecute})
+					<< "from a source with rights " << source_rights;
+			Trip t = trip(cow, cow_rights_);
+			map_gates(t.home, t.home_rights, "copy-on-write view");
+			auto forked = sq_call(dispatcher_, kHelSubmitForkMemory, HelSqForkMemory{t.home});
+			expect_gate(forked.error(), t.home_rights, kHelRightRead | kHelRightDerive, kHelErrNone,
+					"ForkMemory");
+			if (forked.error() == kHelErrNone)
+				fork_outlives_parent(forked.as<HelHandleResult>().handle, cow, t);
+			else
+				close_all(cow, t);
+		}
+	}
+
+	void close_all(HelHandle cow, const Trip &t) {
+		close(t.home);
+		close(cow);
+		close_away(t.away);
+	}
+
+	// The fork has its parent's rights, never more; sent to the remote universe, it keeps its
+	// page after every handle to its parent is gone.
+	void fork_outlives_parent(HelHandle fork, HelHandle cow, const Trip &parent) {
+		EXPECT_EQ(info_of(fork).rights, parent.home_rights);
+		Trip t = trip(fork, cow_rights_);
+		close(fork);
+		close(t.home);
+		close_all(cow, parent);
+		HelHandle copy = probe(t.away);
+		EXPECT_EQ(info_of(copy).type, kHelDescMemoryView);
+		EXPECT_EQ(info_of(copy).rights, t.away_rights);
+		if (has(t.away_rights, kHelRightRead | kHelRightAssign)) {
+			EXPECT_EQ(read_word(copy), kTag);
+		}
+		close(copy);
+		close_away(t.away);
+	}
+
+	static HelHandle tagged_memory() {
+		HelHandle h = kHelNullHandle;
+		EXPECT_EQ(helAllocateMemory(kPage, 0, nullptr, &h), kHelErrNone);
+		void *pointer = nullptr;
+		EXPECT_EQ(helMapMemory(h, kHelNullHandle, nullptr, 0, kPage,
+						  kHelMapProtRead | kHelMapProtWrite, &pointer),
+				kHelErrNone);
+		*static_cast<volatile std::uint64_t *>(pointer) = kTag;
+		EXPECT_EQ(helUnmapMemory(kHelNullHandle, pointer, kPage), kHelErrNone);
+		return h;
+	}
+
+	static std::uint64_t read_word(HelHandle memory) {
+		void *pointer = nullptr;
+		EXPECT_EQ(helMapMemory(memory, kHelNullHandle, nullptr, 0, kPage, kHelMapProtRead,
+						  &pointer),
+				kHelErrNone);
+		if (!pointer)
+			return 0;
+		std::uint64_t word = *static_cast<volatile std::uint64_t *>(pointer);
+		EXPECT_EQ(helUnmapMemory(kHelNullHandle, pointer, kPage), kHelErrNone);
+		return word;
+	}
+
+private:
+	Rng rng_;
+	HelHandle remote_ = kHelNullHandle;
+	std::uint32_t cow_rights_ = 0;
+	helsim::Dispatcher dispatcher_;
+};
+
+// The threads the rounds create stopped end killed, when their last handle is closed.
+template <typename Body>
+void rounds(Body body) {
+	helsim::testing::for_each_seed(
+			[&](std::uint64_t seed) {
+				helsim::Machine machine{helsim::testing::deterministic(seed)};
+				machine.spawn("driver", [&](std::span<const HelHandle>) {
+					Rounds rounds{seed};
+					body(rounds);
+				});
+				expect_clean(machine.run(),
+						{helsim::ThreadOutcome::returned, helsim::ThreadOutcome::killed});
+			},
+			40);
+}
+
+TEST(CapabilityProperties, QueueRightsGateAndSurviveTransfer) {
+	rounds([](Rounds &r) { r.queues(); });
+}
+
+TEST(CapabilityProperties, SpaceRightsGateMappingAndAccess) {
+	rounds([](Rounds &r) { r.spaces(); });
+}
+
+TEST(CapabilityProperties, LaneClosesOnlyWithItsLastHandle) {
+	rounds([](Rounds &r) { r.lanes(); });
+}
+
+TEST(CapabilityProperties, ThreadRightsGateAndTheRemoteCopyKeepsItAlive) {
+	rounds([](Rounds &r) { r.threads(); });
+}
+
+TEST(CapabilityProperties, CopyOnWriteAndForksNeverGainRights) {
+	rounds([](Rounds &r) { r.copy_on_write(); });
+}
+
+} // namespace
