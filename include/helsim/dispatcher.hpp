@@ -75,16 +75,6 @@ public:
 	}
 	void release();
 
-	// Only a Dispatcher makes a Key: the constructor is public for std::optional's in-place
-	// construction (Dispatcher::take), not for users.
-	class Key {
-		friend class Dispatcher;
-		Key() {}
-	};
-	Element(Key, Dispatcher *dispatcher, int chunk, std::uintptr_t context,
-			std::span<const std::byte> payload)
-	: dispatcher_{dispatcher}, chunk_{chunk}, context_{context}, payload_{payload} {}
-
 private:
 	friend class Dispatcher;
 	Dispatcher *dispatcher_ = nullptr;
@@ -105,7 +95,6 @@ public:
 					  kHelMapProtRead | kHelMapProtWrite, &mapping),
 				"helMapMemory");
 		queue_ = static_cast<HelQueue *>(mapping);
-		retrieve_chunk_ = chunk(retrieve_);
 		refs_.assign(config.cq_chunks, 0);
 		// Every CQ chunk starts reset and supplied: chunk 0 first, the others linked behind it.
 		for (unsigned i = 0; i < config.cq_chunks; ++i)
@@ -166,7 +155,7 @@ public:
 
 	// The next completion if one is there; no syscall.
 	std::optional<Element> poll() {
-		int progress = __atomic_load_n(&retrieve_chunk_->progressFutex, __ATOMIC_ACQUIRE);
+		int progress = __atomic_load_n(&chunk(retrieve_)->progressFutex, __ATOMIC_ACQUIRE);
 		if (static_cast<std::size_t>(progress & kHelProgressMask) != last_progress_)
 			return take();
 		if (!(progress & kHelProgressDone))
@@ -177,25 +166,22 @@ public:
 	// Waits for the next completion. Returns nullopt if helAlertQueue or helInterruptThread
 	// interrupted the wait.
 	std::optional<Element> wait() {
-		// One object returned on every path, so that it is built in place in the caller's:
-		// returning one of several is a move of the Element, and its moved-from destruction.
-		std::optional<Element> element = poll();
-		while (!element) {
+		for (;;) {
+			if (auto element = poll())
+				return element;
 			int seen = __atomic_fetch_and(&queue_->userNotify,
 					~(kHelUserNotifyCqProgress | kHelUserNotifyAlert), __ATOMIC_ACQUIRE);
 			if (seen & kHelUserNotifyAlert)
-				break;
-			if ((element = poll()))
-				break;
+				return std::nullopt;
+			if (auto element = poll())
+				return element;
 			sq_dirty_ = false;
 			HelError e = helDriveQueue(handle_, kHelDriveWait,
 					~static_cast<uint32_t>(kHelUserNotifyCqProgress | kHelUserNotifyAlert));
 			if (e == kHelErrCancelled)
-				break; // helInterruptThread ended the wait
+				return std::nullopt; // helInterruptThread ended the wait
 			check(e, "helDriveQueue");
-			element = poll();
 		}
-		return element;
 	}
 
 	// Waits for the completion with this context, dropping nothing: other completions that
@@ -260,17 +246,14 @@ private:
 	}
 
 	// poll() at the end of the chunk: the kernel retired it; continue in the one it linked next.
-	// Out of line, since it may recycle a chunk and call the kernel: poll() itself then needs
-	// no stack frame and is inlined where it is called.
-	__attribute__((noinline)) std::optional<Element> poll_next_chunk() {
+	std::optional<Element> poll_next_chunk() {
 		for (;;) {
-			int next = __atomic_load_n(&retrieve_chunk_->next, __ATOMIC_ACQUIRE);
+			int next = __atomic_load_n(&chunk(retrieve_)->next, __ATOMIC_ACQUIRE);
 			int done = retrieve_;
 			retrieve_ = next & ~kHelNextPresent;
-			retrieve_chunk_ = chunk(retrieve_);
 			last_progress_ = 0;
 			drop(done);
-			int progress = __atomic_load_n(&retrieve_chunk_->progressFutex, __ATOMIC_ACQUIRE);
+			int progress = __atomic_load_n(&chunk(retrieve_)->progressFutex, __ATOMIC_ACQUIRE);
 			if (static_cast<std::size_t>(progress & kHelProgressMask) != last_progress_)
 				return take();
 			if (!(progress & kHelProgressDone))
@@ -278,17 +261,19 @@ private:
 		}
 	}
 
-	// Built in the optional that poll() returns, each field written once.
-	std::optional<Element> take() {
-		char *at = retrieve_chunk_->buffer + last_progress_;
+	Element take() {
+		Element element;
+		char *at = chunk(retrieve_)->buffer + last_progress_;
 		HelElement header;
 		std::memcpy(&header, at, sizeof(header));
+		element.dispatcher_ = this;
+		element.chunk_ = retrieve_;
+		element.context_ = reinterpret_cast<std::uintptr_t>(header.context);
+		element.payload_ = {reinterpret_cast<const std::byte *>(at + sizeof(header)),
+				header.length};
 		last_progress_ += sizeof(header) + header.length;
 		++refs_[static_cast<std::size_t>(retrieve_)];
-		return std::optional<Element>{std::in_place, Element::Key{}, this, retrieve_,
-				reinterpret_cast<std::uintptr_t>(header.context),
-				std::span<const std::byte>{reinterpret_cast<const std::byte *>(at + sizeof(header)),
-						header.length}};
+		return element;
 	}
 
 	void reset(int index) {
@@ -334,7 +319,6 @@ private:
 
 	std::vector<int> refs_;
 	int retrieve_ = 0;
-	HelChunk *retrieve_chunk_ = nullptr; // chunk(retrieve_), kept for poll()
 	std::size_t last_progress_ = 0;
 	int tail_ = 0;
 

@@ -632,10 +632,3 @@ TEST(QueueSq, AResultFillingAChunkExactlyFitsAndOneByteMoreIsTooSmall) {
 	EXPECT_EQ(seen[1].result.error, kHelErrQueueTooSmall);
 	EXPECT_EQ(handled.load(), 1);
 }
-
-// Dispatcher::take() builds an Element in place through a public constructor; only a
-// Dispatcher can make the key it takes, so user code still cannot make an Element that points
-// into a chunk.
-static_assert(!std::is_default_constructible_v<helsim::Element::Key>);
-static_assert(!std::is_constructible_v<helsim::Element, helsim::Dispatcher *, int, std::uintptr_t,
-			  std::span<const std::byte>>);
