@@ -14,9 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "kernel/memory/allocated_memory.hpp"
 #include "kernel/core/object.hpp"
 #include "kernel/core/spinlock.hpp"
+#include "kernel/memory/allocated_memory.hpp"
 
 namespace helsim::kernel {
 
