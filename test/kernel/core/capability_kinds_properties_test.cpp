@@ -128,19 +128,27 @@ public:
 
 	// ------------------------------------------------------------ queues
 
-	void queues() {
+	// Rounds for a kind whose rights are checked by gates(handle, rights) alone: the copy sent
+	// away gates by its own rights, and still does after every local handle is closed.
+	template <typename Make, typename Gates>
+	void gated_rounds(Make make, std::uint32_t rights, int type, Gates gates) {
 		for (int r = 0; r < kRounds; ++r) {
-			HelHandle queue = make_queue();
-			Trip t = trip(queue, kQueueRights);
-			queue_gates(t.home, t.home_rights);
+			HelHandle object = make();
+			Trip t = trip(object, rights);
+			gates(t.home, t.home_rights);
 			close(t.home);
-			close(queue);
+			close(object);
 			HelHandle copy = probe(t.away);
-			EXPECT_EQ(info_of(copy).type, kHelDescQueue);
-			queue_gates(copy, t.away_rights);
+			EXPECT_EQ(info_of(copy).type, type);
+			gates(copy, t.away_rights);
 			close(copy);
 			close_away(t.away);
 		}
+	}
+
+	void queues() {
+		gated_rounds([] { return make_queue(); }, kQueueRights, kHelDescQueue,
+				[](HelHandle h, std::uint32_t rights) { queue_gates(h, rights); });
 	}
 
 	static void queue_gates(HelHandle h, std::uint32_t rights) {
@@ -296,20 +304,10 @@ public:
 
 	// ------------------------------------------------------------ threads
 
+	// The remote copy alone keeps the thread: its gates see a stopped thread, not an ended one.
 	void threads() {
-		for (int r = 0; r < kRounds; ++r) {
-			HelHandle thread = make_stopped_thread();
-			Trip t = trip(thread, kThreadRights);
-			thread_gates(t.home, t.home_rights);
-			close(t.home);
-			close(thread);
-			// The remote copy alone keeps the thread: it has not ended.
-			HelHandle copy = probe(t.away);
-			EXPECT_EQ(info_of(copy).type, kHelDescThread);
-			thread_gates(copy, t.away_rights);
-			close(copy);
-			close_away(t.away);
-		}
+		gated_rounds([] { return make_stopped_thread(); }, kThreadRights, kHelDescThread,
+				[this](HelHandle h, std::uint32_t rights) { thread_gates(h, rights); });
 	}
 
 	void thread_gates(HelHandle thread, std::uint32_t rights) {
