@@ -21,6 +21,18 @@
 
 namespace helsim::test {
 
+// Each kind's default rights as hel-reference.md (section 1) lists them: what a test expects a
+// fresh handle to carry, stated independently of the kernel's rows (ObjectKindRights.* checks
+// the rows against the creation paths).
+inline constexpr std::uint32_t kUniverseRights = kHelRightGrant | kHelRightTake | kHelRightAssign;
+inline constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
+		kHelRightAssign | kHelRightWait | kHelRightSignal;
+inline constexpr std::uint32_t kThreadRights =
+		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
+inline constexpr std::uint32_t kSpaceRights =
+		kHelRightGrant | kHelRightRead | kHelRightWrite | kHelRightAssign | kHelRightProvision;
+inline constexpr std::uint32_t kLaneRights = kHelRightInvoke | kHelRightManage;
+
 using Credentials = std::array<char, 16>;
 
 inline HelHandle make_universe() {

@@ -32,14 +32,8 @@ constexpr int kRounds = 6;
 constexpr std::size_t kPage = 4096;
 constexpr std::uint64_t kTag = 0x7a6b5c4d3e2f1001;
 
-// The default rights of each kind (hel-reference.md, section 1).
-constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
-		kHelRightAssign | kHelRightWait | kHelRightSignal;
-constexpr std::uint32_t kSpaceRights =
-		kHelRightGrant | kHelRightRead | kHelRightWrite | kHelRightAssign | kHelRightProvision;
-constexpr std::uint32_t kThreadRights =
-		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
-constexpr std::uint32_t kLaneRights = kHelRightInvoke | kHelRightManage;
+// Allocated memory's default rights (hel-reference.md, section 1; the other kinds' are in
+// support.hpp).
 constexpr std::uint32_t kMemoryRights = kHelRightRead | kHelRightWrite | kHelRightExecute |
 		kHelRightAssign | kHelRightProvision | kHelRightPin | kHelRightFence | kHelRightManage;
 

@@ -17,14 +17,6 @@ namespace {
 
 using namespace helsim::test;
 
-constexpr std::uint32_t kUniverseRights = kHelRightGrant | kHelRightTake | kHelRightAssign;
-constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
-		kHelRightAssign | kHelRightWait | kHelRightSignal;
-constexpr std::uint32_t kThreadRights =
-		kHelRightRead | kHelRightWrite | kHelRightWait | kHelRightSignal | kHelRightManage;
-constexpr std::uint32_t kSpaceRights =
-		kHelRightGrant | kHelRightRead | kHelRightWrite | kHelRightAssign | kHelRightProvision;
-
 // The raw syscall, so that flag values outside the enum's range can be passed.
 HelError transfer_raw(HelHandle h, HelHandle universe, HelWord flags, std::uint32_t exposed,
 		std::uint32_t required, HelHandle *out) {

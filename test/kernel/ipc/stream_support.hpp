@@ -35,9 +35,6 @@ using namespace helsim::test;
 namespace ipc = helsim::ipc;
 
 inline constexpr std::uintptr_t kSubmitErrorContext = ~std::uintptr_t{0};
-inline constexpr std::uint32_t kLaneRights = kHelRightInvoke | kHelRightManage;
-inline constexpr std::uint32_t kQueueRights = kHelRightRead | kHelRightWrite | kHelRightInvoke |
-		kHelRightAssign | kHelRightWait | kHelRightSignal;
 
 using Errors = std::vector<HelError>;
 
