@@ -107,7 +107,6 @@ private:
 	// object whose destructor has begun.
 	void retire();
 
-private:
 	Kernel &kernel_;
 	ObjectKind kind_;
 	std::uint32_t rights_mask_;
