@@ -198,6 +198,11 @@ public:
 		}
 	}
 
+	// A context no earlier call returned on this dispatcher (from 0x1000 up, below which
+	// callers may number their own operations). Per dispatcher, not process-wide: one thread
+	// owns a dispatcher, so the count needs no atomic and shares no cache line across CPUs.
+	std::uintptr_t fresh_context() { return next_context_++; }
+
 	// Number of CQ chunks currently held by live Elements (for tests of backpressure).
 	unsigned held_chunks() const {
 		unsigned n = 0;
@@ -325,6 +330,7 @@ private:
 	int sq_chunk_ = 0;
 	std::size_t sq_progress_ = 0;
 	bool sq_dirty_ = false;
+	std::uintptr_t next_context_ = 0x1000;
 };
 
 inline Element &Element::operator=(Element &&other) noexcept {

@@ -259,8 +259,7 @@ struct Exchange {
 template <typename Other, typename... Items>
 Exchange<Items...> exchange_sync_with(Dispatcher &dispatcher, HelHandle lane, Other &&other,
 		const Items &...items) {
-	static std::uintptr_t next_context = 0x1000;
-	std::uintptr_t context = __atomic_fetch_add(&next_context, 1, __ATOMIC_RELAXED);
+	std::uintptr_t context = dispatcher.fresh_context();
 	submit(dispatcher, lane, context, items...);
 	Exchange<Items...> exchange{dispatcher.wait_for(context, other), {}};
 	exchange.results = parse<Items...>(exchange.element);

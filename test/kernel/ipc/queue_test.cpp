@@ -451,6 +451,17 @@ TEST(QueueDispatcher, HeldElementsBlockRecyclingAndReleaseRecovers) {
 	EXPECT_EQ(c.completions_posted, 10u);
 }
 
+TEST(QueueDispatcher, FreshContextsCountUpPerDispatcherAboveTheCallersRange) {
+	helsim::Machine machine;
+	auto a = machine.attach();
+	helsim::Dispatcher first;
+	helsim::Dispatcher second;
+	EXPECT_EQ(first.fresh_context(), 0x1000u);
+	EXPECT_EQ(first.fresh_context(), 0x1001u);
+	EXPECT_EQ(second.fresh_context(), 0x1000u) << "each dispatcher counts its own contexts";
+	EXPECT_EQ(first.fresh_context(), 0x1002u);
+}
+
 TEST(QueueDispatcher, SqChunkRecyclingCompletesEverything) {
 	helsim::Machine machine;
 	std::atomic<int> completed{0};
