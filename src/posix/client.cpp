@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -78,9 +79,11 @@ std::int64_t supercall(std::uint32_t number, HelWord a0, HelWord a1, HelWord a2,
 
 std::int64_t answer(HelError offered, const InlineResult &reply, Response &response,
 		std::int64_t lane_error) {
-	// The kernel could not make the conversation (an offer/accept pairing fails on both sides):
-	// the server never saw the request, and the lane serves on.
-	if (offered == kHelErrNoMemory)
+	// The kernel could not make the conversation (an offer/accept pairing fails on both sides),
+	// or the server could not take it (its accept could not attach the conversation's lane, and
+	// the conversation ends unanswered; every request the server takes is answered): the server
+	// never saw the request, and the lane serves on.
+	if (offered == kHelErrNoMemory || (offered == kHelErrNone && reply.error == kHelErrEndOfLane))
 		return -ENOMEM;
 	if (offered != kHelErrNone)
 		return lane_error;

@@ -190,7 +190,7 @@ private:
 					co_await executor_.exchange(control_, accept(recv_inline(), pull_descriptor()));
 			auto &[conversation, head, lane] = accepted.results;
 			if (conversation.error == kHelErrNoMemory)
-				continue; // no conversation was made: the offer failed too, the lane serves on
+				continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 			if (conversation.error != kHelErrNone)
 				break;
 			HelHandle talk = conversation.handle;
@@ -234,7 +234,7 @@ private:
 			auto accepted = co_await executor_.exchange(bell, accept(recv_inline()));
 			auto &[conversation, head] = accepted.results;
 			if (conversation.error == kHelErrNoMemory)
-				continue; // no conversation was made: the offer failed too, the lane serves on
+				continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 			if (conversation.error != kHelErrNone)
 				break;
 			helCloseDescriptor(kHelThisUniverse, conversation.handle);
@@ -250,7 +250,7 @@ private:
 					accept(recv_inline(), extract_credentials()));
 			auto &[conversation, head, credentials] = accepted.results;
 			if (conversation.error == kHelErrNoMemory)
-				continue; // no conversation was made: the offer failed too, the lane serves on
+				continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 			if (conversation.error != kHelErrNone)
 				break;
 			auto request = protocol::decode<FileRequest>(head.data);

@@ -128,7 +128,7 @@ Task serve_passthrough(Server &server, std::shared_ptr<OpenFile> file) {
 				accept(recv_inline(), extract_credentials()));
 		auto &[conversation, head, credentials] = accepted.results;
 		if (conversation.error == kHelErrNoMemory)
-			continue; // no conversation was made: the offer failed too, the lane serves on
+			continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 		if (conversation.error != kHelErrNone)
 			break;
 		auto request = protocol::decode<FileRequest>(head.data);

@@ -36,9 +36,10 @@ std::vector<std::string> split_tail(const std::string &tail) {
 }
 
 // The file side's answer to a forwarded request, or the error its exchange met: -ENOMEM when
-// the kernel could not make the conversation (the file never saw the request).
+// the kernel could not make the conversation or the file side could not take it, as the
+// client's answer() says it.
 Response relayed(HelError offered, const InlineResult &reply) {
-	if (offered == kHelErrNoMemory)
+	if (offered == kHelErrNoMemory || (offered == kHelErrNone && reply.error == kHelErrEndOfLane))
 		return Response{-ENOMEM, 0, 0};
 	if (offered || reply.error)
 		return Response{-EIO, 0, 0};

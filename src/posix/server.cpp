@@ -391,7 +391,7 @@ Task Server::serve_requests(std::shared_ptr<Process> p) {
 				accept(recv_inline(), extract_credentials()));
 		auto &[conversation, head, credentials] = accepted.results;
 		if (conversation.error == kHelErrNoMemory)
-			continue; // no conversation was made: the offer failed too, the lane serves on
+			continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 		if (conversation.error != kHelErrNone)
 			break;
 		auto request = protocol::decode<Request>(head.data);

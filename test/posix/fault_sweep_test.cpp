@@ -85,14 +85,13 @@ struct PosixRun {
 	}
 };
 
-// Sweeps `programs` over all four points.
+// Sweeps `programs` over `points` (each must be passed).
 void sweep_posix(const char *name, const std::vector<std::pair<std::string, Program>> &programs,
-		const px::Options &options = {}) {
+		const px::Options &options = {}, std::span<const FaultPoint> points = kAllPoints) {
 	PosixRun run;
 	sweep({name, [&](helsim::Machine &m) { run.start(m, programs, options); },
-			{FaultPoint::frame_allocation, FaultPoint::object_creation,
-					FaultPoint::handle_table_growth, FaultPoint::queue_chunks},
-			[&] { run.finish(); }, true});
+				  {points.begin(), points.end()}, [&] { run.finish(); }, true},
+			points);
 }
 
 // A call that failed with -ENOMEM did nothing (the kernel could not make its conversation, so
@@ -307,6 +306,27 @@ TEST(FaultSweepFinding, PosixCallWhoseConversationCannotBeMadeIsENOMEMAndTheNext
 	sweep_posix("posix conversations", {{"/bin/served", program}});
 	sweep_posix("posix conversations, forwarded and unbatched", {{"/bin/served", program}},
 			{.supercalls = false, .file_table = false, .batching = false});
+}
+
+// A universe's handle table grows a segment every 1024 handles, and handle values are not
+// reused: a process that dup2s a thousand times grows its own and the server's. A passthrough
+// lane the process's universe could not take was -EMFILE, and dup2 had already closed the fd it
+// was to replace; now it is -ENOMEM and that fd stays open.
+TEST(FaultSweepFinding, PosixDup2WhoseHandleCannotBeAttachedIsENOMEMAndKeepsTheFd) {
+	constexpr FaultPoint kGrowth[] = {FaultPoint::handle_table_growth};
+	sweep_posix("posix dup2",
+			{{"/bin/dup2",
+					[](Seen &seen, int, char **) {
+						for (int i = 0; i < 1100; ++i) {
+							std::int64_t fd = px::dup2(1, 10);
+							if (!posix_ok(seen, fd, "dup2")) {
+								struct stat status {};
+								EXPECT_EQ(px::fstat(10, &status), i ? 0 : -EBADF) << i;
+							}
+						}
+						return 0;
+					}}},
+			{}, kGrowth);
 }
 
 } // namespace

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -139,10 +140,10 @@ inline RunReport run_once(const Workload &workload, std::uint64_t seed, FaultPoi
 	return report;
 }
 
-// Sweeps every point of kAllPoints over every k; stops at the first k that fails.
-inline void sweep(const Workload &workload) {
+// Sweeps every point of `points` over every k; stops at the first k that fails.
+inline void sweep(const Workload &workload, std::span<const FaultPoint> points = kAllPoints) {
 	for (std::uint64_t seed = 1; seed <= sweep_seeds(); ++seed)
-		for (FaultPoint point : kAllPoints) {
+		for (FaultPoint point : points) {
 			SCOPED_TRACE(std::string{workload.name} + ", seed " + std::to_string(seed) +
 					", point " + to_string(point));
 			RunReport clean = run_once(workload, seed, point, 0);
