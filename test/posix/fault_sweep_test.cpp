@@ -67,8 +67,9 @@ struct PosixRun {
 		system = std::make_unique<px::System>(machine, std::move(options));
 		seen = std::make_shared<Seen>();
 		for (const auto &[path, main] : programs)
-			system->add_program(path,
-					[seen = seen, main](int argc, char **argv) { return main(*seen, argc, argv); });
+			system->add_program(path, [seen = seen, program = main](int argc, char **argv) {
+				return program(*seen, argc, argv);
+			});
 		pid = system->spawn(programs.front().first, {programs.front().first});
 	}
 
