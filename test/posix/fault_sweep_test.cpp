@@ -95,8 +95,8 @@ void sweep_posix(const char *name, const std::vector<std::pair<std::string, Prog
 			points);
 }
 
-// A call that failed with -ENOMEM did nothing (the kernel could not make its conversation, so
-// the server never saw it): the second try, the run's one failure spent, does it.
+// A call that failed with -ENOMEM did nothing (docs/posix.md, "When memory runs out"): the
+// second try, the run's one failure spent, does it.
 template <typename Call>
 std::int64_t again(Seen &seen, const char *call, Call &&make_call) {
 	std::int64_t result = make_call();
