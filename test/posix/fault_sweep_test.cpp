@@ -8,6 +8,9 @@
 #include "../sim/fault_sweep_support.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -175,6 +178,48 @@ TEST(FaultSweep, PosixFilesWithoutAcceleration) {
 					.thread_page = false,
 					.clock_page = false,
 					.batching = false});
+}
+
+// ---------------------------------------------------------------- readiness
+
+// An eventfd, and poll and epoll on a pipe.
+int readiness(Seen &seen) {
+	int event = px::eventfd(0, 0);
+	if (posix_ok(seen, event, "eventfd")) {
+		std::uint64_t one = 1, got = 0;
+		if (posix_ok(seen, px::write(event, &one, sizeof one), "write")) {
+			EXPECT_EQ(again(seen, "read", [&] { return px::read(event, &got, sizeof got); }), 8);
+		}
+		close_fd(seen, event);
+	}
+	int fds[2];
+	if (posix_ok(seen, px::pipe(fds), "pipe")) {
+		if (posix_ok(seen, px::write(fds[1], "p", 1), "write")) {
+			pollfd watched{fds[0], POLLIN, 0};
+			if (posix_ok(seen, px::poll(&watched, 1, -1), "poll")) {
+				EXPECT_EQ(watched.revents & POLLIN, POLLIN);
+			}
+			int epoll = px::epoll_create1(0);
+			if (posix_ok(seen, epoll, "epoll_create1")) {
+				epoll_event interest{};
+				interest.events = EPOLLIN;
+				if (posix_ok(seen, px::epoll_ctl(epoll, EPOLL_CTL_ADD, fds[0], &interest),
+							"epoll_ctl")) {
+					epoll_event ready{};
+					posix_ok(seen, px::epoll_wait(epoll, &ready, 1, -1), "epoll_wait");
+				}
+				close_fd(seen, epoll);
+			}
+		}
+		close_fd(seen, fds[0]);
+		close_fd(seen, fds[1]);
+	}
+	return 0;
+}
+
+TEST(FaultSweep, PosixReadiness) {
+	sweep_posix("posix readiness",
+			{{"/bin/readiness", [](Seen &seen, int, char **) { return readiness(seen); }}});
 }
 
 // ---------------------------------------------------------------- processes
