@@ -91,9 +91,11 @@ public:
 		stride_ = (sizeof(HelChunk) + config.chunk_size + 63) & ~std::size_t{63};
 		size_ = (64 + (config.cq_chunks + config.sq_chunks) * stride_ + 4095) & ~std::size_t{4095};
 		void *mapping = nullptr;
-		check(helMapMemory(handle_, kHelNullHandle, nullptr, 0, size_,
-					  kHelMapProtRead | kHelMapProtWrite, &mapping),
-				"helMapMemory");
+		if (HelError e = helMapMemory(handle_, kHelNullHandle, nullptr, 0, size_,
+					kHelMapProtRead | kHelMapProtWrite, &mapping)) {
+			helCloseDescriptor(kHelThisUniverse, handle_); // no destructor runs after a throw
+			throw HelException{"helMapMemory", e};
+		}
 		queue_ = static_cast<HelQueue *>(mapping);
 		refs_.assign(config.cq_chunks, 0);
 		// Every CQ chunk starts reset and supplied: chunk 0 first, the others linked behind it.

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -78,6 +79,12 @@ std::int64_t supercall(std::uint32_t number, HelWord a0, HelWord a1, HelWord a2,
 
 std::int64_t answer(HelError offered, const InlineResult &reply, Response &response,
 		std::int64_t lane_error) {
+	// The kernel could not make the conversation (an offer/accept pairing fails on both sides),
+	// or the server could not take it (its accept could not attach the conversation's lane, and
+	// the conversation ends unanswered; every request the server takes is answered): the server
+	// never saw the request, and the lane serves on.
+	if (offered == kHelErrNoMemory || (offered == kHelErrNone && reply.error == kHelErrEndOfLane))
+		return -ENOMEM;
 	if (offered != kHelErrNone)
 		return lane_error;
 	if (reply.error != kHelErrNone)
@@ -267,7 +274,14 @@ void process_entry(std::uintptr_t argument) {
 	// (docs/architecture.md#faults-in-simulated-code): its ClientThread is never destroyed, and
 	// LeakSanitizer would report what it owns (the queue's bookkeeping) at exit. On the heap,
 	// it can be marked as an object that may stay.
-	auto owned = std::make_unique<ClientThread>();
+	std::unique_ptr<ClientThread> owned;
+	try {
+		owned = std::make_unique<ClientThread>();
+	} catch (const HelException &) {
+		// Its queue could not be made (kHelErrNoMemory): the program cannot run. Ending before
+		// superGetProcessData, the process is reported as one that could not be started.
+		return;
+	}
 	ClientThread &thread = *owned;
 	ignore_leak(owned.get());
 	if (helSyscall1(static_cast<int>(kHelCallSuper +
@@ -318,9 +332,12 @@ void _exit(int status) {
 	// A second _exit (the program's catch (...) stopped the first one's unwinding) unwinds
 	// again: the process is gone, its POSIX lane with it.
 	if (!t->exited) {
-		std::int64_t done = detail::supercalls(*t)
-				? detail::supercall(protocol::kSuperExit, static_cast<HelWord>(status))
-				: request(*t, make(protocol::kExit, status));
+		std::int64_t done = 0;
+		do // -ENOMEM: the kernel could not carry the request; _exit cannot fail, so it asks again
+			done = detail::supercalls(*t)
+					? detail::supercall(protocol::kSuperExit, static_cast<HelWord>(status))
+					: request(*t, make(protocol::kExit, status));
+		while (done == -ENOMEM);
 		if (done != 1)
 			throw std::logic_error("helsim::posix::_exit: the server did not take the exit");
 		t->exited = true;
@@ -466,11 +483,10 @@ int fstat(int fd, struct stat *statbuf) {
 	if (!ex)
 		return -EIO;
 	auto &[offered, sent, imbued, reply] = ex->results;
-	if (offered.error || reply.error)
-		return -EIO;
+	protocol::Response response; // a StatResponse starts with it
+	if (auto e = detail::answer(offered.error, reply, response, -EIO))
+		return static_cast<int>(e);
 	auto answer = protocol::decode<protocol::StatResponse>(reply.data);
-	if (answer.response.error)
-		return static_cast<int>(answer.response.error);
 	struct stat out {};
 	out.st_dev = 0x2a; // the tmpfs
 	out.st_ino = answer.stat.ino;

@@ -189,6 +189,8 @@ private:
 			auto accepted =
 					co_await executor_.exchange(control_, accept(recv_inline(), pull_descriptor()));
 			auto &[conversation, head, lane] = accepted.results;
+			if (conversation.error == kHelErrNoMemory)
+				continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 			if (conversation.error != kHelErrNone)
 				break;
 			HelHandle talk = conversation.handle;
@@ -231,6 +233,8 @@ private:
 		for (;;) {
 			auto accepted = co_await executor_.exchange(bell, accept(recv_inline()));
 			auto &[conversation, head] = accepted.results;
+			if (conversation.error == kHelErrNoMemory)
+				continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 			if (conversation.error != kHelErrNone)
 				break;
 			helCloseDescriptor(kHelThisUniverse, conversation.handle);
@@ -245,6 +249,8 @@ private:
 			auto accepted = co_await executor_.exchange(open->lane,
 					accept(recv_inline(), extract_credentials()));
 			auto &[conversation, head, credentials] = accepted.results;
+			if (conversation.error == kHelErrNoMemory)
+				continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 			if (conversation.error != kHelErrNone)
 				break;
 			auto request = protocol::decode<FileRequest>(head.data);
@@ -349,16 +355,17 @@ HelHandle Server::device_control(const std::shared_ptr<Device> &device) {
 	return lane;
 }
 
-void DeviceFile::start_serving(Server &server) {
+HelError DeviceFile::start_serving(Server &server) {
 	server_ = &server;
 	use_page_ = server.state().options.status_page;
 	connecting_ = std::make_unique<Condition>(server.executor());
 	HelHandle serving = kHelNullHandle, passthrough = kHelNullHandle;
-	if (helCreateStream(&serving, &passthrough, 0) != kHelErrNone)
-		throw std::runtime_error("helsim::posix: helCreateStream failed (device file)");
+	if (HelError e = helCreateStream(&serving, &passthrough, 0))
+		return e;
 	lane_ = serving;
 	set_lanes(serving, passthrough);
 	server.executor().spawn(connect(std::static_pointer_cast<DeviceFile>(shared_from_this())));
+	return kHelErrNone;
 }
 
 Task DeviceFile::connect(std::shared_ptr<DeviceFile> self) {

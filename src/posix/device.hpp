@@ -18,7 +18,7 @@ public:
 	DeviceFile(std::shared_ptr<posix::Device> device, int status_flags)
 	: OpenFile{status_flags}, device_{std::move(device)} {}
 
-	void start_serving(Server &server) override;
+	HelError start_serving(Server &server) override;
 	protocol::StatReply stat() const override;
 	std::optional<std::uint32_t> status() override;
 	Async<std::uint32_t> query_status() override;

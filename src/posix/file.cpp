@@ -127,6 +127,8 @@ Task serve_passthrough(Server &server, std::shared_ptr<OpenFile> file) {
 		auto accepted = co_await executor.exchange(file->serving_lane(),
 				accept(recv_inline(), extract_credentials()));
 		auto &[conversation, head, credentials] = accepted.results;
+		if (conversation.error == kHelErrNoMemory)
+			continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 		if (conversation.error != kHelErrNone)
 			break;
 		auto request = protocol::decode<FileRequest>(head.data);
@@ -142,13 +144,14 @@ Task serve_passthrough(Server &server, std::shared_ptr<OpenFile> file) {
 
 } // namespace
 
-void OpenFile::start_serving(Server &server) {
+HelError OpenFile::start_serving(Server &server) {
 	HelHandle a = kHelNullHandle, b = kHelNullHandle;
-	if (helCreateStream(&a, &b, 0) != kHelErrNone)
-		throw std::runtime_error("helsim::posix: helCreateStream failed");
+	if (HelError e = helCreateStream(&a, &b, 0))
+		return e;
 	serving_ = a;
 	passthrough_ = b;
 	server.executor().spawn(serve_passthrough(server, shared_from_this()));
+	return kHelErrNone;
 }
 
 Async<std::int64_t> file_read(OpenFile &file, const Requester &who, std::span<std::byte> buffer,

@@ -118,8 +118,9 @@ public:
 	HelHandle serving_lane() const { return serving_; }
 	HelHandle passthrough_lane() const { return passthrough_; }
 	// Creates the stream and starts serving it; call once, right after construction. A
-	// device file instead hands the serving end to its device's server.
-	virtual void start_serving(Server &server);
+	// device file instead hands the serving end to its device's server. kHelErrNoMemory if
+	// the stream could not be made (the description is then dropped unused).
+	[[nodiscard]] virtual HelError start_serving(Server &server);
 
 protected:
 	// The last fd closed (pipes count their ends here).

@@ -137,24 +137,15 @@ Async<std::int64_t> Server::readiness_request(std::shared_ptr<Process> p,
 		int flags = static_cast<int>(request.b);
 		if (flags & ~(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE))
 			co_return -EINVAL;
-		auto file =
-				std::make_shared<EventFd>(executor_, static_cast<std::uint64_t>(request.a), flags);
-		file->start_serving(*this);
-		file->add_reference(); // held while installing, so a failure shuts the lane down
-		int fd = install(*p, file, flags & EFD_CLOEXEC, 0);
-		file->drop_reference();
-		co_return fd;
+		co_return install_new(*p,
+				std::make_shared<EventFd>(executor_, static_cast<std::uint64_t>(request.a), flags),
+				flags & EFD_CLOEXEC);
 	}
 	case protocol::kEpollCreate: {
 		int flags = static_cast<int>(request.a);
 		if (flags & ~EPOLL_CLOEXEC)
 			co_return -EINVAL;
-		auto file = std::make_shared<EpollFile>(executor_);
-		file->start_serving(*this);
-		file->add_reference();
-		int fd = install(*p, file, flags & EPOLL_CLOEXEC, 0);
-		file->drop_reference();
-		co_return fd;
+		co_return install_new(*p, std::make_shared<EpollFile>(executor_), flags & EPOLL_CLOEXEC);
 	}
 	case protocol::kEpollCtl: co_return epoll_ctl(*p, request, tail);
 	case protocol::kEpollWait: co_return co_await epoll_wait(p, request);

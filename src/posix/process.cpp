@@ -270,6 +270,7 @@ void Server::start_image(const std::shared_ptr<Process> &p, HelHandle thread) {
 	helCloseDescriptor(kHelThisUniverse, p->thread);
 	forget_credentials(*p);
 	p->thread = thread;
+	p->image_started = false;
 	remember_credentials(p);
 	while (p->images.size() > 1) // the old images' threads have ended
 		p->images.pop_front();

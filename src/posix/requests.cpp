@@ -35,6 +35,17 @@ std::vector<std::string> split_tail(const std::string &tail) {
 	return parts;
 }
 
+// The file side's answer to a forwarded request, or the error its exchange met: -ENOMEM when
+// the kernel could not make the conversation or the file side could not take it, as the
+// client's answer() says it.
+Response relayed(HelError offered, const InlineResult &reply) {
+	if (offered == kHelErrNoMemory || (offered == kHelErrNone && reply.error == kHelErrEndOfLane))
+		return Response{-ENOMEM, 0, 0};
+	if (offered || reply.error)
+		return Response{-EIO, 0, 0};
+	return protocol::decode<Response>(reply.data);
+}
+
 } // namespace
 
 Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, Request request) {
@@ -206,8 +217,7 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 				offer(send_buffer(&forwarded, sizeof(forwarded)), imbue_credentials(p->thread),
 						recv_inline(), recv_buffer(data.data(), data.size())));
 		auto &[offered, head, imbued, reply, payload] = answer.results;
-		response = offered.error || reply.error ? Response{-EIO, 0, 0}
-												: protocol::decode<Response>(reply.data);
+		response = relayed(offered.error, reply);
 		std::size_t n = payload.error ? 0 : payload.length;
 		answer.release();
 		auto sent = co_await executor_.exchange(conversation,
@@ -233,8 +243,7 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 					offer(send_buffer(&forwarded, sizeof(forwarded)), imbue_credentials(p->thread),
 							send_buffer(data.data(), length.length), recv_inline()));
 			auto &[offered, head, imbued, sent, reply] = answer.results;
-			response = offered.error || reply.error ? Response{-EIO, 0, 0}
-													: protocol::decode<Response>(reply.data);
+			response = relayed(offered.error, reply);
 		}
 	} else {
 		forwarded.preamble.id = protocol::kFileSeek;
@@ -242,8 +251,7 @@ Async<bool> Server::forward(std::shared_ptr<Process> p, HelHandle conversation, 
 				offer(send_buffer(&forwarded, sizeof(forwarded)), imbue_credentials(p->thread),
 						recv_inline()));
 		auto &[offered, head, imbued, reply] = answer.results;
-		response = offered.error || reply.error ? Response{-EIO, 0, 0}
-												: protocol::decode<Response>(reply.data);
+		response = relayed(offered.error, reply);
 	}
 	co_await executor_.exchange(conversation, send_buffer(&response, sizeof(response)));
 	co_return true;
@@ -258,7 +266,9 @@ OpenFile *Server::file_of(Process &p, int fd) {
 }
 
 // Puts `file` at `exact` (closing what was there) or at the lowest free fd >= `lowest`, and
-// hands its passthrough lane to the process (Invoke only) through the file table page.
+// hands its passthrough lane to the process (Invoke only) through the file table page. The
+// lane goes first: a process whose universe cannot take it (kHelErrNoMemory) gets -ENOMEM
+// and keeps the fd it had at `exact`.
 int Server::install(Process &p, std::shared_ptr<OpenFile> file, bool cloexec, int lowest,
 		int exact) {
 	int fd = exact;
@@ -267,14 +277,14 @@ int Server::install(Process &p, std::shared_ptr<OpenFile> file, bool cloexec, in
 		}
 		if (fd >= protocol::kFileTableSize)
 			return -EMFILE;
-	} else if (p.fds[fd].file) {
-		close_fd(p, fd);
 	}
 	HelHandle handle = kHelNullHandle;
 	if (p.file_table &&
 			helTransferDescriptor(file->passthrough_lane(), p.universe, kHelTransferDescriptorOut,
 					kHelRightInvoke, 0, &handle) != kHelErrNone)
-		return -EMFILE;
+		return -ENOMEM;
+	if (p.fds[fd].file)
+		close_fd(p, fd);
 	file->add_reference();
 	p.fds[fd] = Fd{std::move(file), cloexec, handle};
 	if (p.file_table)
@@ -307,10 +317,14 @@ std::int64_t Server::open(Process &p, const std::string &path, int flags, mode_t
 	std::shared_ptr<Inode> inode;
 	if (auto e = state_.tmpfs->open(path, flags, mode, inode))
 		return e;
-	auto file = state_.tmpfs->make_file(std::move(inode), flags);
-	file->start_serving(*this);
+	return install_new(p, state_.tmpfs->make_file(std::move(inode), flags), flags & O_CLOEXEC);
+}
+
+int Server::install_new(Process &p, const std::shared_ptr<OpenFile> &file, bool cloexec) {
+	if (file->start_serving(*this) != kHelErrNone)
+		return -ENOMEM;
 	file->add_reference(); // held while installing, so a failure shuts the lane down
-	int fd = install(p, file, flags & O_CLOEXEC, 0);
+	int fd = install(p, file, cloexec, 0);
 	file->drop_reference();
 	return fd;
 }
@@ -370,16 +384,10 @@ std::int64_t Server::pipe(Process &p, int flags, std::int64_t &second) {
 	int nonblock = flags & O_NONBLOCK;
 	auto reader = std::make_shared<PipeEnd>(buffer, true, O_RDONLY | nonblock);
 	auto writer = std::make_shared<PipeEnd>(buffer, false, O_WRONLY | nonblock);
-	reader->start_serving(*this);
-	writer->start_serving(*this);
-	reader->add_reference();
-	writer->add_reference();
-	int r = install(p, reader, flags & O_CLOEXEC, 0);
-	int w = r < 0 ? r : install(p, writer, flags & O_CLOEXEC, 0);
+	int r = install_new(p, reader, flags & O_CLOEXEC);
+	int w = r < 0 ? r : install_new(p, writer, flags & O_CLOEXEC);
 	if (w < 0 && r >= 0)
 		close_fd(p, r);
-	reader->drop_reference();
-	writer->drop_reference();
 	second = w < 0 ? 0 : w;
 	return w < 0 ? w : r;
 }

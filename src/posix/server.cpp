@@ -24,10 +24,17 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 
+// A page the server writes directly: its frame is allocated now (kHelAllocContinuous), so
+// that running out of memory is helAllocateMemory's kHelErrNoMemory, not a fault of the server
+// at its first write (lazy memory gets its frame then).
+HelError allocate_page(HelHandle &memory) {
+	return helAllocateMemory(kPage, kHelAllocContinuous, nullptr, &memory);
+}
+
 // A page of fresh memory mapped into the server (read-write) and into `space` with `flags`.
 HelError map_shared_page(HelHandle space, std::uint32_t flags, void *&server, void *&process) {
 	HelHandle memory = kHelNullHandle;
-	if (HelError e = helAllocateMemory(kPage, 0, nullptr, &memory))
+	if (HelError e = allocate_page(memory))
 		return e;
 	HelError e = helMapMemory(memory, kHelNullHandle, nullptr, 0, kPage,
 			kHelMapProtRead | kHelMapProtWrite, &server);
@@ -53,15 +60,17 @@ int signal_of(unsigned observation) {
 
 } // namespace
 
-Server::Server(System::State &state, Executor &executor) : state_{state}, executor_{executor} {
+Server::Server(System::State &state, Executor &executor) : state_{state}, executor_{executor} {}
+
+HelError Server::map_clock() {
 	if (!state_.options.clock_page)
-		return;
-	if (helAllocateMemory(kPage, 0, nullptr, &clock_memory_) != kHelErrNone)
-		throw std::runtime_error("helsim::posix: no memory for the clock tracker page");
+		return kHelErrNone;
+	if (HelError e = allocate_page(clock_memory_))
+		return e;
 	void *page = nullptr;
-	if (helMapMemory(clock_memory_, kHelNullHandle, nullptr, 0, kPage,
-				kHelMapProtRead | kHelMapProtWrite, &page) != kHelErrNone)
-		throw std::runtime_error("helsim::posix: cannot map the clock tracker page");
+	if (HelError e = helMapMemory(clock_memory_, kHelNullHandle, nullptr, 0, kPage,
+				kHelMapProtRead | kHelMapProtWrite, &page))
+		return e;
 	clock_page_ = static_cast<protocol::TrackerPage *>(page);
 	// The offset the state keeps (it survives a server restart), published as it is.
 	std::int64_t offset = 0;
@@ -72,6 +81,7 @@ Server::Server(System::State &state, Executor &executor) : state_{state}, execut
 	std::uint64_t now = 0;
 	helGetClock(&now);
 	write_clock(offset, now);
+	return kHelErrNone;
 }
 
 Server::~Server() {
@@ -96,6 +106,10 @@ Async<bool> Server::copy_to_process(const Process &p, std::uint64_t address, con
 }
 
 void Server::run() {
+	if (map_clock() != kHelErrNone) {
+		state_.server_failed();
+		return;
+	}
 	for (;;) {
 		executor_.run([this] { start_pending_spawns(); });
 		std::lock_guard lock{state_.mutex};
@@ -164,12 +178,9 @@ HelError Server::start_process(const PendingSpawn &spawn, Process *parent) {
 		state_.tmpfs->lookup("/dev/null", null);
 		state_.tmpfs->lookup("/dev/console", console);
 		if (null && console) {
-			auto in = state_.tmpfs->make_file(null, O_RDONLY);
 			auto out = state_.tmpfs->make_file(console, O_WRONLY);
-			in->start_serving(*this);
-			out->start_serving(*this);
-			if (install(*p, in, false, 0, 0) < 0 || install(*p, out, false, 0, 1) < 0 ||
-					install(*p, out, false, 0, 2) < 0)
+			if (install_new(*p, state_.tmpfs->make_file(null, O_RDONLY), false) != 0 ||
+					install_new(*p, out, false) != 1 || install(*p, out, false, 0, 2) < 0)
 				return fail(kHelErrNoMemory);
 		}
 	}
@@ -296,8 +307,9 @@ Task Server::observe(std::shared_ptr<Process> p) {
 		}
 		helCloseDescriptor(kHelThisUniverse, next); // never ran: closing it ends it
 	}
-	// Ended without _exit: an exception escaped main (std::terminate would abort).
-	end_process(*p, SIGABRT);
+	// Ended without _exit: an exception escaped main (std::terminate would abort), or the
+	// program never ran, which is reported as a program that could not be started.
+	end_process(*p, p->image_started ? SIGABRT : W_EXITCODE(127, 0));
 	reap(p);
 }
 
@@ -340,6 +352,8 @@ Async<bool> Server::serve_supercall(std::shared_ptr<Process> p, std::uint32_t nu
 			data.counters = &state_.counters;
 			if (!co_await copy_to_process(*p, arg0, &data, sizeof(data)))
 				error = -EFAULT;
+			else
+				p->image_started = true;
 			break;
 		}
 		case protocol::kSuperExit: value = exit(*p, static_cast<int>(arg0)); break;
@@ -376,6 +390,8 @@ Task Server::serve_requests(std::shared_ptr<Process> p) {
 		auto accepted = co_await executor_.exchange(p->posix_lane,
 				accept(recv_inline(), extract_credentials()));
 		auto &[conversation, head, credentials] = accepted.results;
+		if (conversation.error == kHelErrNoMemory)
+			continue; // the request never arrived (its call is -ENOMEM): the lane serves on
 		if (conversation.error != kHelErrNone)
 			break;
 		auto request = protocol::decode<Request>(head.data);

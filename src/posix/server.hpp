@@ -58,6 +58,9 @@ struct Process {
 	std::array<Fd, protocol::kFileTableSize> fds{};
 
 	bool alive = true; // false once it exited or was killed: it is a zombie until its thread ends
+	// Its thread (this image's) fetched its process data: the client is set up and the program
+	// runs. A thread that ends before never ran it (its client could not make its queue).
+	bool image_started = false;
 
 	// ---- signals (signals.cpp)
 	SignalState signals;
@@ -89,7 +92,8 @@ public:
 	Server(const Server &) = delete;
 	Server &operator=(const Server &) = delete;
 
-	// The server thread's body: runs until no process is left and no spawn is pending.
+	// The server thread's body: runs until no process is left and no spawn is pending. A
+	// server that cannot set up its clock page fails the pending spawns (State::server_failed).
 	void run();
 
 	Executor &executor() { return executor_; }
@@ -130,6 +134,9 @@ private:
 	// Files.
 	int install(Process &process, std::shared_ptr<OpenFile> file, bool cloexec, int lowest,
 			int exact = -1);
+	// A new description: its lane made and served, then installed at the lowest free fd.
+	// -ENOMEM if the lane could not be made.
+	int install_new(Process &process, const std::shared_ptr<OpenFile> &file, bool cloexec);
 	int close_fd(Process &process, int fd);
 	void close_all(Process &process);
 	OpenFile *file_of(Process &process, int fd);
@@ -266,7 +273,8 @@ public:
 private:
 	// ---- end readiness
 
-	// The clock owner's page (mapped read-only into every process).
+	// The clock owner's page (mapped read-only into every process), made at the server's start.
+	HelError map_clock();
 	void write_clock(std::int64_t offset, std::uint64_t now);
 	std::int64_t realtime_now();
 

@@ -104,6 +104,10 @@ struct System::State : std::enable_shared_from_this<System::State> {
 	pid_t allocate_pid();
 	Main program(const std::string &path) const; // empty if unknown
 	void start_server();                         // with the mutex held
+	// The server could not start (its queue or its clock page could not be made): every
+	// pending spawn is reported as a program that could not be started (status 127), and the
+	// next spawn starts a server again.
+	void server_failed();
 };
 
 } // namespace helsim::posix

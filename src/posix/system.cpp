@@ -1,8 +1,11 @@
 // The host side: registering programs, spawning, reading statuses and counters, and starting
 // the server process whenever there is work for it.
+#include <sys/wait.h>
+
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <stdexcept>
 
@@ -111,10 +114,25 @@ void System::State::answer_supercalls_inline() {
 void System::State::start_server() {
 	server_running = true;
 	machine.spawn("posix-server", [self = shared_from_this()](std::span<const HelHandle>) {
-		detail::Executor executor;
-		detail::Server server{*self, executor};
+		std::optional<detail::Executor> executor;
+		try {
+			executor.emplace();
+		} catch (const HelException &) { // its queue: kHelErrNoMemory
+			self->server_failed();
+			return;
+		}
+		detail::Server server{*self, *executor};
 		server.run();
 	});
+}
+
+void System::State::server_failed() {
+	std::lock_guard lock{mutex};
+	for (const auto &spawn : pending)
+		statuses[spawn.pid] = W_EXITCODE(127, 0);
+	pending.clear();
+	spawns_pending.store(false, std::memory_order_relaxed);
+	server_running = false;
 }
 
 System::System(Machine &machine, Options options)

@@ -462,6 +462,37 @@ TEST(QueueDispatcher, FreshContextsCountUpPerDispatcherAboveTheCallersRange) {
 	EXPECT_EQ(first.fresh_context(), 0x1002u);
 }
 
+// A queue that cannot be mapped (here, the machine's address window is full) is closed
+// before the constructor throws: no destructor runs after a throw.
+TEST(QueueDispatcher, AQueueThatCannotBeMappedIsClosedBeforeTheThrow) {
+	helsim::Machine machine;
+	machine.spawn("body", [](std::span<const HelHandle>) {
+		// Lazy memory as large as the window, mapped until nothing fits: no frame is taken.
+		constexpr std::size_t kWindow = std::size_t{16} << 30;
+		HelHandle memory;
+		ASSERT_EQ(helAllocateMemory(kWindow, 0, nullptr, &memory), kHelErrNone);
+		std::vector<std::pair<void *, std::size_t>> mappings;
+		for (std::size_t size = kWindow; size >= 4096; size /= 2) {
+			void *at = nullptr;
+			while (helMapMemory(memory, kHelNullHandle, nullptr, 0, size, kHelMapProtRead, &at) ==
+					kHelErrNone)
+				mappings.emplace_back(at, size);
+		}
+		try {
+			helsim::Dispatcher d;
+			ADD_FAILURE() << "the queue was mapped into a full window";
+		} catch (const helsim::HelException &e) {
+			EXPECT_EQ(e.error(), kHelErrNoMemory) << e.what();
+		}
+		// Handle values are handed out in order: the queue's was the one after `memory`.
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, memory + 1), kHelErrNoDescriptor);
+		for (auto [at, size] : mappings)
+			EXPECT_EQ(helUnmapMemory(kHelNullHandle, at, size), kHelErrNone);
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, memory), kHelErrNone);
+	});
+	helsim::test::expect_clean(machine.run());
+}
+
 TEST(QueueDispatcher, SqChunkRecyclingCompletesEverything) {
 	helsim::Machine machine;
 	std::atomic<int> completed{0};
