@@ -6,7 +6,8 @@
 // probe's constructor lingers before it marks the probe built, its destructor marks it dying
 // and lingers, and its describe() counts every call that comes too early or too late. Streams
 // whose handles are closed on attached host threads do the same with real kernel objects, and
-// close handles while the report's reachability walk goes through the universe holding them,
+// close handles while the report's reachability walk goes through the universe holding them;
+// fibers end, dropping their universe and space, while that walk goes through them. Those are
 // for ThreadSanitizer (the name matches CI's TSan filter in .ci/run). They need threads mode:
 // under a HELSIM_MODE override (scripts/test-seeds.sh) they skip.
 #include <gtest/gtest.h>
@@ -162,6 +163,52 @@ TEST(ReportWalkStress, ObjectsCreatedOnHostThreadsJoinTheWalkOnceBuilt) {
 		w.join();
 	EXPECT_EQ(g_described_while_constructing.load(), 0) << "after " << reports << " reports";
 	EXPECT_TRUE(machine.run().leaks.empty());
+}
+
+// Fibers end on their CPUs while the report's reachability walk goes through them: each is
+// reached through its handle in the root universe, and its universe and space are its own, so
+// that its end (which drops both) frees them unless the walk holds them.
+TEST(ReportWalkStress, ThreadsEndingWhileTheWalkReachesThemHandOverTheirUniverseAndSpace) {
+	constexpr int kThreads = 300;
+	helsim::Machine machine;
+	if (machine.config().mode != helsim::Mode::threads)
+		GTEST_SKIP() << "plain host threads run outside a seeded schedule (HELSIM_MODE)";
+
+	std::atomic<bool> created{false};
+	std::atomic<bool> done{false};
+	std::thread creator([&] {
+		auto attached = machine.attach();
+		std::vector<HelHandle> threads;
+		for (int i = 0; i < kThreads; ++i) {
+			HelHandle universe = kHelNullHandle, space = kHelNullHandle, thread = kHelNullHandle;
+			EXPECT_EQ(helCreateUniverse(&universe), kHelErrNone);
+			EXPECT_EQ(helCreateSpace(&space), kHelErrNone);
+			EXPECT_EQ(helCreateThread(universe, space, kHelAbiSystemV,
+							  reinterpret_cast<void *>(+[](std::uintptr_t) {}), nullptr, 0,
+							  &thread),
+					kHelErrNone);
+			// The thread's references are now the only ones.
+			EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, universe), kHelErrNone);
+			EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, space), kHelErrNone);
+			threads.push_back(thread);
+		}
+		created.store(true);
+		// The handles stay open, and this thread attached, until the reports are done.
+		while (!done.load())
+			std::this_thread::yield();
+		for (HelHandle thread : threads)
+			EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, thread), kHelErrNone);
+	});
+	int reports = 0;
+	while (!created.load() || reports == 0) {
+		EXPECT_FALSE(machine.run().stuck);
+		++reports;
+	}
+	done.store(true);
+	creator.join();
+	auto report = machine.run();
+	EXPECT_FALSE(report.stuck);
+	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
 }
 
 } // namespace
