@@ -168,9 +168,10 @@ public:
 	// from now, or drops it if the machine shuts down first: a one-shot timer that owns itself.
 	void call_after(std::uint64_t delay_ns, std::function<void()> callback);
 
-	// Outside work (OutsideWork). expect() counts `work` as activity; forget() ends that, once,
-	// when the work ended or will never come (a cancellation, the teardown): both on the
-	// machine's schedule (a task, a timer) or at teardown.
+	// Outside work (OutsideWork). expect(), on the machine's schedule, counts `work` as
+	// activity; forget() ends that, once, where the work ended or was given up (a completion,
+	// a cancellation, the teardown): on the machine's schedule, at teardown, or in threads
+	// mode in the host thread's deliver().
 	virtual void expect(OutsideWork &work) {
 		(void)work;
 		activity_add(1);
