@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "trace.hpp"
 
@@ -33,7 +34,17 @@ std::uint64_t fnv1a_string(const std::string &s) {
 
 std::uint32_t run_state(std::uint32_t word) { return word & kTaskStateMask; }
 
+// The host whose scheduler runs on this host thread (drive()): its timers' callbacks are on the
+// machine's schedule, though no task runs them.
+thread_local const DeterministicHost *t_scheduling = nullptr;
+
 } // namespace
+
+// A plain host thread's Host::deliver, on its stack until `finished`.
+struct OutsideDelivery {
+	const std::function<void()> &run;
+	bool finished = false;
+};
 
 DeterministicHost::DeterministicHost(unsigned cpus, std::size_t physical_bytes,
 		const Schedule &schedule)
@@ -113,8 +124,12 @@ Task *DeterministicHost::drive(const std::function<bool()> &done) {
 	driving_ = true;
 	struct Reset {
 		bool &flag;
-		~Reset() { flag = false; }
+		~Reset() {
+			flag = false;
+			t_scheduling = nullptr;
+		}
 	} reset{driving_};
+	t_scheduling = this;
 
 	// Every drive (each baton pass of an attached thread) picks among the CPUs with work, so
 	// the candidates live on the stack: a simulated syscall allocates nothing on the host.
@@ -126,10 +141,14 @@ Task *DeterministicHost::drive(const std::function<bool()> &done) {
 			if (!queues_[i].empty())
 				candidates[count++] = i;
 		if (count == 0) {
-			// Idle: jump to the next deadline, or stop if there is none (stuck or done).
+			// Idle: jump to the next deadline; without one, wait for work from outside, or stop
+			// if none is expected (stuck or done).
 			std::uint64_t next = timers_.next_deadline();
-			if (next == kNoDeadline)
-				return nullptr;
+			if (next == kNoDeadline) {
+				if (!run_outside_work())
+					return nullptr;
+				continue;
+			}
 			if (next > now_)
 				now_ = next;
 			continue;
@@ -444,6 +463,67 @@ bool DeterministicHost::disarm(Timer &timer) {
 	if (removed)
 		activity_add(-1);
 	return removed;
+}
+
+void DeterministicHost::expect(OutsideWork &work) {
+	{
+		std::lock_guard lock{outside_mutex_};
+		work.prev_ = outside_tail_;
+		work.next_ = nullptr;
+		(outside_tail_ ? outside_tail_->next_ : outside_head_) = &work;
+		outside_tail_ = &work;
+	}
+	Host::expect(work);
+}
+
+void DeterministicHost::forget(OutsideWork &work) {
+	{
+		std::lock_guard lock{outside_mutex_};
+		(work.prev_ ? work.prev_->next_ : outside_head_) = work.next_;
+		(work.next_ ? work.next_->prev_ : outside_tail_) = work.prev_;
+		work.forgotten_ = true;
+	}
+	// A delivery still waiting (not taken by the scheduler) returns without running.
+	outside_cv_.notify_all();
+	Host::forget(work);
+}
+
+void DeterministicHost::deliver(OutsideWork &work, const std::function<void()> &delivery) {
+	if (current_task() || t_scheduling == this) {
+		delivery();
+		return;
+	}
+	OutsideDelivery waiting{delivery};
+	std::unique_lock lock{outside_mutex_};
+	if (work.forgotten_)
+		return;
+	work.delivery_ = &waiting;
+	outside_cv_.notify_all();
+	// The owner keeps `work` alive while this thread is in here.
+	outside_cv_.wait(lock,
+			[&] { return waiting.finished || (work.forgotten_ && work.delivery_ == &waiting); });
+}
+
+bool DeterministicHost::run_outside_work() {
+	OutsideDelivery *delivery;
+	{
+		std::unique_lock lock{outside_mutex_};
+		if (!outside_head_)
+			return false;
+		// Only the scheduler forgets work while the machine runs: the oldest stays listed.
+		OutsideWork &oldest = *outside_head_;
+		outside_cv_.wait(lock, [&] { return oldest.delivery_ != nullptr; });
+		delivery = std::exchange(oldest.delivery_, nullptr);
+	}
+	// `oldest` may be gone once the delivery ran (it ended the work); the delivery lives until
+	// its host thread sees it finished.
+	delivery->run();
+	{
+		std::lock_guard lock{outside_mutex_};
+		delivery->finished = true;
+	}
+	outside_cv_.notify_all();
+	return true;
 }
 
 void DeterministicHost::random_bytes(void *buffer, std::size_t size) {

@@ -82,6 +82,10 @@ public:
 	void detach(Task &task) override;
 	void arm(Timer &timer) override;
 	bool disarm(Timer &timer) override;
+	// Outside work (Host::deliver): a plain host thread's delivery waits for an idle point.
+	void expect(OutsideWork &work) override;
+	void forget(OutsideWork &work) override;
+	void deliver(OutsideWork &work, const std::function<void()> &delivery) override;
 	PhysicalMemory &physical_memory() override { return physical_; }
 
 protected:
@@ -117,6 +121,9 @@ private:
 	void wait_for_turn(Task &self);
 	void park_attached(Task &self, std::uint64_t deadline);
 	void fire_expired();
+	// The idle point: nothing runnable, no timer armed. Waits for the oldest expected outside
+	// work to be delivered and runs its delivery; false if no outside work is expected.
+	bool run_outside_work();
 
 	PhysicalMemory physical_;
 	const Schedule schedule_;
@@ -149,6 +156,12 @@ private:
 	// Prepared tasks whose host thread was never created: the scheduler retires them.
 	std::vector<Task *> cancelled_;
 	bool stopped_ = false;
+	// Outside work expected, oldest first (an intrusive list: expect() allocates nothing), and
+	// the deliveries that plain host threads wait in.
+	std::mutex outside_mutex_;
+	std::condition_variable outside_cv_;
+	OutsideWork *outside_head_ = nullptr;
+	OutsideWork *outside_tail_ = nullptr;
 };
 
 } // namespace helsim::sim

@@ -49,6 +49,22 @@ private:
 	bool armed_ = false;
 };
 
+// Something a plain host thread (no task of the machine, not its scheduler) will hand the
+// machine later: an extension's operation that such a thread completes. From Host::expect()
+// until Host::forget() it counts as activity, as an armed timer does, so that a machine whose
+// threads wait for it is not stuck. The owner keeps it alive until forget().
+struct OutsideDelivery; // deterministic_host.cpp
+class OutsideWork {
+private:
+	friend class DeterministicHost;
+	// Deterministic mode's list of expected work, oldest first, and the delivery a host
+	// thread waits in (Host::deliver), all guarded by the host's lock for outside work.
+	OutsideWork *next_ = nullptr;
+	OutsideWork *prev_ = nullptr;
+	OutsideDelivery *delivery_ = nullptr;
+	bool forgotten_ = false;
+};
+
 // What the kernel asks of the host operating system (see the top of this file). Every entry
 // is set; the memory entries take page-aligned addresses and sizes.
 struct HostOperations {
@@ -151,6 +167,29 @@ public:
 	// Runs `callback` once, on some scheduler context (no simulated thread runs it), `delay_ns`
 	// from now, or drops it if the machine shuts down first: a one-shot timer that owns itself.
 	void call_after(std::uint64_t delay_ns, std::function<void()> callback);
+
+	// Outside work (OutsideWork). expect(), on the machine's schedule, counts `work` as
+	// activity; forget() ends that, once, where the work ended or was given up (a completion,
+	// a cancellation, the teardown): on the machine's schedule, at teardown, or in threads
+	// mode in the host thread's deliver().
+	virtual void expect(OutsideWork &work) {
+		(void)work;
+		activity_add(1);
+	}
+	virtual void forget(OutsideWork &work) {
+		(void)work;
+		activity_add(-1);
+	}
+	// Runs `delivery`, which ends `work` (and so forgets it) unless something ended it first,
+	// on the machine's behalf. Threads mode: at once, on the calling thread. Deterministic mode,
+	// from a plain host thread: at the machine's next idle point (nothing runnable, no timer
+	// armed), where the scheduler waits for the oldest expected work; the calling thread
+	// blocks until then, and returns without running `delivery` if the work is forgotten
+	// first. So the schedule is the same whenever the host thread calls this.
+	virtual void deliver(OutsideWork &work, const std::function<void()> &delivery) {
+		(void)work;
+		delivery();
+	}
 
 	virtual PhysicalMemory &physical_memory() = 0;
 

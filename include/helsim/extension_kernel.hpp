@@ -79,9 +79,10 @@ public:
 	// Posts `payload` as the completion element: a HelSimpleResult first (its error field is the
 	// operation's HelError), at most the result size given to Caller::start in all. True if
 	// this call ended the operation; false (nothing posted) if a cancellation or the teardown
-	// already did. Any thread may call it, simulated or not. Throws std::invalid_argument for a
-	// payload smaller than a HelSimpleResult or larger than the result size, and
-	// std::logic_error on an empty handle.
+	// already did. Any thread may call it, simulated or not (CompletedBy says which will: in
+	// deterministic mode a plain host thread's call waits for an idle point). Throws
+	// std::invalid_argument for a payload smaller than a HelSimpleResult or larger than the result
+	// size, and std::logic_error on an empty handle.
 	bool complete(std::span<const std::byte> payload) const;
 	// complete() with a HelSimpleResult{error, 0}.
 	bool complete(HelError error) const;
@@ -99,6 +100,26 @@ private:
 	std::shared_ptr<kernel::ExtensionOperation> op_;
 };
 
+// Who calls an asynchronous operation's complete().
+enum class CompletedBy {
+	// The machine's own schedule: a simulated thread (attached ones too), a Caller::after
+	// callback, a device's callback. While the operation is pending the machine does not wait
+	// for it: if every simulated thread waits and no timer is armed, Machine::run reports the
+	// machine stuck.
+	machine,
+	// A plain host thread, outside the machine's schedule (a thread of the extension's own,
+	// a host device model). Until the operation ends (completed, cancelled, abandoned) it
+	// counts as activity, as an armed timer does: Machine::run waits for the completion
+	// instead of reporting its waiter stuck, and waits for good if it never comes (complete,
+	// or cancel it with kHelSubmitCancel, or let the teardown abandon it). In deterministic
+	// mode the completion is delivered at the machine's next idle point (nothing runnable, no
+	// timer armed), where the scheduler waits for the oldest such operation pending:
+	// complete() blocks its host thread until then, so a seed gives the same schedule
+	// whenever the host thread calls it. Its host threads must not make one completion wait
+	// for the machine's reaction to a later one.
+	host_thread,
+};
+
 // What Caller::start needs: the submitter's queue and context, as a built-in operation has.
 struct AsyncRequest {
 	HelHandle queue = kHelNullHandle;
@@ -109,8 +130,10 @@ struct AsyncRequest {
 	std::size_t result_size = sizeof(HelSimpleResult);
 	// Runs once if a cancellation or the teardown ends the operation, before its
 	// kHelErrCancelled completion is posted, with no kernel lock held: it stops the work that
-	// would complete the operation (whose complete() would return false anyway).
+	// would complete the operation (whose complete() would return false anyway). In
+	// deterministic mode a host thread blocked in complete() has returned (false) by then.
 	std::function<void()> on_cancel{};
+	CompletedBy completed_by = CompletedBy::machine;
 };
 
 // The simulated thread that made the call.
@@ -223,8 +246,8 @@ public:
 	void complete(HelError error) const;
 	// Starts an asynchronous operation that completes later (AsyncOperation::complete), exactly
 	// as Caller::start does, on this element's queue and context with the opcode's result size.
-	AsyncOperation start(std::uint64_t cancellation_tag = 0,
-			std::function<void()> on_cancel = {}) const;
+	AsyncOperation start(std::uint64_t cancellation_tag = 0, std::function<void()> on_cancel = {},
+			CompletedBy completed_by = CompletedBy::machine) const;
 
 private:
 	kernel::Thread &thread_;

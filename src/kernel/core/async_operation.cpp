@@ -12,15 +12,17 @@ namespace helsim::kernel {
 
 std::shared_ptr<ExtensionOperation> ExtensionOperation::start(Thread &self, IpcQueue &queue,
 		std::uintptr_t context, std::uint64_t tag, std::size_t result_size,
-		std::function<void()> on_cancel) {
+		std::function<void()> on_cancel, ext::CompletedBy completed_by) {
 	Kernel &kernel = self.kernel();
 	// Everything that allocates comes before the operation counts as submitted
 	// (see without_allocation_exceptions).
 	auto op = std::make_shared<ExtensionOperation>(kernel, queue, context, result_size,
-			std::move(on_cancel));
+			std::move(on_cancel), completed_by == ext::CompletedBy::host_thread);
 	op->cancellation_tag = tag;
 	kernel.extension_operations().add(*op);
 	op->self_ = op;
+	if (op->outside_)
+		kernel.host().expect(op->outside_work_);
 	// The same flow from submission to completion that built-in operations start.
 	if (self.tracer()) [[unlikely]]
 		self.set_trace_key(&queue, context);
@@ -33,9 +35,9 @@ std::shared_ptr<ExtensionOperation> ExtensionOperation::start(Thread &self, IpcQ
 }
 
 ExtensionOperation::ExtensionOperation(Kernel &kernel, IpcQueue &queue, std::uintptr_t context,
-		std::size_t result_size, std::function<void()> on_cancel)
+		std::size_t result_size, std::function<void()> on_cancel, bool outside)
 : kernel_{kernel}, context_{context}, result_size_{result_size},
-  on_cancel_{std::move(on_cancel)}, queue_{&queue} {}
+  on_cancel_{std::move(on_cancel)}, outside_{outside}, queue_{&queue} {}
 
 bool ExtensionOperation::ended() const {
 	std::lock_guard lock{mutex_};
@@ -49,6 +51,14 @@ bool ExtensionOperation::complete(std::span<const std::byte> payload) {
 		throw std::invalid_argument(
 				"helsim: AsyncOperation::complete: the payload must hold a HelSimpleResult and "
 				"fit the result size given to Caller::start");
+	if (!outside_)
+		return end_completed(payload);
+	bool ended = false;
+	kernel_.host().deliver(outside_work_, [&] { ended = end_completed(payload); });
+	return ended;
+}
+
+bool ExtensionOperation::end_completed(std::span<const std::byte> payload) {
 	Ref<IpcQueue> queue;
 	{
 		std::lock_guard lock{mutex_};
@@ -60,6 +70,9 @@ bool ExtensionOperation::complete(std::span<const std::byte> payload) {
 	}
 	QueueSource source{payload.data(), payload.size()};
 	queue->post({&source, 1}, context_, true);
+	// After the post, which may have woken a thread: in threads mode the machine's activity
+	// never drops to zero in between.
+	end_outside_work();
 	release(std::move(queue));
 	return true;
 }
@@ -88,12 +101,22 @@ void ExtensionOperation::abandon() {
 }
 
 void ExtensionOperation::end_cancelled(Ref<IpcQueue> queue) {
+	// Before the hook, which may wait for the host thread that completes the operation: that
+	// thread, blocked delivering its completion (deterministic mode), returns now. A
+	// cancellation runs on a simulated thread, or the teardown on the machine's: the activity
+	// does not drop to zero meanwhile.
+	end_outside_work();
 	// The extension stops its own work first (a worker, a timer), with no lock held: the hook
 	// may well call complete(), which then finds the operation ended.
 	if (on_cancel_)
 		std::exchange(on_cancel_, {})();
 	queue->post_simple(kHelErrCancelled, context_);
 	release(std::move(queue));
+}
+
+void ExtensionOperation::end_outside_work() {
+	if (outside_)
+		kernel_.host().forget(outside_work_);
 }
 
 void ExtensionOperation::release(Ref<IpcQueue> queue) {

@@ -11,10 +11,12 @@
 #include <mutex>
 #include <span>
 
+#include <helsim/extension_kernel.hpp>
 #include <helsim/hel.h>
 
 #include "kernel/core/object.hpp"
 #include "kernel/ipc/queue.hpp"
+#include "sim/host.hpp"
 
 namespace helsim::kernel {
 
@@ -31,15 +33,17 @@ class ExtensionOperation final : public Cancellable,
 public:
 	// Counts the operation as submitted by `self`; the completion goes to `queue` with
 	// `context`. `result_size` bounds what complete() may post; `on_cancel` runs (no lock held)
-	// when a cancellation or the teardown ends the operation instead.
+	// when a cancellation or the teardown ends the operation instead. An operation completed
+	// by a plain host thread is the host's outside work (sim::OutsideWork) until it ends.
 	static std::shared_ptr<ExtensionOperation> start(Thread &self, IpcQueue &queue,
 			std::uintptr_t context, std::uint64_t tag, std::size_t result_size,
-			std::function<void()> on_cancel);
+			std::function<void()> on_cancel, ext::CompletedBy completed_by);
 
 	ExtensionOperation(Kernel &kernel, IpcQueue &queue, std::uintptr_t context,
-			std::size_t result_size, std::function<void()> on_cancel);
+			std::size_t result_size, std::function<void()> on_cancel, bool outside);
 
-	// Posts `payload` unless the operation has ended; true if this call ended it.
+	// Posts `payload` unless the operation has ended; true if this call ended it. The post of
+	// an operation completed from outside goes through the host (sim::Host::deliver).
 	bool complete(std::span<const std::byte> payload);
 	void cancel() override;
 	// Teardown: ends a pending operation with kHelErrCancelled.
@@ -50,7 +54,10 @@ public:
 private:
 	// Under mutex_: ends the operation and hands its queue to the caller, who posts.
 	Ref<IpcQueue> take();
+	bool end_completed(std::span<const std::byte> payload);
 	void end_cancelled(Ref<IpcQueue> queue);
+	// The outside work (if any) is over: the host forgets it.
+	void end_outside_work();
 	// Drops `queue`, then takes the operation off the kernel's list and lets it go: the last
 	// touch of the kernel.
 	void release(Ref<IpcQueue> queue);
@@ -59,6 +66,8 @@ private:
 	std::uintptr_t context_;
 	std::size_t result_size_;
 	std::function<void()> on_cancel_;
+	const bool outside_; // ext::CompletedBy::host_thread: outside_work_ is expected
+	sim::OutsideWork outside_work_;
 	mutable std::mutex mutex_;
 	Ref<IpcQueue> queue_; // null once ended
 	std::shared_ptr<ExtensionOperation> self_;

@@ -81,7 +81,8 @@ HelError Caller::start(const AsyncRequest &request, AsyncOperation &operation) c
 	if (!q.object->fits(kernel::pad8(request.result_size)))
 		return kHelErrQueueTooSmall;
 	operation = AsyncOperation{kernel::ExtensionOperation::start(thread_, *q.object,
-			request.context, request.cancellation_tag, request.result_size, request.on_cancel)};
+			request.context, request.cancellation_tag, request.result_size, request.on_cancel,
+			request.completed_by)};
 	return kHelErrNone;
 }
 
@@ -100,10 +101,10 @@ void SqSubmission::complete(HelError error) const {
 	complete(std::as_bytes(std::span{&result, 1}));
 }
 
-AsyncOperation SqSubmission::start(std::uint64_t cancellation_tag,
-		std::function<void()> on_cancel) const {
+AsyncOperation SqSubmission::start(std::uint64_t cancellation_tag, std::function<void()> on_cancel,
+		CompletedBy completed_by) const {
 	return AsyncOperation{kernel::ExtensionOperation::start(thread_, queue_, context_,
-			cancellation_tag, result_size_, std::move(on_cancel))};
+			cancellation_tag, result_size_, std::move(on_cancel), completed_by)};
 }
 
 void Caller::charge(std::uint64_t ns) const { thread_.kernel().host().charge(ns); }

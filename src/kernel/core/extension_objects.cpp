@@ -68,7 +68,7 @@ void Caller::adopt(ObjectKindId kind, std::unique_ptr<KernelObject> object) cons
 				kind.value()));
 	KernelObject &raw = *object;
 	// The kernel object's first reference becomes the caller's ObjectRef.
-	raw.core_ = new ExtensionObject(k, id, std::move(object));
+	raw.core_ = kernel::make_object<ExtensionObject>(k, id, std::move(object)).release();
 }
 
 HelError Caller::attach(const KernelObject &object, std::uint32_t rights, HelHandle &handle) const {

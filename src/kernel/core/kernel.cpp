@@ -27,7 +27,6 @@ Object::Object(Kernel &kernel, ObjectKind kind)
 	// commits an operation (see without_allocation_exceptions).
 	if (kernel.fail_at(FaultPoint::object_creation)) [[unlikely]]
 		throw std::bad_alloc{};
-	kernel.register_object(*this);
 }
 
 const char *Object::kind_name() const { return kernel_.kinds()[kind_].name.c_str(); }
@@ -37,13 +36,6 @@ int Object::descriptor_type() const { return kernel_.kinds()[kind_].descriptor_t
 void Object::retire() {
 	kernel_.unregister_object(*this);
 	last_reference_dropped();
-}
-
-// Only an object that never lost its last reference is still registered here: one whose
-// derived constructor threw. The flag needs no lock: retire() cleared it on this thread.
-Object::~Object() {
-	if (registered)
-		kernel_.unregister_object(*this);
 }
 
 Kernel::Kernel(const MachineConfig &config, sim::Host &host)
@@ -67,7 +59,6 @@ void Kernel::register_object(Object &object) {
 	if (registry_head_)
 		registry_head_->registry_prev = &object;
 	registry_head_ = &object;
-	object.registered = true;
 }
 
 void Kernel::unregister_object(Object &object) {
@@ -76,7 +67,6 @@ void Kernel::unregister_object(Object &object) {
 			object.registry_next;
 	if (object.registry_next)
 		object.registry_next->registry_prev = object.registry_prev;
-	object.registered = false;
 }
 
 std::vector<LeakedObject> Kernel::live_objects(const std::set<const void *> &except) const {

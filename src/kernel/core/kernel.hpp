@@ -49,11 +49,11 @@ public:
 		return next_universe_id_.fetch_add(1, std::memory_order_relaxed);
 	}
 
-	// Object registry, for leak reports. An object is registered by its constructor and
-	// leaves when its last reference is dropped, before its destructor can begin (see
-	// Object::retire), so a walk under the registry lock meets only objects still alive; one
-	// may have no reference left, so a walk that keeps an object takes a reference with
-	// try_ref.
+	// Object registry, for leak reports. An object is registered once constructed (by
+	// make_object) and leaves when its last reference is dropped, before its destructor can
+	// begin (see Object::retire), so a walk under the registry lock meets only objects whole
+	// and alive; one may have no reference left, so a walk that keeps an object takes a
+	// reference with try_ref.
 	void register_object(Object &object);
 	void unregister_object(Object &object);
 	// Every live object except those in `except`.

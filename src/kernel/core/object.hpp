@@ -37,7 +37,7 @@ public:
 	Object(Kernel &kernel, ObjectKind kind);
 	Object(const Object &) = delete;
 	Object &operator=(const Object &) = delete;
-	virtual ~Object();
+	virtual ~Object() = default;
 
 	ObjectKind kind() const { return kind_; }
 	Kernel &kernel() const { return kernel_; }
@@ -88,12 +88,11 @@ public:
 	}
 	std::int64_t refs() const { return refs_.load(std::memory_order_relaxed); }
 
-	// Registry links and membership (guarded by the kernel's object registry lock). An object
-	// is in the registry from its construction until its last reference is dropped, or until
-	// its destructor if it never had one dropped (a constructor that threw).
+	// Registry links (guarded by the kernel's object registry lock). An object is in the
+	// registry from the end of its construction (make_object) until its last reference is
+	// dropped.
 	Object *registry_prev = nullptr;
 	Object *registry_next = nullptr;
-	bool registered = false;
 
 protected:
 	// Default: delete. An override (a lane breaking its stream) runs with the object already
@@ -153,9 +152,16 @@ private:
 	T *p_ = nullptr;
 };
 
+// The one way to create a kernel object: it joins its kernel's registry only once its
+// most-derived constructor has finished, so a walk of the registry on another thread never
+// meets an object under construction (whose vptr and fields are not yet its own). A class with
+// a private constructor befriends this. Objects created otherwise are never registered, and
+// retire() would unlink one from a list it is not in.
 template <typename T, typename... Args>
 Ref<T> make_object(Args &&...args) {
-	return Ref<T>::adopt(new T(std::forward<Args>(args)...));
+	auto object = Ref<T>::adopt(new T(std::forward<Args>(args)...));
+	object->kernel().register_object(*object);
+	return object;
 }
 
 } // namespace helsim::kernel

@@ -43,7 +43,7 @@ HelError IpcQueue::create(Kernel &kernel, const HelQueueParameters &params, SqSu
 	if (HelError e = AllocatedMemory::create(kernel, size, kHelAllocContinuous, 0, memory);
 			e != kHelErrNone)
 		return e;
-	out = Ref<IpcQueue>::adopt(new IpcQueue{kernel, params, submit, std::move(memory)});
+	out = make_object<IpcQueue>(kernel, params, submit, std::move(memory));
 	return kHelErrNone;
 }
 

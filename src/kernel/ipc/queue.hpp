@@ -123,6 +123,8 @@ public:
 	Accounting accounting();
 
 private:
+	template <typename T, typename... Args>
+	friend Ref<T> make_object(Args &&...args);
 	IpcQueue(Kernel &kernel, const HelQueueParameters &params, SqSubmit submit,
 			Ref<AllocatedMemory> memory);
 

@@ -133,7 +133,7 @@ void Lane::last_reference_dropped() {
 Stream::Stream(Kernel &kernel) : Object{kernel, ObjectKind::stream} {}
 
 void Stream::create(Kernel &kernel, bool with_credentials, Ref<Lane> &lane0, Ref<Lane> &lane1) {
-	auto stream = Ref<Stream>::adopt(new Stream{kernel});
+	auto stream = make_object<Stream>(kernel);
 	if (with_credentials) {
 		stream->has_credentials_ = true;
 		kernel.random_bytes(stream->credentials_.data(), stream->credentials_.size());

@@ -119,6 +119,8 @@ public:
 	void for_each_pending(const std::function<void(const PendingOperation &)> &f) override;
 
 private:
+	template <typename T, typename... Args>
+	friend Ref<T> make_object(Args &&...args);
 	friend class Lane;
 	explicit Stream(Kernel &kernel);
 

@@ -35,7 +35,7 @@ HelError AllocatedMemory::create(Kernel &kernel, std::size_t size, std::uint32_t
 			? ~sim::PhysicalAddr{0}
 			: (sim::PhysicalAddr{1} << address_bits);
 	bool continuous = flags & kHelAllocContinuous;
-	auto memory = Ref<AllocatedMemory>::adopt(new AllocatedMemory{kernel, size, continuous, limit});
+	auto memory = make_object<AllocatedMemory>(kernel, size, continuous, limit);
 	if (continuous) {
 		auto base = kernel.host().physical_memory().allocate(size, limit);
 		if (!base)

@@ -35,6 +35,8 @@ public:
 	static constexpr std::size_t kMaxSize = std::size_t{1} << 40;
 
 private:
+	template <typename T, typename... Args>
+	friend Ref<T> make_object(Args &&...args);
 	static constexpr sim::PhysicalAddr kNoFrame = ~sim::PhysicalAddr{0};
 	static constexpr std::size_t kChunkPages = 512;
 	using Chunk = std::array<sim::PhysicalAddr, kChunkPages>;

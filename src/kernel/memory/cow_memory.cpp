@@ -73,8 +73,8 @@ Ref<CopyOnWriteMemory> CopyOnWriteMemory::create(Kernel &kernel, Ref<MemoryView>
 	std::shared_ptr<ZeroFrame> zero;
 	if (!source)
 		zero = std::make_shared<ZeroFrame>(kernel.host().physical_memory());
-	auto memory = Ref<CopyOnWriteMemory>::adopt(
-			new CopyOnWriteMemory{kernel, std::move(source), offset, size, std::move(zero)});
+	auto memory = make_object<CopyOnWriteMemory>(kernel, std::move(source), offset, size,
+			std::move(zero));
 	if (memory->source_)
 		memory->source_->add_observer(*memory);
 	return memory;
@@ -231,8 +231,7 @@ void CopyOnWriteMemory::unpin(std::size_t offset, std::size_t size) {
 HelError CopyOnWriteMemory::fork(Ref<MemoryView> &out) {
 	// Made before this view starts forking: a failed allocation (an exception) must leave it
 	// as it was, not with its faults waiting for a fork that never ends.
-	auto forked = Ref<CopyOnWriteMemory>::adopt(
-			new CopyOnWriteMemory{kernel(), source_, source_offset_, size_, zero_});
+	auto forked = make_object<CopyOnWriteMemory>(kernel(), source_, source_offset_, size_, zero_);
 	std::lock_guard serial{fork_mutex_};
 	{
 		std::lock_guard lock{mutex_};

@@ -51,6 +51,8 @@ public:
 	static constexpr std::size_t kMaxSize = std::size_t{1} << 40;
 
 private:
+	template <typename T, typename... Args>
+	friend Ref<T> make_object(Args &&...args);
 	struct Layer;
 	struct ZeroFrame;
 	using Chain = std::vector<std::shared_ptr<const Layer>>;

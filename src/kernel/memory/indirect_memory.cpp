@@ -15,7 +15,7 @@ IndirectMemory::IndirectMemory(Kernel &kernel, std::size_t num_slots)
 : MemoryView{kernel}, num_slots_{num_slots}, slots_(num_slots) {}
 
 Ref<IndirectMemory> IndirectMemory::create(Kernel &kernel, std::size_t num_slots) {
-	return Ref<IndirectMemory>::adopt(new IndirectMemory{kernel, num_slots});
+	return make_object<IndirectMemory>(kernel, num_slots);
 }
 
 IndirectMemory::~IndirectMemory() {

@@ -48,6 +48,8 @@ public:
 	Object &observer_object() override { return *this; }
 
 private:
+	template <typename T, typename... Args>
+	friend Ref<T> make_object(Args &&...args);
 	struct Slot {
 		Ref<MemoryView> view;
 		std::size_t offset = 0;

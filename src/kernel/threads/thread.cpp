@@ -79,12 +79,13 @@ void Thread::run_fiber_body() {
 void Thread::release_context() {
 	// Let the universe and space go now: a universe holding a handle to this thread must not
 	// keep itself alive through it. They are dropped outside the lock: that may free them.
+	Ref<Universe> universe;
 	Ref<AddressSpace> space;
 	{
 		std::lock_guard lock{exit_mutex_};
+		universe = std::move(universe_);
 		space = std::move(space_);
 	}
-	universe_ = nullptr;
 }
 
 void Thread::on_fiber_exit() {
@@ -517,10 +518,20 @@ void Thread::abandon() {
 }
 
 void Thread::for_each_reference(const std::function<void(Object &)> &f) {
-	if (universe_)
-		f(*universe_);
-	if (space_)
-		f(*space_);
+	// The report's walk runs on another host thread while this one may be ending: the
+	// references it takes under the lock keep both alive past release_context(), and f runs
+	// without the lock.
+	Ref<Universe> universe;
+	Ref<AddressSpace> space;
+	{
+		std::lock_guard lock{exit_mutex_};
+		universe = universe_;
+		space = space_;
+	}
+	if (universe)
+		f(*universe);
+	if (space)
+		f(*space);
 }
 
 void Thread::block(sim::WaitReason reason, std::uint64_t deadline) {

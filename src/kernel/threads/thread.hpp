@@ -200,7 +200,9 @@ private:
 
 	Ref<Universe> universe_;
 	Ref<AddressSpace> space_;
-	std::mutex exit_mutex_; // guards space_ against space_of_other() once the thread ends
+	// Guards universe_ and space_ against other threads' readers (space_of_other, the
+	// report's for_each_reference) once the thread ends.
+	std::mutex exit_mutex_;
 	std::array<char, 16> credentials_{};
 	std::function<void()> entry_;
 	std::atomic<bool> started_; // an attached thread runs from the start

@@ -1,13 +1,15 @@
 // The run report's walk of live objects (Kernel::live_objects, object_counts, accounting) while
-// plain host threads destroy objects, in threads mode. The walk calls each object's virtual
-// describe() under the registry lock; an object must have left the registry before its
-// destructor begins, or the walk reads an object that is being torn down. Probes make that
-// visible in any build: a probe's destructor marks it dying and lingers, and its describe()
-// counts every call that comes after. Streams whose handles are closed on attached host threads
-// do the same with real kernel objects, and close handles while the report's reachability walk
-// goes through the universe holding them, for ThreadSanitizer (the name matches CI's TSan filter
-// in .ci/run). They need threads mode: under a HELSIM_MODE override (scripts/test-seeds.sh)
-// they skip.
+// plain host threads create and destroy objects, in threads mode. The walk calls each object's
+// virtual describe() under the registry lock; an object must join the registry only once its
+// constructor has finished, and leave it before its destructor begins, or the walk reads an
+// object that is half built or being torn down. Probes make that visible in any build: a
+// probe's constructor lingers before it marks the probe built, its destructor marks it dying
+// and lingers, and its describe() counts every call that comes too early or too late. Streams
+// whose handles are closed on attached host threads do the same with real kernel objects, and
+// close handles while the report's reachability walk goes through the universe holding them;
+// fibers end, dropping their universe and space, while that walk goes through them. Those are
+// for ThreadSanitizer (the name matches CI's TSan filter in .ci/run). They need threads mode:
+// under a HELSIM_MODE override (scripts/test-seeds.sh) they skip.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -31,6 +33,7 @@ using helsim::kernel::ObjectKind;
 using helsim::kernel::Ref;
 
 std::atomic<int> g_described_while_dying{0};
+std::atomic<int> g_described_while_constructing{0};
 
 class Probe final : public Object {
 public:
@@ -49,6 +52,24 @@ public:
 
 private:
 	std::atomic<bool> dying_{false};
+};
+
+class ConstructionProbe final : public Object {
+public:
+	explicit ConstructionProbe(Kernel &kernel) : Object{kernel, ObjectKind::token} {
+		// Long enough for a walk running now to reach this object, were it registered already.
+		std::this_thread::sleep_for(std::chrono::microseconds{20});
+		built_.store(true, std::memory_order_relaxed);
+	}
+
+	const char *describe() const override {
+		if (!built_.load(std::memory_order_relaxed))
+			g_described_while_constructing.fetch_add(1, std::memory_order_relaxed);
+		return "construction probe";
+	}
+
+private:
+	std::atomic<bool> built_{false};
 };
 
 TEST(ReportWalkStress, ObjectsDestroyedOnHostThreadsLeaveTheWalkFirst) {
@@ -113,6 +134,81 @@ TEST(ReportWalkStress, ObjectsDestroyedOnHostThreadsLeaveTheWalkFirst) {
 		w.join();
 	EXPECT_EQ(g_described_while_dying.load(), 0) << "after " << reports << " reports";
 	EXPECT_TRUE(machine.run().leaks.empty());
+}
+
+TEST(ReportWalkStress, ObjectsCreatedOnHostThreadsJoinTheWalkOnceBuilt) {
+	constexpr int kThreads = 2;
+	constexpr int kObjects = 400;
+	g_described_while_constructing.store(0);
+	helsim::Machine machine;
+	if (machine.config().mode != helsim::Mode::threads)
+		GTEST_SKIP() << "plain host threads run outside a seeded schedule (HELSIM_MODE)";
+	Kernel &kernel = machine.kernel_for_extensions();
+
+	std::atomic<int> running{kThreads};
+	std::vector<std::thread> workers;
+	for (int t = 0; t < kThreads; ++t)
+		workers.emplace_back([&] {
+			std::vector<Ref<ConstructionProbe>> probes;
+			for (int i = 0; i < kObjects; ++i)
+				probes.push_back(make_object<ConstructionProbe>(kernel));
+			running.fetch_sub(1);
+		});
+	int reports = 0;
+	while (running.load() > 0 || reports == 0) {
+		EXPECT_FALSE(machine.run().stuck);
+		++reports;
+	}
+	for (auto &w : workers)
+		w.join();
+	EXPECT_EQ(g_described_while_constructing.load(), 0) << "after " << reports << " reports";
+	EXPECT_TRUE(machine.run().leaks.empty());
+}
+
+// Fibers end on their CPUs while the report's reachability walk goes through them: each is
+// reached through its handle in the root universe, and its universe and space are its own, so
+// that its end (which drops both) frees them unless the walk holds them.
+TEST(ReportWalkStress, ThreadsEndingWhileTheWalkReachesThemHandOverTheirUniverseAndSpace) {
+	constexpr int kThreads = 300;
+	helsim::Machine machine;
+	if (machine.config().mode != helsim::Mode::threads)
+		GTEST_SKIP() << "plain host threads run outside a seeded schedule (HELSIM_MODE)";
+
+	std::atomic<bool> created{false};
+	std::atomic<bool> done{false};
+	std::thread creator([&] {
+		auto attached = machine.attach();
+		std::vector<HelHandle> threads;
+		for (int i = 0; i < kThreads; ++i) {
+			HelHandle universe = kHelNullHandle, space = kHelNullHandle, thread = kHelNullHandle;
+			EXPECT_EQ(helCreateUniverse(&universe), kHelErrNone);
+			EXPECT_EQ(helCreateSpace(&space), kHelErrNone);
+			EXPECT_EQ(helCreateThread(universe, space, kHelAbiSystemV,
+							  reinterpret_cast<void *>(+[](std::uintptr_t) {}), nullptr, 0,
+							  &thread),
+					kHelErrNone);
+			// The thread's references are now the only ones.
+			EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, universe), kHelErrNone);
+			EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, space), kHelErrNone);
+			threads.push_back(thread);
+		}
+		created.store(true);
+		// The handles stay open, and this thread attached, until the reports are done.
+		while (!done.load())
+			std::this_thread::yield();
+		for (HelHandle thread : threads)
+			EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, thread), kHelErrNone);
+	});
+	int reports = 0;
+	while (!created.load() || reports == 0) {
+		EXPECT_FALSE(machine.run().stuck);
+		++reports;
+	}
+	done.store(true);
+	creator.join();
+	auto report = machine.run();
+	EXPECT_FALSE(report.stuck);
+	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
 }
 
 } // namespace
