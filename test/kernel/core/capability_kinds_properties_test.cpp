@@ -1,15 +1,17 @@
 // Capability properties (issue 18, item 3) over the kinds the memory walk of
 // capability_properties_test.cpp does not cover: copy-on-write views and their forks, address
-// spaces, lanes, threads and queues. Each seed runs a few rounds per kind; a round creates an
-// object, sends a copy of its handle out to another universe and back, each leg through a random
-// exposed mask, then checks that the rights never grew, that every right of the kind gates
-// exactly what the reference says it gates, and that closing this universe's handles leaves the
-// other universe's copy (and, for a lane, the lane) working. The driver holds every other
-// universe with Grant and Take, so it reaches their handles only by transferring them in: the
+// spaces, lanes (made by helCreateStream and by an offer meeting an accept), threads, queues,
+// and indirect, swappable, managed and hardware memory views. Each seed runs a few rounds per kind;
+// a round creates an object, sends a copy of its handle out to another universe and back, each leg
+// through a random exposed mask, then checks that the rights never grew, that every right of the
+// kind gates exactly what the reference says it gates, and that closing this universe's handles
+// leaves the other universe's copy (and, for a lane, the lane) working. The driver holds every
+// other universe with Grant and Take, so it reaches their handles only by transferring them in: the
 // copy it makes that way has the remote handle's rights exactly (its exposed mask is all).
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <utility>
@@ -36,6 +38,9 @@ constexpr std::uint64_t kTag = 0x7a6b5c4d3e2f1001;
 // support.hpp).
 constexpr std::uint32_t kMemoryRights = kHelRightRead | kHelRightWrite | kHelRightExecute |
 		kHelRightAssign | kHelRightProvision | kHelRightPin | kHelRightFence | kHelRightManage;
+// Indirect memory's: no Execute and no Pin (docs/reference/helCreateIndirectMemory.md).
+constexpr std::uint32_t kIndirectRights = kHelRightRead | kHelRightWrite | kHelRightAssign |
+		kHelRightProvision | kHelRightFence | kHelRightManage;
 
 // What mapping with each protection needs: Assign and Read, and Write too for a writable one.
 constexpr std::pair<std::uint32_t, std::uint32_t> kMapChecks[] = {{kHelMapProtRead,
@@ -125,7 +130,8 @@ public:
 	// Rounds for a kind whose rights are checked by gates(handle, rights) alone: the copy sent
 	// away gates by its own rights, and still does after every local handle is closed.
 	template <typename Make, typename Gates>
-	void gated_rounds(Make make, std::uint32_t rights, int type, Gates gates) {
+	void gated_rounds(Make make, std::uint32_t rights, int type, Gates gates,
+			const std::function<void(HelHandle, std::uint32_t)> &last = {}) {
 		for (int r = 0; r < kRounds; ++r) {
 			HelHandle object = make();
 			Trip t = trip(object, rights);
@@ -135,6 +141,8 @@ public:
 			HelHandle copy = probe(t.away);
 			EXPECT_EQ(info_of(copy).type, type);
 			gates(copy, t.away_rights);
+			if (last)
+				last(copy, t.away_rights);
 			close(copy);
 			close_away(t.away);
 		}
@@ -232,10 +240,17 @@ public:
 
 	// ------------------------------------------------------------ lanes
 
-	void lanes() {
+	// The round's two lanes come from helCreateStream, or (`accepted`) are the two sides of the
+	// stream an offer with kHelItemWantLane and an accept made: the same rights, the same rules.
+	void lanes(bool accepted = false) {
 		for (int r = 0; r < kRounds; ++r) {
 			HelHandle lane = kHelNullHandle, peer = kHelNullHandle;
-			ASSERT_EQ(helCreateStream(&lane, &peer, 0), kHelErrNone);
+			if (accepted)
+				accepted_pair(lane, peer);
+			else
+				ASSERT_EQ(helCreateStream(&lane, &peer, 0), kHelErrNone);
+			EXPECT_EQ(info_of(lane).rights, kLaneRights);
+			EXPECT_EQ(info_of(peer).rights, kLaneRights);
 			Trip t = trip(lane, kLaneRights);
 			EXPECT_EQ(send(t.home, peer),
 					has(t.home_rights, kHelRightInvoke) ? kHelErrNone : kHelErrBadRights);
@@ -257,6 +272,36 @@ public:
 			EXPECT_EQ(send_from(peer), kHelErrEndOfLane);
 			close(peer);
 		}
+	}
+
+	// Offer (kHelItemWantLane) on one lane of a fresh stream, accept on the other: `offered` and
+	// `accepted` are the two sides of the stream the pairing made. The fresh stream is closed.
+	void accepted_pair(HelHandle &offered, HelHandle &accepted) {
+		constexpr std::uintptr_t kOffer = 3, kAccept = 4;
+		HelHandle first = kHelNullHandle, second = kHelNullHandle;
+		ASSERT_EQ(helCreateStream(&first, &second, 0), kHelErrNone);
+		auto offer = ipc::offer_want_lane();
+		auto accept = ipc::accept();
+		ipc::submit(dispatcher_, first, kOffer, offer);
+		ipc::submit(dispatcher_, second, kAccept, accept);
+		dispatcher_.flush();
+		for (int done = 0; done < 2;) {
+			auto element = dispatcher_.wait();
+			if (!element)
+				continue;
+			++done;
+			ipc::HandleResult result;
+			if (element->context() == kOffer)
+				result = std::get<0>(ipc::parse<decltype(offer)>(*element));
+			else if (element->context() == kAccept)
+				result = std::get<0>(ipc::parse<decltype(accept)>(*element));
+			else
+				ADD_FAILURE() << "a completion nobody submitted: " << element->context();
+			EXPECT_EQ(result.error, kHelErrNone);
+			(element->context() == kOffer ? offered : accepted) = result.handle;
+		}
+		close(first);
+		close(second);
 	}
 
 	// Sends a word from `from` and receives it on `to`; the first error of either side.
@@ -299,9 +344,13 @@ public:
 	// ------------------------------------------------------------ threads
 
 	// The remote copy alone keeps the thread: its gates see a stopped thread, not an ended one.
+	// Last, through the remote copy, only Manage may resume it (it then returns from its entry).
 	void threads() {
 		gated_rounds([] { return make_stopped_thread(); }, kThreadRights, kHelDescThread,
-				[this](HelHandle h, std::uint32_t rights) { thread_gates(h, rights); });
+				[this](HelHandle h, std::uint32_t rights) { thread_gates(h, rights); },
+				[](HelHandle h, std::uint32_t rights) {
+					expect_gate(helResume(h), rights, kHelRightManage, kHelErrNone, "helResume");
+				});
 	}
 
 	void thread_gates(HelHandle thread, std::uint32_t rights) {
@@ -318,6 +367,16 @@ public:
 		// thread would give kHelErrThreadTerminated instead.
 		auto observed = sq_call(dispatcher_, kHelSubmitObserve, HelSqObserve{thread});
 		expect_gate(observed.error(), rights, kHelRightWait, kHelErrNone, "Observe");
+		// Its register image: loading needs Read, storing Write (the words loaded, or zeros
+		// without Read: the thread has not started, nothing reads its general registers).
+		HelWord image[kHelNumGprs] = {};
+		expect_gate(helLoadRegisters(thread, kHelRegsGeneral, image), rights, kHelRightRead,
+				kHelErrNone, "helLoadRegisters");
+		expect_gate(helStoreRegisters(thread, kHelRegsGeneral, image), rights, kHelRightWrite,
+				kHelErrNone, "helStoreRegisters");
+		// An interrupt of a thread already interrupted is kept for after its resume.
+		expect_gate(helInterruptThread(thread), rights, kHelRightSignal, kHelErrNone,
+				"helInterruptThread");
 	}
 
 	// ------------------------------------------------------------ copy-on-write views
@@ -388,15 +447,99 @@ public:
 		close_away(t.away);
 	}
 
-	static HelHandle tagged_memory() {
-		HelHandle h = kHelNullHandle;
-		EXPECT_EQ(helAllocateMemory(kPage, 0, nullptr, &h), kHelErrNone);
+	// ------------------------------------------------------------ other memory kinds
+
+	// Rounds over memory views of the kinds the allocation walk does not make: indirect
+	// memory showing a tagged page, swappable memory, both views of managed memory, and a
+	// hardware view (helAccessPhysical) of a tagged RAM page. Each has its kind's default
+	// rights; a trip never grows them; Assign with Read (and Write) gates mapping; the remote
+	// copy keeps the view, and what it shows, after every local handle is gone.
+	void memory_kinds(HelHandle hardware_token) {
+		for (int r = 0; r < kRounds; ++r) {
+			{
+				HelHandle shown = tagged_memory(), indirect = kHelNullHandle;
+				ASSERT_EQ(helCreateIndirectMemory(1, &indirect), kHelErrNone);
+				ASSERT_EQ(helAlterMemoryIndirection(indirect, 0, shown, 0, kPage), kHelErrNone);
+				close(shown); // the indirect view holds what its slot shows
+				memory_round(indirect, kIndirectRights, "indirect view", true);
+			}
+			{
+				HelHandle backing = kHelNullHandle, swap = kHelNullHandle, view = kHelNullHandle;
+				ASSERT_EQ(helCreateSwapSpace(0, &backing, &swap), kHelErrNone);
+				ASSERT_EQ(helAllocateSwappableMemory(swap, kPage, 0, &view), kHelErrNone);
+				tag(view);
+				memory_round(view, kMemoryRights, "swappable view", true);
+				close(swap);
+				close(backing);
+			}
+			{
+				HelHandle backing = kHelNullHandle, frontal = kHelNullHandle;
+				ASSERT_EQ(helCreateManagedMemory(kPage, 0, &backing, &frontal), kHelErrNone);
+				// The backing view is the pager's, always present; the frontal view's pages
+				// need a pager, so its round only maps it (a mapping touches no page).
+				tag(backing);
+				memory_round(backing, kMemoryRights, "managed backing view", true);
+				memory_round(frontal, kMemoryRights, "managed frontal view", false);
+			}
+			{
+				HelHandle ram = kHelNullHandle;
+				ASSERT_EQ(helAllocateMemory(kPage, kHelAllocContinuous, nullptr, &ram),
+						kHelErrNone);
+				tag(ram);
+				std::uintptr_t physical = physical_of(ram);
+				HelHandle hardware = kHelNullHandle;
+				ASSERT_EQ(helAccessPhysical(hardware_token, physical, kPage, kHelCachingDefault,
+								  &hardware),
+						kHelErrNone);
+				memory_round(hardware, kMemoryRights, "hardware view", true);
+				close(ram); // only now: the hardware view owns no frame
+			}
+		}
+	}
+
+	// One round over `view` (all of its kind's rights, `kind`), which it closes. `tagged`: the
+	// view's first word is kTag and may be read.
+	void memory_round(HelHandle view, std::uint32_t kind, const char *what, bool tagged) {
+		EXPECT_EQ(info_of(view).rights, kind) << what;
+		Trip t = trip(view, kind);
+		map_gates(t.home, t.home_rights, what);
+		close(t.home);
+		close(view);
+		HelHandle copy = probe(t.away);
+		EXPECT_EQ(info_of(copy).type, kHelDescMemoryView);
+		EXPECT_EQ(info_of(copy).rights, t.away_rights);
+		if (tagged && has(t.away_rights, kHelRightRead | kHelRightAssign)) {
+			EXPECT_EQ(read_word(copy), kTag) << what << " through the remote copy alone";
+		}
+		close(copy);
+		close_away(t.away);
+	}
+
+	// Writes kTag into the first word of `memory`, through a mapping.
+	static void tag(HelHandle memory) {
 		void *pointer = nullptr;
-		EXPECT_EQ(helMapMemory(h, kHelNullHandle, nullptr, 0, kPage,
+		ASSERT_EQ(helMapMemory(memory, kHelNullHandle, nullptr, 0, kPage,
 						  kHelMapProtRead | kHelMapProtWrite, &pointer),
 				kHelErrNone);
 		*static_cast<volatile std::uint64_t *>(pointer) = kTag;
 		EXPECT_EQ(helUnmapMemory(kHelNullHandle, pointer, kPage), kHelErrNone);
+	}
+
+	static std::uintptr_t physical_of(HelHandle memory) {
+		void *pointer = nullptr;
+		EXPECT_EQ(helMapMemory(memory, kHelNullHandle, nullptr, 0, kPage, kHelMapProtRead,
+						  &pointer),
+				kHelErrNone);
+		std::uintptr_t physical = 0;
+		EXPECT_EQ(helPointerPhysical(kHelNullHandle, pointer, &physical), kHelErrNone);
+		EXPECT_EQ(helUnmapMemory(kHelNullHandle, pointer, kPage), kHelErrNone);
+		return physical;
+	}
+
+	static HelHandle tagged_memory() {
+		HelHandle h = kHelNullHandle;
+		EXPECT_EQ(helAllocateMemory(kPage, 0, nullptr, &h), kHelErrNone);
+		tag(h);
 		return h;
 	}
 
@@ -419,16 +562,20 @@ private:
 	helsim::Dispatcher dispatcher_;
 };
 
-// The threads the rounds create stopped end killed, when their last handle is closed.
+// The threads the rounds create stopped end killed, when their last handle is closed. The
+// driver's first handle is the machine's hardware access token.
 template <typename Body>
 void rounds(Body body) {
 	helsim::testing::for_each_seed(
 			[&](std::uint64_t seed) {
 				helsim::Machine machine{helsim::testing::deterministic(seed)};
-				machine.spawn("driver", [&](std::span<const HelHandle>) {
-					Rounds rounds{seed};
-					body(rounds);
-				});
+				HelHandle token = machine.hardware_access_token();
+				machine.spawn("driver",
+						[&](std::span<const HelHandle> handles) {
+							Rounds rounds{seed};
+							body(rounds, handles[0]);
+						},
+						{token});
 				expect_clean(machine.run(),
 						{helsim::ThreadOutcome::returned, helsim::ThreadOutcome::killed});
 			},
@@ -436,23 +583,31 @@ void rounds(Body body) {
 }
 
 TEST(CapabilityProperties, QueueRightsGateAndSurviveTransfer) {
-	rounds([](Rounds &r) { r.queues(); });
+	rounds([](Rounds &r, HelHandle) { r.queues(); });
 }
 
 TEST(CapabilityProperties, SpaceRightsGateMappingAndAccess) {
-	rounds([](Rounds &r) { r.spaces(); });
+	rounds([](Rounds &r, HelHandle) { r.spaces(); });
 }
 
 TEST(CapabilityProperties, LaneClosesOnlyWithItsLastHandle) {
-	rounds([](Rounds &r) { r.lanes(); });
+	rounds([](Rounds &r, HelHandle) { r.lanes(); });
+}
+
+TEST(CapabilityProperties, AcceptedLanesCloseOnlyWithTheirLastHandle) {
+	rounds([](Rounds &r, HelHandle) { r.lanes(true); });
 }
 
 TEST(CapabilityProperties, ThreadRightsGateAndTheRemoteCopyKeepsItAlive) {
-	rounds([](Rounds &r) { r.threads(); });
+	rounds([](Rounds &r, HelHandle) { r.threads(); });
 }
 
 TEST(CapabilityProperties, CopyOnWriteAndForksNeverGainRights) {
-	rounds([](Rounds &r) { r.copy_on_write(); });
+	rounds([](Rounds &r, HelHandle) { r.copy_on_write(); });
+}
+
+TEST(CapabilityProperties, IndirectSwappableManagedAndHardwareMemoryNeverGainRights) {
+	rounds([](Rounds &r, HelHandle token) { r.memory_kinds(token); });
 }
 
 } // namespace
