@@ -449,8 +449,21 @@ public:
 	// released with the item if it never pairs. Rights never grow. kHelErrNoDescriptor for an
 	// unknown, closed or forged handle (the lookup pushDescriptor makes), kHelErrBadRights when
 	// `required_rights` is not a subset of the descriptor's rights. Once per item
-	// (kHelErrIllegalState after a capture_descriptor).
+	// (kHelErrIllegalState after a capture_descriptor or capture_pages).
 	HelError capture_descriptor(Caller &caller, HelHandle handle, std::uint32_t required_rights,
+			std::uint32_t rights_mask = ~std::uint32_t{0});
+	// At decode: capture_descriptor() of the memory object `memory` (needs kHelRightRead and
+	// kHelRightWrite), and the range [offset, offset + size) of it whose pages hand_over
+	// moves, zero-copy, into a new memory object that the receive gets instead (with the
+	// captured rights). From then on the range reads as fresh zero pages in the sender's
+	// object, through every mapping of it, old or new; until then the sender may still write
+	// it. Checks, in this order: kHelErrIllegalArgs when offset or size is not page-aligned, or
+	// size is 0 or above kMaxCapture; kHelErrNoDescriptor; kHelErrUnsupportedOperation for memory
+	// whose frames cannot move (all but lazily allocated helAllocateMemory memory: continuous,
+	// copy-on-write, managed, swappable, indirect, physical memory and slices);
+	// kHelErrBadDescriptor for a handle that is no memory; kHelErrBadRights; kHelErrOutOfBounds
+	// for a range past the object's end; kHelErrIllegalState after a capture.
+	HelError capture_pages(Caller &caller, HelHandle memory, std::size_t offset, std::size_t size,
 			std::uint32_t rights_mask = ~std::uint32_t{0});
 
 	kernel::Node &node() const { return node_; }
@@ -493,6 +506,11 @@ public:
 	// rights); `from` finishes kHelErrNone. `to` of another type gets what a push meeting it
 	// gets (kHelErrTransmissionMismatch on both; a dismiss dismisses). `from` without a
 	// captured descriptor: kHelErrIllegalState on both.
+	// With capture_pages, the pages move when a receive that accepts the rights meets `from`
+	// (not on a mismatch, a dismiss or kHelErrBadRights: the sender keeps them), before the
+	// attach: a receive whose attach then fails loses them, as Mach's out-of-line memory with
+	// deallocate. A move that fails ends both with its error: kHelErrIllegalState while a range
+	// of the sender's memory is locked, kHelErrNoMemory when the new object cannot be made.
 	void hand_over(StreamItem from, StreamItem to);
 
 private:

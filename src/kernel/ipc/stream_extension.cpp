@@ -9,7 +9,9 @@
 #include "kernel/ipc/stream_actions.hpp"
 #include "kernel/ipc/stream_extension.hpp"
 #include "kernel/ipc/stream_packet.hpp"
+#include "kernel/memory/memory_view.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace helsim::ext {
 
@@ -54,6 +56,35 @@ HelError StreamItem::capture_descriptor(Caller &caller, HelHandle handle,
 	return kernel::capture_pushed(caller.thread(), handle, required_rights, rights_mask, node_);
 }
 
+HelError StreamItem::capture_pages(Caller &caller, HelHandle memory, std::size_t offset,
+		std::size_t size, std::uint32_t rights_mask) {
+	if (!size || size > kMaxCapture || offset % sim::kPageSize || size % sim::kPageSize)
+		return kHelErrIllegalArgs;
+	kernel::Resolved r;
+	if (HelError e = caller.thread().universe().lookup(memory, r); e != kHelErrNone)
+		return e;
+	auto *view = r.object->kind() == kernel::ObjectKind::memory_view
+			? static_cast<kernel::MemoryView *>(r.object.get())
+			: nullptr;
+	if (!view)
+		return r.object->kind() == kernel::ObjectKind::memory_slice ? kHelErrUnsupportedOperation
+																	: kHelErrBadDescriptor;
+	if (!view->pages_movable())
+		return kHelErrUnsupportedOperation;
+	constexpr std::uint32_t kNeeded = kHelRightRead | kHelRightWrite;
+	if ((r.rights & kNeeded) != kNeeded)
+		return kHelErrBadRights;
+	if (offset > view->size() || size > view->size() - offset)
+		return kHelErrOutOfBounds; // memory only grows: still inside when it pairs
+	if (node_.pushed.object)
+		return kHelErrIllegalState; // captured already
+	r.rights &= rights_mask;
+	node_.pushed = std::move(r);
+	node_.pages_offset = offset;
+	node_.pages_size = size;
+	return kHelErrNone;
+}
+
 std::uint64_t StreamPair::now() const { return stream_.kernel().host().now(); }
 
 void StreamPair::finish(StreamItem item, HelError error) {
@@ -89,6 +120,17 @@ void StreamPair::hand_over(StreamItem from, StreamItem to) {
 				.pair_rule(kHelActionPushDescriptor, pull.row->type().type)
 				.run(stream_, push, pull, reaper_);
 		return;
+	}
+	if (push.pages_size && kernel::pull_accepts(push, pull)) {
+		kernel::Ref<kernel::MemoryView> moved;
+		auto &view = static_cast<kernel::MemoryView &>(*push.pushed.object);
+		if (HelError e = view.take_pages(push.pages_offset, push.pages_size, moved);
+				e != kHelErrNone) {
+			finish(from, e);
+			finish(to, e);
+			return;
+		}
+		push.pushed.object = std::move(moved);
 	}
 	kernel::pair_descriptor(stream_, push, pull, reaper_);
 }
