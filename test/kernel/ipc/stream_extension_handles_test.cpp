@@ -2,6 +2,8 @@
 // StreamPair::hand_over, StreamResult::handle; src/kernel/ipc/stream_extension.cpp): a new send
 // that hands a descriptor to the built-in pullDescriptor as a push would, a new receive that
 // takes one from a built-in pushDescriptor, and every error on the way.
+#include <stdexcept>
+
 #include <helsim/extension.hpp>
 
 #include "stream_support.hpp"
@@ -242,6 +244,15 @@ TEST_P(StreamExtensionHandlesSubmit, DecodeErrorsRefuseTheSubmission) {
 	auto late = submit(x, ipc::actions(ipc::recv_inline()));
 	EXPECT_EQ(take_errors(late), Errors{kHelErrEndOfLane});
 	expect_lane_works(a, b);
+}
+
+TEST_F(StreamExtensionHandles, RegistrationRefusesAResultThatIsNoStreamResult) {
+	EXPECT_THROW(ext::register_stream_action(machine_, kSendNothing + 1, "bad result",
+						 static_cast<ext::StreamResult>(3), decode_nothing),
+			std::invalid_argument);
+	// The type stays free.
+	ext::register_stream_action(machine_, kSendNothing + 1, "good result",
+			ext::StreamResult::handle, decode_nothing);
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, StreamExtensionHandlesSubmit,
