@@ -37,8 +37,9 @@ ObjectKindId register_object_kind(Machine &machine, ObjectKindSpec spec);
 
 // Registers action type `type` (in the extension range) on `machine`; its actions accept no
 // item flags but kHelItemChain, and meet dismiss like every action. Throws
-// std::invalid_argument for a type outside the range or already registered, or a null name
-// or decode. `name` names the action in reports and must outlive the machine (a literal).
+// std::invalid_argument for a type outside the range or already registered, a `result` that
+// is no StreamResult, or a null name or decode. `name` names the action in reports and must
+// outlive the machine (a literal).
 void register_stream_action(Machine &machine, int type, const char *name, StreamResult result,
 		StreamDecodeFunction decode);
 // Registers what happens when an action of `first` meets one of `second` (either order;

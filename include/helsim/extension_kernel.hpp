@@ -430,9 +430,11 @@ Resolved<T> Caller::resolve(HelHandle handle, std::uint32_t required) const {
 inline constexpr int kFirstExtensionAction = 0x1000;
 inline constexpr int kExtensionActionCount = 16;
 
-// The completion result an extension action writes: HelSimpleResult, or HelLengthResult with
-// the length StreamItem::set_result_length set (0 otherwise).
-enum class StreamResult { simple, length };
+// The completion result an extension action writes: HelSimpleResult, HelLengthResult with
+// the length StreamItem::set_result_length set (0 otherwise), or HelHandleResult with the
+// handle StreamPair::hand_over attached into the item's submitter's universe (kHelNullHandle
+// otherwise).
+enum class StreamResult { simple, length, handle };
 
 // One action of an exchange in flight, as an extension's functions see it.
 class StreamItem {
@@ -463,6 +465,29 @@ public:
 
 	// The length a StreamResult::length result reports.
 	void set_result_length(std::size_t length);
+
+	// At decode: the object `handle` names in the submitter's universe, with the descriptor's
+	// rights masked by `rights_mask` (a pushDescriptor's exposed mask), kept by the item as a
+	// pushDescriptor keeps its descriptor: StreamPair::hand_over passes it on, and it is
+	// released with the item if it never pairs. Rights never grow. kHelErrNoDescriptor for an
+	// unknown, closed or forged handle (the lookup pushDescriptor makes), kHelErrBadRights when
+	// `required_rights` is not a subset of the descriptor's rights. Once per item
+	// (kHelErrIllegalState after a capture_descriptor or capture_pages).
+	HelError capture_descriptor(Caller &caller, HelHandle handle, std::uint32_t required_rights,
+			std::uint32_t rights_mask = ~std::uint32_t{0});
+	// At decode: capture_descriptor() of the memory object `memory` (needs kHelRightRead and
+	// kHelRightWrite), and the range [offset, offset + size) of it whose pages hand_over
+	// moves, zero-copy, into a new memory object that the receive gets instead (with the
+	// captured rights). From then on the range reads as fresh zero pages in the sender's
+	// object, through every mapping of it, old or new; until then the sender may still write
+	// it. Checks, in this order: kHelErrIllegalArgs when offset or size is not page-aligned, or
+	// size is 0 or above kMaxCapture; kHelErrNoDescriptor; kHelErrUnsupportedOperation for memory
+	// whose frames cannot move (all but lazily allocated helAllocateMemory memory: continuous,
+	// copy-on-write, managed, swappable, indirect, physical memory and slices);
+	// kHelErrBadDescriptor for a handle that is no memory; kHelErrBadRights; kHelErrOutOfBounds
+	// for a range past the object's end; kHelErrIllegalState after a capture.
+	HelError capture_pages(Caller &caller, HelHandle memory, std::size_t offset, std::size_t size,
+			std::uint32_t rights_mask = ~std::uint32_t{0});
 
 	kernel::Node &node() const { return node_; }
 
@@ -496,6 +521,20 @@ public:
 	// kHelErrRemoteFault; `to` of a type sendFromBuffer does not pair with: what a send
 	// meeting it gets (kHelErrTransmissionMismatch on both; a dismiss dismisses).
 	void deliver(StreamItem from, StreamItem to);
+	// Hands `from`'s captured descriptor (capture_descriptor) to `to` and finishes both, as a
+	// pushDescriptor meeting `to` would: a built-in pullDescriptor gets it exactly as from a
+	// push (kHelErrBadRights if it requires rights the captured ones lack; the attach's errors,
+	// kHelErrNoMemory for a full handle table, kHelErrThreadTerminated when the universe is
+	// gone), and so does an extension item with a StreamResult::handle result (it requires no
+	// rights); `from` finishes kHelErrNone. `to` of another type gets what a push meeting it
+	// gets (kHelErrTransmissionMismatch on both; a dismiss dismisses). `from` without a
+	// captured descriptor: kHelErrIllegalState on both.
+	// With capture_pages, the pages move when a receive that accepts the rights meets `from`
+	// (not on a mismatch, a dismiss or kHelErrBadRights: the sender keeps them), before the
+	// attach: a receive whose attach then fails loses them, as Mach's out-of-line memory with
+	// deallocate. A move that fails ends both with its error: kHelErrIllegalState while a range
+	// of the sender's memory is locked, kHelErrNoMemory when the new object cannot be made.
+	void hand_over(StreamItem from, StreamItem to);
 
 private:
 	kernel::Stream &stream_;

@@ -188,6 +188,16 @@ void fail_node(Node &node, HelError error, Reaper &reaper);
 // Runs the rule of a buffered sendFromBuffer meeting `recv` with `send` in its place: `send`
 // must be buffered (its data in the kernel). How an extension's send delivers to a receive.
 void deliver_buffered(Stream &stream, Node &send, Node &recv, Reaper &reaper);
+// pushDescriptor's decode: keeps the descriptor `handle` names in `self`'s universe in
+// node.pushed, its rights masked by `exposed`. kHelErrNoDescriptor from the lookup, then
+// kHelErrBadRights when `required` is not a subset of the descriptor's rights.
+HelError capture_pushed(Thread &self, HelHandle handle, std::uint32_t required,
+		std::uint32_t exposed, Node &node);
+// pushDescriptor meeting pullDescriptor, or any node that pulls like one: attaches
+// push.pushed in `pull`'s submitter's universe if pull_accepts, and finishes both.
+void pair_descriptor(Stream &stream, Node &push, Node &pull, Reaper &reaper);
+// Whether `pull` requires no rights the pushed descriptor lacks.
+bool pull_accepts(const Node &push, const Node &pull);
 // Attaches a descriptor in the universe of the node's submitter and keeps the handle in the
 // node (its row must have set ActionNeeds::universe). kHelErrThreadTerminated when that
 // universe is gone.

@@ -125,10 +125,7 @@ void pair_credentials(Stream &, Node &imbue, Node &extract, Reaper &reaper) {
 // ---------------------------------------------------------------- push / pull descriptor
 
 HelError decode_push(Thread &self, const HelAction &action, Node &node, ActionNeeds &) {
-	if (HelError e = self.universe().lookup(action.handle, node.pushed); e != kHelErrNone)
-		return e;
-	node.pushed.rights &= action.rights; // the exposed mask
-	return kHelErrNone;
+	return capture_pushed(self, action.handle, 0, action.rights, node);
 }
 
 void trace_push(sim::TraceRecorder &tracer, Thread &self, const HelAction &action, Node &node) {
@@ -146,10 +143,28 @@ void trace_pull(sim::TraceRecorder &tracer, Thread &self, const HelAction &, Nod
 	node.trace_track = tracer.track_id(self);
 }
 
+} // namespace
+
+HelError capture_pushed(Thread &self, HelHandle handle, std::uint32_t required,
+		std::uint32_t exposed, Node &node) {
+	Resolved r;
+	if (HelError e = self.universe().lookup(handle, r); e != kHelErrNone)
+		return e;
+	if ((r.rights & required) != required)
+		return kHelErrBadRights;
+	r.rights &= exposed;
+	node.pushed = std::move(r);
+	return kHelErrNone;
+}
+
+bool pull_accepts(const Node &push, const Node &pull) {
+	return (push.pushed.rights & pull.rights) == pull.rights;
+}
+
 void pair_descriptor(Stream &stream, Node &push, Node &pull, Reaper &reaper) {
 	std::uint32_t rights = push.pushed.rights;
 	HelError pull_error = kHelErrBadRights;
-	if ((rights & pull.rights) == pull.rights)
+	if (pull_accepts(push, pull))
 		pull_error = attach_to_submitter(pull, push.pushed.object, rights);
 	// Ends the push's flow. A successful attach set packet->universe on this thread (under
 	// its lock), and it never changes after.
@@ -159,6 +174,8 @@ void pair_descriptor(Stream &stream, Node &push, Node &pull, Reaper &reaper) {
 	finish_node(push, kHelErrNone, reaper);
 	finish_node(pull, pull_error, reaper);
 }
+
+namespace {
 
 constexpr std::size_t kSimple = sizeof(HelSimpleResult);
 constexpr std::size_t kHandle = sizeof(HelHandleResult);

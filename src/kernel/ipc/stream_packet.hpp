@@ -75,6 +75,10 @@ struct Node {
 	SendData large;                    // buffered send data larger than `small`
 	std::array<std::byte, kMaxInlineReceive> small; // left uninitialised: written before read
 	Resolved pushed;
+	// ext::StreamItem::capture_pages: the range of `pushed`, a memory view, whose frames move
+	// when the item is handed over (none while pages_size is 0).
+	std::size_t pages_offset = 0;
+	std::size_t pages_size = 0;
 	std::array<char, 16> credentials{};
 	std::uint32_t trace_track = 0; // tracing on, a pull: its submitter's track (TraceRecorder)
 

@@ -1,5 +1,8 @@
 #include "kernel/memory/allocated_memory.hpp"
 
+#include <utility>
+
+#include "kernel/core/allocation_errors.hpp"
 #include "kernel/core/kernel.hpp"
 
 namespace helsim::kernel {
@@ -102,6 +105,51 @@ HelError AllocatedMemory::resize(std::size_t new_size) {
 		return kHelErrIllegalArgs; // memory only grows
 	chunks_.resize((new_size / sim::kPageSize + kChunkPages - 1) / kChunkPages);
 	size_.store(new_size, std::memory_order_release);
+	return kHelErrNone;
+}
+
+void AllocatedMemory::pin(std::size_t, std::size_t) {
+	std::lock_guard lock{lock_};
+	++pins_;
+}
+
+void AllocatedMemory::unpin(std::size_t, std::size_t) {
+	std::lock_guard lock{lock_};
+	--pins_;
+}
+
+HelError AllocatedMemory::take_pages(std::size_t offset, std::size_t size, Ref<MemoryView> &out) {
+	if (continuous_)
+		return kHelErrUnsupportedOperation;
+	// The new view and its whole frame table first, so that the move cannot fail half way.
+	Ref<AllocatedMemory> target;
+	if (HelError e = without_allocation_exceptions([&] {
+			target =
+					Ref<AllocatedMemory>::adopt(new AllocatedMemory{kernel(), size, false, limit_});
+			for (std::size_t index = 0; index < size / sim::kPageSize; index += kChunkPages)
+				target->slot(index, true);
+			return kHelErrNone;
+		});
+			e != kHelErrNone)
+		return e;
+	{
+		std::lock_guard lock{lock_};
+		if (pins_)
+			return kHelErrIllegalState;
+		if (offset > size_.load(std::memory_order_relaxed) ||
+				size > size_.load(std::memory_order_relaxed) - offset)
+			return kHelErrOutOfBounds;
+		// A fault that peeked a frame before this re-peeks it under its space's lock before
+		// it maps it, and evict_range below takes that lock: it either sees the empty slot
+		// (and touches a fresh zero page) or its entry is dropped.
+		for (std::size_t page = 0; page < size / sim::kPageSize; ++page) {
+			sim::PhysicalAddr *from = slot(offset / sim::kPageSize + page, false);
+			if (from && *from != kNoFrame)
+				*target->slot(page, false) = std::exchange(*from, kNoFrame);
+		}
+	}
+	evict_range(offset, size);
+	out = std::move(target);
 	return kHelErrNone;
 }
 

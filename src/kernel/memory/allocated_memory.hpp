@@ -6,8 +6,8 @@
 #include <memory>
 #include <vector>
 
-#include "kernel/memory/memory_view.hpp"
 #include "kernel/core/spinlock.hpp"
+#include "kernel/memory/memory_view.hpp"
 
 namespace helsim::kernel {
 
@@ -25,6 +25,10 @@ public:
 	HelError touch(std::size_t offset, unsigned flags, TouchWaiter &waiter) override;
 	HelError resize(std::size_t new_size) override;
 	bool eagerly_mapped() const override { return continuous_; }
+	void pin(std::size_t offset, std::size_t size) override;
+	void unpin(std::size_t offset, std::size_t size) override;
+	bool pages_movable() const override { return !continuous_; }
+	HelError take_pages(std::size_t offset, std::size_t size, Ref<MemoryView> &out) override;
 
 	bool continuous() const { return continuous_; }
 	// The first frame of a continuous allocation (the queue's ring lives there).
@@ -49,6 +53,7 @@ private:
 	// Lazy memory: frames per page in chunks of 512, allocated as pages are touched.
 	std::vector<std::unique_ptr<Chunk>> chunks_;
 	sim::PhysicalAddr base_ = kNoFrame; // continuous memory: every frame follows from it
+	std::size_t pins_ = 0; // locked ranges (helLockMemoryView): take_pages refuses while any is
 	const bool continuous_;
 	const sim::PhysicalAddr limit_; // highest physical address a frame may end at
 };

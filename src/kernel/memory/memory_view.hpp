@@ -103,6 +103,23 @@ public:
 		return kHelErrIllegalObject;
 	}
 
+	// Whether take_pages can move this view's frames: only where a page's frame is the view's
+	// own, replaceable by a fresh zero page (lazily allocated memory). Copy-on-write views
+	// share their source's frames, managed and swappable ones belong to a pager or the swap
+	// store, continuous memory is one physical range: they keep theirs.
+	virtual bool pages_movable() const { return false; }
+	// Moves the frames of [offset, offset + size) (page aligned, inside the view) into a new
+	// view `out` of `size` bytes that owns them, without copying: the range here reads as
+	// zero pages from then on, and no mapping shows a moved frame any more (evict_range
+	// returns first). A kernel copy that peeked a frame before the move may still land in it
+	// (a write racing with the transfer goes to either side). kHelErrUnsupportedOperation if
+	// !pages_movable(), kHelErrIllegalState while a range of the view is locked
+	// (helLockMemoryView: its frames must stay), kHelErrNoMemory when `out` cannot be made.
+	virtual HelError take_pages(std::size_t offset, std::size_t size, Ref<MemoryView> &out) {
+		(void)offset, (void)size, (void)out;
+		return kHelErrUnsupportedOperation;
+	}
+
 	// One registration per mapping; an observer may register several times. Callers may
 	// hold their own locks: these only take the view's observer lock.
 	void add_observer(MemoryObserver &observer);

@@ -122,9 +122,10 @@ struct Result {
 
 // Parses the payload of an exchange's completion element and checks that the results fill it
 // exactly, each padded to 8 bytes. Extension actions of `length_types` write a HelLengthResult,
-// the others a HelSimpleResult.
+// those of `handle_types` a HelHandleResult, the others a HelSimpleResult.
 inline std::vector<Result> parse_results(std::span<const HelAction> actions,
-		std::span<const std::byte> payload, std::span<const int> length_types = {}) {
+		std::span<const std::byte> payload, std::span<const int> length_types = {},
+		std::span<const int> handle_types = {}) {
 	std::vector<Result> out;
 	std::size_t at = 0;
 	auto fits = [&](std::size_t n) {
@@ -137,9 +138,13 @@ inline std::vector<Result> parse_results(std::span<const HelAction> actions,
 	for (const HelAction &a : actions) {
 		Result r;
 		r.type = a.type;
-		bool length_type =
-				std::find(length_types.begin(), length_types.end(), a.type) != length_types.end();
-		switch (length_type ? kHelActionRecvToBuffer : a.type) {
+		auto listed = [&](std::span<const int> types) {
+			return std::find(types.begin(), types.end(), a.type) != types.end();
+		};
+		int parsed_as = listed(length_types) ? kHelActionRecvToBuffer
+				: listed(handle_types)       ? kHelActionPullDescriptor
+											 : a.type;
+		switch (parsed_as) {
 		case kHelActionOffer:
 		case kHelActionAccept:
 		case kHelActionPullDescriptor: {
@@ -219,7 +224,8 @@ inline helsim::MachineConfig with_cpus(unsigned n) {
 
 class StreamFixture : public ::testing::Test {
 protected:
-	StreamFixture() : machine_{with_cpus(1)} {
+	StreamFixture() : StreamFixture{with_cpus(1)} {}
+	explicit StreamFixture(const helsim::MachineConfig &config) : machine_{config} {
 		attachment_ = machine_.attach();
 		dispatcher_.emplace();
 	}
@@ -326,7 +332,8 @@ protected:
 				continue;
 			}
 			raw_[context].assign(payload.begin(), payload.end());
-			completed_[context] = parse_results(it->second, payload, length_result_types_);
+			completed_[context] =
+					parse_results(it->second, payload, length_result_types_, handle_result_types_);
 			inflight_.erase(it);
 		}
 	}
@@ -374,6 +381,7 @@ protected:
 	std::vector<std::uintptr_t> rejected_;
 	std::vector<HelError> submit_errors_;
 	std::vector<int> length_result_types_; // extension actions that write a HelLengthResult
+	std::vector<int> handle_result_types_; // extension actions that write a HelHandleResult
 };
 
 class StreamCreate : public StreamFixture {};
