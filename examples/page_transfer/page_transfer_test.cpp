@@ -175,6 +175,34 @@ TEST(ExtendingPageTransfer, ThePagesMoveAndTheSendersRangeReadsZeroThroughEveryM
 	});
 }
 
+// Memory views the kernel made in a run of `body` on one thread.
+static std::uint64_t memory_views_made(const std::function<void(HelHandle a, HelHandle b)> &body) {
+	helsim::RunReport report = on_one_thread({}, body);
+	for (const helsim::ObjectCount &count : report.counters.objects)
+		if (count.kind == "memory")
+			return count.created;
+	return 0;
+}
+
+// The view the pages move into is a kernel object like any other: the registry counts it
+// (and the run report would name it if it leaked). Made outside make_object, it was not
+// registered, and its end unlinked the whole registry.
+TEST(ExtendingPageTransfer, TheViewThePagesMoveIntoJoinsTheKernelsRegistry) {
+	auto run = [](bool send) {
+		return memory_views_made([send](HelHandle a, HelHandle b) {
+			HelHandle memory = allocate(2 * kPage);
+			helsim::Dispatcher dispatcher;
+			if (send) {
+				Outcome out = transfer(dispatcher, a, b, memory, 0, 2 * kPage, recv_pages());
+				ASSERT_EQ(out.received, kHelErrNone);
+				close(out.handle);
+			}
+			close(memory);
+		});
+	};
+	EXPECT_EQ(run(true), run(false) + 1);
+}
+
 TEST(ExtendingPageTransfer, APullDescriptorGetsThePagesWithTheSendersRights) {
 	on_one_thread([](HelHandle a, HelHandle b) {
 		HelHandle full = allocate(4 * kPage);

@@ -124,8 +124,7 @@ HelError AllocatedMemory::take_pages(std::size_t offset, std::size_t size, Ref<M
 	// The new view and its whole frame table first, so that the move cannot fail half way.
 	Ref<AllocatedMemory> target;
 	if (HelError e = without_allocation_exceptions([&] {
-			target =
-					Ref<AllocatedMemory>::adopt(new AllocatedMemory{kernel(), size, false, limit_});
+			target = make_object<AllocatedMemory>(kernel(), size, false, limit_);
 			for (std::size_t index = 0; index < size / sim::kPageSize; index += kChunkPages)
 				target->slot(index, true);
 			return kHelErrNone;
