@@ -128,11 +128,16 @@ public:
 		// AwaitClock operations end by themselves (their deadlines are close): wait for them
 		// rather than leave them pending when the machine stops. The wait is bounded by the
 		// clock, not only by a count of naps: the program may overwrite the word a nap sleeps
-		// on, and then every nap returns at once, long before the latest deadline.
-		for (int round = 0; outstanding() > 0 && (round < 20 || clock_now() <= latest_deadline_);
-				++round) {
+		// on, and then every nap returns at once, long before the latest deadline. A clock
+		// past a deadline does not mean its timer fired: timers fire in the scheduler, which
+		// a thread whose naps return at once may never enter. So one more round follows the
+		// clock passing the deadline, and every round yields (a pass of the scheduler).
+		bool past = false;
+		for (int round = 0; outstanding() > 0 && (round < 20 || !past); ++round) {
+			past = clock_now() > latest_deadline_;
 			drain();
 			nap(&s_.control->never, 0);
+			helYield();
 		}
 		end_created_threads();
 		drain();
