@@ -76,7 +76,9 @@ void check(const RunReport &report, fuzz::Findings &findings) {
 	auto waits_for_pager = [](const ThreadReport &t) {
 		return t.outcome == ThreadOutcome::blocked && t.waits_on.starts_with("pager");
 	};
-	if (report.stuck && !std::any_of(report.threads.begin(), report.threads.end(), waits_for_pager))
+	bool stuck_on_pager =
+			std::any_of(report.threads.begin(), report.threads.end(), waits_for_pager);
+	if (report.stuck && !stuck_on_pager)
 		fail("the machine got stuck", report);
 	for (const auto &t : report.threads)
 		switch (t.outcome) {
@@ -95,10 +97,15 @@ void check(const RunReport &report, fuzz::Findings &findings) {
 	if (report.counters.operations_completed > report.counters.operations_submitted)
 		fail("more operations completed than were submitted", report);
 	// Pending operations are accepted only in that shape: some managed memory outlives the run
-	// and nothing else does but queues, their memory and address spaces.
+	// and nothing else does but queues, their memory and address spaces. A stuck machine lists
+	// no leaks (Machine::run walks the objects only once every thread ended), so there a thread
+	// waiting for a pager is what shows the unserved managed memory.
 	std::uint64_t pending = report.operations_pending();
-	bool unpaged = std::any_of(report.leaks.begin(), report.leaks.end(),
-			[](const LeakedObject &l) { return l.description.starts_with("managed memory"); });
+	auto is_managed = [](const LeakedObject &l) {
+		return l.description.starts_with("managed memory");
+	};
+	bool unpaged =
+			stuck_on_pager || std::any_of(report.leaks.begin(), report.leaks.end(), is_managed);
 	if (pending != 0 && !unpaged && pending > findings.undeliverable)
 		fail(std::to_string(pending) + " operations never completed", report);
 	for (const auto &leak : report.leaks)

@@ -53,8 +53,9 @@ constexpr std::size_t kObjectSize = 4 * kPage;
 // Completions of the harness's own SQ operations carry this tag, the thread and a serial.
 constexpr std::uintptr_t kContextTag = 0x5a5a'0000'0000'0000;
 constexpr std::uintptr_t kContextTagMask = 0xffff'0000'0000'0000;
-// How long a thread waits for another before it resumes, then kills it (rounds of 20 us).
+// How long a thread waits for another before it resumes, then kills it (rounds of a nap).
 constexpr int kWaitRounds = 200;
+constexpr std::uint64_t kNapNs = 20'000;
 
 // The harness's words in simulated memory: strict memory accepts only mapped pointers, so
 // everything the kernel reads or waits on lives here.
@@ -86,6 +87,7 @@ struct Shared {
 	std::mutex mutex; // the pools: one thread draws foreign handles from the other's
 	std::array<std::vector<HelHandle>, 2> live;
 	std::array<std::vector<HelHandle>, 2> closed;
+	std::uint64_t latest_deadline = 0; // of the AwaitClock elements either thread built
 };
 
 void idle_entry(std::uintptr_t) {}
@@ -106,7 +108,7 @@ std::uint64_t clock_now() {
 
 // A bounded sleep on a futex word in simulated memory.
 void nap(int *word, int seen) {
-	helFutexWait(word, seen, static_cast<std::int64_t>(clock_now() + 20'000));
+	helFutexWait(word, seen, static_cast<std::int64_t>(clock_now() + kNapNs));
 }
 
 class Actor {
@@ -128,11 +130,16 @@ public:
 		// AwaitClock operations end by themselves (their deadlines are close): wait for them
 		// rather than leave them pending when the machine stops. The wait is bounded by the
 		// clock, not only by a count of naps: the program may overwrite the word a nap sleeps
-		// on, and then every nap returns at once, long before the latest deadline.
-		for (int round = 0; outstanding() > 0 && (round < 20 || clock_now() <= latest_deadline_);
-				++round) {
+		// on, and then every nap returns at once, long before the latest deadline. A clock
+		// past a deadline does not mean its timer fired: timers fire in the scheduler, which
+		// a thread whose naps return at once may never enter. So one more round follows the
+		// clock passing the deadline, and every round yields (a pass of the scheduler).
+		bool past = false;
+		for (int round = 0; outstanding() > 0 && (round < 20 || !past); ++round) {
+			past = clock_now() > latest_deadline_;
 			drain();
 			nap(&s_.control->never, 0);
+			helYield();
 		}
 		end_created_threads();
 		drain();
@@ -443,6 +450,10 @@ private:
 		case kHelSubmitAwaitClock: {
 			HelSqAwaitClock await{clock_now() + c.byte() * 1000u, c.byte() % 4u};
 			latest_deadline_ = std::max(latest_deadline_, await.counter);
+			{
+				std::lock_guard lock{s_.mutex};
+				s_.latest_deadline = std::max(s_.latest_deadline, await.counter);
+			}
 			append(payload, await);
 			break;
 		}
@@ -636,10 +647,14 @@ void await_thread(Shared &s, HelHandle thread) {
 		HelError e = helResume(thread);
 		return e != kHelErrNone && e != kHelErrIllegalState;
 	};
-	for (int round = 0; round < kWaitRounds; ++round) {
+	// Bounded by the clock as well as by a count of naps: the program may void the nap's word
+	// (see Actor::run), and a thread killed early leaves its AwaitClock operations pending.
+	std::uint64_t until = clock_now() + kWaitRounds * kNapNs;
+	for (int round = 0; round < kWaitRounds || clock_now() < until; ++round) {
 		if (ended())
 			return;
 		nap(&s.control->never, 0);
+		helYield();
 	}
 	if (verbose())
 		std::fprintf(stderr, "[a] kills thread handle %d, which did not end\n", int(thread));
@@ -712,6 +727,19 @@ void a_entry(Shared &s) {
 	helFutexWake(&s.control->pager_stop, 1);
 	if (pager != kHelNullHandle)
 		await_thread(s, pager);
+	// An AwaitClock completes at its deadline even when its thread was killed (one that did not
+	// end in time): the machine ends only once the latest deadline has passed and the scheduler,
+	// where timers fire, has run since (see Actor::run).
+	std::uint64_t latest;
+	{
+		std::lock_guard lock{s.mutex};
+		latest = s.latest_deadline;
+	}
+	for (bool past = false; !past;) {
+		past = clock_now() > latest;
+		nap(&s.control->never, 0);
+		helYield();
+	}
 }
 
 } // namespace
