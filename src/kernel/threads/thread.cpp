@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "kernel/core/universe.hpp"
 #include "kernel/ipc/queue.hpp"
 #include "kernel/memory/space.hpp"
-#include "kernel/core/universe.hpp"
 
 namespace helsim::kernel {
 
