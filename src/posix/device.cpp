@@ -22,6 +22,8 @@
 
 #include <cerrno>
 #include <climits>
+#include <new>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -104,6 +106,30 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 
+// Machine::spawn with `lane` as the thread's one handle, which is closed here either way;
+// false if the kernel could not make the thread (std::bad_alloc: its object, or its stack on
+// the host) or the new universe could not take the handle (std::runtime_error: its table could
+// not grow).
+bool spawn_or_fail(Machine &machine, std::string name, Entry entry, HelHandle lane) {
+	bool spawned = true;
+	try {
+		machine.spawn(std::move(name), std::move(entry), {lane});
+	} catch (const std::bad_alloc &) {
+		spawned = false;
+	} catch (const std::runtime_error &) {
+		spawned = false;
+	}
+	helCloseDescriptor(kHelThisUniverse, lane);
+	return spawned;
+}
+
+// A request the device server never saw because the kernel ran out of memory: the pairing
+// could not be made (the offer fails), or the server's universe could not take the
+// conversation (its accept failed and the conversation ends unanswered).
+bool lost_to_memory(HelError offered, HelError reply) {
+	return offered == kHelErrNoMemory || (offered == kHelErrNone && reply == kHelErrEndOfLane);
+}
+
 // ------------------------------------------------------------------ the device server
 
 struct DeviceOpen {
@@ -118,56 +144,85 @@ struct DeviceOpen {
 
 class DeviceServer {
 public:
-	DeviceServer(std::shared_ptr<Device> device, HelHandle control, AtomicCounters &counters)
-	: device_{std::move(device)}, control_{control}, counters_{counters} {}
+	DeviceServer(std::shared_ptr<Device> device, HelHandle control, AtomicCounters &counters,
+			Executor &executor)
+	: device_{std::move(device)}, control_{control}, counters_{counters}, executor_{executor} {}
 
+	// A server that cannot start (the kernel refused its doorbell's stream, or the doorbell
+	// its queue) closes its control lane: the open waiting on it fails with -ENOMEM, and the
+	// next open starts another server.
 	void run(Machine &machine) {
 		DeviceAccess::stopping(*device_).store(false);
 		HelHandle bell = kHelNullHandle, bell_remote = kHelNullHandle;
-		if (helCreateStream(&bell, &bell_remote, 0) != kHelErrNone)
-			throw std::runtime_error("helsim::posix: helCreateStream failed (device)");
+		if (helCreateStream(&bell, &bell_remote, 0) != kHelErrNone) {
+			helCloseDescriptor(kHelThisUniverse, control_);
+			return;
+		}
 		// The doorbell starts from the count seen now, before any open reads status(): a
 		// changed() after this point rings even if it comes before the doorbell runs.
 		int seen = DeviceAccess::doorbell(*device_).load(std::memory_order_acquire);
-		machine.spawn("posix-device-doorbell",
+		bool spawned = spawn_or_fail(
+				machine, "posix-device-doorbell",
 				[device = device_, seen](
 						std::span<const HelHandle> handles) { ring(*device, handles[0], seen); },
-				{bell_remote});
-		helCloseDescriptor(kHelThisUniverse, bell_remote);
-		executor_.spawn(serve_control());
+				bell_remote);
+		if (!spawned) {
+			helCloseDescriptor(kHelThisUniverse, bell);
+			helCloseDescriptor(kHelThisUniverse, control_);
+			return;
+		}
 		executor_.spawn(serve_bell(bell));
 		executor_.run();
 	}
 
 private:
-	// The doorbell process: one message to the device server per wake of the futex.
-	// Numbered steps: (1) wait while the count is `seen`; (2) load the new count into `seen`;
-	// (3) ring. The device server re-reads every status after (3), so a changed() before (2)
-	// is seen by that refresh, and one after (2) makes (1) return at once.
+	// The doorbell process: one message to the device server when it is up, then one per
+	// wake of the futex. Numbered steps: (1) wait while the count is `seen`; (2) load the new
+	// count into `seen`; (3) ring. The device server re-reads every status after (3), so a
+	// changed() before (2) is seen by that refresh, and one after (2) makes (1) return at once.
 	static void ring(Device &device, HelHandle lane, int seen) {
-		Dispatcher queue{QueueConfig{4, 2, 4096}};
+		std::optional<Dispatcher> queue;
+		try {
+			queue.emplace(QueueConfig{4, 2, 4096});
+		} catch (const HelException &) { // kHelErrNoMemory: the device server stops
+			helCloseDescriptor(kHelThisUniverse, lane);
+			return;
+		}
 		auto &bell = DeviceAccess::doorbell(device);
 		auto &stopping = DeviceAccess::stopping(device);
-		char byte = 0;
-		for (;;) {
-			if (stopping.load())
-				break;
+		while (send_ring(*queue, lane) && !stopping.load()) {
 			helFutexWait(reinterpret_cast<int *>(&bell), seen, kHelWaitInfinite); // (1)
 			if (stopping.load())
 				break;
 			int now = bell.load(std::memory_order_acquire); // (2)
-			if (now == seen)
-				continue; // a spurious wake-up
-			seen = now;
-			try {
-				auto sent = exchange_sync(queue, lane, offer(send_buffer(&byte, 1)));
-				if (std::get<0>(sent.results).error != kHelErrNone)
-					break;
-			} catch (const HelException &) {
-				break;
+			while (now == seen) {                           // a spurious wake-up
+				helFutexWait(reinterpret_cast<int *>(&bell), seen, kHelWaitInfinite);
+				now = bell.load(std::memory_order_acquire);
 			}
+			seen = now;
 		}
 		helCloseDescriptor(kHelThisUniverse, lane);
+	}
+
+	// (3): false once the device server is gone. A ring the kernel could not deliver (no
+	// memory for the conversation, on either side) is sent again: a lost one would leave a
+	// blocked poll waiting for a change it was not told of.
+	static bool send_ring(Dispatcher &queue, HelHandle lane) {
+		char byte = 0;
+		for (;;) {
+			HelError offered = kHelErrNone, sent = kHelErrNone;
+			try {
+				auto ring = exchange_sync(queue, lane, offer(send_buffer(&byte, 1)));
+				offered = std::get<0>(ring.results).error;
+				sent = std::get<1>(ring.results).error;
+			} catch (const HelException &e) {
+				offered = e.error();
+			}
+			if (offered == kHelErrNone && sent == kHelErrNone)
+				return true;
+			if (offered != kHelErrNoMemory && !(offered == kHelErrNone && sent == kHelErrEndOfLane))
+				return false;
+		}
 	}
 
 	// Every event is a new sequence, even with the same bits: new data in a readable device
@@ -199,7 +254,11 @@ private:
 			Response response;
 			HelHandle memory = kHelNullHandle;
 			void *window = nullptr;
-			if (!serving || helAllocateMemory(kPage, 0, nullptr, &memory) != kHelErrNone ||
+			// The page's frame now (kHelAllocContinuous): a lazy one that could not be
+			// allocated would fault this server at its first write.
+			if (!serving ||
+					helAllocateMemory(kPage, kHelAllocContinuous, nullptr, &memory) !=
+							kHelErrNone ||
 					helMapMemory(memory, kHelNullHandle, nullptr, 0, kPage,
 							kHelMapProtRead | kHelMapProtWrite, &window) != kHelErrNone) {
 				// No page follows: the POSIX server's pull fails and it reads the error.
@@ -229,18 +288,25 @@ private:
 		helCloseDescriptor(kHelThisUniverse, control_);
 	}
 
+	// The doorbell's first ring says it is up: only then are opens served (a doorbell that
+	// could not start ends the server).
 	Task serve_bell(HelHandle bell) {
+		bool up = false;
 		for (;;) {
 			auto accepted = co_await executor_.exchange(bell, accept(recv_inline()));
 			auto &[conversation, head] = accepted.results;
 			if (conversation.error == kHelErrNoMemory)
-				continue; // the request never arrived (its call is -ENOMEM): the lane serves on
+				continue; // the ring never arrived: the doorbell rings again
 			if (conversation.error != kHelErrNone)
 				break;
 			helCloseDescriptor(kHelThisUniverse, conversation.handle);
 			accepted.release();
+			if (!std::exchange(up, true))
+				executor_.spawn(serve_control());
 			refresh();
 		}
+		if (!up)
+			helCloseDescriptor(kHelThisUniverse, control_);
 		helCloseDescriptor(kHelThisUniverse, bell);
 	}
 
@@ -320,7 +386,7 @@ private:
 	std::shared_ptr<Device> device_;
 	HelHandle control_;
 	AtomicCounters &counters_; // the System's: it outlives the machine's run
-	Executor executor_;
+	Executor &executor_;
 	std::vector<std::shared_ptr<DeviceOpen>> opens_;
 };
 
@@ -336,6 +402,7 @@ struct Server::DeviceLinks {
 	}
 };
 
+// A null handle if the device's server could not be started (no stream for its control lane).
 HelHandle Server::device_control(const std::shared_ptr<Device> &device) {
 	if (!device_links_)
 		device_links_ = std::make_shared<DeviceLinks>();
@@ -343,53 +410,83 @@ HelHandle Server::device_control(const std::shared_ptr<Device> &device) {
 	if (lane)
 		return lane;
 	HelHandle remote = kHelNullHandle;
-	if (helCreateStream(&lane, &remote, 0) != kHelErrNone)
-		throw std::runtime_error("helsim::posix: helCreateStream failed (device control)");
-	state_.machine.spawn("posix-device",
+	if (helCreateStream(&lane, &remote, 0) != kHelErrNone) {
+		device_links_->control.erase(device.get());
+		return kHelNullHandle;
+	}
+	bool spawned = spawn_or_fail(
+			state_.machine, "posix-device",
 			[device, &machine = state_.machine, &counters = state_.counters](
 					std::span<const HelHandle> handles) {
-				DeviceServer{device, handles[0], counters}.run(machine);
+				std::optional<Executor> executor;
+				try {
+					executor.emplace();
+				} catch (const HelException &) {                      // its queue: kHelErrNoMemory
+					helCloseDescriptor(kHelThisUniverse, handles[0]); // the open fails
+					return;
+				}
+				DeviceServer{device, handles[0], counters, *executor}.run(machine);
 			},
-			{remote});
-	helCloseDescriptor(kHelThisUniverse, remote);
+			remote);
+	if (!spawned) {
+		helCloseDescriptor(kHelThisUniverse, lane);
+		device_links_->control.erase(device.get());
+		return kHelNullHandle;
+	}
 	return lane;
+}
+
+void Server::device_ended(const std::shared_ptr<Device> &device, HelHandle control) {
+	auto it = device_links_->control.find(device.get());
+	if (it == device_links_->control.end() || it->second != control)
+		return; // another open saw the end first
+	helCloseDescriptor(kHelThisUniverse, control);
+	device_links_->control.erase(it);
 }
 
 HelError DeviceFile::start_serving(Server &server) {
 	server_ = &server;
 	use_page_ = server.state().options.status_page;
-	connecting_ = std::make_unique<Condition>(server.executor());
 	HelHandle serving = kHelNullHandle, passthrough = kHelNullHandle;
 	if (HelError e = helCreateStream(&serving, &passthrough, 0))
 		return e;
 	lane_ = serving;
 	set_lanes(serving, passthrough);
-	server.executor().spawn(connect(std::static_pointer_cast<DeviceFile>(shared_from_this())));
 	return kHelErrNone;
 }
 
-Task DeviceFile::connect(std::shared_ptr<DeviceFile> self) {
-	auto &executor = server_->executor();
+// Hands the serving end to the device's server, which answers with the status page. Any
+// failure is the kernel's refusal somewhere on the way (a device server that could not start
+// closed its control lane: the next open starts another).
+Async<HelError> DeviceFile::connect() {
+	HelHandle control = server_->device_control(device_);
+	if (!control)
+		co_return kHelErrNoMemory;
 	FileRequest open{};
-	auto answer = co_await executor.exchange(server_->device_control(device_),
+	auto answer = co_await server_->executor().exchange(control,
 			offer(send_buffer(&open, sizeof(open)), push_descriptor(lane_), recv_inline(),
 					pull_descriptor()));
 	auto &[offered, head, pushed, reply, memory] = answer.results;
-	Response response = offered.error || reply.error ? Response{-EIO, 0, 0}
-													 : protocol::decode<Response>(reply.data);
+	if (offered.error == kHelErrEndOfLane)
+		server_->device_ended(device_, control);
+	bool ok = !offered.error && !head.error && !pushed.error && !reply.error &&
+			!protocol::decode<Response>(reply.data).error;
+	auto sequence = ok ? protocol::decode<Response>(reply.data).value : 0;
 	HelHandle page = memory.error == kHelErrNone ? memory.handle : HelHandle{kHelNullHandle};
 	answer.release();
 	void *window = nullptr;
-	if (!response.error && page && !released_ &&
-			helMapMemory(page, kHelNullHandle, nullptr, 0, kPage, kHelMapProtRead, &window) ==
-					kHelErrNone)
-		page_ = static_cast<const StatusPage *>(window);
+	if (ok && use_page_)
+		ok = page &&
+				helMapMemory(page, kHelNullHandle, nullptr, 0, kPage, kHelMapProtRead, &window) ==
+						kHelErrNone;
 	if (page)
 		helCloseDescriptor(kHelThisUniverse, page);
-	connected_ = true;
-	connecting_->notify_all();
-	if (!response.error && !released_)
-		executor.spawn(watch(self, static_cast<std::uint64_t>(response.value)));
+	if (!ok)
+		co_return kHelErrNoMemory;
+	page_ = static_cast<const StatusPage *>(window);
+	server_->executor().spawn(watch(std::static_pointer_cast<DeviceFile>(shared_from_this()),
+			static_cast<std::uint64_t>(sequence)));
+	co_return kHelErrNone;
 }
 
 // The long-poll: the device server answers once the description's sequence passed the one
@@ -403,6 +500,8 @@ Task DeviceFile::watch(std::shared_ptr<DeviceFile> self, std::uint64_t sequence)
 		auto answer = co_await executor.exchange(passthrough_lane(),
 				offer(send_buffer(&poll, sizeof(poll)), imbue_credentials(), recv_inline()));
 		auto &[offered, head, imbued, reply] = answer.results;
+		if (lost_to_memory(offered.error, reply.error))
+			continue; // the device server never saw it: ask again
 		if (offered.error || reply.error)
 			break;
 		auto response = protocol::decode<Response>(reply.data);
@@ -426,9 +525,7 @@ std::optional<std::uint32_t> DeviceFile::status() {
 	return read->status;
 }
 
-Async<std::uint32_t> DeviceFile::query_status() {
-	while (!connected_)
-		co_await connecting_->wait();
+Async<std::optional<std::uint32_t>> DeviceFile::query_status() {
 	if (auto bits = status())
 		co_return *bits;
 	if (released_)
@@ -440,6 +537,8 @@ Async<std::uint32_t> DeviceFile::query_status() {
 	auto answer = co_await server_->executor().exchange(passthrough_lane(),
 			offer(send_buffer(&poll, sizeof(poll)), imbue_credentials(), recv_inline()));
 	auto &[offered, head, imbued, reply] = answer.results;
+	if (lost_to_memory(offered.error, reply.error))
+		co_return std::nullopt; // the poll is -ENOMEM
 	if (offered.error || reply.error)
 		co_return POLLERR;
 	auto response = protocol::decode<Response>(reply.data);

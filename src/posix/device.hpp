@@ -19,9 +19,10 @@ public:
 	: OpenFile{status_flags}, device_{std::move(device)} {}
 
 	HelError start_serving(Server &server) override;
+	Async<HelError> connect() override;
 	protocol::StatReply stat() const override;
 	std::optional<std::uint32_t> status() override;
-	Async<std::uint32_t> query_status() override;
+	Async<std::optional<std::uint32_t>> query_status() override;
 	// The device server's sequence of the status last read: a device's change is seen in the
 	// page before the long-poll's wake-up, and must count as one edge, not two.
 	std::uint64_t status_sequence() override { return sequence_; }
@@ -31,7 +32,6 @@ protected:
 	void released() override;
 
 private:
-	Task connect(std::shared_ptr<DeviceFile> self);
 	Task watch(std::shared_ptr<DeviceFile> self, std::uint64_t sequence);
 
 	std::shared_ptr<posix::Device> device_;
@@ -40,9 +40,7 @@ private:
 	const StatusPage *page_ = nullptr;
 	bool use_page_ = false;
 	std::uint64_t sequence_ = 0;
-	bool connected_ = false;
 	bool released_ = false;
-	std::unique_ptr<Condition> connecting_; // queries wait here until the device server answered
 };
 
 } // namespace helsim::posix::detail

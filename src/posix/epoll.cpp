@@ -125,6 +125,7 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 	p->waiting.add(*waker);
 	std::vector<epoll_event> events;
 	std::uint64_t timer = 0;
+	bool no_memory = false;
 	for (;;) {
 		watch_all();
 		waker->woken = false;
@@ -139,6 +140,10 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 			auto bits = target->status(); // no coroutine unless the file's server is asked
 			if (!bits)
 				bits = co_await target->query_status();
+			if (!bits) {
+				no_memory = true;
+				break;
+			}
 			if (i >= list.size() || list[i].file.lock() != target)
 				continue; // the list changed during the query: the next round sees it
 			auto &interest = list[i];
@@ -160,7 +165,8 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 			event.data.u64 = interest.data;
 			events.push_back(event);
 		}
-		if (!events.empty() || request.d == 0 || waker->timed_out || token.cancelled || !p->alive)
+		if (no_memory || !events.empty() || request.d == 0 || waker->timed_out || token.cancelled ||
+				!p->alive)
 			break;
 		if (waker->woken)
 			continue;
@@ -178,6 +184,8 @@ Async<std::int64_t> Server::epoll_wait(std::shared_ptr<Process> p,
 		f->watchers().remove(*waker);
 	if (timer && !waker->timed_out)
 		cancel_timer(timer);
+	if (no_memory)
+		co_return -ENOMEM;
 	if (events.empty() && token.cancelled)
 		co_return -EINTR;
 	if (!events.empty()) {

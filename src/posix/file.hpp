@@ -91,7 +91,8 @@ public:
 	virtual std::optional<std::uint32_t> status() {
 		return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
 	}
-	virtual Async<std::uint32_t> query_status();
+	// nullopt: the kernel had no memory to ask (the poll or epoll_wait is -ENOMEM).
+	virtual Async<std::optional<std::uint32_t>> query_status();
 	// Who to wake when status() may have changed.
 	virtual StatusWatchers &watchers() { return watchers_; }
 	// Which change the last status() or query_status() saw (EPOLLET reports once per value).
@@ -121,6 +122,9 @@ public:
 	// device file instead hands the serving end to its device's server. kHelErrNoMemory if
 	// the stream could not be made (the description is then dropped unused).
 	[[nodiscard]] virtual HelError start_serving(Server &server);
+	// After start_serving: waits until the description can be used (a device file's server
+	// took it). kHelErrNoMemory if it cannot: the description is then dropped unused.
+	virtual Async<HelError> connect();
 
 protected:
 	// The last fd closed (pipes count their ends here).

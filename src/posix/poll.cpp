@@ -15,7 +15,9 @@
 
 namespace helsim::posix::detail {
 
-Async<std::uint32_t> OpenFile::query_status() { co_return status().value_or(0); }
+Async<std::optional<std::uint32_t>> OpenFile::query_status() { co_return status().value_or(0); }
+
+Async<HelError> OpenFile::connect() { co_return kHelErrNone; }
 
 namespace {
 
@@ -80,6 +82,7 @@ Async<std::int64_t> Server::poll(std::shared_ptr<Process> p, const protocol::Req
 			file->watchers().add(*waker);
 	std::uint64_t timer = 0;
 	std::int64_t ready = 0;
+	bool no_memory = false;
 	for (;;) {
 		waker->woken = false;
 		ready = 0;
@@ -95,12 +98,17 @@ Async<std::int64_t> Server::poll(std::shared_ptr<Process> p, const protocol::Req
 				auto bits = files[i]->status(); // no coroutine unless the file's server is asked
 				if (!bits)
 					bits = co_await files[i]->query_status();
+				if (!bits) {
+					no_memory = true;
+					break;
+				}
 				fds[i].revents = static_cast<short>(*bits & wanted);
 			}
 			if (fds[i].revents)
 				++ready;
 		}
-		if (ready || request.c == 0 || waker->timed_out || token.cancelled || !p->alive)
+		if (no_memory || ready || request.c == 0 || waker->timed_out || token.cancelled ||
+				!p->alive)
 			break;
 		if (waker->woken)
 			continue; // a change landed while a device was asked: check again
@@ -119,6 +127,8 @@ Async<std::int64_t> Server::poll(std::shared_ptr<Process> p, const protocol::Req
 			file->watchers().remove(*waker);
 	if (timer && !waker->timed_out)
 		cancel_timer(timer);
+	if (no_memory)
+		co_return -ENOMEM;
 	if (!ready && token.cancelled)
 		co_return -EINTR;
 	if (count) {

@@ -75,8 +75,8 @@ Task Server::handle_request(std::shared_ptr<Process> p, HelHandle conversation, 
 		case protocol::kGetPpid: response.value = p->ppid; break;
 		case protocol::kGetTid: response.value = p->pid; break;
 		case protocol::kOpen:
-			response.value =
-					open(*p, tail, static_cast<int>(request.a), static_cast<mode_t>(request.b));
+			response.value = co_await open(p, tail, static_cast<int>(request.a),
+					static_cast<mode_t>(request.b));
 			break;
 		case protocol::kClose: response.value = close_fd(*p, static_cast<int>(request.a)); break;
 		case protocol::kDup:
@@ -310,19 +310,33 @@ void Server::close_all(Process &p) {
 			close_fd(p, fd);
 }
 
-std::int64_t Server::open(Process &p, const std::string &path, int flags, mode_t mode) {
+Async<std::int64_t> Server::open(std::shared_ptr<Process> p, std::string path, int flags,
+		mode_t mode) {
 	// The fd first, as Linux does: a process out of fds creates and truncates nothing.
-	if (std::all_of(p.fds.begin(), p.fds.end(), [](const Fd &fd) { return fd.file; }))
-		return -EMFILE;
+	if (std::all_of(p->fds.begin(), p->fds.end(), [](const Fd &fd) { return fd.file; }))
+		co_return -EMFILE;
 	std::shared_ptr<Inode> inode;
 	if (auto e = state_.tmpfs->open(path, flags, mode, inode))
-		return e;
-	return install_new(p, state_.tmpfs->make_file(std::move(inode), flags), flags & O_CLOEXEC);
+		co_return e;
+	auto file = state_.tmpfs->make_file(std::move(inode), flags);
+	if (file->start_serving(*this) != kHelErrNone)
+		co_return -ENOMEM;
+	HelError connected = co_await file->connect();
+	if (connected || !p->alive) {
+		file->add_reference(); // and drop it: the lane shuts down
+		file->drop_reference();
+		co_return connected ? -ENOMEM : -ESRCH;
+	}
+	co_return install_started(*p, file, flags & O_CLOEXEC);
 }
 
 int Server::install_new(Process &p, const std::shared_ptr<OpenFile> &file, bool cloexec) {
 	if (file->start_serving(*this) != kHelErrNone)
 		return -ENOMEM;
+	return install_started(p, file, cloexec);
+}
+
+int Server::install_started(Process &p, const std::shared_ptr<OpenFile> &file, bool cloexec) {
 	file->add_reference(); // held while installing, so a failure shuts the lane down
 	int fd = install(p, file, cloexec, 0);
 	file->drop_reference();

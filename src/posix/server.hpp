@@ -137,10 +137,14 @@ private:
 	// A new description: its lane made and served, then installed at the lowest free fd.
 	// -ENOMEM if the lane could not be made.
 	int install_new(Process &process, const std::shared_ptr<OpenFile> &file, bool cloexec);
+	// The rest of install_new, for a description already serving (open waits in between).
+	int install_started(Process &process, const std::shared_ptr<OpenFile> &file, bool cloexec);
 	int close_fd(Process &process, int fd);
 	void close_all(Process &process);
 	OpenFile *file_of(Process &process, int fd);
-	std::int64_t open(Process &process, const std::string &path, int flags, mode_t mode);
+	// -ENOMEM if the description's lane could not be made or its device's server not reached.
+	Async<std::int64_t> open(std::shared_ptr<Process> process, std::string path, int flags,
+			mode_t mode);
 	std::int64_t dup(Process &process, int fd, int newfd, int flags, protocol::DupKind kind);
 	std::int64_t fcntl(Process &process, int fd, int cmd, std::int64_t arg);
 	std::int64_t pipe(Process &process, int flags, std::int64_t &second);
@@ -264,6 +268,8 @@ private:
 	struct DeviceLinks;
 	friend class DeviceFile;
 	HelHandle device_control(const std::shared_ptr<posix::Device> &device);
+	// The device's server closed `control` (it could not start): the next open starts another.
+	void device_ended(const std::shared_ptr<posix::Device> &device, HelHandle control);
 	std::shared_ptr<DeviceLinks> device_links_;
 
 public:

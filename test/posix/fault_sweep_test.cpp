@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <helsim/posix.hpp>
+#include <helsim/posix_device.hpp>
 
 namespace {
 
@@ -65,9 +66,12 @@ struct PosixRun {
 	pid_t pid = 0;
 
 	void start(helsim::Machine &machine,
-			const std::vector<std::pair<std::string, Program>> &programs, px::Options options) {
+			const std::vector<std::pair<std::string, Program>> &programs, px::Options options,
+			const std::function<void(px::System &)> &setup) {
 		options.console = [](std::string_view) {};
 		system = std::make_unique<px::System>(machine, std::move(options));
+		if (setup)
+			setup(*system);
 		seen = std::make_shared<Seen>();
 		for (const auto &[path, main] : programs)
 			system->add_program(path, [seen = seen, program = main](int argc, char **argv) {
@@ -89,11 +93,12 @@ struct PosixRun {
 	}
 };
 
-// Sweeps `programs` over `points` (each must be passed).
+// Sweeps `programs` over `points` (each must be passed); `setup` adds to each run's System.
 void sweep_posix(const char *name, const std::vector<std::pair<std::string, Program>> &programs,
-		const px::Options &options = {}, std::span<const FaultPoint> points = kAllPoints) {
+		const px::Options &options = {}, std::span<const FaultPoint> points = kAllPoints,
+		const std::function<void(px::System &)> &setup = {}) {
 	PosixRun run;
-	sweep({name, [&](helsim::Machine &m) { run.start(m, programs, options); },
+	sweep({name, [&](helsim::Machine &m) { run.start(m, programs, options, setup); },
 				  {points.begin(), points.end()}, [&] { run.finish(); }, true},
 			points);
 }
@@ -220,6 +225,109 @@ int readiness(Seen &seen) {
 TEST(FaultSweep, PosixReadiness) {
 	sweep_posix("posix readiness",
 			{{"/bin/readiness", [](Seen &seen, int, char **) { return readiness(seen); }}});
+}
+
+// ---------------------------------------------------------------- device files
+
+std::shared_ptr<px::QueueDevice> queue; // the device of the run in progress
+
+// A fresh /dev/queue for each run.
+void add_queue(px::System &system) {
+	queue = std::make_shared<px::QueueDevice>();
+	system.add_device("/dev/queue", queue);
+}
+
+// /bin/pusher: Device::changed() from another process, which wakes a wait blocked on it.
+int pusher(Seen &, int, char **) {
+	queue->push("x");
+	return 0;
+}
+
+// Reads one byte that must be there.
+void read_byte(Seen &seen, int fd, char expected) {
+	char byte = 0;
+	EXPECT_EQ(again(seen, "read", [&] { return px::read(fd, &byte, 1); }), 1);
+	EXPECT_EQ(byte, expected);
+}
+
+// Polls fd for POLLIN until the pusher's byte arrives (the pusher pushes while the poll
+// waits, or before). The first poll's timeout is long in virtual time, which advances only by
+// the work done: it ends the wait only when nothing else can run, a pusher that could not
+// start; then we push.
+void poll_for_push(Seen &seen, int fd) {
+	constexpr int kIdle = 10'000;
+	const char *argv[] = {"pusher", nullptr};
+	pid_t pid = px::spawn("/bin/pusher", argv);
+	if (!posix_ok(seen, pid, "spawn", {-ENOMEM, -EAGAIN}))
+		queue->push("x");
+	pollfd watched{fd, POLLIN, 0};
+	std::int64_t ready = again(seen, "poll", [&] { return px::poll(&watched, 1, kIdle); });
+	int status = 0;
+	if (pid > 0) {
+		EXPECT_EQ(again(seen, "waitpid", [&] { return px::waitpid(pid, &status, 0); }), pid);
+		if (status == W_EXITCODE(127, 0))
+			++seen.failures; // it could not be started
+		else
+			EXPECT_EQ(status, 0);
+	}
+	if (ready == 0) {
+		EXPECT_EQ(status, W_EXITCODE(127, 0)) << "only a pusher that never ran leaves it idle";
+		queue->push("x");
+		ready = again(seen, "poll", [&] { return px::poll(&watched, 1, -1); });
+	}
+	EXPECT_EQ(ready, 1);
+	EXPECT_EQ(watched.revents, POLLIN);
+	read_byte(seen, fd, 'x');
+}
+
+// A device opened (its server started by the first open, again by the next if it could not
+// start), read empty and after a write, polled while another process pushes, waited on with
+// epoll, opened a second time, closed.
+int devices(Seen &seen) {
+	int fd = static_cast<int>(again(seen, "open", [] { return px::open("/dev/queue", O_RDWR); }));
+	if (fd < 0) {
+		ADD_FAILURE() << "open: " << fd;
+		return 0;
+	}
+	char byte = 0;
+	EXPECT_EQ(again(seen, "read", [&] { return px::read(fd, &byte, 1); }), -EAGAIN);
+	EXPECT_EQ(again(seen, "write", [&] { return px::write(fd, "a", 1); }), 1);
+	read_byte(seen, fd, 'a');
+	poll_for_push(seen, fd);
+
+	int epoll = px::epoll_create1(0);
+	if (posix_ok(seen, epoll, "epoll_create1")) {
+		epoll_event interest{};
+		interest.events = EPOLLIN;
+		if (posix_ok(seen, px::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &interest), "epoll_ctl")) {
+			queue->push("y");
+			epoll_event ready{};
+			EXPECT_EQ(again(seen, "epoll_wait",
+							  [&] { return px::epoll_wait(epoll, &ready, 1, -1); }),
+					1);
+			read_byte(seen, fd, 'y');
+		}
+		close_fd(seen, epoll);
+	}
+
+	int second = px::open("/dev/queue", O_RDWR);
+	if (posix_ok(seen, second, "open")) {
+		EXPECT_EQ(again(seen, "write", [&] { return px::write(second, "b", 1); }), 1);
+		read_byte(seen, fd, 'b');
+		close_fd(seen, second);
+	}
+	close_fd(seen, fd);
+	return 0;
+}
+
+const std::vector<std::pair<std::string, Program>>
+		kDevicePrograms{{"/bin/devices", [](Seen &seen, int, char **) { return devices(seen); }},
+				{"/bin/pusher", pusher}};
+
+TEST(FaultSweep, PosixDeviceFiles) {
+	sweep_posix("posix device files", kDevicePrograms, {}, kAllPoints, add_queue);
+	sweep_posix("posix device files without status pages", kDevicePrograms, {.status_page = false},
+			kAllPoints, add_queue);
 }
 
 // ---------------------------------------------------------------- processes
@@ -373,6 +481,66 @@ TEST(FaultSweepFinding, PosixDup2WhoseHandleCannotBeAttachedIsENOMEMAndKeepsTheF
 						return 0;
 					}}},
 			{}, kGrowth);
+}
+
+// ---------------------------------------------------------------- what the device sweep found
+
+// An open whose device server could not start, or could not take the description: the device
+// server threw when it could not make its queue, its doorbell's stream or queue, or the POSIX
+// server the control lane ("helCreateStream failed (device control)"); it faulted writing a
+// status page whose lazy frame could not be allocated; and the open returned an fd whose lane
+// no device server served (its read waited for ever). Now the open is -ENOMEM, and the next
+// open starts the server again and is served.
+TEST(FaultSweepFinding, PosixDeviceOpenThatFailsIsENOMEMAndTheNextOpenIsServed) {
+	Program program = [](Seen &seen, int, char **) {
+		int fd = static_cast<int>(
+				again(seen, "open", [] { return px::open("/dev/queue", O_RDWR); }));
+		EXPECT_GE(fd, 0);
+		if (fd >= 0) {
+			EXPECT_EQ(again(seen, "write", [&] { return px::write(fd, "a", 1); }), 1);
+			read_byte(seen, fd, 'a');
+			close_fd(seen, fd);
+		}
+		return 0;
+	};
+	sweep_posix("posix device open", {{"/bin/open", program}}, {}, kAllPoints, add_queue);
+}
+
+// A poll blocked on a device wakes when another process pushes: the doorbell's ring and the
+// POSIX server's long-poll are requests too. One the kernel could not make was dropped (the
+// doorbell, or the long-poll, stopped), and the poll waited for ever. Now each is made again.
+TEST(FaultSweepFinding, PosixDeviceWaitIsWokenWhenARingOrLongPollCannotBeMade) {
+	Program program = [](Seen &seen, int, char **) {
+		int fd = static_cast<int>(
+				again(seen, "open", [] { return px::open("/dev/queue", O_RDWR); }));
+		if (fd >= 0) {
+			poll_for_push(seen, fd);
+			close_fd(seen, fd);
+		}
+		return 0;
+	};
+	sweep_posix("posix device wake-up", {{"/bin/wait", program}, {"/bin/pusher", pusher}}, {},
+			kAllPoints, add_queue);
+}
+
+// Without status pages, poll asks the device server: a request the kernel could not make
+// was POLLERR for the device. Now the poll is -ENOMEM.
+TEST(FaultSweepFinding, PosixDevicePollWhoseQueryCannotBeMadeIsENOMEM) {
+	Program program = [](Seen &seen, int, char **) {
+		int fd = static_cast<int>(
+				again(seen, "open", [] { return px::open("/dev/queue", O_RDWR); }));
+		for (int i = 0; fd >= 0 && i < 8; ++i) {
+			pollfd watched{fd, POLLIN | POLLOUT, 0};
+			if (posix_ok(seen, px::poll(&watched, 1, 0), "poll")) {
+				EXPECT_EQ(watched.revents, POLLOUT);
+			}
+		}
+		if (fd >= 0)
+			close_fd(seen, fd);
+		return 0;
+	};
+	sweep_posix("posix device poll", {{"/bin/poll", program}}, {.status_page = false}, kAllPoints,
+			add_queue);
 }
 
 } // namespace
