@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -231,6 +232,17 @@ void Machine::spawn(std::string name, Entry entry, std::initializer_list<HelHand
 			std::span<const HelHandle>{handles.begin(), handles.size()});
 }
 
+namespace {
+
+// The new universe's handle table could not grow: memory ran out, as for the thread's stack.
+struct UniverseOutOfHandles : std::bad_alloc {
+	const char *what() const noexcept override {
+		return "helsim: spawn: the new universe is out of handles";
+	}
+};
+
+} // namespace
+
 void Machine::spawn(std::string name, Entry entry, std::span<const HelHandle> handles) {
 	Thread *caller = Thread::current();
 	Universe &source = caller ? caller->universe() : *root_->universe;
@@ -245,7 +257,7 @@ void Machine::spawn(std::string name, Entry entry, std::span<const HelHandle> ha
 		HelHandle copied;
 		if (universe->attach(std::move(descriptor.object), descriptor.rights, copied) !=
 				kHelErrNone)
-			throw std::runtime_error("helsim: spawn: the new universe is out of handles");
+			throw UniverseOutOfHandles{};
 		transferred.push_back(copied);
 	}
 	auto thread = kernel::make_object<Thread>(*kernel_, sim::TaskKind::fiber, name,

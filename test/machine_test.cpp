@@ -176,6 +176,36 @@ TEST(Machine, SpawnWithBadHandleThrowsAndStartsNothing) {
 	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
 }
 
+TEST(Machine, SpawnWhoseUniverseCannotTakeAHandleThrowsBadAllocAndStartsNothing) {
+	helsim::MachineConfig config;
+	config.mode = helsim::Mode::deterministic;
+	// Pass 1 is the parent's own first handle (its stream); pass 2 the child's universe taking
+	// the lane.
+	config.inject.at(helsim::FaultPoint::handle_table_growth) = 2;
+	helsim::Machine machine{config};
+	std::string what;
+	std::atomic<int> ran{0};
+	machine.spawn("parent", [&](std::span<const HelHandle>) {
+		HelHandle lane, remote;
+		ASSERT_EQ(helCreateStream(&lane, &remote, 0), kHelErrNone);
+		try {
+			machine.spawn("child", [&](std::span<const HelHandle>) { ++ran; }, {remote});
+		} catch (const std::bad_alloc &e) {
+			what = e.what();
+		}
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, lane), kHelErrNone);
+		EXPECT_EQ(helCloseDescriptor(kHelThisUniverse, remote), kHelErrNone);
+	});
+	auto report = machine.run();
+	EXPECT_EQ(what, "helsim: spawn: the new universe is out of handles");
+	EXPECT_EQ(ran.load(), 0);
+	EXPECT_EQ(find_thread(report, "child"), nullptr);
+	EXPECT_EQ(report.counters.passes(helsim::FaultPoint::handle_table_growth), 2u);
+	EXPECT_EQ(report.counters.injected_fail_at, 1u);
+	EXPECT_FALSE(report.stuck) << report.to_string();
+	EXPECT_TRUE(report.leaks.empty()) << report.to_string();
+}
+
 TEST(Machine, AttachOptionsSelectTheUniverse) {
 	helsim::Machine machine;
 	HelHandle token, universe, in_universe = -1;

@@ -107,16 +107,13 @@ namespace {
 constexpr std::size_t kPage = 4096;
 
 // Machine::spawn with `lane` as the thread's one handle, which is closed here either way;
-// false if the kernel could not make the thread (std::bad_alloc: its object, or its stack on
-// the host) or the new universe could not take the handle (std::runtime_error: its table could
-// not grow).
+// false if memory ran out for the thread (std::bad_alloc: its object, its stack on the host, or
+// the new universe's handle table).
 bool spawn_or_fail(Machine &machine, std::string name, Entry entry, HelHandle lane) {
 	bool spawned = true;
 	try {
 		machine.spawn(std::move(name), std::move(entry), {lane});
 	} catch (const std::bad_alloc &) {
-		spawned = false;
-	} catch (const std::runtime_error &) {
 		spawned = false;
 	}
 	helCloseDescriptor(kHelThisUniverse, lane);
