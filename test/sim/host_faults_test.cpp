@@ -162,6 +162,43 @@ TEST(HostFaults, CopyStopsAtReadOnlyDestination) {
 		ASSERT_EQ(dst.page(1)[i], 0) << i;
 }
 
+// A long copy to an unaligned destination moves the bytes up to the next 64-byte boundary first,
+// then the rest in one `rep movsb`: a fault in either part stops at the exact byte.
+TEST(HostFaults, CopyToAnUnalignedDestinationStopsAtTheExactByte) {
+	Pages src(2), dst(3);
+	fill_pattern(src.page(0), kPage, 5);
+	src.protect(1, 1, PROT_NONE);
+	struct Case {
+		std::size_t src_offset, dst_offset, n, expected;
+	};
+	const Case cases[] = {
+			{4076, 16, 1000, 1000 - 20},      // the source ends inside the 48-byte head
+			{4096 - 48, 16, 1000, 1000 - 48}, // the source ends right after the head
+			{3000, 16, 2000, 2000 - 1096},    // in the `rep movsb` after the head
+			{0, 1, 4096, 0},                  // a 63-byte head, nothing faults
+			{0, 63, 600, 0},                  // a 1-byte head; 599 bytes still take rep movsb
+			{0, 40, 560, 0},                  // too short to split: one rep movsb
+	};
+	for (const Case &c : cases) {
+		std::memset(dst.page(0), 0, 3 * kPage);
+		unsigned char *to = dst.page(0) + c.dst_offset;
+		EXPECT_EQ(sim::safe_copy(to, src.page(0) + c.src_offset, c.n), c.expected)
+				<< "source +" << c.src_offset << " destination +" << c.dst_offset << " n " << c.n;
+		const std::size_t copied = c.n - c.expected;
+		EXPECT_EQ(std::memcmp(to, src.page(0) + c.src_offset, copied), 0);
+		for (std::size_t i = c.dst_offset + copied; i < 3 * kPage; ++i)
+			ASSERT_EQ(dst.page(0)[i], 0) << "wrote past the fault at " << i;
+	}
+	// The destination: writable up to the end of page 1, so the head (from page 1 + 16 to the
+	// next 64-byte boundary) fits; a read-only page first fails at once.
+	dst.protect(2, 1, PROT_READ);
+	std::vector<unsigned char> from(8192);
+	fill_pattern(from.data(), from.size(), 9);
+	EXPECT_EQ(sim::safe_copy(dst.page(1) + 16, from.data(), 6000), 6000u - (4096 - 16));
+	EXPECT_EQ(std::memcmp(dst.page(1) + 16, from.data(), 4096 - 16), 0);
+	EXPECT_EQ(sim::safe_copy(dst.page(2) + 16, from.data(), 1000), 1000u);
+}
+
 TEST(HostFaults, CopyFromOrToUnmappedMemoryFails) {
 	Pages gone(2);
 	unsigned char *p = gone.release();

@@ -55,9 +55,9 @@ private:
 	int side_;
 };
 
-// Work that should not run inside a pairing: a copy that may fault pages in, wait for a
-// pager, or stream megabytes from the sender. The outermost Reaper starts it, once the
-// submission that paired it has finished its own worklist.
+// Work that should not run inside a pairing: a copy that has to fault pages in or wait for a
+// pager. The outermost Reaper starts it, once the submission that paired it has finished its
+// own worklist.
 class DeferredStart {
 public:
 	virtual void start_deferred() = 0;

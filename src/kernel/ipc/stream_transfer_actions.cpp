@@ -17,13 +17,14 @@ namespace helsim::kernel {
 
 namespace {
 
-// A send/receive copy that has to fault pages in (and may wait for a pager), or that streams
-// a large send from the sender's memory. It finishes both nodes when done.
+// A send/receive copy that has to fault pages in (and may wait for a pager). It finishes both
+// nodes when done.
 class Transfer final : public BounceCopy, public DeferredStart {
 public:
-	// Starts once the caller's stream locks are released (the nodes stay in flight until
-	// done(), so nothing frees them meanwhile).
-	static void start_after_locks(Node &send, Node &recv, Reaper &reaper) {
+	// Copies what needs no fault at once (a streamed send from present pages or host memory:
+	// no copy object, no deferral); the rest starts once the submission's worklist is done
+	// (the nodes stay in flight until done(), so nothing frees them meanwhile).
+	static void start(Node &send, Node &recv, Reaper &reaper) {
 		CopyEndpoint source;
 		if (send.buffered) {
 			source.kernel = const_cast<std::byte *>(send.data());
@@ -33,11 +34,19 @@ public:
 		}
 		CopyEndpoint target{recv.packet->space, nullptr, nullptr,
 				reinterpret_cast<std::uintptr_t>(recv.user_buffer)};
-		reaper.defer(*new Transfer{send, recv, std::move(source), std::move(target)});
+		std::size_t copied = copy_directly(source, target, send.length, 0);
+		if (copied == send.length) {
+			recv.result_length = send.length;
+			finish_node(send, kHelErrNone, reaper);
+			finish_node(recv, kHelErrNone, reaper);
+			return;
+		}
+		reaper.defer(*new Transfer{send, recv, std::move(source), std::move(target), copied});
 	}
 	void start_deferred() override { BounceCopy::start(); }
 
-	// Every send above kMaxBufferedSend bytes makes one: from the cache, not the heap.
+	// A send above kMaxBufferedSend bytes into pages that fault makes one: from the cache,
+	// not the heap.
 	static void *operator new(std::size_t bytes) {
 		if (void *memory = StreamCache::take(StreamCache::kTransfer, bytes))
 			return memory;
@@ -48,8 +57,9 @@ public:
 	}
 
 private:
-	Transfer(Node &send, Node &recv, CopyEndpoint source, CopyEndpoint target)
-	: BounceCopy{std::move(source), std::move(target), send.length}, send_{send}, recv_{recv} {}
+	Transfer(Node &send, Node &recv, CopyEndpoint source, CopyEndpoint target, std::size_t copied)
+	: BounceCopy{std::move(source), std::move(target), send.length, copied}, send_{send},
+	  recv_{recv} {}
 
 	// A fault on the sender's side is the sender's; on the receiver's side the receiver's,
 	// and the sender hears of it unless its data was buffered already.
@@ -220,7 +230,7 @@ void pair_send_buffer(Stream &stream, Node &send, Node &recv, Reaper &reaper) {
 			return;
 		}
 	}
-	Transfer::start_after_locks(send, recv, reaper);
+	Transfer::start(send, recv, reaper);
 }
 
 } // namespace

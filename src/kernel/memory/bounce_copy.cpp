@@ -81,16 +81,17 @@ Kernel *kernel_of(const CopyEndpoint &end) {
 
 } // namespace
 
-void BounceCopy::copy_directly() {
-	Kernel *kernel = kernel_of(source_);
+std::size_t copy_directly(const CopyEndpoint &source, const CopyEndpoint &target,
+		std::size_t length, std::size_t copied) {
+	Kernel *kernel = kernel_of(source);
 	if (!kernel)
-		kernel = kernel_of(target_);
-	while (copied_ < length_) {
-		std::size_t want = length_ - copied_;
+		kernel = kernel_of(target);
+	while (copied < length) {
+		std::size_t want = length - copied;
 		// Both copy locks, in address order: two transfers in opposite directions between
 		// the same spaces cannot then wait for each other.
-		AddressSpace *a = locked_space(source_, copied_, want);
-		AddressSpace *b = locked_space(target_, copied_, want);
+		AddressSpace *a = locked_space(source, copied, want);
+		AddressSpace *b = locked_space(target, copied, want);
 		if (a && b && b < a)
 			std::swap(a, b);
 		std::shared_lock<std::shared_mutex> first, second;
@@ -99,9 +100,8 @@ void BounceCopy::copy_directly() {
 		if (b && b != a)
 			second = std::shared_lock{b->copy_lock()};
 		Place from, to;
-		if (!locate(source_, copied_, want, false, from) ||
-				!locate(target_, copied_, want, true, to))
-			return;
+		if (!locate(source, copied, want, false, from) || !locate(target, copied, want, true, to))
+			return copied;
 		std::size_t n = std::min(from.length, to.length);
 		std::size_t left = 0;
 		if (from.host || to.host)
@@ -110,10 +110,11 @@ void BounceCopy::copy_directly() {
 			user_memmove(to.at, from.at, n);
 		if (kernel)
 			kernel->host().charge_ps((n - left) * kernel->config().costs.copy_ps_per_byte);
-		copied_ += n - left;
+		copied += n - left;
 		if (left)
-			return;
+			return copied;
 	}
+	return copied;
 }
 
 void BounceCopy::touched(HelError error) {
@@ -125,7 +126,7 @@ void BounceCopy::touched(HelError error) {
 
 void BounceCopy::run() {
 	if (!have_chunk_ && step_ == 0)
-		copy_directly();
+		copied_ = copy_directly(source_, target_, length_, copied_);
 	if (copied_ < length_ && !bounce_) {
 		bounce_.reset(new (std::nothrow) std::byte[sim::kPageSize]);
 		if (!bounce_)

@@ -24,6 +24,12 @@ struct CopyEndpoint {
 	std::uintptr_t address = 0; // in the space, or the offset in the view
 };
 
+// From `copied` on, as far as no fault, wait or memory view is in the way: one copy from source
+// to target, page by page for memory of a space (under its copy lock), in one fault-safe copy
+// for host memory outside every space. Returns how far the copy got (`length` when done).
+std::size_t copy_directly(const CopyEndpoint &source, const CopyEndpoint &target,
+		std::size_t length, std::size_t copied);
+
 class BounceCopy : public TouchWaiter {
 public:
 	// Runs as far as it can; done() follows, maybe later, maybe on another thread.
@@ -31,8 +37,9 @@ public:
 	void touched(HelError error) override;
 
 protected:
-	BounceCopy(CopyEndpoint source, CopyEndpoint target, std::size_t length)
-	: source_{std::move(source)}, target_{std::move(target)}, length_{length} {}
+	// `copied`: the bytes a caller's copy_directly() delivered already.
+	BounceCopy(CopyEndpoint source, CopyEndpoint target, std::size_t length, std::size_t copied = 0)
+	: source_{std::move(source)}, target_{std::move(target)}, length_{length}, copied_{copied} {}
 	~BounceCopy() = default;
 
 	// The copy ended: kHelErrNone, or the error of the side that failed. Called exactly
@@ -41,15 +48,11 @@ protected:
 
 private:
 	void run();
-	// From copied_ on, as far as no fault, wait or memory view is in the way: one copy from
-	// source to target, page by page for memory of a space (under its copy lock), in one
-	// fault-safe copy for host memory outside every space.
-	void copy_directly();
 
 	CopyEndpoint source_;
 	CopyEndpoint target_;
 	std::size_t length_;
-	std::size_t copied_ = 0;  // bytes delivered
+	std::size_t copied_;      // bytes delivered
 	std::size_t step_ = 0;    // progress of the current page-sized step
 	bool have_chunk_ = false; // the bounce buffer holds the next chunk
 	// Allocated when a copy first needs it: most copies never fault, and a page inside every

@@ -469,6 +469,59 @@ TEST_F(StreamSend, StreamedSendsBetweenSimulatedAndHostMemoryArriveWhole) {
 	expect_lane_works(a, b);
 }
 
+// A streamed send copies its present pages in the pairing and leaves the rest to a deferred
+// transfer, which picks up where that copy stopped: at a page not faulted in yet (the data
+// arrives whole) or at a hole in the mapping (the side with the hole faults).
+TEST_F(StreamSend, StreamedSendsThatStopAtAPageNotPresentPartWayContinueThere) {
+	auto [a, b] = stream();
+	constexpr std::size_t kPage = 4096;
+	constexpr std::size_t kSize = 4 * kPage;
+	auto data = pattern(kSize, 33);
+	std::vector<char> host(kSize);
+	for (bool sender_side : {true, false}) {
+		SCOPED_TRACE(sender_side ? "the sender's pages" : "the receiver's pages");
+		// Two pages present, two never touched: the second half needs faults.
+		auto *simulated = static_cast<char *>(helsim::test::map_new_memory(kSize));
+		auto expected = data;
+		char *from = host.data(), *to = simulated;
+		if (sender_side) {
+			std::memcpy(simulated, data.data(), kSize / 2);
+			// Untouched pages read as zeros.
+			std::fill(expected.begin() + kSize / 2, expected.end(), 0);
+			from = simulated;
+			to = host.data();
+			std::memset(host.data(), 1, kSize);
+		} else {
+			std::memset(simulated, 1, kSize / 2);
+			std::memcpy(host.data(), data.data(), kSize);
+		}
+		auto s = submit(a, {send_act(from, kSize)});
+		auto r = submit(b, {recv_buffer_act(to, kSize)});
+		EXPECT_EQ(take_errors(s), Errors{kHelErrNone});
+		auto results = take(r);
+		ASSERT_EQ(results.size(), 1u);
+		EXPECT_EQ(results[0].error, kHelErrNone);
+		EXPECT_EQ(results[0].length, kSize);
+		EXPECT_TRUE(std::equal(expected.begin(), expected.end(), to));
+		EXPECT_EQ(helUnmapMemory(kHelNullHandle, simulated, kSize), kHelErrNone);
+	}
+	{
+		SCOPED_TRACE("a hole after two present pages of the receiver");
+		auto *simulated = static_cast<char *>(helsim::test::map_new_memory(kSize));
+		std::memset(simulated, 1, kSize / 2);
+		std::memcpy(host.data(), data.data(), kSize);
+		EXPECT_EQ(helUnmapMemory(kHelNullHandle, simulated + 2 * kPage, kPage), kHelErrNone);
+		auto s = submit(a, {send_act(host.data(), kSize)});
+		auto r = submit(b, {recv_buffer_act(simulated, kSize)});
+		EXPECT_EQ(take_errors(s), Errors{kHelErrRemoteFault});
+		EXPECT_EQ(take_errors(r), Errors{kHelErrFault});
+		EXPECT_TRUE(std::equal(data.begin(), data.begin() + kSize / 2, simulated));
+		EXPECT_EQ(helUnmapMemory(kHelNullHandle, simulated, 2 * kPage), kHelErrNone);
+		EXPECT_EQ(helUnmapMemory(kHelNullHandle, simulated + 3 * kPage, kPage), kHelErrNone);
+	}
+	expect_lane_works(a, b);
+}
+
 TEST_F(StreamSend, ScatterGatherListsThatCannotBeReadFault) {
 	auto [a, b] = stream();
 	HelSgItem items[2] = {{const_cast<char *>("ok"), 2}, {reinterpret_cast<char *>(16), 5}};
