@@ -101,6 +101,19 @@ bool submit_async(Dispatcher &dispatcher, HelHandle lane, std::uintptr_t context
 			"helSubmitAsync");
 }
 
+// Reads `size` bytes at `offset` of a view through the kernel; false if that failed.
+inline bool read_view(Dispatcher &d, HelHandle view, std::uintptr_t offset, void *out,
+		std::size_t size) {
+	auto done = test::sq_call(d, kHelSubmitReadMemory, HelSqReadMemory{view, offset, size, out});
+	return ok(done.error(), "kHelSubmitReadMemory");
+}
+
+inline bool write_view(Dispatcher &d, HelHandle view, std::uintptr_t offset, const void *in,
+		std::size_t size) {
+	auto done = test::sq_call(d, kHelSubmitWriteMemory, HelSqWriteMemory{view, offset, size, in});
+	return ok(done.error(), "kHelSubmitWriteMemory");
+}
+
 struct Workload {
 	const char *name;
 	// Registers what the workload needs on the machine and spawns its threads.

@@ -100,18 +100,6 @@ TEST(FaultSweep, Streams) {
 
 // ---------------------------------------------------------------- memory
 
-// Reads `size` bytes at `offset` of a view through the kernel; false if that failed.
-bool read_view(Dispatcher &d, HelHandle view, std::uintptr_t offset, void *out, std::size_t size) {
-	auto done = sq_call(d, kHelSubmitReadMemory, HelSqReadMemory{view, offset, size, out});
-	return ok(done.error(), "kHelSubmitReadMemory");
-}
-
-bool write_view(Dispatcher &d, HelHandle view, std::uintptr_t offset, const void *in,
-		std::size_t size) {
-	auto done = sq_call(d, kHelSubmitWriteMemory, HelSqWriteMemory{view, offset, size, in});
-	return ok(done.error(), "kHelSubmitWriteMemory");
-}
-
 // Allocate, map, fault in through the kernel (lock, write), copy-on-write, a slice, a fork.
 // User code touches no page itself: a frame that cannot be allocated would fault it.
 void memory(std::span<const HelHandle>) {
