@@ -253,7 +253,9 @@ private:
 	}
 
 	// poll() at the end of the chunk: the kernel retired it; continue in the one it linked next.
-	std::optional<Element> poll_next_chunk() {
+	// Out of line: inlined, its syscall (drop()'s drive) would give poll()'s common path a
+	// stack frame.
+	[[gnu::noinline]] std::optional<Element> poll_next_chunk() {
 		for (;;) {
 			int next = __atomic_load_n(&chunk(retrieve_)->next, __ATOMIC_ACQUIRE);
 			int done = retrieve_;

@@ -159,4 +159,43 @@ TEST(Trace, CountersTableNamesSyscallsAndObjectKinds) {
 		EXPECT_NE(table.find(needle), std::string::npos) << needle << " missing from\n" << table;
 }
 
+// An SQ operation that completes at once (the async nop) on a traced machine takes the traced
+// path of its completion: every nop's flow starts at its submission and ends at its completion.
+TEST(Trace, AsyncNopsThroughTheSqStartAndEndTheirFlows) {
+	constexpr std::uintptr_t kNops = 4;
+	for (Mode mode : {Mode::deterministic, Mode::threads}) {
+		Machine machine{traced(mode)};
+		machine.spawn("nops", [](std::span<const HelHandle>) {
+			Dispatcher d;
+			for (std::uintptr_t i = 0; i < kNops; ++i)
+				d.submit(kHelSubmitAsyncNop, i, std::span<const std::byte>{});
+			d.flush();
+			for (std::uintptr_t i = 0; i < kNops; ++i) {
+				auto element = d.wait();
+				ASSERT_TRUE(element);
+				EXPECT_EQ(element->error(), kHelErrNone);
+				EXPECT_EQ(element->context(), i);
+			}
+		});
+		RunReport report = machine.run();
+		EXPECT_FALSE(report.stuck) << report.to_string();
+		EXPECT_TRUE(report.leaks.empty()) << report.to_string();
+		EXPECT_EQ(report.operations_pending(), 0u) << report.to_string();
+		EXPECT_EQ(report.counters.operations_submitted, kNops);
+		Json doc;
+		ASSERT_NO_THROW(doc = Parser{machine.trace_json()}.document());
+		std::map<double, int> flows; // id -> s(+1)/f(+2)
+		for (const Json &e : member(doc, "traceEvents")->array()) {
+			std::string ph = text_of(e, "ph");
+			if (text_of(e, "cat") == "operation" && (ph == "s" || ph == "f")) {
+				ASSERT_TRUE(member(e, "id"));
+				flows[member(e, "id")->number()] |= ph == "s" ? 1 : 2;
+			}
+		}
+		EXPECT_EQ(flows.size(), kNops);
+		for (auto &[id, bits] : flows)
+			EXPECT_EQ(bits, 3) << "operation flow " << id;
+	}
+}
+
 } // namespace

@@ -53,7 +53,11 @@ IpcQueue::IpcQueue(Kernel &kernel, const HelQueueParameters &params, SqSubmit su
   num_sq_chunks_{params.numSqChunks}, chunk_size_{params.chunkSize},
   chunk_stride_{(sizeof(HelChunk) + params.chunkSize + 63) & ~std::size_t{63}},
   memory_{std::move(memory)}, header_{static_cast<HelQueue *>(
-									  kernel.host().physical_memory().direct(memory_->base()))} {
+									  kernel.host().physical_memory().direct(memory_->base()))},
+  simple_limit_{kernel.config().inject.delay_completion_ppm || kernel.host().tracer() ||
+						  kernel.host().charges_time()
+				  ? 0
+				  : chunk_size_} {
 	// The kernel owns the SQ links: it pre-links every SQ chunk and publishes the first.
 	if (num_sq_chunks_) {
 		sq_next_.assign(num_chunks_ + num_sq_chunks_, -1);
@@ -331,32 +335,6 @@ inline bool IpcQueue::stage(std::span<const QueueSource> sources, std::size_t pa
 	return true;
 }
 
-void IpcQueue::complete_simple(Thread &self, HelError error, std::uintptr_t context) {
-	// create() refuses a chunk too small for it, so a simple result always fits the stage.
-	constexpr std::size_t size = sizeof(HelElement) + sizeof(HelSimpleResult);
-	static_assert(sizeof(HelSimpleResult) == pad8(sizeof(HelSimpleResult)));
-	const sim::Host &host = kernel().host();
-	std::uint64_t end = staged_end_.load(std::memory_order_relaxed);
-	// Every rare case in one branch to one out-of-line call, so that the common one needs no
-	// stack frame: a stage without room, a caller that is not the consumer, an injected delay,
-	// a tracer, time charged per scheduling event.
-	if (batch_thread_.load(std::memory_order_relaxed) != &self ||
-			(end & kStagedBytes) + size > chunk_size_ ||
-			kernel().config().inject.delay_completion_ppm || host.tracer() || host.charges_time())
-			[[unlikely]] {
-		complete_simple_slowly(self, error, context);
-		return;
-	}
-	std::byte *at = staged_.get() + (end & kStagedBytes);
-	// Each field stored on its own, straight into the stage: a struct assembled on the stack
-	// and copied whole is read back wider than it was written, which stalls store forwarding.
-	HelElement element{sizeof(HelSimpleResult), 0, reinterpret_cast<void *>(context)};
-	HelSimpleResult result{error, 0};
-	std::memcpy(at, &element, sizeof(element));
-	std::memcpy(at + sizeof(element), &result, sizeof(result));
-	staged_end_.store(end + size + kStagedElement, std::memory_order_release);
-}
-
 // The generic path does all of it: the tracer, the scheduling event, an injected delay, and
 // for the consumer, staging (after writing what is staged when the stage is full). It takes
 // complete_simple's arguments as they are, so that the call there compiles to a jump.
@@ -500,6 +478,8 @@ void IpcQueue::announce_batch() {
 }
 
 void IpcQueue::consume_sq(Thread &self) {
+	// Looked at once: a thread's tracer is fixed when the thread is created.
+	const bool traced = self.tracer();
 	for (;;) {
 		HelChunk *current = chunk(sq_current_);
 		int progress = load_acquire(&current->progressFutex);
@@ -525,7 +505,7 @@ void IpcQueue::consume_sq(Thread &self) {
 			auto *payload = reinterpret_cast<const std::byte *>(
 					current->buffer + sq_consumed_ + sizeof(HelElement));
 			sq_consumed_ += sizeof(HelElement) + length;
-			submit_element(self, element, payload);
+			submit_element(self, traced, element, payload);
 		}
 		if (!(progress & kHelProgressDone))
 			return;
@@ -549,11 +529,9 @@ void IpcQueue::consume_sq(Thread &self) {
 	}
 }
 
-inline void IpcQueue::submit_element(Thread &self, const HelElement &element,
+inline void IpcQueue::submit_element(Thread &self, bool traced, const HelElement &element,
 		const std::byte *payload) {
 	auto context = reinterpret_cast<std::uintptr_t>(element.context);
-	// Looked at once: a thread's tracer is fixed when the thread is created.
-	bool traced = self.tracer();
 	if (traced) [[unlikely]]
 		self.set_trace_key(this, context);
 	HelError error = without_allocation_exceptions(

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -90,7 +91,27 @@ public:
 	// post_simple() of an operation that `self`, the calling thread, completes in its own
 	// submission. When `self` consumes this queue's SQ, the element is staged with one
 	// fixed-size store: no sources loop, and no Thread::current() to tell who is calling.
-	void complete_simple(Thread &self, HelError error, std::uintptr_t context);
+	// Inline, so that an SQ handler that completes at once needs no call and no stack frame.
+	void complete_simple(Thread &self, HelError error, std::uintptr_t context) {
+		constexpr std::size_t size = sizeof(HelElement) + sizeof(HelSimpleResult);
+		static_assert(sizeof(HelSimpleResult) == pad8(sizeof(HelSimpleResult)));
+		std::uint64_t end = staged_end_.load(std::memory_order_relaxed);
+		// Every rare case in one branch to one out-of-line call: a caller that is not the
+		// consumer, a stage without room, and (simple_limit_ 0) the machine's own reasons.
+		if (batch_thread_.load(std::memory_order_relaxed) != &self ||
+				(end & kStagedBytes) + size > simple_limit_) [[unlikely]] {
+			complete_simple_slowly(self, error, context);
+			return;
+		}
+		std::byte *at = staged_.get() + (end & kStagedBytes);
+		// Each field stored on its own, straight into the stage: a struct assembled on the stack
+		// and copied whole is read back wider than it was written, which stalls store forwarding.
+		HelElement element{sizeof(HelSimpleResult), 0, reinterpret_cast<void *>(context)};
+		HelSimpleResult result{error, 0};
+		std::memcpy(at, &element, sizeof(element));
+		std::memcpy(at + sizeof(element), &result, sizeof(result));
+		staged_end_.store(end + size + kStagedElement, std::memory_order_release);
+	}
 	// The chunk size user space chose (helCreateQueue's chunkSize).
 	std::size_t chunk_size() const { return chunk_size_; }
 
@@ -163,7 +184,8 @@ private:
 	// when the pass ends, also when a teardown unwinds it).
 	void consume_pass(Thread &self, int &bits);
 	void consume_sq(Thread &self);
-	void submit_element(Thread &self, const HelElement &element, const std::byte *payload);
+	void submit_element(Thread &self, bool traced, const HelElement &element,
+			const std::byte *payload);
 
 	const SqSubmit submit_;
 	const unsigned num_chunks_;
@@ -217,6 +239,11 @@ private:
 	std::atomic<std::uint64_t> staged_end_{0};
 	std::uint64_t staged_taken_ = 0; // guarded by cq_lock_
 	int pass_bits_ = 0;              // userNotify bits the pass owes, announced when it ends
+	// complete_simple()'s stage limit: chunk_size_, or 0 on a machine where every simple
+	// completion takes the generic path (injected delays, a tracer, time charged per scheduling
+	// event). All three are fixed before the kernel exists, so they are looked at once, here,
+	// not per element.
+	const std::size_t simple_limit_;
 
 	// Threads blocked in helDriveQueue(kHelDriveWait).
 	SpinLock waiters_mutex_;
