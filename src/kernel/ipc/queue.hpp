@@ -98,6 +98,8 @@ public:
 		std::uint64_t end = staged_end_.load(std::memory_order_relaxed);
 		// Every rare case in one branch to one out-of-line call: a caller that is not the
 		// consumer, a stage without room, and (simple_limit_ 0) the machine's own reasons.
+		// create() refuses a chunk too small for one simple result, so the limit alone says
+		// whether this one fits.
 		if (batch_thread_.load(std::memory_order_relaxed) != &self ||
 				(end & kStagedBytes) + size > simple_limit_) [[unlikely]] {
 			complete_simple_slowly(self, error, context);
