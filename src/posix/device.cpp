@@ -217,7 +217,7 @@ private:
 			}
 			if (offered == kHelErrNone && sent == kHelErrNone)
 				return true;
-			if (offered != kHelErrNoMemory && !(offered == kHelErrNone && sent == kHelErrEndOfLane))
+			if (!lost_to_memory(offered, sent))
 				return false;
 		}
 	}
@@ -466,9 +466,10 @@ Async<HelError> DeviceFile::connect() {
 	auto &[offered, head, pushed, reply, memory] = answer.results;
 	if (offered.error == kHelErrEndOfLane)
 		server_->device_ended(device_, control);
-	bool ok = !offered.error && !head.error && !pushed.error && !reply.error &&
-			!protocol::decode<Response>(reply.data).error;
-	auto sequence = ok ? protocol::decode<Response>(reply.data).value : 0;
+	Response response = offered.error || head.error || pushed.error || reply.error
+			? Response{-ENOMEM, 0, 0}
+			: protocol::decode<Response>(reply.data);
+	bool ok = !response.error;
 	HelHandle page = memory.error == kHelErrNone ? memory.handle : HelHandle{kHelNullHandle};
 	answer.release();
 	void *window = nullptr;
@@ -482,7 +483,7 @@ Async<HelError> DeviceFile::connect() {
 		co_return kHelErrNoMemory;
 	page_ = static_cast<const StatusPage *>(window);
 	server_->executor().spawn(watch(std::static_pointer_cast<DeviceFile>(shared_from_this()),
-			static_cast<std::uint64_t>(sequence)));
+			static_cast<std::uint64_t>(response.value)));
 	co_return kHelErrNone;
 }
 
