@@ -338,8 +338,15 @@ void _exit(int status) {
 					? detail::supercall(protocol::kSuperExit, static_cast<HelWord>(status))
 					: request(*t, make(protocol::kExit, status));
 		while (done == -ENOMEM);
-		if (done != 1)
+		if (done != 1) {
+			// The process was killed while this thread ran (a signal's default action): the
+			// server, which ended it, takes no exit, and the kill unwinds the thread only at its
+			// next cancellation point (docs/fidelity.md, "Thread lifetime"). This wait is one,
+			// and only the kill ends it.
+			int never = 0;
+			helFutexWait(&never, 0, -1);
 			throw std::logic_error("helsim::posix::_exit: the server did not take the exit");
+		}
 		t->exited = true;
 	}
 	throw detail::ProcessExit{};
