@@ -143,8 +143,13 @@ std::int64_t with_file_head(ClientThread &t, int fd, protocol::MessageId by_fd,
 		protocol::MessageId passthrough, std::uint64_t size, std::int64_t offset, int whence,
 		Cancel *cancel, Send &&send) {
 	HelHandle lane = file_lane(t, fd);
-	if (!lane)
+	if (!lane) {
+		// The fd may be gone because the process was killed while this thread ran: the kill
+		// unwinds it at this cancellation point (a futex wait that returns at once) instead.
+		int word = 0;
+		helFutexWait(&word, 1, 0);
 		return -EBADF;
+	}
 	std::uint64_t cancel_id = 0;
 	if (cancel) {
 		cancel_id = t.next_tag++;
@@ -338,15 +343,8 @@ void _exit(int status) {
 					? detail::supercall(protocol::kSuperExit, static_cast<HelWord>(status))
 					: request(*t, make(protocol::kExit, status));
 		while (done == -ENOMEM);
-		if (done != 1) {
-			// The process was killed while this thread ran (a signal's default action): the
-			// server, which ended it, takes no exit, and the kill unwinds the thread only at its
-			// next cancellation point (docs/fidelity.md, "Thread lifetime"). This wait is one,
-			// and only the kill ends it.
-			int never = 0;
-			helFutexWait(&never, 0, -1);
+		if (done != 1)
 			throw std::logic_error("helsim::posix::_exit: the server did not take the exit");
-		}
 		t->exited = true;
 	}
 	throw detail::ProcessExit{};
