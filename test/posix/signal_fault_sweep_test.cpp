@@ -125,9 +125,9 @@ void reap(Seen &seen, pid_t pid, int expected) {
 	ASSERT_EQ(again(seen, "waitpid", [&] { return px::waitpid(pid, &status, 0); }), pid);
 	if (status == expected)
 		return;
-	if (status == W_EXITCODE(127, 0) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)) {
+	if (status == W_EXITCODE(127, 0) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV))
 		++seen.failures;
-	} else
+	else
 		ADD_FAILURE() << "pid " << pid << " ended with status " << status;
 }
 
@@ -169,7 +169,7 @@ void signal_child(Seen &seen, const char *name) {
 
 // /bin/signals: /bin/handlers as signal_child() runs it, then spawns /bin/victim and kills it
 // with SIGTERM, and reaps it.
-int parent(Seen &seen) {
+int signals(Seen &seen, int, char **) {
 	signal_child(seen, "handlers");
 	int hold[2];
 	if (make_pipe(seen, hold) != 0) {
@@ -188,10 +188,7 @@ int parent(Seen &seen) {
 	return 0;
 }
 
-const std::vector<std::pair<std::string, Program>> kPrograms{{"/bin/signals",
-																	 [](Seen &seen, int, char **) {
-																		 return parent(seen);
-																	 }},
+const std::vector<std::pair<std::string, Program>> kPrograms{{"/bin/signals", signals},
 		{"/bin/handlers", handlers}, {"/bin/victim", victim}};
 
 TEST(FaultSweep, PosixSignalHandlers) {
