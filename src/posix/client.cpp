@@ -143,8 +143,13 @@ std::int64_t with_file_head(ClientThread &t, int fd, protocol::MessageId by_fd,
 		protocol::MessageId passthrough, std::uint64_t size, std::int64_t offset, int whence,
 		Cancel *cancel, Send &&send) {
 	HelHandle lane = file_lane(t, fd);
-	if (!lane)
+	if (!lane) {
+		// The fd may be gone because the process was killed while this thread ran: the kill
+		// unwinds it at this cancellation point (a futex wait that returns at once) instead.
+		int word = 0;
+		helFutexWait(&word, 1, 0);
 		return -EBADF;
+	}
 	std::uint64_t cancel_id = 0;
 	if (cancel) {
 		cancel_id = t.next_tag++;

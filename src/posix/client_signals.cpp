@@ -59,6 +59,18 @@ SignalResult signal_call(ClientThread &t, protocol::Supercall number, protocol::
 	return result;
 }
 
+// A call that cannot fail (the restorer's, the deferred raise): one whose request the kernel
+// could not carry (-ENOMEM; the server never saw it) is made again, as _exit's is. Dropped,
+// the handler's mask and frame would stay, or the deferred signal stay undelivered.
+SignalResult signal_call_until_taken(ClientThread &t, protocol::Supercall number,
+		protocol::MessageId id, std::initializer_list<std::int64_t> args) {
+	SignalResult result;
+	do
+		result = signal_call(t, number, id, args);
+	while (result.value == -ENOMEM);
+	return result;
+}
+
 std::int64_t set_mask(ClientThread &t, int how, std::uint64_t set, std::int64_t *seq = nullptr) {
 	auto result = signal_call(t, protocol::kSuperSigMask, protocol::kSigMask,
 			{how, static_cast<std::int64_t>(set)});
@@ -70,7 +82,7 @@ std::int64_t set_mask(ClientThread &t, int how, std::uint64_t set, std::int64_t 
 } // namespace
 
 void raise_deferred(ClientThread &t) {
-	signal_call(t, protocol::kSuperSigRaise, protocol::kSigRaise, {});
+	signal_call_until_taken(t, protocol::kSuperSigRaise, protocol::kSigRaise, {});
 }
 
 void signal_trampoline(HelWord frame, HelWord, HelWord, HelWord, HelWord, HelWord) {
@@ -87,7 +99,7 @@ void signal_trampoline(HelWord frame, HelWord, HelWord, HelWord, HelWord, HelWor
 			return;
 		++t->handlers_run;
 		t->last_handler_restarts = f->flags & SA_RESTART;
-		auto next = signal_call(*t, protocol::kSuperSigRestore, protocol::kSigRestore,
+		auto next = signal_call_until_taken(*t, protocol::kSuperSigRestore, protocol::kSigRestore,
 				{static_cast<std::int64_t>(frame)});
 		frame = next.value > 0 ? static_cast<HelWord>(next.value) : 0;
 	}
@@ -175,7 +187,11 @@ int kill(pid_t pid, int signo) {
 			signal_call(*t, protocol::kSuperSigKill, protocol::kSigKill, {0, pid, 0, signo}).value);
 }
 
-int raise(int signo) { return kill(getpid(), signo); }
+int raise(int signo) {
+	// A getpid whose request failed (-ENOMEM) is no pid: kill would take it for a group's.
+	pid_t self = getpid();
+	return self < 0 ? self : kill(self, signo);
+}
 
 int sigaltstack(const stack_t *stack, stack_t *old) {
 	HELSIM_POSIX_CLIENT(t);

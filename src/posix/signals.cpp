@@ -47,8 +47,10 @@ Condition &Server::signal_event(Process &p) {
 void Server::kill_by_signal(Process &p, int signo) {
 	if (!p.alive)
 		return;
-	end_process(p, signo); // the status waitpid reports: WIFSIGNALED, WTERMSIG == signo
+	// The kill first: a thread that runs meanwhile unwinds at its next cancellation point, so
+	// nothing it does after that point sees the process ended (its fds closed).
 	helKillThread(p.thread);
+	end_process(p, signo);        // the status waitpid reports: WIFSIGNALED, WTERMSIG == signo
 	signal_event(p).notify_all(); // a parked sigsuspend/sigtimedwait ends without a resume
 }
 
