@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Instructions per operation of a helsim benchmark, by stage of the path (callgrind).
 
-Usage: scripts/callgrind-stages.py [--entry-line] BENCH_BINARY FILTER COUNTED_FUNCTION [OPS_PER_CALL]
+Usage: scripts/callgrind-stages.py [--entry-line | --all-calls] BENCH_BINARY FILTER COUNTED_FUNCTION
+                                   [OPS_PER_CALL]
 
 Runs the benchmark cases matching FILTER twice under callgrind, with a short and a longer
 --benchmark_min_time, and subtracts the two profiles: what is left is the steady-state cost of
@@ -13,12 +14,17 @@ function's self cost is then put into the first stage whose pattern matches its 
 A function that switches fibers splits callgrind's call edges, so its calls cannot be read off
 them. With --entry-line, COUNTED_FUNCTION is instead the start of its signature as written in
 the source ("HelError sys_yield(Thread &self"), and the operations are the executions of that
-line, which compiles to one instruction per call in an optimised build.
+line, which compiles to one instruction per call in an optimised build. That line must not be
+inlined into several places (in a Release build it may be), and it counts calls, not switches:
+a yield with nothing else to run executes it without switching.
+
+With --all-calls, the operations are every call of COUNTED_FUNCTION that the profile records,
+summed over all callers: for "jump_fcontext", which boost.context calls once per fiber switch,
+the number of switches, in any build type.
 
 Example (docs/benchmarks.md, "IPC at the floor"):
   scripts/callgrind-stages.py build/bench/helsim_bench BM_Ipc_RoundTrip_SameCpu Stream::pair 2
-  scripts/callgrind-stages.py --entry-line build/bench/helsim_bench 'BM_Fiber_Switch$' \
-      'HelError sys_yield(Thread &self'
+  scripts/callgrind-stages.py --all-calls build/bench/helsim_bench 'BM_Fiber_Switch$' jump_fcontext
 """
 import re
 import subprocess
@@ -27,8 +33,8 @@ import tempfile
 
 STAGES = [
     ("scheduling: park/unpark, run queue, fiber switch",
-     r"ThreadsHost|RunQueue|Fiber::|jump_fcontext|ontop_fcontext|host_context|current_task"
-     r"|this_cpu_slot|pick_cpu|Host::|Thread::block|Thread::wake|Task::"),
+     r"ThreadsHost|RunQueue|Fiber::|jump_fcontext|ontop_fcontext|current_task|this_host_thread"
+     r"|host_context|this_cpu_slot|pick_cpu|Host::|Thread::block|Thread::wake|Task::"),
     ("syscall entry and table", r"helsim_syscall|dispatch|without_allocation"),
     ("queue: drive, SQ parse, CQ write, notify", r"IpcQueue|submit_sq_|sys_drive_queue"),
     ("stream: submit, pair, copy, finish",
@@ -71,6 +77,28 @@ def entry_line_count(path, signature):
     return int(m.group(1).replace(",", ""))
 
 
+def all_calls_of(path, function):
+    # The raw profile: "fn=(id) name" and "cfn=(id) name" name a function the first time
+    # (later only "(id)"), cfn= a callee, and the "calls=N" line after it counts the calls
+    # from the current function and context.
+    names, callee, total = {}, "", 0
+    with open(path) as profile_file:
+        for line in profile_file:
+            if line.startswith(("fn=", "cfn=")):
+                key, _, value = line.rstrip("\n").partition("=")
+                m = re.match(r"\((\d+)\)(?: (.*))?$", value)
+                name = value
+                if m:
+                    if m.group(2) is not None:
+                        names[m.group(1)] = m.group(2)
+                    name = names.get(m.group(1), "")
+                if key == "cfn":
+                    callee = name
+            elif line.startswith("calls=") and function in callee:
+                total += int(line.split()[0][len("calls="):])
+    return total
+
+
 def calls_of(path, function):
     text = subprocess.run(["callgrind_annotate", "--tree=calling", path],
                           capture_output=True, text=True, check=True).stdout
@@ -94,6 +122,8 @@ def main():
     count = calls_of
     if args[:1] == ["--entry-line"]:
         args, count = args[1:], entry_line_count
+    elif args[:1] == ["--all-calls"]:
+        args, count = args[1:], all_calls_of
     if len(args) not in (3, 4):
         sys.exit(__doc__)
     binary, case_filter, function = args[:3]

@@ -23,25 +23,9 @@ extern "C" void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 namespace helsim::sim {
 namespace {
 
-// Per host thread: the fiber it runs, and TSan's fiber for its scheduler.
-struct HostContext {
-	Fiber *running = nullptr;
-	void *tsan_scheduler = nullptr;
-};
-
-// A fiber that switched out may resume on another host thread, so no code may use the address
-// of a thread_local computed before such a switch. Here only the scheduler side, and a fiber
-// before it switches, look this up: a resumed fiber finds what it needs in its Fiber. The
-// accessor is out of line, and the asm hides which address it returns: noinline alone is not
-// enough, as clang (interprocedural constant propagation) proved that the result is always
-// the thread_local's address, dropped it, and reused a TLS base computed before the switch.
-__attribute__((noinline)) HostContext &host_context() {
-	static thread_local HostContext context;
-	HostContext *p = &context;
-	asm volatile("" : "+r"(p)::"memory");
-	return *p;
-}
-
+// A fiber that switched out may resume on another host thread: only the scheduler side, and a
+// fiber before it switches, look up this_host_thread(); a resumed fiber finds what it needs in
+// its Fiber.
 // Hands boost the stack that create() took from the pool, and gives it back when boost is done.
 struct PooledStack {
 	StackSlot slot;
@@ -119,8 +103,8 @@ void Fiber::create(std::size_t stack_size, std::function<void()> body) {
 }
 
 Fiber &Fiber::switch_in() {
-	auto &hc = host_context();
-	hc.running = this;
+	HostThread &hc = this_host_thread();
+	hc.fiber = this;
 	running_ = true;
 	entered_ = true;
 #ifdef HELSIM_ASAN
@@ -138,14 +122,14 @@ Fiber &Fiber::switch_in() {
 #endif
 	// The scheduler side never changes host threads: `hc` is still ours, and names the fiber
 	// that came back, this one or the last of a chain of direct switches that began here.
-	Fiber &out = *hc.running;
+	Fiber &out = *hc.fiber;
 	out.ctx_ = std::move(back);
 #ifdef HELSIM_TSAN
 	if (!out.ctx_) // the body returned: TSan still runs on the fiber's state (see create())
 		__tsan_switch_to_fiber(hc.tsan_scheduler, 0);
 #endif
 	out.running_ = false;
-	hc.running = nullptr;
+	hc.fiber = nullptr;
 	if (out.abandoned_) {
 		// ctx_ names the abandoned stack: destroying it would unwind that stack, so it goes
 		// into storage that is never destroyed, and the stack is freed as it is.
@@ -169,8 +153,8 @@ inline void Fiber::check_canary() const {
 }
 
 void Fiber::switch_out() {
-	auto &hc = host_context();
-	Fiber *self = hc.running;
+	HostThread &hc = this_host_thread();
+	Fiber *self = hc.fiber;
 #ifdef HELSIM_ASAN
 	// The fake stack is the fiber's: it goes with the fiber to whichever host thread resumes
 	// it, while that thread's own comes back from switch_in()'s save slot.
@@ -190,10 +174,9 @@ void Fiber::switch_out() {
 	}
 }
 
-void Fiber::switch_to(Fiber &next) {
-	auto &hc = host_context();
-	Fiber *self = hc.running;
-	hc.running = &next;
+void Fiber::switch_to(HostThread &here, Fiber &next) {
+	Fiber *self = here.fiber;
+	here.fiber = &next;
 	next.running_ = true;
 	next.switched_from_ = self;
 #ifdef HELSIM_ASAN
@@ -202,6 +185,7 @@ void Fiber::switch_to(Fiber &next) {
 #ifdef HELSIM_TSAN
 	__tsan_switch_to_fiber(next.tsan_fiber_, 0);
 #endif
+	// From the switch on, `here` may be another host thread's: only `self` is used.
 	try {
 		self->land(std::move(next.ctx_).resume());
 	} catch (const boost::context::detail::forced_unwind &) {
@@ -227,7 +211,8 @@ inline void Fiber::land(boost::context::fiber &&from) {
 }
 
 void Fiber::abandon() {
-	Fiber *self = host_context().running;
+	HostThread &hc = this_host_thread();
+	Fiber *self = hc.fiber;
 	self->abandoned_ = true;
 #ifdef HELSIM_ASAN
 	// As switch_out(): the fake stack is saved, and freed by switch_in() with the stack.
@@ -235,7 +220,7 @@ void Fiber::abandon() {
 			self->scheduler_stack_size_);
 #endif
 #ifdef HELSIM_TSAN
-	__tsan_switch_to_fiber(host_context().tsan_scheduler, 0);
+	__tsan_switch_to_fiber(hc.tsan_scheduler, 0);
 #endif
 	self->scheduler_ = std::move(self->scheduler_).resume();
 	__builtin_trap(); // nothing resumes an abandoned fiber: its stack is gone
@@ -270,9 +255,9 @@ bool current_exception_unwinds_fiber() {
 void Fiber::unwind() {
 	if (!ctx_ || finished_)
 		return;
-	auto &hc = host_context();
-	Fiber *previous = hc.running;
-	hc.running = this;
+	HostThread &hc = this_host_thread();
+	Fiber *previous = hc.fiber;
+	hc.fiber = this;
 #ifdef HELSIM_TSAN
 	void *me = __tsan_get_current_fiber();
 	__tsan_switch_to_fiber(tsan_fiber_, 0);
@@ -296,7 +281,7 @@ void Fiber::unwind() {
 #ifdef HELSIM_TSAN
 	__tsan_switch_to_fiber(me, 0);
 #endif
-	host_context().running = previous;
+	this_host_thread().fiber = previous;
 	finished_ = true;
 	free_fake_stack();
 }

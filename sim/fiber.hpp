@@ -8,6 +8,7 @@
 
 #include <boost/context/fiber.hpp>
 
+#include "host_thread.hpp"
 #include "stack_pool.hpp"
 
 namespace helsim::sim {
@@ -37,9 +38,11 @@ public:
 
 	// From inside the running fiber: switch straight to `next`, a switched-out fiber that was
 	// entered before, without passing through the scheduler context; `next` takes over the
-	// scheduler context to return to. When this returns, the fiber was resumed by a scheduler
-	// or by another fiber's switch_to(), maybe on a different host thread.
-	static void switch_to(Fiber &next);
+	// scheduler context to return to. `here` is this_host_thread(), looked up by the caller
+	// since the fiber last resumed, so that a switch looks up its host thread once. When this
+	// returns, the fiber was resumed by a scheduler or by another fiber's switch_to(), maybe on
+	// a different host thread.
+	static void switch_to(HostThread &here, Fiber &next);
 
 	// Destroys an unfinished fiber: unwinds its stack (destructors run) on the calling thread.
 	void unwind();

@@ -13,25 +13,32 @@
 
 #include <fmt/format.h>
 
+#include "host_thread.hpp"
 #include "timer_queue.hpp"
 
 namespace helsim::sim {
 
 namespace {
 // Trivial and constant-initialised: no guard on access.
-thread_local Task *current_task_value = nullptr;
+thread_local HostThread host_thread;
 } // namespace
+
+__attribute__((noinline)) HostThread &this_host_thread() {
+	HostThread *p = &host_thread;
+	asm volatile("" : "+r"(p)::"memory");
+	return *p;
+}
 
 // A fiber may resume on another host thread, so no caller may keep the thread_local's address
 // across a switch: both accessors stay out of line (the asm barrier keeps them from being
 // treated as pure). One call deep, because every syscall starts with current_task().
 __attribute__((noinline)) Task *current_task() {
 	asm volatile("" ::: "memory");
-	return current_task_value;
+	return host_thread.task;
 }
 __attribute__((noinline)) void set_current_task(Task *task) {
 	asm volatile("" ::: "memory");
-	current_task_value = task;
+	host_thread.task = task;
 }
 
 namespace {

@@ -32,12 +32,13 @@ enum class TaskKind : std::uint8_t { fiber, attached };
 //      `notified` arrived in between, in which case the task goes straight back to runnable.
 // A task is therefore never resumed before its switch-out has completed.
 // Runnable and running differ for no step of the protocol: unpark() only sets `notified` on
-// either. So a task that yields stays running in threads mode while it waits in a run queue,
-// and a yield changes no state word, where the two transitions would be a locked RMW each.
+// either. So threads mode has no runnable state: a task that is started, woken or yields is
+// running while it waits in a run queue, and neither a yield nor switching to a woken task
+// changes its state word, where each transition would be a locked RMW.
 enum TaskState : std::uint32_t {
 	kTaskNew = 0,
-	kTaskRunnable = 1, // started or woken, not yet run since
-	kTaskRunning = 2,  // on a CPU, or (threads mode) queued again by a yield
+	kTaskRunnable = 1, // deterministic mode: started or woken, not yet run since
+	kTaskRunning = 2,  // on a CPU, or (threads mode) queued to run on one
 	kTaskParking = 3,
 	kTaskParked = 4,
 	kTaskExited = 5,

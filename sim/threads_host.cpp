@@ -11,20 +11,11 @@
 #include <stdexcept>
 #include <utility>
 
+#include "host_thread.hpp"
 #include "trace.hpp"
 
 namespace helsim::sim {
 namespace {
-
-// A task in a fiber switches host threads, so "which CPU runs me" is always looked up anew:
-// out of line, and the asm hides the address returned, or the compiler may prove it constant
-// and compute it in the caller, where it may be kept across a switch (see host_context()).
-__attribute__((noinline)) Cpu *&this_cpu_slot() {
-	static thread_local Cpu *cpu = nullptr;
-	Cpu **p = &cpu;
-	asm volatile("" : "+r"(p)::"memory");
-	return *p;
-}
 
 void futex_wait(std::atomic<std::uint32_t> &word, std::uint32_t expected,
 		const struct timespec *absolute_monotonic) {
@@ -105,7 +96,7 @@ void ThreadsHost::enqueue(Task &task) {
 	unsigned target = pick_cpu(task);
 	task.set_cpu_index(target);
 	Cpu &cpu = *cpus_[target];
-	if (this_cpu_slot() == &cpu) {
+	if (this_host_thread().cpu == &cpu) {
 		cpu.local.push(task);
 		return;
 	}
@@ -132,13 +123,13 @@ void ThreadsHost::start(Task &task) {
 	// Round-robin placement among the allowed CPUs, as Managarm places new threads.
 	unsigned n = static_cast<unsigned>(cpus_.size());
 	task.set_cpu_index(next_start_cpu_.fetch_add(1, std::memory_order_relaxed) % n);
-	task.state_.store(kTaskRunnable, std::memory_order_release);
+	task.state_.store(kTaskRunning, std::memory_order_release); // queued (see task.hpp)
 	activity_add(1);
 	enqueue(task);
 }
 
 void ThreadsHost::cpu_loop(Cpu &cpu) {
-	this_cpu_slot() = &cpu;
+	this_host_thread().cpu = &cpu;
 	while (!stopping_.load(std::memory_order_acquire)) {
 		// Inbox tasks arrive newest first; reverse them so hand-offs keep their order. A plain
 		// load first: the locked exchange costs as much as the rest of a switch, and the inbox
@@ -163,12 +154,19 @@ void ThreadsHost::cpu_loop(Cpu &cpu) {
 
 		Task *task = cpu.local.pop();
 		if (!task) {
+			settle_parks(cpu);
 			idle(cpu);
 			continue;
 		}
 		run_task(cpu, *task);
 	}
-	this_cpu_slot() = nullptr;
+	settle_parks(cpu);
+	this_host_thread().cpu = nullptr;
+}
+
+void ThreadsHost::settle_parks(Cpu &cpu) {
+	if (cpu.unsettled_parks)
+		activity_add(-std::exchange(cpu.unsettled_parks, 0));
 }
 
 inline void ThreadsHost::count_switch(Cpu &cpu, Task &task) {
@@ -178,12 +176,7 @@ inline void ThreadsHost::count_switch(Cpu &cpu, Task &task) {
 }
 
 inline void ThreadsHost::make_running(Cpu &cpu, Task &task) {
-	// A task that yielded is running already (see kTaskRunning in task.hpp): no locked RMW.
-	std::uint32_t word = task.state_.load(std::memory_order_acquire);
-	while (run_state(word) != kTaskRunning &&
-			!task.state_.compare_exchange_weak(word, kTaskRunning | (word & kTaskNotified),
-					std::memory_order_acq_rel)) {
-	}
+	// A queued task is running already (see kTaskRunning in task.hpp): its state word stays.
 	task.set_cpu_index(cpu.index);
 	count_switch(cpu, task);
 }
@@ -203,7 +196,7 @@ void ThreadsHost::run_task(Cpu &cpu, Task &task) {
 		tracer_->run_end(cpu.index, back, back.fiber_.finished());
 	if (back.fiber_.finished())
 		back.switch_reason_ = Task::SwitchReason::exit;
-	after_switch(back);
+	after_switch(cpu, back);
 }
 
 // The direct switch's helpers are inline: the library is built with -fPIC, where GCC calls
@@ -215,24 +208,28 @@ inline bool ThreadsHost::scheduler_loop_needed(const Cpu &cpu) const {
 			stopping_.load(std::memory_order_relaxed);
 }
 
-inline void ThreadsHost::switch_directly(Cpu &cpu, Task &self, Task &next) {
+inline void ThreadsHost::switch_directly(HostThread &here, Cpu &cpu, Task &self, Task &next) {
 	make_running(cpu, next);
-	set_current_task(&next);
+	here.task = &next;
 	if (tracer_) [[unlikely]] {
 		tracer_->run_end(cpu.index, self, false);
 		tracer_->run_begin(cpu.index, next);
 	}
 	run_passes(self, next);
-	Fiber::switch_to(next.fiber_);
+	Fiber::switch_to(here, next.fiber_);
 }
 
 inline void ThreadsHost::finish_direct_park(Task &self) {
+	// `self` runs on the CPU that `parked` switched to it on (make_running set the index).
 	if (Task *parked = std::exchange(self.parked_before_, nullptr)) [[unlikely]]
-		after_switch(*parked);
+		after_switch(*cpus_[self.cpu_index()], *parked);
 }
 
 void ThreadsHost::leave_cpu(Task &self) {
-	Cpu &cpu = *this_cpu_slot();
+	// Looked up once: the direct switch needs the record too, and it is stale once `self`
+	// has switched out (it may resume on another host thread).
+	HostThread &here = this_host_thread();
+	Cpu &cpu = *here.cpu;
 	// Where the scheduler loop would do nothing but run the head of this CPU's queue, `self`
 	// switches to it directly (nothing but this host thread looks at the queue meanwhile). A
 	// fiber's first run, though, starts in its entry function, which only a scheduler enters.
@@ -247,8 +244,9 @@ void ThreadsHost::leave_cpu(Task &self) {
 				next->parked_before_ = &self;
 				direct = true;
 			}
-		} else if (pick_cpu(self) == cpu.index) {
-			// A yield: the loop would queue `self` behind the tasks of its priority.
+		} else if (self.affinity() & (std::uint64_t{1} << cpu.index)) {
+			// A yield that may stay here (pick_cpu() keeps a task on the CPU it ran on if its
+			// affinity allows it): the loop would queue `self` behind the tasks of its priority.
 			if (!next || next->priority() < self.priority()) {
 				// `self` runs next: it switches out and in again without leaving its stack.
 				count_switch(cpu, self);
@@ -265,7 +263,7 @@ void ThreadsHost::leave_cpu(Task &self) {
 			}
 		}
 		if (direct) {
-			switch_directly(cpu, self, *next);
+			switch_directly(here, cpu, self, *next);
 			finish_direct_park(self);
 			return;
 		}
@@ -274,7 +272,7 @@ void ThreadsHost::leave_cpu(Task &self) {
 	finish_direct_park(self);
 }
 
-void ThreadsHost::after_switch(Task &task) {
+void ThreadsHost::after_switch(Cpu &cpu, Task &task) {
 	switch (task.switch_reason_) {
 	case Task::SwitchReason::yield:
 		// The state stays running (see kTaskRunning in task.hpp).
@@ -285,7 +283,7 @@ void ThreadsHost::after_switch(Task &task) {
 		std::uint32_t word = task.state_.load(std::memory_order_acquire);
 		for (;;) {
 			if (word & kTaskNotified) {
-				if (task.state_.compare_exchange_weak(word, kTaskRunnable,
+				if (task.state_.compare_exchange_weak(word, kTaskRunning,
 							std::memory_order_acq_rel)) {
 					enqueue(task);
 					return;
@@ -293,7 +291,7 @@ void ThreadsHost::after_switch(Task &task) {
 				continue;
 			}
 			if (task.state_.compare_exchange_weak(word, kTaskParked, std::memory_order_acq_rel)) {
-				activity_add(-1);
+				++cpu.unsettled_parks;
 				return;
 			}
 		}
@@ -403,8 +401,8 @@ void ThreadsHost::park_attached(Task &self, std::uint64_t deadline) {
 		}
 		futex_wait(self.state_, word, deadline != kNoDeadline ? &ts : nullptr);
 	}
-	// A waker moved us to runnable (and counted us as active again).
-	self.state_.store(kTaskRunning, std::memory_order_release);
+	// A waker moved us to running (and counted us as active again); a notification that
+	// came after it stays for the next park.
 }
 
 void ThreadsHost::unpark(Task &task) {
@@ -416,7 +414,7 @@ void ThreadsHost::unpark(Task &task) {
 		switch (run_state(word)) {
 		case kTaskExited: return;
 		case kTaskParked:
-			if (task.state_.compare_exchange_weak(word, kTaskRunnable, std::memory_order_acq_rel)) {
+			if (task.state_.compare_exchange_weak(word, kTaskRunning, std::memory_order_acq_rel)) {
 				activity_add(1);
 				if (task.is_fiber())
 					enqueue(task);

@@ -64,6 +64,9 @@ public:
 	std::atomic<std::uint32_t> wake_word{0};
 	std::atomic<bool> sleeping{false};
 	std::atomic<std::uint64_t> switches{0}; // fibers switched in here (written by this CPU)
+	// Parks finished here and not yet taken off Host::activity_ (see settle_parks()). Only
+	// this CPU's host thread touches it.
+	std::int64_t unsettled_parks = 0;
 	std::thread host_thread;
 };
 
@@ -96,7 +99,14 @@ protected:
 private:
 	void cpu_loop(Cpu &cpu);
 	void run_task(Cpu &cpu, Task &task);
-	void after_switch(Task &task);
+	// `task` switched out on `cpu` (the scheduler of `cpu`, or the fiber it switched to
+	// directly, calls this).
+	void after_switch(Cpu &cpu, Task &task);
+	// Takes the parks finished on `cpu` off the activity count, before the CPU idles or stops.
+	// Until then the count is too high, never too low: it reaches zero (the machine is stuck
+	// or done) only once every CPU is idle, and each settles before it idles. A park then
+	// makes no locked operation on the count, which every CPU would write.
+	void settle_parks(Cpu &cpu);
 	// The running fiber `self` gives up its CPU (its switch_reason_ says why): straight to the
 	// next task of this CPU's run queue where the scheduler loop has nothing else to do, else
 	// through the scheduler loop. Returns once `self` runs again.
@@ -104,8 +114,9 @@ private:
 	// The scheduler loop has work besides running the head of `cpu`'s queue: hand-offs in
 	// the inbox, armed timers, stopping. Then a fiber leaving the CPU must pass through it.
 	bool scheduler_loop_needed(const Cpu &cpu) const;
-	// Runs on the CPU `next` (dequeued) in place of the running fiber `self`.
-	void switch_directly(Cpu &cpu, Task &self, Task &next);
+	// Runs on the CPU `next` (dequeued) in place of the running fiber `self`; `here` is the
+	// host thread of `cpu`.
+	void switch_directly(HostThread &here, Cpu &cpu, Task &self, Task &next);
 	// Run by a fiber right after it resumed: finishes the park of the fiber that switched to
 	// it directly, if it did.
 	void finish_direct_park(Task &self);

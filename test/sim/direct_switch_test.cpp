@@ -16,6 +16,7 @@
 #include <helsim/machine.hpp>
 
 #include "../support.hpp"
+#include "kernel/core/kernel.hpp"
 
 namespace {
 
@@ -130,6 +131,41 @@ TEST(DirectSwitch, ParkRingPassesTheTokenInOrder) {
 	ASSERT_EQ(order.size(), std::size_t{kFibers * kRounds});
 	for (std::size_t i = 0; i < order.size(); ++i)
 		ASSERT_EQ(order[i], static_cast<int>(i % kFibers)) << "at step " << i;
+}
+
+// A park that switches directly leaves the machine's activity count to be settled by its CPU
+// before that CPU idles (ThreadsHost::settle_parks): once every fiber of a ring has passed
+// the token round and then waits for good, most of them having parked straight into the next
+// one, the count must still reach zero, so that run() returns and reports them all stuck
+// (a park left unsettled hangs the run instead).
+TEST(DirectSwitch, ParksThatSwitchDirectlyStillLetAStuckMachineStop) {
+	constexpr int kFibers = 4;
+	constexpr int kRounds = 50;
+	helsim::Machine machine{threads_mode(1)};
+	int turn = 0;
+	int never = 0;
+	std::uint64_t passes = 0;
+	std::atomic<int> errors{0};
+	for (int f = 0; f < kFibers; ++f)
+		machine.spawn("ring" + std::to_string(f), [&, f](std::span<const HelHandle>) {
+			for (int round = 0; round < kRounds; ++round) {
+				if (!helsim::test::wait_for(&turn, f))
+					errors.fetch_add(1, std::memory_order_relaxed);
+				++passes;
+				helsim::test::store(&turn, (f + 1) % kFibers);
+				if (helFutexWake(&turn, kFibers) != kHelErrNone)
+					errors.fetch_add(1, std::memory_order_relaxed);
+			}
+			helFutexWait(&never, 0, -1);
+		});
+	auto report = machine.run();
+	ASSERT_TRUE(report.stuck) << report.to_string();
+	ASSERT_EQ(report.threads.size(), std::size_t{kFibers}) << report.to_string();
+	for (const auto &thread : report.threads)
+		EXPECT_EQ(thread.outcome, helsim::ThreadOutcome::blocked) << thread.name;
+	EXPECT_EQ(machine.kernel_for_extensions().host().activity(), 0);
+	EXPECT_EQ(errors.load(), 0);
+	EXPECT_EQ(passes, std::uint64_t{kFibers * kRounds});
 }
 
 // Parks on CPU 0 that switch directly race with wake-ups from CPU 1: a ring of fibers pinned to
