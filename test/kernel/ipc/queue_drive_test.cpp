@@ -1,5 +1,6 @@
 // Tests of the hel queue (src/kernel/ipc/queue.cpp), continued from queue_test.cpp: many
-// producers on one queue, and helDriveQueue / helAlertQueue waiting.
+// producers on one queue, CQ chunks supplied with and without kHelKernelNotifySupplyCqChunks,
+// and helDriveQueue / helAlertQueue waiting.
 #include "queue_support.hpp"
 
 #include <new>
@@ -149,7 +150,7 @@ void link_silently(RawQueue &rq, unsigned index, unsigned tail) {
 }
 } // namespace
 
-TEST(QueueSupply, AWaitingCompletionIsDeliveredByTheDriveThatAnnouncesAChunk) {
+TEST(QueueRing, AWaitingCompletionIsDeliveredByTheDriveThatAnnouncesAChunk) {
 	helsim::Machine machine;
 	auto a = machine.attach();
 	RawQueue rq{2, 0, 64};
@@ -169,7 +170,7 @@ TEST(QueueSupply, AWaitingCompletionIsDeliveredByTheDriveThatAnnouncesAChunk) {
 // As in thor: a chunk linked without kHelKernelNotifySupplyCqChunks is not looked at while
 // completions wait, by a drive or by later completions (posted, or staged by an SQ pass), which
 // wait behind them; the next announced drive delivers them all in order.
-TEST(QueueSupply, AChunkLinkedWithoutTheBitLeavesCompletionsWaitingUntilAnnounced) {
+TEST(QueueRing, AChunkLinkedWithoutTheBitLeavesCompletionsWaitingUntilAnnounced) {
 	helsim::Machine machine;
 	auto a = machine.attach();
 	RawQueue rq{2, 2, 64};
@@ -199,7 +200,7 @@ TEST(QueueSupply, AChunkLinkedWithoutTheBitLeavesCompletionsWaitingUntilAnnounce
 }
 
 // The run that never announces its chunk ends stuck, its report naming what waits.
-TEST(QueueSupply, AnUnannouncedChunkLeavesTheRunStuckWithTheCompletionPending) {
+TEST(QueueDrive, AnUnannouncedChunkLeavesTheRunStuckWithTheCompletionPending) {
 	for (helsim::Mode mode : {helsim::Mode::threads, helsim::Mode::deterministic}) {
 		SCOPED_TRACE(mode == helsim::Mode::threads ? "threads" : "deterministic");
 		HelHandle queue = kHelNullHandle;
