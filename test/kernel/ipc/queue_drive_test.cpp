@@ -57,7 +57,7 @@ HelError post_into_queue(helsim::ext::Caller &caller, const HelWord *args, HelWo
 			std::as_bytes(std::span{payload}));
 }
 
-void many_producers_one_queue(helsim::MachineConfig machine_config, int producers,
+void many_producers_one_queue(const helsim::MachineConfig &machine_config, int producers,
 		std::uint64_t per_producer, unsigned cq_chunks) {
 	const unsigned cpus = machine_config.cpus;
 	helsim::Machine machine{machine_config};
