@@ -65,13 +65,21 @@ std::string describe_queue_wait(Thread &thread, HelHandle handle) {
 	if (!queue)
 		return out + "; that handle names no queue now";
 	std::vector<Listed> listed = pending_on(thread.kernel(), *queue.object, *universe);
-	if (listed.empty())
+	// Completed, but not delivered until user space supplies a CQ chunk and announces it.
+	std::size_t waiting = queue.object->waiting_completions();
+	if (listed.empty() && !waiting)
 		return out + "; nothing pending there";
-	out += "; pending there: ";
-	for (std::size_t i = 0; i < listed.size() && i < kMaxListed; ++i)
-		out += (i ? ", " : "") + describe_operation(listed[i]);
-	if (listed.size() > kMaxListed)
-		out += fmt::format(" and {} more", listed.size() - kMaxListed);
+	if (!listed.empty()) {
+		out += "; pending there: ";
+		for (std::size_t i = 0; i < listed.size() && i < kMaxListed; ++i)
+			out += (i ? ", " : "") + describe_operation(listed[i]);
+		if (listed.size() > kMaxListed)
+			out += fmt::format(" and {} more", listed.size() - kMaxListed);
+	}
+	if (waiting)
+		out += fmt::format("; {} completion{} wait for a CQ chunk announced with "
+						   "kHelKernelNotifySupplyCqChunks",
+				waiting, waiting == 1 ? "" : "s");
 	return out;
 }
 

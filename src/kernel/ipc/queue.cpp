@@ -86,8 +86,9 @@ IpcQueue::Accounting IpcQueue::accounting() {
 	return {operations_completed_, completions_posted_};
 }
 
-std::size_t IpcQueue::waiting_completions() const {
-	return waiting_count_.load(std::memory_order_relaxed);
+std::size_t IpcQueue::waiting_completions() {
+	std::lock_guard lock{cq_lock_};
+	return waiting_;
 }
 
 // ---------------------------------------------------------------- CQ producer
@@ -276,23 +277,16 @@ void IpcQueue::append_waiting(std::span<const QueueSource> sources, std::size_t 
 	else
 		waiting_head_ = w;
 	waiting_tail_ = w;
-	waiting_count_.fetch_add(1, std::memory_order_relaxed);
+	++waiting_;
 }
 
 void IpcQueue::flush_waiting() {
 	int bits = 0;
-	{
-		std::lock_guard lock{cq_lock_};
-		write_waiting(bits);
-	}
-	announce(bits);
-}
-
-void IpcQueue::write_waiting(int &bits) {
+	std::unique_lock lock{cq_lock_};
 	while (Waiting *w = waiting_head_) {
 		char *at = reserve(w->size, bits);
 		if (!at)
-			return;
+			break;
 		HelElement element{static_cast<unsigned>(w->size), 0, reinterpret_cast<void *>(w->context)};
 		std::memcpy(at, &element, sizeof(element));
 		std::memcpy(at + sizeof(element), w->payload, w->size);
@@ -300,10 +294,12 @@ void IpcQueue::write_waiting(int &bits) {
 		waiting_head_ = w->next;
 		if (!waiting_head_)
 			waiting_tail_ = nullptr;
-		waiting_count_.fetch_sub(1, std::memory_order_relaxed);
+		--waiting_;
 		w->~Waiting();
 		::operator delete(w);
 	}
+	lock.unlock();
+	announce(bits);
 }
 
 // ---------------------------------------------------------------- the consumer's completions
@@ -362,9 +358,8 @@ void IpcQueue::take_staged(int &bits) {
 	const std::byte *stop = staged_.get() + (end & kStagedBytes);
 	std::size_t count = (end - staged_taken_) / kStagedElement;
 	staged_taken_ = end;
-	// What waits goes first; user space may have supplied chunks since the last drive.
-	if (waiting_head_) [[unlikely]]
-		write_waiting(bits);
+	// Behind anything that waits, the staged elements wait too (below): only a drive that
+	// user space announced with kHelKernelNotifySupplyCqChunks delivers what waits.
 	auto size = static_cast<std::size_t>(stop - at);
 	if (!waiting_head_ && cq_chunk_ >= 0 && cq_progress_ + size <= chunk_size_) {
 		// The common case: all of it fits the current chunk, one copy and one progress.
@@ -398,17 +393,22 @@ void IpcQueue::take_staged(int &bits) {
 // ---------------------------------------------------------------- helDriveQueue
 
 void IpcQueue::drive(Thread &self) {
+	// Completions that wait for CQ room are delivered only by a drive that finds
+	// kHelKernelNotifySupplyCqChunks set, as in thor, where a producer without a next chunk
+	// sleeps until a drive finds the bit: user space links a chunk (release), then sets the bit,
+	// then drives. No wakeup is lost. A producer looks for the link and appends to the waiting
+	// list in one cq_lock_ section, and this flush takes cq_lock_ after it saw the bit (which the
+	// link happens before). If the producer's section comes first, the flush finds its element;
+	// if the flush comes first, the producer's section starts after it and sees the link. A
+	// drive that misses a bit set after its load leaves it for the drive that follows the
+	// setting. A chunk linked without the bit leaves the waiting completions where they are.
 	// A locked RMW costs as much as the rest of a short drive: clear the bit only if it is set.
-	// Set after this load, it stays for the drive that the user makes after setting it.
 	if (__atomic_load_n(&header_->kernelNotify, __ATOMIC_SEQ_CST) & kHelKernelNotifySupplyCqChunks)
+			[[unlikely]] {
 		__atomic_fetch_and(&header_->kernelNotify, ~kHelKernelNotifySupplyCqChunks,
 				__ATOMIC_SEQ_CST);
-	// Always under cq_lock_, never behind a lock-free peek at waiting_count_: a producer that
-	// found no next chunk increments the count only after that check, still inside the lock.
-	// Peeking could miss it while the user has linked a chunk and is about to wait, and the
-	// completion would then wait for a drive that never comes (a lost wakeup). Under the lock
-	// either the producer saw the new link or this flush sees the producer's element.
-	flush_waiting();
+		flush_waiting();
+	}
 	if (!num_sq_chunks_)
 		return;
 	// One consumer at a time, and a drive that finds one at work leaves its pass to it instead

@@ -138,7 +138,8 @@ public:
 	bool unregister_cancellable(Cancellable &op);
 	void cancel(std::uint64_t tag);
 
-	std::size_t waiting_completions() const;
+	// Completions waiting in the kernel for a CQ chunk (for the stuck report).
+	std::size_t waiting_completions();
 
 	struct Accounting {
 		std::uint64_t completed, posted;
@@ -166,8 +167,7 @@ private:
 	void commit(std::size_t payload, bool is_operation, int &bits);
 	void append_waiting(std::span<const QueueSource> sources, std::size_t payload,
 			std::uintptr_t context, bool is_operation);
-	void flush_waiting();
-	void write_waiting(int &bits); // cq_lock_ held
+	void flush_waiting(); // what waits, into the chunks supplied since
 	void notify_user(int bits);
 	void announce(int bits); // no lock held
 	void contract_violation();
@@ -215,7 +215,7 @@ private:
 	std::size_t cq_progress_ = 0;
 	Waiting *waiting_head_ = nullptr;
 	Waiting *waiting_tail_ = nullptr;
-	std::atomic<std::size_t> waiting_count_{0};
+	std::size_t waiting_ = 0; // the list's length
 
 	// SQ consumer state: the kernel's own copy of the SQ chunk links (user memory may lie).
 	SpinLock sq_mutex_; // only try_lock_ordered(), by the one thread consuming the SQ

@@ -1,7 +1,9 @@
 // Tests of the hel queue (src/kernel/ipc/queue.cpp), continued from queue_test.cpp: many
-// producers on one queue, and helDriveQueue / helAlertQueue waiting.
+// producers on one queue, CQ chunks supplied with and without kHelKernelNotifySupplyCqChunks,
+// and helDriveQueue / helAlertQueue waiting.
 #include "queue_support.hpp"
 
+#include <new>
 #include <optional>
 #include <string>
 
@@ -55,9 +57,10 @@ HelError post_into_queue(helsim::ext::Caller &caller, const HelWord *args, HelWo
 			std::as_bytes(std::span{payload}));
 }
 
-void many_producers_one_queue(unsigned cpus, int producers, std::uint64_t per_producer,
-		unsigned cq_chunks) {
-	helsim::Machine machine{config(cpus)};
+void many_producers_one_queue(const helsim::MachineConfig &machine_config, int producers,
+		std::uint64_t per_producer, unsigned cq_chunks) {
+	const unsigned cpus = machine_config.cpus;
+	helsim::Machine machine{machine_config};
 	helsim::ext::register_syscall(machine, kPostSyscall, "testPost", post_into_queue);
 	std::atomic<std::uint64_t> received{0};
 	std::atomic<int> producers_done{0};
@@ -107,9 +110,124 @@ void many_producers_one_queue(unsigned cpus, int producers, std::uint64_t per_pr
 }
 } // namespace
 
-TEST(QueueConcurrency, ManyProducersOneQueueTwoCpus) { many_producers_one_queue(2, 3, 5000, 2); }
+TEST(QueueConcurrency, ManyProducersOneQueueTwoCpus) {
+	many_producers_one_queue(config(2), 3, 5000, 2);
+}
 
-TEST(QueueConcurrency, ManyProducersOneQueueFourCpus) { many_producers_one_queue(4, 6, 2500, 4); }
+TEST(QueueConcurrency, ManyProducersOneQueueFourCpus) {
+	many_producers_one_queue(config(4), 6, 2500, 4);
+}
+
+// Two chunks of eight completions: producers keep finding the CQ full while the consumer hands
+// chunks back (link, kHelKernelNotifySupplyCqChunks, drive), in every interleaving the seeds
+// give. A completion that waited and was not delivered by the drive that followed a supply
+// would hang the consumer (the run would end stuck).
+TEST(QueueConcurrency, ManyProducersOneQueueUnderSeeds) {
+	helsim::testing::for_each_seed(
+			[](std::uint64_t seed) {
+				many_producers_one_queue(helsim::testing::deterministic(seed), 3, 200, 2);
+			},
+			12);
+}
+
+// ---------------------------------------------------------------- supplying CQ chunks
+
+namespace {
+// Five nops into two chunks of two (24 bytes each in 64): the fifth waits in the kernel,
+// chunk 1 is Full without Done.
+void fill_and_overflow(RawQueue &rq) {
+	rq.supply_all_cq();
+	for (std::uintptr_t i = 0; i < 5; ++i)
+		ASSERT_EQ(helSubmitAsyncNop(rq.handle, i), kHelErrNone);
+	ASSERT_EQ(load(&rq.chunk(1)->progressFutex), 48 | kHelProgressFull);
+}
+
+// User space hands chunk `index` back behind `tail` but does not announce it.
+void link_silently(RawQueue &rq, unsigned index, unsigned tail) {
+	store(&rq.chunk(index)->next, 0);
+	store(&rq.chunk(index)->progressFutex, 0);
+	store(&rq.chunk(tail)->next, static_cast<int>(index) | kHelNextPresent);
+}
+} // namespace
+
+TEST(QueueRing, AWaitingCompletionIsDeliveredByTheDriveThatAnnouncesAChunk) {
+	helsim::Machine machine;
+	auto a = machine.attach();
+	RawQueue rq{2, 0, 64};
+	fill_and_overflow(rq);
+	EXPECT_EQ(counters_now(machine).operations_completed, 4u);
+	std::vector<std::uintptr_t> got = contexts(rq.chunk(0));
+	append(got, rq.chunk(1));
+	rq.recycle(0, 1); // link, set kHelKernelNotifySupplyCqChunks, drive
+	EXPECT_EQ(load(&rq.q->kernelNotify) & kHelKernelNotifySupplyCqChunks, 0);
+	EXPECT_EQ(load(&rq.chunk(1)->progressFutex), 48 | kHelProgressFull | kHelProgressDone);
+	EXPECT_EQ(load(&rq.chunk(0)->progressFutex), 24);
+	append(got, rq.chunk(0));
+	EXPECT_EQ(got, iota(5));
+	EXPECT_EQ(counters_now(machine).operations_completed, 5u);
+}
+
+// As in thor: a chunk linked without kHelKernelNotifySupplyCqChunks is not looked at while
+// completions wait, by a drive or by later completions (posted, or staged by an SQ pass), which
+// wait behind them; the next announced drive delivers them all in order.
+TEST(QueueRing, AChunkLinkedWithoutTheBitLeavesCompletionsWaitingUntilAnnounced) {
+	helsim::Machine machine;
+	auto a = machine.attach();
+	RawQueue rq{2, 2, 64};
+	fill_and_overflow(rq);
+	std::vector<std::uintptr_t> got = contexts(rq.chunk(0));
+	append(got, rq.chunk(1));
+	link_silently(rq, 0, 1);
+	ASSERT_EQ(helDriveQueue(rq.handle, 0, 0), kHelErrNone);
+	ASSERT_EQ(helSubmitAsyncNop(rq.handle, 5), kHelErrNone);
+	rq.put_sq(2, 0, kHelSubmitAsyncNop, 6);
+	rq.kick_sq();
+	EXPECT_EQ(load(&rq.chunk(1)->progressFutex), 48 | kHelProgressFull) << "still not Done";
+	EXPECT_EQ(load(&rq.chunk(0)->progressFutex), 0) << "the linked chunk stays empty";
+	auto c = counters_now(machine);
+	EXPECT_EQ(c.operations_submitted, 7u);
+	EXPECT_EQ(c.operations_completed, 4u) << "three completions wait inside the kernel";
+
+	__atomic_fetch_or(&rq.q->kernelNotify, kHelKernelNotifySupplyCqChunks, __ATOMIC_RELEASE);
+	ASSERT_EQ(helDriveQueue(rq.handle, 0, 0), kHelErrNone);
+	EXPECT_EQ(load(&rq.chunk(1)->progressFutex), 48 | kHelProgressFull | kHelProgressDone);
+	EXPECT_EQ(load(&rq.chunk(0)->progressFutex), 48 | kHelProgressFull);
+	append(got, rq.chunk(0));
+	rq.recycle(1, 0);
+	append(got, rq.chunk(1));
+	EXPECT_EQ(got, iota(7));
+	EXPECT_EQ(counters_now(machine).operations_completed, 7u);
+}
+
+// The run that never announces its chunk ends stuck, its report naming what waits.
+TEST(QueueDrive, AnUnannouncedChunkLeavesTheRunStuckWithTheCompletionPending) {
+	for (helsim::Mode mode : {helsim::Mode::threads, helsim::Mode::deterministic}) {
+		SCOPED_TRACE(mode == helsim::Mode::threads ? "threads" : "deterministic");
+		HelHandle queue = kHelNullHandle;
+		helsim::MachineConfig c = config(2);
+		c.mode = mode;
+		helsim::Machine machine{c};
+		machine.spawn("consumer", [&](std::span<const HelHandle>) {
+			// Never destroyed: the thread stays blocked, and its queue ends with the machine.
+			alignas(RawQueue) std::byte storage[sizeof(RawQueue)];
+			auto *rq = new (storage) RawQueue{2, 0, 64};
+			queue = rq->handle;
+			fill_and_overflow(*rq);
+			link_silently(*rq, 0, 1);
+			__atomic_store_n(&rq->q->userNotify, 0, __ATOMIC_SEQ_CST);
+			helDriveQueue(queue, kHelDriveWait, 0);
+		});
+		auto report = machine.run();
+		ASSERT_TRUE(report.stuck) << report.to_string();
+		EXPECT_EQ(report.operations_pending(), 1u);
+		const auto *consumer = helsim::test::find_thread(report, "consumer");
+		ASSERT_TRUE(consumer) << report.to_string();
+		EXPECT_EQ(consumer->waits_on,
+				"helDriveQueue on queue handle " + std::to_string(queue) +
+						"; 1 completion wait for a CQ chunk announced with "
+						"kHelKernelNotifySupplyCqChunks");
+	}
+}
 
 // ---------------------------------------------------------------- helDriveQueue and alerts
 

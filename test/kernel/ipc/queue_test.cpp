@@ -295,6 +295,7 @@ TEST(QueueRing, PostsWaitForAValidFirstChunk) {
 	EXPECT_EQ(counters_now(machine).operations_completed, 0u);
 	store(&rq.q->cqFirst, 99 | kHelNextPresent); // no such CQ chunk: a contract violation
 	ASSERT_EQ(helSubmitAsyncNop(rq.handle, 2), kHelErrNone);
+	__atomic_fetch_or(&rq.q->kernelNotify, kHelKernelNotifySupplyCqChunks, __ATOMIC_RELEASE);
 	ASSERT_EQ(helDriveQueue(rq.handle, 0, 0), kHelErrNone);
 	EXPECT_TRUE(load(&rq.q->userNotify) & kHelUserNotifyError);
 	EXPECT_EQ(load(&rq.chunk(0)->progressFutex), 0);
