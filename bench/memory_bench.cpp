@@ -18,8 +18,8 @@
 #include <helsim/machine.hpp>
 
 #include "kernel/memory/space.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/memory/usercopy.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace {
 

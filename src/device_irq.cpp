@@ -10,8 +10,8 @@
 #include <string>
 
 #include "device_binding.hpp"
-#include "kernel/devices/irq.hpp"
 #include "kernel/core/kernel.hpp"
+#include "kernel/devices/irq.hpp"
 
 namespace helsim {
 

@@ -37,9 +37,9 @@
 
 #include <fmt/core.h>
 
-#include "sim/host.hpp"
 #include "kernel/core/kernel.hpp"
 #include "kernel/threads/thread.hpp"
+#include "sim/host.hpp"
 
 // The sanitizers' own pthread_create and pthread_join (weak: absent without a sanitizer). A
 // static sanitizer runtime's interposing definitions are weak and lose to ours, so ours must

@@ -23,8 +23,8 @@
 #include <helsim/ipc.hpp>
 #include <helsim/machine.hpp>
 
-#include "sim/trace_check.hpp"
 #include "../support.hpp"
+#include "sim/trace_check.hpp"
 
 namespace helsim::trace_test {
 

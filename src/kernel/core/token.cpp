@@ -1,8 +1,8 @@
 #include "kernel/core/token.hpp"
 
 #include "kernel/core/kernel.hpp"
-#include "kernel/threads/thread.hpp"
 #include "kernel/core/universe.hpp"
+#include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {
 

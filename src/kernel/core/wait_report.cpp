@@ -9,9 +9,9 @@
 #include <fmt/core.h>
 
 #include "kernel/core/kernel.hpp"
+#include "kernel/core/universe.hpp"
 #include "kernel/ipc/queue.hpp"
 #include "kernel/threads/thread.hpp"
-#include "kernel/core/universe.hpp"
 
 namespace helsim::kernel {
 namespace {

@@ -5,8 +5,8 @@
 #include <mutex>
 #include <utility>
 
-#include "kernel/ipc/queue.hpp"
 #include "kernel/core/spinlock.hpp"
+#include "kernel/ipc/queue.hpp"
 #include "kernel/threads/thread.hpp"
 
 namespace helsim::kernel {

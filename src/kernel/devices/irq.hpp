@@ -9,9 +9,9 @@
 #include <memory>
 #include <vector>
 
-#include "kernel/devices/event.hpp"
 #include "kernel/core/object.hpp"
 #include "kernel/core/spinlock.hpp"
+#include "kernel/devices/event.hpp"
 
 namespace helsim {
 class Device;

@@ -31,8 +31,8 @@
 #include <utility>
 #include <vector>
 
-#include "kernel/memory/memory_view.hpp"
 #include "kernel/core/spinlock.hpp"
+#include "kernel/memory/memory_view.hpp"
 
 namespace helsim::kernel {
 

@@ -1,5 +1,5 @@
-// I/O spaces (src/kernel/devices/io_space.cpp): helAccessIo, helEnableIo, and helsim's port accessors
-// helsimIoRead / helsimIoWrite, with and without a device on the port.
+// I/O spaces (src/kernel/devices/io_space.cpp): helAccessIo, helEnableIo, and helsim's port
+// accessors helsimIoRead / helsimIoWrite, with and without a device on the port.
 #include <gtest/gtest.h>
 
 #include <mutex>

@@ -9,8 +9,8 @@
 #include <new>
 #include <vector>
 
-#include "sim/sanitizers.hpp"
 #include "../../support.hpp"
+#include "sim/sanitizers.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/ipc.hpp>

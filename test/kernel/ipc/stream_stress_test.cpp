@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/sanitizers.hpp"
 #include "../../support.hpp"
+#include "sim/sanitizers.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/ipc.hpp>

@@ -1,5 +1,5 @@
-// Managed memory (src/kernel/memory/managed_memory.cpp): helCreateManagedMemory, helUpdateMemory and
-// the pager's SQ operations ManageMemory, WritebackFence and InvalidateMemory, with pagers and
+// Managed memory (src/kernel/memory/managed_memory.cpp): helCreateManagedMemory, helUpdateMemory
+// and the pager's SQ operations ManageMemory, WritebackFence and InvalidateMemory, with pagers and
 // clients running as simulated threads, in threads mode and under deterministic seeds.
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// Memory locks (src/kernel/memory/memory_lock.cpp): SQ LockMemoryView on managed memory, which waits
-// for the pager and keeps the pages through invalidations, and on anonymous memory.
+// Memory locks (src/kernel/memory/memory_lock.cpp): SQ LockMemoryView on managed memory, which
+// waits for the pager and keeps the pages through invalidations, and on anonymous memory.
 #include <gtest/gtest.h>
 
 #include <cstring>

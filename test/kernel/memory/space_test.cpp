@@ -10,9 +10,9 @@
 #include <cstring>
 #include <string>
 
-#include "sim/physical_memory.hpp"
-#include "kernel/memory/page_table.hpp"
 #include "../../support.hpp"
+#include "kernel/memory/page_table.hpp"
+#include "sim/physical_memory.hpp"
 #include <helsim/dispatcher.hpp>
 #include <helsim/hel.h>
 #include <helsim/machine.hpp>

@@ -1,4 +1,5 @@
-// Tests of src/kernel/threads/thread_syscalls.cpp: the per-thread fs/gs words and register-set sizes.
+// Tests of src/kernel/threads/thread_syscalls.cpp: the per-thread fs/gs words and register-set
+// sizes.
 #include <gtest/gtest.h>
 
 #include <atomic>
