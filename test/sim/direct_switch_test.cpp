@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,27 @@ TEST(DirectSwitch, YieldKeepsTheCpuOverLowerPriorities) {
 	EXPECT_EQ(std::string(order.begin(), order.end()), "l" + std::string(kYields, 'h') + "l");
 }
 
+// Spawns a ring of `fibers` fibers passing a token `rounds` times round through futexes: each
+// waits for its turn, calls on_turn(its index), hands the turn to the next and wakes the ring;
+// then it calls after().
+void spawn_token_ring(
+		helsim::Machine &machine, int fibers, int rounds, int &turn, std::atomic<int> &errors,
+		std::function<void(int)> on_turn, std::function<void()> after = [] {}) {
+	for (int f = 0; f < fibers; ++f)
+		machine.spawn("ring" + std::to_string(f),
+				[&turn, &errors, f, fibers, rounds, on_turn, after](std::span<const HelHandle>) {
+					for (int round = 0; round < rounds; ++round) {
+						if (!helsim::test::wait_for(&turn, f))
+							errors.fetch_add(1, std::memory_order_relaxed);
+						on_turn(f);
+						helsim::test::store(&turn, (f + 1) % fibers);
+						if (helFutexWake(&turn, fibers) != kHelErrNone)
+							errors.fetch_add(1, std::memory_order_relaxed);
+					}
+					after();
+				});
+}
+
 // A token goes round a ring of fibers on one CPU through futexes: each one wakes the next and
 // parks, so that every park switches straight to the fiber it woke.
 TEST(DirectSwitch, ParkRingPassesTheTokenInOrder) {
@@ -115,17 +137,7 @@ TEST(DirectSwitch, ParkRingPassesTheTokenInOrder) {
 	int turn = 0;
 	std::vector<int> order;
 	std::atomic<int> errors{0};
-	for (int f = 0; f < kFibers; ++f)
-		machine.spawn("ring" + std::to_string(f), [&, f](std::span<const HelHandle>) {
-			for (int round = 0; round < kRounds; ++round) {
-				if (!helsim::test::wait_for(&turn, f))
-					errors.fetch_add(1, std::memory_order_relaxed);
-				order.push_back(f);
-				helsim::test::store(&turn, (f + 1) % kFibers);
-				if (helFutexWake(&turn, kFibers) != kHelErrNone)
-					errors.fetch_add(1, std::memory_order_relaxed);
-			}
-		});
+	spawn_token_ring(machine, kFibers, kRounds, turn, errors, [&](int f) { order.push_back(f); });
 	helsim::test::expect_clean(machine.run());
 	EXPECT_EQ(errors.load(), 0);
 	ASSERT_EQ(order.size(), std::size_t{kFibers * kRounds});
@@ -146,18 +158,9 @@ TEST(DirectSwitch, ParksThatSwitchDirectlyStillLetAStuckMachineStop) {
 	int never = 0;
 	std::uint64_t passes = 0;
 	std::atomic<int> errors{0};
-	for (int f = 0; f < kFibers; ++f)
-		machine.spawn("ring" + std::to_string(f), [&, f](std::span<const HelHandle>) {
-			for (int round = 0; round < kRounds; ++round) {
-				if (!helsim::test::wait_for(&turn, f))
-					errors.fetch_add(1, std::memory_order_relaxed);
-				++passes;
-				helsim::test::store(&turn, (f + 1) % kFibers);
-				if (helFutexWake(&turn, kFibers) != kHelErrNone)
-					errors.fetch_add(1, std::memory_order_relaxed);
-			}
-			helFutexWait(&never, 0, -1);
-		});
+	spawn_token_ring(
+			machine, kFibers, kRounds, turn, errors, [&](int) { ++passes; },
+			[&] { helFutexWait(&never, 0, -1); });
 	auto report = machine.run();
 	ASSERT_TRUE(report.stuck) << report.to_string();
 	ASSERT_EQ(report.threads.size(), std::size_t{kFibers}) << report.to_string();
