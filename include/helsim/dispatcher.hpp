@@ -105,7 +105,7 @@ public:
 		tail_ = 0;
 		for (unsigned i = 1; i < config.cq_chunks; ++i)
 			link(static_cast<int>(i));
-		notify_kernel(kHelKernelNotifySupplyCqChunks);
+		check(notify_kernel(kHelKernelNotifySupplyCqChunks), "helDriveQueue");
 		if (config.sq_chunks)
 			sq_chunk_ = __atomic_load_n(&queue_->sqFirst, __ATOMIC_ACQUIRE) & ~kHelNextPresent;
 	}
@@ -149,6 +149,7 @@ public:
 
 	// Hands pending SQ elements to the kernel now.
 	void flush() {
+		throw_failed_drop();
 		if (sq_dirty_) {
 			sq_dirty_ = false;
 			check(helDriveQueue(handle_, 0, 0), "helDriveQueue");
@@ -177,6 +178,7 @@ public:
 				return std::nullopt;
 			if (auto element = poll())
 				return element;
+			throw_failed_drop();
 			sq_dirty_ = false;
 			HelError e = helDriveQueue(handle_, kHelDriveWait,
 					~static_cast<uint32_t>(kHelUserNotifyCqProgress | kHelUserNotifyAlert));
@@ -297,18 +299,27 @@ private:
 	}
 
 	// A chunk is recycled once the kernel is done with it and no Element points into it.
-	void drop(int index) {
+	// Also run by an Element's destructor and move assignment, which must not throw: the error
+	// of a drive that fails here (the queue handle closed under live Elements) is kept for the
+	// next flush() or wait() to throw.
+	void drop(int index) noexcept {
 		if (--refs_[static_cast<std::size_t>(index)] == 0) {
 			reset(index);
 			link(index);
-			notify_kernel(kHelKernelNotifySupplyCqChunks);
+			if (HelError e = notify_kernel(kHelKernelNotifySupplyCqChunks))
+				failed_drop_ = e;
 		}
 	}
 
-	void notify_kernel(int bit) {
+	void throw_failed_drop() {
+		if (failed_drop_ != kHelErrNone) [[unlikely]]
+			check(std::exchange(failed_drop_, kHelErrNone), "helDriveQueue");
+	}
+
+	// Sets `bit` and drives if it was clear: the drive clears it.
+	HelError notify_kernel(int bit) noexcept {
 		int old = __atomic_fetch_or(&queue_->kernelNotify, bit, __ATOMIC_RELEASE);
-		if (!(old & bit))
-			check(helDriveQueue(handle_, 0, 0), "helDriveQueue");
+		return old & bit ? kHelErrNone : helDriveQueue(handle_, 0, 0);
 	}
 
 	// The SQ is driven later by this thread (flush() or wait()), which reads the chunk
@@ -334,6 +345,7 @@ private:
 	int sq_chunk_ = 0;
 	std::size_t sq_progress_ = 0;
 	bool sq_dirty_ = false;
+	HelError failed_drop_ = kHelErrNone;
 	std::uintptr_t next_context_ = 0x1000;
 };
 

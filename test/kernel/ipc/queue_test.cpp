@@ -452,6 +452,31 @@ TEST(QueueDispatcher, HeldElementsBlockRecyclingAndReleaseRecovers) {
 	EXPECT_EQ(c.completions_posted, 10u);
 }
 
+// An Element's destructor hands its chunk back with a drive, which fails once the queue handle
+// is closed: the error waits for the next call that can throw, instead of escaping the
+// destructor (std::terminate).
+TEST(QueueDispatcher, ADriveThatFailsInAnElementsDestructorIsThrownByTheNextFlush) {
+	helsim::Machine machine;
+	auto a = machine.attach();
+	helsim::Dispatcher d{{.cq_chunks = 2, .sq_chunks = 2, .chunk_size = 64}};
+	for (std::uintptr_t i = 0; i < 6; ++i)
+		d.submit(kHelSubmitAsyncNop, i, std::span<const std::byte>{});
+	d.flush();
+	std::vector<helsim::Element> held;
+	while (auto e = d.poll())
+		held.push_back(std::move(*e));
+	ASSERT_EQ(held.size(), 4u) << "two full chunks, both held";
+	ASSERT_EQ(helCloseDescriptor(kHelThisUniverse, d.queue()), kHelErrNone);
+	held.clear(); // frees both chunks: each drop drives the closed handle
+	try {
+		d.flush();
+		ADD_FAILURE() << "the failed drive was not reported";
+	} catch (const helsim::HelException &e) {
+		EXPECT_EQ(e.error(), kHelErrNoDescriptor);
+	}
+	EXPECT_NO_THROW(d.flush()) << "reported once";
+}
+
 TEST(QueueDispatcher, FreshContextsCountUpPerDispatcherAboveTheCallersRange) {
 	helsim::Machine machine;
 	auto a = machine.attach();
